@@ -1,0 +1,48 @@
+/*  change.h - one entry of the change log (DESIGN.md section 4), and its
+    MessagePack form, which is both what the WAL stores and what peers send:
+
+    [seq, origin, origin_seq, hlc, entity, op, collective_id, entity_id, fields]
+
+    `fields` is itself a MessagePack map, carried as a bin so a change can be
+    stored and forwarded without re-encoding it.
+*/
+#ifndef PDB_CHANGE_H
+#define PDB_CHANGE_H
+
+#include "entity.h"
+#include "id.h"
+#include "mpk.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t seq;              // position in the sender's WAL (0 before append)
+    pdb_id_t origin;           // instance that made the change
+    uint64_t origin_seq;       // position in the origin's own WAL, never 0
+    uint64_t hlc;              // hybrid logical clock stamp of the write
+    ent_type_t entity;
+    change_op_t op;
+    pdb_id_t collective_id;    // the collective itself for ENT_COLLECTIVE
+    pdb_id_t entity_id;
+    const uint8_t *fields;     // MessagePack map, borrowed
+    size_t fields_len;
+} change_t;
+
+//  Packs the change as one MessagePack array.
+void change_pack(msgpack_packer *pk, const change_t *change);
+
+//  Reads a change from a decoded object. Checks shape, types, enums,
+//  origin_seq != 0 and that fields is one bounded MessagePack map; it does
+//  not check the fields against the entity tables (entity_check does that).
+//  `fields` points into the object's storage. Returns 0 or PDB_EINVAL.
+int change_from_object(const msgpack_object *obj, change_t *out);
+
+//  Same, from bytes (data must outlive *out). Returns 0 or PDB_EINVAL.
+int change_decode(const void *data, size_t len, change_t *out);
+
+//  (hlc, origin) ordering: <0, 0, >0. The convergence rule's comparison.
+int change_version_cmp(uint64_t hlc_a, const pdb_id_t *origin_a,
+                       uint64_t hlc_b, const pdb_id_t *origin_b);
+
+#endif

@@ -1,0 +1,240 @@
+#include "sclient.h"
+#include "bounds.h"
+#include "log.h"
+#include "mpk.h"
+#include "sproto.h"
+
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sclient {
+    zsock_t *sock;
+    char *endpoint;
+    int timeout_ms;
+    uint64_t next_id;
+};
+
+static zsock_t *
+s_connect(const char *endpoint)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    //  Queue only to a live storage and drop on close: a request must never
+    //  be delivered after its caller has given up and reported 503.
+    zsock_set_immediate(sock, 1);
+    zsock_set_linger(sock, 0);
+    zsock_set_rcvhwm(sock, 0);
+    if (zsock_connect(sock, "%s", endpoint) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+sclient_t *
+sclient_new(const char *endpoint, int timeout_ms)
+{
+    sclient_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup(endpoint);
+    self->timeout_ms = timeout_ms > 0 ? timeout_ms : SCLIENT_TIMEOUT_MS_DEFAULT;
+    self->next_id = 1;
+    self->sock = self->endpoint ? s_connect(endpoint) : NULL;
+    if (!self->sock) {
+        log_e("sclient", "cannot connect endpoint=%s", endpoint);
+        free(self->endpoint);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+sclient_destroy(sclient_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sclient_t *self = *self_p;
+    zsock_destroy(&self->sock);
+    free(self->endpoint);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Reads one reply frame for request_id, skipping late replies to requests
+//  that timed out earlier. Returns the frame or NULL on timeout.
+static zframe_t *
+s_await(sclient_t *self, uint64_t request_id, int64_t deadline)
+{
+    while (true) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0)
+            return NULL;
+        zsock_set_rcvtimeo(self->sock, (int) left);
+        zframe_t *frame = zframe_recv(self->sock);
+        if (!frame)
+            return NULL;
+        msgpack_unpacked u;
+        uint64_t id = 0;
+        if (mpk_parse(zframe_data(frame), zframe_size(frame), &u) == 0) {
+            if (u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4)
+                (void) mpk_get_u64(&u.data.via.array.ptr[0], &id);
+            msgpack_unpacked_destroy(&u);
+        }
+        if (id == request_id)
+            return frame;
+        zframe_destroy(&frame);
+    }
+}
+
+static int
+s_read_reply(zframe_t *frame, void **result, size_t *result_len, char *why)
+{
+    msgpack_unpacked u;
+    int rc = mpk_parse(zframe_data(frame), zframe_size(frame), &u);
+    if (rc)
+        return PDB_EPROTO;
+    const msgpack_object *a = u.data.via.array.ptr;
+    int64_t code;
+    const char *msg;
+    size_t msg_len;
+    if (mpk_get_i64(&a[1], &code) || mpk_get_str(&a[2], &msg, &msg_len)
+        || code > 0 || code < INT32_MIN) {
+        msgpack_unpacked_destroy(&u);
+        return PDB_EPROTO;
+    }
+    rc = (int) code;
+    snprintf(why, PDB_ERRMSG_MAX, "%.*s", (int) (msg_len < PDB_ERRMSG_MAX ? msg_len
+             : PDB_ERRMSG_MAX - 1), msg);
+    if (rc == 0 && a[3].type != MSGPACK_OBJECT_NIL) {
+        mpk_out_t out;
+        mpk_out_init(&out);
+        mpk_pack_canonical(&out.pk, &a[3]);
+        if (mpk_out_status(&out)) {
+            mpk_out_release(&out);
+            rc = -ENOMEM;
+        }
+        else {
+            *result = out.buf.data;      // ownership passes to the caller
+            *result_len = out.buf.size;
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int
+sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
+             void **result, size_t *result_len, char why[PDB_ERRMSG_MAX])
+{
+    *result = NULL;
+    *result_len = 0;
+    why[0] = '\0';
+    uint64_t request_id = self->next_id++;
+    mpk_out_t req;
+    mpk_out_init(&req);
+    sproto_pack_request(&req.pk, request_id, op, args, args_len);
+    int rc = mpk_out_status(&req);
+    if (rc) {
+        mpk_out_release(&req);
+        return rc;
+    }
+    zframe_t *frame = zframe_new(req.buf.data, req.buf.size);
+    mpk_out_release(&req);
+    int64_t deadline = zclock_mono() + self->timeout_ms;
+    zsock_set_sndtimeo(self->sock, self->timeout_ms);
+    if (!frame || zframe_send(&frame, self->sock, 0) != 0) {
+        zframe_destroy(&frame);
+        snprintf(why, PDB_ERRMSG_MAX, "storage is not reachable");
+        return PDB_EUNAVAIL;
+    }
+    zframe_t *reply = s_await(self, request_id, deadline);
+    if (!reply) {
+        //  Start afresh so the request cannot be delivered late.
+        zsock_destroy(&self->sock);
+        self->sock = s_connect(self->endpoint);
+        snprintf(why, PDB_ERRMSG_MAX, "storage did not answer within %d ms", self->timeout_ms);
+        return PDB_EUNAVAIL;
+    }
+    rc = s_read_reply(reply, result, result_len, why);
+    zframe_destroy(&reply);
+    return rc;
+}
+
+static int
+s_read_id_seq(const void *result, size_t len, pdb_id_t *id_out, uint64_t *seq_out)
+{
+    msgpack_unpacked u;
+    if (!result || mpk_parse(result, len, &u))
+        return PDB_EPROTO;
+    pdb_id_t id;
+    uint64_t seq;
+    int rc = u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 2
+          && !mpk_get_id(&u.data.via.array.ptr[0], &id)
+          && !mpk_get_u64(&u.data.via.array.ptr[1], &seq) ? 0 : PDB_EPROTO;
+    msgpack_unpacked_destroy(&u);
+    if (!rc && id_out)
+        *id_out = id;
+    if (!rc && seq_out)
+        *seq_out = seq;
+    return rc;
+}
+
+static void
+s_pack_optional_id(msgpack_packer *pk, const pdb_id_t *id)
+{
+    if (id)
+        mpk_pack_id(pk, id);
+    else
+        mpk_pack_nil(pk);
+}
+
+int
+sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
+              const pdb_id_t *collective_id, const pdb_id_t *entity_id,
+              const void *fields, size_t fields_len,
+              pdb_id_t *id_out, uint64_t *seq_out, char why[PDB_ERRMSG_MAX])
+{
+    mpk_out_t args;
+    mpk_out_init(&args);
+    mpk_pack_array(&args.pk, 5);
+    mpk_pack_u64(&args.pk, entity);
+    mpk_pack_u64(&args.pk, op);
+    s_pack_optional_id(&args.pk, collective_id);
+    s_pack_optional_id(&args.pk, entity_id);
+    mpk_pack_bin(&args.pk, fields, fields_len);
+    int rc = mpk_out_status(&args);
+    void *result = NULL;
+    size_t result_len = 0;
+    if (!rc)
+        rc = sclient_call(self, "write", args.buf.data, args.buf.size, &result, &result_len, why);
+    mpk_out_release(&args);
+    if (!rc)
+        rc = s_read_id_seq(result, result_len, id_out, seq_out);
+    free(result);
+    return rc;
+}
+
+int
+sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
+                  char why[PDB_ERRMSG_MAX])
+{
+    mpk_out_t args;
+    mpk_out_init(&args);
+    mpk_pack_array(&args.pk, 1);
+    mpk_pack_id(&args.pk, experience_id);
+    int rc = mpk_out_status(&args);
+    void *result = NULL;
+    size_t result_len = 0;
+    if (!rc)
+        rc = sclient_call(self, "reinforce", args.buf.data, args.buf.size, &result,
+                          &result_len, why);
+    mpk_out_release(&args);
+    if (!rc)
+        rc = s_read_id_seq(result, result_len, NULL, seq_out);
+    free(result);
+    return rc;
+}

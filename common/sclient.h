@@ -1,0 +1,41 @@
+/*  sclient.h - a client of the storage socket: one DEALER, one request in
+    flight at a time. Not thread-safe: give each thread its own (or a pool).
+*/
+#ifndef PDB_SCLIENT_H
+#define PDB_SCLIENT_H
+
+#include "entity.h"
+#include "err.h"
+#include "id.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sclient sclient_t;
+
+#define SCLIENT_TIMEOUT_MS_DEFAULT 10000   // a group commit plus fsync, with slack
+
+//  Connects to storage at endpoint ("ipc://DIR/storage.sock" or tcp://).
+//  NULL on failure (reason logged). Caller frees with sclient_destroy.
+sclient_t *sclient_new(const char *endpoint, int timeout_ms);
+void sclient_destroy(sclient_t **self_p);
+
+//  Sends op with its args (a packed MessagePack array, or NULL) and waits for
+//  the reply. On rc 0, *result/*result_len hold the packed result (caller
+//  frees *result with free(); NULL for nil). On failure returns storage's
+//  code with `why` holding its message, or PDB_EUNAVAIL on timeout.
+int sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
+                 void **result, size_t *result_len, char why[PDB_ERRMSG_MAX]);
+
+//  Convenience for "write": fields is a packed map. id_out gets the entity
+//  id (new for creates); seq_out the WAL sequence. Either may be NULL.
+int sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
+                  const pdb_id_t *collective_id, const pdb_id_t *entity_id,
+                  const void *fields, size_t fields_len,
+                  pdb_id_t *id_out, uint64_t *seq_out, char why[PDB_ERRMSG_MAX]);
+
+//  Convenience for "reinforce".
+int sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
+                      char why[PDB_ERRMSG_MAX]);
+
+#endif

@@ -1,0 +1,41 @@
+/*  sproto.h - the storage socket's requests and replies (MessagePack).
+
+    request:  [version, request_id, op, args]     args is an array
+    reply:    [request_id, rc, message, result]   rc 0 or a PDB_* code
+
+    ops and their args -> result:
+      "write"     [entity, op, collective_id|nil, entity_id|nil, bin(fields map)]
+                  -> [entity_id, seq]     a create with entity_id nil gets a new id;
+                                          an update/delete may leave collective_id nil
+      "reinforce" [experience_id] -> [experience_id, seq]
+      "apply"     [peer_name, peer_cursor, [bin(change), ...]]
+                  -> [[result per change], wal_head]   result: 0 applied, 1 already
+                     known or dominated, <0 PDB_* code (PDB_EMISSINGDEP: retry later);
+                     the peer's pull cursor is set to peer_cursor in the same commit
+                     (never lowered; "" peer name: no cursor)
+      "peer_set"  [peer_name, map of peer state fields] -> nil
+      "stats"     [] -> map of counters
+      "ping"      [] -> nil
+*/
+#ifndef PDB_SPROTO_H
+#define PDB_SPROTO_H
+
+#include "mpk.h"
+
+#include <stdint.h>
+
+#define SPROTO_VERSION 1u
+#define SPROTO_SOCKET "storage.sock"       // ipc endpoint inside the data folder
+#define SPROTO_EVENTS "storage-events.sock" // PUB: "wal <seq>" after each commit
+#define SPROTO_APPLIED 0
+#define SPROTO_KNOWN 1
+
+//  Packs a whole request; args_packed is a MessagePack array (or NULL: []).
+void sproto_pack_request(msgpack_packer *pk, uint64_t request_id, const char *op,
+                         const void *args_packed, size_t args_len);
+
+//  Packs a reply; result_packed NULL packs nil.
+void sproto_pack_reply(msgpack_packer *pk, uint64_t request_id, int rc, const char *message,
+                       const void *result_packed, size_t result_len);
+
+#endif

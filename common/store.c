@@ -1,0 +1,330 @@
+#include "store.h"
+#include "err.h"
+#include "bounds.h"
+#include "log.h"
+#include "mpk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define STORE_DB_COUNT 12
+
+typedef struct {
+    const char *name;
+    unsigned flags;
+    size_t offset;
+} s_db_t;
+
+//  Names are part of the on-disk format: never rename one.
+static const s_db_t s_dbs[STORE_DB_COUNT] = {
+    { "meta",             0,           offsetof(store_t, meta) },
+    { "collectives",      0,           offsetof(store_t, collectives) },
+    { "collective_names", MDB_DUPSORT, offsetof(store_t, collective_names) },
+    { "experiences",      0,           offsetof(store_t, experiences) },
+    { "embeddings",       0,           offsetof(store_t, embeddings) },
+    { "relations",        0,           offsetof(store_t, relations) },
+    { "relations_by_exp", 0,           offsetof(store_t, relations_by_exp) },
+    { "insights",         0,           offsetof(store_t, insights) },
+    { "versions",         0,           offsetof(store_t, versions) },
+    { "wal",              0,           offsetof(store_t, wal) },
+    { "peers",            0,           offsetof(store_t, peers) },
+    { "origins",          0,           offsetof(store_t, origins) },
+};
+
+static int
+s_open_dbs(store_t *self)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, self->readonly ? MDB_RDONLY : 0, &txn);
+    if (rc)
+        return pdb_from_mdb(rc);
+    for (int i = 0; i < STORE_DB_COUNT; i++) {
+        unsigned flags = s_dbs[i].flags | (self->readonly ? 0 : MDB_CREATE);
+        MDB_dbi *dbi = (MDB_dbi *) ((char *) self + s_dbs[i].offset);
+        rc = mdb_dbi_open(txn, s_dbs[i].name, flags, dbi);
+        if (rc) {
+            mdb_txn_abort(txn);
+            return pdb_from_mdb(rc);
+        }
+    }
+    return pdb_from_mdb(mdb_txn_commit(txn));
+}
+
+int
+store_open(const char *dir, bool readonly, uint64_t map_size, store_t **out)
+{
+    store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return -ENOMEM;
+    self->readonly = readonly;
+    int rc = mdb_env_create(&self->env);
+    if (rc) {
+        free(self);
+        return pdb_from_mdb(rc);
+    }
+    //  Readers take their size from the file (0); storage sets the map.
+    rc = mdb_env_set_mapsize(self->env, readonly ? 0 : (size_t) map_size);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(self->env, STORE_DB_COUNT + 4);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(self->env, STORE_MAX_READERS);
+    //  MDB_NOTLS: gateway threads hand read transactions around freely and
+    //  one thread may hold several; slots are tied to transactions instead.
+    if (!rc)
+        rc = mdb_env_open(self->env, dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0640);
+    if (!rc)
+        rc = s_open_dbs(self) ? -1 : 0;
+    if (rc) {
+        int code = rc == -1 ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+        mdb_env_close(self->env);
+        free(self);
+        return code;
+    }
+    *out = self;
+    return 0;
+}
+
+void
+store_destroy(store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mdb_env_close((*self_p)->env);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int
+store_read_begin(store_t *self, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        //  Storage grew the map: adopt the new size and try once more.
+        rc = mdb_env_set_mapsize(self->env, 0);
+        if (!rc)
+            rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, txn);
+    }
+    return pdb_from_mdb(rc);
+}
+
+void
+store_key_pair(uint8_t out[STORE_KEY_PAIR_LEN], const pdb_id_t *a, const pdb_id_t *b)
+{
+    memcpy(out, a->b, PDB_ID_LEN);
+    memcpy(out + PDB_ID_LEN, b->b, PDB_ID_LEN);
+}
+
+void
+store_key_seq(uint8_t out[8], uint64_t seq)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t) (seq >> (56 - 8 * i));
+}
+
+uint64_t
+store_seq_from_key(const MDB_val *key)
+{
+    uint64_t seq = 0;
+    const uint8_t *p = key->mv_data;
+    for (size_t i = 0; i < key->mv_size && i < 8; i++)
+        seq = seq << 8 | p[i];
+    return seq;
+}
+
+MDB_dbi
+store_records_dbi(const store_t *self, ent_type_t type)
+{
+    switch (type) {
+    case ENT_COLLECTIVE: return self->collectives;
+    case ENT_EXPERIENCE: return self->experiences;
+    case ENT_RELATION:   return self->relations;
+    case ENT_INSIGHT:    return self->insights;
+    }
+    return self->collectives;
+}
+
+static int
+s_meta_get(store_t *self, MDB_txn *txn, const char *name, void *out, size_t len)
+{
+    MDB_val key = { strlen(name), (void *) name }, val;
+    int rc = mdb_get(txn, self->meta, &key, &val);
+    if (rc)
+        return pdb_from_mdb(rc);
+    if (val.mv_size != len)
+        return PDB_ECORRUPT;
+    memcpy(out, val.mv_data, len);
+    return 0;
+}
+
+int
+store_meta_read(store_t *self, MDB_txn *txn, store_meta_t *out)
+{
+    store_meta_t m = { 0 };
+    int rc = s_meta_get(self, txn, "instance_id", m.instance_id.b, PDB_ID_LEN);
+    if (!rc)
+        rc = s_meta_get(self, txn, "schema_version", &m.schema_version, sizeof m.schema_version);
+    if (!rc)
+        rc = s_meta_get(self, txn, "hlc", &m.hlc, sizeof m.hlc);
+    if (rc)
+        return rc;
+    //  Head and floor come from the WAL itself, so they can never disagree
+    //  with it; an empty WAL keeps its head in meta.
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, self->wal, &cur);
+    if (rc)
+        return pdb_from_mdb(rc);
+    MDB_val key, val;
+    rc = s_meta_get(self, txn, "wal_head", &m.wal_head, sizeof m.wal_head);
+    if (rc == PDB_ENOTFOUND)
+        rc = 0;
+    if (!rc && mdb_cursor_get(cur, &key, &val, MDB_LAST) == 0) {
+        uint64_t last = store_seq_from_key(&key);
+        if (last > m.wal_head)
+            m.wal_head = last;
+    }
+    m.wal_floor = m.wal_head + 1;
+    if (!rc && mdb_cursor_get(cur, &key, &val, MDB_FIRST) == 0)
+        m.wal_floor = store_seq_from_key(&key);
+    mdb_cursor_close(cur);
+    if (!rc)
+        *out = m;
+    return rc;
+}
+
+int
+store_version_decode(const MDB_val *val, store_version_t *out)
+{
+    msgpack_unpacked u;
+    if (mpk_parse(val->mv_data, val->mv_size, &u))
+        return PDB_ECORRUPT;
+    const msgpack_object *o = &u.data;
+    int rc = PDB_ECORRUPT;
+    uint64_t type;
+    store_version_t v;
+    if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 6
+        && !mpk_get_u64(&o->via.array.ptr[0], &type) && entity_type_valid((int) type)
+        && o->via.array.ptr[1].type == MSGPACK_OBJECT_BOOLEAN
+        && !mpk_get_id(&o->via.array.ptr[2], &v.collective_id)
+        && !mpk_get_u64(&o->via.array.ptr[3], &v.hlc)
+        && !mpk_get_id(&o->via.array.ptr[4], &v.origin)
+        && !mpk_get_bin(&o->via.array.ptr[5], (const void **) &v.field_versions,
+                        &v.field_versions_len)) {
+        v.entity = (ent_type_t) type;
+        v.tombstone = o->via.array.ptr[1].via.boolean;
+        *out = v;
+        rc = 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int
+store_version_get(store_t *self, MDB_txn *txn, const pdb_id_t *id, store_version_t *out)
+{
+    MDB_val key = { PDB_ID_LEN, (void *) id->b }, val;
+    int rc = mdb_get(txn, self->versions, &key, &val);
+    if (rc)
+        return pdb_from_mdb(rc);
+    return store_version_decode(&val, out);
+}
+
+int
+store_record_get(store_t *self, MDB_txn *txn, const pdb_id_t *id, ent_type_t *type_out,
+                 pdb_id_t *collective_out, MDB_val *record)
+{
+    store_version_t v;
+    int rc = store_version_get(self, txn, id, &v);
+    if (rc)
+        return rc;
+    if (v.tombstone)
+        return PDB_ENOTFOUND;
+    uint8_t kbuf[STORE_KEY_PAIR_LEN];
+    MDB_val key = { PDB_ID_LEN, (void *) id->b };
+    if (v.entity != ENT_COLLECTIVE) {
+        store_key_pair(kbuf, &v.collective_id, id);
+        key.mv_size = sizeof kbuf;
+        key.mv_data = kbuf;
+    }
+    rc = pdb_from_mdb(mdb_get(txn, store_records_dbi(self, v.entity), &key, record));
+    if (rc)
+        return rc;
+    if (type_out)
+        *type_out = v.entity;
+    if (collective_out)
+        *collective_out = v.collective_id;
+    return 0;
+}
+
+int
+store_embedding_get(store_t *self, MDB_txn *txn, const pdb_id_t *collective,
+                    const pdb_id_t *id, MDB_val *vector)
+{
+    uint8_t kbuf[STORE_KEY_PAIR_LEN];
+    store_key_pair(kbuf, collective, id);
+    MDB_val key = { sizeof kbuf, kbuf };
+    return pdb_from_mdb(mdb_get(txn, self->embeddings, &key, vector));
+}
+
+int
+store_collective_by_name(store_t *self, MDB_txn *txn, const char *name, size_t len,
+                         pdb_id_t *out)
+{
+    if (len == 0 || len > 511)
+        return PDB_ENOTFOUND;
+    //  Duplicates are sorted: the first is the smallest id, the one every
+    //  node picks when concurrent creates made the same name twice.
+    MDB_val key = { len, (void *) name }, val;
+    int rc = mdb_get(txn, self->collective_names, &key, &val);
+    if (rc)
+        return pdb_from_mdb(rc);
+    if (val.mv_size != PDB_ID_LEN)
+        return PDB_ECORRUPT;
+    memcpy(out->b, val.mv_data, PDB_ID_LEN);
+    return 0;
+}
+
+int
+store_collective_dim(store_t *self, MDB_txn *txn, const pdb_id_t *collective, uint32_t *dim)
+{
+    store_version_t v;
+    int rc = store_version_get(self, txn, collective, &v);
+    if (rc)
+        return rc;
+    if (v.entity != ENT_COLLECTIVE)
+        return PDB_ENOTFOUND;
+    if (v.tombstone)
+        return PDB_EDELETED;
+    MDB_val key = { PDB_ID_LEN, (void *) collective->b }, val;
+    rc = pdb_from_mdb(mdb_get(txn, self->collectives, &key, &val));
+    if (rc)
+        return rc;
+    msgpack_unpacked u;
+    if (mpk_parse(val.mv_data, val.mv_size, &u))
+        return PDB_ECORRUPT;
+    const msgpack_object *d = mpk_map_get(&u.data, "embedding_dim");
+    uint64_t n = 0;
+    rc = d && !mpk_get_u64(d, &n) && n > 0 && n <= PDB_DIM_MAX ? 0 : PDB_ECORRUPT;
+    msgpack_unpacked_destroy(&u);
+    if (!rc)
+        *dim = (uint32_t) n;
+    return rc;
+}
+
+int
+store_origin_seq(store_t *self, MDB_txn *txn, const pdb_id_t *origin, uint64_t *seq)
+{
+    MDB_val key = { PDB_ID_LEN, (void *) origin->b }, val;
+    int rc = mdb_get(txn, self->origins, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        *seq = 0;
+        return 0;
+    }
+    if (rc)
+        return pdb_from_mdb(rc);
+    if (val.mv_size != sizeof *seq)
+        return PDB_ECORRUPT;
+    memcpy(seq, val.mv_data, sizeof *seq);
+    return 0;
+}
