@@ -1,1 +1,637 @@
+/*  cfg.c - node configuration: defaults < config file < environment < flags.
+
+    Every option is one row of s_options: its file key, environment variable,
+    flag, kind and limits. Loading, validation and error messages are all
+    driven by that table, so an option is described once (plus its line in
+    cfg_usage and cfg.h).
+*/
 #include "cfg.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+//  syslog.h (included by czmq.h) defines LOGL_INFO and LOGL_DEBUG as macros,
+//  which would shadow log.h's log_level_t constants of the same names.
+#undef LOGL_INFO
+#undef LOGL_DEBUG
+
+#define CFG_FILE_MAX (1u << 20)          // 1 MiB: a config file is a few hundred bytes
+#define CFG_VALUE_SHOWN 64               // bytes of a bad value quoted in an error
+#define CFG_SOURCE_MAX 128               // "config FILE: section/key" label
+
+typedef enum {
+    S_PATH,       // char[size], non-empty
+    S_LEVEL,      // log_level_t, "error|warn|info|debug"
+    S_NUMBER,     // unsigned (size 4) or uint64_t (size 8) in min..max
+    S_ENDPOINT,   // char[size]; "" when allow_empty; else one of `prefixes`
+    S_HOST,       // char[size], a host name or address literal
+} s_kind_t;
+
+typedef struct {
+    const char *key;        // file: section/name
+    const char *env;        // environment variable
+    const char *flag;       // command-line flag
+    s_kind_t kind;
+    size_t offset;          // field in cfg_t
+    size_t size;            // field bytes
+    uint64_t min, max;      // S_NUMBER range, inclusive
+    const char *prefixes;   // S_ENDPOINT: accepted schemes, space separated
+    bool allow_empty;       // S_ENDPOINT: "" is a valid value
+} s_option_t;
+
+#define S_FIELD(f) offsetof(cfg_t, f), sizeof(((cfg_t *) 0)->f)
+
+static const s_option_t s_options[] = {
+    { "node/data", "PULSEDB_DATA", "--data", S_PATH, S_FIELD(data_dir), 0, 0, NULL, false },
+    { "node/log_level", "PULSEDB_LOG_LEVEL", "--log-level", S_LEVEL, S_FIELD(log_level),
+      0, 0, NULL, false },
+    //  16 MiB: below that LMDB fills up after a few thousand experiences;
+    //  64 TiB: beyond any disk we expect, and still far inside a 64-bit mmap.
+    { "storage/map_size_mb", "PULSEDB_MAP_SIZE_MB", "--map-size-mb", S_NUMBER,
+      S_FIELD(map_size_mb), 16, 1ull << 26, NULL, false },
+    { "storage/tcp", "PULSEDB_STORAGE_TCP", "--storage-tcp", S_ENDPOINT, S_FIELD(storage_tcp),
+      0, 0, "tcp://", true },
+    //  65536 requests / 1 GiB per group commit: past that one commit stalls
+    //  every writer for too long; the defaults are far below.
+    { "storage/commit_max_requests", "PULSEDB_COMMIT_MAX_REQUESTS", "--commit-max-requests",
+      S_NUMBER, S_FIELD(commit_max_requests), 1, 65536, NULL, false },
+    { "storage/commit_max_kb", "PULSEDB_COMMIT_MAX_KB", "--commit-max-kb", S_NUMBER,
+      S_FIELD(commit_max_kb), 1, 1u << 20, NULL, false },
+    { "gateway/host", "PULSEDB_HTTP_HOST", "--host", S_HOST, S_FIELD(http_host),
+      0, 0, NULL, false },
+    { "gateway/port", "PULSEDB_HTTP_PORT", "--port", S_NUMBER, S_FIELD(http_port),
+      1, 65535, NULL, false },
+    //  64 gateways: more than any core count we run on; each holds a
+    //  storage connection and a reader slot per thread.
+    { "gateway/count", "PULSEDB_GATEWAYS", "--gateways", S_NUMBER, S_FIELD(gateways),
+      1, 64, NULL, false },
+    //  65536: the usual hard file-descriptor limit.
+    { "gateway/max_connections", "PULSEDB_HTTP_MAX_CONNECTIONS", "--http-max-connections",
+      S_NUMBER, S_FIELD(http_max_connections), 1, 65536, NULL, false },
+    { "gateway/storage", "PULSEDB_STORAGE_ENDPOINT", "--storage", S_ENDPOINT,
+      S_FIELD(storage_endpoint), 0, 0, "tcp:// ipc://", true },
+};
+
+#define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
+#define S_CONFIG_FLAG "--config"
+#define S_CONFIG_ENV "PULSEDB_CONFIG"
+
+//  Where each option's current value came from, to name it in errors that
+//  involve more than one option (the data folder's socket path).
+typedef struct {
+    char source[S_OPTION_COUNT][CFG_SOURCE_MAX];
+} s_origin_t;
+
+void
+cfg_defaults(cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "./pulsedb-data");
+    cfg->log_level = LOGL_INFO;
+    cfg->map_size_mb = 65536;
+    cfg->commit_max_requests = 256;
+    cfg->commit_max_kb = 4096;
+    snprintf(cfg->http_host, sizeof cfg->http_host, "127.0.0.1");
+    cfg->http_port = 7070;
+    cfg->gateways = 1;
+    cfg->http_max_connections = 512;
+}
+
+//  --- value checks -------------------------------------------------------------
+
+//  A printable excerpt of a bad value for an error message.
+static void
+s_shown(const char *value, char out[CFG_VALUE_SHOWN + 4])
+{
+    size_t len = strlen(value);
+    if (len <= CFG_VALUE_SHOWN)
+        snprintf(out, CFG_VALUE_SHOWN + 4, "%s", value);
+    else
+        snprintf(out, CFG_VALUE_SHOWN + 4, "%.*s...", CFG_VALUE_SHOWN, value);
+}
+
+//  Decimal digits only: no sign, no spaces, no hex, no overflow.
+static int
+s_parse_u64(const char *text, uint64_t *out)
+{
+    if (*text == '\0')
+        return PDB_EINVAL;
+    uint64_t value = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return PDB_EINVAL;
+        unsigned digit = (unsigned) (*p - '0');
+        if (value > (UINT64_MAX - digit) / 10)
+            return PDB_EINVAL;
+        value = value * 10 + digit;
+    }
+    *out = value;
+    return 0;
+}
+
+static bool
+s_has_space(const char *text)
+{
+    for (const char *p = text; *p; p++)
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            return true;
+    return false;
+}
+
+//  A host name, IPv4 or IPv6 literal (without brackets, zone allowed).
+static bool
+s_host_valid(const char *host)
+{
+    if (*host == '\0')
+        return false;
+    for (const char *p = host; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+               || c == '.' || c == '-' || c == ':' || c == '_' || c == '%';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+//  tcp://HOST:PORT (PORT 1..65535 or * for an ephemeral bind), ipc://PATH.
+static const char *
+s_endpoint_problem(const char *value, const char *prefixes)
+{
+    size_t plen = 0;
+    for (const char *p = prefixes; *p;) {
+        size_t n = strcspn(p, " ");
+        if (strncmp(value, p, n) == 0) {
+            plen = n;
+            break;
+        }
+        p += n;
+        p += *p == ' ';
+    }
+    if (plen == 0)
+        return strchr(prefixes, ' ') ? "must start with tcp:// or ipc://" : "must start with tcp://";
+    if (value[plen] == '\0')
+        return "has no address after the scheme";
+    if (s_has_space(value))
+        return "contains white space";
+    if (strncmp(value, "tcp://", 6) != 0)
+        return NULL;
+    const char *colon = strrchr(value + plen, ':');
+    uint64_t port;
+    if (!colon || colon == value + plen)
+        return "needs HOST:PORT";
+    if (strcmp(colon + 1, "*") == 0)
+        return NULL;
+    if (s_parse_u64(colon + 1, &port) || port < 1 || port > 65535)
+        return "has a port outside 1..65535";
+    return NULL;
+}
+
+static int
+s_fail(char *why, const char *source, const char *value, const char *problem)
+{
+    char shown[CFG_VALUE_SHOWN + 4];
+    s_shown(value, shown);
+    snprintf(why, PDB_ERRMSG_MAX, "%s: '%s' %s", source, shown, problem);
+    return PDB_EINVAL;
+}
+
+static int
+s_set_string(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source,
+             char *why)
+{
+    char *field = (char *) cfg + opt->offset;
+    size_t len = strlen(value);
+    if (len >= opt->size) {
+        char problem[64];
+        snprintf(problem, sizeof problem, "is too long (%zu bytes, at most %zu)", len,
+                 opt->size - 1);
+        return s_fail(why, source, value, problem);
+    }
+    if (opt->kind == S_PATH && len == 0)
+        return s_fail(why, source, value, "is empty; a path is required");
+    if (opt->kind == S_HOST && !s_host_valid(value))
+        return s_fail(why, source, value, "is not a host name or address");
+    if (opt->kind == S_ENDPOINT && !(len == 0 && opt->allow_empty)) {
+        const char *problem = s_endpoint_problem(value, opt->prefixes);
+        if (problem)
+            return s_fail(why, source, value, problem);
+    }
+    memcpy(field, value, len + 1);
+    return 0;
+}
+
+static int
+s_set_number(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source,
+             char *why)
+{
+    uint64_t number;
+    char problem[80];
+    snprintf(problem, sizeof problem, "is not a whole number in %llu..%llu",
+             (unsigned long long) opt->min, (unsigned long long) opt->max);
+    if (s_parse_u64(value, &number))
+        return s_fail(why, source, value, problem);
+    if (number < opt->min || number > opt->max) {
+        snprintf(problem, sizeof problem, "is out of range %llu..%llu",
+                 (unsigned long long) opt->min, (unsigned long long) opt->max);
+        return s_fail(why, source, value, problem);
+    }
+    void *field = (char *) cfg + opt->offset;
+    if (opt->size == sizeof(uint64_t))
+        memcpy(field, &number, sizeof number);
+    else {
+        unsigned narrow = (unsigned) number;   // max <= 65536 for every 4-byte field
+        memcpy(field, &narrow, sizeof narrow);
+    }
+    return 0;
+}
+
+//  Validates value for opt and stores it; `source` names where it came from.
+static int
+s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, char *why)
+{
+    switch (opt->kind) {
+    case S_LEVEL: {
+        log_level_t level;
+        if (log_parse_level(value, &level))
+            return s_fail(why, source, value, "is not a log level (error, warn, info, debug)");
+        cfg->log_level = level;
+        return 0;
+    }
+    case S_NUMBER:
+        return s_set_number(cfg, opt, value, source, why);
+    default:
+        return s_set_string(cfg, opt, value, source, why);
+    }
+}
+
+//  --- the config file -------------------------------------------------------------
+
+//  Parses text with zconfig. zconfig reports syntax errors with printf on
+//  stdout ("E (zconfig): (3) invalid syntax ..."), where they would corrupt
+//  a tool's output: catch that text in a temporary file and hand back its
+//  message part. (zconfig_str_load, not zconfig_load: the latter leaks its
+//  zfile when the text does not parse.)
+static zconfig_t *
+s_zconfig_parse(const char *text, char *msg, size_t msg_len)
+{
+    msg[0] = '\0';
+    fflush(stdout);
+    FILE *tmp = tmpfile();
+    int saved = tmp ? dup(STDOUT_FILENO) : -1;
+    if (saved >= 0 && dup2(fileno(tmp), STDOUT_FILENO) < 0) {
+        close(saved);
+        saved = -1;
+    }
+    zconfig_t *root = zconfig_str_load(text);
+    if (saved >= 0) {
+        fflush(stdout);
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+        char out[PDB_ERRMSG_MAX] = "";
+        rewind(tmp);
+        size_t n = fread(out, 1, sizeof out - 1, tmp);
+        out[n] = '\0';
+        const char *start = strstr(out, "(zconfig): ");
+        start = start ? start + strlen("(zconfig): ") : out;
+        snprintf(msg, msg_len, "%.*s", (int) strcspn(start, "\r\n"), start);
+    }
+    if (tmp)
+        fclose(tmp);
+    return root;
+}
+
+//  Reads a whole regular file of at most CFG_FILE_MAX bytes, NUL-terminated.
+//  Caller frees *text. Returns 0 or PDB_EINVAL with `why` filled.
+static int
+s_read_file(const char *path, const char *shown, char **text, char *why)
+{
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    const char *problem = NULL;
+    if (!f || fstat(fileno(f), &st) != 0)
+        problem = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        problem = "not a regular file";
+    else if (st.st_size > (off_t) CFG_FILE_MAX)
+        problem = "larger than 1 MiB";
+    char *buf = problem ? NULL : malloc((size_t) st.st_size + 1);
+    if (!problem && !buf)
+        problem = "out of memory";
+    if (!problem && fread(buf, 1, (size_t) st.st_size, f) != (size_t) st.st_size)
+        problem = "short read";
+    if (f)
+        fclose(f);
+    if (problem) {
+        free(buf);
+        snprintf(why, PDB_ERRMSG_MAX, "config %s: cannot read: %s", shown, problem);
+        return PDB_EINVAL;
+    }
+    buf[st.st_size] = '\0';
+    *text = buf;
+    return 0;
+}
+
+static const s_option_t *
+s_option_by_key(const char *key)
+{
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        if (strcmp(s_options[i].key, key) == 0)
+            return &s_options[i];
+    return NULL;
+}
+
+static bool
+s_section_known(const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        if (strncmp(s_options[i].key, name, len) == 0 && s_options[i].key[len] == '/')
+            return true;
+    return false;
+}
+
+//  Applies one "key = value" item of the file.
+static int
+s_file_item(cfg_t *cfg, s_origin_t *origin, bool seen[S_OPTION_COUNT], const char *file,
+            const char *key, zconfig_t *item, char *why)
+{
+    const s_option_t *opt = s_option_by_key(key);
+    if (!opt) {
+        snprintf(why, PDB_ERRMSG_MAX, "config %s: unknown key '%s'", file, key);
+        return PDB_EINVAL;
+    }
+    size_t index = (size_t) (opt - s_options);
+    if (zconfig_child(item)) {
+        snprintf(why, PDB_ERRMSG_MAX, "config %s: key '%s' cannot have keys under it", file, key);
+        return PDB_EINVAL;
+    }
+    if (seen[index]) {
+        snprintf(why, PDB_ERRMSG_MAX, "config %s: key '%s' is given twice", file, key);
+        return PDB_EINVAL;
+    }
+    seen[index] = true;
+    const char *value = zconfig_value(item);
+    snprintf(origin->source[index], CFG_SOURCE_MAX, "config %s: %s", file, key);
+    return s_set(cfg, opt, value ? value : "", origin->source[index], why);
+}
+
+//  Walks sections and their keys; anything not in s_options is refused.
+static int
+s_file_apply(cfg_t *cfg, s_origin_t *origin, zconfig_t *root, const char *file, char *why)
+{
+    bool seen[S_OPTION_COUNT] = { false };
+    for (zconfig_t *node = zconfig_child(root); node; node = zconfig_next(node)) {
+        const char *name = zconfig_name(node);
+        zconfig_t *item = zconfig_child(node);
+        //  "node/data = x" at the top level is the same key written flat.
+        if (!item && s_option_by_key(name)) {
+            int rc = s_file_item(cfg, origin, seen, file, name, node, why);
+            if (rc)
+                return rc;
+            continue;
+        }
+        const char *value = zconfig_value(node);
+        if (!s_section_known(name) || (value && *value)) {
+            snprintf(why, PDB_ERRMSG_MAX, "config %s: unknown %s '%s'", file,
+                     value && *value ? "key" : "section", name);
+            return PDB_EINVAL;
+        }
+        for (; item; item = zconfig_next(item)) {
+            char key[CFG_SOURCE_MAX];
+            snprintf(key, sizeof key, "%s/%s", name, zconfig_name(item));
+            int rc = s_file_item(cfg, origin, seen, file, key, item, why);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int
+s_file_load(cfg_t *cfg, s_origin_t *origin, const char *path, char *why)
+{
+    char file[CFG_VALUE_SHOWN + 4];
+    s_shown(path, file);
+    char *text = NULL;
+    int rc = s_read_file(path, file, &text, why);
+    if (rc)
+        return rc;
+    char msg[PDB_ERRMSG_MAX];
+    zconfig_t *root = s_zconfig_parse(text, msg, sizeof msg);
+    free(text);
+    if (!root) {
+        snprintf(why, PDB_ERRMSG_MAX, "config %s: syntax error: %.100s (keys go under a "
+                 "section, indented 4 spaces)", file, *msg ? msg : "unreadable");
+        return PDB_EINVAL;
+    }
+    rc = s_file_apply(cfg, origin, root, file, why);
+    zconfig_destroy(&root);
+    if (rc == 0)
+        snprintf(cfg->config_path, sizeof cfg->config_path, "%s", path);
+    return rc;
+}
+
+//  --- environment and flags -------------------------------------------------------
+
+static int
+s_env_apply(cfg_t *cfg, s_origin_t *origin, char *why)
+{
+    for (size_t i = 0; i < S_OPTION_COUNT; i++) {
+        const char *value = getenv(s_options[i].env);
+        if (!value)
+            continue;
+        snprintf(origin->source[i], CFG_SOURCE_MAX, "%s", s_options[i].env);
+        int rc = s_set(cfg, &s_options[i], value, origin->source[i], why);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+//  Matches "--flag" or "--flag=..." against a known flag name.
+static bool
+s_flag_is(const char *arg, const char *flag)
+{
+    size_t n = strlen(flag);
+    return strncmp(arg, flag, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+//  The option argv[i] names: an index into s_options, S_OPTION_COUNT for
+//  --config, or -1 when unknown.
+static int
+s_flag_lookup(const char *arg)
+{
+    if (s_flag_is(arg, S_CONFIG_FLAG))
+        return (int) S_OPTION_COUNT;
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        if (s_flag_is(arg, s_options[i].flag))
+            return (int) i;
+    return -1;
+}
+
+typedef struct {
+    int *rest;
+    int rest_max;
+    int rest_n;
+    const char *config;    // last --config value, NULL when none
+} s_scan_t;
+
+static int
+s_rest_push(s_scan_t *scan, int index, const char *arg, char *why)
+{
+    if (!scan->rest) {
+        char shown[CFG_VALUE_SHOWN + 4];
+        s_shown(arg, shown);
+        snprintf(why, PDB_ERRMSG_MAX, "unknown argument '%s'", shown);
+        return PDB_EINVAL;
+    }
+    if (scan->rest_n >= scan->rest_max) {
+        snprintf(why, PDB_ERRMSG_MAX, "too many arguments (at most %d besides options)",
+                 scan->rest_max);
+        return PDB_EINVAL;
+    }
+    scan->rest[scan->rest_n++] = index;
+    return 0;
+}
+
+//  One pass over argv. With cfg NULL it only finds --config and checks the
+//  shape of every known flag; with cfg it applies the values and fills rest.
+static int
+s_flags_scan(cfg_t *cfg, s_origin_t *origin, int argc, char **argv, s_scan_t *scan, char *why)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int opt = strcmp(arg, "--") == 0 ? -2 : s_flag_lookup(arg);
+        if (opt == -2) {            // "--": the rest is the caller's, verbatim
+            for (; i < argc && cfg; i++)
+                if (s_rest_push(scan, i, argv[i], why))
+                    return PDB_EINVAL;
+            return 0;
+        }
+        if (opt < 0) {
+            if (cfg && s_rest_push(scan, i, arg, why))
+                return PDB_EINVAL;
+            continue;
+        }
+        const char *name = opt == (int) S_OPTION_COUNT ? S_CONFIG_FLAG : s_options[opt].flag;
+        const char *value = strchr(arg, '=');
+        if (value)
+            value++;
+        else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+            value = argv[++i];
+        else {
+            snprintf(why, PDB_ERRMSG_MAX, "%s: needs a value", name);
+            return PDB_EINVAL;
+        }
+        if (opt == (int) S_OPTION_COUNT)
+            scan->config = value;
+        else if (cfg) {
+            snprintf(origin->source[opt], CFG_SOURCE_MAX, "%s", name);
+            if (s_set(cfg, &s_options[opt], value, name, why))
+                return PDB_EINVAL;
+        }
+    }
+    return 0;
+}
+
+//  Checks that involve the final values of several options.
+static int
+s_cross_check(const cfg_t *cfg, const s_origin_t *origin, char *why)
+{
+    size_t len = strlen(cfg->data_dir);
+    if (len > CFG_DATA_DIR_IPC_MAX) {
+        char problem[120];
+        snprintf(problem, sizeof problem, "is too long for the storage socket inside it "
+                 "(%zu bytes, at most %d)", len, CFG_DATA_DIR_IPC_MAX);
+        return s_fail(why, origin->source[0], cfg->data_dir, problem);
+    }
+    return 0;
+}
+
+int
+cfg_load(cfg_t *cfg, int argc, char **argv, int *rest, int rest_max, int *rest_n,
+         char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    if (rest_n)
+        *rest_n = 0;
+    cfg_defaults(cfg);
+    s_origin_t origin;
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        snprintf(origin.source[i], CFG_SOURCE_MAX, "%s (default)", s_options[i].key);
+
+    s_scan_t scan = { .rest = rest, .rest_max = rest_max };
+    int rc = s_flags_scan(NULL, &origin, argc, argv, &scan, why);
+    const char *config = scan.config ? scan.config : getenv(S_CONFIG_ENV);
+    if (rc == 0 && config && *config == '\0') {
+        snprintf(why, PDB_ERRMSG_MAX, "%s: '' is empty; a path is required",
+                 scan.config ? S_CONFIG_FLAG : S_CONFIG_ENV);
+        rc = PDB_EINVAL;
+    }
+    if (rc == 0 && config)
+        rc = s_file_load(cfg, &origin, config, why);
+    if (rc == 0)
+        rc = s_env_apply(cfg, &origin, why);
+    if (rc == 0)
+        rc = s_flags_scan(cfg, &origin, argc, argv, &scan, why);
+    if (rc == 0)
+        rc = s_cross_check(cfg, &origin, why);
+    if (rest_n)
+        *rest_n = rc == 0 ? scan.rest_n : 0;
+    return rc;
+}
+
+void
+cfg_storage_endpoint(const cfg_t *cfg, char *out, size_t out_len)
+{
+    if (cfg->storage_endpoint[0])
+        snprintf(out, out_len, "%s", cfg->storage_endpoint);
+    else
+        snprintf(out, out_len, "ipc://%s/storage.sock", cfg->data_dir);
+}
+
+const char *
+cfg_usage(void)
+{
+    return
+        "Configuration (defaults < config file < PULSEDB_* environment < flags):\n"
+        "  --config FILE              config file (zconfig format)   env PULSEDB_CONFIG\n"
+        "  --data DIR                 data folder [./pulsedb-data]   node/data, PULSEDB_DATA\n"
+        "  --log-level L              error|warn|info|debug [info]   node/log_level,\n"
+        "                                                            PULSEDB_LOG_LEVEL\n"
+        "  --map-size-mb N            LMDB map size, 16..67108864 MiB [65536]\n"
+        "                                  storage/map_size_mb, PULSEDB_MAP_SIZE_MB\n"
+        "  --storage-tcp EP           extra storage endpoint tcp://HOST:PORT [none]\n"
+        "                                  storage/tcp, PULSEDB_STORAGE_TCP\n"
+        "  --commit-max-requests N    requests per group commit, 1..65536 [256]\n"
+        "                                  storage/commit_max_requests,\n"
+        "                                  PULSEDB_COMMIT_MAX_REQUESTS\n"
+        "  --commit-max-kb N          KiB per group commit, 1..1048576 [4096]\n"
+        "                                  storage/commit_max_kb, PULSEDB_COMMIT_MAX_KB\n"
+        "  --host H                   HTTP listen host [127.0.0.1]   gateway/host,\n"
+        "                                                            PULSEDB_HTTP_HOST\n"
+        "  --port P                   HTTP port, 1..65535 [7070]     gateway/port,\n"
+        "                                                            PULSEDB_HTTP_PORT\n"
+        "  --gateways N               gateway processes, 1..64 [1]   gateway/count,\n"
+        "                                                            PULSEDB_GATEWAYS\n"
+        "  --http-max-connections N   per gateway, 1..65536 [512]\n"
+        "                                  gateway/max_connections,\n"
+        "                                  PULSEDB_HTTP_MAX_CONNECTIONS\n"
+        "  --storage EP               storage endpoint for gateways, tcp:// or ipc://\n"
+        "                             [ipc://DATA/storage.sock]\n"
+        "                                  gateway/storage, PULSEDB_STORAGE_ENDPOINT\n"
+        "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
+        "are errors. Config file example (keys indented by 4 spaces):\n"
+        "    node\n"
+        "        data = \"/var/lib/pulsedb\"\n"
+        "    gateway\n"
+        "        port = 8080\n";
+}

@@ -8,13 +8,29 @@
       node/log_level            PULSEDB_LOG_LEVEL         --log-level L     info
       storage/map_size_mb       PULSEDB_MAP_SIZE_MB       --map-size-mb N   65536
       storage/tcp               PULSEDB_STORAGE_TCP       --storage-tcp EP  "" (ipc only)
-      storage/commit_max_requests PULSEDB_COMMIT_MAX_REQUESTS            256
-      storage/commit_max_kb     PULSEDB_COMMIT_MAX_KB                    4096
+      storage/commit_max_requests PULSEDB_COMMIT_MAX_REQUESTS --commit-max-requests N 256
+      storage/commit_max_kb     PULSEDB_COMMIT_MAX_KB     --commit-max-kb N 4096
       gateway/host              PULSEDB_HTTP_HOST         --host H          127.0.0.1
       gateway/port              PULSEDB_HTTP_PORT         --port P          7070
       gateway/count             PULSEDB_GATEWAYS          --gateways N      1
-      gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS             512
+      gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS --http-max-connections N 512
       gateway/storage           PULSEDB_STORAGE_ENDPOINT  --storage EP      ipc://DATA/storage.sock
+
+    The file is named by --config FILE (or PULSEDB_CONFIG); a named file that
+    cannot be read is an error, and so is any key in it that is not listed
+    above (a typo must not be silently ignored). Example:
+
+        node
+            data = "/var/lib/pulsedb"
+        gateway
+            port = 8080
+
+    Limits (inclusive): map_size_mb 16..67108864, commit_max_requests
+    1..65536, commit_max_kb 1..1048576, port 1..65535, gateways 1..64,
+    max_connections 1..65536; paths are non-empty and shorter than
+    CFG_PATH_MAX, and the data folder's ipc socket path must fit a Unix socket
+    address (CFG_DATA_DIR_IPC_MAX bytes); storage/tcp starts with tcp://,
+    gateway/storage with tcp:// or ipc://.
 */
 #ifndef PDB_CFG_H
 #define PDB_CFG_H
@@ -28,6 +44,10 @@
 
 #define CFG_PATH_MAX 1024
 #define CFG_ENDPOINT_MAX 256
+//  sun_path holds 108 bytes with its NUL; the longest socket we put in the
+//  data folder is "/storage-events.sock" (20 bytes), so the folder path
+//  itself may be at most 87 bytes.
+#define CFG_DATA_DIR_IPC_MAX 87
 
 typedef struct {
     char data_dir[CFG_PATH_MAX];
@@ -41,6 +61,7 @@ typedef struct {
     unsigned gateways;
     unsigned http_max_connections;
     char storage_endpoint[CFG_ENDPOINT_MAX];   // "" means ipc://DATA/storage.sock
+    char config_path[CFG_PATH_MAX];            // file that was loaded, "" when none
 } cfg_t;
 
 void cfg_defaults(cfg_t *cfg);
@@ -49,7 +70,13 @@ void cfg_defaults(cfg_t *cfg);
 //  (if any), then the environment, then the flags in argv (argv[0] is
 //  skipped). Flags this module does not know are left for the caller: their
 //  indexes are written to rest[] (at most rest_max) and counted in *rest_n.
-//  Returns 0, or PDB_EINVAL with `why` naming the bad option.
+//  Flags take "--flag VALUE" or "--flag=VALUE"; a repeated flag's last value
+//  wins. Positional arguments and the values of unknown flags go to rest[]
+//  too, in argv order; so does "--" and everything after it. With rest NULL
+//  any argument this module does not know is an error. rest_n may be NULL.
+//  Returns 0, or PDB_EINVAL with `why` naming the bad option, where it came
+//  from (flag, environment variable or file key) and the bad value.
+//  Not thread-safe: call it at start-up, before starting threads.
 int cfg_load(cfg_t *cfg, int argc, char **argv, int *rest, int rest_max, int *rest_n,
              char why[PDB_ERRMSG_MAX]);
 

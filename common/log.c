@@ -7,7 +7,7 @@
 #include <time.h>
 
 //  The one process-wide setting: how chatty logs are.
-static log_level_t s_level = LOG_INFO;
+static log_level_t s_level = LOGL_INFO;
 
 void
 log_set_level(log_level_t level)

@@ -1,0 +1,23 @@
+/*  apply.h - the convergence rules (DESIGN.md section 4), for local and
+    remote changes alike: per-field last-writer-wins on (hlc, origin),
+    grow-only per-instance counters, maximum timestamps, final tombstones,
+    and the cascades of deletes. Order-independent and idempotent: replicas
+    that applied the same set of changes hold byte-identical records.
+
+    apply_change only changes entities; the caller appends the WAL and the
+    version vector (see ingest.h).
+*/
+#ifndef PDB_APPLY_H
+#define PDB_APPLY_H
+
+#include "change.h"
+#include "store.h"
+
+//  Applies c inside txn. Returns SPROTO_APPLIED when anything changed,
+//  SPROTO_KNOWN when c was dominated or already here (nothing written),
+//  PDB_EMISSINGDEP when it refers to an entity not here yet, PDB_EINVAL /
+//  PDB_ETOOBIG (why filled) for a change that breaks the entity rules, or a
+//  store error. On error the caller aborts the (nested) transaction.
+int apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX]);
+
+#endif

@@ -1,0 +1,161 @@
+#include "handlers.h"
+#include "bounds.h"
+#include "local.h"
+#include "batch.h"
+#include "peers.h"
+#include "sproto.h"
+#include "wal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
+
+static bool
+s_op_is(const handler_request_t *req, const char *name)
+{
+    return strlen(name) == req->op_len && memcmp(name, req->op, req->op_len) == 0;
+}
+
+int
+handler_parse(const void *data, size_t len, msgpack_unpacked *u, handler_request_t *req,
+              char why[PDB_ERRMSG_MAX])
+{
+    memset(req, 0, sizeof *req);
+    if (mpk_parse(data, len, u))
+        return WHY(PDB_EPROTO, "request is not one well-formed MessagePack value");
+    const msgpack_object *o = &u->data;
+    uint64_t version = 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4
+        || mpk_get_u64(&o->via.array.ptr[0], &version)
+        || mpk_get_u64(&o->via.array.ptr[1], &req->request_id)
+        || mpk_get_str(&o->via.array.ptr[2], &req->op, &req->op_len)
+        || o->via.array.ptr[3].type != MSGPACK_OBJECT_ARRAY) {
+        msgpack_unpacked_destroy(u);
+        return WHY(PDB_EPROTO, "request must be [version, id, op, [args]]");
+    }
+    if (version != SPROTO_VERSION) {
+        msgpack_unpacked_destroy(u);
+        return WHY(PDB_EPROTO, "protocol version %llu not supported (this storage speaks %u)",
+                   (unsigned long long) version, SPROTO_VERSION);
+    }
+    req->args = &o->via.array.ptr[3];
+    return 0;
+}
+
+bool
+handler_is_read(const handler_request_t *req)
+{
+    return s_op_is(req, "ping") || s_op_is(req, "stats");
+}
+
+//  --------------------------------------------------------------------------
+
+static int
+s_optional_id(const msgpack_object *obj, pdb_id_t *id, const pdb_id_t **out)
+{
+    *out = NULL;
+    if (obj->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (mpk_get_id(obj, id))
+        return PDB_EINVAL;
+    *out = id;
+    return 0;
+}
+
+static void
+s_pack_id_seq(mpk_out_t *out, const pdb_id_t *id, uint64_t seq)
+{
+    mpk_pack_array(&out->pk, 2);
+    mpk_pack_id(&out->pk, id);
+    mpk_pack_u64(&out->pk, seq);
+}
+
+static int
+s_write(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args, mpk_out_t *out,
+        char *why)
+{
+    const msgpack_object *a = args->via.array.ptr;
+    uint64_t entity, op;
+    pdb_id_t coll, id;
+    local_write_t w;
+    if (args->via.array.size != 5 || mpk_get_u64(&a[0], &entity) || mpk_get_u64(&a[1], &op)
+        || !entity_type_valid((int) entity) || !entity_op_valid((int) op)
+        || s_optional_id(&a[2], &coll, &w.collective_id)
+        || s_optional_id(&a[3], &id, &w.entity_id)
+        || mpk_get_bin(&a[4], &w.fields, &w.fields_len))
+        return WHY(PDB_EINVAL, "write takes [entity, op, collective|nil, id|nil, bin fields]");
+    w.entity = (ent_type_t) entity;
+    w.op = (change_op_t) op;
+    pdb_id_t new_id;
+    uint64_t seq;
+    int rc = local_write(&ctx->ingest, txn, &w, ctx->wall_ms, &new_id, &seq, why);
+    if (!rc)
+        s_pack_id_seq(out, &new_id, seq);
+    return rc;
+}
+
+static int
+s_reinforce(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args,
+            mpk_out_t *out, char *why)
+{
+    pdb_id_t id;
+    if (args->via.array.size != 1 || mpk_get_id(&args->via.array.ptr[0], &id))
+        return WHY(PDB_EINVAL, "reinforce takes [experience id]");
+    uint64_t seq;
+    int rc = local_reinforce(&ctx->ingest, txn, &id, ctx->wall_ms, &seq, why);
+    if (!rc)
+        s_pack_id_seq(out, &id, seq);
+    return rc;
+}
+
+static int
+s_stats(const handler_ctx_t *ctx, mpk_out_t *out)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(ctx->ingest.store, &txn);
+    if (rc)
+        return rc;
+    store_meta_t meta;
+    rc = store_meta_read(ctx->ingest.store, txn, &meta);
+    mdb_txn_abort(txn);
+    if (rc)
+        return rc;
+    const storage_stats_t *s = ctx->stats;
+    const struct { const char *name; uint64_t value; } counters[] = {
+        { "wal_head", meta.wal_head }, { "wal_floor", meta.wal_floor },
+        { "requests", s->requests }, { "commits", s->commits },
+        { "group_max", s->group_max }, { "applied", s->applied }, { "known", s->known },
+        { "missing", s->missing }, { "failed", s->failed },
+    };
+    size_t n = sizeof counters / sizeof counters[0];
+    mpk_pack_map(&out->pk, n + 1);
+    mpk_pack_str(&out->pk, "instance_id");
+    mpk_pack_id(&out->pk, &ctx->ingest.self);
+    for (size_t i = 0; i < n; i++) {
+        mpk_pack_str(&out->pk, counters[i].name);
+        mpk_pack_u64(&out->pk, counters[i].value);
+    }
+    return 0;
+}
+
+int
+handler_run(const handler_ctx_t *ctx, MDB_txn *txn, const handler_request_t *req,
+            mpk_out_t *out, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    if (s_op_is(req, "ping"))
+        return 0;
+    if (s_op_is(req, "stats"))
+        return s_stats(ctx, out);
+    if (s_op_is(req, "write"))
+        return s_write(ctx, txn, req->args, out, why);
+    if (s_op_is(req, "reinforce"))
+        return s_reinforce(ctx, txn, req->args, out, why);
+    if (s_op_is(req, "apply"))
+        return batch_apply(&ctx->ingest, txn, req->args, out, ctx->stats, why);
+    if (s_op_is(req, "peer_set"))
+        return peers_set(ctx->ingest.store, txn, req->args, why);
+    return WHY(PDB_EPROTO, "unknown operation '%.*s'", (int) (req->op_len > 32 ? 32
+               : req->op_len), req->op);
+}

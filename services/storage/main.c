@@ -1,0 +1,86 @@
+/*  pulsedb-storage - the only writer of a node's LMDB environment.
+
+    Exit status: 0 after a clean stop, 1 when serving failed, 3 for a fatal
+    start-up error a restart cannot fix (bad configuration, data folder
+    locked by another storage process).
+*/
+#include "cfg.h"
+#include "log.h"
+#include "node.h"
+#include "server.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EXIT_FATAL 3
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static void
+s_handle_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: pulsedb-storage [options]\n\n%s", cfg_usage());
+            return 0;
+        }
+    }
+    cfg_t cfg;
+    int rest[8], rest_n = 0;
+    char why[PDB_ERRMSG_MAX];
+    if (cfg_load(&cfg, argc, argv, rest, 8, &rest_n, why) != 0 || rest_n > 0) {
+        fprintf(stderr, "pulsedb-storage: %s\n", rest_n > 0 ? "unknown option" : why);
+        if (rest_n > 0)
+            fprintf(stderr, "pulsedb-storage: unknown option '%s'\n", argv[rest[0]]);
+        return EXIT_FATAL;
+    }
+    log_set_level(cfg.log_level);
+    zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
+    s_handle_signals();
+
+    node_t *node = NULL;
+    int rc = node_open(cfg.data_dir, cfg.map_size_mb << 20, &node);
+    if (rc) {
+        log_e("storage", "cannot open data=%s rc=%d (%s)", cfg.data_dir, rc, pdb_strerror(rc));
+        return EXIT_FATAL;
+    }
+    server_opts_t opts = {
+        .tcp_endpoint = cfg.storage_tcp,
+        .max_requests = cfg.commit_max_requests,
+        .max_bytes = (size_t) cfg.commit_max_kb << 10,
+    };
+    server_t *server = server_new(node, &opts);
+    if (!server) {
+        node_destroy(&node);
+        return EXIT_FATAL;
+    }
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&node->instance_id, id);
+    log_i("storage", "started data=%s instance=%s pid=%d", cfg.data_dir, id, (int) getpid());
+    rc = server_run(server, &s_stop);
+    server_destroy(&server);
+    node_destroy(&node);
+    log_i("storage", "stopped rc=%d", rc);
+    zsys_shutdown();
+    return rc ? 1 : 0;
+}

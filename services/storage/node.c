@@ -1,0 +1,120 @@
+#include "node.h"
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NODE_LOCK_FILE "storage.lock"
+
+static int
+s_lock(const char *dir, int *fd_out)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, NODE_LOCK_FILE) >= (int) sizeof path)
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    //  flock is released by the kernel when the process dies, so a crashed
+    //  storage never leaves the folder locked.
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        return err == EWOULDBLOCK ? PDB_ELOCKED : -err;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int
+s_meta_put(store_t *store, MDB_txn *txn, const char *name, const void *data, size_t len)
+{
+    MDB_val key = { strlen(name), (void *) name }, val = { len, (void *) data };
+    return pdb_from_mdb(mdb_put(txn, store->meta, &key, &val, 0));
+}
+
+//  First start: a new instance id, schema version and clock.
+static int
+s_init_meta(node_t *self, MDB_txn *txn)
+{
+    int rc = pdb_id_new(&self->instance_id, clock_wall_ms());
+    uint32_t schema = STORE_SCHEMA_VERSION;
+    uint64_t zero = 0;
+    if (!rc) rc = s_meta_put(self->store, txn, "instance_id", self->instance_id.b, PDB_ID_LEN);
+    if (!rc) rc = s_meta_put(self->store, txn, "schema_version", &schema, sizeof schema);
+    if (!rc) rc = s_meta_put(self->store, txn, "hlc", &zero, sizeof zero);
+    if (!rc) rc = s_meta_put(self->store, txn, "wal_head", &zero, sizeof zero);
+    return rc;
+}
+
+static int
+s_load_meta(node_t *self)
+{
+    MDB_txn *txn;
+    int rc = pdb_from_mdb(mdb_txn_begin(self->store->env, NULL, 0, &txn));
+    if (rc)
+        return rc;
+    store_meta_t meta;
+    rc = store_meta_read(self->store, txn, &meta);
+    if (rc == PDB_ENOTFOUND) {
+        rc = s_init_meta(self, txn);
+        if (!rc)
+            rc = store_meta_read(self->store, txn, &meta);
+    }
+    if (!rc && meta.schema_version != STORE_SCHEMA_VERSION) {
+        log_e("storage", "unsupported schema version=%u expected=%u",
+              meta.schema_version, STORE_SCHEMA_VERSION);
+        rc = PDB_ECORRUPT;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    self->instance_id = meta.instance_id;
+    self->hlc.last = meta.hlc;
+    return pdb_from_mdb(mdb_txn_commit(txn));
+}
+
+int
+node_open(const char *data_dir, uint64_t map_size, node_t **out)
+{
+    if (mkdir(data_dir, 0750) != 0 && errno != EEXIST)
+        return -errno;
+    node_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return -ENOMEM;
+    self->lock_fd = -1;
+    self->data_dir = strdup(data_dir);
+    int rc = self->data_dir ? s_lock(data_dir, &self->lock_fd) : -ENOMEM;
+    if (!rc)
+        rc = store_open(data_dir, false, map_size, &self->store);
+    if (!rc)
+        rc = s_load_meta(self);
+    if (rc) {
+        node_destroy(&self);
+        return rc;
+    }
+    *out = self;
+    return 0;
+}
+
+void
+node_destroy(node_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    node_t *self = *self_p;
+    store_destroy(&self->store);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
+    free(self->data_dir);
+    free(self);
+    *self_p = NULL;
+}

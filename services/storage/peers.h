@@ -1,0 +1,27 @@
+/*  peers.h - per-peer sync state in the peers database: a MessagePack map
+    (instance_id, pull_cursor, push_acked, last_seen_ms, last_error, ...)
+    under the peer's name. Cursors in it never move backwards.
+*/
+#ifndef PDB_PEERS_H
+#define PDB_PEERS_H
+
+#include "store.h"
+
+#include <msgpack.h>
+
+#define PEERS_NAME_MAX 128u
+#define PEERS_FIELDS_MAX 32u
+
+//  "peer_set" [name, map]: merges the map into the peer's state. Returns 0
+//  or PDB_EINVAL with why.
+int peers_set(store_t *store, MDB_txn *txn, const msgpack_object *args,
+              char why[PDB_ERRMSG_MAX]);
+
+//  Raises the peer's pull_cursor to cursor (a lower value changes nothing).
+int peers_raise_cursor(store_t *store, MDB_txn *txn, const char *name, size_t name_len,
+                       uint64_t cursor);
+
+//  Checks a peer name: 1..PEERS_NAME_MAX bytes of UTF-8.
+bool peers_name_valid(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,297 @@
+#include "server.h"
+#include "bounds.h"
+#include "clock.h"
+#include "handlers.h"
+#include "log.h"
+#include "sproto.h"
+#include "wal.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SERVER_POLL_MS 250          // how often the loop looks at the stop flag
+#define SERVER_IPC_PATH_MAX 100     // sun_path is 108 bytes, less "ipc://"
+
+typedef struct {
+    zframe_t *identity;
+    zframe_t *body;
+    handler_request_t req;
+    msgpack_unpacked unpacked;
+    bool parsed;
+    int rc;
+    char why[PDB_ERRMSG_MAX];
+    mpk_out_t result;
+} s_pending_t;
+
+struct server {
+    node_t *node;
+    zsock_t *router;
+    zsock_t *events;
+    server_opts_t opts;
+    s_pending_t *pending;
+    storage_stats_t stats;
+    uint64_t published_head;
+};
+
+static int
+s_ipc_endpoint(const char *dir, const char *name, char *out, size_t len)
+{
+    char *real = realpath(dir, NULL);
+    if (!real)
+        return -errno;
+    int n = snprintf(out, len, "ipc://%s/%s", real, name);
+    free(real);
+    if (n < 0 || (size_t) n >= len || (size_t) n - 6 > SERVER_IPC_PATH_MAX)
+        return -ENAMETOOLONG;
+    unlink(out + 6);     // a stale socket of a crashed storage; we hold the lock
+    return 0;
+}
+
+static int
+s_bind(server_t *self, const char *data_dir)
+{
+    char endpoint[4096];
+    int rc = s_ipc_endpoint(data_dir, SPROTO_SOCKET, endpoint, sizeof endpoint);
+    if (rc) {
+        log_e("storage", "socket path too long data=%s (ipc paths are limited to %d bytes)",
+              data_dir, SERVER_IPC_PATH_MAX);
+        return rc;
+    }
+    self->router = zsock_new(ZMQ_ROUTER);
+    self->events = zsock_new(ZMQ_PUB);
+    if (!self->router || !self->events)
+        return -ENOMEM;
+    //  Frames over the limit are refused by libzmq before we see them.
+    zsock_set_maxmsgsize(self->router, (int) PDB_MSG_MAX);
+    zsock_set_linger(self->router, 0);
+    zsock_set_rcvtimeo(self->router, 0);
+    zsock_set_sndtimeo(self->router, 0);
+    if (zsock_bind(self->router, "%s", endpoint) < 0) {
+        log_e("storage", "cannot bind endpoint=%s (%s)", endpoint, zmq_strerror(zmq_errno()));
+        return PDB_EUNAVAIL;
+    }
+    if (self->opts.tcp_endpoint && *self->opts.tcp_endpoint
+        && zsock_bind(self->router, "%s", self->opts.tcp_endpoint) < 0) {
+        log_e("storage", "cannot bind endpoint=%s (%s)", self->opts.tcp_endpoint,
+              zmq_strerror(zmq_errno()));
+        return PDB_EUNAVAIL;
+    }
+    rc = s_ipc_endpoint(data_dir, SPROTO_EVENTS, endpoint, sizeof endpoint);
+    if (rc || zsock_bind(self->events, "%s", endpoint) < 0) {
+        log_e("storage", "cannot bind events endpoint=%s", endpoint);
+        return PDB_EUNAVAIL;
+    }
+    log_i("storage", "listening endpoint=ipc://%s/%s tcp=%s", data_dir, SPROTO_SOCKET,
+          self->opts.tcp_endpoint && *self->opts.tcp_endpoint ? self->opts.tcp_endpoint : "-");
+    return 0;
+}
+
+server_t *
+server_new(node_t *node, const server_opts_t *opts)
+{
+    server_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->node = node;
+    self->opts = *opts;
+    if (self->opts.max_requests == 0)
+        self->opts.max_requests = 1;
+    self->pending = calloc(self->opts.max_requests, sizeof *self->pending);
+    if (!self->pending || s_bind(self, node->data_dir) != 0) {
+        server_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+server_destroy(server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    server_t *self = *self_p;
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->events);
+    free(self->pending);
+    free(self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  One group
+
+//  Takes every waiting request, up to the bounds. Returns how many.
+static size_t
+s_drain(server_t *self)
+{
+    size_t n = 0, bytes = 0;
+    while (n < self->opts.max_requests && bytes < self->opts.max_bytes) {
+        zmsg_t *msg = zmsg_recv(self->router);
+        if (!msg)
+            break;
+        s_pending_t *p = &self->pending[n];
+        memset(p, 0, sizeof *p);
+        mpk_out_init(&p->result);
+        p->identity = zmsg_pop(msg);
+        p->body = zmsg_pop(msg);
+        if (!p->identity || !p->body || zmsg_size(msg) != 0) {
+            p->rc = PDB_EPROTO;
+            snprintf(p->why, sizeof p->why, "a request is one frame");
+        }
+        zmsg_destroy(&msg);
+        if (p->body)
+            bytes += zframe_size(p->body);
+        n++;
+    }
+    return n;
+}
+
+//  Returns true when the request wrote (ran in a nested transaction).
+static bool
+s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handler_ctx_t *ctx)
+{
+    if (p->rc)
+        return false;
+    p->rc = handler_parse(zframe_data(p->body), zframe_size(p->body), &p->unpacked, &p->req,
+                          p->why);
+    if (p->rc)
+        return false;
+    p->parsed = true;
+    if (handler_is_read(&p->req)) {
+        p->rc = handler_run(ctx, NULL, &p->req, &p->result, p->why);
+        return false;
+    }
+    MDB_txn *child;
+    p->rc = pdb_from_mdb(mdb_txn_begin(self->node->store->env, parent, 0, &child));
+    if (!p->rc)
+        p->rc = handler_run(ctx, child, &p->req, &p->result, p->why);
+    if (!p->rc)
+        p->rc = pdb_from_mdb(mdb_txn_commit(child));
+    else if (child)
+        mdb_txn_abort(child);
+    if (p->rc)
+        mpk_out_release(&p->result);
+    return p->rc == 0;
+}
+
+static void
+s_reply(server_t *self, s_pending_t *p)
+{
+    if (p->rc)
+        self->stats.failed++;
+    self->stats.requests++;
+    mpk_out_t out;
+    mpk_out_init(&out);
+    if (p->rc && !p->why[0])
+        snprintf(p->why, sizeof p->why, "%s", pdb_strerror(p->rc));
+    sproto_pack_reply(&out.pk, p->req.request_id, p->rc, p->why,
+                      p->rc ? NULL : p->result.buf.data, p->rc ? 0 : p->result.buf.size);
+    if (p->identity && mpk_out_status(&out) == 0) {
+        zmsg_t *msg = zmsg_new();
+        zmsg_append(msg, &p->identity);
+        zmsg_addmem(msg, out.buf.data, out.buf.size);
+        //  A client that went away is no reason to stall the others.
+        if (zmsg_send(&msg, self->router) != 0)
+            zmsg_destroy(&msg);
+    }
+    mpk_out_release(&out);
+    mpk_out_release(&p->result);
+    zframe_destroy(&p->identity);
+    zframe_destroy(&p->body);
+    if (p->parsed)
+        msgpack_unpacked_destroy(&p->unpacked);
+}
+
+//  Runs a group in one transaction; returns the WAL head after it, or a code.
+static int
+s_commit_group(server_t *self, size_t n, uint64_t *head)
+{
+    handler_ctx_t ctx = {
+        .ingest = { self->node->store, self->node->instance_id, &self->node->hlc },
+        .stats = &self->stats,
+        .wall_ms = clock_wall_ms(),
+    };
+    MDB_txn *txn;
+    int rc = pdb_from_mdb(mdb_txn_begin(self->node->store->env, NULL, 0, &txn));
+    size_t writes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc && !self->pending[i].rc)
+            self->pending[i].rc = rc;
+        if (!rc && s_run_one(self, txn, &self->pending[i], &ctx))
+            writes++;
+    }
+    if (rc)
+        return rc;
+    if (writes == 0) {
+        mdb_txn_abort(txn);       // nothing to make durable: no fsync
+        *head = self->published_head;
+        return 0;
+    }
+    rc = ingest_save_clock(&ctx.ingest, txn);
+    if (!rc)
+        rc = wal_head(self->node->store, txn, head);
+    if (!rc)
+        rc = pdb_from_mdb(mdb_txn_commit(txn));     // the group's one fsync
+    else
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+static void
+s_fail_writes(server_t *self, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++) {
+        s_pending_t *p = &self->pending[i];
+        if (p->rc == 0 && p->parsed && !handler_is_read(&p->req)) {
+            p->rc = rc;
+            snprintf(p->why, sizeof p->why, "commit failed: %s", pdb_strerror(rc));
+            mpk_out_release(&p->result);
+        }
+    }
+}
+
+static void
+s_publish(server_t *self, uint64_t head)
+{
+    if (head <= self->published_head)
+        return;
+    self->published_head = head;
+    if (zstr_sendf(self->events, "wal %llu", (unsigned long long) head) != 0)
+        log_w("storage", "publish failed head=%llu", (unsigned long long) head);
+}
+
+int
+server_run(server_t *self, volatile sig_atomic_t *stop)
+{
+    zmq_pollitem_t item = { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
+    while (!*stop) {
+        int ready = zmq_poll(&item, 1, SERVER_POLL_MS);
+        if (ready < 0 && zmq_errno() != EINTR)
+            return -zmq_errno();
+        if (ready <= 0)
+            continue;
+        size_t n = s_drain(self);
+        if (n == 0)
+            continue;
+        uint64_t head = 0;
+        int rc = s_commit_group(self, n, &head);
+        if (rc) {
+            log_e("storage", "group commit failed requests=%zu rc=%d (%s)", n, rc,
+                  pdb_strerror(rc));
+            s_fail_writes(self, n, rc);
+        }
+        else {
+            self->stats.commits++;
+            if (n > self->stats.group_max)
+                self->stats.group_max = n;
+        }
+        for (size_t i = 0; i < n; i++)
+            s_reply(self, &self->pending[i]);
+        if (!rc)
+            s_publish(self, head);
+    }
+    return 0;
+}

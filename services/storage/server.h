@@ -1,0 +1,36 @@
+/*  server.h - storage's sockets and its group commit loop.
+
+    ROUTER on ipc://DATA/storage.sock (and tcp when configured) takes
+    requests; PUB on ipc://DATA/storage-events.sock announces "wal <seq>"
+    after each commit that advanced the log. Every request waiting on the
+    socket (up to a count and a byte bound) goes into one write transaction
+    and one fsync; each request runs in its own nested transaction, so one
+    that fails is rolled back alone. Replies leave only after the commit is
+    durable.
+*/
+#ifndef PDB_SERVER_H
+#define PDB_SERVER_H
+
+#include "node.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *tcp_endpoint;       // extra endpoint, or "" / NULL for ipc only
+    unsigned max_requests;          // requests in one group commit
+    size_t max_bytes;               // request bytes in one group commit
+} server_opts_t;
+
+typedef struct server server_t;
+
+//  Binds the sockets. NULL on failure (reason logged). Caller frees with
+//  server_destroy; the node must outlive the server.
+server_t *server_new(node_t *node, const server_opts_t *opts);
+void server_destroy(server_t **self_p);
+
+//  Serves until *stop becomes non-zero. Returns 0, or a code when the store
+//  fails in a way that needs a restart.
+int server_run(server_t *self, volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,17 @@
+/*  stats.h - the storage process's counters, reported by "stats". */
+#ifndef PDB_STATS_H
+#define PDB_STATS_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t requests;       // requests answered
+    uint64_t commits;        // write transactions committed
+    uint64_t group_max;      // largest group committed at once
+    uint64_t applied;        // remote changes applied
+    uint64_t known;          // remote changes already known or dominated
+    uint64_t missing;        // remote changes held back on a missing dependency
+    uint64_t failed;         // requests answered with an error
+} storage_stats_t;
+
+#endif
