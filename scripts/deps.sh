@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages PulseDB-C builds and tests with (only what is
+# missing), then the Python test tools into build/venv when asked (--test).
+set -euo pipefail
+
+PACKAGES=(cmake make gcc pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev
+          libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+          python3 python3-venv curl)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "deps: installing ${missing[*]}"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  venv="$root/build/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    mkdir -p "$root/build"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$root/tests/requirements.txt"
+fi
