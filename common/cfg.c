@@ -17,11 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-//  syslog.h (included by czmq.h) defines LOGL_INFO and LOGL_DEBUG as macros,
-//  which would shadow log.h's log_level_t constants of the same names.
-#undef LOGL_INFO
-#undef LOGL_DEBUG
-
 #define CFG_FILE_MAX (1u << 20)          // 1 MiB: a config file is a few hundred bytes
 #define CFG_VALUE_SHOWN 64               // bytes of a bad value quoted in an error
 #define CFG_SOURCE_MAX 128               // "config FILE: section/key" label
@@ -73,7 +68,7 @@ static const s_option_t s_options[] = {
     { "gateway/count", "PULSEDB_GATEWAYS", "--gateways", S_NUMBER, S_FIELD(gateways),
       1, 64, NULL, false },
     //  65536: the usual hard file-descriptor limit.
-    { "gateway/max_connections", "PULSEDB_HTTP_MAX_CONNECTIONS", "--http-max-connections",
+    { "gateway/max_connections", "PULSEDB_HTTP_MAX_CONNECTIONS", "--max-connections",
       S_NUMBER, S_FIELD(http_max_connections), 1, 65536, NULL, false },
     { "gateway/storage", "PULSEDB_STORAGE_ENDPOINT", "--storage", S_ENDPOINT,
       S_FIELD(storage_endpoint), 0, 0, "tcp:// ipc://", true },
@@ -274,11 +269,25 @@ s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, 
 
 //  --- the config file -------------------------------------------------------------
 
+//  The message part of what zconfig printed: "26-11-25 16:50:12 E (zconfig):
+//  (3) invalid syntax 'x'" -> "line 3: invalid syntax 'x'".
+static void
+s_zconfig_message(const char *printed, char *msg, size_t msg_len)
+{
+    const char *start = strstr(printed, "(zconfig): ");
+    start = start ? start + strlen("(zconfig): ") : printed;
+    int line = 0, used = 0;
+    if (sscanf(start, "(%d) %n", &line, &used) == 1 && used > 0)
+        snprintf(msg, msg_len, "line %d: %.*s", line, (int) strcspn(start + used, "\r\n"),
+                 start + used);
+    else
+        snprintf(msg, msg_len, "%.*s", (int) strcspn(start, "\r\n"), start);
+}
+
 //  Parses text with zconfig. zconfig reports syntax errors with printf on
-//  stdout ("E (zconfig): (3) invalid syntax ..."), where they would corrupt
-//  a tool's output: catch that text in a temporary file and hand back its
-//  message part. (zconfig_str_load, not zconfig_load: the latter leaks its
-//  zfile when the text does not parse.)
+//  stdout, where they would corrupt a tool's output: catch that text in a
+//  temporary file and hand back its message. (zconfig_str_load, not
+//  zconfig_load: the latter leaks its zfile when the text does not parse.)
 static zconfig_t *
 s_zconfig_parse(const char *text, char *msg, size_t msg_len)
 {
@@ -295,13 +304,10 @@ s_zconfig_parse(const char *text, char *msg, size_t msg_len)
         fflush(stdout);
         dup2(saved, STDOUT_FILENO);
         close(saved);
-        char out[PDB_ERRMSG_MAX] = "";
+        char printed[PDB_ERRMSG_MAX] = "";
         rewind(tmp);
-        size_t n = fread(out, 1, sizeof out - 1, tmp);
-        out[n] = '\0';
-        const char *start = strstr(out, "(zconfig): ");
-        start = start ? start + strlen("(zconfig): ") : out;
-        snprintf(msg, msg_len, "%.*s", (int) strcspn(start, "\r\n"), start);
+        printed[fread(printed, 1, sizeof printed - 1, tmp)] = '\0';
+        s_zconfig_message(printed, msg, msg_len);
     }
     if (tmp)
         fclose(tmp);
@@ -602,36 +608,37 @@ const char *
 cfg_usage(void)
 {
     return
-        "Configuration (defaults < config file < PULSEDB_* environment < flags):\n"
-        "  --config FILE              config file (zconfig format)   env PULSEDB_CONFIG\n"
-        "  --data DIR                 data folder [./pulsedb-data]   node/data, PULSEDB_DATA\n"
-        "  --log-level L              error|warn|info|debug [info]   node/log_level,\n"
-        "                                                            PULSEDB_LOG_LEVEL\n"
-        "  --map-size-mb N            LMDB map size, 16..67108864 MiB [65536]\n"
-        "                                  storage/map_size_mb, PULSEDB_MAP_SIZE_MB\n"
-        "  --storage-tcp EP           extra storage endpoint tcp://HOST:PORT [none]\n"
-        "                                  storage/tcp, PULSEDB_STORAGE_TCP\n"
-        "  --commit-max-requests N    requests per group commit, 1..65536 [256]\n"
-        "                                  storage/commit_max_requests,\n"
-        "                                  PULSEDB_COMMIT_MAX_REQUESTS\n"
-        "  --commit-max-kb N          KiB per group commit, 1..1048576 [4096]\n"
-        "                                  storage/commit_max_kb, PULSEDB_COMMIT_MAX_KB\n"
-        "  --host H                   HTTP listen host [127.0.0.1]   gateway/host,\n"
-        "                                                            PULSEDB_HTTP_HOST\n"
-        "  --port P                   HTTP port, 1..65535 [7070]     gateway/port,\n"
-        "                                                            PULSEDB_HTTP_PORT\n"
-        "  --gateways N               gateway processes, 1..64 [1]   gateway/count,\n"
-        "                                                            PULSEDB_GATEWAYS\n"
-        "  --http-max-connections N   per gateway, 1..65536 [512]\n"
-        "                                  gateway/max_connections,\n"
-        "                                  PULSEDB_HTTP_MAX_CONNECTIONS\n"
-        "  --storage EP               storage endpoint for gateways, tcp:// or ipc://\n"
-        "                             [ipc://DATA/storage.sock]\n"
-        "                                  gateway/storage, PULSEDB_STORAGE_ENDPOINT\n"
+        "Configuration: defaults < config file < PULSEDB_* environment < flags.\n"
+        "Each option: flag, what [default], then its config file key and variable.\n"
+        "  --config FILE            config file, zconfig format [none]\n"
+        "                           PULSEDB_CONFIG\n"
+        "  --data DIR               data folder [./pulsedb-data]\n"
+        "                           node/data, PULSEDB_DATA\n"
+        "  --log-level L            error, warn, info or debug [info]\n"
+        "                           node/log_level, PULSEDB_LOG_LEVEL\n"
+        "  --map-size-mb N          LMDB map size in MiB, 16..67108864 [65536]\n"
+        "                           storage/map_size_mb, PULSEDB_MAP_SIZE_MB\n"
+        "  --storage-tcp EP         extra storage endpoint tcp://HOST:PORT [none]\n"
+        "                           storage/tcp, PULSEDB_STORAGE_TCP\n"
+        "  --commit-max-requests N  requests per group commit, 1..65536 [256]\n"
+        "                           storage/commit_max_requests, PULSEDB_COMMIT_MAX_REQUESTS\n"
+        "  --commit-max-kb N        KiB per group commit, 1..1048576 [4096]\n"
+        "                           storage/commit_max_kb, PULSEDB_COMMIT_MAX_KB\n"
+        "  --host H                 HTTP listen host [127.0.0.1]\n"
+        "                           gateway/host, PULSEDB_HTTP_HOST\n"
+        "  --port P                 HTTP port, 1..65535 [7070]\n"
+        "                           gateway/port, PULSEDB_HTTP_PORT\n"
+        "  --gateways N             gateway processes for pulsedb up, 1..64 [1]\n"
+        "                           gateway/count, PULSEDB_GATEWAYS\n"
+        "  --max-connections N      HTTP connections per gateway, 1..65536 [512]\n"
+        "                           gateway/max_connections, PULSEDB_HTTP_MAX_CONNECTIONS\n"
+        "  --storage EP             storage endpoint for gateways, tcp:// or ipc://\n"
+        "                           [ipc://DATA/storage.sock]\n"
+        "                           gateway/storage, PULSEDB_STORAGE_ENDPOINT\n"
         "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
-        "are errors. Config file example (keys indented by 4 spaces):\n"
+        "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
         "    node\n"
-        "        data = \"/var/lib/pulsedb\"\n"
+        "        data = /var/lib/pulsedb\n"
         "    gateway\n"
         "        port = 8080\n";
 }

@@ -13,7 +13,7 @@
       gateway/host              PULSEDB_HTTP_HOST         --host H          127.0.0.1
       gateway/port              PULSEDB_HTTP_PORT         --port P          7070
       gateway/count             PULSEDB_GATEWAYS          --gateways N      1
-      gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS --http-max-connections N 512
+      gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS --max-connections N 512
       gateway/storage           PULSEDB_STORAGE_ENDPOINT  --storage EP      ipc://DATA/storage.sock
 
     The file is named by --config FILE (or PULSEDB_CONFIG); a named file that

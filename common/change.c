@@ -34,8 +34,10 @@ change_from_object(const msgpack_object *obj, change_t *out)
         || mpk_get_id(&a[6], &c.collective_id) || mpk_get_id(&a[7], &c.entity_id)
         || mpk_get_bin(&a[8], &fields, &c.fields_len))
         return PDB_EINVAL;
+    //  Range-check the u64s before narrowing: (int) (2^32 + 2) would pass as 2.
     if (c.origin_seq == 0 || c.hlc == 0 || pdb_id_is_nil(&c.origin)
         || pdb_id_is_nil(&c.entity_id) || pdb_id_is_nil(&c.collective_id)
+        || entity > ENT_INSIGHT || op > OP_DELETE
         || !entity_type_valid((int) entity) || !entity_op_valid((int) op))
         return PDB_EINVAL;
     const uint8_t *f = fields;

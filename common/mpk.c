@@ -183,14 +183,41 @@ mpk_pack_bool(msgpack_packer *pk, bool value)
     (void) (value ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
 }
 
+//  The bytes of a str or bin key; false for other types.
+static bool
+s_key_bytes(const msgpack_object *key, const char **data, size_t *len)
+{
+    if (key->type == MSGPACK_OBJECT_STR) {
+        *data = key->via.str.ptr;
+        *len = key->via.str.size;
+        return true;
+    }
+    if (key->type == MSGPACK_OBJECT_BIN) {
+        *data = key->via.bin.ptr;
+        *len = key->via.bin.size;
+        return true;
+    }
+    return false;
+}
+
+//  Orders keys by type, then by bytes (str, bin) or value (integers). Bin
+//  keys matter: the applications counter maps bin(16) instance ids to counts,
+//  and treating them as equal left them in arrival order, so replicas that
+//  merged the same counters in another order stored different bytes.
 static int
 s_key_cmp(const msgpack_object *a, const msgpack_object *b)
 {
+    if (a->type != b->type)
+        return (int) a->type - (int) b->type;
+    if (a->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (a->via.u64 > b->via.u64) - (a->via.u64 < b->via.u64);
+    if (a->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return (a->via.i64 > b->via.i64) - (a->via.i64 < b->via.i64);
     const char *da = "", *db = "";
     size_t la = 0, lb = 0;
-    if (mpk_get_str(a, &da, &la) || mpk_get_str(b, &db, &lb))
-        return (int) a->type - (int) b->type;
-    int c = memcmp(da, db, la < lb ? la : lb);
+    if (!s_key_bytes(a, &da, &la) || !s_key_bytes(b, &db, &lb))
+        return 0;
+    int c = la && lb ? memcmp(da, db, la < lb ? la : lb) : 0;
     return c ? c : (la > lb) - (la < lb);
 }
 
@@ -223,7 +250,8 @@ mpk_pack_canonical(msgpack_packer *pk, const msgpack_object *obj)
         }
         if (n)
             memcpy(sorted, obj->via.map.ptr, n * sizeof *sorted);
-        qsort(sorted, n, sizeof *sorted, s_kv_cmp);
+        if (n > 1)
+            qsort(sorted, n, sizeof *sorted, s_kv_cmp);
         mpk_pack_map(pk, n);
         for (uint32_t i = 0; i < n; i++) {
             mpk_pack_canonical(pk, &sorted[i].key);

@@ -5,6 +5,8 @@
 #include "sproto.h"
 
 #include <czmq.h>
+
+#define SCLIENT_CONNECT_WAIT_MS 1000   // how long a request waits for a connected storage
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,7 +147,10 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
     zframe_t *frame = zframe_new(req.buf.data, req.buf.size);
     mpk_out_release(&req);
     int64_t deadline = zclock_mono() + self->timeout_ms;
-    zsock_set_sndtimeo(self->sock, self->timeout_ms);
+    //  With ZMQ_IMMEDIATE a send waits only while no storage is connected:
+    //  give up soon, so a client sees 503 instead of a long hang.
+    zsock_set_sndtimeo(self->sock, self->timeout_ms < SCLIENT_CONNECT_WAIT_MS
+                                   ? self->timeout_ms : SCLIENT_CONNECT_WAIT_MS);
     if (!frame || zframe_send(&frame, self->sock, 0) != 0) {
         zframe_destroy(&frame);
         snprintf(why, PDB_ERRMSG_MAX, "storage is not reachable");

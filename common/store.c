@@ -204,7 +204,8 @@ store_version_decode(const MDB_val *val, store_version_t *out)
     uint64_t type;
     store_version_t v;
     if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 6
-        && !mpk_get_u64(&o->via.array.ptr[0], &type) && entity_type_valid((int) type)
+        && !mpk_get_u64(&o->via.array.ptr[0], &type)
+        && type <= ENT_INSIGHT && entity_type_valid((int) type)
         && o->via.array.ptr[1].type == MSGPACK_OBJECT_BOOLEAN
         && !mpk_get_id(&o->via.array.ptr[2], &v.collective_id)
         && !mpk_get_u64(&o->via.array.ptr[3], &v.hlc)

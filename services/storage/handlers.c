@@ -80,6 +80,7 @@ s_write(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args, mpk_
     pdb_id_t coll, id;
     local_write_t w;
     if (args->via.array.size != 5 || mpk_get_u64(&a[0], &entity) || mpk_get_u64(&a[1], &op)
+        || entity > ENT_INSIGHT || op > OP_DELETE     // before narrowing to int
         || !entity_type_valid((int) entity) || !entity_op_valid((int) op)
         || s_optional_id(&a[2], &coll, &w.collective_id)
         || s_optional_id(&a[3], &id, &w.entity_id)

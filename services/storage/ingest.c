@@ -1,8 +1,11 @@
 #include "ingest.h"
 #include "apply.h"
+#include "bounds.h"
+#include "clock.h"
 #include "sproto.h"
 #include "wal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int
@@ -26,6 +29,11 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
         return rc;
     if (c->origin_seq <= known)
         return SPROTO_KNOWN;       // includes our own changes coming back
+    if (hlc_wall_ms(c->hlc) > clock_wall_ms() + PDB_HLC_DRIFT_MAX_MS) {
+        snprintf(why, PDB_ERRMSG_MAX, "clock stamp is more than %llu ms ahead of this node",
+                 (unsigned long long) PDB_HLC_DRIFT_MAX_MS);
+        return PDB_EINVAL;
+    }
     hlc_observe(self->hlc, c->hlc);
     rc = apply_change(self->store, txn, c, why);
     if (rc == SPROTO_APPLIED) {

@@ -2,6 +2,7 @@
 #include "bounds.h"
 #include "mpk.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
@@ -36,24 +37,49 @@ s_value_valid(const msgpack_object *v)
     }
 }
 
+//  Room kept in every row for pull_cursor and push_acked, so raising a
+//  cursor never fails for want of space.
+#define PEERS_CURSORS 2u
+
+static uint32_t
+s_count_others(const msgpack_object_kv *kvs, uint32_t n)
+{
+    uint32_t others = 0;
+    for (uint32_t i = 0; i < n; i++)
+        others += !s_is_cursor(&kvs[i].key);
+    return others;
+}
+
 //  Writes old state overlaid with `update`; cursors keep the larger value.
+//  Every stored field is kept: the row used to be cut at PEERS_FIELDS_MAX
+//  entries on load, which could drop pull_cursor and let it move backwards.
+//  An update adding fields past the limit is refused with PDB_ETOOBIG.
 static int
 s_merge_put(store_t *store, MDB_txn *txn, MDB_val *key, const msgpack_object *update)
 {
     MDB_val val;
     msgpack_unpacked old;
+    uint32_t n_old = 0;
     bool have_old = false;
     int rc = mdb_get(txn, store->peers, key, &val);
     if (rc == 0) {
-        if (mpk_parse(val.mv_data, val.mv_size, &old) || old.data.type != MSGPACK_OBJECT_MAP)
+        if (mpk_parse(val.mv_data, val.mv_size, &old))
             return PDB_ECORRUPT;
         have_old = true;
+        n_old = old.data.type == MSGPACK_OBJECT_MAP ? old.data.via.map.size : UINT32_MAX;
+        //  Rows written before the limit was enforced hold at most twice it.
+        if (n_old > 2 * PEERS_FIELDS_MAX) {
+            msgpack_unpacked_destroy(&old);
+            return PDB_ECORRUPT;
+        }
     }
     else if (rc != MDB_NOTFOUND)
         return pdb_from_mdb(rc);
-    msgpack_object_kv merged[2 * PEERS_FIELDS_MAX];
+    assert(update->via.map.size <= PEERS_FIELDS_MAX);
+    msgpack_object_kv merged[3 * PEERS_FIELDS_MAX];
     uint32_t n = 0;
-    for (uint32_t i = 0; have_old && i < old.data.via.map.size && n < PEERS_FIELDS_MAX; i++)
+    bool added_other = false;
+    for (uint32_t i = 0; i < n_old; i++)
         merged[n++] = old.data.via.map.ptr[i];
     for (uint32_t i = 0; i < update->via.map.size; i++) {
         const msgpack_object_kv *kv = &update->via.map.ptr[i];
@@ -63,10 +89,17 @@ s_merge_put(store_t *store, MDB_txn *txn, MDB_val *key, const msgpack_object *up
         bool lower = j < n && s_is_cursor(&kv->key)
                   && merged[j].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER
                   && kv->val.via.u64 < merged[j].val.via.u64;
-        if (j == n)
+        if (j == n) {
             merged[n++] = *kv;
+            added_other = added_other || !s_is_cursor(&kv->key);
+        }
         else if (!lower)
             merged[j].val = kv->val;
+    }
+    if (added_other && s_count_others(merged, n) > PEERS_FIELDS_MAX - PEERS_CURSORS) {
+        if (have_old)
+            msgpack_unpacked_destroy(&old);
+        return PDB_ETOOBIG;
     }
     msgpack_object map = { .type = MSGPACK_OBJECT_MAP, .via.map = { n, merged } };
     mpk_out_t out;
@@ -107,7 +140,11 @@ peers_set(store_t *store, MDB_txn *txn, const msgpack_object *args, char why[PDB
                 return WHY(PDB_EINVAL, "peer state field %u appears twice", i);
     }
     MDB_val key = { len, (void *) name };
-    return s_merge_put(store, txn, &key, update);
+    int rc = s_merge_put(store, txn, &key, update);
+    if (rc == PDB_ETOOBIG)
+        return WHY(PDB_ETOOBIG, "peer state would hold more than %u fields besides the cursors",
+                   PEERS_FIELDS_MAX - PEERS_CURSORS);
+    return rc;
 }
 
 int

@@ -10,10 +10,10 @@
 #include <msgpack.h>
 
 #define PEERS_NAME_MAX 128u
-#define PEERS_FIELDS_MAX 32u
+#define PEERS_FIELDS_MAX 32u   // fields in one peer row (and in one update), both cursors included
 
-//  "peer_set" [name, map]: merges the map into the peer's state. Returns 0
-//  or PDB_EINVAL with why.
+//  "peer_set" [name, map]: merges the map into the peer's state. Returns 0,
+//  or PDB_EINVAL / PDB_ETOOBIG (row would exceed PEERS_FIELDS_MAX) with why.
 int peers_set(store_t *store, MDB_txn *txn, const msgpack_object *args,
               char why[PDB_ERRMSG_MAX]);
 

@@ -1,0 +1,5 @@
+# Vector search kernel against a memory-bandwidth probe (services/gateway).
+# Included from bench/CMakeLists.txt.
+add_executable(bench_search ${CMAKE_CURRENT_LIST_DIR}/bench_search.c)
+target_link_libraries(bench_search PRIVATE pdb_gateway_core)
+target_compile_options(bench_search PRIVATE -O3)

@@ -1,0 +1,248 @@
+#include "api.h"
+#include "view.h"
+#include "log.h"
+#include "mpk.h"
+#include "sclient.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  --------------------------------------------------------------------------
+//  Shared steps
+
+bool
+api_body(const http_req_t *req, http_reply_t *reply, json_t **out)
+{
+    if (req->body_len == 0) {
+        http_reply_error(reply, 400, "a JSON object body is required");
+        return false;
+    }
+    if (!http_is_json(req)) {
+        http_reply_error(reply, 415, "the body must be sent as Content-Type: application/json");
+        return false;
+    }
+    json_error_t error;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &error);
+    if (!body) {
+        http_reply_error(reply, 400, "invalid JSON at line %d column %d: %s", error.line,
+                         error.column, error.text);
+        return false;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_reply_error(reply, 400, "the body must be a JSON object");
+        return false;
+    }
+    *out = body;
+    return true;
+}
+
+bool
+api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn)
+{
+    int rc = store_read_begin(api->store, txn);
+    if (rc) {
+        log_e("gateway", "cannot begin a read transaction rc=%d (%s)", rc, pdb_strerror(rc));
+        http_reply_rc(reply, rc, "cannot read the store");
+        return false;
+    }
+    return true;
+}
+
+int
+api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collective,
+          const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,
+          char why[PDB_ERRMSG_MAX])
+{
+    sclient_t *client = spool_take(api->pool);
+    if (!client) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot connect to storage");
+        return PDB_EUNAVAIL;
+    }
+    int rc = sclient_write(client, type, op, collective, id, fields, fields_len, id_out, NULL,
+                           why);
+    spool_give(api->pool, client);
+    if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
+        && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
+        log_w("gateway", "storage write failed entity=%s op=%d rc=%d (%s) why=%s",
+              entity_type_name(type), (int) op, rc, pdb_strerror(rc), why);
+    return rc;
+}
+
+void
+api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t type,
+                 const pdb_id_t *id, unsigned view_flags)
+{
+    MDB_txn *txn;
+    if (!api_read_begin(api, reply, &txn))
+        return;
+    json_t *entity = NULL;
+    int rc = view_entity(api->store, txn, type, id, view_flags, &entity);
+    mdb_txn_abort(txn);
+    if (rc == PDB_ENOTFOUND) {
+        char text[PDB_ID_STR_LEN + 1];
+        pdb_id_format(id, text);
+        http_reply_error(reply, 404, "%s %s not found", entity_type_name(type), text);
+        return;
+    }
+    if (rc) {
+        http_reply_rc(reply, rc, NULL);
+        return;
+    }
+    http_reply_json(reply, status, entity);
+}
+
+void
+api_delete(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *id)
+{
+    MDB_txn *txn;
+    if (!api_read_begin(api, reply, &txn))
+        return;
+    pdb_id_t collective;
+    int rc = view_locate(api->store, txn, type, id, &collective);
+    mdb_txn_abort(txn);
+    char why[PDB_ERRMSG_MAX] = "";
+    if (rc == PDB_ENOTFOUND) {
+        char text[PDB_ID_STR_LEN + 1];
+        pdb_id_format(id, text);
+        http_reply_error(reply, 404, "%s %s not found", entity_type_name(type), text);
+        return;
+    }
+    if (!rc) {
+        static const uint8_t empty_map = 0x80;   // MessagePack {}: a delete has no fields
+        rc = api_write(api, type, OP_DELETE, &collective, id, &empty_map, 1, NULL, why);
+    }
+    if (rc) {
+        http_reply_rc(reply, rc, why);
+        return;
+    }
+    http_reply_empty(reply, 204);
+}
+
+bool
+api_parse_u64(const char *text, uint64_t *out)
+{
+    if (!text || *text < '0' || *text > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = value;
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Node endpoints
+
+static int
+s_ping(const char *endpoint, char why[PDB_ERRMSG_MAX])
+{
+    sclient_t *client = sclient_new(endpoint, API_HEALTH_TIMEOUT_MS);
+    if (!client) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot connect to storage");
+        return PDB_EUNAVAIL;
+    }
+    void *result = NULL;
+    size_t result_len = 0;
+    int rc = sclient_call(client, "ping", NULL, 0, &result, &result_len, why);
+    free(result);
+    sclient_destroy(&client);
+    return rc;
+}
+
+void
+api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+{
+    (void) req;
+    (void) id;
+    char why[PDB_ERRMSG_MAX] = "";
+    MDB_txn *txn;
+    store_meta_t meta;
+    int rc = store_read_begin(api->store, &txn);
+    if (!rc) {
+        rc = store_meta_read(api->store, txn, &meta);
+        mdb_txn_abort(txn);
+    }
+    if (rc)
+        snprintf(why, sizeof why, "cannot read the store: %s", pdb_strerror(rc));
+    else
+        rc = s_ping(api->storage_endpoint, why);
+    if (rc) {
+        http_reply_json(reply, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason",
+                                              why[0] ? why : pdb_strerror(rc)));
+        return;
+    }
+    http_reply_json(reply, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+s_node_facts(api_t *api, metrics_node_t *node)
+{
+    memset(node, 0, sizeof *node);
+    node->watch_streams = watch_streams(api->watch);
+    MDB_txn *txn;
+    if (store_read_begin(api->store, &txn) != 0)
+        return;
+    store_meta_t meta;
+    view_counts_t counts;
+    if (store_meta_read(api->store, txn, &meta) == 0
+        && view_counts(api->store, txn, &counts) == 0) {
+        node->store_ok = true;
+        node->wal_head = meta.wal_head;
+        node->wal_floor = meta.wal_floor;
+        node->collectives = counts.collectives;
+        node->experiences = counts.experiences;
+        node->relations = counts.relations;
+        node->insights = counts.insights;
+    }
+    mdb_txn_abort(txn);
+}
+
+void
+api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+{
+    (void) req;
+    (void) id;
+    metrics_node_t node;
+    s_node_facts(api, &node);
+    size_t len = 0;
+    char *text = metrics_render(api->metrics, &node, &len);
+    if (!text) {
+        http_reply_error(reply, 500, "out of memory");
+        return;
+    }
+    http_reply_text(reply, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
+
+void
+api_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+{
+    (void) req;
+    (void) id;
+    MDB_txn *txn;
+    if (!api_read_begin(api, reply, &txn))
+        return;
+    store_meta_t meta;
+    view_counts_t counts;
+    int rc = store_meta_read(api->store, txn, &meta);
+    if (!rc)
+        rc = view_counts(api->store, txn, &counts);
+    mdb_txn_abort(txn);
+    if (rc) {
+        http_reply_rc(reply, rc, "cannot read the node's state");
+        return;
+    }
+    char instance[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&meta.instance_id, instance);
+    http_reply_json(reply, 200, json_pack(
+        "{s:s,s:s,s:{s:I,s:I},s:{s:I,s:I,s:I,s:I}}",
+        "instance_id", instance, "version", GW_VERSION,
+        "wal", "head", (json_int_t) meta.wal_head, "floor", (json_int_t) meta.wal_floor,
+        "counts", "collectives", (json_int_t) counts.collectives,
+        "experiences", (json_int_t) counts.experiences,
+        "relations", (json_int_t) counts.relations, "insights", (json_int_t) counts.insights));
+}

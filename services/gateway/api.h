@@ -1,0 +1,103 @@
+/*  api.h - the HTTP API's handlers and the helpers they share.
+
+    api.c          shared steps (body parsing, storage calls, read-back) and
+                   the node endpoints: /health, /metrics, /v1/status
+    api_entities.c collectives, experiences, relations, insights
+    api_query.c    search, watch (SSE), digest
+
+    Reads use a fresh LMDB read transaction per request, ended before any
+    blocking call; writes go to storage through a pooled client and are
+    read back so the reply shows what was stored (defaults included).
+*/
+#ifndef GW_API_H
+#define GW_API_H
+
+#include "entity.h"
+#include "http.h"
+#include "id.h"
+#include "metrics.h"
+#include "spool.h"
+#include "store.h"
+#include "watch.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define API_PAGE_DEFAULT 50
+#define API_HEALTH_TIMEOUT_MS 1000   // /health answers fast even when storage hangs
+
+//  Everything a handler may use; owned by the gateway, borrowed here.
+typedef struct {
+    store_t *store;
+    spool_t *pool;
+    watch_t *watch;
+    metrics_t *metrics;
+    const char *storage_endpoint;
+} api_t;
+
+//  Every handler: `id` is the UUID captured from the path (NULL when the
+//  route has none). The reply is always filled.
+typedef void (*api_handler_fn)(api_t *api, http_req_t *req, const pdb_id_t *id,
+                               http_reply_t *reply);
+
+//  --- shared steps (api.c) ---------------------------------------------------
+
+//  The request's JSON object body. On failure replies 415 (not
+//  application/json), 400 (missing, malformed or not an object) and
+//  returns false.
+bool api_body(const http_req_t *req, http_reply_t *reply, json_t **out);
+
+//  A read transaction, or false with a 500 reply.
+bool api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn);
+
+//  One storage write through a pooled client; fields is a packed map.
+//  Returns 0 (id_out: the entity's id) or storage's code with `why`.
+int api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collective,
+              const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,
+              char why[PDB_ERRMSG_MAX]);
+
+//  Replies with the stored entity (read back in a new transaction).
+void api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t type,
+                      const pdb_id_t *id, unsigned view_flags);
+
+//  Deletes a live entity of `type`: 404 unless it exists with that type,
+//  204 on success.
+void api_delete(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *id);
+
+//  Parses an unsigned decimal query value; false when malformed.
+bool api_parse_u64(const char *text, uint64_t *out);
+
+//  --- node (api.c) -----------------------------------------------------------
+void api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+//  --- entities (api_entities.c) ---------------------------------------------
+void api_collectives_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_collective_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_collective_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_collective_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_experiences_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_experience_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_experience_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_experience_patch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_experience_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_experience_reinforce(api_t *api, http_req_t *req, const pdb_id_t *id,
+                              http_reply_t *reply);
+void api_experience_relations(api_t *api, http_req_t *req, const pdb_id_t *id,
+                              http_reply_t *reply);
+void api_relation_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_relation_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_relation_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_insight_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_insight_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_insight_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+//  --- queries (api_query.c) --------------------------------------------------
+void api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_watch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_digest(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+#endif

@@ -1,0 +1,187 @@
+#include "api.h"
+#include "digest.h"
+#include "search.h"
+#include "view.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void
+s_reply_missing_collective(http_reply_t *reply, const pdb_id_t *id)
+{
+    char text[PDB_ID_STR_LEN + 1];
+    pdb_id_format(id, text);
+    http_reply_error(reply, 404, "collective %s not found", text);
+}
+
+//  --------------------------------------------------------------------------
+//  Search
+
+//  One result: {"id", "score", "experience": {... without embedding}}.
+static int
+s_result(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_hit_t *hit,
+         json_t *results)
+{
+    uint8_t kbuf[STORE_KEY_PAIR_LEN];
+    store_key_pair(kbuf, collective, &hit->id);
+    MDB_val key = { sizeof kbuf, kbuf }, record;
+    int rc = pdb_from_mdb(mdb_get(txn, api->store->experiences, &key, &record));
+    json_t *experience = NULL;
+    if (!rc)
+        rc = view_record(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record, 0,
+                         &experience);
+    if (rc)
+        return rc;
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&hit->id, id);
+    json_t *item = json_pack("{s:s,s:f,s:o}", "id", id, "score", hit->score,
+                             "experience", experience);
+    return item && json_array_append_new(results, item) == 0 ? 0 : -ENOMEM;
+}
+
+static int
+s_search(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_query_t *q,
+         json_t **out)
+{
+    search_heap_t heap;
+    int rc = search_heap_init(&heap, q->k);
+    if (rc)
+        return rc;
+    json_t *results = json_array();
+    rc = results ? search_collective(api->store, txn, collective, q, &heap) : -ENOMEM;
+    for (size_t i = 0; !rc && i < heap.n; i++)
+        rc = s_result(api, txn, collective, &heap.hits[i], results);
+    search_heap_release(&heap);
+    if (rc) {
+        json_decref(results);
+        return rc;
+    }
+    *out = results;
+    return 0;
+}
+
+//  Runs the body's query against the collective in txn; false with the
+//  reply filled (404, 400, 413, 500) on failure.
+static bool
+s_run_query(api_t *api, MDB_txn *txn, const pdb_id_t *id, const json_t *body,
+            http_reply_t *reply, json_t **results)
+{
+    uint32_t dim;
+    int rc = store_collective_dim(api->store, txn, id, &dim);
+    if (rc == PDB_ENOTFOUND || rc == PDB_EDELETED) {
+        s_reply_missing_collective(reply, id);
+        return false;
+    }
+    if (rc) {
+        http_reply_rc(reply, rc, NULL);
+        return false;
+    }
+    char why[PDB_ERRMSG_MAX] = "";
+    search_query_t q;
+    rc = search_query_parse(body, dim, &q, why);
+    if (rc)
+        http_reply_rc(reply, rc, why);
+    else if ((rc = s_search(api, txn, id, &q, results)) != 0)
+        http_reply_rc(reply, rc, "search failed");
+    search_query_release(&q);
+    return rc == 0;
+}
+
+void
+api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+{
+    json_t *body;
+    if (!api_body(req, reply, &body))
+        return;
+    MDB_txn *txn;
+    json_t *results = NULL;
+    if (api_read_begin(api, reply, &txn)) {
+        bool ok = s_run_query(api, txn, id, body, reply, &results);
+        mdb_txn_abort(txn);
+        if (ok)
+            http_reply_json(reply, 200, json_pack("{s:o}", "results", results));
+    }
+    json_decref(body);
+}
+
+//  --------------------------------------------------------------------------
+//  Watch
+
+//  Where the stream starts: ?from=SEQ, else Last-Event-ID (a reconnecting
+//  EventSource), else the current head (only new changes).
+static bool
+s_watch_start(const http_req_t *req, http_reply_t *reply, bool *given, uint64_t *after)
+{
+    const char *from = http_query(req, "from");
+    const char *last = http_header(req, "Last-Event-ID");
+    const char *text = from ? from : last;
+    *given = text != NULL;
+    if (text && !api_parse_u64(text, after)) {
+        http_reply_error(reply, 400, "'%s' must be a WAL sequence number",
+                         from ? "from" : "Last-Event-ID");
+        return false;
+    }
+    return true;
+}
+
+void
+api_watch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+{
+    bool given;
+    uint64_t after = 0;
+    if (!s_watch_start(req, reply, &given, &after))
+        return;
+    MDB_txn *txn;
+    if (!api_read_begin(api, reply, &txn))
+        return;
+    uint32_t dim;
+    store_meta_t meta;
+    int rc = store_collective_dim(api->store, txn, id, &dim);
+    if (!rc && !given && (rc = store_meta_read(api->store, txn, &meta)) == 0)
+        after = meta.wal_head;
+    mdb_txn_abort(txn);
+    if (rc == PDB_ENOTFOUND || rc == PDB_EDELETED) {
+        s_reply_missing_collective(reply, id);
+        return;
+    }
+    if (rc) {
+        http_reply_rc(reply, rc, NULL);
+        return;
+    }
+    struct MHD_Response *stream = watch_stream(api->watch, req->conn, id, after);
+    if (!stream) {
+        http_reply_error(reply, 500, "cannot start the stream: out of memory");
+        return;
+    }
+    http_reply_stream(reply, stream);
+}
+
+//  --------------------------------------------------------------------------
+//  Digest
+
+void
+api_digest(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+{
+    (void) req;
+    MDB_txn *txn;
+    if (!api_read_begin(api, reply, &txn))
+        return;
+    digest_t d;
+    int rc = digest_collective(api->store, txn, id, &d);
+    mdb_txn_abort(txn);
+    if (rc == PDB_ENOTFOUND) {
+        s_reply_missing_collective(reply, id);
+        return;
+    }
+    if (rc) {
+        http_reply_rc(reply, rc, NULL);
+        return;
+    }
+    char text[PDB_ID_STR_LEN + 1];
+    pdb_id_format(id, text);
+    http_reply_json(reply, 200, json_pack("{s:s,s:s,s:I,s:I,s:I}", "collective_id", text,
+                                          "digest", d.hex,
+                                          "experiences", (json_int_t) d.experiences,
+                                          "relations", (json_int_t) d.relations,
+                                          "insights", (json_int_t) d.insights));
+}

@@ -1,0 +1,167 @@
+#include "gateway.h"
+#include "api.h"
+#include "http.h"
+#include "route.h"
+#include "sproto.h"
+#include "vec.h"
+#include "clock.h"
+#include "log.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct gateway {
+    cfg_t cfg;
+    int listen_fd;
+    unsigned port;                   // the bound port (cfg's, or the kernel's for 0)
+    char storage_endpoint[CFG_ENDPOINT_MAX];
+    store_t *store;
+    spool_t *pool;
+    watch_t *watch;
+    metrics_t *metrics;
+    api_t api;
+};
+
+//  Waits for storage to create the environment: gateways may start first.
+static int
+s_open_store(const char *dir, store_t **store)
+{
+    uint64_t deadline = clock_mono_ms() + GATEWAY_STORE_WAIT_MS;
+    bool logged = false;
+    while (true) {
+        int rc = store_open(dir, true, 0, store);
+        if (rc != PDB_ENOTFOUND && rc != -ENOENT)
+            return rc;
+        if (clock_mono_ms() >= deadline)
+            return rc;
+        if (!logged)
+            log_i("gateway", "waiting for storage to create the store data=%s", dir);
+        logged = true;
+        usleep(GATEWAY_STORE_RETRY_MS * 1000);
+    }
+}
+
+static int
+s_build(gateway_t *self)
+{
+    char why[PDB_ERRMSG_MAX];
+    int rc = http_listen(self->cfg.http_host, self->cfg.http_port, &self->listen_fd,
+                         &self->port, why);
+    if (rc) {
+        log_e("gateway", "%s", why);
+        return rc;
+    }
+    rc = s_open_store(self->cfg.data_dir, &self->store);
+    if (rc) {
+        log_e("gateway", "cannot open the store data=%s rc=%d (%s)%s", self->cfg.data_dir, rc,
+              pdb_strerror(rc), rc == PDB_ENOTFOUND || rc == -ENOENT
+              ? ": is pulsedb-storage running on this data folder?" : "");
+        return rc;
+    }
+    cfg_storage_endpoint(&self->cfg, self->storage_endpoint, sizeof self->storage_endpoint);
+    char events[CFG_PATH_MAX + 32];
+    snprintf(events, sizeof events, "ipc://%s/%s", self->cfg.data_dir, SPROTO_EVENTS);
+    self->pool = spool_new(self->storage_endpoint, SCLIENT_TIMEOUT_MS_DEFAULT);
+    self->watch = watch_new(self->store, events);
+    self->metrics = metrics_new();
+    if (!self->pool || !self->watch || !self->metrics)
+        return -ENOMEM;
+    self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
+                          self->storage_endpoint };
+    return 0;
+}
+
+gateway_t *
+gateway_new(const cfg_t *cfg)
+{
+    //  Before any CZMQ call: CZMQ must not install its own SIGINT/SIGTERM
+    //  handlers; gateway_run waits for those signals itself.
+    zsys_handler_set(NULL);
+    gateway_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->listen_fd = -1;
+    if (s_build(self) != 0)
+        gateway_destroy(&self);
+    return self;
+}
+
+void
+gateway_destroy(gateway_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gateway_t *self = *self_p;
+    if (self->listen_fd >= 0)
+        close(self->listen_fd);
+    watch_destroy(&self->watch);
+    spool_destroy(&self->pool);
+    metrics_destroy(&self->metrics);
+    store_destroy(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Every reply: one metric sample and one debug line.
+static void
+s_observe(void *arg, const http_req_t *req, unsigned status, uint64_t duration_us)
+{
+    api_t *api = arg;
+    metrics_observe(api->metrics, status, duration_us);
+    log_d("gateway", "request method=%s path=%s status=%u us=%llu", req->method_name,
+          req->path, status, (unsigned long long) duration_us);
+}
+
+//  Blocks until SIGINT or SIGTERM arrives. The signals are blocked in every
+//  thread (masks are inherited), so only this wait ever sees them.
+static int
+s_wait_for_stop(const sigset_t *stop)
+{
+    while (true) {
+        int sig = sigwaitinfo(stop, NULL);
+        if (sig == SIGINT || sig == SIGTERM)
+            return sig;
+        if (sig < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int
+gateway_run(gateway_t *self)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    //  Before any thread starts, so all of them inherit the mask.
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = watch_start(self->watch);
+    if (rc) {
+        log_e("gateway", "cannot start the watch hub rc=%d (%s)", rc, pdb_strerror(rc));
+        return rc;
+    }
+    http_t *http = http_new(self->listen_fd, self->cfg.http_max_connections, route_handle,
+                            s_observe, &self->api);
+    self->listen_fd = -1;   // now owned by the HTTP server (closed on failure too)
+    if (!http) {
+        watch_stop(self->watch);
+        return -EIO;
+    }
+    log_i("gateway", "started listen=%s:%u pid=%ld data=%s storage=%s max_connections=%u "
+          "vector_isa=%s", self->cfg.http_host, self->port, (long) getpid(), self->cfg.data_dir,
+          self->storage_endpoint, self->cfg.http_max_connections, vec_isa());
+    int sig = s_wait_for_stop(&stop);
+    log_i("gateway", "stopping signal=%d", sig);
+    //  Streams first: the server waits for every connection thread, and a
+    //  stream only returns once the hub says stop.
+    watch_stop(self->watch);
+    http_destroy(&http);
+    log_i("gateway", "stopped pid=%ld", (long) getpid());
+    return sig < 0 ? sig : 0;
+}

@@ -1,0 +1,655 @@
+#include "json_map.h"
+#include "json_text.h"
+#include "bounds.h"
+#include "id.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
+
+//  Field names longer than this are cut in messages: a name comes from the
+//  client and must not crowd out the rest of the message.
+#define JSON_MAP_NAME_SHOWN 64
+
+//  --------------------------------------------------------------------------
+//  Small conversions
+
+static void
+s_f32_le_store(uint8_t *dst, float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    for (int i = 0; i < 4; i++)
+        dst[i] = (uint8_t) (bits >> (8 * i));
+}
+
+static float
+s_f32_le_load(const uint8_t *src)
+{
+    uint32_t bits = (uint32_t) src[0] | (uint32_t) src[1] << 8 | (uint32_t) src[2] << 16
+                  | (uint32_t) src[3] << 24;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static int
+s_id_from_json(const json_t *value, pdb_id_t *id)
+{
+    if (!json_is_string(value))
+        return PDB_EINVAL;
+    return pdb_id_parse(json_string_value(value), json_string_length(value), id);
+}
+
+static json_t *
+s_id_to_json(const pdb_id_t *id)
+{
+    char text[PDB_ID_STR_LEN + 1];
+    pdb_id_format(id, text);
+    return json_stringn(text, PDB_ID_STR_LEN);
+}
+
+static int
+s_strcmp_indirect(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+//  Keys of a JSON object in byte order, so maps we pack are canonical
+//  whatever order the client wrote them in. Caller frees the array.
+static const char **
+s_sorted_keys(const json_t *object, size_t *count)
+{
+    size_t n = json_object_size(object);
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return NULL;
+    size_t i = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *) object, key, value)
+        keys[i++] = key;
+    qsort(keys, n, sizeof *keys, s_strcmp_indirect);
+    *count = n;
+    return keys;
+}
+
+//  --------------------------------------------------------------------------
+//  JSON -> MessagePack, one value per field kind
+
+int
+json_map_vec_from_json(const json_t *array, const char *name, float *out, size_t max,
+                       size_t *count, char why[PDB_ERRMSG_MAX])
+{
+    if (!json_is_array(array))
+        return WHY("field '%s' must be an array of numbers", name);
+    size_t n = json_array_size(array);
+    if (n > max)
+        return snprintf(why, PDB_ERRMSG_MAX, "field '%s' has %zu dimensions, over the limit of %zu",
+                        name, n, max), PDB_ETOOBIG;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *item = json_array_get(array, i);
+        if (!json_is_number(item))
+            return WHY("field '%s' must hold only numbers (index %zu)", name, i);
+        double d = json_number_value(item);
+        //  JSON cannot spell NaN or Inf, but 1e39 is a fine double and
+        //  would silently become Inf as a float32.
+        if (!isfinite(d) || fabs(d) > FLT_MAX)
+            return WHY("field '%s' value at index %zu is outside the float32 range", name, i);
+        out[i] = (float) d;
+    }
+    *count = n;
+    return 0;
+}
+
+static int
+s_pack_vec(msgpack_packer *pk, const char *name, const json_t *value, char *why)
+{
+    float *values = malloc(PDB_DIM_MAX * sizeof *values);
+    uint8_t *bytes = malloc(PDB_DIM_MAX * sizeof(float));
+    size_t n = 0;
+    int rc = values && bytes ? 0 : -ENOMEM;
+    if (!rc)
+        rc = json_map_vec_from_json(value, name, values, PDB_DIM_MAX, &n, why);
+    if (!rc) {
+        for (size_t i = 0; i < n; i++)
+            s_f32_le_store(bytes + i * sizeof(float), values[i]);
+        mpk_pack_bin(pk, bytes, n * sizeof(float));
+    }
+    free(values);
+    free(bytes);
+    return rc;
+}
+
+static int
+s_pack_str_list(msgpack_packer *pk, const char *name, const json_t *value, char *why)
+{
+    if (!json_is_array(value))
+        return WHY("field '%s' must be an array of strings", name);
+    for (size_t i = 0; i < json_array_size(value); i++)
+        if (!json_is_string(json_array_get(value, i)))
+            return WHY("field '%s' must hold only strings (index %zu)", name, i);
+    mpk_pack_array(pk, json_array_size(value));
+    for (size_t i = 0; i < json_array_size(value); i++) {
+        const json_t *item = json_array_get(value, i);
+        mpk_pack_strn(pk, json_string_value(item), json_string_length(item));
+    }
+    return 0;
+}
+
+static int
+s_pack_id_list(msgpack_packer *pk, const char *name, const json_t *value, char *why)
+{
+    if (!json_is_array(value))
+        return WHY("field '%s' must be an array of UUID strings", name);
+    pdb_id_t id;
+    for (size_t i = 0; i < json_array_size(value); i++)
+        if (s_id_from_json(json_array_get(value, i), &id))
+            return WHY("field '%s' must hold only UUID strings (index %zu)", name, i);
+    mpk_pack_array(pk, json_array_size(value));
+    for (size_t i = 0; i < json_array_size(value); i++) {
+        (void) s_id_from_json(json_array_get(value, i), &id);
+        mpk_pack_id(pk, &id);
+    }
+    return 0;
+}
+
+static int
+s_pack_str_map(msgpack_packer *pk, const char *name, const json_t *value, char *why)
+{
+    if (!json_is_object(value))
+        return WHY("field '%s' must be an object of strings", name);
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *) value, key, item)
+        if (!json_is_string(item))
+            return WHY("field '%s' must map names to strings (key '%.*s')", name,
+                       JSON_MAP_NAME_SHOWN, key);
+    size_t n;
+    const char **keys = s_sorted_keys(value, &n);
+    if (!keys)
+        return -ENOMEM;
+    mpk_pack_map(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        item = json_object_get(value, keys[i]);
+        mpk_pack_strn(pk, keys[i], strlen(keys[i]));
+        mpk_pack_strn(pk, json_string_value(item), json_string_length(item));
+    }
+    free(keys);
+    return 0;
+}
+
+typedef struct {
+    pdb_id_t id;
+    uint64_t count;
+} s_count_t;
+
+static int
+s_count_cmp(const void *a, const void *b)
+{
+    return pdb_id_cmp(&((const s_count_t *) a)->id, &((const s_count_t *) b)->id);
+}
+
+static int
+s_pack_counter(msgpack_packer *pk, const char *name, const json_t *value, char *why)
+{
+    if (!json_is_object(value))
+        return WHY("field '%s' must map instance ids to counts", name);
+    size_t n = json_object_size(value);
+    if (n > PDB_COUNTER_MAX)
+        return snprintf(why, PDB_ERRMSG_MAX, "field '%s' has %zu entries, over the limit of %u",
+                        name, n, PDB_COUNTER_MAX), PDB_ETOOBIG;
+    s_count_t *counts = malloc((n ? n : 1) * sizeof *counts);
+    if (!counts)
+        return -ENOMEM;
+    size_t i = 0;
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *) value, key, item) {
+        if (pdb_id_parse(key, strlen(key), &counts[i].id) || !json_is_integer(item)
+            || json_integer_value(item) < 0) {
+            free(counts);
+            return WHY("field '%s' must map instance UUIDs to non-negative integers", name);
+        }
+        counts[i++].count = (uint64_t) json_integer_value(item);
+    }
+    qsort(counts, n, sizeof *counts, s_count_cmp);
+    mpk_pack_map(pk, n);
+    for (i = 0; i < n; i++) {
+        mpk_pack_id(pk, &counts[i].id);
+        mpk_pack_u64(pk, counts[i].count);
+    }
+    free(counts);
+    return 0;
+}
+
+static const variant_spec_t *
+s_variant_by_name(const char *kind)
+{
+    for (size_t i = 0; i < entity_variant_count; i++)
+        if (strcmp(entity_variants[i].kind, kind) == 0)
+            return &entity_variants[i];
+    return NULL;
+}
+
+static char
+s_variant_field_type(const variant_spec_t *variant, const char *name)
+{
+    for (int f = 0; f < VARIANT_FIELDS_MAX && variant->fields[f].name; f++)
+        if (strcmp(variant->fields[f].name, name) == 0)
+            return variant->fields[f].type;
+    return 0;
+}
+
+//  One member of a type variant; the range and enum checks are left to
+//  entity_check, only the JSON shape is decided here.
+static int
+s_pack_variant_field(msgpack_packer *pk, const char *kind, const char *name, char type,
+                     const json_t *value, char *why)
+{
+    pdb_id_t id;
+    switch (type) {
+    case 'S':
+    case 'V':
+        if (!json_is_string(value))
+            return WHY("type '%s' field '%s' must be a string", kind, name);
+        mpk_pack_strn(pk, json_string_value(value), json_string_length(value));
+        return 0;
+    case 'U':
+        if (!json_is_number(value))
+            return WHY("type '%s' field '%s' must be a number", kind, name);
+        mpk_pack_double(pk, json_number_value(value));
+        return 0;
+    case 'B':
+        if (!json_is_boolean(value))
+            return WHY("type '%s' field '%s' must be true or false", kind, name);
+        mpk_pack_bool(pk, json_is_true(value));
+        return 0;
+    case 'I':
+        if (json_is_null(value)) {
+            mpk_pack_nil(pk);
+            return 0;
+        }
+        if (s_id_from_json(value, &id))
+            return WHY("type '%s' field '%s' must be a UUID string or null", kind, name);
+        mpk_pack_id(pk, &id);
+        return 0;
+    }
+    return WHY("type '%s' field '%s' has an unknown kind", kind, name);
+}
+
+static int
+s_pack_variant(msgpack_packer *pk, const json_t *value, char *why)
+{
+    if (!json_is_object(value))
+        return WHY("field 'type' must be an object with a 'kind'");
+    const json_t *kind_json = json_object_get(value, "kind");
+    if (!json_is_string(kind_json))
+        return WHY("field 'type' needs a string 'kind'");
+    const char *kind = json_string_value(kind_json);
+    const variant_spec_t *variant = s_variant_by_name(kind);
+    if (!variant)
+        return WHY("field 'type' has an unknown kind '%.*s'", JSON_MAP_NAME_SHOWN, kind);
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *) value, key, item)
+        if (strcmp(key, "kind") != 0 && !s_variant_field_type(variant, key))
+            return WHY("type '%s' has no field '%.*s'", variant->kind, JSON_MAP_NAME_SHOWN, key);
+    mpk_pack_map(pk, json_object_size(value));
+    mpk_pack_str(pk, "kind");
+    mpk_pack_str(pk, variant->kind);
+    //  Members in the variant's own order: the same type packs the same way.
+    for (int f = 0; f < VARIANT_FIELDS_MAX && variant->fields[f].name; f++) {
+        item = json_object_get(value, variant->fields[f].name);
+        if (!item)
+            continue;
+        mpk_pack_str(pk, variant->fields[f].name);
+        int rc = s_pack_variant_field(pk, variant->kind, variant->fields[f].name,
+                                      variant->fields[f].type, item, why);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int
+s_pack_scalar(msgpack_packer *pk, const field_spec_t *spec, const json_t *value, char *why)
+{
+    pdb_id_t id;
+    switch (spec->kind) {
+    case FK_STR:
+    case FK_ENUM:
+        if (!json_is_string(value))
+            return WHY("field '%s' must be a string", spec->name);
+        mpk_pack_strn(pk, json_string_value(value), json_string_length(value));
+        return 0;
+    case FK_ID:
+        if (s_id_from_json(value, &id))
+            return WHY("field '%s' must be a UUID string", spec->name);
+        mpk_pack_id(pk, &id);
+        return 0;
+    case FK_UNIT:
+        if (!json_is_number(value))
+            return WHY("field '%s' must be a number from 0 to 1", spec->name);
+        mpk_pack_double(pk, json_number_value(value));
+        return 0;
+    case FK_BOOL:
+        if (!json_is_boolean(value))
+            return WHY("field '%s' must be true or false", spec->name);
+        mpk_pack_bool(pk, json_is_true(value));
+        return 0;
+    case FK_U64:
+        if (!json_is_integer(value) || json_integer_value(value) < 0)
+            return WHY("field '%s' must be a non-negative integer", spec->name);
+        mpk_pack_u64(pk, (uint64_t) json_integer_value(value));
+        return 0;
+    default:
+        return WHY("field '%s' has an unknown kind", spec->name);
+    }
+}
+
+static int
+s_pack_value(msgpack_packer *pk, const field_spec_t *spec, const json_t *value, char *why)
+{
+    switch (spec->kind) {
+    case FK_VEC:      return s_pack_vec(pk, spec->name, value, why);
+    case FK_STR_LIST: return s_pack_str_list(pk, spec->name, value, why);
+    case FK_ID_LIST:  return s_pack_id_list(pk, spec->name, value, why);
+    case FK_STR_MAP:  return s_pack_str_map(pk, spec->name, value, why);
+    case FK_COUNTER:  return s_pack_counter(pk, spec->name, value, why);
+    case FK_VARIANT:  return s_pack_variant(pk, value, why);
+    default:          return s_pack_scalar(pk, spec, value, why);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  JSON -> MessagePack, whole field map
+
+//  Which spec field a JSON member sets, or NULL when it sets none. A
+//  counter is set through "<name>_by_instance"; "<name>" alone is its total,
+//  derived on output and skipped on (non-client) input.
+static const field_spec_t *
+s_member_field(ent_type_t type, const char *key, const json_t *value, bool *skip)
+{
+    *skip = false;
+    size_t len = strlen(key), suffix = strlen(JSON_MAP_BY_INSTANCE);
+    const field_spec_t *spec = entity_field(type, key, len);
+    if (spec && spec->kind == FK_COUNTER && json_is_integer(value))
+        *skip = true;
+    if (!spec && len > suffix && strcmp(key + len - suffix, JSON_MAP_BY_INSTANCE) == 0) {
+        spec = entity_field(type, key, len - suffix);
+        if (spec && spec->kind != FK_COUNTER)
+            spec = NULL;
+    }
+    return spec;
+}
+
+//  Which JSON member carries each spec field (NULL: absent). Refuses
+//  unknown members and, from clients, managed ones.
+static int
+s_collect(ent_type_t type, const json_t *object, bool from_client, const json_t **members,
+          size_t *present, char *why)
+{
+    size_t count;
+    const field_spec_t *spec = entity_spec(type, &count);
+    memset(members, 0, count * sizeof *members);
+    *present = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *) object, key, value) {
+        bool skip;
+        const field_spec_t *field = s_member_field(type, key, value, &skip);
+        if (!field)
+            return WHY("unknown field '%.*s' for a %s", JSON_MAP_NAME_SHOWN, key,
+                       entity_type_name(type));
+        if (from_client && (field->flags & FIELD_MANAGED))
+            return WHY("field '%s' is set by the server", key);
+        if (skip)
+            continue;
+        size_t index = (size_t) (field - spec);
+        if (members[index])
+            return WHY("field '%s' appears twice", field->name);
+        members[index] = value;
+        (*present)++;
+    }
+    return 0;
+}
+
+//  The fields of the largest entity type: sizes the member table.
+#define JSON_MAP_FIELDS_MAX 32
+
+int
+json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
+                   bool from_client, uint32_t dim, mpk_out_t *out,
+                   char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    size_t count;
+    const field_spec_t *spec = entity_spec(type, &count);
+    if (!spec || count > JSON_MAP_FIELDS_MAX)
+        return WHY("unknown entity type");
+    if (!json_is_object(object))
+        return WHY("the body must be a JSON object");
+    const json_t *members[JSON_MAP_FIELDS_MAX];
+    size_t present;
+    int rc = s_collect(type, object, from_client, members, &present, why);
+    if (rc)
+        return rc;
+    mpk_pack_map(&out->pk, present);
+    for (size_t i = 0; i < count && !rc; i++) {
+        if (!members[i])
+            continue;
+        mpk_pack_str(&out->pk, spec[i].name);
+        rc = s_pack_value(&out->pk, &spec[i], members[i], why);
+    }
+    if (!rc)
+        rc = mpk_out_status(out);
+    if (rc)
+        return rc;
+    //  The same rules as every other write path: bounds, UTF-8, ranges,
+    //  required and immutable fields.
+    msgpack_unpacked unpacked;
+    rc = mpk_parse(out->buf.data, out->buf.size, &unpacked);
+    if (rc)
+        return WHY("the fields are too large or too deeply nested");
+    rc = entity_check(type, op, &unpacked.data, from_client, dim, why);
+    msgpack_unpacked_destroy(&unpacked);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  MessagePack -> JSON
+
+json_t *
+json_map_vec_to_json(const void *data, size_t len)
+{
+    size_t n = len / sizeof(float);
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < n; i++) {
+        float f = s_f32_le_load((const uint8_t *) data + i * sizeof(float));
+        if (json_array_append_new(array, json_real(json_text_f32(f))) != 0)
+            json_decref(array), array = NULL;
+    }
+    return array;
+}
+
+static json_t *
+s_str_to_json(const msgpack_object *v)
+{
+    //  json_stringn refuses invalid UTF-8, which would mean a corrupt record.
+    return v->type == MSGPACK_OBJECT_STR ? json_stringn(v->via.str.ptr, v->via.str.size) : NULL;
+}
+
+static json_t *
+s_id_obj_to_json(const msgpack_object *v)
+{
+    pdb_id_t id;
+    return mpk_get_id(v, &id) ? NULL : s_id_to_json(&id);
+}
+
+static json_t *
+s_list_to_json(const msgpack_object *v, json_t *(*item_fn)(const msgpack_object *))
+{
+    if (v->type != MSGPACK_OBJECT_ARRAY)
+        return NULL;
+    json_t *array = json_array();
+    for (uint32_t i = 0; array && i < v->via.array.size; i++) {
+        json_t *item = item_fn(&v->via.array.ptr[i]);
+        if (!item || json_array_append_new(array, item) != 0)
+            json_decref(array), array = NULL;
+    }
+    return array;
+}
+
+static json_t *
+s_str_map_to_json(const msgpack_object *v)
+{
+    if (v->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    json_t *object = json_object();
+    for (uint32_t i = 0; object && i < v->via.map.size; i++) {
+        const msgpack_object_kv *kv = &v->via.map.ptr[i];
+        json_t *value = s_str_to_json(&kv->val);
+        if (!value || kv->key.type != MSGPACK_OBJECT_STR
+            || json_object_setn_new(object, kv->key.via.str.ptr, kv->key.via.str.size, value)) {
+            json_decref(value);
+            json_decref(object);
+            object = NULL;
+        }
+    }
+    return object;
+}
+
+static json_t *
+s_variant_field_to_json(char type, const msgpack_object *v)
+{
+    double d;
+    switch (type) {
+    case 'U': return mpk_get_double(v, &d) ? NULL : json_real(d);
+    case 'B': return v->type == MSGPACK_OBJECT_BOOLEAN ? json_boolean(v->via.boolean) : NULL;
+    case 'I': return v->type == MSGPACK_OBJECT_NIL ? json_null() : s_id_obj_to_json(v);
+    default:  return s_str_to_json(v);
+    }
+}
+
+static json_t *
+s_variant_to_json(const msgpack_object *v)
+{
+    const msgpack_object *kind = mpk_map_get(v, "kind");
+    const variant_spec_t *variant = NULL;
+    for (size_t i = 0; kind && i < entity_variant_count && !variant; i++)
+        if (mpk_is_str(kind, entity_variants[i].kind))
+            variant = &entity_variants[i];
+    if (!variant)
+        return NULL;
+    json_t *object = json_object();
+    if (object && json_object_set_new(object, "kind", json_string(variant->kind)))
+        json_decref(object), object = NULL;
+    for (int f = 0; object && f < VARIANT_FIELDS_MAX && variant->fields[f].name; f++) {
+        const msgpack_object *member = mpk_map_get(v, variant->fields[f].name);
+        if (!member)
+            continue;
+        json_t *value = s_variant_field_to_json(variant->fields[f].type, member);
+        if (!value || json_object_set_new(object, variant->fields[f].name, value))
+            json_decref(object), object = NULL;
+    }
+    return object;
+}
+
+//  A counter becomes two members: the total and the per-instance map.
+static int
+s_counter_to_json(const char *name, const msgpack_object *v, json_t *into)
+{
+    if (v->type != MSGPACK_OBJECT_MAP)
+        return PDB_ECORRUPT;
+    json_t *by_instance = json_object();
+    uint64_t total = 0;
+    for (uint32_t i = 0; by_instance && i < v->via.map.size; i++) {
+        const msgpack_object_kv *kv = &v->via.map.ptr[i];
+        pdb_id_t id;
+        char text[PDB_ID_STR_LEN + 1];
+        if (mpk_get_id(&kv->key, &id) || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER
+            || kv->val.via.u64 > INT64_MAX) {
+            json_decref(by_instance);
+            return PDB_ECORRUPT;
+        }
+        pdb_id_format(&id, text);
+        total = total + kv->val.via.u64 < total ? UINT64_MAX : total + kv->val.via.u64;
+        if (json_object_set_new(by_instance, text, json_integer((json_int_t) kv->val.via.u64)))
+            json_decref(by_instance), by_instance = NULL;
+    }
+    if (!by_instance)
+        return -ENOMEM;
+    char member[64];
+    snprintf(member, sizeof member, "%s%s", name, JSON_MAP_BY_INSTANCE);
+    json_int_t shown = total > INT64_MAX ? INT64_MAX : (json_int_t) total;
+    if (json_object_set_new(into, name, json_integer(shown))
+        || json_object_set_new(into, member, by_instance))
+        return -ENOMEM;
+    return 0;
+}
+
+static json_t *
+s_value_to_json(const field_spec_t *spec, const msgpack_object *v)
+{
+    double d;
+    switch (spec->kind) {
+    case FK_STR:
+    case FK_ENUM:     return s_str_to_json(v);
+    case FK_ID:       return s_id_obj_to_json(v);
+    case FK_UNIT:     return mpk_get_double(v, &d) ? NULL : json_real(d);
+    case FK_BOOL:     return v->type == MSGPACK_OBJECT_BOOLEAN ? json_boolean(v->via.boolean)
+                                                               : NULL;
+    case FK_U64:      return v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX
+                             ? json_integer((json_int_t) v->via.u64) : NULL;
+    case FK_VEC:      return v->type == MSGPACK_OBJECT_BIN
+                             ? json_map_vec_to_json(v->via.bin.ptr, v->via.bin.size) : NULL;
+    case FK_STR_LIST: return s_list_to_json(v, s_str_to_json);
+    case FK_ID_LIST:  return s_list_to_json(v, s_id_obj_to_json);
+    case FK_STR_MAP:  return s_str_map_to_json(v);
+    case FK_VARIANT:  return s_variant_to_json(v);
+    case FK_COUNTER:  return NULL;   // two members: s_counter_to_json
+    }
+    return NULL;
+}
+
+static int
+s_field_to_json(const field_spec_t *spec, const msgpack_object *v, json_t *into)
+{
+    if (spec->kind == FK_COUNTER && v->type != MSGPACK_OBJECT_NIL)
+        return s_counter_to_json(spec->name, v, into);
+    json_t *value = v->type == MSGPACK_OBJECT_NIL ? json_null() : s_value_to_json(spec, v);
+    if (!value)
+        return PDB_ECORRUPT;
+    return json_object_set_new(into, spec->name, value) ? -ENOMEM : 0;
+}
+
+int
+json_map_to_json(ent_type_t type, const msgpack_object *fields, const void *vec,
+                 size_t vec_len, json_t *into)
+{
+    if (!fields || fields->type != MSGPACK_OBJECT_MAP)
+        return PDB_ECORRUPT;
+    size_t count;
+    const field_spec_t *spec = entity_spec(type, &count);
+    for (size_t i = 0; i < count; i++) {
+        int rc = 0;
+        if ((spec[i].flags & FIELD_SEPARATE) && vec) {
+            json_t *array = json_map_vec_to_json(vec, vec_len);
+            rc = !array || json_object_set_new(into, spec[i].name, array) ? -ENOMEM : 0;
+        }
+        else {
+            const msgpack_object *value = mpk_map_get(fields, spec[i].name);
+            if (value)
+                rc = s_field_to_json(&spec[i], value, into);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

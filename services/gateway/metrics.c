@@ -1,0 +1,145 @@
+#include "metrics.h"
+#include "vec.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define METRICS_STATUS_MIN 100
+#define METRICS_STATUS_MAX 599
+
+//  Upper bounds of the latency buckets, in microseconds: 1 ms .. 10 s,
+//  roughly 2.5x apart, covering a cached read up to a storage timeout.
+static const uint64_t s_bounds_us[] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000,
+};
+#define METRICS_BUCKETS (sizeof s_bounds_us / sizeof s_bounds_us[0])
+
+struct metrics {
+    atomic_uint_fast64_t by_status[METRICS_STATUS_MAX - METRICS_STATUS_MIN + 1];
+    atomic_uint_fast64_t buckets[METRICS_BUCKETS];   // not cumulative; summed on render
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+    time_t started;
+};
+
+metrics_t *
+metrics_new(void)
+{
+    metrics_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    for (size_t i = 0; i < sizeof self->by_status / sizeof self->by_status[0]; i++)
+        atomic_init(&self->by_status[i], 0);
+    for (size_t i = 0; i < METRICS_BUCKETS; i++)
+        atomic_init(&self->buckets[i], 0);
+    atomic_init(&self->count, 0);
+    atomic_init(&self->sum_us, 0);
+    self->started = time(NULL);
+    return self;
+}
+
+void
+metrics_destroy(metrics_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void
+metrics_observe(metrics_t *self, unsigned status, uint64_t duration_us)
+{
+    if (status >= METRICS_STATUS_MIN && status <= METRICS_STATUS_MAX)
+        atomic_fetch_add_explicit(&self->by_status[status - METRICS_STATUS_MIN], 1,
+                                  memory_order_relaxed);
+    for (size_t i = 0; i < METRICS_BUCKETS; i++)
+        if (duration_us <= s_bounds_us[i]) {
+            atomic_fetch_add_explicit(&self->buckets[i], 1, memory_order_relaxed);
+            break;
+        }
+    atomic_fetch_add_explicit(&self->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&self->sum_us, duration_us, memory_order_relaxed);
+}
+
+static void
+s_render_requests(const metrics_t *self, FILE *out)
+{
+    fprintf(out, "# HELP pulsedb_http_requests_total HTTP replies by status code.\n"
+                 "# TYPE pulsedb_http_requests_total counter\n");
+    for (unsigned s = METRICS_STATUS_MIN; s <= METRICS_STATUS_MAX; s++) {
+        uint64_t n = atomic_load_explicit(&self->by_status[s - METRICS_STATUS_MIN],
+                                          memory_order_relaxed);
+        if (n)
+            fprintf(out, "pulsedb_http_requests_total{code=\"%u\"} %llu\n", s,
+                    (unsigned long long) n);
+    }
+    fprintf(out, "# HELP pulsedb_http_request_duration_seconds Handler time per request.\n"
+                 "# TYPE pulsedb_http_request_duration_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+        cumulative += atomic_load_explicit(&self->buckets[i], memory_order_relaxed);
+        fprintf(out, "pulsedb_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                (double) s_bounds_us[i] / 1e6, (unsigned long long) cumulative);
+    }
+    uint64_t count = atomic_load_explicit(&self->count, memory_order_relaxed);
+    uint64_t sum_us = atomic_load_explicit(&self->sum_us, memory_order_relaxed);
+    fprintf(out, "pulsedb_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                 "pulsedb_http_request_duration_seconds_sum %.6f\n"
+                 "pulsedb_http_request_duration_seconds_count %llu\n",
+            (unsigned long long) count, (double) sum_us / 1e6, (unsigned long long) count);
+}
+
+static void
+s_render_node(const metrics_node_t *node, FILE *out)
+{
+    fprintf(out, "# HELP pulsedb_store_up 1 when the gateway can read the store.\n"
+                 "# TYPE pulsedb_store_up gauge\npulsedb_store_up %d\n", node->store_ok ? 1 : 0);
+    if (!node->store_ok)
+        return;
+    fprintf(out, "# HELP pulsedb_wal_head Last local WAL sequence.\n"
+                 "# TYPE pulsedb_wal_head gauge\npulsedb_wal_head %llu\n"
+                 "# HELP pulsedb_wal_floor First WAL sequence still held.\n"
+                 "# TYPE pulsedb_wal_floor gauge\npulsedb_wal_floor %llu\n",
+            (unsigned long long) node->wal_head, (unsigned long long) node->wal_floor);
+    fprintf(out, "# HELP pulsedb_entities Live entities by type.\n"
+                 "# TYPE pulsedb_entities gauge\n"
+                 "pulsedb_entities{type=\"collective\"} %llu\n"
+                 "pulsedb_entities{type=\"experience\"} %llu\n"
+                 "pulsedb_entities{type=\"relation\"} %llu\n"
+                 "pulsedb_entities{type=\"insight\"} %llu\n",
+            (unsigned long long) node->collectives, (unsigned long long) node->experiences,
+            (unsigned long long) node->relations, (unsigned long long) node->insights);
+}
+
+char *
+metrics_render(const metrics_t *self, const metrics_node_t *node, size_t *len)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    if (!out)
+        return NULL;
+    fprintf(out, "# HELP pulsedb_gateway_info Gateway build and process.\n"
+                 "# TYPE pulsedb_gateway_info gauge\n"
+                 "pulsedb_gateway_info{version=\"%s\",pid=\"%ld\",vector_isa=\"%s\"} 1\n"
+                 "# HELP pulsedb_gateway_start_time_seconds Process start, Unix time.\n"
+                 "# TYPE pulsedb_gateway_start_time_seconds gauge\n"
+                 "pulsedb_gateway_start_time_seconds %lld\n"
+                 "# HELP pulsedb_watch_streams Open change streams.\n"
+                 "# TYPE pulsedb_watch_streams gauge\npulsedb_watch_streams %u\n",
+            GW_VERSION, (long) getpid(), vec_isa(), (long long) self->started,
+            node->watch_streams);
+    s_render_requests(self, out);
+    s_render_node(node, out);
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    *len = size;
+    return text;
+}

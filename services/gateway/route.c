@@ -1,0 +1,144 @@
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ROUTE_SEGMENTS_MAX 8
+
+typedef struct {
+    http_method_t method;
+    const char *pattern;
+    api_handler_fn handler;
+} s_route_t;
+
+static const s_route_t s_routes[] = {
+    { HTTP_GET,    "/health",                          api_health },
+    { HTTP_GET,    "/metrics",                         api_metrics },
+    { HTTP_GET,    "/v1/status",                       api_status },
+    { HTTP_GET,    "/v1/collectives",                  api_collectives_list },
+    { HTTP_POST,   "/v1/collectives",                  api_collective_create },
+    { HTTP_GET,    "/v1/collectives/{id}",             api_collective_get },
+    { HTTP_DELETE, "/v1/collectives/{id}",             api_collective_delete },
+    { HTTP_GET,    "/v1/collectives/{id}/experiences", api_experiences_list },
+    { HTTP_POST,   "/v1/collectives/{id}/experiences", api_experience_create },
+    { HTTP_POST,   "/v1/collectives/{id}/insights",    api_insight_create },
+    { HTTP_POST,   "/v1/collectives/{id}/search",      api_search },
+    { HTTP_GET,    "/v1/collectives/{id}/watch",       api_watch },
+    { HTTP_GET,    "/v1/collectives/{id}/digest",      api_digest },
+    { HTTP_GET,    "/v1/experiences/{id}",             api_experience_get },
+    { HTTP_PATCH,  "/v1/experiences/{id}",             api_experience_patch },
+    { HTTP_DELETE, "/v1/experiences/{id}",             api_experience_delete },
+    { HTTP_POST,   "/v1/experiences/{id}/reinforce",   api_experience_reinforce },
+    { HTTP_GET,    "/v1/experiences/{id}/relations",   api_experience_relations },
+    { HTTP_POST,   "/v1/relations",                    api_relation_create },
+    { HTTP_GET,    "/v1/relations/{id}",               api_relation_get },
+    { HTTP_DELETE, "/v1/relations/{id}",               api_relation_delete },
+    { HTTP_GET,    "/v1/insights/{id}",                api_insight_get },
+    { HTTP_DELETE, "/v1/insights/{id}",                api_insight_delete },
+};
+#define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
+
+typedef struct {
+    const char *start;
+    size_t len;
+} s_seg_t;
+
+//  Splits "/a/b/c" into segments; a single trailing slash is ignored.
+//  Returns the count, or -1 when there are too many.
+static int
+s_split(const char *path, s_seg_t *segs)
+{
+    int n = 0;
+    const char *p = path;
+    while (*p == '/') {
+        p++;
+        size_t len = strcspn(p, "/");
+        if (len == 0 && p[0] == '\0' && n > 0)
+            break;
+        if (n == ROUTE_SEGMENTS_MAX)
+            return -1;
+        segs[n].start = p;
+        segs[n++].len = len;
+        p += len;
+    }
+    return *p ? -1 : n;
+}
+
+//  Whether the path fits the pattern; the "{id}" text goes to *id_text.
+static bool
+s_match(const char *pattern, const s_seg_t *segs, int n, s_seg_t *id_text)
+{
+    s_seg_t pat[ROUTE_SEGMENTS_MAX];
+    if (s_split(pattern, pat) != n)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (pat[i].len == 4 && memcmp(pat[i].start, "{id}", 4) == 0) {
+            *id_text = segs[i];
+            continue;
+        }
+        if (pat[i].len != segs[i].len || memcmp(pat[i].start, segs[i].start, segs[i].len))
+            return false;
+    }
+    return true;
+}
+
+static const char *
+s_method_name(http_method_t method)
+{
+    switch (method) {
+    case HTTP_GET:    return "GET";
+    case HTTP_POST:   return "POST";
+    case HTTP_PATCH:  return "PATCH";
+    case HTTP_DELETE: return "DELETE";
+    case HTTP_PUT:    return "PUT";
+    default:          return "";
+    }
+}
+
+//  The Allow header of a path matched only for other methods.
+static void
+s_allow(const s_seg_t *segs, int n, char *allow, size_t size)
+{
+    allow[0] = '\0';
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        s_seg_t id;
+        if (!s_match(s_routes[i].pattern, segs, n, &id))
+            continue;
+        size_t used = strlen(allow);
+        snprintf(allow + used, size - used, "%s%s", used ? ", " : "",
+                 s_method_name(s_routes[i].method));
+    }
+}
+
+void
+route_handle(void *arg, http_req_t *req, http_reply_t *reply)
+{
+    api_t *api = arg;
+    s_seg_t segs[ROUTE_SEGMENTS_MAX];
+    int n = s_split(req->path, segs);
+    http_method_t method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+    bool path_known = false;
+    for (size_t i = 0; n >= 0 && i < ROUTE_COUNT; i++) {
+        s_seg_t id_text = { NULL, 0 };
+        if (!s_match(s_routes[i].pattern, segs, n, &id_text))
+            continue;
+        path_known = true;
+        if (s_routes[i].method != method)
+            continue;
+        pdb_id_t id;
+        if (id_text.start && pdb_id_parse(id_text.start, id_text.len, &id) != 0) {
+            http_reply_error(reply, 400, "'%.*s' is not a valid id (a UUID is expected)",
+                             (int) (id_text.len > 64 ? 64 : id_text.len), id_text.start);
+            return;
+        }
+        s_routes[i].handler(api, req, id_text.start ? &id : NULL, reply);
+        return;
+    }
+    if (!path_known) {
+        http_reply_error(reply, 404, "no such endpoint: %s %.200s", req->method_name, req->path);
+        return;
+    }
+    http_reply_error(reply, 405, "method %s is not allowed on %.200s", req->method_name,
+                     req->path);
+    s_allow(segs, n, reply->allow, sizeof reply->allow);
+}

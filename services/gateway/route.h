@@ -1,0 +1,17 @@
+/*  route.h - maps method + path to an api handler.
+
+    Paths are matched segment by segment; a "{id}" segment must be a UUID
+    (else 400 with the offending text). A path that matches no pattern is
+    404; one whose pattern exists for other methods is 405 with Allow.
+    HEAD is served as GET (MHD drops the body).
+*/
+#ifndef GW_ROUTE_H
+#define GW_ROUTE_H
+
+#include "api.h"
+#include "http.h"
+
+//  An http_handler_fn: arg is the api_t.
+void route_handle(void *arg, http_req_t *req, http_reply_t *reply);
+
+#endif

@@ -1,0 +1,371 @@
+#include "search.h"
+#include "json_map.h"
+#include "vec.h"
+#include "bounds.h"
+#include "entity.h"
+#include "mpk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
+
+//  --------------------------------------------------------------------------
+//  Bounded min-heap
+
+int
+search_heap_init(search_heap_t *self, size_t k)
+{
+    self->hits = calloc(k ? k : 1, sizeof *self->hits);
+    self->k = k;
+    self->n = 0;
+    return self->hits ? 0 : -ENOMEM;
+}
+
+void
+search_heap_release(search_heap_t *self)
+{
+    free(self->hits);
+    self->hits = NULL;
+    self->k = self->n = 0;
+}
+
+//  >0 when a is better than b.
+static int
+s_better(const search_hit_t *a, const search_hit_t *b)
+{
+    if (a->score != b->score)
+        return a->score > b->score ? 1 : -1;
+    int c = pdb_id_cmp(&b->id, &a->id);
+    if (c)
+        return c;
+    return a->pos < b->pos ? 1 : a->pos > b->pos ? -1 : 0;
+}
+
+bool
+search_heap_admits(const search_heap_t *self, const search_hit_t *hit)
+{
+    if (self->n < self->k)
+        return true;
+    return self->k > 0 && s_better(hit, &self->hits[0]) > 0;
+}
+
+static void
+s_swap(search_hit_t *a, search_hit_t *b)
+{
+    search_hit_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void
+s_sift_down(search_hit_t *h, size_t n, size_t i)
+{
+    while (true) {
+        size_t worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && s_better(&h[worst], &h[l]) > 0)
+            worst = l;
+        if (r < n && s_better(&h[worst], &h[r]) > 0)
+            worst = r;
+        if (worst == i)
+            return;
+        s_swap(&h[i], &h[worst]);
+        i = worst;
+    }
+}
+
+void
+search_heap_offer(search_heap_t *self, const search_hit_t *hit)
+{
+    if (!search_heap_admits(self, hit))
+        return;
+    if (self->n == self->k) {
+        self->hits[0] = *hit;          // replace the worst, then restore order
+        s_sift_down(self->hits, self->n, 0);
+        return;
+    }
+    size_t i = self->n++;
+    self->hits[i] = *hit;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s_better(&self->hits[parent], &self->hits[i]) <= 0)
+            break;
+        s_swap(&self->hits[parent], &self->hits[i]);
+        i = parent;
+    }
+}
+
+static int
+s_hit_cmp_best_first(const void *a, const void *b)
+{
+    return -s_better(a, b);
+}
+
+void
+search_heap_sort(search_heap_t *self)
+{
+    qsort(self->hits, self->n, sizeof *self->hits, s_hit_cmp_best_first);
+}
+
+//  --------------------------------------------------------------------------
+//  Query
+
+static int
+s_parse_k(const json_t *body, search_query_t *q, char *why)
+{
+    const json_t *k = json_object_get(body, "k");
+    q->k = SEARCH_K_DEFAULT;
+    if (!k || json_is_null(k))
+        return 0;
+    if (!json_is_integer(k) || json_integer_value(k) < 1
+        || json_integer_value(k) > (json_int_t) PDB_SEARCH_K_MAX)
+        return WHY("'k' must be an integer from 1 to %u", PDB_SEARCH_K_MAX);
+    q->k = (size_t) json_integer_value(k);
+    return 0;
+}
+
+static int
+s_parse_domain(const json_t *body, search_query_t *q, char *why)
+{
+    const json_t *domain = json_object_get(body, "domain");
+    if (!domain || json_is_null(domain))
+        return 0;
+    size_t n = json_is_array(domain) ? json_array_size(domain) : 1;
+    if (!json_is_array(domain) && !json_is_string(domain))
+        return WHY("'domain' must be a string or an array of strings");
+    if (n > PDB_DOMAIN_MAX)
+        return snprintf(why, PDB_ERRMSG_MAX, "'domain' has %zu entries, over the limit of %u",
+                        n, PDB_DOMAIN_MAX), PDB_ETOOBIG;
+    q->domains = calloc(n ? n : 1, sizeof *q->domains);
+    if (!q->domains)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *item = json_is_array(domain) ? json_array_get(domain, i) : domain;
+        if (!json_is_string(item))
+            return WHY("'domain' must hold only strings");
+        q->domains[q->domain_count++] = json_string_value(item);
+    }
+    return 0;
+}
+
+static int
+s_parse_type(const json_t *body, search_query_t *q, char *why)
+{
+    const json_t *type = json_object_get(body, "type");
+    if (!type || json_is_null(type))
+        return 0;
+    if (!json_is_string(type))
+        return WHY("'type' must be an experience type kind");
+    for (size_t i = 0; i < entity_variant_count; i++)
+        if (strcmp(entity_variants[i].kind, json_string_value(type)) == 0) {
+            q->type_kind = entity_variants[i].kind;
+            return 0;
+        }
+    return WHY("'type' is not a known experience type kind");
+}
+
+static int
+s_parse_scalars(const json_t *body, search_query_t *q, char *why)
+{
+    const json_t *min = json_object_get(body, "min_importance");
+    if (min && !json_is_null(min)) {
+        if (!json_is_number(min) || json_number_value(min) < 0.0 || json_number_value(min) > 1.0)
+            return WHY("'min_importance' must be a number from 0 to 1");
+        q->min_importance = json_number_value(min);
+    }
+    const json_t *archived = json_object_get(body, "include_archived");
+    if (archived && !json_is_null(archived)) {
+        if (!json_is_boolean(archived))
+            return WHY("'include_archived' must be true or false");
+        q->include_archived = json_is_true(archived);
+    }
+    return 0;
+}
+
+static int
+s_check_members(const json_t *body, char *why)
+{
+    static const char *const known[] = {
+        "embedding", "k", "domain", "type", "min_importance", "include_archived", NULL
+    };
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *) body, key, value) {
+        const char *const *name = known;
+        while (*name && strcmp(*name, key) != 0)
+            name++;
+        if (!*name)
+            return WHY("unknown search option '%.64s'", key);
+    }
+    return 0;
+}
+
+static int
+s_parse_vector(const json_t *body, uint32_t dim, search_query_t *q, char *why)
+{
+    const json_t *embedding = json_object_get(body, "embedding");
+    if (!embedding)
+        return WHY("field 'embedding' is required");
+    q->vector = malloc(PDB_DIM_MAX * sizeof *q->vector);
+    if (!q->vector)
+        return -ENOMEM;
+    int rc = json_map_vec_from_json(embedding, "embedding", q->vector, PDB_DIM_MAX, &q->dim, why);
+    if (rc)
+        return rc;
+    if (q->dim != dim)
+        return WHY("'embedding' has %zu dimensions, the collective has %u", q->dim, dim);
+    q->norm2 = vec_norm2(q->vector, q->dim);
+    if (!(q->norm2 > 0.0f))
+        return WHY("'embedding' must not be all zeros");
+    return 0;
+}
+
+int
+search_query_parse(const json_t *body, uint32_t dim, search_query_t *q,
+                   char why[PDB_ERRMSG_MAX])
+{
+    memset(q, 0, sizeof *q);
+    why[0] = '\0';
+    if (!json_is_object(body))
+        return WHY("the body must be a JSON object");
+    int rc = s_check_members(body, why);
+    if (!rc)
+        rc = s_parse_vector(body, dim, q, why);
+    if (!rc)
+        rc = s_parse_k(body, q, why);
+    if (!rc)
+        rc = s_parse_domain(body, q, why);
+    if (!rc)
+        rc = s_parse_type(body, q, why);
+    if (!rc)
+        rc = s_parse_scalars(body, q, why);
+    return rc;
+}
+
+void
+search_query_release(search_query_t *q)
+{
+    free(q->vector);
+    free(q->domains);
+    memset(q, 0, sizeof *q);
+}
+
+//  --------------------------------------------------------------------------
+//  Filters, read from the candidate's record
+
+static bool
+s_domain_matches(const msgpack_object *domain, const search_query_t *q)
+{
+    if (!domain || domain->type != MSGPACK_OBJECT_ARRAY)
+        return false;
+    for (uint32_t i = 0; i < domain->via.array.size; i++)
+        for (size_t j = 0; j < q->domain_count; j++)
+            if (mpk_is_str(&domain->via.array.ptr[i], q->domains[j]))
+                return true;
+    return false;
+}
+
+static bool
+s_record_passes(const msgpack_object *record, const search_query_t *q)
+{
+    const msgpack_object *archived = mpk_map_get(record, "archived");
+    if (!q->include_archived && archived && archived->type == MSGPACK_OBJECT_BOOLEAN
+        && archived->via.boolean)
+        return false;
+    double importance = 0.0;
+    const msgpack_object *imp = mpk_map_get(record, "importance");
+    if (q->min_importance > 0.0 && (!imp || mpk_get_double(imp, &importance)
+                                    || importance < q->min_importance))
+        return false;
+    if (q->domain_count && !s_domain_matches(mpk_map_get(record, "domain"), q))
+        return false;
+    if (q->type_kind) {
+        const msgpack_object *kind = mpk_map_get(mpk_map_get(record, "type"), "kind");
+        if (!kind || !mpk_is_str(kind, q->type_kind))
+            return false;
+    }
+    return true;
+}
+
+static bool
+s_needs_record(const search_query_t *q)
+{
+    return !q->include_archived || q->min_importance > 0.0 || q->domain_count || q->type_kind;
+}
+
+//  Reads the experience record under the embedding's key. A missing or
+//  undecodable record means the experience is not live: never a result.
+static bool
+s_passes(store_t *store, MDB_txn *txn, const MDB_val *key, const search_query_t *q)
+{
+    MDB_val record;
+    if (mdb_get(txn, store->experiences, (MDB_val *) key, &record) != 0)
+        return false;
+    if (!s_needs_record(q))
+        return true;
+    msgpack_unpacked u;
+    if (mpk_parse(record.mv_data, record.mv_size, &u) != 0)
+        return false;
+    bool passes = s_record_passes(&u.data, q);
+    msgpack_unpacked_destroy(&u);
+    return passes;
+}
+
+//  --------------------------------------------------------------------------
+//  Scans
+
+static double
+s_score(const float *query, size_t dim, float query_norm2, const void *vector)
+{
+    float dot, norm2;
+    vec_dot_norm(query, vector, dim, &dot, &norm2);
+    return vec_cosine(dot, query_norm2, norm2);
+}
+
+int
+search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                  const search_query_t *q, search_heap_t *heap)
+{
+    MDB_cursor *cur;
+    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->embeddings, &cur));
+    if (rc)
+        return rc;
+    uint8_t start[STORE_KEY_PAIR_LEN] = { 0 };
+    memcpy(start, collective->b, PDB_ID_LEN);
+    MDB_val key = { sizeof start, start }, val;
+    uint64_t pos = 0;
+    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    for (; mrc == 0; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT), pos++) {
+        if (key.mv_size != STORE_KEY_PAIR_LEN || memcmp(key.mv_data, collective->b, PDB_ID_LEN))
+            break;
+        //  A vector of another size cannot be from this collective's rules;
+        //  skip it rather than read past its end.
+        if (val.mv_size != q->dim * sizeof(float))
+            continue;
+        search_hit_t hit = { 0.0, { { 0 } }, pos };
+        memcpy(hit.id.b, (const uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
+        hit.score = s_score(q->vector, q->dim, q->norm2, val.mv_data);
+        if (search_heap_admits(heap, &hit) && s_passes(store, txn, &key, q))
+            search_heap_offer(heap, &hit);
+    }
+    mdb_cursor_close(cur);
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        return pdb_from_mdb(mrc);
+    search_heap_sort(heap);
+    return 0;
+}
+
+void
+search_buffer(const float *query, size_t dim, const void *base, size_t n, search_heap_t *heap)
+{
+    float norm2 = vec_norm2(query, dim);
+    const uint8_t *p = base;
+    for (size_t i = 0; i < n; i++) {
+        search_hit_t hit = { 0.0, { { 0 } }, i };
+        hit.score = s_score(query, dim, norm2, p + i * dim * sizeof(float));
+        search_heap_offer(heap, &hit);
+    }
+    search_heap_sort(heap);
+}

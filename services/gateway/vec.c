@@ -1,0 +1,168 @@
+#include "vec.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "vec.c reads stored float32 little-endian vectors with native loads"
+#endif
+
+//  Each step consumes 16 floats into 16 independent partial sums (lane j
+//  sums elements j, j+16, j+32, ...). Every build below keeps exactly that
+//  lane layout and folds the lanes in the same order, so the AVX2 and the
+//  baseline kernels return bit-identical scores: nodes with different CPUs
+//  rank equal vectors the same way.
+#define VEC_LANES 16
+
+//  GCC/clang vector extensions: plain C that the compiler maps to SSE,
+//  AVX2 or NEON registers; memcpy is the portable unaligned load and
+//  compiles to one movups.
+#if defined(__GNUC__)
+#  define VEC_HAVE_EXT 1
+#endif
+
+//  Scalar tail and lane fold shared by every variant.
+static void
+s_finish(const float *q, const unsigned char *p, size_t i, size_t dim,
+         const float lanes_dot[VEC_LANES], const float lanes_norm[VEC_LANES],
+         float *dot, float *norm2)
+{
+    float d = 0.0f, n = 0.0f;
+    for (int j = 0; j < VEC_LANES; j++) {
+        d += lanes_dot[j];
+        n += lanes_norm[j];
+    }
+    for (; i < dim; i++) {
+        float x;
+        memcpy(&x, p + i * sizeof(float), sizeof x);
+        d += q[i] * x;
+        n += x * x;
+    }
+    *dot = d;
+    *norm2 = n;
+}
+
+#ifdef VEC_HAVE_EXT
+typedef float s_v4_t __attribute__((vector_size(16)));
+
+//  Baseline (SSE2 on x86-64, NEON on arm64): four 4-float registers per sum.
+static void
+s_dot_norm_v4(const float *restrict q, const void *restrict v, size_t dim, float *dot,
+              float *norm2)
+{
+    const unsigned char *p = v;
+    s_v4_t d[4] = { { 0 } }, n[4] = { { 0 } };
+    size_t i = 0;
+    for (; i + VEC_LANES <= dim; i += VEC_LANES) {
+        for (int r = 0; r < 4; r++) {
+            s_v4_t x, y;
+            memcpy(&x, p + (i + 4 * r) * sizeof(float), sizeof x);
+            memcpy(&y, q + i + 4 * r, sizeof y);
+            d[r] += y * x;
+            n[r] += x * x;
+        }
+    }
+    float lanes_dot[VEC_LANES], lanes_norm[VEC_LANES];
+    memcpy(lanes_dot, d, sizeof lanes_dot);
+    memcpy(lanes_norm, n, sizeof lanes_norm);
+    s_finish(q, p, i, dim, lanes_dot, lanes_norm, dot, norm2);
+}
+#endif
+
+#if defined(VEC_HAVE_EXT) && defined(__x86_64__)
+#  define VEC_HAVE_AVX2 1
+typedef float s_v8_t __attribute__((vector_size(32)));
+
+//  AVX2: two 8-float registers per sum, same lanes as above.
+__attribute__((target("avx2"))) static void
+s_dot_norm_v8(const float *restrict q, const void *restrict v, size_t dim, float *dot,
+              float *norm2)
+{
+    const unsigned char *p = v;
+    s_v8_t d[2] = { { 0 } }, n[2] = { { 0 } };
+    size_t i = 0;
+    for (; i + VEC_LANES <= dim; i += VEC_LANES) {
+        for (int r = 0; r < 2; r++) {
+            s_v8_t x, y;
+            memcpy(&x, p + (i + 8 * r) * sizeof(float), sizeof x);
+            memcpy(&y, q + i + 8 * r, sizeof y);
+            d[r] += y * x;
+            n[r] += x * x;
+        }
+    }
+    float lanes_dot[VEC_LANES], lanes_norm[VEC_LANES];
+    memcpy(lanes_dot, d, sizeof lanes_dot);
+    memcpy(lanes_norm, n, sizeof lanes_norm);
+    s_finish(q, p, i, dim, lanes_dot, lanes_norm, dot, norm2);
+}
+#endif
+
+//  Portable reference with the same lane layout, for compilers without
+//  vector extensions.
+static void __attribute__((unused))
+s_dot_norm_scalar(const float *q, const void *v, size_t dim, float *dot, float *norm2)
+{
+    const unsigned char *p = v;
+    float lanes_dot[VEC_LANES] = { 0 }, lanes_norm[VEC_LANES] = { 0 };
+    size_t i = 0;
+    for (; i + VEC_LANES <= dim; i += VEC_LANES)
+        for (int j = 0; j < VEC_LANES; j++) {
+            float x;
+            memcpy(&x, p + (i + j) * sizeof(float), sizeof x);
+            lanes_dot[j] += q[i + j] * x;
+            lanes_norm[j] += x * x;
+        }
+    s_finish(q, p, i, dim, lanes_dot, lanes_norm, dot, norm2);
+}
+
+static bool
+s_have_avx2(void)
+{
+#ifdef VEC_HAVE_AVX2
+    //  Reads a flag libgcc filled in at startup: cheap enough per vector.
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
+void
+vec_dot_norm(const float *q, const void *v, size_t dim, float *dot, float *norm2)
+{
+#ifdef VEC_HAVE_AVX2
+    if (s_have_avx2()) {
+        s_dot_norm_v8(q, v, dim, dot, norm2);
+        return;
+    }
+#endif
+#ifdef VEC_HAVE_EXT
+    s_dot_norm_v4(q, v, dim, dot, norm2);
+#else
+    s_dot_norm_scalar(q, v, dim, dot, norm2);
+#endif
+}
+
+float
+vec_norm2(const float *q, size_t dim)
+{
+    float dot, norm2;
+    vec_dot_norm(q, q, dim, &dot, &norm2);
+    return norm2;
+}
+
+double
+vec_cosine(float dot, float q_norm2, float v_norm2)
+{
+    if (!(q_norm2 > 0.0f) || !(v_norm2 > 0.0f))
+        return 0.0;
+    double cosine = (double) dot / (sqrt((double) q_norm2) * sqrt((double) v_norm2));
+    //  Rounding can push a parallel pair a hair past 1.
+    return cosine > 1.0 ? 1.0 : cosine < -1.0 ? -1.0 : cosine;
+}
+
+const char *
+vec_isa(void)
+{
+    return s_have_avx2() ? "avx2" : "baseline";
+}

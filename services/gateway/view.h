@@ -1,0 +1,58 @@
+/*  view.h - entities as API JSON, read from a read transaction:
+
+      collective  {id, name, owner, embedding_dim, created_at, updated_at}
+      experience  {id, collective_id, content, embedding, type, importance, ...}
+      relation    {id, collective_id, source, target, type, strength, metadata, created_at}
+      insight     {id, collective_id, content, embedding, source_ids, type, ...}
+
+    Field members come from json_map in spec order; view adds the ids and,
+    for experiences, the embedding kept in its own database.
+*/
+#ifndef GW_VIEW_H
+#define GW_VIEW_H
+
+#include "entity.h"
+#include "id.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VIEW_EMBEDDING 1u    // include an experience's embedding
+
+//  The live entity `id` of type `want`, rendered into *out (caller drops
+//  the reference). Returns 0, PDB_ENOTFOUND (unknown, deleted, or another
+//  type), PDB_ECORRUPT or -ENOMEM.
+int view_entity(store_t *store, MDB_txn *txn, ent_type_t want, const pdb_id_t *id,
+                unsigned flags, json_t **out);
+
+//  Renders a record already in hand (list pages, search results).
+int view_record(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
+                const pdb_id_t *id, const MDB_val *record, unsigned flags, json_t **out);
+
+//  Every live collective, in id order, as a JSON array in *out.
+int view_collectives(store_t *store, MDB_txn *txn, json_t **out);
+
+//  One page of a collective's experiences in id order, starting after
+//  `after` (NULL: from the start). *more tells whether a later page exists.
+int view_experiences(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                     const pdb_id_t *after, size_t limit, unsigned flags, json_t **out,
+                     bool *more);
+
+//  The live relations touching an experience (as source or target).
+int view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json_t **out);
+
+//  Live entities per type, from LMDB's own counts (no scan).
+typedef struct {
+    uint64_t collectives, experiences, relations, insights;
+} view_counts_t;
+
+int view_counts(store_t *store, MDB_txn *txn, view_counts_t *out);
+
+//  Whether `id` is a live entity of type `want`; on 0, *collective gets the
+//  collective it belongs to. Returns 0 or PDB_ENOTFOUND (or a store code).
+int view_locate(store_t *store, MDB_txn *txn, ent_type_t want, const pdb_id_t *id,
+                pdb_id_t *collective);
+
+#endif

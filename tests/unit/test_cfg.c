@@ -1,0 +1,410 @@
+/*  test_cfg.c - configuration: precedence, validation, file keys, rest[]. */
+#include "cfg.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ARGS_MAX 16
+
+static const char *s_env_names[] = {
+    "PULSEDB_CONFIG", "PULSEDB_DATA", "PULSEDB_LOG_LEVEL", "PULSEDB_MAP_SIZE_MB",
+    "PULSEDB_STORAGE_TCP", "PULSEDB_COMMIT_MAX_REQUESTS", "PULSEDB_COMMIT_MAX_KB",
+    "PULSEDB_HTTP_HOST", "PULSEDB_HTTP_PORT", "PULSEDB_GATEWAYS",
+    "PULSEDB_HTTP_MAX_CONNECTIONS", "PULSEDB_STORAGE_ENDPOINT",
+};
+
+static int
+s_clear_env(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < sizeof s_env_names / sizeof s_env_names[0]; i++)
+        unsetenv(s_env_names[i]);
+    return 0;
+}
+
+//  Loads with a NULL-terminated argument list (argv[0] is added).
+static int
+s_load(cfg_t *cfg, char *why, int *rest, int *rest_n, ...)
+{
+    char *argv[ARGS_MAX] = { "prog" };
+    int argc = 1;
+    va_list ap;
+    va_start(ap, rest_n);
+    for (char *arg = va_arg(ap, char *); arg; arg = va_arg(ap, char *))
+        argv[argc++] = arg;
+    va_end(ap);
+    return cfg_load(cfg, argc, argv, rest, rest ? ARGS_MAX : 0, rest_n, why);
+}
+
+//  Writes text to a new temporary file; caller unlinks path.
+static void
+s_write_file(char path[64], const char *text)
+{
+    snprintf(path, 64, "/tmp/test_cfg_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+    close(fd);
+}
+
+static void
+test_cfg_defaults_when_nothing_given(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), 0);
+    assert_string_equal(cfg.data_dir, "./pulsedb-data");
+    assert_int_equal(cfg.log_level, LOGL_INFO);
+    assert_int_equal(cfg.map_size_mb, 65536);
+    assert_string_equal(cfg.storage_tcp, "");
+    assert_int_equal(cfg.commit_max_requests, 256);
+    assert_int_equal(cfg.commit_max_kb, 4096);
+    assert_string_equal(cfg.http_host, "127.0.0.1");
+    assert_int_equal(cfg.http_port, 7070);
+    assert_int_equal(cfg.gateways, 1);
+    assert_int_equal(cfg.http_max_connections, 512);
+    assert_string_equal(cfg.config_path, "");
+    char ep[CFG_ENDPOINT_MAX];
+    cfg_storage_endpoint(&cfg, ep, sizeof ep);
+    assert_string_equal(ep, "ipc://./pulsedb-data/storage.sock");
+}
+
+static void
+test_cfg_precedence_file_then_env_then_flags(void **state)
+{
+    (void) state;
+    char path[64];
+    s_write_file(path, "node\n    data = \"/tmp/from file\"\n    log_level = debug\n"
+                       "gateway\n    port = 8001\n    count = 3\n");
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", path, NULL), 0);
+    assert_int_equal(cfg.http_port, 8001);
+    assert_string_equal(cfg.data_dir, "/tmp/from file");
+    assert_int_equal(cfg.log_level, LOGL_DEBUG);
+    assert_int_equal(cfg.gateways, 3);
+    assert_string_equal(cfg.config_path, path);
+
+    setenv("PULSEDB_HTTP_PORT", "8002", 1);
+    setenv("PULSEDB_GATEWAYS", "4", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", path, NULL), 0);
+    assert_int_equal(cfg.http_port, 8002);
+    assert_int_equal(cfg.gateways, 4);
+    assert_string_equal(cfg.data_dir, "/tmp/from file");
+
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--port", "8003", "--config", path, NULL), 0);
+    assert_int_equal(cfg.http_port, 8003);
+    assert_int_equal(cfg.gateways, 4);
+
+    //  The file can come from the environment too; --config overrides it.
+    setenv("PULSEDB_CONFIG", path, 1);
+    unsetenv("PULSEDB_HTTP_PORT");
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--port=8004", NULL), 0);
+    assert_int_equal(cfg.http_port, 8004);
+    assert_int_equal(cfg.log_level, LOGL_DEBUG);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), 0);
+    assert_int_equal(cfg.http_port, 8001);
+    unlink(path);
+}
+
+static void
+test_cfg_repeated_flag_last_wins(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--port", "1", "--port=2", NULL), 0);
+    assert_int_equal(cfg.http_port, 2);
+}
+
+//  Each row: arguments (flag, value) and words the error must contain.
+static const struct {
+    const char *flag, *value, *expect;
+} s_bad_flags[] = {
+    { "--port", "0", "out of range 1..65535" },
+    { "--port", "65536", "out of range" },
+    { "--port", "80x", "not a whole number" },
+    { "--port", "-1", "not a whole number" },
+    { "--port", "", "not a whole number" },
+    { "--port", "99999999999999999999999", "not a whole number" },
+    { "--gateways", "0", "out of range 1..64" },
+    { "--gateways", "65", "out of range 1..64" },
+    { "--map-size-mb", "15", "out of range 16.." },
+    { "--commit-max-requests", "0", "out of range" },
+    { "--commit-max-kb", "0", "out of range" },
+    { "--max-connections", "70000", "out of range" },
+    { "--log-level", "loud", "not a log level" },
+    { "--data", "", "is empty" },
+    { "--data", "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                "aaaaaaaaaaaaaaaaaaaa", "too long for the storage socket" },
+    { "--host", "", "not a host" },
+    { "--host", "a host", "not a host" },
+    { "--host", "h/x", "not a host" },
+    { "--storage-tcp", "ipc:///tmp/x", "must start with tcp://" },
+    { "--storage-tcp", "tcp://", "no address" },
+    { "--storage-tcp", "tcp://host", "HOST:PORT" },
+    { "--storage-tcp", "tcp://host:0", "port outside" },
+    { "--storage", "http://x:1", "tcp:// or ipc://" },
+    { "--storage", "ipc://a b", "white space" },
+};
+
+static void
+test_cfg_bad_flag_values_are_refused_with_name_and_value(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < sizeof s_bad_flags / sizeof s_bad_flags[0]; i++) {
+        cfg_t cfg;
+        char why[PDB_ERRMSG_MAX];
+        int rc = s_load(&cfg, why, NULL, NULL, s_bad_flags[i].flag, s_bad_flags[i].value, NULL);
+        if (rc != PDB_EINVAL || !strstr(why, s_bad_flags[i].flag)
+            || !strstr(why, s_bad_flags[i].expect))
+            fail_msg("%s '%s': rc=%d why='%s'", s_bad_flags[i].flag, s_bad_flags[i].value, rc,
+                     why);
+        //  The bad value is quoted (truncated when long).
+        char head[16];
+        snprintf(head, sizeof head, "'%.8s", s_bad_flags[i].value);
+        assert_non_null(strstr(why, head));
+    }
+}
+
+static void
+test_cfg_long_path_and_endpoint_refused(void **state)
+{
+    (void) state;
+    char big[CFG_PATH_MAX + 10];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--data", big, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "too long"));
+    assert_true(strlen(why) < PDB_ERRMSG_MAX);
+    char ep[CFG_ENDPOINT_MAX + 10] = "tcp://";
+    memset(ep + 6, 'h', sizeof ep - 7);
+    ep[sizeof ep - 1] = '\0';
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--storage", ep, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "too long"));
+}
+
+static void
+test_cfg_good_endpoints_accepted(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--storage-tcp", "tcp://*:5555", "--storage",
+                            "tcp://10.0.0.1:5555", "--host", "::1", NULL), 0);
+    assert_string_equal(cfg.storage_tcp, "tcp://*:5555");
+    char ep[CFG_ENDPOINT_MAX];
+    cfg_storage_endpoint(&cfg, ep, sizeof ep);
+    assert_string_equal(ep, "tcp://10.0.0.1:5555");
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--storage", "ipc:///run/x.sock", NULL), 0);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--map-size-mb", "16", NULL), 0);
+    assert_int_equal(cfg.map_size_mb, 16);
+}
+
+static void
+test_cfg_flag_without_value_refused(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--port", NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "--port: needs a value"));
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--data", "--port", "1", NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "--data: needs a value"));
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "--config"));
+}
+
+static void
+test_cfg_bad_env_value_names_variable(void **state)
+{
+    (void) state;
+    setenv("PULSEDB_HTTP_PORT", "0", 1);
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "PULSEDB_HTTP_PORT: '0'"));
+    setenv("PULSEDB_HTTP_PORT", "7071", 1);
+    setenv("PULSEDB_LOG_LEVEL", "verbose", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "PULSEDB_LOG_LEVEL: 'verbose'"));
+    //  A flag does not rescue a bad environment: the bad value is still refused.
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--log-level", "warn", NULL), PDB_EINVAL);
+    setenv("PULSEDB_DATA", "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
+    unsetenv("PULSEDB_LOG_LEVEL");
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "PULSEDB_DATA"));
+}
+
+static void
+test_cfg_bad_file_value_names_file_and_key(void **state)
+{
+    (void) state;
+    char path[64];
+    s_write_file(path, "gateway\n    port = 123456\n");
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", path, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, path));
+    assert_non_null(strstr(why, "gateway/port: '123456' is out of range"));
+    unlink(path);
+}
+
+static void
+test_cfg_unknown_file_key_refused(void **state)
+{
+    (void) state;
+    static const struct { const char *text, *expect; } cases[] = {
+        { "storage\n    mapsize_mb = 100\n", "unknown key 'storage/mapsize_mb'" },
+        { "stroage\n    map_size_mb = 100\n", "unknown section 'stroage'" },
+        { "port = 1\n", "unknown key 'port'" },
+        { "gateway\n    port = 1\n    port = 2\n", "'gateway/port' is given twice" },
+        { "gateway\n    port\n        x = 1\n", "cannot have keys under it" },
+        { "gateway\n  port = 1\n", "syntax error" },
+        { "gateway\n    port = 1 2\n", "'1 2' is not a whole number" },
+        { "gateway\n    port = \"1\n", "syntax error" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[64];
+        s_write_file(path, cases[i].text);
+        cfg_t cfg;
+        char why[PDB_ERRMSG_MAX];
+        int rc = s_load(&cfg, why, NULL, NULL, "--config", path, NULL);
+        unlink(path);
+        if (rc != PDB_EINVAL || !strstr(why, cases[i].expect) || !strstr(why, path))
+            fail_msg("case %zu: rc=%d why='%s'", i, rc, why);
+    }
+}
+
+static void
+test_cfg_flat_file_key_and_comments_accepted(void **state)
+{
+    (void) state;
+    char path[64];
+    s_write_file(path, "# PulseDB\nnode/log_level = warn\nstorage\n    tcp = \"\"  # ipc only\n"
+                       "    map_size_mb = 1024\n");
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", path, NULL), 0);
+    assert_int_equal(cfg.log_level, LOGL_WARN);
+    assert_int_equal(cfg.map_size_mb, 1024);
+    assert_string_equal(cfg.storage_tcp, "");
+    unlink(path);
+}
+
+static void
+test_cfg_missing_config_file_is_error(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", "/nonexistent/x.cfg", NULL),
+                     PDB_EINVAL);
+    assert_non_null(strstr(why, "/nonexistent/x.cfg"));
+    assert_non_null(strstr(why, "No such file"));
+    setenv("PULSEDB_CONFIG", "/nonexistent/y.cfg", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "/nonexistent/y.cfg"));
+    setenv("PULSEDB_CONFIG", "", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "PULSEDB_CONFIG"));
+    unsetenv("PULSEDB_CONFIG");
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", "/tmp", NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "not a regular file"));
+}
+
+static void
+test_cfg_rest_passes_unknown_flags_through(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    int rest[ARGS_MAX];
+    int rest_n = -1;
+    //  argv: 0 prog, 1 put, 2 --k, 3 5, 4 --port, 5 9, 6 --json, 7 --data=/tmp/d,
+    //        8 --, 9 --port, 10 x
+    assert_int_equal(s_load(&cfg, why, rest, &rest_n, "put", "--k", "5", "--port", "9",
+                            "--json", "--data=/tmp/d", "--", "--port", "x", NULL), 0);
+    int expect[] = { 1, 2, 3, 6, 8, 9, 10 };
+    assert_int_equal(rest_n, 7);
+    for (int i = 0; i < rest_n; i++)
+        assert_int_equal(rest[i], expect[i]);
+    assert_int_equal(cfg.http_port, 9);
+    assert_string_equal(cfg.data_dir, "/tmp/d");
+}
+
+static void
+test_cfg_unknown_flag_without_rest_refused(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--prot", "1", NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "unknown argument '--prot'"));
+}
+
+static void
+test_cfg_rest_overflow_refused(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    int rest[2];
+    int rest_n = -1;
+    char *argv[] = { "prog", "a", "b", "c" };
+    assert_int_equal(cfg_load(&cfg, 4, argv, rest, 2, &rest_n, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "too many arguments"));
+    assert_int_equal(rest_n, 0);
+}
+
+static void
+test_cfg_usage_lists_every_flag(void **state)
+{
+    (void) state;
+    const char *flags[] = { "--config", "--data", "--log-level", "--map-size-mb",
+                            "--storage-tcp", "--commit-max-requests", "--commit-max-kb",
+                            "--host", "--port", "--gateways", "--max-connections",
+                            "--storage" };
+    const char *usage = cfg_usage();
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        assert_non_null(strstr(usage, flags[i]));
+    for (size_t i = 0; i < sizeof s_env_names / sizeof s_env_names[0]; i++)
+        assert_non_null(strstr(usage, s_env_names[i]));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_cfg_defaults_when_nothing_given, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_precedence_file_then_env_then_flags, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_repeated_flag_last_wins, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_bad_flag_values_are_refused_with_name_and_value,
+                               s_clear_env),
+        cmocka_unit_test_setup(test_cfg_long_path_and_endpoint_refused, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_good_endpoints_accepted, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_flag_without_value_refused, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_bad_env_value_names_variable, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_bad_file_value_names_file_and_key, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_unknown_file_key_refused, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_flat_file_key_and_comments_accepted, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_missing_config_file_is_error, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_rest_passes_unknown_flags_through, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_unknown_flag_without_rest_refused, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_rest_overflow_refused, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_usage_lists_every_flag, s_clear_env),
+    };
+    return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}

@@ -1,0 +1,362 @@
+/*  test_tools.c - the pulsedb command's pure pieces: argument parsing,
+    request bodies, JSONL lines, progress text, restart backoff, URLs.
+*/
+#include "args.h"
+#include "backoff.h"
+#include "body.h"
+#include "bounds.h"
+#include "client.h"
+#include "jsonl.h"
+#include "progress.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  --- args -------------------------------------------------------------------------
+
+static const args_opt_t s_opts[] = {
+    { "--k", true }, { "--json", false }, { "--tag", true }, { "-h", false }, { NULL, false }
+};
+
+static void
+test_args_flags_values_and_positionals(void **state)
+{
+    (void) state;
+    char *argv[] = { "search", "coll", "--k", "5", "--json", "--tag=a=b", "-", "--", "--k" };
+    int idx[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    args_t args;
+    args_init(&args, argv, idx, 8, s_opts);
+    const char *flag, *value;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(args_next(&args, &flag, &value, why), 1);
+    assert_null(flag);
+    assert_string_equal(value, "coll");
+    assert_int_equal(args_next(&args, &flag, &value, why), 1);
+    assert_string_equal(flag, "--k");
+    assert_string_equal(value, "5");
+    assert_int_equal(args_next(&args, &flag, &value, why), 1);
+    assert_string_equal(flag, "--json");
+    assert_null(value);
+    assert_int_equal(args_next(&args, &flag, &value, why), 1);
+    assert_string_equal(flag, "--tag");
+    assert_string_equal(value, "a=b");
+    assert_int_equal(args_next(&args, &flag, &value, why), 1);
+    assert_null(flag);
+    assert_string_equal(value, "-");
+    //  After "--" a flag-looking argument is positional.
+    assert_int_equal(args_next(&args, &flag, &value, why), 1);
+    assert_null(flag);
+    assert_string_equal(value, "--k");
+    assert_int_equal(args_next(&args, &flag, &value, why), 0);
+}
+
+static void
+test_args_errors(void **state)
+{
+    (void) state;
+    const char *flag, *value;
+    char why[PDB_ERRMSG_MAX];
+    args_t args;
+    char *unknown[] = { "x", "--kk", "1" };
+    int idx[] = { 1, 2 };
+    args_init(&args, unknown, idx, 2, s_opts);
+    assert_int_equal(args_next(&args, &flag, &value, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "unknown option '--kk'"));
+
+    char *missing[] = { "x", "--k" };
+    args_init(&args, missing, idx, 1, s_opts);
+    assert_int_equal(args_next(&args, &flag, &value, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "--k needs a value"));
+
+    char *extra[] = { "x", "--json=yes" };
+    args_init(&args, extra, idx, 1, s_opts);
+    assert_int_equal(args_next(&args, &flag, &value, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "--json takes no value"));
+}
+
+static void
+test_args_numbers(void **state)
+{
+    (void) state;
+    uint64_t n;
+    double d;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(args_uint("--k", "10", 1, 1000, &n, why), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(args_uint("--k", "0", 1, 1000, &n, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "--k: '0' is not a whole number in 1..1000"));
+    assert_int_equal(args_uint("--k", "-1", 1, 1000, &n, why), PDB_EINVAL);
+    assert_int_equal(args_uint("--k", "5x", 1, 1000, &n, why), PDB_EINVAL);
+    assert_int_equal(args_uint("--k", "", 1, 1000, &n, why), PDB_EINVAL);
+    assert_int_equal(args_double("--importance", "0.25", 0, 1, &d, why), 0);
+    assert_true(d == 0.25);
+    assert_int_equal(args_double("--importance", "1.5", 0, 1, &d, why), PDB_EINVAL);
+    assert_int_equal(args_double("--importance", "nan", 0, 1, &d, why), PDB_EINVAL);
+    assert_int_equal(args_double("--importance", "", 0, 1, &d, why), PDB_EINVAL);
+}
+
+//  --- body -------------------------------------------------------------------------
+
+static void
+test_body_embedding(void **state)
+{
+    (void) state;
+    json_t *vec = NULL;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(body_embedding("[0.1, -2, 3e-1]", &vec, why), 0);
+    assert_int_equal(json_array_size(vec), 3);
+    json_decref(vec);
+    static const char *bad[] = { "", "[]", "[1,", "{\"a\":1}", "[1,\"x\"]", "[1,null]", "1" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vec = NULL;
+        if (body_embedding(bad[i], &vec, why) != PDB_EINVAL || vec)
+            fail_msg("accepted '%s'", bad[i]);
+        assert_non_null(strstr(why, "--embedding"));
+    }
+    //  Over PDB_DIM_MAX numbers.
+    size_t len = PDB_DIM_MAX * 2 + 8;
+    char *big = malloc(len);
+    assert_non_null(big);
+    char *p = big;
+    *p++ = '[';
+    for (unsigned i = 0; i <= PDB_DIM_MAX; i++) {
+        *p++ = '1';
+        *p++ = i < PDB_DIM_MAX ? ',' : ']';
+    }
+    *p = '\0';
+    assert_int_equal(body_embedding(big, &vec, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "expected 1..4096"));
+    free(big);
+}
+
+static void
+test_body_domain(void **state)
+{
+    (void) state;
+    json_t *list = NULL;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(body_domain("rust, c ,sync", &list, why), 0);
+    assert_int_equal(json_array_size(list), 3);
+    assert_string_equal(json_string_value(json_array_get(list, 1)), "c");
+    json_decref(list);
+    assert_int_equal(body_domain("a,,b", &list, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "empty item"));
+    assert_int_equal(body_domain("", &list, why), PDB_EINVAL);
+    char many[200] = "";
+    for (int i = 0; i < 33; i++)
+        strcat(many, i ? ",x" : "x");
+    assert_int_equal(body_domain(many, &list, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "too many"));
+}
+
+static void
+test_body_tags(void **state)
+{
+    (void) state;
+    json_t *tags = json_object();
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(body_tag_add(tags, "lang=c", why), 0);
+    assert_int_equal(body_tag_add(tags, "expr=a=b", why), 0);
+    assert_int_equal(body_tag_add(tags, "empty=", why), 0);
+    assert_string_equal(json_string_value(json_object_get(tags, "expr")), "a=b");
+    assert_string_equal(json_string_value(json_object_get(tags, "empty")), "");
+    assert_int_equal(body_tag_add(tags, "novalue", why), PDB_EINVAL);
+    assert_int_equal(body_tag_add(tags, "=v", why), PDB_EINVAL);
+    assert_non_null(strstr(why, "KEY=VALUE"));
+    json_decref(tags);
+}
+
+static void
+test_body_collective_by_name_picks_smaller_id(void **state)
+{
+    (void) state;
+    json_t *reply = json_loads(
+        "{\"collectives\":["
+        "{\"id\":\"0190a000-0000-7000-8000-00000000000b\",\"name\":\"team\"},"
+        "{\"id\":\"0190a000-0000-7000-8000-00000000000c\",\"name\":\"other\"},"
+        "{\"id\":\"0190a000-0000-7000-8000-00000000000a\",\"name\":\"team\"}]}", 0, NULL);
+    assert_non_null(reply);
+    assert_string_equal(body_collective_id(reply, "team"),
+                        "0190a000-0000-7000-8000-00000000000a");
+    assert_string_equal(body_collective_id(reply, "other"),
+                        "0190a000-0000-7000-8000-00000000000c");
+    assert_null(body_collective_id(reply, "none"));
+    json_decref(reply);
+    assert_true(body_is_uuid("0190a000-0000-7000-8000-00000000000a"));
+    assert_false(body_is_uuid("team"));
+    assert_false(body_is_uuid("0190a000-0000-7000-8000-00000000000a/x"));
+}
+
+static void
+test_body_error_text(void **state)
+{
+    (void) state;
+    char out[PDB_ERRMSG_MAX];
+    const char *err = "{\"error\":{\"code\":\"not_found\",\"message\":\"no such experience\"}}";
+    body_error_text(404, err, strlen(err), out, sizeof out);
+    assert_string_equal(out, "not_found: no such experience");
+    const char *html = "<html>bad gateway</html>\nmore";
+    body_error_text(502, html, strlen(html), out, sizeof out);
+    assert_string_equal(out, "http_502: <html>bad gateway</html>");
+    body_error_text(500, "", 0, out, sizeof out);
+    assert_string_equal(out, "http_500: ");
+}
+
+//  --- jsonl ------------------------------------------------------------------------
+
+static void
+test_jsonl_lines(void **state)
+{
+    (void) state;
+    size_t start, len;
+    char why[PDB_ERRMSG_MAX];
+    const char *good = "  {\"content\":\"x\",\"embedding\":[1,0]}\r\n";
+    assert_int_equal(jsonl_check(good, strlen(good), &start, &len, why), 0);
+    assert_int_equal(start, 2);
+    assert_int_equal(len, strlen("{\"content\":\"x\",\"embedding\":[1,0]}"));
+    assert_int_equal(jsonl_check("   \n", 4, &start, &len, why), JSONL_BLANK);
+    assert_int_equal(jsonl_check("", 0, &start, &len, why), JSONL_BLANK);
+    static const struct { const char *line, *expect; } bad[] = {
+        { "{\"content\":\"x\"", "invalid JSON" },
+        { "[1,2]", "expected a JSON object" },
+        { "{\"embedding\":[1]}", "no \"content\"" },
+        { "{\"content\":\"x\"}", "no \"embedding\"" },
+        { "{\"content\":\"x\",\"content\":\"y\",\"embedding\":[1]}", "invalid JSON" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = jsonl_check(bad[i].line, strlen(bad[i].line), &start, &len, why);
+        if (rc != PDB_EINVAL || !strstr(why, bad[i].expect))
+            fail_msg("line %zu: rc=%d why=%s", i, rc, why);
+    }
+    //  Never reads past len: the closing brace is outside it.
+    assert_int_equal(jsonl_check("{\"content\":\"x\",\"embedding\":[1]}", 10, &start, &len, why),
+                     PDB_EINVAL);
+}
+
+static void
+test_jsonl_oversized_line_refused(void **state)
+{
+    (void) state;
+    size_t n = PDB_HTTP_BODY_MAX + 10;
+    char *line = malloc(n);
+    assert_non_null(line);
+    memset(line, 'x', n);
+    size_t start, len;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(jsonl_check(line, n, &start, &len, why), PDB_ETOOBIG);
+    free(line);
+}
+
+//  --- progress ---------------------------------------------------------------------
+
+static void
+test_progress_line_and_tenths(void **state)
+{
+    (void) state;
+    char out[256];
+    progress_line(out, sizeof out, 300, 1000, 0, 2000);
+    assert_string_equal(out, "[#########.....................]  300/1000   30%  150/s  ETA 5s");
+    progress_line(out, sizeof out, 1000, 1000, 2, 1000);
+    assert_non_null(strstr(out, "100%"));
+    assert_non_null(strstr(out, "ETA 0s  failed 2"));
+    progress_line(out, sizeof out, 10, 0, 0, 1000);
+    assert_string_equal(out, "10 done  10/s");
+    progress_line(out, sizeof out, 1, 100000, 0, 1000);
+    assert_non_null(strstr(out, "ETA 27h46m"));
+    progress_line(out, sizeof out, 0, 10, 0, 0);
+    assert_non_null(strstr(out, "ETA ?"));
+    assert_int_equal(progress_tenth(0, 100), 0);
+    assert_int_equal(progress_tenth(9, 100), 0);
+    assert_int_equal(progress_tenth(10, 100), 1);
+    assert_int_equal(progress_tenth(99, 100), 9);
+    assert_int_equal(progress_tenth(100, 100), 10);
+    assert_int_equal(progress_tenth(5, 0), 0);
+}
+
+//  --- backoff ----------------------------------------------------------------------
+
+static void
+test_backoff_doubles_caps_and_resets(void **state)
+{
+    (void) state;
+    backoff_t b;
+    backoff_init(&b);
+    uint32_t expect[] = { 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000 };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        assert_int_equal(backoff_on_exit(&b, 50), expect[i]);
+    //  Just under healthy: keeps the cap.
+    assert_int_equal(backoff_on_exit(&b, BACKOFF_HEALTHY_MS - 1), 10000);
+    //  30 s of healthy running: back to the start.
+    assert_int_equal(backoff_on_exit(&b, BACKOFF_HEALTHY_MS), 100);
+    assert_int_equal(backoff_on_exit(&b, 10), 200);
+}
+
+//  --- client -----------------------------------------------------------------------
+
+static void
+test_client_default_url(void **state)
+{
+    (void) state;
+    char url[CLIENT_URL_MAX];
+    client_default_url("127.0.0.1", 7070, url, sizeof url);
+    assert_string_equal(url, "http://127.0.0.1:7070");
+    client_default_url("0.0.0.0", 80, url, sizeof url);
+    assert_string_equal(url, "http://127.0.0.1:80");
+    client_default_url("::", 8080, url, sizeof url);
+    assert_string_equal(url, "http://[::1]:8080");
+    client_default_url("fe80::1", 1, url, sizeof url);
+    assert_string_equal(url, "http://[fe80::1]:1");
+    client_default_url("db.example", 7070, url, sizeof url);
+    assert_string_equal(url, "http://db.example:7070");
+}
+
+static void
+test_client_unreachable_gateway_says_node_not_running(void **state)
+{
+    (void) state;
+    //  Port 1 on loopback: nothing listens, the connection is refused.
+    client_t *c = client_new("http://127.0.0.1:1/");
+    assert_non_null(c);
+    assert_string_equal(client_url(c), "http://127.0.0.1:1");
+    client_reply_t reply;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(client_call(c, "GET", "/v1/status", NULL, 0, &reply, why), PDB_EUNAVAIL);
+    assert_non_null(strstr(why, "not running"));
+    assert_non_null(strstr(why, "pulsedb up"));
+    assert_null(reply.body);
+    client_destroy(&c);
+    client_destroy(&c);
+    assert_null(client_new(""));
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_args_flags_values_and_positionals),
+        cmocka_unit_test(test_args_errors),
+        cmocka_unit_test(test_args_numbers),
+        cmocka_unit_test(test_body_embedding),
+        cmocka_unit_test(test_body_domain),
+        cmocka_unit_test(test_body_tags),
+        cmocka_unit_test(test_body_collective_by_name_picks_smaller_id),
+        cmocka_unit_test(test_body_error_text),
+        cmocka_unit_test(test_jsonl_lines),
+        cmocka_unit_test(test_jsonl_oversized_line_refused),
+        cmocka_unit_test(test_progress_line_and_tenths),
+        cmocka_unit_test(test_backoff_doubles_caps_and_resets),
+        cmocka_unit_test(test_client_default_url),
+        cmocka_unit_test(test_client_unreachable_gateway_says_node_not_running),
+    };
+    int rc = cmocka_run_group_tests_name("tools", tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,336 @@
+/*  pulsedb import COLLECTIVE FILE.jsonl - posts one experience per line,
+    a few requests in flight at once (libcurl multi, connections reused).
+
+    A line that is not an experience object, or that the server refuses, is
+    reported with its number and counted as failed; the import goes on
+    unless --strict. If the gateway cannot be reached at all the import
+    stops: every further line would fail the same way.
+*/
+#include "bounds.h"
+#include "cli.h"
+#include "clock.h"
+#include "cmd.h"
+#include "body.h"
+#include "jsonl.h"
+#include "log.h"
+#include "progress.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IMPORT_CONCURRENCY_DEFAULT 4u   // a few: enough to fill a group commit
+#define IMPORT_CONCURRENCY_MAX 64u
+#define IMPORT_REDRAW_MS 200u           // progress bar refresh on a terminal
+#define IMPORT_POLL_MS 100
+
+static const char s_help[] =
+    "usage: pulsedb import COLLECTIVE FILE.jsonl [--concurrency N] [--strict]\n"
+    "                      [--url URL] [--json]\n"
+    "Adds the experiences of FILE (one JSON object per line, as accepted by\n"
+    "POST /v1/collectives/{id}/experiences; '-' reads standard input).\n"
+    "COLLECTIVE is an id or a name. Blank lines are skipped. A bad line is\n"
+    "reported with its number and the import goes on; at the end it prints the\n"
+    "imported and failed counts and exits 1 if any line failed.\n"
+    "  --concurrency N       requests in flight, 1..64 [4]\n"
+    "  --strict              stop at the first failed line\n"
+    "  --json                print the final counts as JSON\n"
+    CLI_COMMON_HELP;
+
+typedef struct {
+    cli_t *cli;
+    FILE *in;
+    const char *file;
+    char path[128];               // POST target
+    unsigned concurrency;
+    bool strict;
+    bool tty;                     // draw a bar on stderr
+    CURLM *multi;
+    char *line;                   // read buffer
+    size_t line_cap;
+    uint64_t lineno;
+    uint64_t total;               // non-blank lines, 0 when unknown (stdin)
+    uint64_t imported, failed;
+    unsigned inflight;
+    bool eof, stop, unreachable;
+    char unreachable_why[PDB_ERRMSG_MAX];
+    uint64_t started_ms, drawn_ms;
+    unsigned tenth;               // last tenth logged
+} import_t;
+
+//  Reads one line of at most PDB_HTTP_BODY_MAX bytes (plus newline) into
+//  self->line. Longer lines are read through and flagged, never kept.
+//  Returns 1 with *len set, or 0 at end of input.
+static int
+s_read_line(import_t *self, size_t *len, bool *too_long)
+{
+    *len = 0;
+    *too_long = false;
+    bool any = false;
+    while (true) {
+        if (self->line_cap - *len < 4096 && self->line_cap < PDB_HTTP_BODY_MAX + 2) {
+            size_t cap = self->line_cap ? self->line_cap * 2 : 65536;
+            cap = cap > PDB_HTTP_BODY_MAX + 2 ? PDB_HTTP_BODY_MAX + 2 : cap;
+            char *grown = realloc(self->line, cap);
+            if (!grown)
+                return 0;
+            self->line = grown;
+            self->line_cap = cap;
+        }
+        size_t room = self->line_cap - *len;
+        if (room < 2) {                  // over the cap: discard from here on
+            *too_long = true;
+            *len = 0;
+            room = self->line_cap;
+        }
+        if (!fgets(self->line + *len, (int) room, self->in))
+            return any;
+        any = true;
+        *len += strlen(self->line + *len);
+        if (*len > 0 && self->line[*len - 1] == '\n')
+            return 1;
+    }
+}
+
+//  Counts non-blank lines for the progress total, then rewinds. Leaves 0
+//  (unknown) for input that cannot be rewound.
+static void
+s_count(import_t *self)
+{
+    if (self->in == stdin || fseek(self->in, 0, SEEK_SET) != 0)
+        return;
+    size_t len;
+    bool too_long;
+    uint64_t n = 0;
+    while (s_read_line(self, &len, &too_long))
+        n += too_long || strspn(self->line, " \t\r\n") < len;   // not blank
+    if (fseek(self->in, 0, SEEK_SET) == 0)
+        self->total = n;
+    clearerr(self->in);
+}
+
+static void
+s_draw(import_t *self, bool force)
+{
+    uint64_t now = clock_mono_ms();
+    uint64_t done = self->imported + self->failed;
+    if (self->tty) {
+        if (!force && now - self->drawn_ms < IMPORT_REDRAW_MS)
+            return;
+        char text[256];
+        progress_line(text, sizeof text, done, self->total, self->failed,
+                      now - self->started_ms);
+        fprintf(stderr, "\r%s\x1b[K", text);
+        self->drawn_ms = now;
+        return;
+    }
+    unsigned tenth = progress_tenth(done, self->total);
+    if (tenth > self->tenth) {
+        self->tenth = tenth;
+        log_i("import", "progress done=%llu total=%llu failed=%llu percent=%u rate=%.0f/s",
+              (unsigned long long) done, (unsigned long long) self->total,
+              (unsigned long long) self->failed, tenth * 10,
+              progress_rate(done, now - self->started_ms));
+    }
+}
+
+//  One failed line: its number and why, on its own line above the bar.
+static void
+s_line_failed(import_t *self, uint64_t lineno, const char *why)
+{
+    if (self->tty)
+        fprintf(stderr, "\r\x1b[K");
+    fprintf(stderr, "%s:%llu: %s\n", self->file, (unsigned long long) lineno, why);
+    self->failed++;
+    if (self->strict)
+        self->stop = true;
+}
+
+//  Reads lines until one is ready to send (returns it as a request) or the
+//  input ends. Bad lines are reported on the way.
+static client_req_t *
+s_next_request(import_t *self)
+{
+    size_t len, start, body_len;
+    bool too_long;
+    char why[PDB_ERRMSG_MAX];
+    while (!self->stop && s_read_line(self, &len, &too_long)) {
+        self->lineno++;
+        int rc = too_long ? PDB_ETOOBIG : jsonl_check(self->line, len, &start, &body_len, why);
+        if (rc == JSONL_BLANK)
+            continue;
+        if (too_long)
+            snprintf(why, sizeof why, "line longer than %u bytes", PDB_HTTP_BODY_MAX);
+        if (rc) {
+            s_line_failed(self, self->lineno, why);
+            continue;
+        }
+        client_req_t *req = client_req_new(self->cli->client, "POST", self->path,
+                                           self->line + start, body_len, self->lineno);
+        if (!req)
+            s_line_failed(self, self->lineno, "out of memory");
+        return req;
+    }
+    self->eof = true;
+    return NULL;
+}
+
+static void
+s_fill(import_t *self)
+{
+    while (self->inflight < self->concurrency && !self->eof && !self->stop) {
+        client_req_t *req = s_next_request(self);
+        if (!req)
+            continue;
+        curl_multi_add_handle(self->multi, client_req_easy(req));
+        self->inflight++;      // req is now owned by the multi until it completes
+    }
+}
+
+static void
+s_finish(import_t *self, CURLMsg *msg)
+{
+    client_req_t *req = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+    curl_multi_remove_handle(self->multi, msg->easy_handle);
+    self->inflight--;
+    client_reply_t reply;
+    char why[PDB_ERRMSG_MAX], text[PDB_ERRMSG_MAX + 8];
+    int rc = client_req_result(req, msg->data.result, &reply, why);
+    if (rc == PDB_EUNAVAIL) {
+        //  Reported once, at the end: every further line would fail alike.
+        if (!self->unreachable)
+            snprintf(self->unreachable_why, sizeof self->unreachable_why, "%s", why);
+        self->unreachable = self->stop = true;
+    }
+    else if (rc)
+        s_line_failed(self, client_req_tag(req), why);
+    else if (reply.status < 200 || reply.status >= 300) {
+        body_error_text(reply.status, reply.body, reply.len, why, sizeof why);
+        snprintf(text, sizeof text, "error: %s", why);
+        s_line_failed(self, client_req_tag(req), text);
+    }
+    else
+        self->imported++;
+    client_reply_release(&reply);
+    client_req_destroy(&req);
+}
+
+static void
+s_run(import_t *self)
+{
+    self->started_ms = clock_mono_ms();
+    s_fill(self);
+    while (self->inflight > 0) {
+        int running;
+        curl_multi_perform(self->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(self->multi, &left)))
+            if (msg->msg == CURLMSG_DONE)
+                s_finish(self, msg);
+        s_fill(self);
+        s_draw(self, false);
+        if (self->inflight > 0)
+            curl_multi_poll(self->multi, NULL, 0, IMPORT_POLL_MS, NULL);
+    }
+    s_draw(self, true);
+    if (self->tty)
+        fprintf(stderr, "\n");
+}
+
+static int
+s_report(import_t *self)
+{
+    uint64_t ms = clock_mono_ms() - self->started_ms;
+    if (self->unreachable)
+        fprintf(stderr, "error: %s\n", self->unreachable_why);
+    if (self->cli->json)
+        printf("{\"imported\":%llu,\"failed\":%llu,\"stopped\":%s}\n",
+               (unsigned long long) self->imported, (unsigned long long) self->failed,
+               self->stop ? "true" : "false");
+    else
+        printf("imported %llu, failed %llu%s in %.1fs (%.0f/s)\n",
+               (unsigned long long) self->imported, (unsigned long long) self->failed,
+               self->stop ? " (stopped early)" : "", (double) ms / 1000.0,
+               progress_rate(self->imported, ms));
+    return self->failed || self->stop ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+//  Parses the arguments into self; returns 0 or an exit code.
+static int
+s_parse(import_t *self, const char **collective)
+{
+    const char *flag, *value;
+    char why[PDB_ERRMSG_MAX];
+    uint64_t n;
+    int rc;
+    while ((rc = cli_next(self->cli, &flag, &value)) == 1) {
+        if (!flag && !*collective)
+            *collective = value;
+        else if (!flag && !self->file)
+            self->file = value;
+        else if (!flag)
+            return cli_usage_error(self->cli, "too many arguments");
+        else if (strcmp(flag, "--strict") == 0)
+            self->strict = true;
+        else if (args_uint("--concurrency", value, 1, IMPORT_CONCURRENCY_MAX, &n, why))
+            return cli_usage_error(self->cli, why);
+        else
+            self->concurrency = (unsigned) n;
+    }
+    if (rc == 0 && !self->file)
+        return cli_usage_error(self->cli, "import needs a COLLECTIVE and a FILE");
+    return rc;
+}
+
+static int
+s_import(cli_t *cli)
+{
+    import_t self = { .cli = cli, .concurrency = IMPORT_CONCURRENCY_DEFAULT };
+    const char *collective = NULL;
+    char id[64];
+    int rc = s_parse(&self, &collective);
+    if (rc == 0)
+        rc = cli_collective(cli, collective, id);   // also creates cli->client
+    if (rc)
+        return rc;
+    snprintf(self.path, sizeof self.path, "/v1/collectives/%s/experiences", id);
+    self.in = strcmp(self.file, "-") == 0 ? stdin : fopen(self.file, "r");
+    if (!self.in) {
+        fprintf(stderr, "error: cannot open %s: %s\n", self.file, strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    self.tty = isatty(STDERR_FILENO);
+    self.multi = curl_multi_init();
+    if (self.multi) {
+        curl_multi_setopt(self.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) self.concurrency);
+        s_count(&self);
+        s_run(&self);
+        rc = s_report(&self);
+        curl_multi_cleanup(self.multi);
+    }
+    else
+        rc = CLI_EXIT_FAIL;
+    if (self.in != stdin)
+        fclose(self.in);
+    free(self.line);
+    return rc;
+}
+
+int
+cmd_import(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv))
+        return cli_help(s_help);
+    static const args_opt_t opts[] = { { "--concurrency", true }, { "--strict", false },
+                                       CLI_COMMON_OPTS };
+    cli_t cli;
+    int rc = cli_begin(&cli, "import", argc, argv, opts);
+    if (rc == 0)
+        rc = s_import(&cli);
+    cli_end(&cli);
+    return rc;
+}
