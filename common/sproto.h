@@ -14,6 +14,18 @@
                      the peer's pull cursor is set to peer_cursor in the same commit
                      (never lowered; "" peer name: no cursor)
       "peer_set"  [peer_name, map of peer state fields] -> nil
+      "peer_del"  [peer_name] -> nil            forgets a peer and its cursors
+      "install"   [peer_name, [bin(state change), ...], done, snapshot_seq, vector]
+                  -> [installed, wal_head]  merges snapshot entities (op OP_STATE,
+                     see snapshot.h); entities that changed anything are appended
+                     to the WAL as this node's own STATE changes so they relay.
+                     When done: the peer's pull cursor becomes snapshot_seq and
+                     this node's vector is raised to `vector` ({bin origin: seq}),
+                     in the same commit.
+      "compact"   [below_seq, max_entries] -> [deleted, floor]   deletes WAL
+                     entries with seq < below_seq, at most max_entries per call
+      "purge"     [older_than_ms, max_entries] -> [purged]   drops tombstones
+                     whose hlc wall time is older than older_than_ms
       "stats"     [] -> map of counters
       "ping"      [] -> nil
 */

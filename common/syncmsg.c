@@ -206,6 +206,12 @@ sync_msg_pack(msgpack_packer *pk, const sync_msg_t *msg)
 //  Decoding
 
 static int
+s_entry_cmp(const void *a, const void *b)
+{
+    return pdb_id_cmp(&((const vv_entry_t *) a)->origin, &((const vv_entry_t *) b)->origin);
+}
+
+static int
 s_decode_vector(const msgpack_object *v, const s_field_t *f, sync_msg_t *msg, char *why)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
@@ -223,6 +229,11 @@ s_decode_vector(const msgpack_object *v, const s_field_t *f, sync_msg_t *msg, ch
     }
     msg->vector_n = v->via.map.size;
     msg->has_vector = true;
+    //  Kept sorted so vv_get can search it; a repeated origin is a lie.
+    qsort(msg->vector, msg->vector_n, sizeof *msg->vector, s_entry_cmp);
+    for (size_t i = 1; i < msg->vector_n; i++)
+        if (pdb_id_cmp(&msg->vector[i - 1].origin, &msg->vector[i].origin) == 0)
+            return WHY(PDB_EINVAL, "'%s' names an origin twice", f->key);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "id.h"
 #include "mpk.h"
+#include "vv.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,11 +33,6 @@ typedef enum {
 } sync_err_t;
 
 typedef struct {
-    pdb_id_t origin;
-    uint64_t seq;
-} sync_vv_entry_t;
-
-typedef struct {
     const uint8_t *data;      // one encoded change, borrowed from the message
     size_t len;
 } sync_blob_t;
@@ -56,7 +52,7 @@ typedef struct {
     const char *token; size_t token_len;
     uint64_t max_batch_bytes;
     uint64_t head, floor;
-    sync_vv_entry_t *vector; size_t vector_n;
+    vv_entry_t *vector; size_t vector_n;   // sorted by origin
     bool has_vector;
     // push / pull / snapshot
     sync_blob_t *changes; size_t changes_n;

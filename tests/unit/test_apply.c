@@ -1410,6 +1410,7 @@ test_apply_refuses_clock_stamp_beyond_drift_bound(void **state)
     uint64_t before = n.node->hlc.last;
     assert_int_equal(s_ingest(&n, &set[1].c), PDB_EINVAL);
     assert_int_equal(n.node->hlc.last, before);
+    s_release(set, 2);
     s_node_close(&n);
 }
 

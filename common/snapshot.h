@@ -1,0 +1,48 @@
+/*  snapshot.h - a node's whole state as a stream of entities, read from one
+    consistent LMDB read transaction, for initial sync of a new peer or of
+    one whose cursor fell below the WAL floor.
+
+    Each entity travels as a change with op OP_STATE: the envelope names
+    the entity (type, collective, id) and its fields map is
+
+      {"record": {field: value, ...},     full record, embedding included
+       "created": [hlc, bin origin],       the create's version
+       "versions": {field: [hlc, origin]}, fields whose version differs
+       "tombstone": bool}                  true: a delete (record empty)
+
+    so the receiver merges it under the same rules as any change: per-field
+    last writer wins, counters and maxima merge, tombstones are final.
+*/
+#ifndef PDB_SNAPSHOT_H
+#define PDB_SNAPSHOT_H
+
+#include "change.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OP_STATE 4
+#define SNAPSHOT_POS_MAX 40          // bytes of an opaque page position
+
+typedef struct {
+    uint8_t bytes[SNAPSHOT_POS_MAX];  // where the next page starts; len 0 = start
+    size_t len;
+} snapshot_pos_t;
+
+//  Appends up to max_entities STATE changes (each packed as a bin holding
+//  an encoded change) to `out` as consecutive MessagePack values, starting
+//  at *pos and advancing it; stops early before max_bytes. Collectives
+//  first, then their contents, so a receiver never sees a child before its
+//  collective. filter (n ids, may be 0) limits it to those collectives.
+//  *count gets the number packed; *done is set when nothing is left.
+int snapshot_page(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filter_n,
+                  snapshot_pos_t *pos, size_t max_entities, size_t max_bytes,
+                  const pdb_id_t *origin, msgpack_packer *out, size_t *count, bool *done);
+
+//  Number of entities a full snapshot with this filter sends.
+int snapshot_total(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filter_n,
+                   uint64_t *total);
+
+#endif

@@ -1,0 +1,99 @@
+#include "vv.h"
+#include "err.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t
+s_find(const vv_t *vv, const pdb_id_t *origin, bool *found)
+{
+    size_t lo = 0, hi = vv->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = pdb_id_cmp(&vv->entries[mid].origin, origin);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+uint64_t
+vv_get(const vv_t *vv, const pdb_id_t *origin)
+{
+    bool found;
+    size_t at = s_find(vv, origin, &found);
+    return found ? vv->entries[at].seq : 0;
+}
+
+bool
+vv_covers(const vv_t *vv, const pdb_id_t *origin, uint64_t origin_seq)
+{
+    return origin_seq <= vv_get(vv, origin);
+}
+
+int
+vv_raise(vv_t *vv, const pdb_id_t *origin, uint64_t seq)
+{
+    bool found;
+    size_t at = s_find(vv, origin, &found);
+    if (found) {
+        if (seq > vv->entries[at].seq)
+            vv->entries[at].seq = seq;
+        return 0;
+    }
+    vv_entry_t *grown = realloc(vv->entries, (vv->n + 1) * sizeof *grown);
+    if (!grown)
+        return -ENOMEM;
+    vv->entries = grown;
+    memmove(&grown[at + 1], &grown[at], (vv->n - at) * sizeof *grown);
+    grown[at] = (vv_entry_t) { *origin, seq };
+    vv->n++;
+    return 0;
+}
+
+int
+vv_read(store_t *store, MDB_txn *txn, vv_t *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, store->origins, &cur);
+    if (rc)
+        return pdb_from_mdb(rc);
+    MDB_val key, val;
+    //  LMDB returns keys in order, so appending keeps the vector sorted.
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != PDB_ID_LEN || val.mv_size != sizeof(uint64_t)) {
+            rc = PDB_ECORRUPT;
+            break;
+        }
+        pdb_id_t origin;
+        uint64_t seq;
+        memcpy(origin.b, key.mv_data, PDB_ID_LEN);
+        memcpy(&seq, val.mv_data, sizeof seq);
+        rc = vv_raise(out, &origin, seq);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    vv_release(out);
+    return rc < 0 ? rc : pdb_from_mdb(rc);
+}
+
+void
+vv_release(vv_t *vv)
+{
+    free(vv->entries);
+    vv->entries = NULL;
+    vv->n = 0;
+}
