@@ -72,8 +72,9 @@ s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
         http_reply_rc(reply, rc, why);
         return;
     }
-    api_reply_entity(api, reply, op == OP_CREATE ? 201 : 200, type, id ? id : &written,
-                     VIEW_EMBEDDING);
+    //  The writer just sent the embedding: echoing it back would cost more
+    //  than the write itself (float formatting), so write replies omit it.
+    api_reply_entity(api, reply, op == OP_CREATE ? 201 : 200, type, id ? id : &written, 0);
 }
 
 //  --------------------------------------------------------------------------
@@ -236,7 +237,7 @@ api_experience_reinforce(api_t *api, http_req_t *req, const pdb_id_t *id, http_r
         http_reply_rc(reply, rc, client ? why : "cannot connect to storage");
         return;
     }
-    api_reply_entity(api, reply, 200, ENT_EXPERIENCE, id, VIEW_EMBEDDING);
+    api_reply_entity(api, reply, 200, ENT_EXPERIENCE, id, 0);
 }
 
 void
