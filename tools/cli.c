@@ -128,7 +128,7 @@ cli_collective(cli_t *self, const char *arg, char id[64])
 {
     if (body_is_uuid(arg)) {
         snprintf(id, 64, "%s", arg);
-        return 0;
+        return s_connect(self);     // callers rely on the client existing after this
     }
     client_reply_t reply;
     json_t *list;

@@ -39,7 +39,8 @@ def test_up_supervises_and_cli_works(tmp_path):
         jsonl = tmp_path / "in.jsonl"
         jsonl.write_text("".join(json.dumps({"content": f"e{i}", "embedding": [0, 1, 0, 0]}) + "\n"
                                  for i in range(50)) + "{broken\n")
-        r = cli("import", "team", str(jsonl))
+        team_id = json.loads(cli("collective", "list", "--json").stdout)["collectives"][0]["id"]
+        r = cli("import", team_id, str(jsonl))      # by id as well as by name
         assert r.returncode == 1 and ":51:" in r.stderr + r.stdout
         assert requests.get(url + "/v1/status").json()["counts"]["experiences"] == 51
 
