@@ -37,8 +37,9 @@ change_from_object(const msgpack_object *obj, change_t *out)
     //  Range-check the u64s before narrowing: (int) (2^32 + 2) would pass as 2.
     if (c.origin_seq == 0 || c.hlc == 0 || pdb_id_is_nil(&c.origin)
         || pdb_id_is_nil(&c.entity_id) || pdb_id_is_nil(&c.collective_id)
-        || entity > ENT_INSIGHT || op > OP_DELETE
-        || !entity_type_valid((int) entity) || !entity_op_valid((int) op))
+        || entity > ENT_INSIGHT || op > OP_STATE
+        || !entity_type_valid((int) entity)
+        || !(entity_op_valid((int) op) || op == OP_STATE))
         return PDB_EINVAL;
     const uint8_t *f = fields;
     bool is_map = c.fields_len > 0 && ((f[0] & 0xf0) == 0x80 || f[0] == 0xde || f[0] == 0xdf);

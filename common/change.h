@@ -22,7 +22,7 @@ typedef struct {
     uint64_t origin_seq;       // position in the origin's own WAL, never 0
     uint64_t hlc;              // hybrid logical clock stamp of the write
     ent_type_t entity;
-    change_op_t op;
+    change_op_t op;            // or OP_STATE (entity.h)
     pdb_id_t collective_id;    // the collective itself for ENT_COLLECTIVE
     pdb_id_t entity_id;
     const uint8_t *fields;     // MessagePack map, borrowed
@@ -32,9 +32,10 @@ typedef struct {
 //  Packs the change as one MessagePack array.
 void change_pack(msgpack_packer *pk, const change_t *change);
 
-//  Reads a change from a decoded object. Checks shape, types, enums,
-//  origin_seq != 0 and that fields is one bounded MessagePack map; it does
-//  not check the fields against the entity tables (entity_check does that).
+//  Reads a change from a decoded object. Checks shape, types, enums (op is
+//  create, update, delete or OP_STATE), origin_seq != 0, hlc != 0 and that
+//  fields is one bounded MessagePack map; it does not check the fields
+//  against the entity tables (entity_check, or the state's own checks).
 //  `fields` points into the object's storage. Returns 0 or PDB_EINVAL.
 int change_from_object(const msgpack_object *obj, change_t *out);
 

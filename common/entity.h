@@ -31,6 +31,12 @@ typedef enum {
     OP_DELETE = 3,
 } change_op_t;
 
+//  A whole entity's state (common/snapshot.h), carried between nodes only:
+//  initial sync and its relay. Kept out of change_op_t on purpose, so the
+//  switches over what a client can write stay exhaustive; entity_op_valid
+//  and entity_check refuse it, change_from_object accepts it.
+#define OP_STATE 4
+
 typedef enum {
     FK_STR,        // str of min..max bytes, valid UTF-8
     FK_ID,         // bin(16); JSON: UUID string
@@ -83,6 +89,7 @@ extern const char *const entity_severities[];
 //  "collective", "experience", "relation", "insight"; NULL when unknown.
 const char *entity_type_name(ent_type_t type);
 bool entity_type_valid(int type);
+//  create, update or delete: the operations a write carries (not OP_STATE).
 bool entity_op_valid(int op);
 
 //  The fields of a type in canonical (record) order.

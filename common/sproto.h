@@ -15,17 +15,28 @@
                      (never lowered; "" peer name: no cursor)
       "peer_set"  [peer_name, map of peer state fields] -> nil
       "peer_del"  [peer_name] -> nil            forgets a peer and its cursors
+                     (an unknown peer is not an error)
       "install"   [peer_name, [bin(state change), ...], done, snapshot_seq, vector]
                   -> [installed, wal_head]  merges snapshot entities (op OP_STATE,
-                     see snapshot.h); entities that changed anything are appended
-                     to the WAL as this node's own STATE changes so they relay.
-                     When done: the peer's pull cursor becomes snapshot_seq and
-                     this node's vector is raised to `vector` ({bin origin: seq}),
-                     in the same commit.
+                     see snapshot.h), in page order; installed counts those that
+                     changed anything, which are appended to the WAL as this
+                     node's own STATE changes so they relay. Every entity is
+                     checked first: one malformed entity (or a non-STATE change)
+                     refuses the request whole (PDB_EINVAL). An entity whose
+                     collective (or relation endpoint) is neither here nor earlier
+                     in the pages refuses it too (PDB_EMISSINGDEP): nothing is
+                     written, the snapshot is not complete. When done: the peer's
+                     pull cursor is raised to snapshot_seq ("" peer name: no
+                     cursor) and this node's vector to `vector` ({bin origin:
+                     seq}; this node's own entry is left alone), in the same commit.
       "compact"   [below_seq, max_entries] -> [deleted, floor]   deletes WAL
-                     entries with seq < below_seq, at most max_entries per call
+                     entries with seq < below_seq (never past the head, which
+                     stays in meta), oldest first, at most max_entries per call
+                     (and at most 100,000); floor: first seq still held (head + 1
+                     when empty). Calling again once done deletes 0.
       "purge"     [older_than_ms, max_entries] -> [purged]   drops tombstones
-                     whose hlc wall time is older than older_than_ms
+                     whose hlc wall time is older than older_than_ms, at most
+                     max_entries per call (and at most 100,000)
       "stats"     [] -> map of counters
       "ping"      [] -> nil
 */

@@ -222,6 +222,32 @@ store_version_decode(const MDB_val *val, store_version_t *out)
 }
 
 int
+store_version_head(const MDB_val *val, ent_type_t *type, bool *tombstone, pdb_id_t *collective)
+{
+    //  versions_put always writes fixarray(6), a fixint type, a bool and a
+    //  bin8 of 16 bytes first: read those bytes in place, which is what makes
+    //  a scan over a million entities cheap. Anything else takes the full
+    //  decode, so an unexpected but valid encoding still reads right.
+    const uint8_t *p = val->mv_data;
+    if (val->mv_size > 5 + PDB_ID_LEN && p[0] == 0x96 && p[1] >= ENT_COLLECTIVE
+        && p[1] <= ENT_INSIGHT && (p[2] == 0xc2 || p[2] == 0xc3) && p[3] == 0xc4
+        && p[4] == PDB_ID_LEN) {
+        *type = (ent_type_t) p[1];
+        *tombstone = p[2] == 0xc3;
+        memcpy(collective->b, p + 5, PDB_ID_LEN);
+        return 0;
+    }
+    store_version_t v;
+    int rc = store_version_decode(val, &v);
+    if (rc)
+        return rc;
+    *type = v.entity;
+    *tombstone = v.tombstone;
+    *collective = v.collective_id;
+    return 0;
+}
+
+int
 store_version_get(store_t *self, MDB_txn *txn, const pdb_id_t *id, store_version_t *out)
 {
     MDB_val key = { PDB_ID_LEN, (void *) id->b }, val;

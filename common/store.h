@@ -80,6 +80,12 @@ typedef struct {
 int store_version_get(store_t *self, MDB_txn *txn, const pdb_id_t *id, store_version_t *out);
 int store_version_decode(const MDB_val *val, store_version_t *out);
 
+//  The leading fields of a versions value (type, tombstone, collective)
+//  without decoding the rest, for scans over every entity (snapshot,
+//  tombstone purge). Returns 0 or PDB_ECORRUPT.
+int store_version_head(const MDB_val *val, ent_type_t *type, bool *tombstone,
+                       pdb_id_t *collective);
+
 //  The live record of an entity (MessagePack map, borrowed from txn), and
 //  for experiences its embedding (raw float32). Deleted entities are
 //  PDB_ENOTFOUND. type_out/collective_out may be NULL.

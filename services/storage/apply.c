@@ -3,6 +3,7 @@
 #include "cascade.h"
 #include "mpk.h"
 #include "sproto.h"
+#include "state.h"
 #include "versions.h"
 
 #include <errno.h>
@@ -88,9 +89,11 @@ s_load(store_t *store, MDB_txn *txn, const pdb_id_t *id, s_stored_t *out)
 //  Dependencies: the collective, and a relation's two experiences
 
 //  For a change inside a collective: KNOWN when the collective is deleted,
-//  MISSINGDEP when it has not arrived, else 0 with its embedding size.
+//  MISSINGDEP when it has not arrived (a delete needs nothing), else 0 with
+//  its embedding size.
 static int
-s_check_collective(store_t *store, MDB_txn *txn, const change_t *c, uint32_t *dim)
+s_check_collective(store_t *store, MDB_txn *txn, const change_t *c, bool is_delete,
+                   uint32_t *dim)
 {
     *dim = 0;
     if (c->entity == ENT_COLLECTIVE)
@@ -99,8 +102,33 @@ s_check_collective(store_t *store, MDB_txn *txn, const change_t *c, uint32_t *di
     if (rc == PDB_EDELETED)
         return SPROTO_KNOWN;
     if (rc == PDB_ENOTFOUND)
-        return c->op == OP_DELETE ? 0 : PDB_EMISSINGDEP;
+        return is_delete ? 0 : PDB_EMISSINGDEP;
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  What is merged: field values and the version each carries. A change
+//  gives every field its own version; a state (snapshot.h) gives each field
+//  the create's version unless its "versions" names another.
+
+typedef struct {
+    const msgpack_object *fields;    // values by field name
+    uint64_t hlc;                    // version of every field...
+    pdb_id_t origin;
+    const msgpack_object *fvers;     // ...but those named here (NULL: none)
+} s_write_t;
+
+static void
+s_write_version(const s_write_t *w, const char *name, uint64_t *hlc, pdb_id_t *origin)
+{
+    *hlc = w->hlc;
+    *origin = w->origin;
+    //  Shapes were checked by state_read; mpk_map_get takes a NULL map.
+    const msgpack_object *fv = mpk_map_get(w->fvers, name);
+    if (fv && fv->type == MSGPACK_OBJECT_ARRAY && fv->via.array.size == 2) {
+        (void) mpk_get_u64(&fv->via.array.ptr[0], hlc);
+        (void) mpk_get_id(&fv->via.array.ptr[1], origin);
+    }
 }
 
 static int
@@ -177,43 +205,6 @@ s_put_relation_links(store_t *store, MDB_txn *txn, const msgpack_object *fields,
     return 0;
 }
 
-static int
-s_create(store_t *store, MDB_txn *txn, const change_t *c, const msgpack_object *fields,
-         char *why)
-{
-    int rc = 0;
-    if (c->entity == ENT_RELATION) {
-        rc = s_check_endpoint(store, txn, c, mpk_map_get(fields, "source"), why);
-        if (!rc)
-            rc = s_check_endpoint(store, txn, c, mpk_map_get(fields, "target"), why);
-        if (rc)
-            return rc;
-    }
-    mpk_out_t rec;
-    mpk_out_init(&rec);
-    s_pack_record_of_change(&rec.pk, c->entity, fields);
-    rc = mpk_out_status(&rec);
-    uint8_t kbuf[STORE_KEY_PAIR_LEN];
-    MDB_val key, val = { rec.buf.size, rec.buf.data };
-    s_record_key(store, c->entity, &c->collective_id, &c->entity_id, kbuf, &key);
-    if (!rc)
-        rc = pdb_from_mdb(mdb_put(txn, store_records_dbi(store, c->entity), &key, &val, 0));
-    mpk_out_release(&rec);
-    if (!rc && c->entity == ENT_EXPERIENCE) {
-        const msgpack_object *vec = mpk_map_get(fields, "embedding");
-        MDB_val ev = { vec->via.bin.size, (void *) vec->via.bin.ptr };
-        rc = pdb_from_mdb(mdb_put(txn, store->embeddings, &key, &ev, 0));
-    }
-    if (!rc && c->entity == ENT_COLLECTIVE)
-        rc = s_put_name(store, txn, mpk_map_get(fields, "name"), &c->entity_id, true);
-    if (!rc && c->entity == ENT_RELATION)
-        rc = s_put_relation_links(store, txn, fields, &c->entity_id);
-    if (!rc)
-        rc = versions_put(store, txn, &c->entity_id, c->entity, false, &c->collective_id,
-                           c->hlc, &c->origin, NULL, 0);
-    return rc ? rc : SPROTO_APPLIED;
-}
-
 //  --------------------------------------------------------------------------
 //  Merge into an existing entity
 
@@ -269,19 +260,22 @@ s_counter_raises(const msgpack_object *old, const msgpack_object *add)
     return false;
 }
 
-//  Decides field i against the change; true when the change wins it.
+//  Decides field i against the write; true when the write wins it.
 static bool
-s_merge_field(s_merge_t *m, size_t i, const msgpack_object *value, const change_t *c)
+s_merge_field(s_merge_t *m, size_t i, const msgpack_object *value, const s_write_t *w)
 {
     const msgpack_object *old = m->old_value[i];
+    uint64_t hlc;
+    pdb_id_t origin;
     switch (m->spec[i].merge) {
     case MERGE_IMMUTABLE:
         return false;
     case MERGE_LWW:
-        if (change_version_cmp(c->hlc, &c->origin, m->hlc[i], &m->origin[i]) <= 0)
+        s_write_version(w, m->spec[i].name, &hlc, &origin);
+        if (change_version_cmp(hlc, &origin, m->hlc[i], &m->origin[i]) <= 0)
             return false;
-        m->hlc[i] = c->hlc;
-        m->origin[i] = c->origin;
+        m->hlc[i] = hlc;
+        m->origin[i] = origin;
         return true;
     case MERGE_MAX:
         return !old || old->type != MSGPACK_OBJECT_POSITIVE_INTEGER
@@ -352,6 +346,64 @@ s_pack_field_versions(msgpack_packer *pk, const s_merge_t *m)
     }
 }
 
+//  A new entity's field versions: those of the write that differ from its
+//  create version, packed exactly as a merge would store them.
+static void
+s_pack_create_versions(msgpack_packer *pk, ent_type_t type, const s_write_t *w)
+{
+    s_merge_t m;
+    m.spec = entity_spec(type, &m.count);
+    m.create_hlc = w->hlc;
+    m.create_origin = w->origin;
+    for (size_t i = 0; i < m.count; i++)
+        s_write_version(w, m.spec[i].name, &m.hlc[i], &m.origin[i]);
+    s_pack_field_versions(pk, &m);
+}
+
+//  A new entity: its record (embedding apart), index entries and versions.
+static int
+s_create(store_t *store, MDB_txn *txn, const change_t *c, const s_write_t *w, char *why)
+{
+    int rc = 0;
+    if (c->entity == ENT_RELATION) {
+        rc = s_check_endpoint(store, txn, c, mpk_map_get(w->fields, "source"), why);
+        if (!rc)
+            rc = s_check_endpoint(store, txn, c, mpk_map_get(w->fields, "target"), why);
+        if (rc)
+            return rc;
+    }
+    mpk_out_t rec, fv;
+    mpk_out_init(&rec);
+    mpk_out_init(&fv);
+    s_pack_record_of_change(&rec.pk, c->entity, w->fields);
+    if (w->fvers)
+        s_pack_create_versions(&fv.pk, c->entity, w);
+    rc = mpk_out_status(&rec);
+    if (!rc)
+        rc = mpk_out_status(&fv);
+    uint8_t kbuf[STORE_KEY_PAIR_LEN];
+    MDB_val key, val = { rec.buf.size, rec.buf.data };
+    s_record_key(store, c->entity, &c->collective_id, &c->entity_id, kbuf, &key);
+    if (!rc)
+        rc = pdb_from_mdb(mdb_put(txn, store_records_dbi(store, c->entity), &key, &val, 0));
+    if (!rc && c->entity == ENT_EXPERIENCE) {
+        const msgpack_object *vec = mpk_map_get(w->fields, "embedding");
+        MDB_val ev = { vec->via.bin.size, (void *) vec->via.bin.ptr };
+        rc = pdb_from_mdb(mdb_put(txn, store->embeddings, &key, &ev, 0));
+    }
+    if (!rc && c->entity == ENT_COLLECTIVE)
+        rc = s_put_name(store, txn, mpk_map_get(w->fields, "name"), &c->entity_id, true);
+    if (!rc && c->entity == ENT_RELATION)
+        rc = s_put_relation_links(store, txn, w->fields, &c->entity_id);
+    if (!rc)
+        rc = versions_put(store, txn, &c->entity_id, c->entity, false, &c->collective_id,
+                           w->hlc, &w->origin, w->fvers ? fv.buf.data : NULL,
+                           w->fvers ? fv.buf.size : 0);
+    mpk_out_release(&rec);
+    mpk_out_release(&fv);
+    return rc ? rc : SPROTO_APPLIED;
+}
+
 static int
 s_write_merged(store_t *store, MDB_txn *txn, const change_t *c, const s_stored_t *cur,
                const s_merge_t *m)
@@ -391,7 +443,7 @@ s_rename(store_t *store, MDB_txn *txn, const change_t *c, const s_merge_t *m)
 }
 
 static int
-s_merge(store_t *store, MDB_txn *txn, const change_t *c, const msgpack_object *fields,
+s_merge(store_t *store, MDB_txn *txn, const change_t *c, const s_write_t *w,
         const s_stored_t *cur)
 {
     msgpack_unpacked record, fvers;
@@ -405,8 +457,8 @@ s_merge(store_t *store, MDB_txn *txn, const change_t *c, const msgpack_object *f
     s_merge_load(&m, c->entity, &record.data, &fvers.data, &cur->v);
     bool changed = false;
     for (size_t i = 0; i < m.count; i++) {
-        const msgpack_object *value = mpk_map_get(fields, m.spec[i].name);
-        if (value && s_merge_field(&m, i, value, c)) {
+        const msgpack_object *value = mpk_map_get(w->fields, m.spec[i].name);
+        if (value && s_merge_field(&m, i, value, w)) {
             m.new_value[i] = value;
             changed = true;
         }
@@ -427,8 +479,10 @@ s_merge(store_t *store, MDB_txn *txn, const change_t *c, const msgpack_object *f
 //  --------------------------------------------------------------------------
 //  Delete
 
+//  hlc/origin: the delete's version, kept in the tombstone.
 static int
-s_delete(store_t *store, MDB_txn *txn, const change_t *c, const s_stored_t *cur)
+s_delete(store_t *store, MDB_txn *txn, const change_t *c, const s_stored_t *cur,
+         uint64_t hlc, const pdb_id_t *origin)
 {
     int rc = 0;
     if (cur->exists) {
@@ -436,23 +490,35 @@ s_delete(store_t *store, MDB_txn *txn, const change_t *c, const s_stored_t *cur)
         if (mpk_parse(cur->rbuf, cur->rlen, &record))
             return PDB_ECORRUPT;
         rc = cascade_delete(store, txn, c->entity, &cur->v.collective_id, &c->entity_id,
-                            &record.data, c->hlc, &c->origin);
+                            &record.data, hlc, origin);
         msgpack_unpacked_destroy(&record);
     }
     if (!rc)
         rc = versions_put(store, txn, &c->entity_id, c->entity, true, &c->collective_id,
-                           c->hlc, &c->origin, NULL, 0);
+                           hlc, origin, NULL, 0);
     return rc ? rc : SPROTO_APPLIED;
 }
 
 //  --------------------------------------------------------------------------
 
-int
-apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
+//  The stored entity, unless it is of another type or collective (a lie).
+static int
+s_load_same(store_t *store, MDB_txn *txn, const change_t *c, s_stored_t *cur, char *why)
 {
-    why[0] = '\0';
+    int rc = s_load(store, txn, &c->entity_id, cur);
+    if (!rc && cur->exists && (cur->v.entity != c->entity
+                               || pdb_id_cmp(&cur->v.collective_id, &c->collective_id) != 0))
+        rc = WHY("change names id of another %s or collective",
+                 entity_type_name(cur->v.entity));
+    return rc;
+}
+
+//  A create, update or delete.
+static int
+s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, char *why)
+{
     uint32_t dim = 0;
-    int rc = s_check_collective(store, txn, c, &dim);
+    int rc = s_check_collective(store, txn, c, c->op == OP_DELETE, &dim);
     if (rc)
         return rc;
     msgpack_unpacked fields;
@@ -460,26 +526,64 @@ apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMS
         return WHY("change fields do not decode");
     rc = entity_check(c->entity, c->op, &fields.data, false, dim, why);
     s_stored_t cur;
+    memset(&cur, 0, sizeof cur);
     if (!rc)
-        rc = s_load(store, txn, &c->entity_id, &cur);
-    else
-        memset(&cur, 0, sizeof cur);
-    if (!rc && cur.exists && (cur.v.entity != c->entity
-                              || pdb_id_cmp(&cur.v.collective_id, &c->collective_id) != 0))
-        rc = WHY("change names id of another %s or collective",
-                 entity_type_name(cur.v.entity));
+        rc = s_load_same(store, txn, c, &cur, why);
     if (!rc && cur.exists && cur.v.tombstone)
         rc = SPROTO_KNOWN;                  // deletes are final
+    s_write_t w = { &fields.data, c->hlc, c->origin, NULL };
     if (!rc) {
         switch (c->op) {
-        case OP_DELETE: rc = s_delete(store, txn, c, &cur); break;
-        case OP_CREATE: rc = cur.exists ? s_merge(store, txn, c, &fields.data, &cur)
-                                        : s_create(store, txn, c, &fields.data, why); break;
-        case OP_UPDATE: rc = cur.exists ? s_merge(store, txn, c, &fields.data, &cur)
+        case OP_DELETE: rc = s_delete(store, txn, c, &cur, c->hlc, &c->origin); break;
+        case OP_CREATE: rc = cur.exists ? s_merge(store, txn, c, &w, &cur)
+                                        : s_create(store, txn, c, &w, why); break;
+        case OP_UPDATE: rc = cur.exists ? s_merge(store, txn, c, &w, &cur)
                                         : PDB_EMISSINGDEP; break;
         }
     }
     s_stored_release(&cur);
     msgpack_unpacked_destroy(&fields);
     return rc;
+}
+
+//  A whole entity (snapshot.h): created from its record and versions when
+//  new, merged field by field with each field's own version when here, and
+//  a tombstone deletes as a delete would.
+static int
+s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, char *why)
+{
+    msgpack_unpacked fields;
+    if (mpk_parse(c->fields, c->fields_len, &fields))
+        return WHY("state fields do not decode");
+    state_t st;
+    uint32_t dim = 0;
+    int rc = state_read(c->entity, &fields.data, &st, why);
+    if (!rc)
+        rc = s_check_collective(store, txn, c, st.tombstone, &dim);
+    if (!rc)
+        rc = state_check(c->entity, &st, dim, why);
+    s_stored_t cur;
+    memset(&cur, 0, sizeof cur);
+    if (!rc)
+        rc = s_load_same(store, txn, c, &cur, why);
+    if (!rc && cur.exists && cur.v.tombstone)
+        rc = SPROTO_KNOWN;                  // deletes are final
+    s_write_t w = { st.record, st.hlc, st.origin, st.versions };
+    if (!rc) {
+        if (st.tombstone)
+            rc = s_delete(store, txn, c, &cur, st.hlc, &st.origin);
+        else
+            rc = cur.exists ? s_merge(store, txn, c, &w, &cur) : s_create(store, txn, c, &w, why);
+    }
+    s_stored_release(&cur);
+    msgpack_unpacked_destroy(&fields);
+    return rc;
+}
+
+int
+apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    return c->op == OP_STATE ? s_apply_state(store, txn, c, why)
+                             : s_apply_op(store, txn, c, why);
 }

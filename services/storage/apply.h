@@ -4,6 +4,11 @@
     and the cascades of deletes. Order-independent and idempotent: replicas
     that applied the same set of changes hold byte-identical records.
 
+    A STATE change (a whole entity, common/snapshot.h) merges under the same
+    rules with each field's own version from the state: new entities are
+    created from the record, present ones merged field by field, and a
+    tombstone deletes (and cascades) as a delete would.
+
     apply_change only changes entities; the caller appends the WAL and the
     version vector (see ingest.h).
 */

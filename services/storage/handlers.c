@@ -2,6 +2,8 @@
 #include "bounds.h"
 #include "local.h"
 #include "batch.h"
+#include "compact.h"
+#include "install.h"
 #include "peers.h"
 #include "sproto.h"
 #include "wal.h"
@@ -128,6 +130,7 @@ s_stats(const handler_ctx_t *ctx, mpk_out_t *out)
         { "requests", s->requests }, { "commits", s->commits },
         { "group_max", s->group_max }, { "applied", s->applied }, { "known", s->known },
         { "missing", s->missing }, { "failed", s->failed },
+        { "installed", s->installed }, { "compacted", s->compacted }, { "purged", s->purged },
     };
     size_t n = sizeof counters / sizeof counters[0];
     mpk_pack_map(&out->pk, n + 1);
@@ -157,6 +160,14 @@ handler_run(const handler_ctx_t *ctx, MDB_txn *txn, const handler_request_t *req
         return batch_apply(&ctx->ingest, txn, req->args, out, ctx->stats, why);
     if (s_op_is(req, "peer_set"))
         return peers_set(ctx->ingest.store, txn, req->args, why);
+    if (s_op_is(req, "peer_del"))
+        return peers_del(ctx->ingest.store, txn, req->args, why);
+    if (s_op_is(req, "install"))
+        return install_run(&ctx->ingest, txn, req->args, ctx->wall_ms, out, ctx->stats, why);
+    if (s_op_is(req, "compact"))
+        return compact_wal(ctx->ingest.store, txn, req->args, out, ctx->stats, why);
+    if (s_op_is(req, "purge"))
+        return compact_purge(ctx->ingest.store, txn, req->args, out, ctx->stats, why);
     return WHY(PDB_EPROTO, "unknown operation '%.*s'", (int) (req->op_len > 32 ? 32
                : req->op_len), req->op);
 }

@@ -2,7 +2,9 @@
 #include "apply.h"
 #include "bounds.h"
 #include "clock.h"
+#include "mpk.h"
 #include "sproto.h"
+#include "state.h"
 #include "wal.h"
 
 #include <stdio.h>
@@ -20,6 +22,39 @@ s_raise_origin(store_t *store, MDB_txn *txn, const pdb_id_t *origin, uint64_t se
 }
 
 int
+ingest_raise_vector(const ingest_t *self, MDB_txn *txn, const pdb_id_t *origin, uint64_t seq)
+{
+    return s_raise_origin(self->store, txn, origin, seq);
+}
+
+int
+ingest_stamp(const change_t *c, uint64_t *stamp, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    *stamp = c->hlc;
+    if (c->op == OP_STATE) {
+        msgpack_unpacked u;
+        if (mpk_parse(c->fields, c->fields_len, &u)) {
+            snprintf(why, PDB_ERRMSG_MAX, "state fields do not decode");
+            return PDB_EINVAL;
+        }
+        state_t st;
+        int rc = state_read(c->entity, &u.data, &st, why);
+        msgpack_unpacked_destroy(&u);
+        if (rc)
+            return rc;
+        if (st.max_hlc > *stamp)
+            *stamp = st.max_hlc;
+    }
+    if (hlc_wall_ms(*stamp) > clock_wall_ms() + PDB_HLC_DRIFT_MAX_MS) {
+        snprintf(why, PDB_ERRMSG_MAX, "clock stamp is more than %llu ms ahead of this node",
+                 (unsigned long long) PDB_HLC_DRIFT_MAX_MS);
+        return PDB_EINVAL;
+    }
+    return 0;
+}
+
+int
 ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
@@ -29,12 +64,13 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
         return rc;
     if (c->origin_seq <= known)
         return SPROTO_KNOWN;       // includes our own changes coming back
-    if (hlc_wall_ms(c->hlc) > clock_wall_ms() + PDB_HLC_DRIFT_MAX_MS) {
-        snprintf(why, PDB_ERRMSG_MAX, "clock stamp is more than %llu ms ahead of this node",
-                 (unsigned long long) PDB_HLC_DRIFT_MAX_MS);
-        return PDB_EINVAL;
-    }
-    hlc_observe(self->hlc, c->hlc);
+    uint64_t stamp;
+    rc = ingest_stamp(c, &stamp, why);
+    if (rc)
+        return rc;
+    //  A relayed state's stamps inside are observed too: a later local
+    //  write must beat every version stored here.
+    hlc_observe(self->hlc, stamp);
     rc = apply_change(self->store, txn, c, why);
     if (rc == SPROTO_APPLIED) {
         change_t relayed = *c;     // keeps origin, origin_seq and hlc
@@ -74,6 +110,38 @@ ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
     if (!rc)
         rc = s_raise_origin(self->store, txn, &c->origin, c->origin_seq);
     return rc;
+}
+
+int
+ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wall_ms,
+             char why[PDB_ERRMSG_MAX])
+{
+    if (c->op != OP_STATE) {
+        snprintf(why, PDB_ERRMSG_MAX, "not a state change");
+        return PDB_EINVAL;
+    }
+    uint64_t stamp;
+    int rc = ingest_stamp(c, &stamp, why);
+    if (rc)
+        return rc;
+    hlc_observe(self->hlc, stamp);
+    rc = apply_change(self->store, txn, c, why);
+    if (rc != SPROTO_APPLIED)
+        return rc;
+    //  Relayed as our own change: the snapshot's envelope (a position in
+    //  the sender's stream) means nothing to third nodes' vectors.
+    uint64_t head;
+    rc = wal_head(self->store, txn, &head);
+    if (rc)
+        return rc;
+    change_t own = *c;
+    own.origin = self->self;
+    own.origin_seq = head + 1;
+    own.hlc = hlc_tick(self->hlc, wall_ms);
+    rc = wal_append(self->store, txn, &own);
+    if (!rc)
+        rc = s_raise_origin(self->store, txn, &own.origin, own.origin_seq);
+    return rc ? rc : SPROTO_APPLIED;
 }
 
 int

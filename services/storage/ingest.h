@@ -18,8 +18,9 @@ typedef struct {
     hlc_t *hlc;           // this node's clock (observes every remote stamp)
 } ingest_t;
 
-//  A change from a peer. Returns SPROTO_APPLIED (applied and appended with
-//  its origin kept), SPROTO_KNOWN (already seen or dominated: only the
+//  A change from a peer (a STATE change too: one that another node installed
+//  and relays under its own origin). Returns SPROTO_APPLIED (applied and
+//  appended with its origin kept), SPROTO_KNOWN (already seen or dominated: only the
 //  vector moves), PDB_EMISSINGDEP (nothing written: retry later), or an
 //  error (abort the transaction).
 int ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
@@ -29,6 +30,26 @@ int ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
 //  and appends it. c->seq holds the sequence on return. Returns 0 or error.
 int ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
                  char why[PDB_ERRMSG_MAX]);
+
+//  A STATE change from a snapshot (common/snapshot.h), installed by this
+//  node: its envelope only names the entity, so the version vector is not
+//  consulted or moved. Merges it; when that changed anything, appends it to
+//  the WAL as this node's own change (origin self, origin_seq its WAL seq,
+//  a fresh stamp) so it relays to third nodes, which ingest it with
+//  ingest_remote like any change. The clock observes every stamp inside.
+//  Returns SPROTO_APPLIED, SPROTO_KNOWN, PDB_EMISSINGDEP (nothing written)
+//  or an error (PDB_EINVAL with why for a bad state; abort the transaction).
+int ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wall_ms,
+                 char why[PDB_ERRMSG_MAX]);
+
+//  The largest stamp a change carries: its hlc, or for a STATE change also
+//  every version inside. PDB_EINVAL (why) when a STATE's fields are bad or a
+//  stamp is beyond PDB_HLC_DRIFT_MAX_MS ahead of this node's clock.
+int ingest_stamp(const change_t *c, uint64_t *stamp, char why[PDB_ERRMSG_MAX]);
+
+//  Raises the version vector entry of origin to seq (never lowers it).
+int ingest_raise_vector(const ingest_t *self, MDB_txn *txn, const pdb_id_t *origin,
+                        uint64_t seq);
 
 //  Persists the clock's high-water mark (once per commit).
 int ingest_save_clock(const ingest_t *self, MDB_txn *txn);

@@ -148,6 +148,19 @@ peers_set(store_t *store, MDB_txn *txn, const msgpack_object *args, char why[PDB
 }
 
 int
+peers_del(store_t *store, MDB_txn *txn, const msgpack_object *args, char why[PDB_ERRMSG_MAX])
+{
+    const char *name;
+    size_t len;
+    if (args->via.array.size != 1 || mpk_get_str(&args->via.array.ptr[0], &name, &len)
+        || !peers_name_valid(name, len))
+        return WHY(PDB_EINVAL, "peer_del takes [peer name (1..%u bytes)]", PEERS_NAME_MAX);
+    MDB_val key = { len, (void *) name };
+    int rc = mdb_del(txn, store->peers, &key, NULL);
+    return rc == MDB_NOTFOUND ? 0 : pdb_from_mdb(rc);
+}
+
+int
 peers_raise_cursor(store_t *store, MDB_txn *txn, const char *name, size_t name_len,
                    uint64_t cursor)
 {

@@ -17,6 +17,11 @@
 int peers_set(store_t *store, MDB_txn *txn, const msgpack_object *args,
               char why[PDB_ERRMSG_MAX]);
 
+//  "peer_del" [name]: forgets the peer's row, cursors included. Deleting a
+//  peer that is not there is not an error. Returns 0 or PDB_EINVAL with why.
+int peers_del(store_t *store, MDB_txn *txn, const msgpack_object *args,
+              char why[PDB_ERRMSG_MAX]);
+
 //  Raises the peer's pull_cursor to cursor (a lower value changes nothing).
 int peers_raise_cursor(store_t *store, MDB_txn *txn, const char *name, size_t name_len,
                        uint64_t cursor);

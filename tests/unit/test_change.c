@@ -194,7 +194,8 @@ test_change_decode_rejects_unknown_entity_or_op(void **state)
     assert_int_equal(s_decode_with(4, s_big), PDB_EINVAL);   // must not truncate to a valid int
     assert_int_equal(s_decode_with(4, s_negative), PDB_EINVAL);
     assert_int_equal(s_decode_with(5, s_zero), PDB_EINVAL);
-    assert_int_equal(s_decode_with(5, s_four), PDB_EINVAL);
+    assert_int_equal(s_decode_with(5, s_four), 0);           // OP_STATE: sync's whole entities
+    assert_int_equal(s_decode_with(5, s_five), PDB_EINVAL);
     assert_int_equal(s_decode_with(5, s_big), PDB_EINVAL);
     assert_int_equal(s_decode_with(5, s_str), PDB_EINVAL);
 }

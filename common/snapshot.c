@@ -1,0 +1,599 @@
+#include "snapshot.h"
+#include "bounds.h"
+#include "err.h"
+#include "mpk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Phases, in stream order. Collectives and tombstones are read from the
+//  versions database (keyed by entity id), the others from their records
+//  databases (keyed by collective id + entity id).
+enum { S_COLL = 1, S_EXP, S_REL, S_INS, S_TOMB, S_DONE };
+
+//  Position: [phase][entities sent so far: 7 bytes big-endian][last key sent].
+//  The key is exclusive: the next page starts after it. 1 + 7 + 32 = 40.
+#define S_COUNTER_BYTES 7
+#define S_HEAD_LEN (1 + S_COUNTER_BYTES)
+#define S_COUNTER_MAX ((1ull << (8 * S_COUNTER_BYTES)) - 1)
+
+typedef struct {
+    int phase;
+    uint64_t counter;
+    uint8_t key[STORE_KEY_PAIR_LEN];
+    size_t key_len;
+} s_pos_t;
+
+typedef struct {
+    store_t *store;
+    MDB_txn *txn;
+    pdb_id_t *filter;               // sorted, unique; NULL when none
+    size_t filter_n;
+    MDB_cursor *cur[S_DONE];        // by phase, opened on first use
+} s_scan_t;
+
+//  --------------------------------------------------------------------------
+//  Positions
+
+static size_t
+s_phase_key_len(int phase)
+{
+    return phase == S_COLL || phase == S_TOMB ? PDB_ID_LEN
+         : phase == S_DONE ? 0 : STORE_KEY_PAIR_LEN;
+}
+
+static int
+s_pos_read(const snapshot_pos_t *in, s_pos_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->phase = S_COLL;
+    if (in->len == 0)
+        return 0;
+    if (in->len < S_HEAD_LEN || in->len > SNAPSHOT_POS_MAX)
+        return PDB_EINVAL;
+    out->phase = in->bytes[0];
+    for (size_t i = 1; i < S_HEAD_LEN; i++)
+        out->counter = out->counter << 8 | in->bytes[i];
+    out->key_len = in->len - S_HEAD_LEN;
+    if (out->phase < S_COLL || out->phase > S_DONE
+        || (out->key_len != 0 && out->key_len != s_phase_key_len(out->phase)))
+        return PDB_EINVAL;
+    memcpy(out->key, in->bytes + S_HEAD_LEN, out->key_len);
+    return 0;
+}
+
+static void
+s_pos_write(const s_pos_t *in, snapshot_pos_t *out)
+{
+    out->bytes[0] = (uint8_t) in->phase;
+    for (size_t i = 0; i < S_COUNTER_BYTES; i++)
+        out->bytes[1 + i] = (uint8_t) (in->counter >> (8 * (S_COUNTER_BYTES - 1 - i)));
+    memcpy(out->bytes + S_HEAD_LEN, in->key, in->key_len);
+    out->len = S_HEAD_LEN + in->key_len;
+}
+
+//  --------------------------------------------------------------------------
+//  The collective filter
+
+static int
+s_id_cmp(const void *a, const void *b)
+{
+    return pdb_id_cmp(a, b);
+}
+
+static int
+s_scan_init(s_scan_t *scan, store_t *store, MDB_txn *txn, const pdb_id_t *filter,
+            size_t filter_n)
+{
+    memset(scan, 0, sizeof *scan);
+    scan->store = store;
+    scan->txn = txn;
+    if (filter_n == 0)
+        return 0;
+    scan->filter = malloc(filter_n * sizeof *scan->filter);
+    if (!scan->filter)
+        return -ENOMEM;
+    memcpy(scan->filter, filter, filter_n * sizeof *filter);
+    qsort(scan->filter, filter_n, sizeof *scan->filter, s_id_cmp);
+    size_t n = 1;
+    for (size_t i = 1; i < filter_n; i++)
+        if (pdb_id_cmp(&scan->filter[i], &scan->filter[n - 1]) != 0)
+            scan->filter[n++] = scan->filter[i];
+    scan->filter_n = n;
+    return 0;
+}
+
+static void
+s_scan_release(s_scan_t *scan)
+{
+    for (int i = 0; i < S_DONE; i++)
+        if (scan->cur[i])
+            mdb_cursor_close(scan->cur[i]);
+    free(scan->filter);
+    memset(scan, 0, sizeof *scan);
+}
+
+//  Index of the first filter id >= id (filter_n when none).
+static size_t
+s_filter_lower(const s_scan_t *scan, const uint8_t *id)
+{
+    size_t lo = 0, hi = scan->filter_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(scan->filter[mid].b, id, PDB_ID_LEN) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool
+s_filter_has(const s_scan_t *scan, const uint8_t *id)
+{
+    if (!scan->filter)
+        return true;
+    size_t at = s_filter_lower(scan, id);
+    return at < scan->filter_n && memcmp(scan->filter[at].b, id, PDB_ID_LEN) == 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Finding the next entity
+
+static MDB_dbi
+s_phase_dbi(const s_scan_t *scan, int phase)
+{
+    switch (phase) {
+    case S_EXP: return scan->store->experiences;
+    case S_REL: return scan->store->relations;
+    case S_INS: return scan->store->insights;
+    default:    return scan->store->versions;
+    }
+}
+
+static int
+s_cursor(s_scan_t *scan, int phase, MDB_cursor **cur)
+{
+    if (!scan->cur[phase]) {
+        int rc = mdb_cursor_open(scan->txn, s_phase_dbi(scan, phase), &scan->cur[phase]);
+        if (rc)
+            return pdb_from_mdb(rc);
+    }
+    *cur = scan->cur[phase];
+    return 0;
+}
+
+//  Positions cur on the first key strictly after `after` (len 0: the first).
+static int
+s_seek_after(MDB_cursor *cur, const uint8_t *after, size_t len, MDB_val *key, MDB_val *val)
+{
+    if (len == 0)
+        return mdb_cursor_get(cur, key, val, MDB_FIRST);
+    key->mv_size = len;
+    key->mv_data = (void *) after;
+    int rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+    if (rc == 0 && key->mv_size == len && memcmp(key->mv_data, after, len) == 0)
+        rc = mdb_cursor_get(cur, key, val, MDB_NEXT);
+    return rc;
+}
+
+//  A key found in a phase. The s_next_* finders return 0 with one, or
+//  PDB_ENOTFOUND when their phase has nothing more.
+typedef struct {
+    uint8_t key[STORE_KEY_PAIR_LEN];
+    size_t len;
+} s_key_t;
+
+static int
+s_take(const MDB_val *key, s_key_t *found)
+{
+    if (key->mv_size > sizeof found->key)
+        return PDB_ECORRUPT;
+    memcpy(found->key, key->mv_data, key->mv_size);
+    found->len = key->mv_size;
+    return 0;
+}
+
+//  Collectives, live or deleted. With a filter, each filter id is looked up.
+static int
+s_next_collective(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *found)
+{
+    MDB_val key, val;
+    ent_type_t type;
+    bool tomb;
+    pdb_id_t coll;
+    if (scan->filter) {
+        size_t i = len ? s_filter_lower(scan, after) : 0;
+        if (len && i < scan->filter_n && memcmp(scan->filter[i].b, after, PDB_ID_LEN) == 0)
+            i++;
+        for (; i < scan->filter_n; i++) {
+            key.mv_size = PDB_ID_LEN;
+            key.mv_data = scan->filter[i].b;
+            int rc = mdb_get(scan->txn, scan->store->versions, &key, &val);
+            if (rc == MDB_NOTFOUND)
+                continue;
+            if (rc)
+                return pdb_from_mdb(rc);
+            rc = store_version_head(&val, &type, &tomb, &coll);
+            if (rc)
+                return rc;
+            if (type == ENT_COLLECTIVE)
+                return s_take(&key, found);
+        }
+        return PDB_ENOTFOUND;
+    }
+    MDB_cursor *cur;
+    int rc = s_cursor(scan, S_COLL, &cur);
+    if (rc)
+        return rc;
+    for (rc = s_seek_after(cur, after, len, &key, &val); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        int hrc = store_version_head(&val, &type, &tomb, &coll);
+        if (hrc)
+            return hrc;
+        if (type == ENT_COLLECTIVE)
+            return s_take(&key, found);
+    }
+    return rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+}
+
+//  Live experiences, relations or insights: keys lead with the collective,
+//  so a filter skips straight from one filtered collective to the next.
+static int
+s_next_record(s_scan_t *scan, int phase, const uint8_t *after, size_t len, s_key_t *found)
+{
+    MDB_cursor *cur;
+    int rc = s_cursor(scan, phase, &cur);
+    if (rc)
+        return rc;
+    MDB_val key, val;
+    rc = s_seek_after(cur, after, len, &key, &val);
+    while (rc == 0) {
+        if (key.mv_size != STORE_KEY_PAIR_LEN)
+            return PDB_ECORRUPT;
+        if (s_filter_has(scan, key.mv_data))
+            return s_take(&key, found);
+        //  Not filtered: jump to the next filtered collective's first key.
+        size_t i = s_filter_lower(scan, key.mv_data);
+        if (i >= scan->filter_n)
+            return PDB_ENOTFOUND;
+        key.mv_size = PDB_ID_LEN;
+        key.mv_data = scan->filter[i].b;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    }
+    return rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+}
+
+//  Tombstones of everything but collectives (those went first).
+static int
+s_next_tombstone(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *found)
+{
+    MDB_cursor *cur;
+    int rc = s_cursor(scan, S_TOMB, &cur);
+    if (rc)
+        return rc;
+    MDB_val key, val;
+    for (rc = s_seek_after(cur, after, len, &key, &val); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        ent_type_t type;
+        bool tomb;
+        pdb_id_t coll;
+        int hrc = store_version_head(&val, &type, &tomb, &coll);
+        if (hrc)
+            return hrc;
+        if (tomb && type != ENT_COLLECTIVE && s_filter_has(scan, coll.b))
+            return s_take(&key, found);
+    }
+    return rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+}
+
+//  The next entity after pos, moving through the phases; *next is where it
+//  is (phase S_DONE when nothing is left).
+static int
+s_find(s_scan_t *scan, const s_pos_t *pos, s_pos_t *next)
+{
+    *next = *pos;
+    for (; next->phase < S_DONE; next->phase++, next->key_len = 0) {
+        s_key_t found;
+        int rc;
+        if (next->phase == S_COLL)
+            rc = s_next_collective(scan, next->key, next->key_len, &found);
+        else if (next->phase == S_TOMB)
+            rc = s_next_tombstone(scan, next->key, next->key_len, &found);
+        else
+            rc = s_next_record(scan, next->phase, next->key, next->key_len, &found);
+        if (rc == 0) {
+            if (found.len != s_phase_key_len(next->phase))
+                return PDB_ECORRUPT;
+            memcpy(next->key, found.key, found.len);
+            next->key_len = found.len;
+            return 0;
+        }
+        if (rc != PDB_ENOTFOUND)
+            return rc;
+    }
+    next->key_len = 0;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  One entity as a STATE change
+
+static ent_type_t
+s_phase_type(int phase)
+{
+    switch (phase) {
+    case S_EXP: return ENT_EXPERIENCE;
+    case S_REL: return ENT_RELATION;
+    case S_INS: return ENT_INSIGHT;
+    default:    return ENT_COLLECTIVE;
+    }
+}
+
+//  "record": the stored map, plus an experience's embedding.
+static int
+s_pack_record(const s_scan_t *scan, ent_type_t type, MDB_val *rkey, const pdb_id_t *coll,
+              const pdb_id_t *id, msgpack_packer *pk)
+{
+    MDB_val val, vec = { 0, NULL };
+    int rc = mdb_get(scan->txn, store_records_dbi(scan->store, type), rkey, &val);
+    if (rc)
+        return rc == MDB_NOTFOUND ? PDB_ECORRUPT : pdb_from_mdb(rc);
+    if (type == ENT_EXPERIENCE) {
+        rc = store_embedding_get(scan->store, scan->txn, coll, id, &vec);
+        if (rc)
+            return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;
+    }
+    msgpack_unpacked u;
+    if (mpk_parse(val.mv_data, val.mv_size, &u))
+        return PDB_ECORRUPT;
+    if (u.data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&u);
+        return PDB_ECORRUPT;
+    }
+    const msgpack_object_map *map = &u.data.via.map;
+    mpk_pack_map(pk, map->size + (type == ENT_EXPERIENCE ? 1 : 0));
+    for (uint32_t i = 0; i < map->size; i++) {
+        mpk_pack_canonical(pk, &map->ptr[i].key);
+        mpk_pack_canonical(pk, &map->ptr[i].val);
+    }
+    if (type == ENT_EXPERIENCE) {
+        mpk_pack_str(pk, "embedding");
+        mpk_pack_bin(pk, vec.mv_data, vec.mv_size);
+    }
+    msgpack_unpacked_destroy(&u);
+    return 0;
+}
+
+static int
+s_pack_state_fields(const s_scan_t *scan, ent_type_t type, const store_version_t *v,
+                    MDB_val *rkey, const pdb_id_t *id, msgpack_packer *pk)
+{
+    mpk_pack_map(pk, 4);
+    mpk_pack_str(pk, "record");
+    int rc = 0;
+    if (v->tombstone)
+        mpk_pack_map(pk, 0);
+    else
+        rc = s_pack_record(scan, type, rkey, &v->collective_id, id, pk);
+    if (rc)
+        return rc;
+    mpk_pack_str(pk, "created");
+    mpk_pack_array(pk, 2);
+    mpk_pack_u64(pk, v->hlc);
+    mpk_pack_id(pk, &v->origin);
+    mpk_pack_str(pk, "versions");
+    msgpack_unpacked fv;
+    if (v->tombstone)
+        mpk_pack_map(pk, 0);
+    else if (mpk_parse(v->field_versions, v->field_versions_len, &fv) == 0) {
+        mpk_pack_canonical(pk, &fv.data);
+        msgpack_unpacked_destroy(&fv);
+    }
+    else
+        return PDB_ECORRUPT;
+    mpk_pack_str(pk, "tombstone");
+    mpk_pack_bool(pk, v->tombstone);
+    return 0;
+}
+
+//  Packs the entity at `at` as an encoded change into `change`.
+static int
+s_build(const s_scan_t *scan, const s_pos_t *at, uint64_t seq, const pdb_id_t *origin,
+        mpk_out_t *change)
+{
+    bool by_id = at->phase == S_COLL || at->phase == S_TOMB;
+    pdb_id_t id;
+    memcpy(id.b, at->key + (by_id ? 0 : PDB_ID_LEN), PDB_ID_LEN);
+    store_version_t v;
+    int rc = store_version_get(scan->store, scan->txn, &id, &v);
+    if (rc)
+        return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;
+    ent_type_t type = at->phase == S_TOMB ? v.entity : s_phase_type(at->phase);
+    //  A record without a live version of the same type and collective is
+    //  a broken store, not something to send.
+    if (v.entity != type || (!by_id && (v.tombstone
+                                        || memcmp(v.collective_id.b, at->key, PDB_ID_LEN))))
+        return PDB_ECORRUPT;
+    MDB_val rkey = { at->key_len, (void *) at->key };
+    mpk_out_t fields;
+    mpk_out_init(&fields);
+    rc = s_pack_state_fields(scan, type, &v, &rkey, &id, &fields.pk);
+    if (!rc)
+        rc = mpk_out_status(&fields);
+    if (!rc && fields.buf.size > PDB_CHANGE_MAX)
+        rc = PDB_ETOOBIG;
+    if (!rc) {
+        change_t c = {
+            .seq = seq, .origin = *origin, .origin_seq = seq, .hlc = v.hlc,
+            .entity = type, .op = OP_STATE, .collective_id = v.collective_id,
+            .entity_id = id, .fields = (const uint8_t *) fields.buf.data,
+            .fields_len = fields.buf.size,
+        };
+        change_pack(&change->pk, &c);
+        rc = mpk_out_status(change);
+    }
+    mpk_out_release(&fields);
+    return rc;
+}
+
+//  Bytes a bin of len bytes takes once packed.
+static size_t
+s_bin_size(size_t len)
+{
+    return len + (len < 256 ? 2 : len < 65536 ? 3 : 5);
+}
+
+//  --------------------------------------------------------------------------
+
+typedef struct {
+    const pdb_id_t *origin;
+    msgpack_packer *out;
+    size_t max_bytes;
+    size_t bytes;            // appended so far
+    size_t count;
+} s_page_t;
+
+//  Packs the entity at `next` into the page: 0 when it went in (at moves
+//  there), PDB_ENOTFOUND when it does not fit (at stays), or an error.
+static int
+s_emit(const s_scan_t *scan, s_pos_t *at, const s_pos_t *next, s_page_t *page)
+{
+    if (at->counter >= S_COUNTER_MAX)
+        return PDB_ETOOBIG;
+    mpk_out_t change;
+    mpk_out_init(&change);
+    int rc = s_build(scan, next, at->counter + 1, page->origin, &change);
+    size_t need = s_bin_size(change.buf.size);
+    if (!rc && page->bytes + need > page->max_bytes)
+        rc = PDB_ENOTFOUND;
+    if (!rc) {
+        mpk_pack_bin(page->out, change.buf.data, change.buf.size);
+        page->bytes += need;
+        page->count++;
+        uint64_t counter = at->counter + 1;
+        *at = *next;
+        at->counter = counter;
+    }
+    mpk_out_release(&change);
+    return rc;
+}
+
+int
+snapshot_page(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filter_n,
+              snapshot_pos_t *pos, size_t max_entities, size_t max_bytes,
+              const pdb_id_t *origin, msgpack_packer *out, size_t *count, bool *done)
+{
+    *count = 0;
+    *done = false;
+    s_pos_t at;
+    int rc = s_pos_read(pos, &at);
+    if (rc)
+        return rc;
+    s_scan_t scan;
+    rc = s_scan_init(&scan, store, txn, filter, filter_n);
+    s_page_t page = { origin, out, max_bytes, 0, 0 };
+    //  Looking for the next entity before checking the bounds is what
+    //  tells a full last page apart from one with more to come.
+    while (!rc) {
+        s_pos_t next;
+        rc = s_find(&scan, &at, &next);
+        if (!rc && next.phase == S_DONE) {
+            at = next;
+            *done = true;
+            break;
+        }
+        if (rc || page.count >= max_entities)
+            break;
+        rc = s_emit(&scan, &at, &next, &page);
+        if (rc == PDB_ENOTFOUND) {
+            //  Never skipped: an entity too big for any page is an error
+            //  the caller reports, not a hole in the snapshot.
+            rc = page.count == 0 ? PDB_ETOOBIG : 0;
+            break;
+        }
+    }
+    s_scan_release(&scan);
+    if (rc) {
+        *done = false;
+        return rc;
+    }
+    *count = page.count;
+    s_pos_write(&at, pos);
+    return 0;
+}
+
+//  Live entries of dbi whose key starts with the collective id.
+static int
+s_count_prefix(MDB_txn *txn, MDB_dbi dbi, const pdb_id_t *coll, uint64_t *total)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return pdb_from_mdb(rc);
+    MDB_val key = { PDB_ID_LEN, (void *) coll->b }, val;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0 && key.mv_size >= PDB_ID_LEN && memcmp(key.mv_data, coll->b, PDB_ID_LEN) == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+        (*total)++;
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : pdb_from_mdb(rc);
+}
+
+//  With a filter: each collective, its live contents, and the tombstones
+//  inside it (one pass over the versions database).
+static int
+s_total_filtered(s_scan_t *scan, uint64_t *total)
+{
+    int rc = 0;
+    for (size_t i = 0; i < scan->filter_n && !rc; i++) {
+        store_version_t v;
+        rc = store_version_get(scan->store, scan->txn, &scan->filter[i], &v);
+        if (rc == PDB_ENOTFOUND || (!rc && v.entity != ENT_COLLECTIVE)) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        (*total)++;
+        if (v.tombstone)
+            continue;
+        const MDB_dbi dbis[] = { scan->store->experiences, scan->store->relations,
+                                 scan->store->insights };
+        for (size_t d = 0; d < 3 && !rc; d++)
+            rc = s_count_prefix(scan->txn, dbis[d], &scan->filter[i], total);
+    }
+    s_key_t found;
+    uint8_t after[PDB_ID_LEN] = { 0 };
+    size_t len = 0;
+    while (!rc && (rc = s_next_tombstone(scan, after, len, &found)) == 0) {
+        (*total)++;
+        memcpy(after, found.key, PDB_ID_LEN);
+        len = PDB_ID_LEN;
+    }
+    return rc == PDB_ENOTFOUND ? 0 : rc;
+}
+
+int
+snapshot_total(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filter_n,
+               uint64_t *total)
+{
+    *total = 0;
+    if (filter_n == 0) {
+        //  Every versions entry is sent exactly once: collectives (live or
+        //  deleted), live contents through their records, other tombstones.
+        MDB_stat st;
+        int rc = mdb_stat(txn, store->versions, &st);
+        if (rc)
+            return pdb_from_mdb(rc);
+        *total = st.ms_entries;
+        return 0;
+    }
+    s_scan_t scan;
+    int rc = s_scan_init(&scan, store, txn, filter, filter_n);
+    if (!rc)
+        rc = s_total_filtered(&scan, total);
+    s_scan_release(&scan);
+    return rc;
+}
