@@ -223,7 +223,7 @@ s_next_collective(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *fou
         }
         return PDB_ENOTFOUND;
     }
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
     int rc = s_cursor(scan, S_COLL, &cur);
     if (rc)
         return rc;
@@ -243,7 +243,7 @@ s_next_collective(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *fou
 static int
 s_next_record(s_scan_t *scan, int phase, const uint8_t *after, size_t len, s_key_t *found)
 {
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
     int rc = s_cursor(scan, phase, &cur);
     if (rc)
         return rc;
@@ -269,7 +269,7 @@ s_next_record(s_scan_t *scan, int phase, const uint8_t *after, size_t len, s_key
 static int
 s_next_tombstone(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *found)
 {
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
     int rc = s_cursor(scan, S_TOMB, &cur);
     if (rc)
         return rc;
@@ -528,7 +528,7 @@ snapshot_page(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filte
 static int
 s_count_prefix(MDB_txn *txn, MDB_dbi dbi, const pdb_id_t *coll, uint64_t *total)
 {
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc)
         return pdb_from_mdb(rc);
