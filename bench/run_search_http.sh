@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# End-to-end exact search through the gateway (HTTP, JSON, LMDB scan) for
+# 10k and 100k experiences of 384 dimensions. The kernel alone, next to a
+# memory-bandwidth probe, is bench_search.
+#   bench/run_search_http.sh [BUILD_DIR]
+set -euo pipefail
+build="${1:-build-rel}"
+dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-search.XXXXXX")"
+port=$((20000 + RANDOM % 20000))
+trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+"$build/services/storage/pulsedb-storage" --data "$dir/node" --log-level warn & storage=$!
+sleep 0.5
+"$build/services/gateway/pulsedb-gateway" --data "$dir/node" --port "$port" --log-level warn & gateway=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+python3 - "$port" "$dir" "$build/tools/pulsedb" <<'PY'
+import http.client, json, random, subprocess, sys, time
+port, tmp, pulsedb = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+url = f"http://127.0.0.1:{port}"
+rnd = random.Random(7)
+dim = 384
+conn = http.client.HTTPConnection("127.0.0.1", port)
+def call(method, path, body=None):
+    conn.request(method, path, json.dumps(body) if body is not None else None,
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    return r.status, json.loads(r.read() or b"null")
+status, coll = call("POST", "/v1/collectives", {"name": "search-bench", "embedding_dim": dim})
+have = 0
+for target in (10_000, 100_000):
+    with open(f"{tmp}/batch.jsonl", "w") as f:
+        for i in range(have, target):
+            f.write(json.dumps({"content": f"e{i}", "embedding": [round(rnd.uniform(-1, 1), 3) for _ in range(dim)]}) + "\n")
+    subprocess.run([pulsedb, "import", coll["id"], f"{tmp}/batch.jsonl", "--concurrency", "8",
+                    "--url", url], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    have = target
+    lat = []
+    for q in range(60):
+        body = {"embedding": [rnd.uniform(-1, 1) for _ in range(dim)], "k": 10}
+        t0 = time.perf_counter()
+        status, res = call("POST", f"/v1/collectives/{coll['id']}/search", body)
+        lat.append((time.perf_counter() - t0) * 1e3)
+        assert status == 200 and len(res["results"]) == 10
+    lat = sorted(lat[10:])
+    mb = have * dim * 4 / 1e6
+    print(f"http_search n={have} dim={dim} k=10 p50_ms={lat[len(lat)//2]:.2f} "
+          f"p99_ms={lat[int(len(lat)*0.99)]:.2f} scanned_mb={mb:.0f} "
+          f"gbps={mb / 1e3 / (lat[len(lat)//2] / 1e3):.1f}")
+PY
