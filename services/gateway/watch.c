@@ -219,7 +219,8 @@ s_op_name(change_op_t op)
     case OP_UPDATE: return "update";
     case OP_DELETE: return "delete";
     }
-    return "unknown";
+    //  Snapshot entities relayed through this node: whole state, not a delta.
+    return (int) op == OP_STATE ? "state" : "unknown";
 }
 
 static json_t *
@@ -237,7 +238,10 @@ s_change_json(const change_t *c)
     json_t *fields = json_object();
     msgpack_unpacked u;
     if (fields && mpk_parse(c->fields, c->fields_len, &u) == 0) {
-        if (json_map_to_json(c->entity, &u.data, NULL, 0, fields) != 0)
+        //  A state change carries the entity's record under "record".
+        const msgpack_object *values = (int) c->op == OP_STATE ? mpk_map_get(&u.data, "record")
+                                                                : &u.data;
+        if (!values || json_map_to_json(c->entity, values, NULL, 0, fields) != 0)
             json_object_clear(fields);    // undecodable: the ids still tell what changed
         msgpack_unpacked_destroy(&u);
     }
