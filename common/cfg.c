@@ -7,6 +7,7 @@
 */
 #include "cfg.h"
 
+#include <assert.h>
 #include <czmq.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -27,6 +28,9 @@ typedef enum {
     S_NUMBER,     // unsigned (size 4) or uint64_t (size 8) in min..max
     S_ENDPOINT,   // char[size]; "" when allow_empty; else one of `prefixes`
     S_HOST,       // char[size], a host name or address literal
+    S_RATIO,      // unsigned percent from a decimal "2" / "1.5" / "1.25", in min..max percent
+    S_CHOICE,     // char[size], one of the space-separated words in `prefixes`
+    S_PEERS,      // char[size], a sync/peers list (cfg_peers_parse)
 } s_kind_t;
 
 typedef struct {
@@ -37,7 +41,7 @@ typedef struct {
     size_t offset;          // field in cfg_t
     size_t size;            // field bytes
     uint64_t min, max;      // S_NUMBER range, inclusive
-    const char *prefixes;   // S_ENDPOINT: accepted schemes, space separated
+    const char *prefixes;   // S_ENDPOINT: accepted schemes; S_CHOICE: the words; space separated
     bool allow_empty;       // S_ENDPOINT: "" is a valid value
 } s_option_t;
 
@@ -70,8 +74,41 @@ static const s_option_t s_options[] = {
     //  65536: the usual hard file-descriptor limit.
     { "gateway/max_connections", "PULSEDB_HTTP_MAX_CONNECTIONS", "--max-connections",
       S_NUMBER, S_FIELD(http_max_connections), 1, 65536, NULL, false },
+    //  How long a write waits for storage's durable reply before 503.
+    { "gateway/storage_timeout_ms", "PULSEDB_STORAGE_TIMEOUT_MS", "--storage-timeout-ms",
+      S_NUMBER, S_FIELD(storage_timeout_ms), 100, 600000, NULL, false },
     { "gateway/storage", "PULSEDB_STORAGE_ENDPOINT", "--storage", S_ENDPOINT,
       S_FIELD(storage_endpoint), 0, 0, "tcp:// ipc://", true },
+    { "sync/bind", "PULSEDB_SYNC_BIND", "--sync-bind", S_ENDPOINT, S_FIELD(sync_bind),
+      0, 0, "tcp://", true },
+    { "sync/peers", "PULSEDB_SYNC_PEERS", "--sync-peers", S_PEERS, S_FIELD(sync_peers),
+      0, 0, NULL, true },
+    //  1 h / 1 day: a first retry later than an hour, or a cap beyond a day,
+    //  is a peer nobody is waiting for.
+    { "sync/retry_initial_ms", "PULSEDB_SYNC_RETRY_INITIAL_MS", "--sync-retry-initial-ms",
+      S_NUMBER, S_FIELD(sync_retry_initial_ms), 1, 3600000, NULL, false },
+    { "sync/retry_max_ms", "PULSEDB_SYNC_RETRY_MAX_MS", "--sync-retry-max-ms", S_NUMBER,
+      S_FIELD(sync_retry_max_ms), 1, 86400000, NULL, false },
+    //  x1 (constant delay) .. x10: beyond that the second retry is already the cap.
+    { "sync/retry_multiplier", "PULSEDB_SYNC_RETRY_MULTIPLIER", "--sync-retry-multiplier",
+      S_RATIO, S_FIELD(sync_retry_multiplier_pct), 100, 1000, NULL, false },
+    //  10000 / 32 MiB: the protocol's limits for one batch and one message.
+    { "sync/batch_max_changes", "PULSEDB_SYNC_BATCH_MAX_CHANGES", "--sync-batch-max-changes",
+      S_NUMBER, S_FIELD(sync_batch_max_changes), 1, 10000, NULL, false },
+    { "sync/batch_max_kb", "PULSEDB_SYNC_BATCH_MAX_KB", "--sync-batch-max-kb", S_NUMBER,
+      S_FIELD(sync_batch_max_kb), 1, 32768, NULL, false },
+    //  30 s: the longest long poll the protocol allows.
+    { "sync/pull_wait_ms", "PULSEDB_SYNC_PULL_WAIT_MS", "--sync-pull-wait-ms", S_NUMBER,
+      S_FIELD(sync_pull_wait_ms), 0, 30000, NULL, false },
+    //  1 minute .. 10 years.
+    { "sync/peer_expiry_s", "PULSEDB_SYNC_PEER_EXPIRY_S", "--sync-peer-expiry-s", S_NUMBER,
+      S_FIELD(sync_peer_expiry_s), 60, 315360000, NULL, false },
+    { "sync/tombstone_ttl_s", "PULSEDB_SYNC_TOMBSTONE_TTL_S", "--sync-tombstone-ttl-s",
+      S_NUMBER, S_FIELD(sync_tombstone_ttl_s), 61, 630720000, NULL, false },
+    { "sync/compact_interval_s", "PULSEDB_SYNC_COMPACT_INTERVAL_S", "--sync-compact-interval-s",
+      S_NUMBER, S_FIELD(sync_compact_interval_s), 1, 86400, NULL, false },
+    { "sync/policy", "PULSEDB_SYNC_POLICY", "--sync-policy", S_CHOICE, S_FIELD(sync_policy),
+      0, 0, "lww remote_wins local_wins", false },
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
@@ -97,6 +134,18 @@ cfg_defaults(cfg_t *cfg)
     cfg->http_port = 7070;
     cfg->gateways = 1;
     cfg->http_max_connections = 512;
+    cfg->storage_timeout_ms = 10000;
+    snprintf(cfg->sync_bind, sizeof cfg->sync_bind, "tcp://127.0.0.1:7700");
+    cfg->sync_retry_initial_ms = 100;
+    cfg->sync_retry_max_ms = 30000;
+    cfg->sync_retry_multiplier_pct = 200;
+    cfg->sync_batch_max_changes = 1000;
+    cfg->sync_batch_max_kb = 4096;
+    cfg->sync_pull_wait_ms = 5000;
+    cfg->sync_peer_expiry_s = 604800;
+    cfg->sync_tombstone_ttl_s = 1209600;
+    cfg->sync_compact_interval_s = 60;
+    snprintf(cfg->sync_policy, sizeof cfg->sync_policy, "lww");
 }
 
 //  --- value checks -------------------------------------------------------------
@@ -189,12 +238,35 @@ s_endpoint_problem(const char *value, const char *prefixes)
     return NULL;
 }
 
+//  True when value is one of the space-separated words.
+static bool
+s_word_in(const char *value, const char *words)
+{
+    size_t len = strlen(value);
+    for (const char *p = words; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n == len && strncmp(p, value, n) == 0)
+            return true;
+        p += n;
+        p += *p == ' ';
+    }
+    return false;
+}
+
 static int
 s_fail(char *why, const char *source, const char *value, const char *problem)
 {
     char shown[CFG_VALUE_SHOWN + 4];
     s_shown(value, shown);
-    snprintf(why, PDB_ERRMSG_MAX, "%s: '%s' %s", source, shown, problem);
+    //  Composed in full, then cut to PDB_ERRMSG_MAX: snprintf straight into
+    //  `why` trips -Wformat-truncation in optimised builds.
+    char line[CFG_SOURCE_MAX + sizeof shown + PDB_ERRMSG_MAX + 8];
+    snprintf(line, sizeof line, "%s: '%s' %s", source, shown, problem);
+    size_t len = strlen(line);
+    if (len >= PDB_ERRMSG_MAX)
+        len = PDB_ERRMSG_MAX - 1;
+    memcpy(why, line, len);
+    why[len] = '\0';
     return PDB_EINVAL;
 }
 
@@ -219,7 +291,58 @@ s_set_string(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
         if (problem)
             return s_fail(why, source, value, problem);
     }
+    if (opt->kind == S_CHOICE && !s_word_in(value, opt->prefixes)) {
+        char problem[128];
+        snprintf(problem, sizeof problem, "is not one of: %s", opt->prefixes);
+        return s_fail(why, source, value, problem);
+    }
+    if (opt->kind == S_PEERS) {
+        char detail[PDB_ERRMSG_MAX];
+        cfg_peer_t *peers = NULL;
+        size_t n = 0;
+        int rc = cfg_peers_parse(value, &peers, &n, detail);
+        free(peers);
+        if (rc == -ENOMEM)
+            return s_fail(why, source, value, "cannot be checked: out of memory");
+        if (rc) {
+            char problem[PDB_ERRMSG_MAX];
+            snprintf(problem, sizeof problem, "is refused: %.160s", detail);
+            return s_fail(why, source, value, problem);
+        }
+    }
     memcpy(field, value, len + 1);
+    return 0;
+}
+
+//  "2", "1.5", "1.25" -> 200, 150, 125. Returns 0 or PDB_EINVAL.
+static int
+s_parse_percent(const char *text, uint64_t *out)
+{
+    const char *dot = strchr(text, '.');
+    size_t int_len = dot ? (size_t) (dot - text) : strlen(text);
+    size_t frac_len = dot ? strlen(dot + 1) : 0;
+    if (int_len == 0 || int_len > 6 || (dot && (frac_len == 0 || frac_len > 2)))
+        return PDB_EINVAL;
+    char digits[16];
+    snprintf(digits, sizeof digits, "%.*s%.*s%s", (int) int_len, text, (int) frac_len,
+             dot ? dot + 1 : "", frac_len == 0 ? "00" : frac_len == 1 ? "0" : "");
+    return s_parse_u64(digits, out);
+}
+
+static int
+s_set_ratio(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source,
+            char *why)
+{
+    uint64_t pct;
+    if (s_parse_percent(value, &pct) || pct < opt->min || pct > opt->max) {
+        char problem[128];
+        snprintf(problem, sizeof problem, "is not a number in %llu..%llu with at most two "
+                 "decimals (like 2 or 1.5)", (unsigned long long) opt->min / 100,
+                 (unsigned long long) opt->max / 100);
+        return s_fail(why, source, value, problem);
+    }
+    unsigned narrow = (unsigned) pct;
+    memcpy((char *) cfg + opt->offset, &narrow, sizeof narrow);
     return 0;
 }
 
@@ -242,7 +365,7 @@ s_set_number(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
     if (opt->size == sizeof(uint64_t))
         memcpy(field, &number, sizeof number);
     else {
-        unsigned narrow = (unsigned) number;   // max <= 65536 for every 4-byte field
+        unsigned narrow = (unsigned) number;   // every 4-byte field's max fits an unsigned
         memcpy(field, &narrow, sizeof narrow);
     }
     return 0;
@@ -262,6 +385,8 @@ s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, 
     }
     case S_NUMBER:
         return s_set_number(cfg, opt, value, source, why);
+    case S_RATIO:
+        return s_set_ratio(cfg, opt, value, source, why);
     default:
         return s_set_string(cfg, opt, value, source, why);
     }
@@ -548,6 +673,15 @@ s_flags_scan(cfg_t *cfg, s_origin_t *origin, int argc, char **argv, s_scan_t *sc
     return 0;
 }
 
+//  Where the named option's value came from.
+static const char *
+s_source(const s_origin_t *origin, const char *key)
+{
+    const s_option_t *opt = s_option_by_key(key);
+    assert(opt);
+    return origin->source[opt - s_options];
+}
+
 //  Checks that involve the final values of several options.
 static int
 s_cross_check(const cfg_t *cfg, const s_origin_t *origin, char *why)
@@ -558,6 +692,23 @@ s_cross_check(const cfg_t *cfg, const s_origin_t *origin, char *why)
         snprintf(problem, sizeof problem, "is too long for the storage socket inside it "
                  "(%zu bytes, at most %d)", len, CFG_DATA_DIR_IPC_MAX);
         return s_fail(why, origin->source[0], cfg->data_dir, problem);
+    }
+    if (cfg->sync_retry_max_ms < cfg->sync_retry_initial_ms) {
+        snprintf(why, PDB_ERRMSG_MAX, "%s (%llu) is below %s (%llu)",
+                 s_source(origin, "sync/retry_max_ms"),
+                 (unsigned long long) cfg->sync_retry_max_ms,
+                 s_source(origin, "sync/retry_initial_ms"),
+                 (unsigned long long) cfg->sync_retry_initial_ms);
+        return PDB_EINVAL;
+    }
+    if (cfg->sync_tombstone_ttl_s <= cfg->sync_peer_expiry_s) {
+        snprintf(why, PDB_ERRMSG_MAX, "%s (%llu) must exceed %s (%llu): a peer that could "
+                 "still send a change older than a purged tombstone must have expired first",
+                 s_source(origin, "sync/tombstone_ttl_s"),
+                 (unsigned long long) cfg->sync_tombstone_ttl_s,
+                 s_source(origin, "sync/peer_expiry_s"),
+                 (unsigned long long) cfg->sync_peer_expiry_s);
+        return PDB_EINVAL;
     }
     return 0;
 }
@@ -632,13 +783,263 @@ cfg_usage(void)
         "                           gateway/count, PULSEDB_GATEWAYS\n"
         "  --max-connections N      HTTP connections per gateway, 1..65536 [512]\n"
         "                           gateway/max_connections, PULSEDB_HTTP_MAX_CONNECTIONS\n"
+        "  --storage-timeout-ms N   wait for storage's reply before 503, 100..600000 [10000]\n"
+        "                           gateway/storage_timeout_ms, PULSEDB_STORAGE_TIMEOUT_MS\n"
         "  --storage EP             storage endpoint for gateways, tcp:// or ipc://\n"
         "                           [ipc://DATA/storage.sock]\n"
         "                           gateway/storage, PULSEDB_STORAGE_ENDPOINT\n"
+        "  --sync-bind EP           sync endpoint tcp://HOST:PORT, '' to serve no peers\n"
+        "                           [tcp://127.0.0.1:7700]\n"
+        "                           sync/bind, PULSEDB_SYNC_BIND\n"
+        "  --sync-peers LIST        sync peers, separated by spaces, each\n"
+        "                           NAME=tcp://HOST:PORT[,push|pull|both]\n"
+        "                           [,collectives=UUID;UUID...] [none]\n"
+        "                           sync/peers, PULSEDB_SYNC_PEERS\n"
+        "  --sync-retry-initial-ms N  first retry delay, 1..3600000 [100]\n"
+        "                           sync/retry_initial_ms, PULSEDB_SYNC_RETRY_INITIAL_MS\n"
+        "  --sync-retry-max-ms N    longest retry delay, 1..86400000 [30000]\n"
+        "                           sync/retry_max_ms, PULSEDB_SYNC_RETRY_MAX_MS\n"
+        "  --sync-retry-multiplier X  retry delay growth, 1..10 [2.0]\n"
+        "                           sync/retry_multiplier, PULSEDB_SYNC_RETRY_MULTIPLIER\n"
+        "  --sync-batch-max-changes N  changes per push or pull, 1..10000 [1000]\n"
+        "                           sync/batch_max_changes, PULSEDB_SYNC_BATCH_MAX_CHANGES\n"
+        "  --sync-batch-max-kb N    KiB per push or pull, 1..32768 [4096]\n"
+        "                           sync/batch_max_kb, PULSEDB_SYNC_BATCH_MAX_KB\n"
+        "  --sync-pull-wait-ms N    long poll of a pull, 0..30000 [5000]\n"
+        "                           sync/pull_wait_ms, PULSEDB_SYNC_PULL_WAIT_MS\n"
+        "  --sync-peer-expiry-s N   a peer unseen this long stops holding the WAL\n"
+        "                           [604800]  sync/peer_expiry_s, PULSEDB_SYNC_PEER_EXPIRY_S\n"
+        "  --sync-tombstone-ttl-s N tombstones older than this are purged; must exceed\n"
+        "                           the peer expiry [1209600]\n"
+        "                           sync/tombstone_ttl_s, PULSEDB_SYNC_TOMBSTONE_TTL_S\n"
+        "  --sync-compact-interval-s N  seconds between WAL compactions, 1..86400 [60]\n"
+        "                           sync/compact_interval_s, PULSEDB_SYNC_COMPACT_INTERVAL_S\n"
+        "  --sync-policy P          conflict policy: lww, remote_wins, local_wins [lww]\n"
+        "                           sync/policy, PULSEDB_SYNC_POLICY\n"
         "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
         "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
         "    node\n"
         "        data = /var/lib/pulsedb\n"
         "    gateway\n"
         "        port = 8080\n";
+}
+
+//  --- sync peers ------------------------------------------------------------------
+
+#define S_PEER_SHOWN 40      // bytes of a spec quoted in an error
+
+const char *
+cfg_peer_dir_name(cfg_peer_dir_t direction)
+{
+    switch (direction) {
+    case CFG_PEER_PUSH: return "push";
+    case CFG_PEER_PULL: return "pull";
+    default:            return "both";
+    }
+}
+
+static bool
+s_spec_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+        || c == '.' || c == '_' || c == '-';
+}
+
+//  tcp://HOST:PORT where a connection can go: no wildcard host or port.
+static const char *
+s_peer_address_problem(const char *address, size_t len)
+{
+    char text[CFG_ENDPOINT_MAX];
+    if (len == 0)
+        return "has no address";
+    if (len >= sizeof text)
+        return "has an address that is too long";
+    memcpy(text, address, len);
+    text[len] = '\0';
+    if (strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0)
+        return "has an http(s) address; only tcp:// (ZeroMQ) peers are supported so far";
+    const char *problem = s_endpoint_problem(text, "tcp://");
+    if (problem)
+        return problem;
+    const char *colon = strrchr(text, ':');
+    if (strcmp(colon, ":*") == 0)
+        return "needs a port number, not *";
+    char host[CFG_ENDPOINT_MAX];
+    size_t host_len = (size_t) (colon - (text + 6));
+    memcpy(host, text + 6, host_len);
+    host[host_len] = '\0';
+    //  [v6] literals keep their brackets in a ZeroMQ endpoint.
+    if (host_len > 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        memmove(host, host + 1, host_len - 2);
+        host[host_len - 2] = '\0';
+    }
+    if (strcmp(host, "*") == 0 || !s_host_valid(host))
+        return "has a host that is not a name or address";
+    return NULL;
+}
+
+//  "UUID;UUID;..." into out. Returns NULL or the problem.
+static const char *
+s_peer_collectives(cfg_peer_t *out, const char *text, size_t len)
+{
+    out->collectives_n = 0;
+    if (len == 0)
+        return "has an empty collectives list";
+    const char *p = text, *end = text + len;
+    while (p <= end) {
+        const char *semi = memchr(p, ';', (size_t) (end - p));
+        size_t n = semi ? (size_t) (semi - p) : (size_t) (end - p);
+        pdb_id_t id;
+        if (n == 0 || pdb_id_parse(p, n, &id) != 0)
+            return "has a collective that is not a UUID";
+        for (size_t i = 0; i < out->collectives_n; i++)
+            if (pdb_id_cmp(&out->collectives[i], &id) == 0)
+                return "names a collective twice";
+        if (out->collectives_n == CFG_PEER_COLLECTIVES_MAX)
+            return "names more than 256 collectives";
+        out->collectives[out->collectives_n++] = id;
+        if (!semi)
+            break;
+        p = semi + 1;
+    }
+    return NULL;
+}
+
+static const char *
+s_peer_direction(cfg_peer_t *out, const char *text, size_t len)
+{
+    static const struct { const char *name; cfg_peer_dir_t dir; } dirs[] = {
+        { "both", CFG_PEER_BOTH }, { "push", CFG_PEER_PUSH }, { "pull", CFG_PEER_PULL },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        if (strlen(dirs[i].name) == len && memcmp(dirs[i].name, text, len) == 0) {
+            out->direction = dirs[i].dir;
+            return NULL;
+        }
+    }
+    return "has a direction that is not push, pull or both";
+}
+
+//  One spec "NAME=ADDRESS[,OPTION]..." of len bytes. Returns NULL or the problem.
+static const char *
+s_peer_spec(cfg_peer_t *out, const char *spec, size_t len)
+{
+    memset(out, 0, sizeof *out);
+    const char *eq = memchr(spec, '=', len);
+    if (!eq)
+        return "needs NAME=tcp://HOST:PORT";
+    size_t name_len = (size_t) (eq - spec);
+    if (name_len == 0 || name_len > CFG_PEER_SPEC_NAME_MAX)
+        return "needs a name of 1..64 characters before '='";
+    for (size_t i = 0; i < name_len; i++)
+        if (!s_spec_name_char(spec[i]))
+            return "has a name with characters other than A-Z a-z 0-9 . _ -";
+    memcpy(out->name, spec, name_len);
+    const char *p = eq + 1, *end = spec + len;
+    bool seen_dir = false, seen_coll = false;
+    for (int item = 0; p <= end; item++) {
+        const char *comma = memchr(p, ',', (size_t) (end - p));
+        size_t n = comma ? (size_t) (comma - p) : (size_t) (end - p);
+        const char *problem = NULL;
+        if (item == 0) {
+            problem = s_peer_address_problem(p, n);
+            if (!problem)
+                memcpy(out->address, p, n);
+        }
+        else if (n > 12 && memcmp(p, "collectives=", 12) == 0) {
+            problem = seen_coll ? "gives collectives twice" : s_peer_collectives(out, p + 12, n - 12);
+            seen_coll = true;
+        }
+        else if (n == 12 && memcmp(p, "collectives=", 12) == 0)
+            problem = "has an empty collectives list";
+        else if (seen_dir && !s_peer_direction(out, p, n))
+            problem = "gives a direction twice";
+        else {
+            if (s_peer_direction(out, p, n))
+                problem = "has an option that is not push, pull, both or collectives=...";
+            seen_dir = true;
+        }
+        if (problem)
+            return problem;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return NULL;
+}
+
+static bool
+s_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int
+cfg_peers_parse(const char *text, cfg_peer_t **peers, size_t *n, char why[PDB_ERRMSG_MAX])
+{
+    *peers = NULL;
+    *n = 0;
+    cfg_peer_t *list = NULL;
+    size_t count = 0;
+    const char *p = text;
+    while (*p) {
+        while (s_is_space(*p))
+            p++;
+        if (!*p)
+            break;
+        size_t len = 0;
+        while (p[len] && !s_is_space(p[len]))
+            len++;
+        const char *problem = count == CFG_PEERS_MAX ? "is one peer too many (at most 64)" : NULL;
+        if (!problem && !list) {
+            list = calloc(CFG_PEERS_MAX, sizeof *list);
+            if (!list)
+                return -ENOMEM;
+        }
+        if (!problem)
+            problem = s_peer_spec(&list[count], p, len);
+        for (size_t i = 0; !problem && i < count; i++)
+            if (strcmp(list[i].name, list[count].name) == 0)
+                problem = "repeats a peer name";
+        if (problem) {
+            snprintf(why, PDB_ERRMSG_MAX, "peer spec '%.*s%s' %s", (int) (len < S_PEER_SHOWN
+                     ? len : S_PEER_SHOWN), p, len > S_PEER_SHOWN ? "..." : "", problem);
+            free(list);
+            return PDB_EINVAL;
+        }
+        count++;
+        p += len;
+    }
+    *peers = list;
+    *n = count;
+    return 0;
+}
+
+int
+cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
+                     const char *address, size_t address_len,
+                     const char *direction, size_t direction_len,
+                     const char *collectives, size_t collectives_len,
+                     char why[PDB_ERRMSG_MAX])
+{
+    memset(out, 0, sizeof *out);
+    const char *problem = NULL;
+    if (name_len == 0 || name_len > CFG_PEER_NAME_MAX || memchr(name, '\0', name_len))
+        problem = "has a name that is empty, too long or holds a NUL";
+    else if (name_len >= 3 && memcmp(name, "in:", 3) == 0)
+        problem = "has a name starting with 'in:', which names inbound peers";
+    if (!problem)
+        problem = s_peer_address_problem(address, address_len);
+    if (!problem && direction)
+        problem = s_peer_direction(out, direction, direction_len);
+    if (!problem && collectives && collectives_len > 0)
+        problem = s_peer_collectives(out, collectives, collectives_len);
+    if (problem) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer '%.*s' %s", (int) (name_len < S_PEER_SHOWN
+                 ? name_len : S_PEER_SHOWN), name, problem);
+        return PDB_EINVAL;
+    }
+    memcpy(out->name, name, name_len);
+    memcpy(out->address, address, address_len);
+    return 0;
 }

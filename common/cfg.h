@@ -14,7 +14,20 @@
       gateway/port              PULSEDB_HTTP_PORT         --port P          7070
       gateway/count             PULSEDB_GATEWAYS          --gateways N      1
       gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS --max-connections N 512
+      gateway/storage_timeout_ms PULSEDB_STORAGE_TIMEOUT_MS --storage-timeout-ms N 10000
       gateway/storage           PULSEDB_STORAGE_ENDPOINT  --storage EP      ipc://DATA/storage.sock
+      sync/bind                 PULSEDB_SYNC_BIND         --sync-bind EP    tcp://127.0.0.1:7700
+      sync/peers                PULSEDB_SYNC_PEERS        --sync-peers LIST "" (no peers)
+      sync/retry_initial_ms     PULSEDB_SYNC_RETRY_INITIAL_MS --sync-retry-initial-ms N 100
+      sync/retry_max_ms         PULSEDB_SYNC_RETRY_MAX_MS --sync-retry-max-ms N 30000
+      sync/retry_multiplier     PULSEDB_SYNC_RETRY_MULTIPLIER --sync-retry-multiplier X 2.0
+      sync/batch_max_changes    PULSEDB_SYNC_BATCH_MAX_CHANGES --sync-batch-max-changes N 1000
+      sync/batch_max_kb         PULSEDB_SYNC_BATCH_MAX_KB --sync-batch-max-kb N 4096
+      sync/pull_wait_ms         PULSEDB_SYNC_PULL_WAIT_MS --sync-pull-wait-ms N 5000
+      sync/peer_expiry_s        PULSEDB_SYNC_PEER_EXPIRY_S --sync-peer-expiry-s N 604800 (7 days)
+      sync/tombstone_ttl_s      PULSEDB_SYNC_TOMBSTONE_TTL_S --sync-tombstone-ttl-s N 1209600 (14 days)
+      sync/compact_interval_s   PULSEDB_SYNC_COMPACT_INTERVAL_S --sync-compact-interval-s N 60
+      sync/policy               PULSEDB_SYNC_POLICY       --sync-policy P   lww
 
     The file is named by --config FILE (or PULSEDB_CONFIG); a named file that
     cannot be read is an error, and so is any key in it that is not listed
@@ -30,12 +43,32 @@
     max_connections 1..65536; paths are non-empty and shorter than
     CFG_PATH_MAX, and the data folder's ipc socket path must fit a Unix socket
     address (CFG_DATA_DIR_IPC_MAX bytes); storage/tcp starts with tcp://,
-    gateway/storage with tcp:// or ipc://.
+    gateway/storage with tcp:// or ipc://. sync/bind is tcp://HOST:PORT (PORT
+    may be *), or "" to serve no peers. retry_initial_ms 1..3600000,
+    retry_max_ms 1..86400000 and at least retry_initial_ms, retry_multiplier
+    a decimal 1..10 with at most two decimals ("2", "1.5"), batch_max_changes
+    1..10000, batch_max_kb 1..32768, pull_wait_ms 0..30000, peer_expiry_s
+    60..315360000, tombstone_ttl_s greater than peer_expiry_s (a peer that
+    could still send a change older than a purged tombstone must have
+    expired first), compact_interval_s 1..86400, policy lww, remote_wins or
+    local_wins.
+
+    sync/peers is a list of peer specs separated by white space:
+
+        NAME=tcp://HOST:PORT[,push|pull|both][,collectives=UUID[;UUID...]]
+
+    NAME is 1..64 characters of A-Z a-z 0-9 . _ - and names the peer's row
+    in the peers database; the direction defaults to both; collectives
+    limits the sync to those collectives (at most 256). Example:
+
+        sync
+            peers = "beta=tcp://10.0.0.2:7700 edge-3=tcp://edge3:7700,pull,collectives=0190..."
 */
 #ifndef PDB_CFG_H
 #define PDB_CFG_H
 
 #include "err.h"
+#include "id.h"
 #include "log.h"
 
 #include <limits.h>
@@ -48,6 +81,12 @@
 //  data folder is "/storage-events.sock" (20 bytes), so the folder path
 //  itself may be at most 87 bytes.
 #define CFG_DATA_DIR_IPC_MAX 87
+#define CFG_PEERS_TEXT_MAX 16384          // sync/peers: 64 peers with long filters
+#define CFG_PEERS_MAX 64                  // peers in sync/peers
+#define CFG_PEER_NAME_MAX 128             // bytes of a peer name (the peers db key)
+#define CFG_PEER_SPEC_NAME_MAX 64         // characters of a name written in sync/peers
+#define CFG_PEER_COLLECTIVES_MAX 256      // collectives in one peer's filter
+#define CFG_POLICY_MAX 16
 
 typedef struct {
     char data_dir[CFG_PATH_MAX];
@@ -60,9 +99,34 @@ typedef struct {
     unsigned http_port;
     unsigned gateways;
     unsigned http_max_connections;
+    unsigned storage_timeout_ms;               // gateway: wait for a storage reply
     char storage_endpoint[CFG_ENDPOINT_MAX];   // "" means ipc://DATA/storage.sock
     char config_path[CFG_PATH_MAX];            // file that was loaded, "" when none
+    char sync_bind[CFG_ENDPOINT_MAX];          // "" means: serve no peers
+    char sync_peers[CFG_PEERS_TEXT_MAX];       // see cfg_peers_parse
+    uint64_t sync_retry_initial_ms;
+    uint64_t sync_retry_max_ms;
+    unsigned sync_retry_multiplier_pct;        // 200 for "2.0"
+    unsigned sync_batch_max_changes;
+    unsigned sync_batch_max_kb;
+    unsigned sync_pull_wait_ms;
+    uint64_t sync_peer_expiry_s;
+    uint64_t sync_tombstone_ttl_s;
+    uint64_t sync_compact_interval_s;
+    char sync_policy[CFG_POLICY_MAX];          // "lww", "remote_wins", "local_wins"
 } cfg_t;
+
+typedef enum { CFG_PEER_BOTH = 0, CFG_PEER_PUSH, CFG_PEER_PULL } cfg_peer_dir_t;
+
+//  One sync peer: from sync/peers, or from a peers database row written by
+//  `pulsedb peer add` (fields address, direction, collectives).
+typedef struct {
+    char name[CFG_PEER_NAME_MAX + 1];
+    char address[CFG_ENDPOINT_MAX];            // tcp://HOST:PORT
+    cfg_peer_dir_t direction;
+    size_t collectives_n;                      // 0: every collective
+    pdb_id_t collectives[CFG_PEER_COLLECTIVES_MAX];
+} cfg_peer_t;
 
 void cfg_defaults(cfg_t *cfg);
 
@@ -86,5 +150,23 @@ void cfg_storage_endpoint(const cfg_t *cfg, char *out, size_t out_len);
 
 //  Usage text listing every option, for --help.
 const char *cfg_usage(void);
+
+//  Parses a sync/peers list (see above). On 0, *peers (caller frees with
+//  free(); NULL when the list is empty) holds *n peers in list order.
+//  Returns 0, PDB_EINVAL with `why` naming the bad spec, or -ENOMEM.
+int cfg_peers_parse(const char *text, cfg_peer_t **peers, size_t *n, char why[PDB_ERRMSG_MAX]);
+
+//  Fills out from the fields of a peers database row: name (1..128 bytes,
+//  not starting with "in:", which names inbound peers), address, direction
+//  (NULL: both) and collectives ("UUID;UUID", NULL or "": all). Strings are
+//  not NUL-terminated. Returns 0 or PDB_EINVAL with `why`.
+int cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
+                         const char *address, size_t address_len,
+                         const char *direction, size_t direction_len,
+                         const char *collectives, size_t collectives_len,
+                         char why[PDB_ERRMSG_MAX]);
+
+//  "both", "push" or "pull".
+const char *cfg_peer_dir_name(cfg_peer_dir_t direction);
 
 #endif

@@ -1,5 +1,6 @@
 #include "body.h"
 #include "bounds.h"
+#include "cfg.h"
 #include "id.h"
 
 #include <errno.h>
@@ -96,6 +97,82 @@ body_tag_add(json_t *tags, const char *pair, char why[PDB_ERRMSG_MAX])
         snprintf(why, PDB_ERRMSG_MAX, "--tag: '%.64s' is not valid UTF-8", pair);
         return PDB_EINVAL;
     }
+    return 0;
+}
+
+bool
+body_peer_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > BODY_PEER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+               || c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+//  Checks every argument of `peer add`; returns 0 or PDB_EINVAL with why.
+static int
+s_peer_check(const char *name, const char *address, const char *direction,
+             const char *const *collectives, size_t n, char why[PDB_ERRMSG_MAX])
+{
+    if (!body_peer_name_valid(name)) {
+        snprintf(why, PDB_ERRMSG_MAX, "NAME '%.64s' must be 1..%d characters of A-Z a-z 0-9 "
+                 ". _ -", name, BODY_PEER_NAME_MAX);
+        return PDB_EINVAL;
+    }
+    if (direction && strcmp(direction, "push") != 0 && strcmp(direction, "pull") != 0
+        && strcmp(direction, "both") != 0) {
+        snprintf(why, PDB_ERRMSG_MAX, "--direction: '%.32s' is not push, pull or both",
+                 direction);
+        return PDB_EINVAL;
+    }
+    if (n > BODY_PEER_COLLECTIVES_MAX) {
+        snprintf(why, PDB_ERRMSG_MAX, "--collective: %zu given, at most %d", n,
+                 BODY_PEER_COLLECTIVES_MAX);
+        return PDB_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!body_is_uuid(collectives[i])) {
+            snprintf(why, PDB_ERRMSG_MAX, "--collective: '%.64s' is not a collective id (a "
+                     "UUID)", collectives[i]);
+            return PDB_EINVAL;
+        }
+    cfg_peer_t peer;
+    char detail[PDB_ERRMSG_MAX];
+    if (cfg_peer_from_fields(&peer, name, strlen(name), address, strlen(address), NULL, 0,
+                             NULL, 0, detail) != 0) {
+        snprintf(why, PDB_ERRMSG_MAX, "ADDRESS '%.64s' must be tcp://HOST:PORT (%.120s)",
+                 address, detail);
+        return PDB_EINVAL;
+    }
+    return 0;
+}
+
+int
+body_peer(const char *name, const char *address, const char *direction,
+          const char *const *collectives, size_t n, json_t **out, char why[PDB_ERRMSG_MAX])
+{
+    int rc = s_peer_check(name, address, direction, collectives, n, why);
+    if (rc)
+        return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++)
+        if (json_array_append_new(list, json_string(collectives[i])) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    json_t *body = list ? json_pack("{s:s,s:s,s:s,s:o}", "name", name, "address", address,
+                                    "direction", direction ? direction : "both",
+                                    "collectives", list) : NULL;
+    if (!body)
+        return -ENOMEM;
+    *out = body;
     return 0;
 }
 

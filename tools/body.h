@@ -9,6 +9,7 @@
 #include "err.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 //  Parses '[0.1, -2, 3e-1]': a JSON array of 1..PDB_DIM_MAX finite numbers.
@@ -22,6 +23,22 @@ int body_domain(const char *text, json_t **out, char why[PDB_ERRMSG_MAX]);
 //  Adds "key=value" (key non-empty; value may be empty or contain '=') to
 //  the tags object, at most PDB_MAP_MAX keys. Returns 0 or PDB_EINVAL.
 int body_tag_add(json_t *tags, const char *pair, char why[PDB_ERRMSG_MAX]);
+
+//  A sync peer name: 1..BODY_PEER_NAME_MAX bytes of A-Z a-z 0-9 . _ -
+//  (the gateway's rule; such a name is safe in a URL path as it is).
+#define BODY_PEER_NAME_MAX 128
+#define BODY_PEER_COLLECTIVES_MAX 256
+bool body_peer_name_valid(const char *name);
+
+//  The POST /v1/sync/peers body {name, address, direction, collectives?}
+//  from `pulsedb peer add` arguments: direction NULL means both,
+//  collectives (n of them) are UUIDs. The address is checked as the
+//  syncer will read it (tcp://HOST:PORT). Returns 0 with *out (caller
+//  frees with json_decref), PDB_EINVAL with `why` naming the argument, or
+//  -ENOMEM.
+int body_peer(const char *name, const char *address, const char *direction,
+              const char *const *collectives, size_t n, json_t **out,
+              char why[PDB_ERRMSG_MAX]);
 
 //  True when text is a canonical UUID string (an id rather than a name).
 int body_is_uuid(const char *text);

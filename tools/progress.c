@@ -19,9 +19,8 @@ progress_tenth(uint64_t done, uint64_t total)
     return (unsigned) (done * 10 / total);
 }
 
-//  "42s", "3m05s", "2h10m".
-static void
-s_duration(char *out, size_t out_len, uint64_t seconds)
+void
+progress_duration(char *out, size_t out_len, uint64_t seconds)
 {
     if (seconds < 60)
         snprintf(out, out_len, "%llus", (unsigned long long) seconds);
@@ -54,7 +53,7 @@ progress_line(char *out, size_t out_len, uint64_t done, uint64_t total, uint64_t
     bar[PROGRESS_BAR_WIDTH] = '\0';
     char eta[24] = "?";
     if (rate > 0)
-        s_duration(eta, sizeof eta, (uint64_t) ((double) (total - shown) / rate + 0.5));
+        progress_duration(eta, sizeof eta, (uint64_t) ((double) (total - shown) / rate + 0.5));
     snprintf(out, out_len, "[%s]  %llu/%llu  %3u%%  %.0f/s  ETA %s%s", bar,
              (unsigned long long) shown, (unsigned long long) total,
              (unsigned) (shown * 100 / total), rate, eta, failed_text);

@@ -18,6 +18,9 @@ void progress_line(char *out, size_t out_len, uint64_t done, uint64_t total, uin
 //  How many tenths of total are done (0..10); 0 when total is 0.
 unsigned progress_tenth(uint64_t done, uint64_t total);
 
+//  A duration for people: "42s", "3m05s", "2h10m".
+void progress_duration(char *out, size_t out_len, uint64_t seconds);
+
 //  Items per second so far (0 before any time has passed).
 double progress_rate(uint64_t done, uint64_t elapsed_ms);
 

@@ -1,6 +1,6 @@
 /*  pulsedb - the PulseDB-C command: starts a node (`up`) and talks to its
     gateway over HTTP JSON (status, collectives, experiences, search,
-    import). main only picks the subcommand; each lives in its own file.
+    import, sync peers and status). main only picks the subcommand; each lives in its own file.
 */
 #include "cli.h"
 #include "cmd.h"
@@ -22,6 +22,8 @@ static const struct {
     { "get", cmd_get, "show one experience" },
     { "search", cmd_search, "find the experiences nearest to an embedding" },
     { "import", cmd_import, "add experiences from a JSONL file" },
+    { "peer", cmd_peer, "add, list or remove sync peers" },
+    { "sync", cmd_sync, "show sync status, or sync once with every peer" },
 };
 
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])

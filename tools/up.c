@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "cmd.h"
 #include "log.h"
+#include "progpath.h"
 #include "super.h"
 
 #include <errno.h>
@@ -70,46 +71,6 @@ static const char s_help[] =
     "folder locked by another storage) stops the node. Ctrl-C or SIGTERM stops all\n"
     "children (SIGKILL after 10 s) and exits 0.\n"
     "Programs are found next to pulsedb, in the build tree, or on PATH.\n\n";
-
-static bool
-s_executable(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-//  Writes dir/middle/program into out; true when it fits and is executable.
-static bool
-s_candidate(char *out, size_t len, const char *dir, size_t dir_len, const char *middle,
-            const char *program)
-{
-    int n = snprintf(out, len, "%.*s%s/%s", (int) dir_len, dir, middle, program);
-    return n > 0 && (size_t) n < len && s_executable(out);
-}
-
-//  Finds a service program; returns 0 with out filled, or PDB_ENOTFOUND.
-static int
-s_find_program(const char *program, const char *build_dir, char *out, size_t len)
-{
-    char exe[PATH_MAX], middle[64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash = n > 0 ? memrchr(exe, '/', (size_t) n) : NULL;
-    if (slash) {
-        size_t dir_len = (size_t) (slash - exe);
-        snprintf(middle, sizeof middle, "/../%s", build_dir);
-        if (s_candidate(out, len, exe, dir_len, "", program)
-            || s_candidate(out, len, exe, dir_len, middle, program))
-            return 0;
-    }
-    const char *path = getenv("PATH");
-    while (path && *path) {
-        size_t dir_len = strcspn(path, ":");
-        if (s_candidate(out, len, dir_len ? path : ".", dir_len ? dir_len : 1, "", program))
-            return 0;
-        path += dir_len + (path[dir_len] == ':');
-    }
-    return PDB_ENOTFOUND;
-}
 
 //  mkdir -p.
 static int
@@ -161,8 +122,8 @@ s_add_children(super_t *sup, const cfg_t *cfg, int argc, char **argv)
     child_argv[argc] = NULL;
     for (size_t k = 0; k < UP_CHILD_KINDS; k++) {
         char program[PATH_MAX];
-        if (s_find_program(s_children[k].program, s_children[k].build_dir, program,
-                           sizeof program)) {
+        if (progpath_find(s_children[k].program, s_children[k].build_dir, NULL, NULL, program,
+                          sizeof program)) {
             if (s_children[k].optional) {
                 log_i("up", "not installed, skipping name=%s program=%s", s_children[k].name,
                       s_children[k].program);

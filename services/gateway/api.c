@@ -178,10 +178,14 @@ api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
     http_reply_json(reply, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+//  Node facts, sync peers included: their names are borrowed from
+//  *sync_status, which the caller drops after rendering, and the array
+//  node->peers is the caller's to free.
 static void
-s_node_facts(api_t *api, metrics_node_t *node)
+s_node_facts(api_t *api, metrics_node_t *node, json_t **sync_status)
 {
     memset(node, 0, sizeof *node);
+    *sync_status = NULL;
     node->watch_streams = watch_streams(api->watch);
     MDB_txn *txn;
     if (store_read_begin(api->store, &txn) != 0)
@@ -190,6 +194,10 @@ s_node_facts(api_t *api, metrics_node_t *node)
     view_counts_t counts;
     if (store_meta_read(api->store, txn, &meta) == 0
         && view_counts(api->store, txn, &counts) == 0) {
+        metrics_peer_t *peers = NULL;
+        //  Without its peers a scrape still reports the node.
+        if (api_sync_metrics(api, txn, sync_status, &peers, &node->peers_n) == 0)
+            node->peers = peers;
         node->store_ok = true;
         node->wal_head = meta.wal_head;
         node->wal_floor = meta.wal_floor;
@@ -207,9 +215,12 @@ api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply
     (void) req;
     (void) id;
     metrics_node_t node;
-    s_node_facts(api, &node);
+    json_t *sync_status;
+    s_node_facts(api, &node, &sync_status);
     size_t len = 0;
     char *text = metrics_render(api->metrics, &node, &len);
+    free((void *) node.peers);
+    json_decref(sync_status);
     if (!text) {
         http_reply_error(reply, 500, "out of memory");
         return;

@@ -4,6 +4,8 @@
                    the node endpoints: /health, /metrics, /v1/status
     api_entities.c collectives, experiences, relations, insights
     api_query.c    search, watch (SSE), digest
+    api_sync.c     sync status and peers (/v1/sync/status, /v1/sync/peers)
+                   and the per-peer /metrics series
 
     Reads use a fresh LMDB read transaction per request, ended before any
     blocking call; writes go to storage through a pooled client and are
@@ -12,6 +14,7 @@
 #ifndef GW_API_H
 #define GW_API_H
 
+#include "cfg.h"
 #include "entity.h"
 #include "http.h"
 #include "id.h"
@@ -35,6 +38,8 @@ typedef struct {
     watch_t *watch;
     metrics_t *metrics;
     const char *storage_endpoint;
+    const cfg_peer_t *config_peers;   // sync/peers of the configuration
+    size_t config_peers_n;
 } api_t;
 
 //  Every handler: `id` is the UUID captured from the path (NULL when the
@@ -99,5 +104,17 @@ void api_insight_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_re
 void api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_watch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_digest(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+//  --- sync (api_sync.c) ------------------------------------------------------
+void api_sync_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_sync_peers_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_sync_peer_add(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_sync_peer_remove(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+//  The per-peer facts of /metrics, read in txn. On 0, *peers (caller frees
+//  with free()) holds *n entries whose names are borrowed from *status
+//  (caller drops it after rendering). Returns 0 or a store code / -ENOMEM.
+int api_sync_metrics(api_t *api, MDB_txn *txn, json_t **status, metrics_peer_t **peers,
+                     size_t *n);
 
 #endif

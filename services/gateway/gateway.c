@@ -23,6 +23,8 @@ struct gateway {
     spool_t *pool;
     watch_t *watch;
     metrics_t *metrics;
+    cfg_peer_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
+    size_t config_peers_n;
     api_t api;
 };
 
@@ -65,13 +67,18 @@ s_build(gateway_t *self)
     cfg_storage_endpoint(&self->cfg, self->storage_endpoint, sizeof self->storage_endpoint);
     char events[CFG_PATH_MAX + 32];
     snprintf(events, sizeof events, "ipc://%s/%s", self->cfg.data_dir, SPROTO_EVENTS);
-    self->pool = spool_new(self->storage_endpoint, SCLIENT_TIMEOUT_MS_DEFAULT);
+    self->pool = spool_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms);
     self->watch = watch_new(self->store, events);
     self->metrics = metrics_new();
     if (!self->pool || !self->watch || !self->metrics)
         return -ENOMEM;
+    rc = cfg_peers_parse(self->cfg.sync_peers, &self->config_peers, &self->config_peers_n, why);
+    if (rc) {
+        log_e("gateway", "cannot read sync/peers rc=%d (%s): %s", rc, pdb_strerror(rc), why);
+        return rc;
+    }
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
-                          self->storage_endpoint };
+                          self->storage_endpoint, self->config_peers, self->config_peers_n };
     return 0;
 }
 
@@ -102,6 +109,7 @@ gateway_destroy(gateway_t **self_p)
     watch_destroy(&self->watch);
     spool_destroy(&self->pool);
     metrics_destroy(&self->metrics);
+    free(self->config_peers);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

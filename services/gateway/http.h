@@ -26,6 +26,8 @@ typedef struct {
     http_method_t method;
     const char *method_name;
     const char *path;          // without the query string
+    const char *path_name;     // the "{name}" segment of the matched route (route.c),
+    size_t path_name_len;      // not NUL-terminated; NULL when the route has none
     char *body;                // NUL-terminated, NULL when empty
     size_t body_len;
     bool body_too_large;       // over PDB_HTTP_BODY_MAX: the rest was dropped

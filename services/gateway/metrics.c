@@ -116,6 +116,103 @@ s_render_node(const metrics_node_t *node, FILE *out)
             (unsigned long long) node->relations, (unsigned long long) node->insights);
 }
 
+//  A label value with \\, " and newlines escaped, as the text format requires.
+static void
+s_label_value(FILE *out, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+}
+
+typedef bool (*s_peer_value_fn)(const metrics_peer_t *peer, uint64_t *value);
+
+static bool
+s_peer_up(const metrics_peer_t *peer, uint64_t *value)
+{
+    *value = peer->up;
+    return true;
+}
+
+static bool
+s_peer_lag(const metrics_peer_t *peer, uint64_t *value)
+{
+    *value = peer->lag_changes;
+    return peer->has_lag;
+}
+
+static bool
+s_peer_failures(const metrics_peer_t *peer, uint64_t *value)
+{
+    *value = peer->failures;
+    return true;
+}
+
+static bool
+s_peer_held(const metrics_peer_t *peer, uint64_t *value)
+{
+    *value = peer->wal_held_back;
+    return true;
+}
+
+static bool
+s_peer_snapshot_done(const metrics_peer_t *peer, uint64_t *value)
+{
+    *value = peer->snapshot_done;
+    return peer->has_snapshot;
+}
+
+static bool
+s_peer_snapshot_total(const metrics_peer_t *peer, uint64_t *value)
+{
+    *value = peer->snapshot_total;
+    return peer->has_snapshot;
+}
+
+//  One gauge per row; a peer without the fact has no sample.
+static const struct {
+    const char *name;
+    const char *help;
+    s_peer_value_fn value;
+} s_peer_series[] = {
+    { "pulsedb_sync_peer_up", "1 unless the sync peer is degraded (failing repeatedly).",
+      s_peer_up },
+    { "pulsedb_sync_peer_lag_changes", "Changes between this node and the peer not yet synced.",
+      s_peer_lag },
+    { "pulsedb_sync_peer_failures", "Consecutive failed sync attempts with the peer.",
+      s_peer_failures },
+    { "pulsedb_sync_peer_wal_held_back", "WAL entries kept until the peer has them.",
+      s_peer_held },
+    { "pulsedb_sync_peer_snapshot_done", "Entities moved by the peer's initial sync.",
+      s_peer_snapshot_done },
+    { "pulsedb_sync_peer_snapshot_total", "Entities the peer's initial sync moves in all.",
+      s_peer_snapshot_total },
+};
+
+static void
+s_render_peers(const metrics_node_t *node, FILE *out)
+{
+    fprintf(out, "# HELP pulsedb_sync_peers Outbound sync peers (configured or added).\n"
+                 "# TYPE pulsedb_sync_peers gauge\npulsedb_sync_peers %zu\n", node->peers_n);
+    for (size_t s = 0; s < sizeof s_peer_series / sizeof s_peer_series[0]; s++) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", s_peer_series[s].name,
+                s_peer_series[s].help, s_peer_series[s].name);
+        for (size_t i = 0; i < node->peers_n; i++) {
+            uint64_t value;
+            if (!s_peer_series[s].value(&node->peers[i], &value))
+                continue;
+            fprintf(out, "%s{peer=\"", s_peer_series[s].name);
+            s_label_value(out, node->peers[i].name);
+            fprintf(out, "\"} %llu\n", (unsigned long long) value);
+        }
+    }
+}
+
 char *
 metrics_render(const metrics_t *self, const metrics_node_t *node, size_t *len)
 {
@@ -136,6 +233,8 @@ metrics_render(const metrics_t *self, const metrics_node_t *node, size_t *len)
             node->watch_streams);
     s_render_requests(self, out);
     s_render_node(node, out);
+    if (node->store_ok)
+        s_render_peers(node, out);
     if (fclose(out) != 0) {
         free(text);
         return NULL;

@@ -13,12 +13,26 @@
 
 typedef struct metrics metrics_t;
 
+//  One sync peer's facts (from the peers database, see view_sync.h).
+typedef struct {
+    const char *name;              // borrowed
+    bool has_lag;                  // lag_changes is known
+    uint64_t lag_changes;
+    uint64_t failures;             // consecutive
+    uint64_t wal_held_back;        // WAL entries kept for this peer
+    bool up;                       // state is not degraded
+    bool has_snapshot;             // an initial sync ran or runs
+    uint64_t snapshot_done, snapshot_total;
+} metrics_peer_t;
+
 //  Facts read at scrape time (from LMDB and the watch hub).
 typedef struct {
     bool store_ok;                 // false: the store could not be read
     uint64_t wal_head, wal_floor;
     uint64_t collectives, experiences, relations, insights;
     unsigned watch_streams;
+    const metrics_peer_t *peers;   // borrowed; NULL when peers_n is 0
+    size_t peers_n;
 } metrics_node_t;
 
 //  NULL when out of memory. Caller frees with metrics_destroy.

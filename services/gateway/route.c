@@ -35,6 +35,10 @@ static const s_route_t s_routes[] = {
     { HTTP_DELETE, "/v1/relations/{id}",               api_relation_delete },
     { HTTP_GET,    "/v1/insights/{id}",                api_insight_get },
     { HTTP_DELETE, "/v1/insights/{id}",                api_insight_delete },
+    { HTTP_GET,    "/v1/sync/status",                  api_sync_status },
+    { HTTP_GET,    "/v1/sync/peers",                   api_sync_peers_list },
+    { HTTP_POST,   "/v1/sync/peers",                   api_sync_peer_add },
+    { HTTP_DELETE, "/v1/sync/peers/{name}",            api_sync_peer_remove },
 };
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
 
@@ -64,16 +68,30 @@ s_split(const char *path, s_seg_t *segs)
     return *p ? -1 : n;
 }
 
-//  Whether the path fits the pattern; the "{id}" text goes to *id_text.
 static bool
-s_match(const char *pattern, const s_seg_t *segs, int n, s_seg_t *id_text)
+s_seg_is(const s_seg_t *seg, const char *text)
+{
+    size_t len = strlen(text);
+    return seg->len == len && memcmp(seg->start, text, len) == 0;
+}
+
+//  Whether the path fits the pattern; the "{id}" text goes to *id_text
+//  (parsed as a UUID by the caller), the "{name}" text to *name_text
+//  (passed on as is: the handler checks it).
+static bool
+s_match(const char *pattern, const s_seg_t *segs, int n, s_seg_t *id_text,
+        s_seg_t *name_text)
 {
     s_seg_t pat[ROUTE_SEGMENTS_MAX];
     if (s_split(pattern, pat) != n)
         return false;
     for (int i = 0; i < n; i++) {
-        if (pat[i].len == 4 && memcmp(pat[i].start, "{id}", 4) == 0) {
+        if (s_seg_is(&pat[i], "{id}")) {
             *id_text = segs[i];
+            continue;
+        }
+        if (s_seg_is(&pat[i], "{name}")) {
+            *name_text = segs[i];
             continue;
         }
         if (pat[i].len != segs[i].len || memcmp(pat[i].start, segs[i].start, segs[i].len))
@@ -101,8 +119,8 @@ s_allow(const s_seg_t *segs, int n, char *allow, size_t size)
 {
     allow[0] = '\0';
     for (size_t i = 0; i < ROUTE_COUNT; i++) {
-        s_seg_t id;
-        if (!s_match(s_routes[i].pattern, segs, n, &id))
+        s_seg_t id, name;
+        if (!s_match(s_routes[i].pattern, segs, n, &id, &name))
             continue;
         size_t used = strlen(allow);
         snprintf(allow + used, size - used, "%s%s", used ? ", " : "",
@@ -119,8 +137,8 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
     http_method_t method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
     bool path_known = false;
     for (size_t i = 0; n >= 0 && i < ROUTE_COUNT; i++) {
-        s_seg_t id_text = { NULL, 0 };
-        if (!s_match(s_routes[i].pattern, segs, n, &id_text))
+        s_seg_t id_text = { NULL, 0 }, name_text = { NULL, 0 };
+        if (!s_match(s_routes[i].pattern, segs, n, &id_text, &name_text))
             continue;
         path_known = true;
         if (s_routes[i].method != method)
@@ -131,6 +149,8 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
                              (int) (id_text.len > 64 ? 64 : id_text.len), id_text.start);
             return;
         }
+        req->path_name = name_text.start;
+        req->path_name_len = name_text.len;
         s_routes[i].handler(api, req, id_text.start ? &id : NULL, reply);
         return;
     }

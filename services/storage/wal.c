@@ -25,7 +25,7 @@ wal_head(store_t *store, MDB_txn *txn, uint64_t *head)
 int
 wal_append(store_t *store, MDB_txn *txn, change_t *c)
 {
-    uint64_t head;
+    uint64_t head = 0;
     int rc = wal_head(store, txn, &head);
     if (rc)
         return rc;

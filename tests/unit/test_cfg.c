@@ -19,6 +19,10 @@ static const char *s_env_names[] = {
     "PULSEDB_STORAGE_TCP", "PULSEDB_COMMIT_MAX_REQUESTS", "PULSEDB_COMMIT_MAX_KB",
     "PULSEDB_HTTP_HOST", "PULSEDB_HTTP_PORT", "PULSEDB_GATEWAYS",
     "PULSEDB_HTTP_MAX_CONNECTIONS", "PULSEDB_STORAGE_ENDPOINT",
+    "PULSEDB_SYNC_BIND", "PULSEDB_SYNC_PEERS", "PULSEDB_SYNC_RETRY_INITIAL_MS",
+    "PULSEDB_SYNC_RETRY_MAX_MS", "PULSEDB_SYNC_RETRY_MULTIPLIER", "PULSEDB_SYNC_BATCH_MAX_CHANGES",
+    "PULSEDB_SYNC_BATCH_MAX_KB", "PULSEDB_SYNC_PULL_WAIT_MS", "PULSEDB_SYNC_PEER_EXPIRY_S",
+    "PULSEDB_SYNC_TOMBSTONE_TTL_S", "PULSEDB_SYNC_COMPACT_INTERVAL_S", "PULSEDB_SYNC_POLICY",
 };
 
 static int
@@ -76,6 +80,18 @@ test_cfg_defaults_when_nothing_given(void **state)
     char ep[CFG_ENDPOINT_MAX];
     cfg_storage_endpoint(&cfg, ep, sizeof ep);
     assert_string_equal(ep, "ipc://./pulsedb-data/storage.sock");
+    assert_string_equal(cfg.sync_bind, "tcp://127.0.0.1:7700");
+    assert_string_equal(cfg.sync_peers, "");
+    assert_int_equal(cfg.sync_retry_initial_ms, 100);
+    assert_int_equal(cfg.sync_retry_max_ms, 30000);
+    assert_int_equal(cfg.sync_retry_multiplier_pct, 200);
+    assert_int_equal(cfg.sync_batch_max_changes, 1000);
+    assert_int_equal(cfg.sync_batch_max_kb, 4096);
+    assert_int_equal(cfg.sync_pull_wait_ms, 5000);
+    assert_int_equal(cfg.sync_peer_expiry_s, 604800);
+    assert_int_equal(cfg.sync_tombstone_ttl_s, 1209600);
+    assert_int_equal(cfg.sync_compact_interval_s, 60);
+    assert_string_equal(cfg.sync_policy, "lww");
 }
 
 static void
@@ -155,6 +171,25 @@ static const struct {
     { "--storage-tcp", "tcp://host:0", "port outside" },
     { "--storage", "http://x:1", "tcp:// or ipc://" },
     { "--storage", "ipc://a b", "white space" },
+    { "--sync-bind", "ipc:///tmp/s", "must start with tcp://" },
+    { "--sync-bind", "tcp://h", "HOST:PORT" },
+    { "--sync-retry-initial-ms", "0", "out of range 1..3600000" },
+    { "--sync-retry-max-ms", "86400001", "out of range" },
+    { "--sync-retry-multiplier", "0.5", "not a number in 1..10" },
+    { "--sync-retry-multiplier", "11", "not a number in 1..10" },
+    { "--sync-retry-multiplier", "1.005", "at most two decimals" },
+    { "--sync-retry-multiplier", "2.", "not a number" },
+    { "--sync-retry-multiplier", ".5", "not a number" },
+    { "--sync-retry-multiplier", "x", "not a number" },
+    { "--sync-batch-max-changes", "10001", "out of range 1..10000" },
+    { "--sync-batch-max-kb", "0", "out of range" },
+    { "--sync-pull-wait-ms", "30001", "out of range 0..30000" },
+    { "--sync-peer-expiry-s", "59", "out of range" },
+    { "--sync-compact-interval-s", "0", "out of range" },
+    { "--sync-policy", "newest", "not one of: lww remote_wins local_wins" },
+    { "--sync-policy", "", "not one of" },
+    { "--sync-peers", "beta", "needs NAME=tcp://HOST:PORT" },
+    { "--sync-peers", "b=tcp://h:1,sideways", "not push, pull, both" },
 };
 
 static void
@@ -174,6 +209,180 @@ test_cfg_bad_flag_values_are_refused_with_name_and_value(void **state)
         snprintf(head, sizeof head, "'%.8s", s_bad_flags[i].value);
         assert_non_null(strstr(why, head));
     }
+}
+
+static void
+test_cfg_sync_options_accepted(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-bind", "tcp://*:7800",
+                            "--sync-retry-multiplier", "1.5", "--sync-pull-wait-ms", "0",
+                            "--sync-policy", "remote_wins", "--sync-peers",
+                            " a=tcp://h:1  b=tcp://[::1]:2,pull\n", NULL), 0);
+    assert_string_equal(cfg.sync_bind, "tcp://*:7800");
+    assert_int_equal(cfg.sync_retry_multiplier_pct, 150);
+    assert_int_equal(cfg.sync_pull_wait_ms, 0);
+    assert_string_equal(cfg.sync_policy, "remote_wins");
+    assert_string_equal(cfg.sync_peers, " a=tcp://h:1  b=tcp://[::1]:2,pull\n");
+    static const struct { const char *text; unsigned pct; } ratios[] = {
+        { "1", 100 }, { "2.0", 200 }, { "1.25", 125 }, { "10", 1000 }, { "10.00", 1000 },
+        { "3.1", 310 },
+    };
+    for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++) {
+        assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-retry-multiplier",
+                                ratios[i].text, NULL), 0);
+        assert_int_equal(cfg.sync_retry_multiplier_pct, ratios[i].pct);
+    }
+    //  "" turns the sync server off.
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-bind", "", NULL), 0);
+    assert_string_equal(cfg.sync_bind, "");
+    char path[64];
+    s_write_file(path, "sync\n    peers = \"beta=tcp://10.0.0.2:7700,push\"\n"
+                       "    policy = local_wins\n    retry_multiplier = 3\n");
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--config", path, NULL), 0);
+    assert_string_equal(cfg.sync_peers, "beta=tcp://10.0.0.2:7700,push");
+    assert_string_equal(cfg.sync_policy, "local_wins");
+    assert_int_equal(cfg.sync_retry_multiplier_pct, 300);
+    unlink(path);
+}
+
+static void
+test_cfg_sync_cross_checks_name_both_options(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-tombstone-ttl-s", "604800", NULL),
+                     PDB_EINVAL);
+    assert_non_null(strstr(why, "--sync-tombstone-ttl-s (604800) must exceed "
+                                "sync/peer_expiry_s (default) (604800)"));
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-peer-expiry-s", "2000000", NULL),
+                     PDB_EINVAL);
+    assert_non_null(strstr(why, "must exceed --sync-peer-expiry-s (2000000)"));
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-peer-expiry-s", "2000000",
+                            "--sync-tombstone-ttl-s", "2000001", NULL), 0);
+    setenv("PULSEDB_SYNC_RETRY_MAX_MS", "50", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "PULSEDB_SYNC_RETRY_MAX_MS (50) is below "
+                                "sync/retry_initial_ms (default) (100)"));
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-retry-initial-ms", "50", NULL), 0);
+}
+
+static void
+test_cfg_peers_parse_good_lists(void **state)
+{
+    (void) state;
+    cfg_peer_t *peers = NULL;
+    size_t n = 99;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(cfg_peers_parse("", &peers, &n, why), 0);
+    assert_int_equal(n, 0);
+    assert_null(peers);
+    assert_int_equal(cfg_peers_parse("  \n\t ", &peers, &n, why), 0);
+    assert_int_equal(n, 0);
+    const char *text =
+        "alpha=tcp://10.0.0.1:7700\n"
+        "  edge_3.b-x=tcp://edge3.lan:7701,pull,collectives="
+        "01900000-0000-7000-8000-000000000001;01900000-0000-7000-8000-000000000002\t"
+        "c=tcp://[::1]:7702,collectives=01900000-0000-7000-8000-00000000000A,push";
+    assert_int_equal(cfg_peers_parse(text, &peers, &n, why), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(peers[0].name, "alpha");
+    assert_string_equal(peers[0].address, "tcp://10.0.0.1:7700");
+    assert_int_equal(peers[0].direction, CFG_PEER_BOTH);
+    assert_int_equal(peers[0].collectives_n, 0);
+    assert_string_equal(peers[1].name, "edge_3.b-x");
+    assert_string_equal(peers[1].address, "tcp://edge3.lan:7701");
+    assert_int_equal(peers[1].direction, CFG_PEER_PULL);
+    assert_int_equal(peers[1].collectives_n, 2);
+    assert_int_equal(peers[1].collectives[1].b[15], 2);
+    assert_string_equal(peers[2].address, "tcp://[::1]:7702");
+    assert_int_equal(peers[2].direction, CFG_PEER_PUSH);
+    assert_int_equal(peers[2].collectives_n, 1);
+    assert_int_equal(peers[2].collectives[0].b[15], 0x0a);
+    assert_string_equal(cfg_peer_dir_name(peers[2].direction), "push");
+    free(peers);
+}
+
+static void
+test_cfg_peers_parse_bad_specs(void **state)
+{
+    (void) state;
+    static const struct { const char *text, *expect; } cases[] = {
+        { "alpha", "needs NAME=tcp://HOST:PORT" },
+        { "=tcp://h:1", "name of 1..64" },
+        { "in:x=tcp://h:1", "characters other than" },
+        { "a b=tcp://h:1", "needs NAME=" },
+        { "a=", "has no address" },
+        { "a=tcp://h", "HOST:PORT" },
+        { "a=tcp://h:0", "port outside" },
+        { "a=tcp://h:*", "not *" },
+        { "a=tcp://*:1", "not a name or address" },
+        { "a=ipc:///x", "must start with tcp://" },
+        { "a=http://h:80", "only tcp://" },
+        { "a=tcp://h:1,sideways", "not push, pull, both" },
+        { "a=tcp://h:1,pull,push", "direction twice" },
+        { "a=tcp://h:1,", "not push, pull, both" },
+        { "a=tcp://h:1,collectives=", "empty collectives" },
+        { "a=tcp://h:1,collectives=nope", "not a UUID" },
+        { "a=tcp://h:1,collectives=01900000-0000-7000-8000-000000000001;", "not a UUID" },
+        { "a=tcp://h:1,collectives=01900000-0000-7000-8000-000000000001;"
+          "01900000-0000-7000-8000-000000000001", "collective twice" },
+        { "a=tcp://h:1,collectives=01900000-0000-7000-8000-000000000001,"
+          "collectives=01900000-0000-7000-8000-000000000002", "collectives twice" },
+        { "a=tcp://h:1 a=tcp://h:2", "repeats a peer name" },
+        { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=tcp://h:1",
+          "name of 1..64" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfg_peer_t *peers = (cfg_peer_t *) 1;
+        size_t n = 99;
+        char why[PDB_ERRMSG_MAX] = "";
+        int rc = cfg_peers_parse(cases[i].text, &peers, &n, why);
+        if (rc != PDB_EINVAL || !strstr(why, cases[i].expect) || peers || n != 0)
+            fail_msg("case %zu '%s': rc=%d why='%s'", i, cases[i].text, rc, why);
+    }
+    //  65 peers is one too many.
+    char text[65 * 16 + 1] = "";
+    for (int i = 0; i < 65; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "p%02d=tcp://h:1 ", i);
+    cfg_peer_t *peers = NULL;
+    size_t n = 0;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(cfg_peers_parse(text, &peers, &n, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "one peer too many"));
+}
+
+static void
+test_cfg_peer_from_fields(void **state)
+{
+    (void) state;
+    cfg_peer_t p;
+    char why[PDB_ERRMSG_MAX];
+    const char *coll = "01900000-0000-7000-8000-000000000001;01900000-0000-7000-8000-000000000002";
+    assert_int_equal(cfg_peer_from_fields(&p, "lab box", 7, "tcp://h:9", 9, "pull", 4, coll,
+                                          strlen(coll), why), 0);
+    assert_string_equal(p.name, "lab box");
+    assert_string_equal(p.address, "tcp://h:9");
+    assert_int_equal(p.direction, CFG_PEER_PULL);
+    assert_int_equal(p.collectives_n, 2);
+    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h:9", 9, NULL, 0, "", 0, why), 0);
+    assert_int_equal(p.direction, CFG_PEER_BOTH);
+    assert_int_equal(p.collectives_n, 0);
+    assert_int_equal(cfg_peer_from_fields(&p, "in:abc", 6, "tcp://h:9", 9, NULL, 0, NULL, 0,
+                                          why), PDB_EINVAL);
+    assert_non_null(strstr(why, "inbound"));
+    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h", 7, NULL, 0, NULL, 0, why),
+                     PDB_EINVAL);
+    assert_non_null(strstr(why, "peer 'x'"));
+    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h:9", 9, "up", 2, NULL, 0, why),
+                     PDB_EINVAL);
+    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h:9", 9, NULL, 0, "zz", 2, why),
+                     PDB_EINVAL);
+    assert_int_equal(cfg_peer_from_fields(&p, "", 0, "tcp://h:9", 9, NULL, 0, NULL, 0, why),
+                     PDB_EINVAL);
 }
 
 static void
@@ -376,7 +585,12 @@ test_cfg_usage_lists_every_flag(void **state)
     const char *flags[] = { "--config", "--data", "--log-level", "--map-size-mb",
                             "--storage-tcp", "--commit-max-requests", "--commit-max-kb",
                             "--host", "--port", "--gateways", "--max-connections",
-                            "--storage" };
+                            "--storage", "--sync-bind", "--sync-peers", "--sync-retry-initial-ms",
+                            "--sync-retry-max-ms", "--sync-retry-multiplier",
+                            "--sync-batch-max-changes", "--sync-batch-max-kb",
+                            "--sync-pull-wait-ms", "--sync-peer-expiry-s",
+                            "--sync-tombstone-ttl-s", "--sync-compact-interval-s",
+                            "--sync-policy" };
     const char *usage = cfg_usage();
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         assert_non_null(strstr(usage, flags[i]));
@@ -393,6 +607,11 @@ main(void)
         cmocka_unit_test_setup(test_cfg_repeated_flag_last_wins, s_clear_env),
         cmocka_unit_test_setup(test_cfg_bad_flag_values_are_refused_with_name_and_value,
                                s_clear_env),
+        cmocka_unit_test_setup(test_cfg_sync_options_accepted, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_sync_cross_checks_name_both_options, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_peers_parse_good_lists, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_peers_parse_bad_specs, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_peer_from_fields, s_clear_env),
         cmocka_unit_test_setup(test_cfg_long_path_and_endpoint_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_good_endpoints_accepted, s_clear_env),
         cmocka_unit_test_setup(test_cfg_flag_without_value_refused, s_clear_env),

@@ -1,5 +1,6 @@
-/*  test_json_map.c - the JSON form of entity fields (services/gateway/json_map)
-    and the JSON text writer it relies on (json_text).
+/*  test_json_map.c - the JSON form of entity fields (services/gateway/json_map),
+    the JSON text writer it relies on (json_text), and the JSON form of sync
+    peers (peer_json): POST bodies in, peers-database rows out.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include "json_map.h"
 #include "json_text.h"
+#include "peer_json.h"
 #include "bounds.h"
 #include "err.h"
 #include "mpk.h"
@@ -335,6 +337,390 @@ test_json_text_writes_shortest_reals(void **state)
     json_decref(v);
 }
 
+//  --- peer_json ---------------------------------------------------------------------
+
+#define COLL_A "0190c3e2-0000-7000-8000-000000000001"
+#define COLL_B "0190c3e2-0000-7000-8000-000000000002"
+
+static int
+s_peer_parse(const char *text, cfg_peer_t *peer, char *why)
+{
+    //  JSON_ALLOW_NUL: the gateway's parser refuses \u0000 already; this
+    //  checks the second line of defence.
+    json_t *body = json_loads(text, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    assert_non_null(body);
+    int rc = peer_json_parse(body, peer, why);
+    json_decref(body);
+    return rc;
+}
+
+static void
+test_peer_json_parses_a_post_body(void **state)
+{
+    (void) state;
+    cfg_peer_t peer;
+    char why[PDB_ERRMSG_MAX] = "";
+    assert_int_equal(s_peer_parse("{\"name\":\"edge-3.eu_1\",\"address\":\"tcp://10.0.0.2:7700\","
+                                  "\"direction\":\"push\",\"collectives\":[\"" COLL_A "\",\""
+                                  COLL_B "\"]}", &peer, why), 0);
+    assert_string_equal(peer.name, "edge-3.eu_1");
+    assert_string_equal(peer.address, "tcp://10.0.0.2:7700");
+    assert_int_equal(peer.direction, CFG_PEER_PUSH);
+    assert_int_equal(peer.collectives_n, 2);
+    char text[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&peer.collectives[1], text);
+    assert_string_equal(text, COLL_B);
+    //  Defaults: both ways, every collective; null counts as absent.
+    assert_int_equal(s_peer_parse("{\"name\":\"b\",\"address\":\"tcp://[::1]:1\","
+                                  "\"direction\":null,\"collectives\":null}", &peer, why), 0);
+    assert_int_equal(peer.direction, CFG_PEER_BOTH);
+    assert_int_equal(peer.collectives_n, 0);
+}
+
+static void
+test_peer_json_rejects_bad_bodies(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *body;
+        int rc;
+        const char *says;
+    } cases[] = {
+        { "{\"address\":\"tcp://h:1\"}", PDB_EINVAL, "'name' is required" },
+        { "{\"name\":7,\"address\":\"tcp://h:1\"}", PDB_EINVAL, "'name' must be a string" },
+        { "{\"name\":\"\",\"address\":\"tcp://h:1\"}", PDB_EINVAL, "'name' must be 1..128" },
+        { "{\"name\":\"a b\",\"address\":\"tcp://h:1\"}", PDB_EINVAL, "'name'" },
+        { "{\"name\":\"in:x\",\"address\":\"tcp://h:1\"}", PDB_EINVAL, "'name'" },
+        { "{\"name\":\"caf\\u00e9\",\"address\":\"tcp://h:1\"}", PDB_EINVAL, "'name'" },
+        { "{\"name\":\"b\"}", PDB_EINVAL, "'address' is required" },
+        { "{\"name\":\"b\",\"address\":\"h:1\"}", PDB_EINVAL, "'address'" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:70000\"}", PDB_EINVAL, "'address'" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:*\"}", PDB_EINVAL, "'address'" },
+        { "{\"name\":\"b\",\"address\":\"tcp://*:1\"}", PDB_EINVAL, "'address'" },
+        { "{\"name\":\"b\",\"address\":\"http://h:1\"}", PDB_EINVAL, "'address'" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\\u0000x\"}", PDB_EINVAL, "NUL" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"direction\":\"up\"}", PDB_EINVAL,
+          "'direction' must be push, pull or both" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"direction\":1}", PDB_EINVAL,
+          "'direction' must be a string" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"collectives\":\"" COLL_A "\"}",
+          PDB_EINVAL, "'collectives' must be an array" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"collectives\":[\"x\"]}", PDB_EINVAL,
+          "item 0 is not a collective id" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"collectives\":[\"" COLL_A "\",\""
+          COLL_A "\"]}", PDB_EINVAL, "item 1 repeats" },
+        { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"token\":\"x\"}", PDB_EINVAL,
+          "unknown field 'token'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfg_peer_t peer;
+        char why[PDB_ERRMSG_MAX] = "";
+        int rc = s_peer_parse(cases[i].body, &peer, why);
+        if (rc != cases[i].rc || !strstr(why, cases[i].says))
+            fail_msg("case %zu: rc=%d why='%s', expected %d '%s'", i, rc, why, cases[i].rc,
+                     cases[i].says);
+        assert_string_equal(peer.name, "");    // nothing half-filled
+    }
+    json_t *body = json_array();
+    char why[PDB_ERRMSG_MAX];
+    cfg_peer_t peer;
+    assert_int_equal(peer_json_parse(body, &peer, why), PDB_EINVAL);
+    json_decref(body);
+}
+
+//  A body with n distinct collectives.
+static json_t *
+s_body_with_collectives(size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char id[PDB_ID_STR_LEN + 1];
+        snprintf(id, sizeof id, "0190c3e2-0000-7000-8000-%012x", (unsigned) (i + 1) & 0xfffu);
+        json_array_append_new(list, json_string(id));
+    }
+    return json_pack("{s:s,s:s,s:o}", "name", "b", "address", "tcp://h:1", "collectives", list);
+}
+
+static void
+test_peer_json_bounds_the_collective_filter(void **state)
+{
+    (void) state;
+    cfg_peer_t peer;
+    char why[PDB_ERRMSG_MAX];
+    //  What fits in one row's string is accepted and packs under the limit.
+    json_t *body = s_body_with_collectives(PEER_JSON_COLLECTIVES_STORED_MAX);
+    assert_int_equal(peer_json_parse(body, &peer, why), 0);
+    json_decref(body);
+    mpk_out_t args;
+    mpk_out_init(&args);
+    assert_int_equal(peer_json_pack_set(&peer, &args), 0);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(args.buf.data, args.buf.size, &u), 0);
+    const char *list;
+    size_t len;
+    assert_int_equal(mpk_get_str(mpk_map_get(&u.data.via.array.ptr[1], "collectives"), &list,
+                                 &len), 0);
+    assert_true(len <= PDB_STR_MAX);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&args);
+    //  One more does not fit storage's string limit; past 256 is the protocol's.
+    body = s_body_with_collectives(PEER_JSON_COLLECTIVES_STORED_MAX + 1);
+    assert_int_equal(peer_json_parse(body, &peer, why), PDB_ETOOBIG);
+    assert_non_null(strstr(why, "fit"));
+    json_decref(body);
+    body = s_body_with_collectives(PEER_JSON_COLLECTIVES_MAX + 1);
+    assert_int_equal(peer_json_parse(body, &peer, why), PDB_ETOOBIG);
+    assert_non_null(strstr(why, "at most 256"));
+    json_decref(body);
+}
+
+static void
+test_peer_json_packs_peer_set_args(void **state)
+{
+    (void) state;
+    cfg_peer_t peer;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_peer_parse("{\"name\":\"beta\",\"address\":\"tcp://beta:7700\","
+                                  "\"direction\":\"pull\",\"collectives\":[\""
+                                  "0190C3E2-0000-7000-8000-000000000001\",\"" COLL_B "\"]}",
+                                  &peer, why), 0);
+    mpk_out_t args;
+    mpk_out_init(&args);
+    assert_int_equal(peer_json_pack_set(&peer, &args), 0);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(args.buf.data, args.buf.size, &u), 0);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(u.data.via.array.size, 2);
+    assert_true(mpk_is_str(&u.data.via.array.ptr[0], "beta"));
+    const msgpack_object *map = &u.data.via.array.ptr[1];
+    assert_int_equal(map->via.map.size, 3);
+    assert_true(mpk_is_str(mpk_map_get(map, "address"), "tcp://beta:7700"));
+    assert_true(mpk_is_str(mpk_map_get(map, "direction"), "pull"));
+    //  Canonical (lower-case) ids, semicolon-separated, as the syncer reads them.
+    assert_true(mpk_is_str(mpk_map_get(map, "collectives"), COLL_A ";" COLL_B));
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&args);
+    //  No filter is written as "" so a re-added peer drops an old one.
+    assert_int_equal(s_peer_parse("{\"name\":\"beta\",\"address\":\"tcp://beta:7700\"}", &peer,
+                                  why), 0);
+    mpk_out_init(&args);
+    assert_int_equal(peer_json_pack_set(&peer, &args), 0);
+    assert_int_equal(mpk_parse(args.buf.data, args.buf.size, &u), 0);
+    assert_true(mpk_is_str(mpk_map_get(&u.data.via.array.ptr[1], "collectives"), ""));
+    assert_true(mpk_is_str(mpk_map_get(&u.data.via.array.ptr[1], "direction"), "both"));
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&args);
+}
+
+static void
+test_peer_json_held_back_counts_kept_entries(void **state)
+{
+    (void) state;
+    assert_int_equal(peer_json_held_back(10, 1, 3), 7);     // 4..10 kept for it
+    assert_int_equal(peer_json_held_back(10, 1, 10), 0);    // in step
+    assert_int_equal(peer_json_held_back(10, 1, 12), 0);    // ahead (a restored node)
+    assert_int_equal(peer_json_held_back(10, 6, 3), 5);     // 6..10: the rest is gone already
+    assert_int_equal(peer_json_held_back(0, 1, 0), 0);      // empty WAL
+    assert_int_equal(peer_json_held_back(5, 6, 0), 0);      // compacted to the head
+}
+
+//  One field of a hand-made peers-database row.
+typedef struct {
+    const char *key;
+    char kind;              // 'u' u64, 's' str, 'b' bin16 filled with num, 'n' a negative int
+    uint64_t num;
+    const char *str;
+} s_field_t;
+
+static void
+s_row_pack(mpk_out_t *out, const s_field_t *fields, size_t n)
+{
+    mpk_out_init(out);
+    mpk_pack_map(&out->pk, n);
+    for (size_t i = 0; i < n; i++) {
+        mpk_pack_str(&out->pk, fields[i].key);
+        if (fields[i].kind == 'u')
+            mpk_pack_u64(&out->pk, fields[i].num);
+        else if (fields[i].kind == 's')
+            mpk_pack_str(&out->pk, fields[i].str);
+        else if (fields[i].kind == 'n')
+            mpk_pack_i64(&out->pk, -5);
+        else {
+            uint8_t id[PDB_ID_LEN];
+            memset(id, (int) fields[i].num, sizeof id);
+            mpk_pack_bin(&out->pk, id, sizeof id);
+        }
+    }
+    assert_int_equal(mpk_out_status(out), 0);
+}
+
+static void
+test_peer_json_renders_a_syncer_row(void **state)
+{
+    (void) state;
+    static const s_field_t fields[] = {
+        { "address", 's', 0, "tcp://beta:7700" }, { "direction", 's', 0, "both" },
+        { "collectives", 's', 0, COLL_A ";" COLL_B }, { "state", 's', 0, "snapshot" },
+        { "instance_id", 'b', 0xab, NULL }, { "pull_cursor", 'u', 40, NULL },
+        { "push_acked", 'u', 35, NULL }, { "lag_changes", 'u', 12, NULL },
+        { "lag_ms", 'u', 250, NULL }, { "last_seen_ms", 'u', 1700000000000ull, NULL },
+        { "last_error", 's', 0, "timed out" }, { "failures", 'u', 2, NULL },
+        { "retries", 'u', 9, NULL }, { "conflicts", 'u', 1, NULL },
+        { "snapshot_done", 'u', 10, NULL }, { "snapshot_total", 'u', 40, NULL },
+        { "snapshot_rate", 'u', 5, NULL }, { "peer_head", 'u', 90, NULL },
+        { "last_success_ms", 'n', 0, NULL },     // a wrong type shows as null
+        { "something_new", 'u', 1, NULL },       // fields we do not know are left out
+    };
+    mpk_out_t row;
+    s_row_pack(&row, fields, sizeof fields / sizeof fields[0]);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
+    peer_json_ctx_t ctx = { .wal_head = 100, .wal_floor = 1, .remote_pulls = true,
+                            .pulled_through = 30 };
+    json_t *peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, 0);
+    assert_non_null(peer);
+    char *text = json_dumps(peer, JSON_SORT_KEYS | JSON_COMPACT);
+    json_t *want = json_loads("{\"name\":\"beta\",\"defined_by\":\"api\","
+        "\"address\":\"tcp://beta:7700\",\"direction\":\"both\",\"collectives\":[\"" COLL_A
+        "\",\"" COLL_B "\"],\"state\":\"snapshot\",\"instance_id\":"
+        "\"abababab-abab-abab-abab-abababababab\",\"pull_cursor\":40,\"push_acked\":35,"
+        "\"peer_head\":90,\"lag_changes\":65,\"pull_lag_changes\":12,\"push_lag_changes\":65,"
+        "\"lag_ms\":250,\"wal_held_back\":70,\"last_seen_ms\":1700000000000,"
+        "\"last_success_ms\":null,\"last_error\":\"timed out\",\"failures\":2,\"retries\":9,"
+        "\"conflicts\":1,\"snapshot\":{\"done\":10,\"total\":40,\"bytes\":null,\"rate\":5,"
+        "\"eta_ms\":null}}", 0, NULL);
+    assert_non_null(want);
+    if (!json_equal(peer, want)) {
+        char *w = json_dumps(want, JSON_SORT_KEYS | JSON_COMPACT);
+        fail_msg("got  %s\nwant %s", text, w);
+    }
+    free(text);
+    json_decref(want);
+    json_decref(peer);
+    //  The configuration view: the first five members only.
+    peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, PEER_JSON_CONFIG);
+    assert_int_equal(json_object_size(peer), 5);
+    json_decref(peer);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&row);
+}
+//  lag_changes and wal_held_back of a row with the given direction.
+static void
+s_lag_of(const char *direction, bool remote_pulls, json_int_t *lag, json_int_t *held)
+{
+    const s_field_t fields[] = {
+        { "address", 's', 0, "tcp://beta:7700" }, { "direction", 's', 0, direction },
+        { "push_acked", 'u', 80, NULL }, { "lag_changes", 'u', 30, NULL },
+    };
+    mpk_out_t row;
+    s_row_pack(&row, fields, 4);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
+    peer_json_ctx_t ctx = { 100, 1, remote_pulls, 50 };
+    json_t *peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, 0);
+    assert_non_null(peer);
+    *lag = json_integer_value(json_object_get(peer, "lag_changes"));
+    *held = json_integer_value(json_object_get(peer, "wal_held_back"));
+    json_decref(peer);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&row);
+}
+
+static void
+test_peer_json_lag_and_held_back_follow_the_direction(void **state)
+{
+    (void) state;
+    json_int_t lag, held;
+    s_lag_of("push", false, &lag, &held);        // our head 100 - push_acked 80
+    assert_int_equal(lag, 20);
+    assert_int_equal(held, 20);
+    s_lag_of("pull", false, &lag, &held);        // the pull lag the syncer wrote
+    assert_int_equal(lag, 30);
+    assert_int_equal(held, 0);                   // we keep nothing for a peer we only pull from
+    s_lag_of("pull", true, &lag, &held);         // ... unless it pulls from us (to 50)
+    assert_int_equal(held, 50);
+    s_lag_of("both", false, &lag, &held);        // the larger lag
+    assert_int_equal(lag, 30);
+    assert_int_equal(held, 20);
+    s_lag_of("both", true, &lag, &held);         // the lower position holds
+    assert_int_equal(held, 50);
+}
+
+static void
+test_peer_json_renders_configured_and_status_only_peers(void **state)
+{
+    (void) state;
+    cfg_peer_t *config = NULL;
+    size_t n = 0;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(cfg_peers_parse("gamma=tcp://g:7700,pull,collectives=" COLL_A, &config, &n,
+                                     why), 0);
+    assert_int_equal(n, 1);
+    peer_json_ctx_t ctx = { 10, 1, false, 0 };
+    //  Configured, no row yet: configuration plus null status.
+    json_t *peer = peer_json_outbound("ignored", 7, config, NULL, &ctx, 0);
+    assert_non_null(peer);
+    assert_string_equal(json_string_value(json_object_get(peer, "name")), "gamma");
+    assert_string_equal(json_string_value(json_object_get(peer, "defined_by")), "config");
+    assert_string_equal(json_string_value(json_object_get(peer, "direction")), "pull");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(peer, "collectives"),
+                                                         0)), COLL_A);
+    assert_true(json_is_null(json_object_get(peer, "state")));
+    assert_true(json_is_null(json_object_get(peer, "lag_changes")));
+    assert_true(json_is_null(json_object_get(peer, "snapshot")));
+    assert_int_equal(json_integer_value(json_object_get(peer, "wal_held_back")), 0);
+    json_decref(peer);
+    free(config);
+    //  A row with status only (its peer is configured elsewhere): no
+    //  configuration shown, status as written, direction guessed from cursors.
+    const s_field_t fields[] = {
+        { "state", 's', 0, "degraded" }, { "push_acked", 'u', 4, NULL },
+        { "failures", 'u', 3, NULL }, { "snapshot_done", 'u', 0, NULL },
+        { "snapshot_total", 'u', 0, NULL },
+    };
+    mpk_out_t row;
+    s_row_pack(&row, fields, 5);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
+    peer = peer_json_outbound("old", 3, NULL, &u.data, &ctx, 0);
+    assert_non_null(peer);
+    assert_true(json_is_null(json_object_get(peer, "defined_by")));
+    assert_true(json_is_null(json_object_get(peer, "address")));
+    assert_true(json_is_null(json_object_get(peer, "collectives")));
+    assert_int_equal(json_integer_value(json_object_get(peer, "lag_changes")), 6);
+    assert_int_equal(json_integer_value(json_object_get(peer, "wal_held_back")), 6);
+    assert_true(json_is_null(json_object_get(peer, "snapshot")));   // never ran one
+    json_decref(peer);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&row);
+}
+
+static void
+test_peer_json_renders_inbound_rows(void **state)
+{
+    (void) state;
+    const s_field_t fields[] = {
+        { "instance_id", 'b', 0x11, NULL }, { "pulled_through", 'u', 7, NULL },
+    };
+    mpk_out_t row;
+    s_row_pack(&row, fields, 2);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
+    peer_json_ctx_t ctx = { 10, 1, false, 0 };
+    json_t *in = peer_json_inbound(&u.data, "beta", &ctx);
+    json_t *want = json_pack("{s:s,s:i,s:n,s:s,s:i}", "instance_id",
+                             "11111111-1111-1111-1111-111111111111", "pulled_through", 7,
+                             "last_seen_ms", "peer", "beta", "wal_held_back", 3);
+    assert_true(json_equal(in, want));
+    json_decref(want);
+    json_decref(in);
+    in = peer_json_inbound(&u.data, NULL, &ctx);
+    assert_true(json_is_null(json_object_get(in, "peer")));
+    json_decref(in);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&row);
+}
+
 int
 main(void)
 {
@@ -354,6 +740,15 @@ main(void)
         cmocka_unit_test(test_json_map_rejects_wrong_dimension),
         cmocka_unit_test(test_json_map_rejects_non_objects),
         cmocka_unit_test(test_json_text_writes_shortest_reals),
+        cmocka_unit_test(test_peer_json_parses_a_post_body),
+        cmocka_unit_test(test_peer_json_rejects_bad_bodies),
+        cmocka_unit_test(test_peer_json_bounds_the_collective_filter),
+        cmocka_unit_test(test_peer_json_packs_peer_set_args),
+        cmocka_unit_test(test_peer_json_held_back_counts_kept_entries),
+        cmocka_unit_test(test_peer_json_renders_a_syncer_row),
+        cmocka_unit_test(test_peer_json_lag_and_held_back_follow_the_direction),
+        cmocka_unit_test(test_peer_json_renders_configured_and_status_only_peers),
+        cmocka_unit_test(test_peer_json_renders_inbound_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

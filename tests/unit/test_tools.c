@@ -1,5 +1,6 @@
 /*  test_tools.c - the pulsedb command's pure pieces: argument parsing,
-    request bodies, JSONL lines, progress text, restart backoff, URLs.
+    request bodies, JSONL lines, progress text, restart backoff, URLs, sync
+    status cells and program lookup.
 */
 #include "args.h"
 #include "backoff.h"
@@ -7,7 +8,9 @@
 #include "bounds.h"
 #include "client.h"
 #include "jsonl.h"
+#include "progpath.h"
 #include "progress.h"
+#include "syncfmt.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 //  --- args -------------------------------------------------------------------------
 
@@ -336,6 +341,247 @@ test_client_unreachable_gateway_says_node_not_running(void **state)
     assert_null(client_new(""));
 }
 
+//  --- sync peers: bodies ------------------------------------------------------------
+
+#define S_COLL_A "0190c3e2-0000-7000-8000-000000000001"
+#define S_COLL_B "0190c3e2-0000-7000-8000-000000000002"
+
+static void
+test_body_peer_builds_the_post_body(void **state)
+{
+    (void) state;
+    const char *colls[] = { S_COLL_A, S_COLL_B };
+    json_t *body = NULL;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(body_peer("edge-3.eu_1", "tcp://10.0.0.2:7700", "pull", colls, 2, &body,
+                               why), 0);
+    json_t *want = json_pack("{s:s,s:s,s:s,s:[s,s]}", "name", "edge-3.eu_1", "address",
+                             "tcp://10.0.0.2:7700", "direction", "pull", "collectives",
+                             S_COLL_A, S_COLL_B);
+    assert_true(json_equal(body, want));
+    json_decref(want);
+    json_decref(body);
+    //  No direction: both; no collectives: an empty filter (every collective).
+    assert_int_equal(body_peer("beta", "tcp://beta:7700", NULL, NULL, 0, &body, why), 0);
+    assert_string_equal(json_string_value(json_object_get(body, "direction")), "both");
+    assert_int_equal(json_array_size(json_object_get(body, "collectives")), 0);
+    json_decref(body);
+}
+
+static void
+test_body_peer_refuses_bad_arguments(void **state)
+{
+    (void) state;
+    json_t *body = NULL;
+    char why[PDB_ERRMSG_MAX];
+    const char *bad_coll[] = { "not-a-uuid" };
+    char long_name[BODY_PEER_NAME_MAX + 2];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    struct {
+        const char *name, *address, *direction;
+        const char *const *colls;
+        size_t n;
+        const char *says;
+    } cases[] = {
+        { "", "tcp://h:1", NULL, NULL, 0, "NAME" },
+        { "b c", "tcp://h:1", NULL, NULL, 0, "NAME" },
+        { "in:x", "tcp://h:1", NULL, NULL, 0, "NAME" },
+        { "b/c", "tcp://h:1", NULL, NULL, 0, "NAME" },
+        { long_name, "tcp://h:1", NULL, NULL, 0, "NAME" },
+        { "b", "tcp://h:1", "sideways", NULL, 0, "--direction" },
+        { "b", "tcp://h:1", NULL, bad_coll, 1, "--collective" },
+        { "b", "h:1", NULL, NULL, 0, "ADDRESS" },
+        { "b", "tcp://h:0", NULL, NULL, 0, "ADDRESS" },
+        { "b", "tcp://h:*", NULL, NULL, 0, "ADDRESS" },
+        { "b", "tcp://*:7700", NULL, NULL, 0, "ADDRESS" },
+        { "b", "http://h:7070", NULL, NULL, 0, "ADDRESS" },
+        { "b", "tcp://", NULL, NULL, 0, "ADDRESS" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        why[0] = '\0';
+        assert_int_equal(body_peer(cases[i].name, cases[i].address, cases[i].direction,
+                                   cases[i].colls, cases[i].n, &body, why), PDB_EINVAL);
+        if (!strstr(why, cases[i].says))
+            fail_msg("case %zu: '%s' does not name %s", i, why, cases[i].says);
+    }
+    long_name[BODY_PEER_NAME_MAX] = '\0';
+    assert_true(body_peer_name_valid(long_name));
+    assert_int_equal(body_peer(long_name, "tcp://[::1]:7700", "both", NULL, 0, &body, why), 0);
+    json_decref(body);
+}
+
+//  --- sync status cells --------------------------------------------------------------
+
+static void
+test_syncfmt_counts_and_ages(void **state)
+{
+    (void) state;
+    char out[SYNCFMT_CELL_MAX];
+    json_t *n = json_integer(42);
+    syncfmt_count(out, sizeof out, n);
+    assert_string_equal(out, "42");
+    syncfmt_count(out, sizeof out, NULL);
+    assert_string_equal(out, "-");
+    syncfmt_count(out, sizeof out, json_null());
+    assert_string_equal(out, "-");
+    json_decref(n);
+
+    json_t *then = json_integer(1000000);
+    syncfmt_age(out, sizeof out, then, 1000000 + 12500);
+    assert_string_equal(out, "12s ago");
+    syncfmt_age(out, sizeof out, then, 1000000 + 185000);
+    assert_string_equal(out, "3m05s ago");
+    syncfmt_age(out, sizeof out, then, 1000000 + 300);
+    assert_string_equal(out, "just now");
+    syncfmt_age(out, sizeof out, then, 999000);       // a clock behind the peer's
+    assert_string_equal(out, "just now");
+    syncfmt_age(out, sizeof out, NULL, 5);
+    assert_string_equal(out, "-");
+    json_decref(then);
+}
+
+static void
+test_syncfmt_snapshot_progress(void **state)
+{
+    (void) state;
+    char out[SYNCFMT_CELL_MAX];
+    json_t *s = json_pack("{s:i,s:i,s:i,s:i,s:i}", "done", 50, "total", 200, "bytes", 9000,
+                          "rate", 25, "eta_ms", 6000);
+    syncfmt_snapshot(out, sizeof out, s);
+    assert_string_equal(out, "50/200 (25%) 25/s ETA 6s");
+    json_object_set_new(s, "eta_ms", json_integer(125000));
+    syncfmt_snapshot(out, sizeof out, s);
+    assert_string_equal(out, "50/200 (25%) 25/s ETA 2m05s");
+    json_object_set_new(s, "done", json_integer(200));
+    syncfmt_snapshot(out, sizeof out, s);
+    assert_string_equal(out, "200/200 (100%) 25/s ETA done");
+    //  Nothing moving yet: no ETA can be given.
+    json_decref(s);
+    s = json_pack("{s:i,s:i,s:i,s:i}", "done", 0, "total", 10, "rate", 0, "eta_ms", 0);
+    syncfmt_snapshot(out, sizeof out, s);
+    assert_string_equal(out, "0/10 (0%) 0/s ETA ?");
+    json_decref(s);
+    //  Total not known yet; fields missing.
+    s = json_pack("{s:i,s:n}", "done", 7, "total");
+    syncfmt_snapshot(out, sizeof out, s);
+    assert_string_equal(out, "7 done");
+    json_decref(s);
+    syncfmt_snapshot(out, sizeof out, json_null());
+    assert_string_equal(out, "-");
+}
+
+static void
+test_syncfmt_errors_collectives_and_widths(void **state)
+{
+    (void) state;
+    char out[SYNCFMT_CELL_MAX];
+    json_t *err = json_string("connection refused");
+    json_t *four = json_integer(4), *one = json_integer(1);
+    syncfmt_error(out, sizeof out, err, four);
+    assert_string_equal(out, "connection refused (4 failures)");
+    syncfmt_error(out, sizeof out, err, one);
+    assert_string_equal(out, "connection refused (1 failure)");
+    syncfmt_error(out, sizeof out, err, NULL);
+    assert_string_equal(out, "connection refused");
+    json_decref(err);
+    err = json_string("");
+    syncfmt_error(out, sizeof out, err, four);       // the syncer's "never failed"
+    assert_string_equal(out, "-");
+    json_decref(err);
+    char longer[200];
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    err = json_string(longer);
+    syncfmt_error(out, sizeof out, err, NULL);
+    assert_int_equal(strlen(out), SYNCFMT_ERROR_SHOWN);
+    assert_non_null(strstr(out, "..."));
+    json_decref(err);
+    json_decref(four);
+    json_decref(one);
+
+    json_t *list = json_array();
+    syncfmt_collectives(out, sizeof out, list);
+    assert_string_equal(out, "all");
+    json_array_append_new(list, json_string(S_COLL_A));
+    syncfmt_collectives(out, sizeof out, list);
+    assert_string_equal(out, S_COLL_A);
+    json_array_append_new(list, json_string(S_COLL_B));
+    syncfmt_collectives(out, sizeof out, list);
+    assert_string_equal(out, "2 collectives");
+    json_decref(list);
+    syncfmt_collectives(out, sizeof out, json_null());
+    assert_string_equal(out, "-");
+
+    json_t *peers = json_pack("[{s:s},{s:s},{s:n}]", "name", "ab", "name",
+                              "a-rather-long-peer-name", "name");
+    assert_int_equal(syncfmt_name_width(peers, "name", 4, 40), 23);
+    assert_int_equal(syncfmt_name_width(peers, "name", 4, 10), 10);
+    json_decref(peers);
+}
+
+//  --- program lookup -----------------------------------------------------------------
+
+static void
+s_touch_exec(const char *path, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void
+test_progpath_next_to_exe_then_build_tree_then_path(void **state)
+{
+    (void) state;
+    char root[] = "/tmp/pdb-progpath-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char bin[128], tree[128], tool[160], other[128], found[512], path[600];
+    snprintf(bin, sizeof bin, "%s/tools", root);
+    snprintf(tree, sizeof tree, "%s/services", root);
+    assert_int_equal(mkdir(bin, 0755), 0);
+    assert_int_equal(mkdir(tree, 0755), 0);
+    snprintf(tree, sizeof tree, "%s/services/syncer", root);
+    assert_int_equal(mkdir(tree, 0755), 0);
+    snprintf(other, sizeof other, "%s/elsewhere", root);
+    assert_int_equal(mkdir(other, 0755), 0);
+    snprintf(tool, sizeof tool, "%s/pulsedb", bin);
+
+    //  Nowhere: not found (an empty PATH list searches nothing here).
+    snprintf(path, sizeof path, "%s", other);
+    assert_int_equal(progpath_find("pulsedb-syncer", "services/syncer", tool, path, found,
+                                   sizeof found), PDB_ENOTFOUND);
+    //  On PATH only.
+    char file[600];
+    snprintf(file, sizeof file, "%s/pulsedb-syncer", other);
+    s_touch_exec(file, 0755);
+    assert_int_equal(progpath_find("pulsedb-syncer", "services/syncer", tool, path, found,
+                                   sizeof found), 0);
+    assert_string_equal(found, file);
+    //  The build tree wins over PATH.
+    snprintf(file, sizeof file, "%s/pulsedb-syncer", tree);
+    s_touch_exec(file, 0755);
+    assert_int_equal(progpath_find("pulsedb-syncer", "services/syncer", tool, path, found,
+                                   sizeof found), 0);
+    assert_non_null(strstr(found, "/tools/../services/syncer/pulsedb-syncer"));
+    //  Next to pulsedb wins over both; a file that is not executable is skipped.
+    snprintf(file, sizeof file, "%s/pulsedb-syncer", bin);
+    s_touch_exec(file, 0644);
+    assert_int_equal(progpath_find("pulsedb-syncer", "services/syncer", tool, path, found,
+                                   sizeof found), 0);
+    assert_non_null(strstr(found, "/services/syncer/"));
+    assert_int_equal(chmod(file, 0755), 0);
+    assert_int_equal(progpath_find("pulsedb-syncer", "services/syncer", tool, path, found,
+                                   sizeof found), 0);
+    assert_string_equal(found, file);
+
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -355,6 +601,12 @@ main(void)
         cmocka_unit_test(test_backoff_doubles_caps_and_resets),
         cmocka_unit_test(test_client_default_url),
         cmocka_unit_test(test_client_unreachable_gateway_says_node_not_running),
+        cmocka_unit_test(test_body_peer_builds_the_post_body),
+        cmocka_unit_test(test_body_peer_refuses_bad_arguments),
+        cmocka_unit_test(test_syncfmt_counts_and_ages),
+        cmocka_unit_test(test_syncfmt_snapshot_progress),
+        cmocka_unit_test(test_syncfmt_errors_collectives_and_widths),
+        cmocka_unit_test(test_progpath_next_to_exe_then_build_tree_then_path),
     };
     int rc = cmocka_run_group_tests_name("tools", tests, NULL, NULL);
     curl_global_cleanup();

@@ -1,0 +1,62 @@
+#include "chead.h"
+#include "err.h"
+
+#include <string.h>
+
+typedef struct {
+    const uint8_t *p, *end;
+} s_rd_t;
+
+static int
+s_uint(s_rd_t *r, uint64_t *out)
+{
+    if (r->p >= r->end)
+        return PDB_EINVAL;
+    uint8_t tag = *r->p++;
+    size_t n;
+    if (tag <= 0x7f) {
+        *out = tag;
+        return 0;
+    }
+    switch (tag) {
+    case 0xcc: n = 1; break;
+    case 0xcd: n = 2; break;
+    case 0xce: n = 4; break;
+    case 0xcf: n = 8; break;
+    default:   return PDB_EINVAL;
+    }
+    if ((size_t) (r->end - r->p) < n)
+        return PDB_EINVAL;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | r->p[i];
+    r->p += n;
+    *out = v;
+    return 0;
+}
+
+static int
+s_id(s_rd_t *r, pdb_id_t *out)
+{
+    if (r->end - r->p < 2 + PDB_ID_LEN || r->p[0] != 0xc4 || r->p[1] != PDB_ID_LEN)
+        return PDB_EINVAL;
+    memcpy(out->b, r->p + 2, PDB_ID_LEN);
+    r->p += 2 + PDB_ID_LEN;
+    return 0;
+}
+
+int
+chead_read(const void *data, size_t len, chead_t *out)
+{
+    s_rd_t r = { data, (const uint8_t *) data + len };
+    uint64_t hlc, entity, op;
+    chead_t h;
+    if (len < 1 || *r.p++ != 0x99)            // fixarray of 9
+        return PDB_EINVAL;
+    if (s_uint(&r, &h.seq) || s_id(&r, &h.origin) || s_uint(&r, &h.origin_seq)
+        || s_uint(&r, &hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
+        || s_id(&r, &h.collective) || h.origin_seq == 0)
+        return PDB_EINVAL;
+    *out = h;
+    return 0;
+}

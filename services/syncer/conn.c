@@ -1,0 +1,306 @@
+#include "conn.h"
+#include "log.h"
+#include "mpk.h"
+#include "prow.h"
+#include "sops.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Storage calls of a sync thread: a group commit plus fsync, with slack.
+#define CONN_STORAGE_TIMEOUT_MS 30000
+
+int
+conn_init(conn_t *self, const synctx_t *ctx, peer_t *peer, peer_dir_t dir,
+          link_cancel_t *cancel, char why[PDB_ERRMSG_MAX])
+{
+    memset(self, 0, sizeof *self);
+    self->ctx = ctx;
+    self->peer = peer;
+    self->dir = dir;
+    self->cancel = cancel;
+    self->link = link_new(peer->spec.address);
+    self->storage = sclient_new(ctx->storage_endpoint, CONN_STORAGE_TIMEOUT_MS);
+    if (!self->link || !self->storage) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot create sockets for %.100s / %.100s", peer->spec.address,
+                 ctx->storage_endpoint);
+        conn_release(self);
+        return PDB_EUNAVAIL;
+    }
+    return 0;
+}
+
+void
+conn_release(conn_t *self)
+{
+    link_destroy(&self->link);
+    sclient_destroy(&self->storage);
+    vv_release(&self->vector);
+}
+
+bool
+conn_needs_hello(const conn_t *self)
+{
+    return !self->ready
+        || __atomic_load_n(&self->peer->generation, __ATOMIC_ACQUIRE) != self->generation
+        || self->ctx->env->mono_ms(self->ctx->env->ctx) >= self->hello_mono_ms + CONN_REHELLO_MS;
+}
+
+void
+conn_exchange_ok(conn_t *self)
+{
+    self->ident_changes = 0;
+    peer_note_ok(self->peer, self->dir, self->ctx->env->wall_ms(self->ctx->env->ctx));
+}
+
+int
+conn_row_cursor(conn_t *self, const char *field, uint64_t *out)
+{
+    *out = 0;
+    prow_t row;
+    int rc = prow_read(self->ctx->store, NULL, self->peer->spec.name, &row);
+    if (rc == PDB_ENOTFOUND)
+        return 0;
+    if (rc == 0)
+        (void) prow_u64(&row, field, out);
+    prow_release(&row);
+    return rc;
+}
+
+//  The instance the peer's row is bound to (bin(16); a UUID string is read
+//  too); false when none or unreadable.
+static bool
+s_row_instance(const prow_t *row, pdb_id_t *out)
+{
+    const msgpack_object *v = row->map ? mpk_map_get(row->map, "instance_id") : NULL;
+    const char *s;
+    size_t len;
+    if (v && mpk_get_id(v, out) == 0)
+        return true;
+    return v && mpk_get_str(v, &s, &len) == 0 && pdb_id_parse(s, len, out) == 0;
+}
+
+//  Forgets the row's cursors (storage never lowers them in place) and binds
+//  it to `instance`, keeping the fields `pulsedb peer add` wrote.
+static int
+s_reset_row(conn_t *self, const prow_t *row, const pdb_id_t *instance, char *why)
+{
+    static const char *keep[] = { "address", "direction", "collectives" };
+    mpk_out_t map;
+    mpk_out_init(&map);
+    size_t n = 1;
+    for (size_t i = 0; i < 3; i++)
+        n += row->map && mpk_map_get(row->map, keep[i]) != NULL;
+    mpk_pack_map(&map.pk, n);
+    mpk_pack_str(&map.pk, "instance_id");
+    mpk_pack_id(&map.pk, instance);
+    for (size_t i = 0; i < 3; i++) {
+        const msgpack_object *v = row->map ? mpk_map_get(row->map, keep[i]) : NULL;
+        if (v) {
+            mpk_pack_str(&map.pk, keep[i]);
+            mpk_pack_canonical(&map.pk, v);
+        }
+    }
+    int rc = mpk_out_status(&map);
+    const char *name = self->peer->spec.name;
+    if (!rc)
+        rc = sops_peer_del(self->storage, name, why);
+    if (!rc)
+        rc = sops_peer_set_packed(self->storage, name, map.buf.data, map.buf.size, why);
+    mpk_out_release(&map);
+    return rc;
+}
+
+//  The identity rules, under the peer's identity lock so the push and pull
+//  threads never both reset the row.
+static int
+s_bind(conn_t *self, const pdb_id_t *responder, char *why)
+{
+    peer_t *peer = self->peer;
+    char now_id[PDB_ID_STR_LEN + 1], was_id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(responder, now_id);
+    pthread_mutex_lock(&peer->ident_lock);
+    prow_t row;
+    int rc = prow_read(self->ctx->store, NULL, peer->spec.name, &row);
+    pdb_id_t bound;
+    bool has = rc == 0 && s_row_instance(&row, &bound);
+    if (rc == PDB_ENOTFOUND)
+        rc = 0;
+    if (!rc && !has) {
+        sops_kv_t kv[] = { SOPS_ID("instance_id", responder) };
+        rc = sops_peer_set(self->storage, peer->spec.name, kv, 1, why);
+        if (!rc)
+            log_i("syncer", "peer bound peer=%s instance=%s", peer->spec.name, now_id);
+    }
+    else if (!rc && pdb_id_cmp(&bound, responder) != 0) {
+        pdb_id_format(&bound, was_id);
+        if (++self->ident_changes > 1) {
+            snprintf(why, PDB_ERRMSG_MAX, "identity changed twice in one cycle (now %s, row "
+                     "bound to %s): refusing to follow", now_id, was_id);
+            rc = PDB_ECONFLICT;
+        }
+        else {
+            log_w("syncer", "peer identity changed peer=%s was=%s now=%s: replaced (restored "
+                  "backup or wiped folder?); its cursors start from zero", peer->spec.name,
+                  was_id, now_id);
+            rc = s_reset_row(self, &row, responder, why);
+            if (!rc)
+                __atomic_add_fetch(&peer->generation, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    self->generation = __atomic_load_n(&peer->generation, __ATOMIC_ACQUIRE);
+    pthread_mutex_unlock(&peer->ident_lock);
+    prow_release(&row);
+    return rc;
+}
+
+static int
+s_copy_vector(vv_t *out, const vv_entry_t *entries, size_t n)
+{
+    vv_release(out);
+    if (n == 0)
+        return 0;
+    out->entries = malloc(n * sizeof *entries);
+    if (!out->entries)
+        return -ENOMEM;
+    memcpy(out->entries, entries, n * sizeof *entries);
+    out->n = n;
+    return 0;
+}
+
+//  Reads the bound instance (for "target") and our vector.
+static int
+s_hello_request(conn_t *self, sync_msg_t *req, vv_t *ours)
+{
+    memset(req, 0, sizeof *req);
+    req->op = SYNC_HELLO;
+    req->from = self->ctx->self;
+    req->protocol = SYNC_PROTOCOL_VERSION;
+    prow_t row;
+    int rc = prow_read(self->ctx->store, NULL, self->peer->spec.name, &row);
+    if (rc == 0)
+        req->has_target = s_row_instance(&row, &req->target);
+    prow_release(&row);
+    MDB_txn *txn;
+    rc = store_read_begin(self->ctx->store, &txn);
+    if (rc)
+        return rc;
+    rc = vv_read(self->ctx->store, txn, ours);
+    mdb_txn_abort(txn);
+    req->vector = ours->entries;
+    req->vector_n = ours->n;
+    req->has_vector = true;
+    return rc;
+}
+
+//  Checks a hello reply and takes what it says. Returns 0 or a code.
+static int
+s_hello_reply(conn_t *self, const sync_msg_t *msg, char *why)
+{
+    char id[PDB_ID_STR_LEN + 1];
+    if (msg->op == SYNC_ERROR) {
+        snprintf(why, PDB_ERRMSG_MAX, "hello refused: %s: %.*s", sync_err_name(msg->error),
+                 (int) msg->detail_len, msg->detail);
+        return PDB_EPROTO;
+    }
+    if (msg->op != SYNC_HELLO_OK) {
+        snprintf(why, PDB_ERRMSG_MAX, "hello answered with %s", sync_op_name(msg->op));
+        return PDB_EPROTO;
+    }
+    if (!msg->accepted) {
+        snprintf(why, PDB_ERRMSG_MAX, "hello not accepted: %.*s", (int) msg->reason_len,
+                 msg->reason ? msg->reason : "");
+        return PDB_EPROTO;
+    }
+    if (pdb_id_cmp(&msg->from, &self->ctx->self) == 0) {
+        pdb_id_format(&msg->from, id);
+        snprintf(why, PDB_ERRMSG_MAX, "peer is this node itself (instance %s): its address "
+                 "points back here", id);
+        return PDB_EINVAL;
+    }
+    if (msg->max_batch_bytes <= CONN_ENVELOPE_BYTES + 1024) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer's max_batch_bytes %llu is too small to send "
+                 "anything", (unsigned long long) msg->max_batch_bytes);
+        return PDB_EPROTO;
+    }
+    int rc = s_bind(self, &msg->from, why);
+    if (rc)
+        return rc;
+    rc = s_copy_vector(&self->vector, msg->vector, msg->vector_n);
+    if (rc)
+        return rc;
+    self->responder = msg->from;
+    self->head = msg->head;
+    self->floor = msg->floor;
+    self->max_batch_bytes = msg->max_batch_bytes;
+    return 0;
+}
+
+int
+conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    self->ready = false;
+    sync_msg_t req;
+    vv_t ours = { 0 };
+    int rc = s_hello_request(self, &req, &ours);
+    if (rc) {
+        vv_release(&ours);
+        snprintf(why, PDB_ERRMSG_MAX, "cannot read this node's vector: %s", pdb_strerror(rc));
+        return rc;
+    }
+    link_reply_t reply;
+    rc = link_request(self->link, &req, CONN_HELLO_TIMEOUT_MS, self->cancel, &reply, why);
+    vv_release(&ours);
+    if (rc)
+        return rc;
+    rc = s_hello_reply(self, &reply.msg, why);
+    link_reply_release(&reply);
+    if (rc)
+        return rc;
+    self->ready = true;
+    self->hello_mono_ms = self->ctx->env->mono_ms(self->ctx->env->ctx);
+    peer_note_ok(self->peer, self->dir, self->ctx->env->wall_ms(self->ctx->env->ctx));
+    peer_note_head(self->peer, self->head);
+    return 0;
+}
+
+int
+conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expect,
+             link_reply_t *reply, sync_err_t *remote, char why[PDB_ERRMSG_MAX])
+{
+    *remote = 0;
+    int rc = link_request(self->link, req, timeout_ms, self->cancel, reply, why);
+    if (rc)
+        return rc;
+    peer_note_seen(self->peer, self->ctx->env->wall_ms(self->ctx->env->ctx));
+    const sync_msg_t *msg = &reply->msg;
+    char got[PDB_ID_STR_LEN + 1], want[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&msg->from, got);
+    pdb_id_format(&self->responder, want);
+    bool other = pdb_id_cmp(&msg->from, &self->responder) != 0;
+    if (msg->op == SYNC_ERROR) {
+        *remote = msg->error;
+        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s: %s: %.*s", sync_op_name(req->op),
+                 sync_err_name(msg->error), (int) msg->detail_len, msg->detail);
+        //  An error naming another responder is a replaced peer too.
+        if (other && !pdb_id_is_nil(&msg->from))
+            self->ready = false;
+        rc = PDB_EPROTO;
+    }
+    else if (msg->op != expect) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s with %s", sync_op_name(req->op),
+                 sync_op_name(msg->op));
+        rc = PDB_EPROTO;
+    }
+    else if (other) {
+        snprintf(why, PDB_ERRMSG_MAX, "reply came from %s, not the bound %s: peer replaced; "
+                 "nothing applied, saying hello again", got, want);
+        self->ready = false;
+        rc = PDB_ECONFLICT;
+    }
+    if (rc)
+        link_reply_release(reply);
+    return rc;
+}

@@ -1,0 +1,117 @@
+#include "initsync.h"
+#include "log.h"
+#include "sops.h"
+
+#include <string.h>
+
+void
+initsync_begin(initsync_t *self, uint64_t mono_ms)
+{
+    memset(self, 0, sizeof *self);
+    self->active = true;
+    self->started_mono_ms = mono_ms;
+}
+
+static void
+s_progress(initsync_t *self, conn_t *conn, size_t n, uint64_t bytes)
+{
+    const senv_t *env = conn->ctx->env;
+    self->done += n;
+    self->bytes += bytes;
+    uint64_t elapsed = env->mono_ms(env->ctx) - self->started_mono_ms;
+    uint64_t rate = elapsed ? self->done * 1000 / elapsed : self->done;
+    uint64_t left = self->total > self->done ? self->total - self->done : 0;
+    uint64_t eta = rate ? left * 1000 / rate : 0;
+    peer_note_snapshot(conn->peer, self->done, self->total, self->bytes, rate, eta);
+    log_i("syncer", "initial sync peer=%s entities=%llu/%llu bytes=%llu rate=%llu/s eta_ms=%llu",
+          conn->peer->spec.name, (unsigned long long) self->done,
+          (unsigned long long) self->total, (unsigned long long) self->bytes,
+          (unsigned long long) rate, (unsigned long long) eta);
+}
+
+//  Installs a page; the done page also moves the cursor and the vector.
+static int
+s_install(initsync_t *self, conn_t *conn, const sync_msg_t *msg, char *why)
+{
+    uint64_t installed = 0, bytes = 0;
+    for (size_t i = 0; i < msg->changes_n; i++)
+        bytes += msg->changes[i].len;
+    int rc = sops_install(conn->storage, conn->peer->spec.name, msg->changes, msg->changes_n,
+                          msg->done, msg->snapshot_seq, msg->vector, msg->vector_n, &installed,
+                          why);
+    if (rc)
+        return rc;
+    peer_counts_t add = { .installed = installed };
+    peer_count(conn->peer, &add);
+    s_progress(self, conn, msg->changes_n, bytes);
+    return 0;
+}
+
+//  Takes the page token (or none, at the end) for the next request.
+static int
+s_take_token(initsync_t *self, const sync_msg_t *msg, char *why)
+{
+    if (!msg->done && (!msg->page_token || msg->page_token_len == 0)) {
+        snprintf(why, PDB_ERRMSG_MAX, "snapshot page is not the last but has no page_token");
+        return PDB_EPROTO;
+    }
+    size_t len = msg->done ? 0 : msg->page_token_len;
+    if (len > INITSYNC_TOKEN_MAX) {
+        snprintf(why, PDB_ERRMSG_MAX, "snapshot page_token of %zu bytes is too long", len);
+        return PDB_EPROTO;
+    }
+    if (len)
+        memcpy(self->token, msg->page_token, len);
+    self->token[len] = '\0';
+    return 0;
+}
+
+int
+initsync_page(initsync_t *self, conn_t *conn, bool *finished, char why[PDB_ERRMSG_MAX])
+{
+    *finished = false;
+    const cfg_peer_t *spec = &conn->peer->spec;
+    sync_msg_t req = {
+        .op = SYNC_SNAPSHOT, .from = conn->ctx->self, .has_target = true,
+        .target = conn->responder,
+        .collectives = (pdb_id_t *) spec->collectives, .collectives_n = spec->collectives_n,
+        .page_token = self->token[0] ? self->token : NULL, .page_token_len = strlen(self->token),
+        .max_changes = conn->ctx->batch_max_changes,
+    };
+    link_reply_t reply;
+    sync_err_t remote;
+    int rc = conn_request(conn, &req, INITSYNC_TIMEOUT_MS, SYNC_SNAPSHOT_OK, &reply, &remote, why);
+    if (rc) {
+        //  A lost session (expired, peer restarted) cannot resume: start over.
+        if (rc != -ECANCELED)
+            initsync_begin(self, conn->ctx->env->mono_ms(conn->ctx->env->ctx));
+        return rc;
+    }
+    const sync_msg_t *msg = &reply.msg;
+    bool first = self->token[0] == '\0';
+    if (!first && msg->snapshot_seq != self->snapshot_seq) {
+        snprintf(why, PDB_ERRMSG_MAX, "snapshot_seq changed mid-session (%llu, then %llu)",
+                 (unsigned long long) self->snapshot_seq, (unsigned long long) msg->snapshot_seq);
+        rc = PDB_EPROTO;
+    }
+    if (!rc) {
+        self->snapshot_seq = msg->snapshot_seq;
+        self->total = msg->total;
+        rc = s_install(self, conn, msg, why);
+    }
+    if (!rc)
+        rc = s_take_token(self, msg, why);
+    if (!rc && msg->done) {
+        log_i("syncer", "initial sync done peer=%s entities=%llu bytes=%llu snapshot_seq=%llu",
+              spec->name, (unsigned long long) self->done, (unsigned long long) self->bytes,
+              (unsigned long long) self->snapshot_seq);
+        self->active = false;
+        *finished = true;
+    }
+    if (rc)
+        initsync_begin(self, conn->ctx->env->mono_ms(conn->ctx->env->ctx));
+    link_reply_release(&reply);
+    if (!rc)
+        conn_exchange_ok(conn);
+    return rc;
+}

@@ -1,0 +1,208 @@
+#include "link.h"
+#include "bounds.h"
+#include "clock.h"
+#include "log.h"
+#include "mpk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINK_SLICE_MS 200     // how often a wait looks at the stop flag
+
+struct link {
+    zsock_t *sock;
+    char *address;
+};
+
+static zsock_t *
+s_connect(const char *address)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    //  Queue only to a connected peer, drop on close, refuse huge frames.
+    zsock_set_immediate(sock, 1);
+    zsock_set_linger(sock, 0);
+    zsock_set_maxmsgsize(sock, (int) PDB_MSG_MAX);
+    zsock_set_sndtimeo(sock, 0);
+    if (zsock_connect(sock, "%s", address) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+link_t *
+link_new(const char *address)
+{
+    link_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->address = strdup(address);
+    self->sock = self->address ? s_connect(address) : NULL;
+    if (!self->sock) {
+        log_e("syncer", "cannot connect address=%s", address);
+        free(self->address);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+link_destroy(link_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    link_t *self = *self_p;
+    zsock_destroy(&self->sock);
+    free(self->address);
+    free(self);
+    *self_p = NULL;
+}
+
+bool
+link_cancelled(link_cancel_t *cancel)
+{
+    if (!cancel)
+        return false;
+    if (cancel->terminated || (cancel->stop && *cancel->stop))
+        return true;
+    while (cancel->pipe && (zsock_events(cancel->pipe) & ZMQ_POLLIN)) {
+        char *command = zstr_recv(cancel->pipe);
+        if (!command || strcmp(command, "$TERM") == 0)
+            cancel->terminated = true;
+        zstr_free(&command);
+        if (cancel->terminated)
+            return true;
+    }
+    return false;
+}
+
+//  Polls sock for `events` (or only the cancel pipe when sock is NULL) until
+//  deadline. Returns 1 ready, 0 timed out, -ECANCELED.
+static int
+s_wait(zsock_t *sock, short events, link_cancel_t *cancel, int64_t deadline)
+{
+    while (true) {
+        if (link_cancelled(cancel))
+            return -ECANCELED;
+        int64_t left = deadline - (int64_t) clock_mono_ms();
+        if (left <= 0)
+            return 0;
+        zmq_pollitem_t items[2];
+        int n = 0;
+        if (sock)
+            items[n++] = (zmq_pollitem_t) { zsock_resolve(sock), 0, events, 0 };
+        if (cancel && cancel->pipe)
+            items[n++] = (zmq_pollitem_t) { zsock_resolve(cancel->pipe), 0, ZMQ_POLLIN, 0 };
+        long slice = left < LINK_SLICE_MS ? (long) left : LINK_SLICE_MS;
+        int rc = n ? zmq_poll(items, n, slice) : (zclock_sleep((int) slice), 0);
+        if (rc < 0 && zmq_errno() != EINTR)
+            return 0;
+        if (rc > 0 && sock && (items[0].revents & events))
+            return 1;
+    }
+}
+
+bool
+link_cancel_wait(link_cancel_t *cancel, int64_t ms)
+{
+    if (ms <= 0)
+        return link_cancelled(cancel);
+    return s_wait(NULL, 0, cancel, (int64_t) clock_mono_ms() + ms) == -ECANCELED;
+}
+
+//  After a timeout: a new socket, so a late reply is never mistaken.
+static void
+s_reset(link_t *self)
+{
+    zsock_destroy(&self->sock);
+    self->sock = s_connect(self->address);
+}
+
+//  Packs and sends req once the peer is connected. Returns 0, PDB_EUNAVAIL,
+//  -ECANCELED or -ENOMEM.
+static int
+s_send(link_t *self, const sync_msg_t *req, link_cancel_t *cancel, int64_t start, char *why)
+{
+    mpk_out_t out;
+    mpk_out_init(&out);
+    sync_msg_pack(&out.pk, req);
+    int rc = mpk_out_status(&out);
+    zframe_t *frame = rc ? NULL : zframe_new(out.buf.data, out.buf.size);
+    mpk_out_release(&out);
+    if (!frame)
+        return -ENOMEM;
+    rc = s_wait(self->sock, ZMQ_POLLOUT, cancel, start + LINK_CONNECT_WAIT_MS);
+    if (rc == 1 && zframe_send(&frame, self->sock, ZFRAME_DONTWAIT) != 0)
+        rc = 0;
+    zframe_destroy(&frame);
+    if (rc == 0)
+        snprintf(why, PDB_ERRMSG_MAX, "peer %s not reachable within %d ms", self->address,
+                 LINK_CONNECT_WAIT_MS);
+    return rc == 1 ? 0 : rc == 0 ? PDB_EUNAVAIL : rc;
+}
+
+//  Takes the one-frame reply. Returns 0 with reply->frame, or a code.
+static int
+s_receive(link_t *self, link_reply_t *reply, char *why)
+{
+    zmsg_t *msg = zmsg_recv(self->sock);
+    if (!msg) {
+        s_reset(self);
+        snprintf(why, PDB_ERRMSG_MAX, "peer %s: receive failed", self->address);
+        return PDB_EUNAVAIL;
+    }
+    size_t frames = zmsg_size(msg);
+    reply->frame = frames == 1 ? zmsg_pop(msg) : NULL;
+    zmsg_destroy(&msg);
+    if (!reply->frame) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer %s sent a reply of %zu frames, not 1",
+                 self->address, frames);
+        return PDB_EPROTO;
+    }
+    return 0;
+}
+
+int
+link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t *cancel,
+             link_reply_t *reply, char why[PDB_ERRMSG_MAX])
+{
+    memset(reply, 0, sizeof *reply);
+    why[0] = '\0';
+    if (!self->sock)
+        s_reset(self);
+    if (!self->sock) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot create a socket for %s", self->address);
+        return PDB_EUNAVAIL;
+    }
+    int64_t start = (int64_t) clock_mono_ms();
+    int rc = s_send(self, req, cancel, start, why);
+    if (rc)
+        return rc;
+    rc = s_wait(self->sock, ZMQ_POLLIN, cancel, start + timeout_ms);
+    if (rc <= 0) {
+        s_reset(self);
+        if (rc == 0)
+            snprintf(why, PDB_ERRMSG_MAX, "peer %s did not answer %s within %d ms",
+                     self->address, sync_op_name(req->op), timeout_ms);
+        return rc == 0 ? PDB_EUNAVAIL : rc;
+    }
+    rc = s_receive(self, reply, why);
+    if (rc)
+        return rc;
+    rc = sync_msg_decode(zframe_data(reply->frame), zframe_size(reply->frame), &reply->msg, why);
+    if (rc)
+        zframe_destroy(&reply->frame);
+    return rc;
+}
+
+void
+link_reply_release(link_reply_t *reply)
+{
+    if (reply->frame)
+        sync_msg_release(&reply->msg);
+    zframe_destroy(&reply->frame);
+}

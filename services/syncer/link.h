@@ -1,0 +1,56 @@
+/*  link.h - the client end of one sync connection: a DEALER to a peer's
+    sync endpoint with one request in flight. The protocol has no request
+    ids, so a request that timed out leaves the socket replaced: a late
+    reply can never be taken for the answer to the next request.
+
+    Waiting is cancellable: `cancel` names the owning actor's pipe (a
+    "$TERM" on it stops the wait) and/or a stop flag polled between slices.
+*/
+#ifndef PDB_SYNCER_LINK_H
+#define PDB_SYNCER_LINK_H
+
+#include "err.h"
+#include "syncmsg.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#define LINK_CONNECT_WAIT_MS 3000    // a peer not connected by then is "not reachable"
+
+typedef struct link link_t;
+
+typedef struct {
+    zsock_t *pipe;                      // actor pipe, or NULL
+    volatile sig_atomic_t *stop;        // stop flag, or NULL
+    bool terminated;                    // set once "$TERM" was read from pipe
+} link_cancel_t;
+
+//  A decoded reply; its blobs and strings borrow `frame`.
+typedef struct {
+    zframe_t *frame;
+    sync_msg_t msg;
+} link_reply_t;
+
+//  Connects (lazily: ZeroMQ reconnects by itself) to a tcp:// address.
+//  NULL on failure, reason logged. Caller frees with link_destroy.
+link_t *link_new(const char *address);
+void link_destroy(link_t **self_p);
+
+//  Sends req and waits up to timeout_ms for the reply. Returns 0 with
+//  *reply filled (release with link_reply_release), PDB_EUNAVAIL when the
+//  peer is not connected or did not answer in time, -ECANCELED when
+//  cancelled, PDB_EINVAL / PDB_EPROTO / PDB_ETOOBIG for a reply that does not
+//  decode (why says which), or -ENOMEM.
+int link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t *cancel,
+                 link_reply_t *reply, char why[PDB_ERRMSG_MAX]);
+
+void link_reply_release(link_reply_t *reply);
+
+//  Waits up to ms for a cancel. Returns true when cancelled.
+bool link_cancel_wait(link_cancel_t *cancel, int64_t ms);
+
+//  True when the cancel condition holds now (reads a pending "$TERM").
+bool link_cancelled(link_cancel_t *cancel);
+
+#endif

@@ -1,0 +1,78 @@
+/*  pulsedb-syncer - keeps a node in step with its peers: serves them on
+    sync/bind, pushes to and pulls from every configured peer, compacts the
+    WAL. `--once` runs one push and pull with every peer and exits.
+
+    Exit status: 0 after a clean stop (--once: every peer succeeded), 1 when
+    running failed (--once: a peer failed), 3 for a fatal start-up error a
+    restart cannot fix (bad configuration).
+*/
+#include "cfg.h"
+#include "log.h"
+#include "syncer.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static void
+s_handle_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char s_usage[] =
+    "usage: pulsedb-syncer [--once] [options]\n\n"
+    "Syncs this node with its peers (sync/peers and `pulsedb peer add`), serves\n"
+    "peers on sync/bind and compacts the WAL. --once runs one push and pull with\n"
+    "every peer, prints a summary line per peer and exits (1 if a peer failed).\n\n";
+
+int
+main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("%s%s", s_usage, cfg_usage());
+            return 0;
+        }
+    }
+    cfg_t cfg;
+    int rest[8], rest_n = 0;
+    char why[PDB_ERRMSG_MAX];
+    if (cfg_load(&cfg, argc, argv, rest, 8, &rest_n, why) != 0) {
+        fprintf(stderr, "pulsedb-syncer: %s\n", why);
+        return SYNCER_EXIT_FATAL;
+    }
+    bool once = false;
+    for (int i = 0; i < rest_n; i++) {
+        if (strcmp(argv[rest[i]], "--once") == 0)
+            once = true;
+        else {
+            fprintf(stderr, "pulsedb-syncer: unknown option '%s' (see --help)\n", argv[rest[i]]);
+            return SYNCER_EXIT_FATAL;
+        }
+    }
+    log_set_level(cfg.log_level);
+    zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
+    s_handle_signals();
+    int rc = once ? syncer_once(&cfg, &s_stop) : syncer_daemon(&cfg, &s_stop);
+    if (!once)
+        log_i("syncer", "stopped rc=%d", rc);
+    zsys_shutdown();
+    return rc;
+}

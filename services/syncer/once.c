@@ -1,0 +1,156 @@
+/*  once.c - `pulsedb-syncer --once` (what `pulsedb sync once` runs): for
+    every peer, push until nothing more moves, then pull (no long poll)
+    until nothing more moves, initial sync included. A failing step is
+    retried ONCE_ATTEMPTS times with backoff, then the peer counts as
+    failed and the next one runs. It binds no socket, so it can run next
+    to a running syncer; both only move cursors forward.
+*/
+#include "syncer.h"
+#include "link.h"
+#include "log.h"
+#include "peer.h"
+#include "peers_cfg.h"
+#include "puller.h"
+#include "pusher.h"
+#include "retry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ONCE_ATTEMPTS 3
+
+typedef int (s_step_fn)(void *worker, uint64_t *wait_ms, char *why);
+
+static int
+s_push_step(void *w, uint64_t *wait_ms, char *why)
+{
+    return pusher_step(w, wait_ms, why);
+}
+
+static int
+s_pull_step(void *w, uint64_t *wait_ms, char *why)
+{
+    return puller_step(w, wait_ms, why);
+}
+
+//  Steps until a step says "idle" (nothing more moves). Returns 0 or the
+//  last failure.
+static int
+s_drive(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, void *worker, s_step_fn *step,
+        link_cancel_t *cancel)
+{
+    retry_t retry;
+    retry_init(&retry, ctx->retry_initial_ms, ctx->retry_max_ms, ctx->retry_multiplier_pct,
+               ctx->env);
+    while (!link_cancelled(cancel)) {
+        char why[PDB_ERRMSG_MAX] = "";
+        uint64_t wait_ms = 0;
+        int rc = step(worker, &wait_ms, why);
+        if (rc == 0) {
+            retry_reset(&retry);
+            if (wait_ms)
+                return 0;
+            continue;
+        }
+        if (rc == -ECANCELED)
+            return rc;
+        char error[PDB_ERRMSG_MAX];
+        snprintf(error, sizeof error, "%s: %.240s", dir == PEER_PUSH ? "push" : "pull",
+                 why[0] ? why : pdb_strerror(rc));
+        unsigned failures = peer_note_failure(peer, dir, error);
+        log_w("syncer", "%s failed peer=%s rc=%d (%s) attempt=%u/%d",
+              dir == PEER_PUSH ? "push" : "pull", peer->spec.name, rc,
+              why[0] ? why : pdb_strerror(rc), failures, ONCE_ATTEMPTS);
+        if (failures >= ONCE_ATTEMPTS)
+            return rc;
+        if (link_cancel_wait(cancel, (int64_t) retry_failed(&retry)))
+            return -ECANCELED;
+    }
+    return -ECANCELED;
+}
+
+static int
+s_direction(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, link_cancel_t *cancel)
+{
+    char why[PDB_ERRMSG_MAX];
+    int rc;
+    if (dir == PEER_PUSH) {
+        pusher_t pusher;
+        rc = pusher_init(&pusher, ctx, peer, cancel, why);
+        if (!rc)
+            rc = s_drive(ctx, peer, dir, &pusher, s_push_step, cancel);
+        pusher_release(&pusher);
+    }
+    else {
+        puller_t puller;
+        rc = puller_init(&puller, ctx, peer, cancel, why);
+        if (!rc)
+            rc = s_drive(ctx, peer, dir, &puller, s_pull_step, cancel);
+        puller_release(&puller);
+    }
+    return rc;
+}
+
+//  One peer, both directions. Returns true when it succeeded.
+static bool
+s_peer(const synctx_t *ctx, const peers_cfg_entry_t *entry, sclient_t *storage,
+       link_cancel_t *cancel)
+{
+    peer_t *peer = peer_new(&entry->spec, entry->from_db);
+    if (!peer)
+        return false;
+    bool ok = true;
+    for (int d = 0; d < 2; d++) {
+        if (peer_runs(peer, (peer_dir_t) d) && !link_cancelled(cancel))
+            ok = s_direction(ctx, peer, (peer_dir_t) d, cancel) == 0 && ok;
+    }
+    ok = ok && !link_cancelled(cancel);
+    char why[PDB_ERRMSG_MAX];
+    if (storage && peer_flush(peer, storage, true, why) != 0)
+        log_w("syncer", "status write failed peer=%s (%s)", peer->spec.name, why);
+    peer_counts_t c;
+    peer_counts(peer, &c);
+    printf("sync once peer=%s pushed=%" PRIu64 " push_accepted=%" PRIu64 " pulled=%" PRIu64
+           " applied=%" PRIu64 " stale=%" PRIu64 " installed=%" PRIu64 " errors=%" PRIu64
+           " result=%s\n", peer->spec.name, c.pushed, c.push_accepted, c.pulled, c.pull_applied,
+           c.push_stale + c.pull_stale, c.installed, c.errors, ok ? "ok" : "failed");
+    fflush(stdout);
+    peer_destroy(&peer);
+    return ok;
+}
+
+int
+syncer_once(const cfg_t *cfg, volatile sig_atomic_t *stop)
+{
+    syncer_base_t base;
+    int rc = syncer_base_open(cfg, stop, &base);
+    if (rc)
+        return rc;
+    //  No long polls: "once" ends when a pull comes back with nothing.
+    synctx_t ctx = base.ctx;
+    ctx.pull_wait_ms = 0;
+    peers_cfg_t peers;
+    rc = peers_cfg_collect(base.store, base.peers, base.peers_n, &peers);
+    sclient_t *storage = sclient_new(ctx.storage_endpoint, 10000);
+    link_cancel_t cancel = { .stop = stop };
+    bool ok = rc == 0 && storage;
+    if (rc)
+        log_e("syncer", "cannot read the peers database rc=%d (%s)", rc, pdb_strerror(rc));
+    for (size_t i = 0; i < peers.problems_n; i++)
+        log_w("syncer", "peer row ignored peer=%s: %s", peers.problems[i].name,
+              peers.problems[i].why);
+    if (ok && peers.n == 0)
+        printf("sync once: no peers (configure sync/peers or add one with pulsedb peer add)\n");
+    //  Every peer runs, whatever happened to the previous ones.
+    bool all = ok;
+    for (size_t i = 0; ok && i < peers.n && !*stop; i++)
+        all = s_peer(&ctx, &peers.items[i], storage, &cancel) && all;
+    ok = all;
+    peers_cfg_release(&peers);
+    sclient_destroy(&storage);
+    syncer_base_close(&base);
+    return ok && !*stop ? SYNCER_EXIT_OK : SYNCER_EXIT_FAIL;
+}

@@ -1,0 +1,185 @@
+#include "peerset.h"
+#include "log.h"
+#include "peer.h"
+#include "peers_cfg.h"
+#include "worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    peers_cfg_entry_t entry;
+    peer_t *peer;
+    zactor_t *workers[2];
+} s_running_t;
+
+struct peerset {
+    const synctx_t *ctx;
+    cfg_peer_t *config;
+    size_t config_n;
+    s_running_t **running;
+    size_t n;
+    peers_cfg_problem_t *warned;    // problems already logged (logged again once fixed and back)
+    size_t warned_n;
+};
+
+peerset_t *
+peerset_new(const synctx_t *ctx, const cfg_peer_t *config, size_t config_n)
+{
+    peerset_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->config = calloc(config_n ? config_n : 1, sizeof *self->config);
+    self->running = calloc(CFG_PEERS_MAX + PEERS_CFG_DB_MAX, sizeof *self->running);
+    if (!self->config || !self->running) {
+        peerset_destroy(&self);
+        return NULL;
+    }
+    if (config_n)
+        memcpy(self->config, config, config_n * sizeof *config);
+    self->config_n = config_n;
+    return self;
+}
+
+static void
+s_stop(s_running_t **r_p)
+{
+    s_running_t *r = *r_p;
+    for (int d = 0; d < 2; d++)
+        zactor_destroy(&r->workers[d]);
+    peer_destroy(&r->peer);
+    free(r);
+    *r_p = NULL;
+}
+
+static s_running_t *
+s_start(const synctx_t *ctx, const peers_cfg_entry_t *entry)
+{
+    s_running_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->entry = *entry;
+    r->peer = peer_new(&entry->spec, entry->from_db);
+    bool ok = r->peer != NULL;
+    for (int d = 0; ok && d < 2; d++) {
+        if (peer_runs(r->peer, (peer_dir_t) d)) {
+            r->workers[d] = worker_start(ctx, r->peer, (peer_dir_t) d);
+            ok = r->workers[d] != NULL;
+        }
+    }
+    if (!ok) {
+        s_stop(&r);
+        return NULL;
+    }
+    log_i("syncer", "peer started peer=%s address=%s direction=%s collectives=%zu source=%s",
+          entry->spec.name, entry->spec.address, cfg_peer_dir_name(entry->spec.direction),
+          entry->spec.collectives_n, entry->from_db ? "peers-db" : "config");
+    return r;
+}
+
+void
+peerset_destroy(peerset_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    peerset_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++)
+        s_stop(&self->running[i]);
+    free(self->running);
+    free(self->config);
+    free(self->warned);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Logs each bad row once while it stays bad.
+static void
+s_report(peerset_t *self, const peers_cfg_t *want)
+{
+    for (size_t i = 0; i < want->problems_n; i++) {
+        const peers_cfg_problem_t *p = &want->problems[i];
+        bool known = false;
+        for (size_t j = 0; !known && j < self->warned_n; j++)
+            known = strcmp(self->warned[j].name, p->name) == 0
+                 && strcmp(self->warned[j].why, p->why) == 0;
+        if (!known)
+            log_w("syncer", "peer row ignored peer=%s: %s", p->name, p->why);
+    }
+    free(self->warned);
+    self->warned = NULL;
+    self->warned_n = 0;
+    if (want->problems_n == 0)
+        return;
+    self->warned = malloc(want->problems_n * sizeof *self->warned);
+    if (self->warned) {
+        memcpy(self->warned, want->problems, want->problems_n * sizeof *self->warned);
+        self->warned_n = want->problems_n;
+    }
+}
+
+//  Stops what is gone or changed; returns how many remain.
+static void
+s_stop_stale(peerset_t *self, const peers_cfg_t *want)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        s_running_t *r = self->running[i];
+        const char *name = r->entry.spec.name;
+        const peers_cfg_entry_t *w = peers_cfg_find(want, name, strlen(name));
+        if (w && peers_cfg_same(w, &r->entry)) {
+            self->running[kept++] = r;
+            continue;
+        }
+        log_i("syncer", "peer stopped peer=%s reason=%s", name, w ? "changed" : "removed");
+        s_stop(&self->running[i]);
+    }
+    self->n = kept;
+}
+
+int
+peerset_reload(peerset_t *self)
+{
+    peers_cfg_t want;
+    int rc = peers_cfg_collect(self->ctx->store, self->config, self->config_n, &want);
+    if (rc) {
+        peers_cfg_release(&want);
+        return rc;
+    }
+    s_report(self, &want);
+    s_stop_stale(self, &want);
+    for (size_t i = 0; i < want.n; i++) {
+        const char *name = want.items[i].spec.name;
+        bool running = false;
+        for (size_t j = 0; !running && j < self->n; j++)
+            running = strcmp(self->running[j]->entry.spec.name, name) == 0;
+        if (running)
+            continue;
+        s_running_t *r = s_start(self->ctx, &want.items[i]);
+        if (r)
+            self->running[self->n++] = r;
+        else
+            log_e("syncer", "cannot start peer=%s (out of memory or threads)", name);
+    }
+    peers_cfg_release(&want);
+    return 0;
+}
+
+void
+peerset_flush(peerset_t *self, sclient_t *storage)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        char why[PDB_ERRMSG_MAX];
+        peer_t *peer = self->running[i]->peer;
+        int rc = peer_flush(peer, storage, false, why);
+        if (rc)
+            log_d("syncer", "status write failed peer=%s rc=%d (%s)", peer->spec.name, rc,
+                  why[0] ? why : pdb_strerror(rc));
+    }
+}
+
+size_t
+peerset_size(const peerset_t *self)
+{
+    return self->n;
+}

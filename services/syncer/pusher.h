@@ -1,0 +1,39 @@
+/*  pusher.h - sends this node's WAL to one peer.
+
+    From push_acked + 1, changes the peer's vector (from hello, raised as
+    pushes are acknowledged) already covers are skipped, the rest batched by
+    count and bytes (our limits and the peer's max_batch_bytes). push_acked
+    then moves to the reply's safe_through, never past it and never back;
+    a run of skipped changes moves it too, since the peer has them.
+*/
+#ifndef PDB_SYNCER_PUSHER_H
+#define PDB_SYNCER_PUSHER_H
+
+#include "conn.h"
+
+#include <stdint.h>
+
+#define PUSH_TIMEOUT_MS 60000       // a large batch applied and fsynced on a busy peer
+#define PUSH_PERSIST_MS 1000        // push_acked moved only by skipping is written this often
+
+typedef struct {
+    conn_t conn;
+    uint64_t acked;                 // push_acked (as this thread knows it)
+    uint64_t persisted;             // push_acked last written
+    uint64_t persisted_mono_ms;
+    vv_t remote;                    // the peer's vector, raised as pushes are acked
+    bool floor_warned;
+    bool stalled;                   // the last batch made no progress (missing dependency)
+} pusher_t;
+
+int pusher_init(pusher_t *self, const synctx_t *ctx, peer_t *peer, link_cancel_t *cancel,
+                char why[PDB_ERRMSG_MAX]);
+void pusher_release(pusher_t *self);
+
+//  One batch (saying hello first when due). *wait_ms gets 0 when more is
+//  ready to send now, else how long to idle before looking again (a "wal"
+//  event may end the idle early). Returns 0, -ECANCELED, or a failure code
+//  with why (the caller backs off).
+int pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX]);
+
+#endif

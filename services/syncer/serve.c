@@ -1,0 +1,600 @@
+#include "serve.h"
+#include "ack.h"
+#include "bounds.h"
+#include "chead.h"
+#include "inbound.h"
+#include "log.h"
+#include "mpk.h"
+#include "page.h"
+#include "snapshot_session.h"
+#include "sops.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SERVE_TICK_MS 1000
+
+//  Where a reply goes: the caller's ROUTER identity, and whether it sent
+//  the empty delimiter frame of a REQ socket.
+typedef struct {
+    zframe_t *identity;
+    bool delimiter;
+} s_route_t;
+
+typedef struct {
+    s_route_t route;
+    pdb_id_t source;
+    uint64_t scan_from;             // examined up to here while waiting
+    size_t max_changes, max_bytes;
+    vv_t vector;
+    pdb_id_t *filter;
+    size_t filter_n;
+    uint64_t deadline;
+} s_parked_t;
+
+struct serve {
+    const synctx_t *ctx;
+    sclient_t *storage;
+    zsock_t *router;
+    ssess_table_t *sessions;
+    inbound_t *inbound;
+    s_parked_t *parked[SERVE_PARKED_MAX];
+    size_t parked_n;
+};
+
+static uint64_t
+s_mono(const serve_t *self)
+{
+    return self->ctx->env->mono_ms(self->ctx->env->ctx);
+}
+
+//  --------------------------------------------------------------------------
+//  Replies
+
+static void
+s_send(serve_t *self, const s_route_t *route, sync_msg_t *reply)
+{
+    reply->from = self->ctx->self;
+    mpk_out_t out;
+    mpk_out_init(&out);
+    sync_msg_pack(&out.pk, reply);
+    zmsg_t *msg = zmsg_new();
+    if (mpk_out_status(&out) == 0 && msg) {
+        zmsg_append(msg, &(zframe_t *) { zframe_dup(route->identity) });
+        if (route->delimiter)
+            zmsg_addmem(msg, "", 0);
+        zmsg_addmem(msg, out.buf.data, out.buf.size);
+        //  A caller that went away is simply not answered.
+        if (zmsg_send(&msg, self->router) != 0)
+            log_d("syncer", "reply dropped op=%s", sync_op_name(reply->op));
+    }
+    zmsg_destroy(&msg);
+    mpk_out_release(&out);
+}
+
+static void
+s_error(serve_t *self, const s_route_t *route, sync_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_error(serve_t *self, const s_route_t *route, sync_err_t code, const char *fmt, ...)
+{
+    char detail[PDB_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    log_d("syncer", "request refused code=%s detail=%s", sync_err_name(code), detail);
+    sync_msg_t reply = { .op = SYNC_ERROR, .error = code, .detail = detail,
+                         .detail_len = strlen(detail) };
+    s_send(self, route, &reply);
+}
+
+//  Storage's failure as the protocol's error code.
+static sync_err_t
+s_storage_error(int rc)
+{
+    switch (rc) {
+    case PDB_EINVAL:   return SYNC_ERR_BAD_REQUEST;
+    case PDB_ETOOBIG:  return SYNC_ERR_TOO_LARGE;
+    case PDB_EUNAVAIL: return SYNC_ERR_BUSY;
+    default:           return SYNC_ERR_INTERNAL;
+    }
+}
+
+//  Requests after hello must name this node; a mismatch applies nothing.
+static bool
+s_check_target(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+{
+    char want[PDB_ID_STR_LEN + 1], got[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&self->ctx->self, want);
+    if (!msg->has_target || pdb_id_cmp(&msg->target, &self->ctx->self) != 0) {
+        pdb_id_format(&msg->target, got);
+        s_error(self, route, SYNC_ERR_BAD_REQUEST, "%s names target %s but this node is %s: "
+                "nothing applied; say hello again", sync_op_name(msg->op), got, want);
+        return false;
+    }
+    if (pdb_id_cmp(&msg->from, &self->ctx->self) == 0) {
+        s_error(self, route, SYNC_ERR_BAD_REQUEST, "%s comes from this node itself (%s)",
+                sync_op_name(msg->op), want);
+        return false;
+    }
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  hello
+
+static void
+s_hello(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+{
+    if (msg->protocol < SYNC_PROTOCOL_VERSION) {
+        s_error(self, route, SYNC_ERR_PROTOCOL_VERSION, "protocol %u is not supported; this "
+                "node speaks %u", msg->protocol, SYNC_PROTOCOL_VERSION);
+        return;
+    }
+    store_t *store = self->ctx->store;
+    MDB_txn *txn;
+    store_meta_t meta;
+    vv_t vector = { 0 };
+    int rc = store_read_begin(store, &txn);
+    if (!rc) {
+        rc = store_meta_read(store, txn, &meta);
+        if (!rc)
+            rc = vv_read(store, txn, &vector);
+        mdb_txn_abort(txn);
+    }
+    if (rc) {
+        s_error(self, route, SYNC_ERR_INTERNAL, "cannot read the store: %s", pdb_strerror(rc));
+        return;
+    }
+    sync_msg_t reply = {
+        .op = SYNC_HELLO_OK, .accepted = true, .max_batch_bytes = SERVE_MAX_BATCH_BYTES,
+        .head = meta.wal_head, .floor = meta.wal_floor,
+        .vector = vector.entries, .vector_n = vector.n, .has_vector = true,
+    };
+    s_send(self, route, &reply);
+    vv_release(&vector);
+}
+
+//  --------------------------------------------------------------------------
+//  push
+
+//  Every change's envelope reads, and seqs strictly increase from 1.
+static bool
+s_check_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg, uint64_t *seqs)
+{
+    for (size_t i = 0; i < msg->changes_n; i++) {
+        chead_t h;
+        if (chead_read(msg->changes[i].data, msg->changes[i].len, &h) != 0) {
+            s_error(self, route, SYNC_ERR_BAD_REQUEST, "change %zu is not an encoded change", i);
+            return false;
+        }
+        if (h.seq == 0 || (i > 0 && h.seq <= seqs[i - 1])) {
+            s_error(self, route, SYNC_ERR_BAD_REQUEST, "change %zu: seq %llu does not strictly "
+                    "increase", i, (unsigned long long) h.seq);
+            return false;
+        }
+        seqs[i] = h.seq;
+    }
+    return true;
+}
+
+static void
+s_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+{
+    if (!s_check_target(self, route, msg))
+        return;
+    size_t n = msg->changes_n;
+    uint64_t *seqs = calloc(n ? n : 1, sizeof *seqs);
+    int *results = calloc(n ? n : 1, sizeof *results);
+    if (!seqs || !results)
+        s_error(self, route, SYNC_ERR_BUSY, "out of memory");
+    else if (s_check_push(self, route, msg, seqs)) {
+        char why[PDB_ERRMSG_MAX] = "";
+        int rc = n ? sops_apply(self->storage, "", seqs[n - 1], msg->changes, n, results, NULL,
+                                why) : 0;
+        if (rc)
+            s_error(self, route, s_storage_error(rc), "storage refused the batch: %s",
+                    why[0] ? why : pdb_strerror(rc));
+        else {
+            ack_t ack;
+            ack_summarize(seqs, results, n, &ack);
+            sync_msg_t reply = { .op = SYNC_PUSH_OK, .accepted_n = ack.accepted,
+                                 .stale_n = ack.stale, .missing_n = ack.missing,
+                                 .safe_through = ack.safe_through };
+            s_send(self, route, &reply);
+        }
+    }
+    free(seqs);
+    free(results);
+}
+
+//  --------------------------------------------------------------------------
+//  pull
+
+//  Builds and sends the page for a pull (or a parked one). Returns true when
+//  answered, false when the page is empty and may wait (*scan_from moved).
+static bool
+s_answer_pull(serve_t *self, const s_route_t *route, uint64_t *scan_from, size_t max_changes,
+              size_t max_bytes, const vv_t *vector, const pdb_id_t *filter, size_t filter_n,
+              bool may_wait)
+{
+    page_req_t req = { .cursor = *scan_from, .max_changes = max_changes,
+                       .max_bytes = max_bytes, .vector = vector,
+                       .filter = filter, .filter_n = filter_n };
+    MDB_txn *txn;
+    page_t page = { 0 };
+    int rc = store_read_begin(self->ctx->store, &txn);
+    if (rc) {
+        s_error(self, route, SYNC_ERR_INTERNAL, "cannot read the store: %s", pdb_strerror(rc));
+        return true;
+    }
+    rc = page_build(self->ctx->store, txn, &req, &page);
+    bool answered = true;
+    if (rc == PDB_ENOTFOUND)
+        s_error(self, route, SYNC_ERR_CURSOR_BELOW_FLOOR, "cursor %llu is below this node's WAL "
+                "floor %llu: start an initial sync", (unsigned long long) *scan_from,
+                (unsigned long long) page.floor);
+    else if (rc == PDB_ETOOBIG)
+        s_error(self, route, SYNC_ERR_TOO_LARGE, "change seq %llu is %zu bytes, over max_bytes "
+                "%zu", (unsigned long long) page.big_seq, page.big_len, max_bytes);
+    else if (rc)
+        s_error(self, route, SYNC_ERR_INTERNAL, "cannot read the WAL: %s", pdb_strerror(rc));
+    else if (may_wait && page.n == 0 && !page.has_more) {
+        *scan_from = page.next_cursor;
+        answered = false;
+    }
+    else {
+        sync_msg_t reply = { .op = SYNC_PULL_OK, .changes = page.changes, .changes_n = page.n,
+                             .next_cursor = page.next_cursor, .has_more = page.has_more,
+                             .head = page.head };
+        s_send(self, route, &reply);
+    }
+    page_release(&page);
+    mdb_txn_abort(txn);
+    return answered;
+}
+
+static void
+s_parked_free(s_parked_t **p_p)
+{
+    s_parked_t *p = *p_p;
+    zframe_destroy(&p->route.identity);
+    vv_release(&p->vector);
+    free(p->filter);
+    free(p);
+    *p_p = NULL;
+}
+
+//  Holds a pull until the WAL moves or its wait ends. False when it cannot.
+static bool
+s_park(serve_t *self, s_route_t *route, const sync_msg_t *msg, uint64_t scan_from,
+       size_t max_bytes)
+{
+    if (self->parked_n == SERVE_PARKED_MAX)
+        return false;
+    s_parked_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return false;
+    *p = (s_parked_t) { .route = *route, .source = msg->from, .scan_from = scan_from,
+                        .max_changes = msg->max_changes, .max_bytes = max_bytes,
+                        .deadline = s_mono(self) + msg->wait_ms };
+    route->identity = NULL;          // now owned by the parked request
+    bool ok = true;
+    if (msg->vector_n) {
+        p->vector.entries = malloc(msg->vector_n * sizeof *msg->vector);
+        ok = p->vector.entries != NULL;
+        if (ok)
+            memcpy(p->vector.entries, msg->vector, msg->vector_n * sizeof *msg->vector);
+        p->vector.n = ok ? msg->vector_n : 0;
+    }
+    if (ok && msg->collectives_n) {
+        p->filter = malloc(msg->collectives_n * sizeof *msg->collectives);
+        ok = p->filter != NULL;
+        if (ok)
+            memcpy(p->filter, msg->collectives, msg->collectives_n * sizeof *msg->collectives);
+        p->filter_n = ok ? msg->collectives_n : 0;
+    }
+    if (!ok) {
+        *route = p->route;
+        p->route.identity = NULL;
+        s_parked_free(&p);
+        return false;
+    }
+    self->parked[self->parked_n++] = p;
+    return true;
+}
+
+static void
+s_pull(serve_t *self, s_route_t *route, const sync_msg_t *msg)
+{
+    if (!s_check_target(self, route, msg))
+        return;
+    if (msg->max_changes == 0 || msg->max_bytes == 0) {
+        s_error(self, route, SYNC_ERR_BAD_REQUEST, "max_changes and max_bytes must be at least 1");
+        return;
+    }
+    inbound_note(self->inbound, &msg->from, msg->cursor, s_mono(self),
+                 self->ctx->env->wall_ms(self->ctx->env->ctx));
+    size_t max_bytes = msg->max_bytes < SERVE_MAX_BATCH_BYTES ? msg->max_bytes
+                                                               : SERVE_MAX_BATCH_BYTES;
+    vv_t vector = { msg->vector, msg->vector_n };
+    uint64_t scan_from = msg->cursor;
+    bool wait = msg->wait_ms > 0 && self->parked_n < SERVE_PARKED_MAX;
+    if (s_answer_pull(self, route, &scan_from, msg->max_changes, max_bytes, &vector,
+                      msg->collectives, msg->collectives_n, wait))
+        return;
+    if (!s_park(self, route, msg, scan_from, max_bytes))
+        s_answer_pull(self, route, &scan_from, msg->max_changes, max_bytes, &vector,
+                      msg->collectives, msg->collectives_n, false);
+}
+
+//  Answers parked pulls that now have changes (look) or whose wait ended.
+static void
+s_parked_run(serve_t *self, bool look)
+{
+    uint64_t now = s_mono(self);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->parked_n; i++) {
+        s_parked_t *p = self->parked[i];
+        bool expired = now >= p->deadline;
+        bool answered = false;
+        if (look || expired)
+            answered = s_answer_pull(self, &p->route, &p->scan_from, p->max_changes,
+                                     p->max_bytes, &p->vector, p->filter, p->filter_n,
+                                     !expired);
+        if (answered)
+            s_parked_free(&self->parked[i]);
+        else
+            self->parked[kept++] = p;
+    }
+    self->parked_n = kept;
+}
+
+//  --------------------------------------------------------------------------
+//  snapshot
+
+//  Splits consecutive packed bins (what snapshot_page writes) into blobs.
+static int
+s_split_bins(const uint8_t *p, size_t len, size_t count, sync_blob_t *out)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (off >= len)
+            return PDB_ECORRUPT;
+        uint8_t tag = p[off++];
+        size_t width = tag == 0xc4 ? 1 : tag == 0xc5 ? 2 : tag == 0xc6 ? 4 : 0;
+        if (width == 0 || len - off < width)
+            return PDB_ECORRUPT;
+        size_t n = 0;
+        for (size_t k = 0; k < width; k++)
+            n = n << 8 | p[off++];
+        if (len - off < n)
+            return PDB_ECORRUPT;
+        out[i] = (sync_blob_t) { p + off, n };
+        off += n;
+    }
+    return off == len ? 0 : PDB_ECORRUPT;
+}
+
+static ssess_t *
+s_session(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+{
+    ssess_t *session = NULL;
+    if (msg->page_token) {
+        session = ssess_find(self->sessions, msg->page_token, msg->page_token_len, &msg->from,
+                             s_mono(self));
+        if (!session)
+            s_error(self, route, SYNC_ERR_BAD_REQUEST, "snapshot session unknown or expired; "
+                    "start again without page_token");
+        return session;
+    }
+    int rc = ssess_open(self->sessions, &msg->from, msg->collectives, msg->collectives_n,
+                        s_mono(self), &session);
+    if (rc == PDB_EFULL)
+        s_error(self, route, SYNC_ERR_BUSY, "%d snapshot sessions are running; retry later",
+                SSESS_MAX);
+    else if (rc)
+        s_error(self, route, SYNC_ERR_INTERNAL, "cannot start a snapshot: %s", pdb_strerror(rc));
+    else {
+        //  The caller will pull from snapshot_seq: hold the WAL above it.
+        inbound_note(self->inbound, &msg->from, ssess_seq(session), s_mono(self),
+                     self->ctx->env->wall_ms(self->ctx->env->ctx));
+        log_i("syncer", "snapshot session started token=%.8s entities=%llu snapshot_seq=%llu",
+              ssess_token(session), (unsigned long long) ssess_total(session),
+              (unsigned long long) ssess_seq(session));
+    }
+    return rc ? NULL : session;
+}
+
+static void
+s_snapshot(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+{
+    if (!s_check_target(self, route, msg))
+        return;
+    if (msg->max_changes == 0) {
+        s_error(self, route, SYNC_ERR_BAD_REQUEST, "max_entities must be at least 1");
+        return;
+    }
+    ssess_t *session = s_session(self, route, msg);
+    if (!session)
+        return;
+    mpk_out_t ents;
+    mpk_out_init(&ents);
+    size_t count = 0;
+    bool done = false;
+    int rc = ssess_page(session, &self->ctx->self, msg->max_changes,
+                        SERVE_MAX_BATCH_BYTES - (64u << 10), &ents, &count, &done);
+    sync_blob_t *blobs = calloc(count ? count : 1, sizeof *blobs);
+    if (!rc)
+        rc = mpk_out_status(&ents) ? -ENOMEM : blobs ? 0 : -ENOMEM;
+    if (!rc)
+        rc = s_split_bins((const uint8_t *) ents.buf.data, ents.buf.size, count, blobs);
+    if (rc == PDB_ETOOBIG)
+        s_error(self, route, SYNC_ERR_TOO_LARGE, "an entity of the snapshot is over the page "
+                "limit of %u bytes", SERVE_MAX_BATCH_BYTES - (64u << 10));
+    else if (rc)
+        s_error(self, route, SYNC_ERR_INTERNAL, "snapshot page failed: %s", pdb_strerror(rc));
+    else {
+        const vv_t *vector = ssess_vector(session);
+        const char *token = done ? NULL : ssess_token(session);
+        sync_msg_t reply = {
+            .op = SYNC_SNAPSHOT_OK, .changes = blobs, .changes_n = count,
+            .page_token = token, .page_token_len = token ? strlen(token) : 0,
+            .total = ssess_total(session), .done = done, .snapshot_seq = ssess_seq(session),
+            .vector = vector->entries, .vector_n = vector->n, .has_vector = true,
+        };
+        s_send(self, route, &reply);
+    }
+    if (rc || done)
+        ssess_close(self->sessions, session);
+    free(blobs);
+    mpk_out_release(&ents);
+}
+
+//  --------------------------------------------------------------------------
+//  Dispatch
+
+static void
+s_dispatch(serve_t *self, s_route_t *route, zframe_t *payload)
+{
+    sync_msg_t msg;
+    char why[PDB_ERRMSG_MAX];
+    int rc = sync_msg_decode(zframe_data(payload), zframe_size(payload), &msg, why);
+    if (rc == PDB_EPROTO)
+        s_error(self, route, SYNC_ERR_PROTOCOL_VERSION, "%s", why);
+    else if (rc == PDB_ETOOBIG)
+        s_error(self, route, SYNC_ERR_TOO_LARGE, "%s", why);
+    else if (rc)
+        s_error(self, route, SYNC_ERR_BAD_REQUEST, "%s", rc == -ENOMEM ? "out of memory" : why);
+    if (rc)
+        return;
+    switch (msg.op) {
+    case SYNC_HELLO:    s_hello(self, route, &msg); break;
+    case SYNC_PUSH:     s_push(self, route, &msg); break;
+    case SYNC_PULL:     s_pull(self, route, &msg); break;
+    case SYNC_SNAPSHOT: s_snapshot(self, route, &msg); break;
+    default:
+        s_error(self, route, SYNC_ERR_BAD_REQUEST, "'%s' is a reply, not a request",
+                sync_op_name(msg.op));
+    }
+    sync_msg_release(&msg);
+}
+
+//  [identity, payload] from a DEALER, [identity, "", payload] from a REQ.
+static void
+s_handle_one(serve_t *self, zmsg_t *msg)
+{
+    size_t frames = zmsg_size(msg);
+    s_route_t route = { .identity = zmsg_pop(msg) };
+    zframe_t *payload = NULL;
+    if (frames == 3) {
+        zframe_t *delimiter = zmsg_pop(msg);
+        route.delimiter = zframe_size(delimiter) == 0;
+        zframe_destroy(&delimiter);
+    }
+    if (frames == 2 || (frames == 3 && route.delimiter))
+        payload = zmsg_pop(msg);
+    if (payload)
+        s_dispatch(self, &route, payload);
+    else if (route.identity)
+        s_error(self, &route, SYNC_ERR_BAD_REQUEST, "a request is one frame");
+    zframe_destroy(&payload);
+    zframe_destroy(&route.identity);
+}
+
+void
+serve_handle(serve_t *self)
+{
+    for (int i = 0; i < SERVE_BURST && (zsock_events(self->router) & ZMQ_POLLIN); i++) {
+        zmsg_t *msg = zmsg_recv(self->router);
+        if (!msg)
+            break;
+        s_handle_one(self, msg);
+        zmsg_destroy(&msg);
+    }
+}
+
+void
+serve_on_wal(serve_t *self)
+{
+    s_parked_run(self, true);
+}
+
+uint64_t
+serve_tick(serve_t *self)
+{
+    uint64_t now = s_mono(self);
+    s_parked_run(self, false);
+    ssess_expire(self->sessions, now);
+    inbound_flush(self->inbound, self->storage, now, false);
+    uint64_t next = SERVE_TICK_MS;
+    for (size_t i = 0; i < self->parked_n; i++) {
+        uint64_t d = self->parked[i]->deadline;
+        uint64_t left = d > now ? d - now : 0;
+        if (left < next)
+            next = left;
+    }
+    return next;
+}
+
+zsock_t *
+serve_socket(serve_t *self)
+{
+    return self->router;
+}
+
+serve_t *
+serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind)
+{
+    serve_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->storage = storage;
+    self->sessions = ssess_table_new(ctx->store);
+    self->inbound = inbound_new();
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->sessions || !self->inbound || !self->router) {
+        serve_destroy(&self);
+        return NULL;
+    }
+    //  Frames over the limit are refused by libzmq before we see them.
+    zsock_set_maxmsgsize(self->router, (int) PDB_MSG_MAX);
+    zsock_set_linger(self->router, 0);
+    zsock_set_sndtimeo(self->router, 0);
+    zsock_set_sndhwm(self->router, 10000);
+    if (zsock_bind(self->router, "%s", bind) < 0) {
+        log_e("syncer", "cannot bind endpoint=%s (%s)", bind, zmq_strerror(zmq_errno()));
+        serve_destroy(&self);
+        return NULL;
+    }
+    log_i("syncer", "listening endpoint=%s", bind);
+    return self;
+}
+
+void
+serve_destroy(serve_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    serve_t *self = *self_p;
+    for (size_t i = 0; i < self->parked_n; i++) {
+        if (self->router)
+            s_answer_pull(self, &self->parked[i]->route, &self->parked[i]->scan_from,
+                          self->parked[i]->max_changes, self->parked[i]->max_bytes,
+                          &self->parked[i]->vector, self->parked[i]->filter,
+                          self->parked[i]->filter_n, false);
+        s_parked_free(&self->parked[i]);
+    }
+    if (self->inbound && self->storage)
+        inbound_flush(self->inbound, self->storage, s_mono(self), true);
+    ssess_table_destroy(&self->sessions);
+    inbound_destroy(&self->inbound);
+    zsock_destroy(&self->router);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,54 @@
+/*  serve.h - the sync server: a ROUTER on sync/bind answering hello, push,
+    pull and snapshot (docs/sync-protocol.md) on the main thread.
+
+    hello     instance id, WAL head/floor, vector, max_batch_bytes.
+    push      checked (target is this node, seqs strictly increase), handed
+              to storage "apply" with no peer cursor; the reply counts
+              accepted/stale/missing and says safe_through (ack.h).
+    pull      a page of the WAL (page.h) after the caller's cursor, skipping
+              what its vector covers and what its filter excludes; when
+              nothing is new and wait_ms > 0 the request is parked, not
+              blocking anyone, and answered on the next "wal" event that
+              brings something, or empty when the wait ends.
+    snapshot  pages of one consistent read transaction per session
+              (snapshot_session.h).
+    Every pull and snapshot records the caller's position (inbound.h).
+    Bad input gets an error reply (bad_request, protocol_version, too_large,
+    cursor_below_floor, busy, internal) and changes nothing.
+*/
+#ifndef PDB_SYNCER_SERVE_H
+#define PDB_SYNCER_SERVE_H
+
+#include "bounds.h"
+#include "sclient.h"
+#include "synctx.h"
+
+#include <czmq.h>
+#include <stdint.h>
+
+#define SERVE_MAX_BATCH_BYTES (PDB_MSG_MAX - (64u << 10))  // our push limit: a frame, less the envelope
+#define SERVE_PARKED_MAX 1024      // long polls held at once; more are answered at once
+#define SERVE_BURST 256            // requests handled per wake-up before timers run
+
+typedef struct serve serve_t;
+
+//  Binds. ctx and storage (the main thread's client) are borrowed and must
+//  outlive the server. NULL on failure, reason logged.
+serve_t *serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind);
+//  Answers parked pulls (empty), ends snapshot sessions, writes pending
+//  inbound rows, closes the socket.
+void serve_destroy(serve_t **self_p);
+
+zsock_t *serve_socket(serve_t *self);
+
+//  Handles the requests waiting on the socket.
+void serve_handle(serve_t *self);
+
+//  Storage appended to the WAL: parked pulls look again.
+void serve_on_wal(serve_t *self);
+
+//  Timers: parked pulls whose wait ended, idle snapshot sessions, inbound
+//  rows. Returns milliseconds until the next parked deadline (or 1000).
+uint64_t serve_tick(serve_t *self);
+
+#endif

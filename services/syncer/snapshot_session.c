@@ -1,0 +1,180 @@
+#include "snapshot_session.h"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ssess {
+    store_t *store;
+    char token[SSESS_TOKEN_LEN + 1];
+    pdb_id_t source;
+    MDB_txn *txn;
+    pdb_id_t *filter;
+    size_t filter_n;
+    snapshot_pos_t pos;
+    uint64_t total, seq;
+    vv_t vector;
+    uint64_t used_mono;
+};
+
+struct ssess_table {
+    store_t *store;
+    ssess_t *sessions[SSESS_MAX];
+};
+
+ssess_table_t *
+ssess_table_new(store_t *store)
+{
+    ssess_table_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->store = store;
+    return self;
+}
+
+static void
+s_free(ssess_t **s_p)
+{
+    ssess_t *s = *s_p;
+    if (!s)
+        return;
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    vv_release(&s->vector);
+    free(s->filter);
+    free(s);
+    *s_p = NULL;
+}
+
+void
+ssess_table_destroy(ssess_table_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    for (size_t i = 0; i < SSESS_MAX; i++)
+        s_free(&(*self_p)->sessions[i]);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static int
+s_token(char out[SSESS_TOKEN_LEN + 1])
+{
+    uint8_t raw[SSESS_TOKEN_LEN / 2];
+    int rc = clock_random(raw, sizeof raw);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+//  The consistent view: meta, vector and total from the session's txn.
+static int
+s_fill(ssess_table_t *self, ssess_t *s)
+{
+    int rc = store_read_begin(self->store, &s->txn);
+    store_meta_t meta;
+    if (!rc)
+        rc = store_meta_read(self->store, s->txn, &meta);
+    if (!rc)
+        rc = vv_read(self->store, s->txn, &s->vector);
+    if (!rc)
+        rc = snapshot_total(self->store, s->txn, s->filter, s->filter_n, &s->total);
+    if (!rc)
+        s->seq = meta.wal_head;
+    return rc;
+}
+
+int
+ssess_open(ssess_table_t *self, const pdb_id_t *source, const pdb_id_t *filter,
+           size_t filter_n, uint64_t mono_ms, ssess_t **out)
+{
+    size_t slot = 0;
+    while (slot < SSESS_MAX && self->sessions[slot])
+        slot++;
+    if (slot == SSESS_MAX)
+        return PDB_EFULL;
+    ssess_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->store = self->store;
+    s->source = *source;
+    s->used_mono = mono_ms;
+    int rc = s_token(s->token);
+    if (!rc && filter_n) {
+        s->filter = malloc(filter_n * sizeof *filter);
+        rc = s->filter ? 0 : -ENOMEM;
+        if (!rc)
+            memcpy(s->filter, filter, filter_n * sizeof *filter);
+        s->filter_n = filter_n;
+    }
+    if (!rc)
+        rc = s_fill(self, s);
+    if (rc) {
+        s_free(&s);
+        return rc;
+    }
+    self->sessions[slot] = s;
+    *out = s;
+    return 0;
+}
+
+ssess_t *
+ssess_find(ssess_table_t *self, const char *token, size_t len, const pdb_id_t *source,
+           uint64_t mono_ms)
+{
+    for (size_t i = 0; i < SSESS_MAX; i++) {
+        ssess_t *s = self->sessions[i];
+        if (s && len == SSESS_TOKEN_LEN && memcmp(s->token, token, len) == 0
+            && pdb_id_cmp(&s->source, source) == 0) {
+            s->used_mono = mono_ms;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+int
+ssess_page(ssess_t *session, const pdb_id_t *self_id, size_t max_entities, size_t max_bytes,
+           mpk_out_t *out, size_t *count, bool *done)
+{
+    return snapshot_page(session->store, session->txn, session->filter, session->filter_n, &session->pos,
+                         max_entities, max_bytes, self_id, &out->pk, count, done);
+}
+
+void
+ssess_close(ssess_table_t *self, ssess_t *session)
+{
+    for (size_t i = 0; i < SSESS_MAX; i++)
+        if (self->sessions[i] == session)
+            s_free(&self->sessions[i]);
+}
+
+void
+ssess_expire(ssess_table_t *self, uint64_t mono_ms)
+{
+    for (size_t i = 0; i < SSESS_MAX; i++) {
+        ssess_t *s = self->sessions[i];
+        if (s && mono_ms >= s->used_mono + SSESS_IDLE_MS) {
+            log_i("syncer", "snapshot session expired token=%.8s idle_ms=%llu", s->token,
+                  (unsigned long long) (mono_ms - s->used_mono));
+            s_free(&self->sessions[i]);
+        }
+    }
+}
+
+size_t
+ssess_count(const ssess_table_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < SSESS_MAX; i++)
+        n += self->sessions[i] != NULL;
+    return n;
+}
+
+const char *ssess_token(const ssess_t *s) { return s->token; }
+uint64_t ssess_total(const ssess_t *s) { return s->total; }
+uint64_t ssess_seq(const ssess_t *s) { return s->seq; }
+const vv_t *ssess_vector(const ssess_t *s) { return &s->vector; }

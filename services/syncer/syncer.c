@@ -1,0 +1,228 @@
+#include "syncer.h"
+#include "compact.h"
+#include "log.h"
+#include "peerset.h"
+#include "serve.h"
+#include "clock.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SYNCER_STORE_POLL_MS 200      // while storage has not created the store yet
+#define SYNCER_STORE_NAG_MS 30000     // how often that wait is logged
+#define SYNCER_RELOAD_MS 1000         // peers database re-read, status written
+#define SYNCER_STORAGE_TIMEOUT_MS 10000
+
+static int
+s_check_policy(const cfg_t *cfg)
+{
+    if (strcmp(cfg->sync_policy, "lww") == 0)
+        return 0;
+    //  The merge runs in storage, which implements last-writer-wins only:
+    //  running with another policy requested would silently break it.
+    log_e("syncer", "sync/policy=%s is not supported yet: storage merges with lww only; set "
+          "sync/policy=lww", cfg->sync_policy);
+    return SYNCER_EXIT_FATAL;
+}
+
+static int
+s_wait_store(const cfg_t *cfg, volatile sig_atomic_t *stop, store_t **store)
+{
+    uint64_t nag = 0;
+    while (!*stop) {
+        int rc = store_open(cfg->data_dir, true, 0, store);
+        if (rc == 0)
+            return 0;
+        uint64_t now = clock_mono_ms();
+        if (now >= nag) {
+            log_i("syncer", "waiting for storage to create the store data=%s rc=%d (%s)",
+                  cfg->data_dir, rc, pdb_strerror(rc));
+            nag = now + SYNCER_STORE_NAG_MS;
+        }
+        zclock_sleep(SYNCER_STORE_POLL_MS);
+    }
+    return -ECANCELED;
+}
+
+static int
+s_instance(store_t *store, pdb_id_t *out)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(store, &txn);
+    if (rc)
+        return rc;
+    store_meta_t meta;
+    rc = store_meta_read(store, txn, &meta);
+    mdb_txn_abort(txn);
+    if (!rc)
+        *out = meta.instance_id;
+    return rc;
+}
+
+int
+syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *base)
+{
+    memset(base, 0, sizeof *base);
+    char why[PDB_ERRMSG_MAX];
+    if (s_check_policy(cfg))
+        return SYNCER_EXIT_FATAL;
+    if (cfg_peers_parse(cfg->sync_peers, &base->peers, &base->peers_n, why) != 0) {
+        log_e("syncer", "sync/peers: %s", why);
+        return SYNCER_EXIT_FATAL;
+    }
+    if (s_wait_store(cfg, stop, &base->store) != 0) {
+        syncer_base_close(base);
+        return SYNCER_EXIT_FAIL;
+    }
+    synctx_t *ctx = &base->ctx;
+    int rc = s_instance(base->store, &ctx->self);
+    if (rc) {
+        log_e("syncer", "cannot read this node's identity data=%s rc=%d (%s)", cfg->data_dir,
+              rc, pdb_strerror(rc));
+        syncer_base_close(base);
+        return SYNCER_EXIT_FAIL;
+    }
+    ctx->store = base->store;
+    ctx->env = senv_system();
+    cfg_storage_endpoint(cfg, ctx->storage_endpoint, sizeof ctx->storage_endpoint);
+    //  cfg_load keeps data_dir within CFG_DATA_DIR_IPC_MAX bytes.
+    snprintf(ctx->events_endpoint, sizeof ctx->events_endpoint,
+             "ipc://%.200s/storage-events.sock", cfg->data_dir);
+    ctx->batch_max_changes = cfg->sync_batch_max_changes;
+    ctx->batch_max_bytes = (size_t) cfg->sync_batch_max_kb << 10;
+    ctx->pull_wait_ms = cfg->sync_pull_wait_ms;
+    ctx->retry_initial_ms = cfg->sync_retry_initial_ms;
+    ctx->retry_max_ms = cfg->sync_retry_max_ms;
+    ctx->retry_multiplier_pct = cfg->sync_retry_multiplier_pct;
+    return 0;
+}
+
+void
+syncer_base_close(syncer_base_t *base)
+{
+    store_destroy(&base->store);
+    free(base->peers);
+    base->peers = NULL;
+    base->peers_n = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The daemon
+
+typedef struct {
+    syncer_base_t base;
+    sclient_t *storage;
+    zsock_t *events;
+    serve_t *server;
+    peerset_t *peers;
+    zactor_t *compactor;
+    zpoller_t *poller;
+} s_daemon_t;
+
+static void
+s_daemon_close(s_daemon_t *d)
+{
+    zactor_destroy(&d->compactor);
+    if (d->peers && d->storage)
+        peerset_flush(d->peers, d->storage);
+    peerset_destroy(&d->peers);
+    zpoller_destroy(&d->poller);
+    serve_destroy(&d->server);
+    zsock_destroy(&d->events);
+    sclient_destroy(&d->storage);
+    syncer_base_close(&d->base);
+}
+
+static int
+s_daemon_open(s_daemon_t *d, const cfg_t *cfg)
+{
+    const synctx_t *ctx = &d->base.ctx;
+    d->storage = sclient_new(ctx->storage_endpoint, SYNCER_STORAGE_TIMEOUT_MS);
+    d->events = zsock_new_sub(ctx->events_endpoint, "wal ");
+    if (!d->storage || !d->events)
+        return SYNCER_EXIT_FAIL;
+    if (cfg->sync_bind[0]) {
+        d->server = serve_new(ctx, d->storage, cfg->sync_bind);
+        if (!d->server)
+            return SYNCER_EXIT_FAIL;
+    }
+    d->peers = peerset_new(ctx, d->base.peers, d->base.peers_n);
+    compact_opts_t copts = {
+        .ctx = ctx, .config = d->base.peers, .config_n = d->base.peers_n,
+        .peer_expiry_ms = cfg->sync_peer_expiry_s * 1000,
+        .tombstone_ttl_ms = cfg->sync_tombstone_ttl_s * 1000,
+        .started_wall_ms = ctx->env->wall_ms(ctx->env->ctx),
+    };
+    d->compactor = compact_start(&copts, cfg->sync_compact_interval_s);
+    d->poller = zpoller_new(d->events, NULL);
+    if (!d->peers || !d->compactor || !d->poller)
+        return SYNCER_EXIT_FAIL;
+    if (d->server && zpoller_add(d->poller, serve_socket(d->server)) != 0)
+        return SYNCER_EXIT_FAIL;
+    return 0;
+}
+
+static void
+s_drain_events(s_daemon_t *d)
+{
+    while (zsock_events(d->events) & ZMQ_POLLIN) {
+        char *event = zstr_recv(d->events);
+        if (!event)
+            break;
+        zstr_free(&event);
+    }
+    if (d->server)
+        serve_on_wal(d->server);
+}
+
+static void
+s_daemon_loop(s_daemon_t *d, volatile sig_atomic_t *stop)
+{
+    uint64_t next_reload = 0;
+    while (!*stop) {
+        uint64_t now = clock_mono_ms();
+        if (now >= next_reload) {
+            int rc = peerset_reload(d->peers);
+            if (rc)
+                log_w("syncer", "cannot read the peers database rc=%d (%s)", rc,
+                      pdb_strerror(rc));
+            peerset_flush(d->peers, d->storage);
+            next_reload = now + SYNCER_RELOAD_MS;
+        }
+        uint64_t timeout = d->server ? serve_tick(d->server) : SYNCER_RELOAD_MS;
+        uint64_t until_reload = next_reload > now ? next_reload - now : 0;
+        if (until_reload < timeout)
+            timeout = until_reload;
+        void *which = zpoller_wait(d->poller, (int) timeout);
+        if (which == d->events)
+            s_drain_events(d);
+        else if (d->server && which == serve_socket(d->server))
+            serve_handle(d->server);
+    }
+}
+
+int
+syncer_daemon(const cfg_t *cfg, volatile sig_atomic_t *stop)
+{
+    s_daemon_t d = { 0 };
+    int rc = syncer_base_open(cfg, stop, &d.base);
+    if (rc)
+        return *stop ? SYNCER_EXIT_OK : rc;      // stopped while waiting for storage
+    rc = s_daemon_open(&d, cfg);
+    if (rc == 0) {
+        char id[PDB_ID_STR_LEN + 1];
+        pdb_id_format(&d.base.ctx.self, id);
+        log_i("syncer", "started data=%s instance=%s bind=%s peers_configured=%zu pid=%d",
+              cfg->data_dir, id, cfg->sync_bind[0] ? cfg->sync_bind : "-", d.base.peers_n,
+              (int) getpid());
+        s_daemon_loop(&d, stop);
+    }
+    else
+        log_e("syncer", "cannot start data=%s", cfg->data_dir);
+    s_daemon_close(&d);
+    return rc;
+}

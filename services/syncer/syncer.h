@@ -1,0 +1,39 @@
+/*  syncer.h - the syncer process: start-up shared by both modes, the
+    daemon (serve peers, run every peer, compact), and --once.
+*/
+#ifndef PDB_SYNCER_SYNCER_H
+#define PDB_SYNCER_SYNCER_H
+
+#include "cfg.h"
+#include "store.h"
+#include "synctx.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+#define SYNCER_EXIT_OK 0
+#define SYNCER_EXIT_FAIL 1          // restartable failure (or a peer failed in --once)
+#define SYNCER_EXIT_FATAL 3         // bad configuration: a restart cannot help
+
+typedef struct {
+    store_t *store;                  // read-only, owned
+    synctx_t ctx;
+    cfg_peer_t *peers;               // sync/peers, owned (free())
+    size_t peers_n;
+} syncer_base_t;
+
+//  Checks what the configuration asks for, waits for storage to create the
+//  store (until *stop), and fills base. Returns 0, SYNCER_EXIT_FATAL or
+//  SYNCER_EXIT_FAIL (having logged why; also when stopped while waiting).
+int syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *base);
+void syncer_base_close(syncer_base_t *base);
+
+//  Runs the daemon until *stop. Returns an exit code.
+int syncer_daemon(const cfg_t *cfg, volatile sig_atomic_t *stop);
+
+//  One push and one pull with every peer, to completion; a summary line
+//  per peer on stdout. Returns 0 when every peer succeeded, else 1 (3 for
+//  a bad configuration).
+int syncer_once(const cfg_t *cfg, volatile sig_atomic_t *stop);
+
+#endif

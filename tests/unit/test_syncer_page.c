@@ -1,0 +1,490 @@
+/*  test_syncer_page.c - what goes into a pull reply or a push batch (page.h)
+    read from a real WAL written by the storage core: vector skipping (no
+    echo), collective filters, count and byte bounds, a change too large to
+    ever send, cursors below the floor; the change envelope reader
+    (chead.h); and safe_through from storage's apply results (ack.h).
+*/
+#include "ack.h"
+#include "chead.h"
+#include "err.h"
+#include "ingest.h"
+#include "mpk.h"
+#include "node.h"
+#include "page.h"
+#include "sproto.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAP_SIZE (64ull << 20)
+#define H(ms) ((uint64_t) (ms) << 16)
+
+enum { ORG_A = 0xa1, ORG_B = 0xb2, ORG_C = 0xc3, COLL1 = 0x11, COLL2 = 0x12, COLL9 = 0x19 };
+
+static pdb_id_t
+s_id(uint8_t fill)
+{
+    pdb_id_t id;
+    memset(id.b, fill, sizeof id.b);
+    return id;
+}
+
+typedef struct {
+    char dir[64];
+    node_t *node;
+    ingest_t ing;
+} s_node_t;
+
+static void
+s_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+//  One remote change on a collective: a create (name, dim) or a rename.
+static void
+s_ingest(s_node_t *n, uint8_t origin, uint64_t oseq, uint64_t ms, change_op_t op, uint8_t coll,
+         const char *name)
+{
+    mpk_out_t f;
+    mpk_out_init(&f);
+    mpk_pack_map(&f.pk, op == OP_CREATE ? 4 : 1);
+    mpk_pack_str(&f.pk, "name");
+    mpk_pack_str(&f.pk, name);
+    if (op == OP_CREATE) {
+        mpk_pack_str(&f.pk, "embedding_dim");
+        mpk_pack_u64(&f.pk, 3);
+        mpk_pack_str(&f.pk, "created_at");
+        mpk_pack_u64(&f.pk, ms);
+        mpk_pack_str(&f.pk, "updated_at");
+        mpk_pack_u64(&f.pk, ms);
+    }
+    assert_int_equal(mpk_out_status(&f), 0);
+    change_t c = { .origin = s_id(origin), .origin_seq = oseq, .hlc = H(ms),
+                   .entity = ENT_COLLECTIVE, .op = op, .collective_id = s_id(coll),
+                   .entity_id = s_id(coll), .fields = (const uint8_t *) f.buf.data,
+                   .fields_len = f.buf.size };
+    MDB_txn *txn;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(mdb_txn_begin(n->node->store->env, NULL, 0, &txn), 0);
+    assert_int_equal(ingest_remote(&n->ing, txn, &c, why), SPROTO_APPLIED);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mpk_out_release(&f);
+}
+
+//  WAL: 1 A:1 create COLL1, 2 B:1 create COLL2, 3 A:2 rename COLL1,
+//       4 B:2 rename COLL2, 5 C:1 rename COLL1, 6 A:3 rename COLL2.
+static int
+s_setup(void **state)
+{
+    s_node_t *n = calloc(1, sizeof *n);
+    assert_non_null(n);
+    strcpy(n->dir, "/tmp/pdb_test_syncer_page_XXXXXX");
+    assert_non_null(mkdtemp(n->dir));
+    assert_int_equal(node_open(n->dir, MAP_SIZE, &n->node), 0);
+    assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
+    n->ing = (ingest_t) { n->node->store, n->node->instance_id, &n->node->hlc };
+    s_ingest(n, ORG_A, 1, 1000, OP_CREATE, COLL1, "one");
+    s_ingest(n, ORG_B, 1, 1001, OP_CREATE, COLL2, "two");
+    s_ingest(n, ORG_A, 2, 1002, OP_UPDATE, COLL1, "one-a");
+    s_ingest(n, ORG_B, 2, 1003, OP_UPDATE, COLL2, "two-b");
+    s_ingest(n, ORG_C, 1, 1004, OP_UPDATE, COLL1, "one-c");
+    s_ingest(n, ORG_A, 3, 1005, OP_UPDATE, COLL2, "two-a");
+    *state = n;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_node_t *n = *state;
+    node_destroy(&n->node);
+    s_rmtree(n->dir);
+    free(n);
+    return 0;
+}
+
+//  Builds a page in its own txn; seqs (up to 16) and the code come back.
+typedef struct {
+    int rc;
+    size_t n;
+    uint64_t seqs[16];
+    size_t bytes;
+    page_t page;
+} s_result_t;
+
+static s_result_t
+s_page(s_node_t *n, const page_req_t *req)
+{
+    s_result_t r;
+    memset(&r, 0, sizeof r);
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    r.rc = page_build(n->node->store, txn, req, &r.page);
+    for (size_t i = 0; i < r.page.n && i < 16; i++) {
+        chead_t h;
+        assert_int_equal(chead_read(r.page.changes[i].data, r.page.changes[i].len, &h), 0);
+        r.seqs[i] = h.seq;
+    }
+    r.n = r.page.n;
+    r.bytes = r.page.bytes;
+    page_release(&r.page);
+    assert_null(r.page.changes);
+    mdb_txn_abort(txn);
+    return r;
+}
+
+static page_req_t
+s_req(uint64_t cursor)
+{
+    return (page_req_t) { .cursor = cursor, .max_changes = 100, .max_bytes = 1u << 20 };
+}
+
+//  The size of WAL entry seq.
+static size_t
+s_entry_len(s_node_t *n, uint64_t seq)
+{
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    uint8_t k[8];
+    store_key_seq(k, seq);
+    MDB_val key = { 8, k }, val;
+    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
+    mdb_txn_abort(txn);
+    return val.mv_size;
+}
+
+static void
+s_assert_seqs(const s_result_t *r, const uint64_t *want, size_t n)
+{
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(r->seqs[i], want[i]);
+}
+
+static void
+test_page_whole_wal_from_zero(void **state)
+{
+    s_node_t *n = *state;
+    page_req_t req = s_req(0);
+    s_result_t r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 1, 2, 3, 4, 5, 6 }, 6);
+    assert_int_equal(r.page.next_cursor, 6);
+    assert_false(r.page.has_more);
+    assert_int_equal(r.page.head, 6);
+    assert_int_equal(r.page.floor, 1);
+    size_t bytes = 0;
+    for (uint64_t s = 1; s <= 6; s++)
+        bytes += s_entry_len(n, s) + PAGE_BLOB_OVERHEAD;
+    assert_int_equal(r.bytes, bytes);
+}
+
+static void
+test_page_skips_what_the_vector_covers(void **state)
+{
+    s_node_t *n = *state;
+    //  The receiver has A up to 2 and C up to 5: seqs 1, 3 and 5 are echoes.
+    vv_t vector = { 0 };
+    pdb_id_t a = s_id(ORG_A), c = s_id(ORG_C);
+    assert_int_equal(vv_raise(&vector, &a, 2), 0);
+    assert_int_equal(vv_raise(&vector, &c, 5), 0);
+    page_req_t req = s_req(0);
+    req.vector = &vector;
+    s_result_t r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 2, 4, 6 }, 3);
+    assert_int_equal(r.page.next_cursor, 6);
+    //  Covering everything: an empty page whose cursor still advances.
+    pdb_id_t b = s_id(ORG_B);
+    assert_int_equal(vv_raise(&vector, &a, 3), 0);
+    assert_int_equal(vv_raise(&vector, &b, 2), 0);
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.page.next_cursor, 6);
+    assert_false(r.page.has_more);
+    vv_release(&vector);
+}
+
+static void
+test_page_collective_filter(void **state)
+{
+    s_node_t *n = *state;
+    pdb_id_t filter[2] = { s_id(COLL9), s_id(COLL2) };
+    page_req_t req = s_req(0);
+    req.filter = filter;
+    req.filter_n = 2;
+    s_result_t r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 2, 4, 6 }, 3);
+    assert_int_equal(r.page.next_cursor, 6);
+    //  Nothing matches: the cursor still moves past everything examined.
+    req.filter_n = 1;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.page.next_cursor, 6);
+    //  From the middle.
+    req = s_req(3);
+    req.filter = &filter[1];
+    req.filter_n = 1;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 4, 6 }, 2);
+}
+
+static void
+test_page_count_bound(void **state)
+{
+    s_node_t *n = *state;
+    page_req_t req = s_req(0);
+    req.max_changes = 2;
+    s_result_t r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 1, 2 }, 2);
+    assert_int_equal(r.page.next_cursor, 2);
+    assert_true(r.page.has_more);
+    req.cursor = r.page.next_cursor;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 3, 4 }, 2);
+    req.cursor = 4;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 5, 6 }, 2);
+    //  Exactly at the end: nothing after it, so no more.
+    assert_false(r.page.has_more);
+    //  Filtered changes do not count against the bound.
+    pdb_id_t filter = s_id(COLL2);
+    req = s_req(0);
+    req.max_changes = 2;
+    req.filter = &filter;
+    req.filter_n = 1;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 2, 4 }, 2);
+    //  5 was examined (and filtered out) before 6 found the page full.
+    assert_int_equal(r.page.next_cursor, 5);
+    assert_true(r.page.has_more);
+}
+
+static void
+test_page_byte_bound(void **state)
+{
+    s_node_t *n = *state;
+    size_t one = s_entry_len(n, 1) + PAGE_BLOB_OVERHEAD;
+    size_t two = s_entry_len(n, 2) + PAGE_BLOB_OVERHEAD;
+    page_req_t req = s_req(0);
+    req.max_bytes = one + two - 1;
+    s_result_t r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 1 }, 1);
+    assert_int_equal(r.page.next_cursor, 1);
+    assert_true(r.page.has_more);
+    assert_true(r.bytes <= req.max_bytes);
+    req.max_bytes = one + two;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 1, 2 }, 2);
+    assert_int_equal(r.bytes, one + two);
+}
+
+static void
+test_page_change_too_large_is_an_error_never_skipped(void **state)
+{
+    s_node_t *n = *state;
+    page_req_t req = s_req(0);
+    req.max_bytes = s_entry_len(n, 1) + PAGE_BLOB_OVERHEAD - 1;
+    s_result_t r = s_page(n, &req);
+    assert_int_equal(r.rc, PDB_ETOOBIG);
+    assert_int_equal(r.page.big_seq, 1);
+    assert_int_equal(r.page.big_len, s_entry_len(n, 1));
+    assert_int_equal(r.n, 0);
+    //  The first change to send is what counts: skipped ones do not.
+    vv_t vector = { 0 };
+    pdb_id_t a = s_id(ORG_A);
+    assert_int_equal(vv_raise(&vector, &a, 1), 0);
+    req.vector = &vector;
+    req.max_bytes = 8;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, PDB_ETOOBIG);
+    assert_int_equal(r.page.big_seq, 2);
+    vv_release(&vector);
+}
+
+static void
+test_page_cursor_past_head_is_empty(void **state)
+{
+    s_node_t *n = *state;
+    page_req_t req = s_req(6);
+    s_result_t r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.page.next_cursor, 6);
+    assert_false(r.page.has_more);
+    req.cursor = 100;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.page.next_cursor, 100);
+    req.cursor = UINT64_MAX;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+}
+
+//  Deletes WAL entries below `below`, as compaction does.
+static void
+s_compact(s_node_t *n, uint64_t below)
+{
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(n->node->store->env, NULL, 0, &txn), 0);
+    for (uint64_t s = 1; s < below; s++) {
+        uint8_t k[8];
+        store_key_seq(k, s);
+        MDB_val key = { 8, k };
+        int rc = mdb_del(txn, n->node->store->wal, &key, NULL);
+        assert_true(rc == 0 || rc == MDB_NOTFOUND);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static void
+test_page_cursor_below_floor(void **state)
+{
+    s_node_t *n = *state;
+    s_compact(n, 3);
+    page_req_t req = s_req(0);
+    s_result_t r = s_page(n, &req);
+    assert_int_equal(r.rc, PDB_ENOTFOUND);
+    assert_int_equal(r.page.floor, 3);
+    req.cursor = 1;
+    assert_int_equal(s_page(n, &req).rc, PDB_ENOTFOUND);
+    //  cursor + 1 == floor: nothing is missing.
+    req.cursor = 2;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 3, 4, 5, 6 }, 4);
+    //  An emptied WAL keeps its head: the floor is head + 1.
+    s_compact(n, 7);
+    req.cursor = 5;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, PDB_ENOTFOUND);
+    assert_int_equal(r.page.floor, 7);
+    req.cursor = 6;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.page.head, 6);
+}
+
+static void
+test_chead_reads_the_envelope(void **state)
+{
+    s_node_t *n = *state;
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    uint8_t k[8];
+    store_key_seq(k, 6);
+    MDB_val key = { 8, k }, val;
+    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
+    chead_t h;
+    assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
+    assert_int_equal(h.seq, 6);
+    assert_int_equal(h.origin_seq, 3);
+    pdb_id_t a = s_id(ORG_A), c2 = s_id(COLL2);
+    assert_memory_equal(h.origin.b, a.b, PDB_ID_LEN);
+    assert_memory_equal(h.collective.b, c2.b, PDB_ID_LEN);
+    //  Every truncation of the envelope (46 bytes here: array, seq, origin,
+    //  origin_seq, a 5-byte hlc, entity, op, collective) is refused, and so
+    //  is a wrong shape. The fields after it are storage's to check.
+    for (size_t len = 0; len < 46; len++)
+        assert_int_equal(chead_read(val.mv_data, len, &h), PDB_EINVAL);
+    assert_int_equal(chead_read(val.mv_data, 46, &h), 0);
+    uint8_t copy[512];
+    assert_true(val.mv_size <= sizeof copy);
+    memcpy(copy, val.mv_data, val.mv_size);
+    copy[0] = 0x98;                             // 8 items
+    assert_int_equal(chead_read(copy, val.mv_size, &h), PDB_EINVAL);
+    mdb_txn_abort(txn);
+    //  origin_seq 0 is never valid.
+    mpk_out_t out;
+    mpk_out_init(&out);
+    change_t c = { .seq = 1, .origin = a, .origin_seq = 0, .hlc = 1, .entity = ENT_COLLECTIVE,
+                   .op = OP_DELETE, .collective_id = a, .entity_id = a,
+                   .fields = (const uint8_t *) "\x80", .fields_len = 1 };
+    change_pack(&out.pk, &c);
+    assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), PDB_EINVAL);
+    mpk_out_release(&out);
+    assert_int_equal(chead_read("garbage", 7, &h), PDB_EINVAL);
+}
+
+static void
+test_ack_safe_through(void **state)
+{
+    (void) state;
+    ack_t a;
+    uint64_t seqs[] = { 10, 12, 15, 20 };
+    //  Everything applied or known: safe through the last.
+    ack_summarize(seqs, (int[]) { SPROTO_APPLIED, SPROTO_KNOWN, SPROTO_APPLIED, SPROTO_KNOWN },
+                  4, &a);
+    assert_int_equal(a.accepted, 2);
+    assert_int_equal(a.stale, 2);
+    assert_int_equal(a.missing, 0);
+    assert_int_equal(a.safe_through, 20);
+    //  Held back at the third: safe through the second.
+    ack_summarize(seqs, (int[]) { SPROTO_APPLIED, SPROTO_KNOWN, PDB_EMISSINGDEP,
+                                  PDB_EMISSINGDEP }, 4, &a);
+    assert_int_equal(a.safe_through, 12);
+    assert_int_equal(a.missing, 2);
+    //  Held back at the first: nothing of the batch is safe.
+    ack_summarize(seqs, (int[]) { PDB_EMISSINGDEP, PDB_EMISSINGDEP, PDB_EMISSINGDEP,
+                                  PDB_EMISSINGDEP }, 4, &a);
+    assert_int_equal(a.safe_through, 9);
+    assert_int_equal(a.accepted + a.stale, 0);
+    //  A result after a held one never counts as safe.
+    ack_summarize(seqs, (int[]) { SPROTO_APPLIED, PDB_EMISSINGDEP, SPROTO_APPLIED,
+                                  SPROTO_APPLIED }, 4, &a);
+    assert_int_equal(a.safe_through, 10);
+    assert_int_equal(a.accepted, 3);
+    assert_int_equal(a.missing, 1);
+    //  Any other refusal holds back like a missing dependency.
+    ack_summarize(seqs, (int[]) { SPROTO_APPLIED, PDB_EINVAL, SPROTO_APPLIED, SPROTO_APPLIED },
+                  4, &a);
+    assert_int_equal(a.safe_through, 10);
+    ack_summarize(NULL, NULL, 0, &a);
+    assert_int_equal(a.safe_through, 0);
+    assert_int_equal(a.accepted + a.stale + a.missing, 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_page_whole_wal_from_zero, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_skips_what_the_vector_covers, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_collective_filter, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_count_bound, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_byte_bound, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_change_too_large_is_an_error_never_skipped,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_cursor_past_head_is_empty, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_cursor_below_floor, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_chead_reads_the_envelope, s_setup, s_teardown),
+        cmocka_unit_test(test_ack_safe_through),
+    };
+    return cmocka_run_group_tests_name("syncer_page", tests, NULL, NULL);
+}
