@@ -116,6 +116,7 @@ typedef struct {
     uint64_t hlc;                    // version of every field...
     pdb_id_t origin;
     const msgpack_object *fvers;     // ...but those named here (NULL: none)
+    apply_policy_t *policy;          // NULL: plain lww, nothing counted
 } s_write_t;
 
 static void
@@ -260,6 +261,25 @@ s_counter_raises(const msgpack_object *old, const msgpack_object *add)
     return false;
 }
 
+//  Last writer wins, unless the policy settles a clash between a field this
+//  node wrote last and a peer's write. A losing write that is not the very
+//  version stored is a conflict: someone's write was discarded.
+static bool
+s_lww_wins(apply_policy_t *policy, uint64_t hlc, const pdb_id_t *origin, uint64_t held_hlc,
+           const pdb_id_t *held_origin)
+{
+    int cmp = change_version_cmp(hlc, origin, held_hlc, held_origin);
+    if (cmp == 0)
+        return false;                      // the same write, seen again
+    bool wins = cmp > 0;
+    if (policy && policy->mode != POLICY_LWW && pdb_id_cmp(held_origin, &policy->self) == 0
+        && pdb_id_cmp(origin, &policy->self) != 0)
+        wins = policy->mode == POLICY_REMOTE_WINS;
+    if (policy && !wins)
+        policy->conflicts++;
+    return wins;
+}
+
 //  Decides field i against the write; true when the write wins it.
 static bool
 s_merge_field(s_merge_t *m, size_t i, const msgpack_object *value, const s_write_t *w)
@@ -272,7 +292,7 @@ s_merge_field(s_merge_t *m, size_t i, const msgpack_object *value, const s_write
         return false;
     case MERGE_LWW:
         s_write_version(w, m->spec[i].name, &hlc, &origin);
-        if (change_version_cmp(hlc, &origin, m->hlc[i], &m->origin[i]) <= 0)
+        if (!s_lww_wins(w->policy, hlc, &origin, m->hlc[i], &m->origin[i]))
             return false;
         m->hlc[i] = hlc;
         m->origin[i] = origin;
@@ -515,7 +535,7 @@ s_load_same(store_t *store, MDB_txn *txn, const change_t *c, s_stored_t *cur, ch
 
 //  A create, update or delete.
 static int
-s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, char *why)
+s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy, char *why)
 {
     uint32_t dim = 0;
     int rc = s_check_collective(store, txn, c, c->op == OP_DELETE, &dim);
@@ -531,7 +551,7 @@ s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, char *why)
         rc = s_load_same(store, txn, c, &cur, why);
     if (!rc && cur.exists && cur.v.tombstone)
         rc = SPROTO_KNOWN;                  // deletes are final
-    s_write_t w = { &fields.data, c->hlc, c->origin, NULL };
+    s_write_t w = { &fields.data, c->hlc, c->origin, NULL, policy };
     if (!rc) {
         switch (c->op) {
         case OP_DELETE: rc = s_delete(store, txn, c, &cur, c->hlc, &c->origin); break;
@@ -550,7 +570,8 @@ s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, char *why)
 //  new, merged field by field with each field's own version when here, and
 //  a tombstone deletes as a delete would.
 static int
-s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, char *why)
+s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
+              char *why)
 {
     msgpack_unpacked fields;
     if (mpk_parse(c->fields, c->fields_len, &fields))
@@ -568,7 +589,7 @@ s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, char *why)
         rc = s_load_same(store, txn, c, &cur, why);
     if (!rc && cur.exists && cur.v.tombstone)
         rc = SPROTO_KNOWN;                  // deletes are final
-    s_write_t w = { st.record, st.hlc, st.origin, st.versions };
+    s_write_t w = { st.record, st.hlc, st.origin, st.versions, policy };
     if (!rc) {
         if (st.tombstone)
             rc = s_delete(store, txn, c, &cur, st.hlc, &st.origin);
@@ -581,9 +602,29 @@ s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, char *why)
 }
 
 int
-apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
+apply_change_with(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
+                  char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
-    return c->op == OP_STATE ? s_apply_state(store, txn, c, why)
-                             : s_apply_op(store, txn, c, why);
+    return c->op == OP_STATE ? s_apply_state(store, txn, c, policy, why)
+                             : s_apply_op(store, txn, c, policy, why);
+}
+
+int
+apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
+{
+    return apply_change_with(store, txn, c, NULL, why);
+}
+
+int
+apply_policy_parse(const char *name, merge_policy_t *mode)
+{
+    static const char *const names[] = { "lww", "remote_wins", "local_wins" };
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *mode = (merge_policy_t) i;
+            return 0;
+        }
+    }
+    return PDB_EINVAL;
 }

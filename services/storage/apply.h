@@ -25,4 +25,27 @@
 //  store error. On error the caller aborts the (nested) transaction.
 int apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX]);
 
+//  Conflict policies for changes from peers (DESIGN.md section 4). lww is
+//  the rule above. remote_wins / local_wins decide a field that this node
+//  wrote last and a peer's change also sets, whatever their clocks: for
+//  star topologies (clients remote_wins, the hub local_wins).
+typedef enum {
+    POLICY_LWW = 0,
+    POLICY_REMOTE_WINS,
+    POLICY_LOCAL_WINS,
+} merge_policy_t;
+
+typedef struct {
+    merge_policy_t mode;
+    pdb_id_t self;            // this node: which stored versions are "local"
+    uint64_t conflicts;       // raised once per field whose write was discarded
+} apply_policy_t;
+
+//  apply_change under a policy; counts discarded writes in policy->conflicts.
+int apply_change_with(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
+                      char why[PDB_ERRMSG_MAX]);
+
+//  "lww", "remote_wins", "local_wins" -> 0 with *mode set, or PDB_EINVAL.
+int apply_policy_parse(const char *name, merge_policy_t *mode);
+
 #endif

@@ -111,10 +111,17 @@ batch_apply(const ingest_t *ingest, MDB_txn *txn, const msgpack_object *args, mp
     if (!rc)
         rc = s_check_order(changes, n, cursor, why);
     int64_t done = 0;
+    uint64_t conflicts = 0;
+    ingest_t counted = *ingest;     // this batch's conflicts, for the peer's row
+    counted.conflicts = &conflicts;
     if (!rc) {
-        done = s_ingest_all(ingest, txn, changes, n, results, stats, why);
+        done = s_ingest_all(&counted, txn, changes, n, results, stats, why);
         rc = done < 0 ? (int) done : 0;
     }
+    if (!rc && peer_len > 0)
+        rc = peers_add_conflicts(ingest->store, txn, peer, peer_len, conflicts);
+    if (!rc)
+        stats->conflicts += conflicts;
     if (!rc && peer_len > 0) {
         //  Held back at change `done`: the cursor stops just before it.
         uint64_t reached = (uint64_t) done < n ? changes[done].seq - 1 : cursor;

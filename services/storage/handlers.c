@@ -129,7 +129,7 @@ s_stats(const handler_ctx_t *ctx, mpk_out_t *out)
         { "wal_head", meta.wal_head }, { "wal_floor", meta.wal_floor },
         { "requests", s->requests }, { "commits", s->commits },
         { "group_max", s->group_max }, { "applied", s->applied }, { "known", s->known },
-        { "missing", s->missing }, { "failed", s->failed },
+        { "missing", s->missing }, { "failed", s->failed }, { "conflicts", s->conflicts },
         { "installed", s->installed }, { "compacted", s->compacted }, { "purged", s->purged },
     };
     size_t n = sizeof counters / sizeof counters[0];

@@ -54,6 +54,17 @@ ingest_stamp(const change_t *c, uint64_t *stamp, char why[PDB_ERRMSG_MAX])
     return 0;
 }
 
+//  A peer's change under this node's conflict policy, counting conflicts.
+static int
+s_apply_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char *why)
+{
+    apply_policy_t policy = { self->policy, self->self, 0 };
+    int rc = apply_change_with(self->store, txn, c, &policy, why);
+    if (rc >= 0 && self->conflicts)
+        *self->conflicts += policy.conflicts;
+    return rc;
+}
+
 int
 ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
 {
@@ -71,7 +82,7 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
     //  A relayed state's stamps inside are observed too: a later local
     //  write must beat every version stored here.
     hlc_observe(self->hlc, stamp);
-    rc = apply_change(self->store, txn, c, why);
+    rc = s_apply_remote(self, txn, c, why);
     if (rc == SPROTO_APPLIED) {
         change_t relayed = *c;     // keeps origin, origin_seq and hlc
         int wrc = wal_append(self->store, txn, &relayed);
@@ -125,7 +136,7 @@ ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wal
     if (rc)
         return rc;
     hlc_observe(self->hlc, stamp);
-    rc = apply_change(self->store, txn, c, why);
+    rc = s_apply_remote(self, txn, c, why);
     if (rc != SPROTO_APPLIED)
         return rc;
     //  Relayed as our own change: the snapshot's envelope (a position in

@@ -8,6 +8,7 @@
 #ifndef PDB_INGEST_H
 #define PDB_INGEST_H
 
+#include "apply.h"
 #include "change.h"
 #include "hlc.h"
 #include "store.h"
@@ -16,6 +17,8 @@ typedef struct {
     store_t *store;
     pdb_id_t self;        // this node's instance id
     hlc_t *hlc;           // this node's clock (observes every remote stamp)
+    merge_policy_t policy;    // how peers' writes meet ours (zero: lww)
+    uint64_t *conflicts;      // when set, raised by every discarded write
 } ingest_t;
 
 //  A change from a peer (a STATE change too: one that another node installed

@@ -64,10 +64,17 @@ main(int argc, char **argv)
         log_e("storage", "cannot open data=%s rc=%d (%s)", cfg.data_dir, rc, pdb_strerror(rc));
         return EXIT_FATAL;
     }
+    merge_policy_t policy = POLICY_LWW;
+    if (apply_policy_parse(cfg.sync_policy, &policy) != 0) {
+        log_e("storage", "unknown sync/policy=%s", cfg.sync_policy);
+        node_destroy(&node);
+        return EXIT_FATAL;
+    }
     server_opts_t opts = {
         .tcp_endpoint = cfg.storage_tcp,
         .max_requests = cfg.commit_max_requests,
         .max_bytes = (size_t) cfg.commit_max_kb << 10,
+        .policy = policy,
     };
     server_t *server = server_new(node, &opts);
     if (!server) {

@@ -172,3 +172,31 @@ peers_raise_cursor(store_t *store, MDB_txn *txn, const char *name, size_t name_l
     MDB_val key = { name_len, (void *) name };
     return s_merge_put(store, txn, &key, &update);
 }
+
+int
+peers_add_conflicts(store_t *store, MDB_txn *txn, const char *name, size_t name_len,
+                    uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    MDB_val key = { name_len, (void *) name }, val;
+    uint64_t held = 0;
+    int rc = mdb_get(txn, store->peers, &key, &val);
+    if (rc == 0) {
+        msgpack_unpacked row;
+        if (mpk_parse(val.mv_data, val.mv_size, &row))
+            return PDB_ECORRUPT;
+        const msgpack_object *count = mpk_map_get(&row.data, "conflicts");
+        if (count)
+            (void) mpk_get_u64(count, &held);
+        msgpack_unpacked_destroy(&row);
+    }
+    else if (rc != MDB_NOTFOUND)
+        return pdb_from_mdb(rc);
+    msgpack_object_kv kv = {
+        .key = { .type = MSGPACK_OBJECT_STR, .via.str = { 9, "conflicts" } },
+        .val = { .type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = held + n },
+    };
+    msgpack_object update = { .type = MSGPACK_OBJECT_MAP, .via.map = { 1, &kv } };
+    return s_merge_put(store, txn, &key, &update);
+}

@@ -26,6 +26,10 @@ int peers_del(store_t *store, MDB_txn *txn, const msgpack_object *args,
 int peers_raise_cursor(store_t *store, MDB_txn *txn, const char *name, size_t name_len,
                        uint64_t cursor);
 
+//  Adds n to the peer's "conflicts" count (writes its peer discarded here).
+int peers_add_conflicts(store_t *store, MDB_txn *txn, const char *name, size_t name_len,
+                        uint64_t n);
+
 //  Checks a peer name: 1..PEERS_NAME_MAX bytes of UTF-8.
 bool peers_name_valid(const char *name, size_t len);
 

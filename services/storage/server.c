@@ -210,7 +210,8 @@ static int
 s_commit_group(server_t *self, size_t n, uint64_t *head)
 {
     handler_ctx_t ctx = {
-        .ingest = { self->node->store, self->node->instance_id, &self->node->hlc },
+        .ingest = { self->node->store, self->node->instance_id, &self->node->hlc,
+                    self->opts.policy, NULL },
         .stats = &self->stats,
         .wall_ms = clock_wall_ms(),
     };

@@ -11,6 +11,7 @@
 #ifndef PDB_SERVER_H
 #define PDB_SERVER_H
 
+#include "apply.h"
 #include "node.h"
 
 #include <signal.h>
@@ -20,6 +21,7 @@ typedef struct {
     const char *tcp_endpoint;       // extra endpoint, or "" / NULL for ipc only
     unsigned max_requests;          // requests in one group commit
     size_t max_bytes;               // request bytes in one group commit
+    merge_policy_t policy;          // how peers' writes meet this node's
 } server_opts_t;
 
 typedef struct server server_t;

@@ -12,6 +12,7 @@ typedef struct {
     uint64_t known;          // remote changes already known or dominated
     uint64_t missing;        // remote changes held back on a missing dependency
     uint64_t failed;         // requests answered with an error
+    uint64_t conflicts;      // peers' field writes discarded by the conflict policy
     uint64_t installed;      // snapshot entities that changed this node
     uint64_t compacted;      // WAL entries deleted by compaction
     uint64_t purged;         // old tombstones dropped

@@ -18,18 +18,6 @@
 #define SYNCER_STORAGE_TIMEOUT_MS 10000
 
 static int
-s_check_policy(const cfg_t *cfg)
-{
-    if (strcmp(cfg->sync_policy, "lww") == 0)
-        return 0;
-    //  The merge runs in storage, which implements last-writer-wins only:
-    //  running with another policy requested would silently break it.
-    log_e("syncer", "sync/policy=%s is not supported yet: storage merges with lww only; set "
-          "sync/policy=lww", cfg->sync_policy);
-    return SYNCER_EXIT_FATAL;
-}
-
-static int
 s_wait_store(const cfg_t *cfg, volatile sig_atomic_t *stop, store_t **store)
 {
     uint64_t nag = 0;
@@ -68,8 +56,6 @@ syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *b
 {
     memset(base, 0, sizeof *base);
     char why[PDB_ERRMSG_MAX];
-    if (s_check_policy(cfg))
-        return SYNCER_EXIT_FATAL;
     if (cfg_peers_parse(cfg->sync_peers, &base->peers, &base->peers_n, why) != 0) {
         log_e("syncer", "sync/peers: %s", why);
         return SYNCER_EXIT_FATAL;

@@ -2378,6 +2378,90 @@ test_apply_full_map_reports_efull_and_keeps_committed_data(void **state)
     s_node_close(&n);
 }
 
+//  --------------------------------------------------------------------------
+//  Conflict policies: a field this node wrote last meets a peer's write.
+
+//  Runs: remote creates collective + experience, this node sets importance
+//  0.2 at wall time `local_ms`, then the peer sets 0.9 at `remote_ms`.
+//  Returns the importance left and the conflicts counted.
+static double
+s_policy_case(merge_policy_t mode, uint64_t local_ms, uint64_t remote_ms, uint64_t *conflicts)
+{
+    s_node_t n;
+    s_node_open(&n);
+    *conflicts = 0;
+    n.ing.policy = mode;
+    n.ing.conflicts = conflicts;
+    s_change_t set[3];
+    s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
+    s_exp_create(&set[1], ORG_A, 2, 110, COLL, E1);
+    s_ingest_all(&n, set, 2);
+    mpk_out_t f;
+    mpk_out_init(&f);
+    mpk_pack_map(&f.pk, 1);
+    s_kv_dbl(&f.pk, "importance", 0.2);
+    pdb_id_t coll = s_id(COLL), e1 = s_id(E1);
+    local_write_t w = { ENT_EXPERIENCE, OP_UPDATE, &coll, &e1, f.buf.data, f.buf.size };
+    char why[PDB_ERRMSG_MAX];
+    MDB_txn *txn = s_write_begin(&n);
+    assert_int_equal(local_write(&n.ing, txn, &w, local_ms, NULL, NULL, why), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mpk_out_release(&f);
+    s_exp_set_unit(&set[2], ORG_A, 3, remote_ms, COLL, E1, "importance", 0.9);
+    (void) s_ingest(&n, &set[2].c);
+    s_record_t r;
+    assert_int_equal(s_record(&n, E1, &r), 0);
+    double importance = s_get_dbl(&r, "importance");
+    s_record_free(&r);
+    s_release(set, 3);
+    s_node_close(&n);
+    return importance;
+}
+
+static void
+test_policy_lww_keeps_the_later_write_and_counts_the_loser(void **state)
+{
+    (void) state;
+    uint64_t conflicts;
+    //  The clock never runs backwards past what it saw, so "later" is by stamp.
+    assert_true(s_policy_case(POLICY_LWW, WALL, 120, &conflicts) == 0.2);
+    assert_int_equal(conflicts, 1);
+    assert_true(s_policy_case(POLICY_LWW, WALL, WALL + 60000, &conflicts) == 0.9);
+    assert_int_equal(conflicts, 0);
+}
+
+static void
+test_policy_remote_wins_takes_the_peer_write_even_when_older(void **state)
+{
+    (void) state;
+    uint64_t conflicts;
+    assert_true(s_policy_case(POLICY_REMOTE_WINS, WALL, 120, &conflicts) == 0.9);
+    assert_int_equal(conflicts, 0);
+}
+
+static void
+test_policy_local_wins_keeps_ours_even_when_the_peer_is_newer(void **state)
+{
+    (void) state;
+    uint64_t conflicts;
+    assert_true(s_policy_case(POLICY_LOCAL_WINS, WALL, WALL + 60000, &conflicts) == 0.2);
+    assert_int_equal(conflicts, 1);
+}
+
+static void
+test_policy_names_parse(void **state)
+{
+    (void) state;
+    merge_policy_t mode;
+    assert_int_equal(apply_policy_parse("lww", &mode), 0);
+    assert_int_equal(mode, POLICY_LWW);
+    assert_int_equal(apply_policy_parse("remote_wins", &mode), 0);
+    assert_int_equal(mode, POLICY_REMOTE_WINS);
+    assert_int_equal(apply_policy_parse("local_wins", &mode), 0);
+    assert_int_equal(mode, POLICY_LOCAL_WINS);
+    assert_int_equal(apply_policy_parse("server_wins", &mode), PDB_EINVAL);
+}
+
 int
 main(void)
 {
@@ -2401,6 +2485,10 @@ main(void)
         cmocka_unit_test(test_apply_dominated_change_moves_vector_but_not_wal),
         cmocka_unit_test(test_apply_remote_stamp_advances_local_clock),
         cmocka_unit_test(test_apply_refuses_clock_stamp_beyond_drift_bound),
+        cmocka_unit_test(test_policy_lww_keeps_the_later_write_and_counts_the_loser),
+        cmocka_unit_test(test_policy_remote_wins_takes_the_peer_write_even_when_older),
+        cmocka_unit_test(test_policy_local_wins_keeps_ours_even_when_the_peer_is_newer),
+        cmocka_unit_test(test_policy_names_parse),
         cmocka_unit_test(test_apply_full_map_reports_efull_and_keeps_committed_data),
         cmocka_unit_test(test_local_write_create_update_delete),
         cmocka_unit_test(test_apply_concurrent_same_name_collectives_are_both_kept),

@@ -104,7 +104,8 @@ s_setup(void **state)
     assert_non_null(mkdtemp(n->dir));
     assert_int_equal(node_open(n->dir, MAP_SIZE, &n->node), 0);
     assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
-    n->ing = (ingest_t) { n->node->store, n->node->instance_id, &n->node->hlc };
+    n->ing = (ingest_t) { .store = n->node->store, .self = n->node->instance_id,
+                          .hlc = &n->node->hlc };
     s_ingest(n, ORG_A, 1, 1000, OP_CREATE, COLL1, "one");
     s_ingest(n, ORG_B, 1, 1001, OP_CREATE, COLL2, "two");
     s_ingest(n, ORG_A, 2, 1002, OP_UPDATE, COLL1, "one-a");
