@@ -31,6 +31,7 @@ typedef enum {
     S_RATIO,      // unsigned percent from a decimal "2" / "1.5" / "1.25", in min..max percent
     S_CHOICE,     // char[size], one of the space-separated words in `prefixes`
     S_PEERS,      // char[size], a sync/peers list (cfg_peers_parse)
+    S_POLICIES,   // char[size], per-collective policies (cfg_policies_parse)
 } s_kind_t;
 
 typedef struct {
@@ -109,6 +110,9 @@ static const s_option_t s_options[] = {
       S_NUMBER, S_FIELD(sync_compact_interval_s), 1, 86400, NULL, false },
     { "sync/policy", "PULSEDB_SYNC_POLICY", "--sync-policy", S_CHOICE, S_FIELD(sync_policy),
       0, 0, "lww remote_wins local_wins", false },
+    { "sync/collective_policies", "PULSEDB_SYNC_COLLECTIVE_POLICIES",
+      "--sync-collective-policies", S_POLICIES, S_FIELD(sync_collective_policies), 0, 0, NULL,
+      true },
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
@@ -295,6 +299,18 @@ s_set_string(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
         char problem[128];
         snprintf(problem, sizeof problem, "is not one of: %s", opt->prefixes);
         return s_fail(why, source, value, problem);
+    }
+    if (opt->kind == S_POLICIES) {
+        char detail[PDB_ERRMSG_MAX];
+        cfg_collective_policy_t *list = NULL;
+        size_t n = 0;
+        int rc = cfg_policies_parse(value, &list, &n, detail);
+        free(list);
+        if (rc) {
+            char problem[PDB_ERRMSG_MAX];
+            snprintf(problem, sizeof problem, "is refused: %.160s", detail);
+            return s_fail(why, source, value, problem);
+        }
     }
     if (opt->kind == S_PEERS) {
         char detail[PDB_ERRMSG_MAX];
@@ -816,6 +832,9 @@ cfg_usage(void)
         "                           sync/compact_interval_s, PULSEDB_SYNC_COMPACT_INTERVAL_S\n"
         "  --sync-policy P          conflict policy: lww, remote_wins, local_wins [lww]\n"
         "                           sync/policy, PULSEDB_SYNC_POLICY\n"
+        "  --sync-collective-policies L  per-collective policy overrides,\n"
+        "                           \"UUID=lww|remote_wins|local_wins ...\" [none]\n"
+        "                           sync/collective_policies, PULSEDB_SYNC_COLLECTIVE_POLICIES\n"
         "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
         "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
         "    node\n"
@@ -1041,5 +1060,51 @@ cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
     }
     memcpy(out->name, name, name_len);
     memcpy(out->address, address, address_len);
+    return 0;
+}
+
+int
+cfg_policies_parse(const char *text, cfg_collective_policy_t **out, size_t *n,
+                   char why[PDB_ERRMSG_MAX])
+{
+    static const char *const names[] = { "lww", "remote_wins", "local_wins" };
+    *out = NULL;
+    *n = 0;
+    cfg_collective_policy_t *list = calloc(CFG_COLLECTIVE_POLICIES_MAX, sizeof *list);
+    if (!list)
+        return -ENOMEM;
+    size_t count = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, " \t\n");
+        const char *eq = memchr(p, '=', len);
+        unsigned policy = 3;
+        for (unsigned i = 0; eq && i < 3; i++)
+            if (strlen(names[i]) == len - (size_t) (eq + 1 - p)
+                && memcmp(eq + 1, names[i], strlen(names[i])) == 0)
+                policy = i;
+        pdb_id_t id;
+        int bad = !eq || pdb_id_parse(p, (size_t) (eq - p), &id) != 0 || policy == 3;
+        for (size_t i = 0; !bad && i < count; i++)
+            bad = pdb_id_cmp(&list[i].collective, &id) == 0 ? 2 : 0;
+        if (!bad && count == CFG_COLLECTIVE_POLICIES_MAX)
+            bad = 3;
+        if (bad) {
+            snprintf(why, PDB_ERRMSG_MAX, "'%.*s' %s", (int) (len > 80 ? 80 : len), p,
+                     bad == 2 ? "names a collective twice"
+                     : bad == 3 ? "is one override too many"
+                     : "is not COLLECTIVE_UUID=lww|remote_wins|local_wins");
+            free(list);
+            return PDB_EINVAL;
+        }
+        list[count++] = (cfg_collective_policy_t) { id, policy };
+        p += len;
+    }
+    *out = list;
+    *n = count;
     return 0;
 }

@@ -28,6 +28,7 @@
       sync/tombstone_ttl_s      PULSEDB_SYNC_TOMBSTONE_TTL_S --sync-tombstone-ttl-s N 1209600 (14 days)
       sync/compact_interval_s   PULSEDB_SYNC_COMPACT_INTERVAL_S --sync-compact-interval-s N 60
       sync/policy               PULSEDB_SYNC_POLICY       --sync-policy P   lww
+      sync/collective_policies  PULSEDB_SYNC_COLLECTIVE_POLICIES --sync-collective-policies L  ""
 
     The file is named by --config FILE (or PULSEDB_CONFIG); a named file that
     cannot be read is an error, and so is any key in it that is not listed
@@ -77,6 +78,8 @@
 
 #define CFG_PATH_MAX 1024
 #define CFG_ENDPOINT_MAX 256
+#define CFG_COLLECTIVE_POLICIES_MAX 256             // per-collective overrides
+#define CFG_COLLECTIVE_POLICIES_TEXT_MAX (CFG_COLLECTIVE_POLICIES_MAX * 50)
 //  sun_path holds 108 bytes with its NUL; the longest socket we put in the
 //  data folder is "/storage-events.sock" (20 bytes), so the folder path
 //  itself may be at most 87 bytes.
@@ -114,6 +117,7 @@ typedef struct {
     uint64_t sync_tombstone_ttl_s;
     uint64_t sync_compact_interval_s;
     char sync_policy[CFG_POLICY_MAX];          // "lww", "remote_wins", "local_wins"
+    char sync_collective_policies[CFG_COLLECTIVE_POLICIES_TEXT_MAX];  // cfg_policies_parse
 } cfg_t;
 
 typedef enum { CFG_PEER_BOTH = 0, CFG_PEER_PUSH, CFG_PEER_PULL } cfg_peer_dir_t;
@@ -168,5 +172,17 @@ int cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
 
 //  "both", "push" or "pull".
 const char *cfg_peer_dir_name(cfg_peer_dir_t direction);
+
+//  sync/collective_policies: per-collective overrides of sync/policy, as
+//  "UUID=POLICY UUID=POLICY ..." (POLICY lww, remote_wins or local_wins; at
+//  most CFG_COLLECTIVE_POLICIES_MAX, no collective twice). `policy` is the
+//  word's index in "lww remote_wins local_wins". Caller frees *out with free().
+typedef struct {
+    pdb_id_t collective;
+    unsigned policy;
+} cfg_collective_policy_t;
+
+int cfg_policies_parse(const char *text, cfg_collective_policy_t **out, size_t *n,
+                       char why[PDB_ERRMSG_MAX]);
 
 #endif

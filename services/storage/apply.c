@@ -117,7 +117,19 @@ typedef struct {
     pdb_id_t origin;
     const msgpack_object *fvers;     // ...but those named here (NULL: none)
     apply_policy_t *policy;          // NULL: plain lww, nothing counted
+    merge_policy_t mode;             // the policy for this write's collective
 } s_write_t;
+
+static merge_policy_t
+s_mode_for(const apply_policy_t *policy, const pdb_id_t *collective)
+{
+    if (!policy)
+        return POLICY_LWW;
+    for (size_t i = 0; i < policy->overrides_n; i++)
+        if (pdb_id_cmp(&policy->overrides[i].collective, collective) == 0)
+            return policy->overrides[i].mode;
+    return policy->mode;
+}
 
 static void
 s_write_version(const s_write_t *w, const char *name, uint64_t *hlc, pdb_id_t *origin)
@@ -265,16 +277,16 @@ s_counter_raises(const msgpack_object *old, const msgpack_object *add)
 //  node wrote last and a peer's write. A losing write that is not the very
 //  version stored is a conflict: someone's write was discarded.
 static bool
-s_lww_wins(apply_policy_t *policy, uint64_t hlc, const pdb_id_t *origin, uint64_t held_hlc,
-           const pdb_id_t *held_origin)
+s_lww_wins(apply_policy_t *policy, merge_policy_t mode, uint64_t hlc, const pdb_id_t *origin,
+           uint64_t held_hlc, const pdb_id_t *held_origin)
 {
     int cmp = change_version_cmp(hlc, origin, held_hlc, held_origin);
     if (cmp == 0)
         return false;                      // the same write, seen again
     bool wins = cmp > 0;
-    if (policy && policy->mode != POLICY_LWW && pdb_id_cmp(held_origin, &policy->self) == 0
+    if (policy && mode != POLICY_LWW && pdb_id_cmp(held_origin, &policy->self) == 0
         && pdb_id_cmp(origin, &policy->self) != 0)
-        wins = policy->mode == POLICY_REMOTE_WINS;
+        wins = mode == POLICY_REMOTE_WINS;
     if (policy && !wins)
         policy->conflicts++;
     return wins;
@@ -292,7 +304,7 @@ s_merge_field(s_merge_t *m, size_t i, const msgpack_object *value, const s_write
         return false;
     case MERGE_LWW:
         s_write_version(w, m->spec[i].name, &hlc, &origin);
-        if (!s_lww_wins(w->policy, hlc, &origin, m->hlc[i], &m->origin[i]))
+        if (!s_lww_wins(w->policy, w->mode, hlc, &origin, m->hlc[i], &m->origin[i]))
             return false;
         m->hlc[i] = hlc;
         m->origin[i] = origin;
@@ -551,7 +563,8 @@ s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *poli
         rc = s_load_same(store, txn, c, &cur, why);
     if (!rc && cur.exists && cur.v.tombstone)
         rc = SPROTO_KNOWN;                  // deletes are final
-    s_write_t w = { &fields.data, c->hlc, c->origin, NULL, policy };
+    s_write_t w = { &fields.data, c->hlc, c->origin, NULL, policy,
+                    s_mode_for(policy, &c->collective_id) };
     if (!rc) {
         switch (c->op) {
         case OP_DELETE: rc = s_delete(store, txn, c, &cur, c->hlc, &c->origin); break;
@@ -589,7 +602,8 @@ s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *p
         rc = s_load_same(store, txn, c, &cur, why);
     if (!rc && cur.exists && cur.v.tombstone)
         rc = SPROTO_KNOWN;                  // deletes are final
-    s_write_t w = { st.record, st.hlc, st.origin, st.versions, policy };
+    s_write_t w = { st.record, st.hlc, st.origin, st.versions, policy,
+                    s_mode_for(policy, &c->collective_id) };
     if (!rc) {
         if (st.tombstone)
             rc = s_delete(store, txn, c, &cur, st.hlc, &st.origin);

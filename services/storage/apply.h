@@ -36,7 +36,14 @@ typedef enum {
 } merge_policy_t;
 
 typedef struct {
+    pdb_id_t collective;
     merge_policy_t mode;
+} apply_override_t;
+
+typedef struct {
+    merge_policy_t mode;      // the node's policy...
+    const apply_override_t *overrides;   // ...unless the collective has its own
+    size_t overrides_n;
     pdb_id_t self;            // this node: which stored versions are "local"
     uint64_t conflicts;       // raised once per field whose write was discarded
 } apply_policy_t;

@@ -58,7 +58,7 @@ ingest_stamp(const change_t *c, uint64_t *stamp, char why[PDB_ERRMSG_MAX])
 static int
 s_apply_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char *why)
 {
-    apply_policy_t policy = { self->policy, self->self, 0 };
+    apply_policy_t policy = { self->policy, self->overrides, self->overrides_n, self->self, 0 };
     int rc = apply_change_with(self->store, txn, c, &policy, why);
     if (rc >= 0 && self->conflicts)
         *self->conflicts += policy.conflicts;

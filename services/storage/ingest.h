@@ -18,6 +18,8 @@ typedef struct {
     pdb_id_t self;        // this node's instance id
     hlc_t *hlc;           // this node's clock (observes every remote stamp)
     merge_policy_t policy;    // how peers' writes meet ours (zero: lww)
+    const apply_override_t *overrides;   // per-collective policies
+    size_t overrides_n;
     uint64_t *conflicts;      // when set, raised by every discarded write
 } ingest_t;
 

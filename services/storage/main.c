@@ -12,6 +12,7 @@
 #include <czmq.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EXIT_FATAL 3
@@ -34,6 +35,31 @@ s_handle_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+//  The node's conflict policy and its per-collective overrides (cfg has
+//  checked their syntax already). Returns 0, or -1 with the reason logged.
+static int
+s_load_policies(const cfg_t *cfg, merge_policy_t *policy, apply_override_t **overrides,
+                size_t *n)
+{
+    char why[PDB_ERRMSG_MAX];
+    cfg_collective_policy_t *list = NULL;
+    if (apply_policy_parse(cfg->sync_policy, policy) != 0
+        || cfg_policies_parse(cfg->sync_collective_policies, &list, n, why) != 0) {
+        log_e("storage", "bad sync/policy or sync/collective_policies");
+        return -1;
+    }
+    *overrides = calloc(*n ? *n : 1, sizeof **overrides);
+    if (!*overrides) {
+        free(list);
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++)
+        (*overrides)[i] = (apply_override_t) { list[i].collective,
+                                               (merge_policy_t) list[i].policy };
+    free(list);
+    return 0;
 }
 
 int
@@ -65,8 +91,9 @@ main(int argc, char **argv)
         return EXIT_FATAL;
     }
     merge_policy_t policy = POLICY_LWW;
-    if (apply_policy_parse(cfg.sync_policy, &policy) != 0) {
-        log_e("storage", "unknown sync/policy=%s", cfg.sync_policy);
+    apply_override_t *overrides = NULL;
+    size_t overrides_n = 0;
+    if (s_load_policies(&cfg, &policy, &overrides, &overrides_n) != 0) {
         node_destroy(&node);
         return EXIT_FATAL;
     }
@@ -75,9 +102,12 @@ main(int argc, char **argv)
         .max_requests = cfg.commit_max_requests,
         .max_bytes = (size_t) cfg.commit_max_kb << 10,
         .policy = policy,
+        .overrides = overrides,
+        .overrides_n = overrides_n,
     };
     server_t *server = server_new(node, &opts);
     if (!server) {
+        free(overrides);
         node_destroy(&node);
         return EXIT_FATAL;
     }
@@ -86,6 +116,7 @@ main(int argc, char **argv)
     log_i("storage", "started data=%s instance=%s pid=%d", cfg.data_dir, id, (int) getpid());
     rc = server_run(server, &s_stop);
     server_destroy(&server);
+    free(overrides);
     node_destroy(&node);
     log_i("storage", "stopped rc=%d", rc);
     zsys_shutdown();

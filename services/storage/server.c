@@ -211,7 +211,7 @@ s_commit_group(server_t *self, size_t n, uint64_t *head)
 {
     handler_ctx_t ctx = {
         .ingest = { self->node->store, self->node->instance_id, &self->node->hlc,
-                    self->opts.policy, NULL },
+                    self->opts.policy, self->opts.overrides, self->opts.overrides_n, NULL },
         .stats = &self->stats,
         .wall_ms = clock_wall_ms(),
     };

@@ -22,6 +22,8 @@ typedef struct {
     unsigned max_requests;          // requests in one group commit
     size_t max_bytes;               // request bytes in one group commit
     merge_policy_t policy;          // how peers' writes meet this node's
+    const apply_override_t *overrides;   // per-collective policies (borrowed)
+    size_t overrides_n;
 } server_opts_t;
 
 typedef struct server server_t;

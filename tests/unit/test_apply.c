@@ -2385,12 +2385,15 @@ test_apply_full_map_reports_efull_and_keeps_committed_data(void **state)
 //  0.2 at wall time `local_ms`, then the peer sets 0.9 at `remote_ms`.
 //  Returns the importance left and the conflicts counted.
 static double
-s_policy_case(merge_policy_t mode, uint64_t local_ms, uint64_t remote_ms, uint64_t *conflicts)
+s_policy_case_with(merge_policy_t mode, const apply_override_t *override, uint64_t local_ms,
+                   uint64_t remote_ms, uint64_t *conflicts)
 {
     s_node_t n;
     s_node_open(&n);
     *conflicts = 0;
     n.ing.policy = mode;
+    n.ing.overrides = override;
+    n.ing.overrides_n = override ? 1 : 0;
     n.ing.conflicts = conflicts;
     s_change_t set[3];
     s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
@@ -2416,6 +2419,24 @@ s_policy_case(merge_policy_t mode, uint64_t local_ms, uint64_t remote_ms, uint64
     s_release(set, 3);
     s_node_close(&n);
     return importance;
+}
+
+static double
+s_policy_case(merge_policy_t mode, uint64_t local_ms, uint64_t remote_ms, uint64_t *conflicts)
+{
+    return s_policy_case_with(mode, NULL, local_ms, remote_ms, conflicts);
+}
+
+static void
+test_policy_collective_override_beats_the_node_policy(void **state)
+{
+    (void) state;
+    uint64_t conflicts;
+    apply_override_t here = { s_id(COLL), POLICY_REMOTE_WINS };
+    assert_true(s_policy_case_with(POLICY_LWW, &here, WALL, 120, &conflicts) == 0.9);
+    apply_override_t elsewhere = { s_id(COLL2), POLICY_REMOTE_WINS };
+    assert_true(s_policy_case_with(POLICY_LWW, &elsewhere, WALL, 120, &conflicts) == 0.2);
+    assert_int_equal(conflicts, 1);
 }
 
 static void
@@ -2489,6 +2510,7 @@ main(void)
         cmocka_unit_test(test_policy_remote_wins_takes_the_peer_write_even_when_older),
         cmocka_unit_test(test_policy_local_wins_keeps_ours_even_when_the_peer_is_newer),
         cmocka_unit_test(test_policy_names_parse),
+        cmocka_unit_test(test_policy_collective_override_beats_the_node_policy),
         cmocka_unit_test(test_apply_full_map_reports_efull_and_keeps_committed_data),
         cmocka_unit_test(test_local_write_create_update_delete),
         cmocka_unit_test(test_apply_concurrent_same_name_collectives_are_both_kept),

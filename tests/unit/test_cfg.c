@@ -598,6 +598,41 @@ test_cfg_usage_lists_every_flag(void **state)
         assert_non_null(strstr(usage, s_env_names[i]));
 }
 
+static void
+test_cfg_collective_policies_parse(void **state)
+{
+    (void) state;
+    char why[PDB_ERRMSG_MAX];
+    cfg_collective_policy_t *list = NULL;
+    size_t n = 99;
+    const char *a = "0193a0b1-0000-7000-8000-000000000001";
+    const char *b = "0193a0b1-0000-7000-8000-000000000002";
+    char text[256];
+    assert_int_equal(cfg_policies_parse("", &list, &n, why), 0);
+    assert_int_equal(n, 0);
+    free(list);
+    snprintf(text, sizeof text, " %s=remote_wins\t%s=local_wins ", a, b);
+    assert_int_equal(cfg_policies_parse(text, &list, &n, why), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].policy, 1);
+    assert_int_equal(list[1].policy, 2);
+    free(list);
+    const char *bad[] = { "nonsense", "0193a0b1=lww", "0193a0b1-0000-7000-8000-000000000001=best",
+                          "0193a0b1-0000-7000-8000-000000000001" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cfg_policies_parse(bad[i], &list, &n, why), PDB_EINVAL);
+        assert_non_null(strstr(why, "COLLECTIVE_UUID="));
+    }
+    snprintf(text, sizeof text, "%s=lww %s=local_wins", a, a);
+    assert_int_equal(cfg_policies_parse(text, &list, &n, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "twice"));
+    cfg_t cfg;
+    int rest[4], rest_n;
+    char *argv[] = { "x", "--sync-collective-policies", "nonsense", NULL };
+    assert_int_equal(cfg_load(&cfg, 3, argv, rest, 4, &rest_n, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "--sync-collective-policies"));
+}
+
 int
 main(void)
 {
@@ -624,6 +659,7 @@ main(void)
         cmocka_unit_test_setup(test_cfg_unknown_flag_without_rest_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_rest_overflow_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_usage_lists_every_flag, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_collective_policies_parse, s_clear_env),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }
