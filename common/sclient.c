@@ -2,6 +2,7 @@
 #include "bounds.h"
 #include "log.h"
 #include "mpk.h"
+#include "sockmon.h"
 #include "sproto.h"
 
 #include <czmq.h>
@@ -12,6 +13,7 @@
 
 struct sclient {
     zsock_t *sock;
+    sockmon_t *mon;          // storage restarts: a reply lost with the connection
     char *endpoint;
     int timeout_ms;
     uint64_t next_id;
@@ -35,6 +37,15 @@ s_connect(const char *endpoint)
     return sock;
 }
 
+static void
+s_reconnect(sclient_t *self)
+{
+    sockmon_destroy(&self->mon);
+    zsock_destroy(&self->sock);
+    self->sock = s_connect(self->endpoint);
+    self->mon = self->sock ? sockmon_new(self->sock) : NULL;
+}
+
 sclient_t *
 sclient_new(const char *endpoint, int timeout_ms)
 {
@@ -45,6 +56,7 @@ sclient_new(const char *endpoint, int timeout_ms)
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : SCLIENT_TIMEOUT_MS_DEFAULT;
     self->next_id = 1;
     self->sock = self->endpoint ? s_connect(endpoint) : NULL;
+    self->mon = self->sock ? sockmon_new(self->sock) : NULL;
     if (!self->sock) {
         log_e("sclient", "cannot connect endpoint=%s", endpoint);
         free(self->endpoint);
@@ -60,6 +72,7 @@ sclient_destroy(sclient_t **self_p)
     if (!self_p || !*self_p)
         return;
     sclient_t *self = *self_p;
+    sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
     free(self->endpoint);
     free(self);
@@ -67,18 +80,32 @@ sclient_destroy(sclient_t **self_p)
 }
 
 //  Reads one reply frame for request_id, skipping late replies to requests
-//  that timed out earlier. Returns the frame or NULL on timeout.
+//  that timed out earlier. Returns the frame, or NULL on timeout or when
+//  storage went away (its reply died with the connection: *lost is set).
 static zframe_t *
-s_await(sclient_t *self, uint64_t request_id, int64_t deadline)
+s_await(sclient_t *self, uint64_t request_id, int64_t deadline, bool *lost)
 {
+    *lost = false;
     while (true) {
         int64_t left = deadline - zclock_mono();
         if (left <= 0)
             return NULL;
-        zsock_set_rcvtimeo(self->sock, (int) left);
+        zmq_pollitem_t items[2] = { { zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0 } };
+        int n = 1;
+        if (self->mon)
+            items[n++] = (zmq_pollitem_t) { sockmon_handle(self->mon), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll(items, n, (long) left) < 0 && zmq_errno() != EINTR)
+            return NULL;
+        if (n > 1 && (items[1].revents & ZMQ_POLLIN) && sockmon_disconnected(self->mon)) {
+            *lost = true;
+            return NULL;
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
+        zsock_set_rcvtimeo(self->sock, 0);
         zframe_t *frame = zframe_recv(self->sock);
         if (!frame)
-            return NULL;
+            continue;
         msgpack_unpacked u;
         uint64_t id = 0;
         if (mpk_parse(zframe_data(frame), zframe_size(frame), &u) == 0) {
@@ -135,6 +162,12 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
     *result = NULL;
     *result_len = 0;
     why[0] = '\0';
+    if (!self->sock)
+        s_reconnect(self);
+    if (!self->sock) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot create a socket for storage");
+        return PDB_EUNAVAIL;
+    }
     uint64_t request_id = self->next_id++;
     mpk_out_t req;
     mpk_out_init(&req);
@@ -147,6 +180,8 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
     zframe_t *frame = zframe_new(req.buf.data, req.buf.size);
     mpk_out_release(&req);
     int64_t deadline = zclock_mono() + self->timeout_ms;
+    if (self->mon)
+        (void) sockmon_disconnected(self->mon);    // old news: not this request's
     //  With ZMQ_IMMEDIATE a send waits only while no storage is connected:
     //  give up soon, so a client sees 503 instead of a long hang.
     zsock_set_sndtimeo(self->sock, self->timeout_ms < SCLIENT_CONNECT_WAIT_MS
@@ -156,12 +191,16 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
         snprintf(why, PDB_ERRMSG_MAX, "storage is not reachable");
         return PDB_EUNAVAIL;
     }
-    zframe_t *reply = s_await(self, request_id, deadline);
+    bool lost;
+    zframe_t *reply = s_await(self, request_id, deadline, &lost);
     if (!reply) {
         //  Start afresh so the request cannot be delivered late.
-        zsock_destroy(&self->sock);
-        self->sock = s_connect(self->endpoint);
-        snprintf(why, PDB_ERRMSG_MAX, "storage did not answer within %d ms", self->timeout_ms);
+        s_reconnect(self);
+        if (lost)
+            snprintf(why, PDB_ERRMSG_MAX, "storage went away before answering");
+        else
+            snprintf(why, PDB_ERRMSG_MAX, "storage did not answer within %d ms",
+                     self->timeout_ms);
         return PDB_EUNAVAIL;
     }
     rc = s_read_reply(reply, result, result_len, why);

@@ -249,8 +249,13 @@ s_decode_list(const msgpack_object *v, const s_field_t *f, sync_msg_t *msg, char
                    (unsigned long long) f->max);
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *item = &v->via.array.ptr[i];
+        //  A change over the limit is "too large", never skipped: the sender
+        //  must stop and say so rather than retry it forever as malformed.
+        if (f->kind == K_BLOBS && item->type == MSGPACK_OBJECT_BIN
+            && item->via.bin.size > PDB_CHANGE_MAX + 256)
+            return WHY(PDB_ETOOBIG, "'%s' item %u is %u bytes, over the limit of %u", f->key, i,
+                       item->via.bin.size, PDB_CHANGE_MAX + 256);
         bool ok = f->kind == K_BLOBS ? item->type == MSGPACK_OBJECT_BIN
-                                       && item->via.bin.size <= PDB_CHANGE_MAX + 256
                 : f->kind == K_IDS   ? item->type == MSGPACK_OBJECT_BIN
                                        && item->via.bin.size == PDB_ID_LEN
                 : item->type == MSGPACK_OBJECT_STR && item->via.str.size <= 64;

@@ -1,4 +1,5 @@
 #include "link.h"
+#include "sockmon.h"
 #include "bounds.h"
 #include "clock.h"
 #include "log.h"
@@ -13,6 +14,7 @@
 struct link {
     zsock_t *sock;
     char *address;
+    sockmon_t *mon;          // disconnects: a reply lost with its connection
 };
 
 static zsock_t *
@@ -41,6 +43,7 @@ link_new(const char *address)
         return NULL;
     self->address = strdup(address);
     self->sock = self->address ? s_connect(address) : NULL;
+    self->mon = self->sock ? sockmon_new(self->sock) : NULL;
     if (!self->sock) {
         log_e("syncer", "cannot connect address=%s", address);
         free(self->address);
@@ -56,6 +59,7 @@ link_destroy(link_t **self_p)
     if (!self_p || !*self_p)
         return;
     link_t *self = *self_p;
+    sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
     free(self->address);
     free(self);
@@ -83,7 +87,7 @@ link_cancelled(link_cancel_t *cancel)
 //  Polls sock for `events` (or only the cancel pipe when sock is NULL) until
 //  deadline. Returns 1 ready, 0 timed out, -ECANCELED.
 static int
-s_wait(zsock_t *sock, short events, link_cancel_t *cancel, int64_t deadline)
+s_wait(zsock_t *sock, short events, link_cancel_t *cancel, int64_t deadline, sockmon_t *mon)
 {
     while (true) {
         if (link_cancelled(cancel))
@@ -91,18 +95,25 @@ s_wait(zsock_t *sock, short events, link_cancel_t *cancel, int64_t deadline)
         int64_t left = deadline - (int64_t) clock_mono_ms();
         if (left <= 0)
             return 0;
-        zmq_pollitem_t items[2];
-        int n = 0;
+        zmq_pollitem_t items[3];
+        int n = 0, at_mon = -1;
         if (sock)
             items[n++] = (zmq_pollitem_t) { zsock_resolve(sock), 0, events, 0 };
         if (cancel && cancel->pipe)
             items[n++] = (zmq_pollitem_t) { zsock_resolve(cancel->pipe), 0, ZMQ_POLLIN, 0 };
+        if (mon) {
+            at_mon = n;
+            items[n++] = (zmq_pollitem_t) { sockmon_handle(mon), 0, ZMQ_POLLIN, 0 };
+        }
         long slice = left < LINK_SLICE_MS ? (long) left : LINK_SLICE_MS;
         int rc = n ? zmq_poll(items, n, slice) : (zclock_sleep((int) slice), 0);
         if (rc < 0 && zmq_errno() != EINTR)
             return 0;
         if (rc > 0 && sock && (items[0].revents & events))
             return 1;
+        if (rc > 0 && at_mon >= 0 && (items[at_mon].revents & ZMQ_POLLIN)
+            && sockmon_disconnected(mon))
+            return -EPIPE;
     }
 }
 
@@ -111,15 +122,17 @@ link_cancel_wait(link_cancel_t *cancel, int64_t ms)
 {
     if (ms <= 0)
         return link_cancelled(cancel);
-    return s_wait(NULL, 0, cancel, (int64_t) clock_mono_ms() + ms) == -ECANCELED;
+    return s_wait(NULL, 0, cancel, (int64_t) clock_mono_ms() + ms, NULL) == -ECANCELED;
 }
 
 //  After a timeout: a new socket, so a late reply is never mistaken.
 static void
 s_reset(link_t *self)
 {
+    sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
     self->sock = s_connect(self->address);
+    self->mon = self->sock ? sockmon_new(self->sock) : NULL;
 }
 
 //  Packs and sends req once the peer is connected. Returns 0, PDB_EUNAVAIL,
@@ -135,7 +148,7 @@ s_send(link_t *self, const sync_msg_t *req, link_cancel_t *cancel, int64_t start
     mpk_out_release(&out);
     if (!frame)
         return -ENOMEM;
-    rc = s_wait(self->sock, ZMQ_POLLOUT, cancel, start + LINK_CONNECT_WAIT_MS);
+    rc = s_wait(self->sock, ZMQ_POLLOUT, cancel, start + LINK_CONNECT_WAIT_MS, NULL);
     if (rc == 1 && zframe_send(&frame, self->sock, ZFRAME_DONTWAIT) != 0)
         rc = 0;
     zframe_destroy(&frame);
@@ -179,16 +192,21 @@ link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t 
         return PDB_EUNAVAIL;
     }
     int64_t start = (int64_t) clock_mono_ms();
+    if (self->mon)
+        (void) sockmon_disconnected(self->mon);    // old news: not this request's
     int rc = s_send(self, req, cancel, start, why);
     if (rc)
         return rc;
-    rc = s_wait(self->sock, ZMQ_POLLIN, cancel, start + timeout_ms);
+    rc = s_wait(self->sock, ZMQ_POLLIN, cancel, start + timeout_ms, self->mon);
     if (rc <= 0) {
         s_reset(self);
         if (rc == 0)
             snprintf(why, PDB_ERRMSG_MAX, "peer %s did not answer %s within %d ms",
                      self->address, sync_op_name(req->op), timeout_ms);
-        return rc == 0 ? PDB_EUNAVAIL : rc;
+        else if (rc == -EPIPE)
+            snprintf(why, PDB_ERRMSG_MAX, "peer %s disconnected before answering %s",
+                     self->address, sync_op_name(req->op));
+        return rc == 0 || rc == -EPIPE ? PDB_EUNAVAIL : rc;
     }
     rc = s_receive(self, reply, why);
     if (rc)
