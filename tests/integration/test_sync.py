@@ -707,7 +707,7 @@ def test_node_restored_from_a_backup_converges(cluster):
     b.start(syncer=False)
     post_exp(b, c, "after the restore")
     b.start_syncer()
-    cluster.wait_converged(timeout=10, what="convergence after b's restore")
+    cluster.wait_converged(timeout=6, what="convergence after b's restore")
 
 
 # -- status, peers, limits -----------------------------------------------------

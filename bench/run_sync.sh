@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# Sync engine benchmarks between two nodes on 127.0.0.1 (storage + syncer each,
+# one data folder each), loaded by bench_sync straight on storage's ZeroMQ
+# socket. Every process, the load generator included, shares the machine's cores.
+#
+#   bench/run_sync.sh [BUILD_DIR] throughput [N]       N 1 KiB changes A -> B,
+#                                                      pull and push, next to
+#                                                      Redis replication of N
+#                                                      1 KiB values
+#   bench/run_sync.sh [BUILD_DIR] lag [RATE] [SECONDS] replication lag per change
+#                                                      at RATE writes/s (pull, push)
+#   bench/run_sync.sh [BUILD_DIR] initial [N] [DIM]    initial sync (snapshot) of N
+#                                                      experiences next to a raw
+#                                                      LMDB bulk load of the same data
+#
+# Each case prints one result line; syncer memory (VmHWM, largest RssAnon
+# sampled every 0.2 s) and CPU seconds per process during the sync follow it.
+set -euo pipefail
+build="${1:-build-rel}"
+case="${2:-throughput}"
+bench="$build/bench/bench_sync"
+storage_bin="$build/services/storage/pulsedb-storage"
+syncer_bin="$build/services/syncer/pulsedb-syncer"
+dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-sync.XXXXXX")"
+port=$((20000 + RANDOM % 20000))
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+CONTENT=700      # with its other fields, an experience change is ~1,025 bytes in the WAL
+SMALL_DIM=8
+
+# ---------------------------------------------------------------- helpers
+declare -A STORAGE SYNCER
+start_storage() {   # NAME
+  mkdir -p "$dir/$1"
+  "$storage_bin" --data "$dir/$1" --log-level warn 2>>"$dir/$1.storage.log" & STORAGE[$1]=$!
+  pids+=("$!")
+  for _ in $(seq 100); do "$bench" head "$dir/$1" >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "storage $1 did not start" >&2; exit 1
+}
+start_syncer() {    # NAME BIND PEERS
+  "$syncer_bin" --data "$dir/$1" --sync-bind "$2" --sync-peers "$3" --log-level info \
+      >>"$dir/$1.syncer.log" 2>&1 & SYNCER[$1]=$!
+  pids+=("$!")
+}
+stop_syncer() {     # NAME
+  kill "${SYNCER[$1]}"; wait "${SYNCER[$1]}" 2>/dev/null || true
+}
+head_of() { "$bench" head "$dir/$1"; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_begin() {       # PID... : remembers CPU ticks
+  CPU_PIDS=("$@"); CPU_T0=(); CPU_FRESH=()
+  for p in "$@"; do CPU_T0+=("$(ticks "$p")"); done
+}
+cpu_end() {         # LABEL... (one per pid given to cpu_begin)
+  local hz out="" i=0; hz=$(getconf CLK_TCK)
+  for label in "$@"; do
+    out+=" $label=$(echo "scale=2; ($(ticks "${CPU_PIDS[$i]}") - ${CPU_T0[$i]}) / $hz" | bc)s"
+    i=$((i + 1))
+  done
+  for fresh in "${CPU_FRESH[@]}"; do     # LABEL=PID started for the sync
+    out+=" ${fresh%%=*}=$(echo "scale=2; $(ticks "${fresh#*=}") / $hz" | bc)s"
+  done
+  echo "  cpu during sync:$out"
+}
+sample_start() {    # NAME PID : samples memory every 0.2 s
+  ( while [ -r "/proc/$2/status" ]; do
+      awk '/^(VmRSS|RssAnon|RssFile|VmHWM):/ {printf "%s %s ", $1, $2} END {print ""}' \
+          "/proc/$2/status" 2>/dev/null || true
+      sleep 0.2
+    done ) >"$dir/$1.mem" & SAMPLER=$!
+}
+sample_end() {      # NAME PID LABEL
+  local hwm; hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$2/status")
+  kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
+  awk -v label="$3" -v hwm="$hwm" '
+    { for (i = 1; i < NF; i += 2) { v = $(i + 1) + 0; if (v > max[$i]) max[$i] = v } n++ }
+    END { printf "  %s memory: VmHWM=%.1f MiB max RssAnon=%.1f MiB max RssFile=%.1f MiB (%d samples)\n",
+          label, hwm / 1024, max["RssAnon:"] / 1024, max["RssFile:"] / 1024, n }' "$dir/$1.mem"
+}
+load_line() { echo "  machine: load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+# ---------------------------------------------------------------- throughput
+pulsedb_pull() {    # N
+  local n=$1 pa=$port pb=$((port + 1))
+  start_storage a; start_storage b
+  start_syncer a "tcp://127.0.0.1:$pa" ""
+  # B takes A's first entities by snapshot (a new peer always starts with
+  # one), so that what follows travels as changes through pull.
+  "$bench" load "$dir/a" 1 "$CONTENT" "$SMALL_DIM" 1 >/dev/null
+  start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
+  "$bench" wait "$dir/b" "$(head_of a)" 30 >/dev/null
+  stop_syncer b
+  local line from to target secs bytes
+  line=$("$bench" load "$dir/a" "$n" "$CONTENT" "$SMALL_DIM" 256)
+  echo "$line"
+  from=$(sed 's/.*first_seq=\([0-9]*\).*/\1/' <<<"$line"); to=$(head_of a)
+  target=$(( $(head_of b) + to - from + 1 ))
+  bytes=$("$bench" walbytes "$dir/a" "$from" "$to" | sed 's/.*bytes=\([0-9]*\).*/\1/')
+  load_line
+  cpu_begin "${STORAGE[a]}" "${SYNCER[a]}" "${STORAGE[b]}"
+  start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
+  CPU_FRESH=("B.syncer=${SYNCER[b]}")
+  sample_start b "${SYNCER[b]}"
+  secs=$("$bench" wait "$dir/b" "$target" 300)
+  printf "%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f\n" "pulsedb pull A->B" \
+      $((to - from + 1)) "$secs" "$(echo "($to - $from + 1) / $secs" | bc -l)" \
+      "$(echo "$bytes / $secs / 1000000" | bc -l)"
+  cpu_end "A.storage" "A.syncer" "B.storage"
+  sample_end b "${SYNCER[b]}" "B syncer (puller, $((to - from + 1)) changes behind at start)"
+}
+
+pulsedb_push() {    # N
+  local n=$1 pd=$((port + 3))
+  start_storage c; start_storage d
+  start_syncer d "tcp://127.0.0.1:$pd" ""
+  local line from to secs bytes
+  line=$("$bench" load "$dir/c" "$n" "$CONTENT" "$SMALL_DIM" 256)
+  from=1; to=$(head_of c)
+  bytes=$("$bench" walbytes "$dir/c" "$from" "$to" | sed 's/.*bytes=\([0-9]*\).*/\1/')
+  load_line
+  cpu_begin "${STORAGE[c]}" "${STORAGE[d]}" "${SYNCER[d]}"
+  start_syncer c "" "d=tcp://127.0.0.1:$pd,push"
+  CPU_FRESH=("A.syncer=${SYNCER[c]}")
+  sample_start c "${SYNCER[c]}"
+  secs=$("$bench" wait "$dir/d" "$to" 300)
+  printf "%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f\n" "pulsedb push A->B" \
+      "$to" "$secs" "$(echo "$to / $secs" | bc -l)" "$(echo "$bytes / $secs / 1000000" | bc -l)"
+  cpu_end "A.storage" "B.storage" "B.syncer"
+  sample_end c "${SYNCER[c]}" "A syncer (pusher, $to changes behind at start)"
+}
+
+redis_case() {      # N FSYNC
+  local n=$1 fsync=$2 p1=$((port + 10)) p2=$((port + 11)) p3=$((port + 12))
+  local common=(--bind 127.0.0.1 --protected-mode no --save "" --appendonly yes
+                --appendfsync "$fsync" --repl-backlog-size 1gb
+                --client-output-buffer-limit "replica 0 0 0" --repl-diskless-sync-delay 0
+                --daemonize no --loglevel warning)
+  rm -rf "$dir/r1" "$dir/r2" "$dir/r3"; mkdir -p "$dir/r1" "$dir/r2" "$dir/r3"
+  redis-server --port "$p1" --dir "$dir/r1" "${common[@]}" >"$dir/r1.log" 2>&1 & local r1=$!
+  redis-server --port "$p2" --dir "$dir/r2" "${common[@]}" --replicaof 127.0.0.1 "$p1" \
+      >"$dir/r2.log" 2>&1 & local r2=$!
+  pids+=("$r1" "$r2")
+  for _ in $(seq 100); do
+    redis-cli -p "$p2" info replication 2>/dev/null | grep -q 'master_link_status:up' && break
+    sleep 0.05
+  done
+  # Replication paused: the replica is stopped while the primary loads, so the
+  # N writes wait in the primary's buffer for it, as PulseDB's wait in A's WAL.
+  kill -STOP "$r2"
+  local t0 t1
+  t0=$(date +%s.%N)
+  redis-cli -p "$p1" --pipe <"$dir/redis.resp" >/dev/null
+  t1=$(date +%s.%N)
+  printf "%-28s n=%d seconds=%.2f writes/s=%.0f\n" "redis load (pipe)" "$n" \
+      "$(echo "$t1 - $t0" | bc)" "$(echo "$n / ($t1 - $t0)" | bc -l)"
+  load_line
+  python3 - "$p1" "$p2" "$r2" "$n" "redis stream appendfsync=$fsync" <<'PY'
+import os, signal, socket, sys, time
+p1, p2, pid, n, label = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def conn(port):
+    s = socket.create_connection(("127.0.0.1", port)); return s, s.makefile("rb")
+def cmd(c, *args):
+    s, f = c
+    s.sendall(("*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args)).encode())
+    line = f.readline()
+    if line[:1] == b"$":
+        return f.read(int(line[1:]) + 2)[:-2].decode()
+    return line[1:].strip().decode()
+def offset(c, key):
+    for l in cmd(c, "INFO", "replication").splitlines():
+        if l.startswith(key + ":"):
+            return int(l.split(":")[1])
+    return -1
+primary = conn(p1)
+target = offset(primary, "master_repl_offset")
+t0 = time.monotonic()
+os.kill(pid, signal.SIGCONT)
+replica = conn(p2)
+while offset(replica, "master_repl_offset") < target:
+    time.sleep(0.002)
+secs = time.monotonic() - t0
+keys = int(cmd(replica, "DBSIZE"))
+print("%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f (keys on replica %d)" %
+      (label, n, secs, n / secs, n * 1024 / secs / 1e6, keys))
+PY
+  # Initial sync for comparison: a new replica of the loaded primary (RDB
+  # transfer, not the command stream), done when it holds every key and has
+  # written its first AOF (until then it is not durable).
+  redis-server --port "$p3" --dir "$dir/r3" "${common[@]}" --replicaof 127.0.0.1 "$p1" \
+      >"$dir/r3.log" 2>&1 & local r3=$!
+  pids+=("$r3")
+  python3 - "$p3" "$n" <<'PY'
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.monotonic()
+def info(s, f, section):
+    s.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(section), section.encode()))
+    size = int(f.readline()[1:])
+    text = f.read(size + 2).decode()
+    return dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
+while True:
+    try:
+        s = socket.create_connection(("127.0.0.1", port)); f = s.makefile("rb"); break
+    except OSError:
+        time.sleep(0.005)
+while True:
+    r = info(s, f, "replication"); p = info(s, f, "persistence")
+    k = info(s, f, "keyspace").get("db0", "keys=0").split(",")[0].split("=")[1]
+    if (r.get("master_link_status") == "up" and int(k) == n and p.get("loading") == "0"
+            and p.get("aof_rewrite_in_progress") == "0" and p.get("aof_rewrite_scheduled") == "0"):
+        break
+    time.sleep(0.005)
+secs = time.monotonic() - t0
+print("%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f (RDB full resync + first AOF)" %
+      ("redis new replica", n, secs, n / secs, n * 1024 / secs / 1e6))
+PY
+  kill -9 "$r1" "$r2" "$r3"; wait "$r1" "$r2" "$r3" 2>/dev/null || true
+}
+
+throughput() {      # N
+  local n=$1
+  pulsedb_pull "$n"
+  pulsedb_push "$n"
+  command -v redis-server >/dev/null || { echo "redis-server not installed: skipping Redis"; return; }
+  python3 - "$n" >"$dir/redis.resp" <<'PY'
+import os, sys, base64
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+rnd = os.urandom(n * 768 + 1024)
+for i in range(n):
+    key = b"exp:%09d" % i
+    # 1,024 printable, incompressible bytes (RDB would LZF-compress filler)
+    val = base64.b64encode(rnd[i * 768:i * 768 + 768])
+    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(val), val))
+PY
+  redis_case "$n" everysec
+  redis_case "$n" always
+}
+
+# ---------------------------------------------------------------- lag
+lag() {             # RATE SECONDS
+  local rate=$1 secs=$2 pa=$port pb=$((port + 1)) pd=$((port + 3))
+  echo "--- pull: B long-polls A (sync/pull_wait_ms 5000)"
+  start_storage a; start_storage b
+  start_syncer a "tcp://127.0.0.1:$pa" ""
+  start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
+  load_line
+  "$bench" lag "$dir/a" "$dir/b" "$rate" "$secs" "$CONTENT" "$SMALL_DIM" || true
+  echo "--- push: A pushes to B on each of A's commits"
+  start_storage c; start_storage d
+  start_syncer d "tcp://127.0.0.1:$pd" ""
+  start_syncer c "" "d=tcp://127.0.0.1:$pd,push"
+  load_line
+  "$bench" lag "$dir/c" "$dir/d" "$rate" "$secs" "$CONTENT" "$SMALL_DIM" || true
+}
+
+# ---------------------------------------------------------------- initial sync
+initial() {         # N DIM
+  local n=$1 dim=$2 pa=$port pb=$((port + 1))
+  start_storage a; start_storage b
+  start_syncer a "tcp://127.0.0.1:$pa" ""
+  "$bench" load "$dir/a" "$n" 100 "$dim" 256
+  local to secs bytes
+  to=$(head_of a)
+  load_line
+  cpu_begin "${STORAGE[a]}" "${SYNCER[a]}" "${STORAGE[b]}"
+  start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
+  CPU_FRESH=("B.syncer=${SYNCER[b]}")
+  sample_start b "${SYNCER[b]}"
+  # Installed entities are appended to B's WAL, one each.
+  secs=$("$bench" wait "$dir/b" "$to" 600)
+  bytes=$(grep -o 'initial sync done.*bytes=[0-9]*' "$dir/b.syncer.log" | tail -1 \
+          | sed 's/.*bytes=//')
+  printf "%-28s entities=%d seconds=%.2f entities/s=%.0f snapshot_MB=%.1f MB/s=%.1f\n" \
+      "pulsedb initial sync A->B" "$to" "$secs" "$(echo "$to / $secs" | bc -l)" \
+      "$(echo "$bytes / 1000000" | bc -l)" "$(echo "$bytes / $secs / 1000000" | bc -l)"
+  cpu_end "A.storage" "A.syncer" "B.storage"
+  sample_end b "${SYNCER[b]}" "B syncer (snapshot puller, $to entities behind at start)"
+  echo "  data.mdb: A $(du -m "$dir/a/data.mdb" | cut -f1) MB, B $(du -m "$dir/b/data.mdb" | cut -f1) MB"
+  stop_syncer b
+  mkdir -p "$dir/lmdb"
+  "$bench" lmdb "$dir/a" "$dir/lmdb" 10000
+}
+
+case "$case" in
+  throughput) throughput "${3:-200000}" ;;
+  lag)        lag "${3:-5000}" "${4:-20}" ;;
+  initial)    initial "${3:-200000}" "${4:-384}" ;;
+  *) echo "usage: $0 [BUILD_DIR] throughput|lag|initial [ARGS]" >&2; exit 2 ;;
+esac
