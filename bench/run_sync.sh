@@ -7,6 +7,8 @@
 #                                                      pull and push, next to
 #                                                      Redis replication of N
 #                                                      1 KiB values
+#   bench/run_sync.sh [BUILD_DIR] backlog [N]          the PulseDB half of throughput
+#                                                      alone (for a large N)
 #   bench/run_sync.sh [BUILD_DIR] lag [RATE] [SECONDS] replication lag per change
 #                                                      at RATE writes/s (pull, push)
 #   bench/run_sync.sh [BUILD_DIR] initial [N] [DIM]    initial sync (snapshot) of N
@@ -22,10 +24,29 @@ bench="$build/bench/bench_sync"
 storage_bin="$build/services/storage/pulsedb-storage"
 syncer_bin="$build/services/syncer/pulsedb-syncer"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-sync.XXXXXX")"
-port=$((20000 + RANDOM % 20000))
+# A free base port with the next 15 free too (other programs may share the machine).
+port=$(python3 - <<'PY'
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    base = random.randrange(20000, 40000)
+    if all(free(base + i) for i in range(16)):
+        print(base); break
+PY
+)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do          # newest first: syncers before storage
+    kill -CONT "${pids[$i]}" 2>/dev/null || true; kill "${pids[$i]}" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
 }
@@ -45,9 +66,17 @@ start_storage() {   # NAME
   echo "storage $1 did not start" >&2; exit 1
 }
 start_syncer() {    # NAME BIND PEERS
+  local lines=0
+  [ -f "$dir/$1.syncer.log" ] && lines=$(wc -l <"$dir/$1.syncer.log")
   "$syncer_bin" --data "$dir/$1" --sync-bind "$2" --sync-peers "$3" --log-level info \
       >>"$dir/$1.syncer.log" 2>&1 & SYNCER[$1]=$!
   pids+=("$!")
+  for _ in $(seq 200); do
+    tail -n +$((lines + 1)) "$dir/$1.syncer.log" | grep -q ' syncer: started ' && return
+    kill -0 "${SYNCER[$1]}" 2>/dev/null || break
+    sleep 0.01
+  done
+  echo "syncer $1 did not start:" >&2; tail -n 5 "$dir/$1.syncer.log" >&2; exit 1
 }
 stop_syncer() {     # NAME
   kill "${SYNCER[$1]}"; wait "${SYNCER[$1]}" 2>/dev/null || true
@@ -97,7 +126,7 @@ pulsedb_pull() {    # N
   start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
   "$bench" wait "$dir/b" "$(head_of a)" 30 >/dev/null
   stop_syncer b
-  local line from to target secs bytes
+  local line from to target secs bytes t0
   line=$("$bench" load "$dir/a" "$n" "$CONTENT" "$SMALL_DIM" 256)
   echo "$line"
   from=$(sed 's/.*first_seq=\([0-9]*\).*/\1/' <<<"$line"); to=$(head_of a)
@@ -105,10 +134,12 @@ pulsedb_pull() {    # N
   bytes=$("$bench" walbytes "$dir/a" "$from" "$to" | sed 's/.*bytes=\([0-9]*\).*/\1/')
   load_line
   cpu_begin "${STORAGE[a]}" "${SYNCER[a]}" "${STORAGE[b]}"
+  t0=$(date +%s.%N)
   start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
   CPU_FRESH=("B.syncer=${SYNCER[b]}")
   sample_start b "${SYNCER[b]}"
-  secs=$("$bench" wait "$dir/b" "$target" 300)
+  "$bench" wait "$dir/b" "$target" 300 >/dev/null
+  secs=$(echo "$(date +%s.%N) - $t0" | bc)
   printf "%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f\n" "pulsedb pull A->B" \
       $((to - from + 1)) "$secs" "$(echo "($to - $from + 1) / $secs" | bc -l)" \
       "$(echo "$bytes / $secs / 1000000" | bc -l)"
@@ -120,16 +151,19 @@ pulsedb_push() {    # N
   local n=$1 pd=$((port + 3))
   start_storage c; start_storage d
   start_syncer d "tcp://127.0.0.1:$pd" ""
-  local line from to secs bytes
+  local line from to secs bytes t0
   line=$("$bench" load "$dir/c" "$n" "$CONTENT" "$SMALL_DIM" 256)
+  echo "$line"
   from=1; to=$(head_of c)
   bytes=$("$bench" walbytes "$dir/c" "$from" "$to" | sed 's/.*bytes=\([0-9]*\).*/\1/')
   load_line
   cpu_begin "${STORAGE[c]}" "${STORAGE[d]}" "${SYNCER[d]}"
+  t0=$(date +%s.%N)
   start_syncer c "" "d=tcp://127.0.0.1:$pd,push"
   CPU_FRESH=("A.syncer=${SYNCER[c]}")
   sample_start c "${SYNCER[c]}"
-  secs=$("$bench" wait "$dir/d" "$to" 300)
+  "$bench" wait "$dir/d" "$to" 300 >/dev/null
+  secs=$(echo "$(date +%s.%N) - $t0" | bc)
   printf "%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f\n" "pulsedb push A->B" \
       "$to" "$secs" "$(echo "$to / $secs" | bc -l)" "$(echo "$bytes / $secs / 1000000" | bc -l)"
   cpu_end "A.storage" "B.storage" "B.syncer"
@@ -267,15 +301,17 @@ initial() {         # N DIM
   start_storage a; start_storage b
   start_syncer a "tcp://127.0.0.1:$pa" ""
   "$bench" load "$dir/a" "$n" 100 "$dim" 256
-  local to secs bytes
+  local to secs bytes t0
   to=$(head_of a)
   load_line
   cpu_begin "${STORAGE[a]}" "${SYNCER[a]}" "${STORAGE[b]}"
+  t0=$(date +%s.%N)
   start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
   CPU_FRESH=("B.syncer=${SYNCER[b]}")
   sample_start b "${SYNCER[b]}"
   # Installed entities are appended to B's WAL, one each.
-  secs=$("$bench" wait "$dir/b" "$to" 600)
+  "$bench" wait "$dir/b" "$to" 600 >/dev/null
+  secs=$(echo "$(date +%s.%N) - $t0" | bc)
   bytes=$(grep -o 'initial sync done.*bytes=[0-9]*' "$dir/b.syncer.log" | tail -1 \
           | sed 's/.*bytes=//')
   printf "%-28s entities=%d seconds=%.2f entities/s=%.0f snapshot_MB=%.1f MB/s=%.1f\n" \
@@ -291,7 +327,8 @@ initial() {         # N DIM
 
 case "$case" in
   throughput) throughput "${3:-200000}" ;;
+  backlog)    pulsedb_pull "${3:-1000000}"; pulsedb_push "${3:-1000000}" ;;
   lag)        lag "${3:-5000}" "${4:-20}" ;;
   initial)    initial "${3:-200000}" "${4:-384}" ;;
-  *) echo "usage: $0 [BUILD_DIR] throughput|lag|initial [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 [BUILD_DIR] throughput|backlog|lag|initial [ARGS]" >&2; exit 2 ;;
 esac

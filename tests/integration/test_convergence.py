@@ -64,6 +64,20 @@ def topology(rnd, names):
     return {e: rnd.choice(styles) for e in sorted(edges)}
 
 
+def connected(names, edges, without=None):
+    """Whether the nodes but `without` reach each other over the edges."""
+    left = [n for n in names if n != without]
+    seen, todo = {left[0]}, [left[0]]
+    while todo:
+        x = todo.pop()
+        for a, b in edges:
+            for u, v in ((a, b), (b, a)):
+                if u == x and v != without and v not in seen:
+                    seen.add(v)
+                    todo.append(v)
+    return len(seen) == len(left)
+
+
 class Model:
     """What the clients were told (acknowledged) or may have done (uncertain:
     503, timeout, connection reset: the write may or may not have happened)."""
@@ -331,7 +345,9 @@ def test_random_operations_with_crashes_converge(cluster):
             by_name[x].add_peer(by_name[y], sx)
         if sy:
             by_name[y].add_peer(by_name[x], sy)
-    late = rnd.choice(nodes) if LATE else None
+    # The late node is one the others stay connected without.
+    late = rnd.choice([n for n in nodes if connected(names, edges, without=n.name)]) \
+        if LATE else None
     active = [n for n in nodes if n is not late]     # what clients and chaos use
     print(f"  late node: {late.name if late else None}")
     for n in active:
