@@ -82,6 +82,9 @@ main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
+    //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
+    //  races when several threads open their first sockets at once.
+    zsys_init();
     s_handle_signals();
 
     node_t *node = NULL;

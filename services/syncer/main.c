@@ -69,6 +69,9 @@ main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
+    //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
+    //  races when several threads open their first sockets at once.
+    zsys_init();
     s_handle_signals();
     int rc = once ? syncer_once(&cfg, &s_stop) : syncer_daemon(&cfg, &s_stop);
     if (!once)
