@@ -20,7 +20,9 @@
         reads B's version-vector entry for A (the highest A change applied
         on B; pushes and pulls apply in order) and stamps every newly
         covered change. Prints lag from A's durable reply to B's commit
-        and from the send to B's commit, p50/p90/p99/max.
+        and from the send to B's commit, p50/p90/p99/max. Replies are
+        read between sends, so an "A durable" stamp can be late by up to
+        one send interval (0.2 ms at 5,000/s); the B stamps are not.
     bench_sync lmdb SRC_DATA DST_DIR PER_TXN
         Raw LMDB bulk load: copies the experiences, embeddings and versions
         databases of SRC_DATA (read-only) into a fresh environment in
@@ -582,8 +584,8 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
     printf("lag writer rate_target=%.0f/s achieved=%.0f/s n=%" PRIu64 " seconds=%.2f "
            "content=%zu dim=%u not_arrived=%zu\n", rate, (double) n / wrote, n, wrote,
            content_len, dim, missing);
-    printf("  commits: A %" PRIu64 " (%.1f writes each), B %" PRIu64 " (%.1f applied each; "
-           "the rest are syncer bookkeeping)\n", a_commits - a_commits0,
+    printf("  commits (syncer bookkeeping included): A %" PRIu64 " (%.1f writes per commit), "
+           "B %" PRIu64 " (%.1f changes applied per commit)\n", a_commits - a_commits0,
            (double) n / (double) (a_commits - a_commits0 ? a_commits - a_commits0 : 1),
            b_commits - b_commits0, (double) (b_applied - b_applied0)
            / (double) (b_commits - b_commits0 ? b_commits - b_commits0 : 1));

@@ -15,8 +15,10 @@
 #                                                      experiences next to a raw
 #                                                      LMDB bulk load of the same data
 #
-# Each case prints one result line; syncer memory (VmHWM, largest RssAnon
-# sampled every 0.2 s) and CPU seconds per process during the sync follow it.
+# Each case prints one result line; CPU seconds per process during the sync and
+# syncer memory follow it (VmHWM; largest VmRSS, RssAnon, RssFile sampled every
+# 0.2 s; the resident part of the data.mdb map at the end). KEEP=1 keeps the
+# data folders and logs.
 set -euo pipefail
 build="${1:-build-rel}"
 case="${2:-throughput}"
@@ -98,20 +100,24 @@ cpu_end() {         # LABEL... (one per pid given to cpu_begin)
   done
   echo "  cpu during sync:$out"
 }
+declare -A SAMPLER
 sample_start() {    # NAME PID : samples memory every 0.2 s
   ( while [ -r "/proc/$2/status" ]; do
       awk '/^(VmRSS|RssAnon|RssFile|VmHWM):/ {printf "%s %s ", $1, $2} END {print ""}' \
           "/proc/$2/status" 2>/dev/null || true
       sleep 0.2
-    done ) >"$dir/$1.mem" & SAMPLER=$!
+    done ) >"$dir/$1.mem" & SAMPLER[$1]=$!
 }
 sample_end() {      # NAME PID LABEL
-  local hwm; hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$2/status")
-  kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
-  awk -v label="$3" -v hwm="$hwm" '
+  local hwm mdb; hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$2/status")
+  # The resident part of the LMDB map (clean, shared page cache pages).
+  mdb=$(awk '/data\.mdb$/ {m = 1; next} /^[0-9a-f]+-[0-9a-f]+ / {m = 0}
+             m && /^Rss:/ {s += $2} END {printf "%.1f", s / 1024}' "/proc/$2/smaps")
+  kill "${SAMPLER[$1]}" 2>/dev/null || true; wait "${SAMPLER[$1]}" 2>/dev/null || true
+  awk -v label="$3" -v hwm="$hwm" -v mdb="$mdb" '
     { for (i = 1; i < NF; i += 2) { v = $(i + 1) + 0; if (v > max[$i]) max[$i] = v } n++ }
-    END { printf "  %s memory: VmHWM=%.1f MiB max RssAnon=%.1f MiB max RssFile=%.1f MiB (%d samples)\n",
-          label, hwm / 1024, max["RssAnon:"] / 1024, max["RssFile:"] / 1024, n }' "$dir/$1.mem"
+    END { printf "  %s memory: VmHWM=%.1f MiB max VmRSS=%.1f MiB max RssAnon=%.1f MiB max RssFile=%.1f MiB, data.mdb resident at the end %s MiB (%d samples)\n",
+          label, hwm / 1024, max["VmRSS:"] / 1024, max["RssAnon:"] / 1024, max["RssFile:"] / 1024, mdb, n }' "$dir/$1.mem"
 }
 load_line() { echo "  machine: load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
@@ -137,7 +143,7 @@ pulsedb_pull() {    # N
   t0=$(date +%s.%N)
   start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
   CPU_FRESH=("B.syncer=${SYNCER[b]}")
-  sample_start b "${SYNCER[b]}"
+  sample_start b "${SYNCER[b]}"; sample_start a "${SYNCER[a]}"
   "$bench" wait "$dir/b" "$target" 300 >/dev/null
   secs=$(echo "$(date +%s.%N) - $t0" | bc)
   printf "%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f\n" "pulsedb pull A->B" \
@@ -145,6 +151,7 @@ pulsedb_pull() {    # N
       "$(echo "$bytes / $secs / 1000000" | bc -l)"
   cpu_end "A.storage" "A.syncer" "B.storage"
   sample_end b "${SYNCER[b]}" "B syncer (puller, $((to - from + 1)) changes behind at start)"
+  sample_end a "${SYNCER[a]}" "A syncer (serving the pulls; lifetime VmHWM)"
 }
 
 pulsedb_push() {    # N
@@ -161,13 +168,14 @@ pulsedb_push() {    # N
   t0=$(date +%s.%N)
   start_syncer c "" "d=tcp://127.0.0.1:$pd,push"
   CPU_FRESH=("A.syncer=${SYNCER[c]}")
-  sample_start c "${SYNCER[c]}"
+  sample_start c "${SYNCER[c]}"; sample_start d "${SYNCER[d]}"
   "$bench" wait "$dir/d" "$to" 300 >/dev/null
   secs=$(echo "$(date +%s.%N) - $t0" | bc)
   printf "%-28s changes=%d seconds=%.2f changes/s=%.0f MB/s=%.1f\n" "pulsedb push A->B" \
       "$to" "$secs" "$(echo "$to / $secs" | bc -l)" "$(echo "$bytes / $secs / 1000000" | bc -l)"
   cpu_end "A.storage" "B.storage" "B.syncer"
   sample_end c "${SYNCER[c]}" "A syncer (pusher, $to changes behind at start)"
+  sample_end d "${SYNCER[d]}" "B syncer (serving the pushes)"
 }
 
 redis_case() {      # N FSYNC
@@ -308,7 +316,7 @@ initial() {         # N DIM
   t0=$(date +%s.%N)
   start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
   CPU_FRESH=("B.syncer=${SYNCER[b]}")
-  sample_start b "${SYNCER[b]}"
+  sample_start b "${SYNCER[b]}"; sample_start a "${SYNCER[a]}"
   # Installed entities are appended to B's WAL, one each.
   "$bench" wait "$dir/b" "$to" 600 >/dev/null
   secs=$(echo "$(date +%s.%N) - $t0" | bc)
@@ -319,6 +327,7 @@ initial() {         # N DIM
       "$(echo "$bytes / 1000000" | bc -l)" "$(echo "$bytes / $secs / 1000000" | bc -l)"
   cpu_end "A.storage" "A.syncer" "B.storage"
   sample_end b "${SYNCER[b]}" "B syncer (snapshot puller, $to entities behind at start)"
+  sample_end a "${SYNCER[a]}" "A syncer (serving the snapshot)"
   echo "  data.mdb: A $(du -m "$dir/a/data.mdb" | cut -f1) MB, B $(du -m "$dir/b/data.mdb" | cut -f1) MB"
   stop_syncer b
   mkdir -p "$dir/lmdb"
