@@ -39,6 +39,15 @@ vv_covers(const vv_t *vv, const pdb_id_t *origin, uint64_t origin_seq)
     return origin_seq <= vv_get(vv, origin);
 }
 
+bool
+vv_dominates(const vv_t *vv, const vv_t *other)
+{
+    for (size_t i = 0; i < other->n; i++)
+        if (!vv_covers(vv, &other->entries[i].origin, other->entries[i].seq))
+            return false;
+    return true;
+}
+
 int
 vv_raise(vv_t *vv, const pdb_id_t *origin, uint64_t seq)
 {

@@ -30,6 +30,9 @@ int vv_raise(vv_t *vv, const pdb_id_t *origin, uint64_t seq);
 //  True when the vector already covers the change (origin, origin_seq).
 bool vv_covers(const vv_t *vv, const pdb_id_t *origin, uint64_t origin_seq);
 
+//  True when vv covers every entry of other (it knows all other knows).
+bool vv_dominates(const vv_t *vv, const vv_t *other);
+
 //  Reads the node's vector from the origins database. Caller frees with vv_release.
 int vv_read(store_t *store, MDB_txn *txn, vv_t *out);
 

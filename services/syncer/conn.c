@@ -252,11 +252,14 @@ conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
     }
     link_reply_t reply;
     rc = link_request(self->link, &req, CONN_HELLO_TIMEOUT_MS, self->cancel, &reply, why);
-    vv_release(&ours);
-    if (rc)
+    if (rc) {
+        vv_release(&ours);
         return rc;
+    }
     rc = s_hello_reply(self, &reply.msg, why);
     link_reply_release(&reply);
+    self->peer_has_news = !vv_dominates(&ours, &self->vector);
+    vv_release(&ours);
     if (rc)
         return rc;
     self->ready = true;

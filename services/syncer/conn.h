@@ -41,6 +41,7 @@ typedef struct {
     pdb_id_t responder;
     uint64_t head, floor, max_batch_bytes;
     vv_t vector;                     // owned
+    bool peer_has_news;              // its vector holds changes ours lacks
 } conn_t;
 
 //  Connects. Returns 0 or PDB_EUNAVAIL / -ENOMEM (why filled).

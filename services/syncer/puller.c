@@ -46,7 +46,9 @@ s_hello(puller_t *self, char *why)
     uint64_t cursor = 0;
     if (!rc)
         rc = conn_row_cursor(&self->conn, "pull_cursor", &cursor);
-    if (!rc && cursor == 0 && self->conn.head > 0)
+    //  A new peer's history comes faster as a snapshot, unless it holds
+    //  nothing this node lacks (two nodes started together, say).
+    if (!rc && cursor == 0 && self->conn.head > 0 && self->conn.peer_has_news)
         s_start_snapshot(self, "new peer");
     return rc;
 }

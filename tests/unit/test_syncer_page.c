@@ -229,6 +229,25 @@ test_page_skips_what_the_vector_covers(void **state)
 }
 
 static void
+test_vector_dominates(void **state)
+{
+    (void) state;
+    vv_t mine = { 0 }, theirs = { 0 };
+    pdb_id_t a = s_id(ORG_A), b = s_id(ORG_B);
+    assert_true(vv_dominates(&mine, &theirs));          // both empty
+    assert_int_equal(vv_raise(&theirs, &a, 3), 0);
+    assert_false(vv_dominates(&mine, &theirs));         // an origin we never saw
+    assert_int_equal(vv_raise(&mine, &a, 2), 0);
+    assert_false(vv_dominates(&mine, &theirs));         // behind on it
+    assert_int_equal(vv_raise(&mine, &a, 3), 0);
+    assert_int_equal(vv_raise(&mine, &b, 1), 0);
+    assert_true(vv_dominates(&mine, &theirs));          // equal, plus one they lack
+    assert_false(vv_dominates(&theirs, &mine));
+    vv_release(&mine);
+    vv_release(&theirs);
+}
+
+static void
 test_page_collective_filter(void **state)
 {
     s_node_t *n = *state;
@@ -476,6 +495,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_page_whole_wal_from_zero, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_page_skips_what_the_vector_covers, s_setup,
                                         s_teardown),
+        cmocka_unit_test(test_vector_dominates),
         cmocka_unit_test_setup_teardown(test_page_collective_filter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_page_count_bound, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_page_byte_bound, s_setup, s_teardown),
