@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -54,6 +55,70 @@ s_init_meta(node_t *self, MDB_txn *txn)
     return rc;
 }
 
+//  What tells this data file from a copy of it: inode number and birth
+//  time. A backup restored with cp, rsync, tar or mdb_copy is a new file
+//  even where the freed inode number is reused; a restart or a rename of
+//  the folder keeps both.
+typedef struct {
+    uint64_t ino;
+    int64_t born_sec;
+    uint32_t born_nsec;
+    uint32_t reserved;
+} s_file_id_t;
+
+static int
+s_file_id(const char *data_dir, s_file_id_t *out)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/data.mdb", data_dir) >= (int) sizeof path)
+        return -ENAMETOOLONG;
+    struct statx sx;
+    if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx) != 0)
+        return -errno;
+    memset(out, 0, sizeof *out);
+    out->ino = sx.stx_ino;
+    if (sx.stx_mask & STATX_BTIME) {         // not every file system keeps it
+        out->born_sec = sx.stx_btime.tv_sec;
+        out->born_nsec = sx.stx_btime.tv_nsec;
+    }
+    return 0;
+}
+
+//  A node restored from a copy of its folder must not write as the
+//  instance it was copied from: that instance went on writing after the
+//  copy, so peers already hold its later sequence numbers and would take
+//  the restored node's new writes for changes they have. A new instance id
+//  makes peers treat it as a replaced node (docs/sync-protocol.md,
+//  "Identity"); its vector still says what it holds of the old one.
+static int
+s_check_copied(node_t *self, MDB_txn *txn, bool fresh)
+{
+    s_file_id_t now;
+    int rc = s_file_id(self->data_dir, &now);
+    if (rc)
+        return rc;
+    MDB_val key = { sizeof "data_file" - 1, (void *) "data_file" }, val;
+    rc = mdb_get(txn, self->store->meta, &key, &val);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return pdb_from_mdb(rc);
+    bool known = rc == MDB_SUCCESS;
+    if (known && val.mv_size == sizeof now && memcmp(val.mv_data, &now, sizeof now) == 0)
+        return 0;                            // the same file as last time
+    if (known && !fresh) {
+        char was[PDB_ID_STR_LEN + 1], is[PDB_ID_STR_LEN + 1];
+        pdb_id_format(&self->instance_id, was);
+        rc = pdb_id_new(&self->instance_id, clock_wall_ms());
+        if (!rc)
+            rc = s_meta_put(self->store, txn, "instance_id", self->instance_id.b, PDB_ID_LEN);
+        if (rc)
+            return rc;
+        pdb_id_format(&self->instance_id, is);
+        log_w("storage", "data file is a copy (restored from a backup, or moved to another "
+              "disk): new instance id was=%s now=%s; peers resync with it", was, is);
+    }
+    return s_meta_put(self->store, txn, "data_file", &now, sizeof now);
+}
+
 static int
 s_load_meta(node_t *self)
 {
@@ -63,7 +128,8 @@ s_load_meta(node_t *self)
         return rc;
     store_meta_t meta;
     rc = store_meta_read(self->store, txn, &meta);
-    if (rc == PDB_ENOTFOUND) {
+    bool fresh = rc == PDB_ENOTFOUND;
+    if (fresh) {
         rc = s_init_meta(self, txn);
         if (!rc)
             rc = store_meta_read(self->store, txn, &meta);
@@ -79,6 +145,11 @@ s_load_meta(node_t *self)
     }
     self->instance_id = meta.instance_id;
     self->hlc.last = meta.hlc;
+    rc = s_check_copied(self, txn, fresh);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
     return pdb_from_mdb(mdb_txn_commit(txn));
 }
 

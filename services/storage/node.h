@@ -1,6 +1,8 @@
 /*  node.h - a data folder opened for writing: the exclusive lock that keeps
     a second storage process out, the LMDB environment, this instance's id
-    (made once, on first start) and its clock.
+    and its clock. The id is made on first start and kept, except when the
+    data file turns out to be a copy (a restored backup): then the node
+    takes a new one, so it never reuses sequence numbers its original wrote.
 */
 #ifndef PDB_NODE_H
 #define PDB_NODE_H

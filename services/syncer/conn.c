@@ -237,6 +237,24 @@ s_hello_reply(conn_t *self, const sync_msg_t *msg, char *why)
     return 0;
 }
 
+//  A peer that holds more of this instance's changes than this node does
+//  has seen a future this node lost: its folder was rolled back in place (a
+//  file-system or VM snapshot keeps the file, so storage could not tell it
+//  from a restart; a copied folder takes a new identity by itself).
+static void
+s_check_rollback(conn_t *self, const vv_t *ours)
+{
+    uint64_t mine = vv_get(ours, &self->ctx->self);
+    uint64_t seen = vv_get(&self->vector, &self->ctx->self);
+    if (seen > mine && !self->rollback_warned)
+        log_w("syncer", "peer=%s holds this instance's changes through %llu but this node only "
+              "through %llu: the data folder was rolled back in place; new writes can be taken "
+              "for old ones. Restore from a copy of the folder instead (a copy takes a new "
+              "instance id)", self->peer->spec.name, (unsigned long long) seen,
+              (unsigned long long) mine);
+    self->rollback_warned = seen > mine;
+}
+
 int
 conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
 {
@@ -259,6 +277,8 @@ conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
     rc = s_hello_reply(self, &reply.msg, why);
     link_reply_release(&reply);
     self->peer_has_news = !vv_dominates(&ours, &self->vector);
+    if (!rc)
+        s_check_rollback(self, &ours);
     vv_release(&ours);
     if (rc)
         return rc;

@@ -42,6 +42,7 @@ typedef struct {
     uint64_t head, floor, max_batch_bytes;
     vv_t vector;                     // owned
     bool peer_has_news;              // its vector holds changes ours lacks
+    bool rollback_warned;            // it holds more of our own changes than we do
 } conn_t;
 
 //  Connects. Returns 0 or PDB_EUNAVAIL / -ENOMEM (why filled).

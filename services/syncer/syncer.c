@@ -4,6 +4,8 @@
 #include "peerset.h"
 #include "serve.h"
 #include "clock.h"
+#include "mpk.h"
+#include "sclient.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -36,18 +38,41 @@ s_wait_store(const cfg_t *cfg, volatile sig_atomic_t *stop, store_t **store)
     return -ECANCELED;
 }
 
+//  This node's identity, asked of storage itself: storage may change it at
+//  start (a restored copy takes a new one), so the meta record is only
+//  right once storage serves. Waits for storage until stopped.
 static int
-s_instance(store_t *store, pdb_id_t *out)
+s_instance(const char *endpoint, volatile sig_atomic_t *stop, pdb_id_t *out)
 {
-    MDB_txn *txn;
-    int rc = store_read_begin(store, &txn);
-    if (rc)
-        return rc;
-    store_meta_t meta;
-    rc = store_meta_read(store, txn, &meta);
-    mdb_txn_abort(txn);
-    if (!rc)
-        *out = meta.instance_id;
+    uint64_t nag = 0;
+    sclient_t *storage = sclient_new(endpoint, SYNCER_STORAGE_TIMEOUT_MS);
+    if (!storage)
+        return PDB_EUNAVAIL;
+    int rc = -ECANCELED;
+    while (!*stop) {
+        char why[PDB_ERRMSG_MAX] = "";
+        void *result = NULL;
+        size_t len = 0;
+        rc = sclient_call(storage, "stats", NULL, 0, &result, &len, why);
+        msgpack_unpacked u;
+        if (!rc && mpk_parse(result, len, &u) == 0) {
+            const msgpack_object *id = u.data.type == MSGPACK_OBJECT_MAP
+                                       ? mpk_map_get(&u.data, "instance_id") : NULL;
+            rc = id ? mpk_get_id(id, out) : PDB_EPROTO;
+            msgpack_unpacked_destroy(&u);
+        }
+        else if (!rc)
+            rc = PDB_EPROTO;
+        free(result);
+        if (rc != PDB_EUNAVAIL)
+            break;
+        uint64_t now = clock_mono_ms();
+        if (now >= nag) {
+            log_i("syncer", "waiting for storage at %s: %s", endpoint, why);
+            nag = now + SYNCER_STORE_NAG_MS;
+        }
+    }
+    sclient_destroy(&storage);
     return rc;
 }
 
@@ -65,16 +90,16 @@ syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *b
         return SYNCER_EXIT_FAIL;
     }
     synctx_t *ctx = &base->ctx;
-    int rc = s_instance(base->store, &ctx->self);
+    cfg_storage_endpoint(cfg, ctx->storage_endpoint, sizeof ctx->storage_endpoint);
+    int rc = s_instance(ctx->storage_endpoint, stop, &ctx->self);
     if (rc) {
-        log_e("syncer", "cannot read this node's identity data=%s rc=%d (%s)", cfg->data_dir,
-              rc, pdb_strerror(rc));
+        log_e("syncer", "cannot learn this node's identity from storage at %s rc=%d (%s)",
+              ctx->storage_endpoint, rc, pdb_strerror(rc));
         syncer_base_close(base);
         return SYNCER_EXIT_FAIL;
     }
     ctx->store = base->store;
     ctx->env = senv_system();
-    cfg_storage_endpoint(cfg, ctx->storage_endpoint, sizeof ctx->storage_endpoint);
     //  cfg_load keeps data_dir within CFG_DATA_DIR_IPC_MAX bytes.
     snprintf(ctx->events_endpoint, sizeof ctx->events_endpoint,
              "ipc://%.200s/storage-events.sock", cfg->data_dir);

@@ -683,21 +683,19 @@ def test_wiped_peer_is_noticed_and_filled_again(cluster):
     cluster.wait_converged()
 
 
-@pytest.mark.xfail(strict=True, reason="a node restored from a copy of its folder keeps its "
-                   "instance id, so no identity check fires; its new writes reuse origin_seqs "
-                   "the peers' vectors already cover and are skipped for good (page.c vector "
-                   "skip, pusher filter); the lost changes never come back either")
 def test_node_restored_from_a_backup_converges(cluster):
     a, b = pair(cluster)
     c = b.collective("x", DIM)["id"]
     for i in range(3):
         post_exp(b, c, f"early{i}", i)
     cluster.wait_converged()
+    old_b = b.instance_id
     b.stop_syncer()
     assert all(code == 0 for code in b.stop())
     backup = os.path.join(cluster.root, "b-backup")
     shutil.copytree(b.data, backup, ignore=shutil.ignore_patterns("*.sock"))
     b.start()
+    assert b.instance_id == old_b                # a restart keeps the identity
     for i in range(3):
         post_exp(b, c, f"lost{i}", i)         # reach A, then B's disk is lost
     cluster.wait_converged()
@@ -705,10 +703,45 @@ def test_node_restored_from_a_backup_converges(cluster):
     assert all(code == 0 for code in b.stop())
     shutil.rmtree(b.data)
     shutil.copytree(backup, b.data)
+    b._instance = None
     b.start(syncer=False)
-    post_exp(b, c, "after the restore")
+    # The copy writes as a new instance: its sequence numbers cannot collide
+    # with those the original wrote after the backup and A already holds.
+    assert b.instance_id != old_b
+    assert "data file is a copy" in b.log("storage")
+    made = post_exp(b, c, "after the restore")
     b.start_syncer()
-    cluster.wait_converged(timeout=6, what="convergence after b's restore")
+    cluster.wait_converged(timeout=10, what="convergence after b's restore")
+    # Nothing lost either way: B has the writes its copy missed, A the new one.
+    assert get_json(b, f"/v1/collectives/{c}/digest")["experiences"] == 7
+    assert get_json(a, f"/v1/experiences/{made}")["content"] == "after the restore"
+
+
+def test_folder_rolled_back_in_place_is_reported(cluster):
+    """A rollback that keeps the file (a file-system or VM snapshot) cannot
+    be told from a restart by storage; the first hello shows it."""
+    a, b = pair(cluster)
+    c = b.collective("x", DIM)["id"]
+    post_exp(b, c, "early")
+    cluster.wait_converged()
+    b.stop_syncer()
+    assert all(code == 0 for code in b.stop())
+    path = os.path.join(b.data, "data.mdb")
+    with open(path, "rb") as f:
+        saved = f.read()
+    b.start(syncer=False)
+    for i in range(3):
+        post_exp(b, c, f"later{i}", i)
+    b.start_syncer()
+    cluster.wait_converged()
+    b.stop_syncer()
+    assert all(code == 0 for code in b.stop())
+    with open(path, "r+b") as f:              # the same file, its old bytes
+        f.write(saved)
+        f.truncate()
+    b.start()
+    wait_for(lambda: "the data folder was rolled back in place" in b.log("syncer"),
+             what="b reporting its rollback", detail=lambda: b.log_tail("syncer", 5))
 
 
 # -- status, peers, limits -----------------------------------------------------
