@@ -7,7 +7,8 @@
 void
 change_pack(msgpack_packer *pk, const change_t *c)
 {
-    mpk_pack_array(pk, 9);
+    //  Whole copies keep the 9-item form, byte for byte what older nodes wrote.
+    mpk_pack_array(pk, c->partial ? 10 : 9);
     mpk_pack_u64(pk, c->seq);
     mpk_pack_id(pk, &c->origin);
     mpk_pack_u64(pk, c->origin_seq);
@@ -17,15 +18,23 @@ change_pack(msgpack_packer *pk, const change_t *c)
     mpk_pack_id(pk, &c->collective_id);
     mpk_pack_id(pk, &c->entity_id);
     mpk_pack_bin(pk, c->fields, c->fields_len);
+    if (c->partial)
+        mpk_pack_bool(pk, true);
 }
 
 int
 change_from_object(const msgpack_object *obj, change_t *out)
 {
-    if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size != 9)
+    if (obj->type != MSGPACK_OBJECT_ARRAY
+        || (obj->via.array.size != 9 && obj->via.array.size != 10))
         return PDB_EINVAL;
     const msgpack_object *a = obj->via.array.ptr;
-    change_t c;
+    change_t c = { .partial = false };
+    if (obj->via.array.size == 10) {
+        if (a[9].type != MSGPACK_OBJECT_BOOLEAN)
+            return PDB_EINVAL;
+        c.partial = a[9].via.boolean;
+    }
     uint64_t entity, op;
     const void *fields;
     if (mpk_get_u64(&a[0], &c.seq) || mpk_get_id(&a[1], &c.origin)

@@ -2,9 +2,14 @@
     MessagePack form, which is both what the WAL stores and what peers send:
 
     [seq, origin, origin_seq, hlc, entity, op, collective_id, entity_id, fields]
+    [seq, origin, origin_seq, hlc, entity, op, collective_id, entity_id, fields, true]
 
     `fields` is itself a MessagePack map, carried as a bin so a change can be
-    stored and forwarded without re-encoding it.
+    stored and forwarded without re-encoding it. The optional tenth element
+    marks a partial copy (docs/sync-protocol.md, "Partial copies"): one that
+    came over a collective-filtered link, so it says nothing about the other
+    changes of its origin and must not raise a version vector. Records
+    without it (all written before the mark existed) are whole copies.
 */
 #ifndef PDB_CHANGE_H
 #define PDB_CHANGE_H
@@ -27,12 +32,14 @@ typedef struct {
     pdb_id_t entity_id;
     const uint8_t *fields;     // MessagePack map, borrowed
     size_t fields_len;
+    bool partial;              // a partial copy: applied, but raises no vector
 } change_t;
 
-//  Packs the change as one MessagePack array.
+//  Packs the change as one MessagePack array: 9 items, 10 when partial.
 void change_pack(msgpack_packer *pk, const change_t *change);
 
-//  Reads a change from a decoded object. Checks shape, types, enums (op is
+//  Reads a change from a decoded object (9 items, or 10 with the partial
+//  mark, a boolean). Checks shape, types, enums (op is
 //  create, update, delete or OP_STATE), origin_seq != 0, hlc != 0 and that
 //  fields is one bounded MessagePack map; it does not check the fields
 //  against the entity tables (entity_check, or the state's own checks).

@@ -8,11 +8,15 @@
                   -> [entity_id, seq]     a create with entity_id nil gets a new id;
                                           an update/delete may leave collective_id nil
       "reinforce" [experience_id] -> [experience_id, seq]
-      "apply"     [peer_name, peer_cursor, [bin(change), ...]]
+      "apply"     [peer_name, peer_cursor, [bin(change), ...], partial?]
                   -> [[result per change], wal_head]   result: 0 applied, 1 already
                      known or dominated, <0 PDB_* code (PDB_EMISSINGDEP: retry later);
                      the peer's pull cursor is set to peer_cursor in the same commit
-                     (never lowered; "" peer name: no cursor)
+                     (never lowered; "" peer name: no cursor). partial (bool,
+                     default false): the batch came over a collective filter;
+                     its changes, like any carrying the partial mark
+                     (change.h), are applied and logged with the mark but
+                     raise no version vector entry
       "peer_set"  [peer_name, map of peer state fields] -> nil
       "peer_del"  [peer_name] -> nil            forgets a peer and its cursors
                      (an unknown peer is not an error)

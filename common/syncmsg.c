@@ -44,6 +44,7 @@ static const s_field_t s_push[] = {
     F("source", K_ID, true, from, NOAUX, 0),
     F("target", K_ID, true, target, LEN(has_target), 0),
     F("changes", K_BLOBS, true, changes, LEN(changes_n), PDB_BATCH_MAX),
+    F("filtered", K_BOOL, false, filtered, NOAUX, 0),
 };
 static const s_field_t s_push_ok[] = {
     F("responder", K_ID, true, from, NOAUX, 0),
@@ -142,6 +143,9 @@ s_present(const sync_msg_t *msg, const s_field_t *f)
     case K_STR: return *AT_C(msg, f->offset, const char *) != NULL;
     case K_IDS: return *AT_C(msg, f->aux, size_t) > 0;
     case K_VECTOR: return f->required || msg->has_vector;
+    //  An optional flag is sent only when set: peers that predate it
+    //  refuse unknown keys.
+    case K_BOOL: return f->required || *AT_C(msg, f->offset, bool);
     case K_STRS: return false;
     default:    return true;
     }

@@ -58,6 +58,7 @@ typedef struct {
     sync_blob_t *changes; size_t changes_n;
     uint64_t cursor, max_changes, max_bytes, wait_ms;
     pdb_id_t *collectives; size_t collectives_n;
+    bool filtered;                 // push: the sender left out other collectives
     // replies
     uint64_t accepted_n, stale_n, missing_n, safe_through;
     uint64_t next_cursor;

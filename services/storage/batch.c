@@ -10,15 +10,18 @@
 
 #define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
 
-//  Sender sequences strictly increase; so does each origin's origin_seq.
+//  Sender sequences strictly increase; so does each origin's origin_seq
+//  among whole copies. Partial copies are exempt: a node logs one when it
+//  arrives, and may log the origin's earlier changes later, whole, from
+//  another path.
 static int
 s_check_order(const change_t *changes, uint32_t n, uint64_t cursor, char *why)
 {
     for (uint32_t i = 0; i < n; i++) {
         if (changes[i].seq == 0 || (i > 0 && changes[i].seq <= changes[i - 1].seq))
             return WHY(PDB_EINVAL, "change %u: sequences must strictly increase", i);
-        for (uint32_t j = i; j-- > 0;) {
-            if (pdb_id_cmp(&changes[j].origin, &changes[i].origin) == 0) {
+        for (uint32_t j = i; j-- > 0 && !changes[i].partial;) {
+            if (!changes[j].partial && pdb_id_cmp(&changes[j].origin, &changes[i].origin) == 0) {
                 if (changes[j].origin_seq >= changes[i].origin_seq)
                     return WHY(PDB_EINVAL, "change %u: origin sequences must increase", i);
                 break;
@@ -95,9 +98,12 @@ batch_apply(const ingest_t *ingest, MDB_txn *txn, const msgpack_object *args, mp
     size_t peer_len;
     uint64_t cursor;
     const msgpack_object *a = args->via.array.ptr;
-    if (args->via.array.size != 3 || mpk_get_str(&a[0], &peer, &peer_len)
-        || mpk_get_u64(&a[1], &cursor) || a[2].type != MSGPACK_OBJECT_ARRAY)
-        return WHY(PDB_EINVAL, "apply takes [peer name, cursor, [changes]]");
+    uint32_t argc = args->via.array.size;
+    if ((argc != 3 && argc != 4) || mpk_get_str(&a[0], &peer, &peer_len)
+        || mpk_get_u64(&a[1], &cursor) || a[2].type != MSGPACK_OBJECT_ARRAY
+        || (argc == 4 && a[3].type != MSGPACK_OBJECT_BOOLEAN))
+        return WHY(PDB_EINVAL, "apply takes [peer name, cursor, [changes], partial?]");
+    bool partial = argc == 4 && a[3].via.boolean;
     if (peer_len > 0 && !peers_name_valid(peer, peer_len))
         return WHY(PDB_EINVAL, "peer name must be 1..%u bytes of UTF-8", PEERS_NAME_MAX);
     uint32_t n = a[2].via.array.size;
@@ -110,6 +116,8 @@ batch_apply(const ingest_t *ingest, MDB_txn *txn, const msgpack_object *args, mp
         rc = s_decode_all(&a[2], changes, why);
     if (!rc)
         rc = s_check_order(changes, n, cursor, why);
+    for (uint32_t i = 0; !rc && partial && i < n; i++)
+        changes[i].partial = true;
     int64_t done = 0;
     uint64_t conflicts = 0;
     ingest_t counted = *ingest;     // this batch's conflicts, for the peer's row

@@ -12,7 +12,9 @@
 #include "mpk.h"
 #include "stats.h"
 
-//  args: [peer name ("" for none), peer cursor, [bin(change), ...]].
+//  args: [peer name ("" for none), peer cursor, [bin(change), ...], partial?].
+//  partial (optional, false when absent): the batch came over a collective
+//  filter, so every change in it is ingested as a partial copy (ingest.h).
 //  Packs [[result per change], wal_head] into out. Returns 0 or PDB_EINVAL /
 //  PDB_ETOOBIG with why, or a store error.
 int batch_apply(const ingest_t *ingest, MDB_txn *txn, const msgpack_object *args,

@@ -84,12 +84,15 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
     hlc_observe(self->hlc, stamp);
     rc = s_apply_remote(self, txn, c, why);
     if (rc == SPROTO_APPLIED) {
-        change_t relayed = *c;     // keeps origin, origin_seq and hlc
+        change_t relayed = *c;     // keeps origin, origin_seq, hlc and the partial mark
         int wrc = wal_append(self->store, txn, &relayed);
         if (wrc)
             return wrc;
     }
-    if (rc == SPROTO_APPLIED || rc == SPROTO_KNOWN) {
+    //  A partial copy says nothing of the origin's changes its filter
+    //  skipped: raising the entry would claim them. A whole copy raises it
+    //  even when known, which is how an earlier partial copy gets covered.
+    if (!c->partial && (rc == SPROTO_APPLIED || rc == SPROTO_KNOWN)) {
         int vrc = s_raise_origin(self->store, txn, &c->origin, c->origin_seq);
         if (vrc)
             return vrc;
@@ -146,6 +149,7 @@ ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wal
     if (rc)
         return rc;
     change_t own = *c;
+    own.partial = false;           // our own change: every node may count it
     own.origin = self->self;
     own.origin_seq = head + 1;
     own.hlc = hlc_tick(self->hlc, wall_ms);

@@ -3,7 +3,11 @@
 
     The version vector keeps, per origin, the highest origin_seq applied or
     dominated here. Each origin's changes arrive in its order along any one
-    path, so the entry is a prefix: anything at or below it is known.
+    unfiltered path, so the entry is a prefix: anything at or below it is
+    known. A partial copy (change_t.partial: it came over a collective
+    filter, here or on any earlier hop) is merged and logged with its mark
+    kept, but moves no vector entry: the changes its filter skipped are not
+    here, and a raised entry would make every peer skip them for us.
 */
 #ifndef PDB_INGEST_H
 #define PDB_INGEST_H
@@ -25,9 +29,10 @@ typedef struct {
 
 //  A change from a peer (a STATE change too: one that another node installed
 //  and relays under its own origin). Returns SPROTO_APPLIED (applied and
-//  appended with its origin kept), SPROTO_KNOWN (already seen or dominated: only the
-//  vector moves), PDB_EMISSINGDEP (nothing written: retry later), or an
-//  error (abort the transaction).
+//  appended with its origin and partial mark kept), SPROTO_KNOWN (already
+//  seen or dominated: only the vector moves), PDB_EMISSINGDEP (nothing
+//  written: retry later), or an error (abort the transaction). The vector
+//  moves only for a whole copy (c->partial false), also when it was known.
 int ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
                   char why[PDB_ERRMSG_MAX]);
 

@@ -45,17 +45,53 @@ s_id(s_rd_t *r, pdb_id_t *out)
     return 0;
 }
 
+//  Skips a bin of any width.
+static int
+s_skip_bin(s_rd_t *r)
+{
+    if (r->p >= r->end)
+        return PDB_EINVAL;
+    uint8_t tag = *r->p++;
+    size_t width = tag == 0xc4 ? 1 : tag == 0xc5 ? 2 : tag == 0xc6 ? 4 : 0;
+    if (width == 0 || (size_t) (r->end - r->p) < width)
+        return PDB_EINVAL;
+    size_t len = 0;
+    for (size_t i = 0; i < width; i++)
+        len = len << 8 | r->p[i];
+    r->p += width;
+    if ((size_t) (r->end - r->p) < len)
+        return PDB_EINVAL;
+    r->p += len;
+    return 0;
+}
+
+//  The partial mark after the collective: entity_id, fields, then a boolean.
+static int
+s_partial(s_rd_t *r, bool *out)
+{
+    pdb_id_t entity_id;
+    if (s_id(r, &entity_id) || s_skip_bin(r) || r->p >= r->end
+        || (*r->p != 0xc2 && *r->p != 0xc3))
+        return PDB_EINVAL;
+    *out = *r->p == 0xc3;
+    return 0;
+}
+
 int
 chead_read(const void *data, size_t len, chead_t *out)
 {
     s_rd_t r = { data, (const uint8_t *) data + len };
     uint64_t hlc, entity, op;
-    chead_t h;
-    if (len < 1 || *r.p++ != 0x99)            // fixarray of 9
+    chead_t h = { .partial = false };
+    //  fixarray of 9, or of 10 with the partial mark
+    if (len < 1 || (r.p[0] != 0x99 && r.p[0] != 0x9a))
         return PDB_EINVAL;
+    bool marked = *r.p++ == 0x9a;
     if (s_uint(&r, &h.seq) || s_id(&r, &h.origin) || s_uint(&r, &h.origin_seq)
         || s_uint(&r, &hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
         || s_id(&r, &h.collective) || h.origin_seq == 0)
+        return PDB_EINVAL;
+    if (marked && s_partial(&r, &h.partial))
         return PDB_EINVAL;
     *out = h;
     return 0;

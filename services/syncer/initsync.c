@@ -36,9 +36,13 @@ s_install(initsync_t *self, conn_t *conn, const sync_msg_t *msg, char *why)
     uint64_t installed = 0, bytes = 0;
     for (size_t i = 0; i < msg->changes_n; i++)
         bytes += msg->changes[i].len;
+    //  A filtered snapshot holds some collectives only: the responder's
+    //  vector would claim every other change of theirs too, so it is not
+    //  taken. The states themselves are logged as our own changes.
+    bool filtered = conn->peer->spec.collectives_n > 0;
     int rc = sops_install(conn->storage, conn->peer->spec.name, msg->changes, msg->changes_n,
-                          msg->done, msg->snapshot_seq, msg->vector, msg->vector_n, &installed,
-                          why);
+                          msg->done, msg->snapshot_seq, msg->vector,
+                          filtered ? 0 : msg->vector_n, &installed, why);
     if (rc)
         return rc;
     peer_counts_t add = { .installed = installed };

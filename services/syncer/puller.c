@@ -65,8 +65,10 @@ s_apply(puller_t *self, const sync_msg_t *msg, uint64_t cursor, uint64_t *reache
         return -ENOMEM;
     uint64_t head;
     const char *name = self->conn.peer->spec.name;
+    //  A filtered pull brings a subset of each origin's changes: partial.
+    bool partial = self->conn.peer->spec.collectives_n > 0;
     int rc = sops_apply(self->conn.storage, name, msg->next_cursor, msg->changes,
-                        msg->changes_n, results, &head, why);
+                        msg->changes_n, partial, results, &head, why);
     peer_counts_t add = { .pulled = msg->changes_n };
     size_t held = msg->changes_n;
     for (size_t i = 0; !rc && i < msg->changes_n; i++) {

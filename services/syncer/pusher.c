@@ -168,10 +168,11 @@ s_persist(pusher_t *self, bool now, char *why)
 static int
 s_send(pusher_t *self, const s_batch_t *batch, char *why)
 {
+    bool filtered = self->conn.peer->spec.collectives_n > 0;
     sync_msg_t req = {
         .op = SYNC_PUSH, .from = self->conn.ctx->self, .has_target = true,
         .target = self->conn.responder,
-        .changes = batch->blobs, .changes_n = batch->n,
+        .changes = batch->blobs, .changes_n = batch->n, .filtered = filtered,
     };
     link_reply_t reply;
     sync_err_t remote;
@@ -182,9 +183,12 @@ s_send(pusher_t *self, const s_batch_t *batch, char *why)
     uint64_t safe = msg->safe_through, last = batch->seqs[batch->n - 1];
     uint64_t moved = safe >= last ? batch->next_cursor : (safe < batch->next_cursor ? safe
                                                                     : batch->next_cursor);
-    for (size_t i = 0; i < batch->n && batch->seqs[i] <= safe; i++) {
+    //  Follow the peer's vector as it moves: only whole copies move it. A
+    //  partial one (filtered here, or marked) raised to its origin_seq would
+    //  make the next pages skip that origin's earlier changes: never sent.
+    for (size_t i = 0; !filtered && i < batch->n && batch->seqs[i] <= safe; i++) {
         chead_t h;
-        if (chead_read(batch->blobs[i].data, batch->blobs[i].len, &h) == 0
+        if (chead_read(batch->blobs[i].data, batch->blobs[i].len, &h) == 0 && !h.partial
             && vv_raise(&self->remote, &h.origin, h.origin_seq) != 0)
             break;                  // only an optimisation: the peer answers "stale"
     }

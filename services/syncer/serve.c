@@ -194,8 +194,10 @@ s_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
         s_error(self, route, SYNC_ERR_BUSY, "out of memory");
     else if (s_check_push(self, route, msg, seqs)) {
         char why[PDB_ERRMSG_MAX] = "";
-        int rc = n ? sops_apply(self->storage, "", seqs[n - 1], msg->changes, n, results, NULL,
-                                why) : 0;
+        //  A sender that filtered its push sends a subset of each origin's
+        //  changes: storage applies them as partial copies.
+        int rc = n ? sops_apply(self->storage, "", seqs[n - 1], msg->changes, n, msg->filtered,
+                                results, NULL, why) : 0;
         if (rc)
             s_error(self, route, s_storage_error(rc), "storage refused the batch: %s",
                     why[0] ? why : pdb_strerror(rc));

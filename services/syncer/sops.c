@@ -75,17 +75,19 @@ s_apply_results(const msgpack_object *o, int *results, size_t n, uint64_t *head)
 
 int
 sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
-           const sync_blob_t *changes, size_t n, int *results, uint64_t *head,
+           const sync_blob_t *changes, size_t n, bool partial, int *results, uint64_t *head,
            char why[PDB_ERRMSG_MAX])
 {
     mpk_out_t args;
     mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 3);
+    mpk_pack_array(&args.pk, partial ? 4 : 3);
     mpk_pack_str(&args.pk, peer);
     mpk_pack_u64(&args.pk, cursor);
     mpk_pack_array(&args.pk, n);
     for (size_t i = 0; i < n; i++)
         mpk_pack_bin(&args.pk, changes[i].data, changes[i].len);
+    if (partial)
+        mpk_pack_bool(&args.pk, true);
     void *buf;
     msgpack_unpacked u;
     bool has;

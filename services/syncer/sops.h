@@ -28,13 +28,15 @@ typedef struct {
 #define SOPS_S(k, v) ((sops_kv_t) { (k), SOPS_STR, 0, (v), NULL })
 #define SOPS_ID(k, v) ((sops_kv_t) { (k), SOPS_ID, 0, NULL, (v) })
 
-//  "apply" [peer, cursor, changes] (peer "" keeps no cursor). results
-//  (n entries, may be NULL when n == 0) get one code per change:
-//  SPROTO_APPLIED, SPROTO_KNOWN or PDB_EMISSINGDEP. Returns 0 or storage's
-//  code with why (PDB_EUNAVAIL when storage did not answer).
+//  "apply" [peer, cursor, changes, partial?] (peer "" keeps no cursor).
+//  partial: the changes came over a collective filter, so storage applies
+//  them as partial copies (no version vector moves). results (n entries,
+//  may be NULL when n == 0) get one code per change: SPROTO_APPLIED,
+//  SPROTO_KNOWN or PDB_EMISSINGDEP. Returns 0 or storage's code with why
+//  (PDB_EUNAVAIL when storage did not answer).
 int sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
-               const sync_blob_t *changes, size_t n, int *results, uint64_t *head,
-               char why[PDB_ERRMSG_MAX]);
+               const sync_blob_t *changes, size_t n, bool partial, int *results,
+               uint64_t *head, char why[PDB_ERRMSG_MAX]);
 
 //  "peer_set" [peer, {fields}]: merges the fields into the peer's row.
 int sops_peer_set(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,

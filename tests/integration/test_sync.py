@@ -343,6 +343,137 @@ def test_selective_sync_by_collective_filter(cluster):
     assert (sa["installed"], sa["applied"]) == (0, 1), sa
 
 
+def vector_of(node):
+    """node's version vector as its hello_ok reports it: {instance id: origin_seq}."""
+    reply = sync_request(node.sync_address, hello_msg())
+    assert reply and reply[1] == "hello_ok", reply
+    return {id_str(k): v for k, v in reply[2]["vector"].items()}
+
+
+def decoded_changes(node, max_changes=100):
+    """node's WAL entries decoded: [seq, origin, origin_seq, ..., fields(, partial)]."""
+    return [msgpack.unpackb(c, raw=False) for c in changes_of(node, max_changes)]
+
+
+def filtered_history(a, x, y):
+    """A writes in y before, between and after its changes in x. Returns the
+    x ids, the y ids and the origin_seq of A's first y experience."""
+    ey = [post_exp(a, y, "y-before")]
+    first_y = a.wal_head()
+    ex = [post_exp(a, x, f"x{i}", i) for i in range(3)]
+    ey.append(post_exp(a, y, "y-between"))
+    ex.append(post_exp(a, x, "x-last"))
+    return ex, ey, first_y
+
+
+def test_filtered_link_claims_no_change_it_skipped(cluster):
+    """A and B sync only x, both ways. Each applies a subset of the other's
+    changes, so neither vector may claim the other's changes (a claim would
+    make every other peer skip them for it, forever); relayed copies carry
+    the partial mark; a node's own writes still never come back."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    x = a.collective("x", DIM)["id"]
+    y = a.collective("y", DIM)["id"]
+    w = b.collective("w", DIM)["id"]
+    first_w = b.wal_head()
+    Cluster.link(a, b, collectives=[x])
+    a.start_syncer()
+    b.start_syncer()
+    cluster.wait_quiet()             # the first contacts' snapshots are done
+    ex, ey, first_y = filtered_history(a, x, y)
+    ebx = post_exp(b, x, "x from b")
+    cluster.wait_converged(coll_ids=[x])
+    cluster.wait_quiet()
+    assert status_code(b, f"/v1/experiences/{ey[0]}") == 404
+    va, vb = vector_of(a), vector_of(b)
+    # B applied A's x changes but not the y ones around them: no claim on A.
+    assert vb.get(a.instance_id, 0) < first_y, (vb, first_y)
+    assert va.get(b.instance_id, 0) < first_w, (va, first_w)
+    # Each node's own entry is whole: its last own change.
+    for n, v in ((a, va), (b, vb)):
+        me = uuid.UUID(n.instance_id).bytes
+        assert v[n.instance_id] == max(c[2] for c in decoded_changes(n) if c[1] == me), v
+    # B logged A's x changes with the partial mark, so whoever pulls them
+    # from B treats them as partial too; its own changes carry no mark.
+    mine = uuid.UUID(b.instance_id).bytes
+    relayed = [c for c in decoded_changes(b) if c[1] != mine]
+    assert len(relayed) == len(ex), relayed
+    assert all(len(c) == 10 and c[9] is True for c in relayed), relayed
+    assert all(len(c) == 9 for c in decoded_changes(b) if c[1] == mine)
+    # No echo: what A serves B's filtered pull holds none of B's own changes.
+    reply = sync_request(a.sync_address, [1, "pull", {
+        "source": mine, "target": uuid.UUID(a.instance_id).bytes, "cursor": 0,
+        "max_changes": 100, "max_bytes": 1 << 20, "wait_ms": 0,
+        "collectives": [uuid.UUID(x).bytes],
+        "vector": {uuid.UUID(k).bytes: v for k, v in vb.items()}}])
+    assert reply and reply[1] == "pull_ok", reply
+    sent = [msgpack.unpackb(c, raw=False) for c in reply[2]["changes"]]
+    assert all(c[1] != mine for c in sent), sent
+    assert status_code(a, f"/v1/experiences/{ebx}") == 200
+
+
+def test_changes_a_filter_skipped_still_reach_the_node_behind_it(cluster):
+    """A -(B pulls only x)- B <-> C, then A pushes to C. C got A's x changes
+    through B; A's y changes before, between and after them must all still
+    reach C (and B, through C)."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    c = cluster.add("c", syncer=False)
+    x = a.collective("x", DIM)["id"]
+    y = a.collective("y", DIM)["id"]
+    b.add_peer(a, "pull", [x])
+    Cluster.link(b, c)
+    for n in (a, b, c):
+        n.start_syncer()
+    cluster.wait_quiet()
+    ex, ey, _ = filtered_history(a, x, y)
+    wait_for(lambda: all(status_code(n, f"/v1/experiences/{e}") == 200
+                         for n in (b, c) for e in ex), what="x's changes at b and c")
+    cluster.wait_quiet()
+    assert status_code(c, f"/v1/experiences/{ey[0]}") == 404
+    # A's pusher sends C what C's vector does not cover.
+    a.stop_syncer()
+    a.add_peer(c, "push")
+    a.start_syncer()
+    ey.append(post_exp(a, y, "y-after"))
+    cluster.wait_converged(coll_ids=[x, y])
+    for n in (b, c):
+        for e in ex + ey:
+            assert status_code(n, f"/v1/experiences/{e}") == 200, (n.name, e)
+    cluster.wait_quiet()
+    assert vector_of(c)[a.instance_id] == a.wal_head()
+
+
+def test_filtered_node_gets_everything_once_an_unfiltered_peer_links(cluster):
+    """B pulls only x from A; D pulls everything from A. Once D also pushes to
+    B, B gets A's y changes too, and its vector then covers all of A."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    d = cluster.add("d", syncer=False)
+    x = a.collective("x", DIM)["id"]
+    y = a.collective("y", DIM)["id"]
+    b.add_peer(a, "pull", [x])
+    d.add_peer(a, "pull")
+    for n in (a, b, d):
+        n.start_syncer()
+    cluster.wait_quiet()
+    ex, ey, _ = filtered_history(a, x, y)
+    cluster.wait_converged([a, d])
+    wait_for(lambda: all(status_code(b, f"/v1/experiences/{e}") == 200 for e in ex),
+             what="x's changes at b")
+    cluster.wait_quiet()
+    d.stop_syncer()
+    d.add_peer(b, "push")
+    d.start_syncer()
+    ey.append(post_exp(a, y, "y-after"))
+    cluster.wait_converged(coll_ids=[x, y])
+    for e in ex + ey:
+        assert status_code(b, f"/v1/experiences/{e}") == 200, e
+    cluster.wait_quiet()
+    assert vector_of(b)[a.instance_id] == a.wal_head()
+
+
 # -- each change travels once --------------------------------------------------
 
 def test_incremental_sync_sends_only_new_changes(cluster):

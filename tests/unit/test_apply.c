@@ -1396,6 +1396,52 @@ test_apply_dominated_change_moves_vector_but_not_wal(void **state)
     s_node_close(&n);
 }
 
+//  A partial copy (the mark from a filtered hop) is merged and relayed with
+//  its mark, but claims nothing of its origin; a whole copy arriving later
+//  is known and raises the entry then. An earlier change of that origin
+//  still gets in after a later partial one.
+static void
+test_apply_partial_copy_relays_its_mark_and_moves_no_vector(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_node_open(&n);
+    s_change_t set[3];
+    s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
+    s_exp_create(&set[1], ORG_A, 4, 110, COLL, E1);
+    s_exp_create(&set[2], ORG_A, 2, 120, COLL, E2);
+    pdb_id_t a = s_id(ORG_A);
+    assert_int_equal(s_ingest(&n, &set[0].c), SPROTO_APPLIED);
+    set[1].c.partial = true;
+    assert_int_equal(s_ingest(&n, &set[1].c), SPROTO_APPLIED);
+    assert_int_equal(s_vector(&n, &a), 1);
+    assert_int_equal(s_ingest(&n, &set[1].c), SPROTO_KNOWN);   // again: still no claim
+    assert_int_equal(s_vector(&n, &a), 1);
+    assert_int_equal(s_wal_head(&n), 2);
+    change_t got;
+    void *copy;
+    s_wal_entry(&n, 1, &got, &copy);
+    assert_false(got.partial);
+    free(copy);
+    s_wal_entry(&n, 2, &got, &copy);
+    assert_true(got.partial);
+    assert_int_equal(got.origin_seq, 4);
+    free(copy);
+    //  A's 2, whole, from an unfiltered path: applied, logged unmarked.
+    assert_int_equal(s_ingest(&n, &set[2].c), SPROTO_APPLIED);
+    assert_int_equal(s_vector(&n, &a), 2);
+    s_wal_entry(&n, 3, &got, &copy);
+    assert_false(got.partial);
+    free(copy);
+    //  A's 4, whole: known here, but now the entry may cover it.
+    set[1].c.partial = false;
+    assert_int_equal(s_ingest(&n, &set[1].c), SPROTO_KNOWN);
+    assert_int_equal(s_vector(&n, &a), 4);
+    assert_int_equal(s_wal_head(&n), 3);
+    s_release(set, 3);
+    s_node_close(&n);
+}
+
 static void
 test_apply_refuses_clock_stamp_beyond_drift_bound(void **state)
 {
@@ -1941,15 +1987,16 @@ typedef struct {
 } s_batch_t;
 
 //  Runs batch_apply as storage does: in a child transaction, aborted on error.
+//  partial: the optional fourth argument (-1: left out).
 static s_batch_t
-s_batch(s_node_t *n, const char *peer, uint64_t cursor, s_change_t **changes, size_t count,
-        storage_stats_t *stats)
+s_batch_with(s_node_t *n, const char *peer, uint64_t cursor, s_change_t **changes,
+             size_t count, storage_stats_t *stats, int partial)
 {
     s_batch_t res;
     memset(&res, 0, sizeof res);
     mpk_out_t args;
     mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 3);
+    mpk_pack_array(&args.pk, partial < 0 ? 3 : 4);
     mpk_pack_str(&args.pk, peer);
     mpk_pack_u64(&args.pk, cursor);
     mpk_pack_array(&args.pk, count);
@@ -1964,6 +2011,8 @@ s_batch(s_node_t *n, const char *peer, uint64_t cursor, s_change_t **changes, si
         mpk_pack_bin(&args.pk, one.buf.data, one.buf.size);
         mpk_out_release(&one);
     }
+    if (partial >= 0)
+        mpk_pack_bool(&args.pk, partial);
     assert_int_equal(mpk_out_status(&args), 0);
     msgpack_unpacked u;
     assert_int_equal(mpk_parse(args.buf.data, args.buf.size, &u), 0);
@@ -1998,6 +2047,13 @@ s_batch(s_node_t *n, const char *peer, uint64_t cursor, s_change_t **changes, si
     msgpack_unpacked_destroy(&u);
     mpk_out_release(&args);
     return res;
+}
+
+static s_batch_t
+s_batch(s_node_t *n, const char *peer, uint64_t cursor, s_change_t **changes, size_t count,
+        storage_stats_t *stats)
+{
+    return s_batch_with(n, peer, cursor, changes, count, stats, -1);
 }
 
 //  The peer's pull cursor, or -1 when the peer has no row.
@@ -2283,6 +2339,76 @@ test_batch_reports_known_changes_and_skips_cursor_without_peer(void **state)
     s_node_close(&n);
 }
 
+//  A batch from a filtered link: every change is a partial copy, applied
+//  and logged with the mark, and no vector entry moves. The same changes
+//  whole (another, unfiltered path) are known and do move it.
+static void
+test_batch_partial_applies_and_marks_but_moves_no_vector(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_node_open(&n);
+    s_change_t set[2];
+    s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
+    s_exp_create(&set[1], ORG_A, 3, 110, COLL, E1);      // A's 2 was filtered out
+    set[0].c.seq = 1;
+    set[1].c.seq = 2;
+    s_change_t *batch[] = { &set[0], &set[1] };
+    s_batch_t res = s_batch_with(&n, "edge", 2, batch, 2, NULL, 1);
+    assert_int_equal(res.rc, 0);
+    assert_int_equal(res.results[0], SPROTO_APPLIED);
+    assert_int_equal(res.results[1], SPROTO_APPLIED);
+    assert_int_equal(res.head, 2);
+    assert_int_equal(s_pull_cursor(&n, "edge"), 2);
+    pdb_id_t a = s_id(ORG_A);
+    assert_int_equal(s_vector(&n, &a), 0);
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        change_t got;
+        void *copy;
+        s_wal_entry(&n, seq, &got, &copy);
+        assert_true(got.partial);
+        free(copy);
+    }
+    //  An explicit false is a whole batch.
+    res = s_batch_with(&n, "full", 2, batch, 2, NULL, 0);
+    assert_int_equal(res.rc, 0);
+    assert_int_equal(res.results[0], SPROTO_KNOWN);
+    assert_int_equal(res.results[1], SPROTO_KNOWN);
+    assert_int_equal(res.head, 2);
+    assert_int_equal(s_vector(&n, &a), 3);
+    s_release(set, 2);
+    s_node_close(&n);
+}
+
+//  Partial copies are out of their origin's order in a relay's WAL (a
+//  whole copy of an earlier change can be logged after them), so the
+//  origin order is checked among whole copies only.
+static void
+test_batch_origin_order_binds_whole_copies_only(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_node_open(&n);
+    s_change_t set[3];
+    s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
+    s_exp_create(&set[1], ORG_A, 5, 110, COLL, E1);
+    s_exp_create(&set[2], ORG_A, 4, 120, COLL, E2);
+    for (size_t k = 0; k < 3; k++)
+        set[k].c.seq = k + 1;
+    s_change_t *batch[] = { &set[0], &set[1], &set[2] };
+    assert_int_equal(s_batch(&n, "relay", 3, batch, 3, NULL).rc, PDB_EINVAL);
+    s_assert_untouched(&n);
+    set[1].c.partial = true;
+    s_batch_t res = s_batch(&n, "relay", 3, batch, 3, NULL);
+    assert_int_equal(res.rc, 0);
+    assert_int_equal(res.results[1], SPROTO_APPLIED);
+    assert_int_equal(res.results[2], SPROTO_APPLIED);
+    pdb_id_t a = s_id(ORG_A);
+    assert_int_equal(s_vector(&n, &a), 4);
+    s_release(set, 3);
+    s_node_close(&n);
+}
+
 static void
 test_batch_refuses_bad_arguments_and_oversized_batches(void **state)
 {
@@ -2291,7 +2417,7 @@ test_batch_refuses_bad_arguments_and_oversized_batches(void **state)
     s_node_open(&n);
     struct { const char *what; int want; } cases[] = {
         { "short", PDB_EINVAL }, { "name", PDB_EINVAL }, { "list", PDB_EINVAL },
-        { "big", PDB_ETOOBIG },
+        { "big", PDB_ETOOBIG }, { "flag", PDB_EINVAL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mpk_out_t a;
@@ -2299,6 +2425,13 @@ test_batch_refuses_bad_arguments_and_oversized_batches(void **state)
         if (strcmp(cases[i].what, "short") == 0) {
             mpk_pack_array(&a.pk, 2);
             mpk_pack_str(&a.pk, "peer-1");
+            mpk_pack_u64(&a.pk, 1);
+        }
+        else if (strcmp(cases[i].what, "flag") == 0) {
+            mpk_pack_array(&a.pk, 4);              // partial must be a boolean
+            mpk_pack_str(&a.pk, "peer-1");
+            mpk_pack_u64(&a.pk, 1);
+            mpk_pack_array(&a.pk, 0);
             mpk_pack_u64(&a.pk, 1);
         }
         else {
@@ -2504,6 +2637,7 @@ main(void)
         cmocka_unit_test(test_apply_known_origin_seq_is_dropped_without_wal_append),
         cmocka_unit_test(test_apply_remote_change_is_appended_with_origin_kept),
         cmocka_unit_test(test_apply_dominated_change_moves_vector_but_not_wal),
+        cmocka_unit_test(test_apply_partial_copy_relays_its_mark_and_moves_no_vector),
         cmocka_unit_test(test_apply_remote_stamp_advances_local_clock),
         cmocka_unit_test(test_apply_refuses_clock_stamp_beyond_drift_bound),
         cmocka_unit_test(test_policy_lww_keeps_the_later_write_and_counts_the_loser),
@@ -2525,6 +2659,8 @@ main(void)
         cmocka_unit_test(test_batch_refuses_non_increasing_sequences),
         cmocka_unit_test(test_batch_reports_known_changes_and_skips_cursor_without_peer),
         cmocka_unit_test(test_batch_refuses_bad_arguments_and_oversized_batches),
+        cmocka_unit_test(test_batch_partial_applies_and_marks_but_moves_no_vector),
+        cmocka_unit_test(test_batch_origin_order_binds_whole_copies_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -326,6 +326,53 @@ test_change_decode_rejects_wrong_shape_and_garbage(void **state)
     assert_int_equal(change_decode(text, sizeof text - 1, &back), PDB_EINVAL);
 }
 
+//  The partial mark is a tenth element, present only on partial copies:
+//  whole copies stay the 9-item form older records have.
+static void
+test_change_partial_mark_round_trips_and_whole_copies_stay_nine_items(void **state)
+{
+    (void) state;
+    change_t c = s_change(), back;
+    mpk_out_t whole, part;
+    s_pack(&c, &whole);
+    c.partial = true;
+    s_pack(&c, &part);
+    assert_int_equal(((const uint8_t *) whole.buf.data)[0], 0x99);
+    assert_int_equal(((const uint8_t *) part.buf.data)[0], 0x9a);
+    assert_int_equal(part.buf.size, whole.buf.size + 1);
+    assert_memory_equal((const uint8_t *) part.buf.data + 1, (const uint8_t *) whole.buf.data + 1,
+                        whole.buf.size - 1);
+    assert_int_equal(((const uint8_t *) part.buf.data)[part.buf.size - 1], 0xc3);
+    back.partial = true;
+    assert_int_equal(change_decode(whole.buf.data, whole.buf.size, &back), 0);
+    assert_false(back.partial);
+    assert_int_equal(change_decode(part.buf.data, part.buf.size, &back), 0);
+    assert_true(back.partial);
+    assert_int_equal(back.origin_seq, c.origin_seq);
+    assert_int_equal(back.fields_len, c.fields_len);
+
+    //  An explicit false reads as a whole copy; anything but a boolean, or an
+    //  eleventh item, is refused.
+    uint8_t *bytes = malloc(part.buf.size + 1);
+    assert_non_null(bytes);
+    memcpy(bytes, part.buf.data, part.buf.size);
+    bytes[part.buf.size - 1] = 0xc2;
+    assert_int_equal(change_decode(bytes, part.buf.size, &back), 0);
+    assert_false(back.partial);
+    static const uint8_t not_bool[] = { 0x01, 0xc0, 0xa1 };
+    for (size_t i = 0; i < sizeof not_bool; i++) {
+        bytes[part.buf.size - 1] = not_bool[i];
+        assert_int_equal(change_decode(bytes, part.buf.size, &back), PDB_EINVAL);
+    }
+    bytes[0] = 0x9b;
+    bytes[part.buf.size - 1] = 0xc3;
+    bytes[part.buf.size] = 0xc3;
+    assert_int_equal(change_decode(bytes, part.buf.size + 1, &back), PDB_EINVAL);
+    free(bytes);
+    mpk_out_release(&whole);
+    mpk_out_release(&part);
+}
+
 static void
 test_change_version_cmp_orders_by_hlc_then_origin(void **state)
 {
@@ -353,6 +400,7 @@ main(void)
         cmocka_unit_test(test_change_decode_rejects_fields_over_the_change_limit),
         cmocka_unit_test(test_change_decode_rejects_collective_change_whose_ids_differ),
         cmocka_unit_test(test_change_decode_rejects_wrong_shape_and_garbage),
+        cmocka_unit_test(test_change_partial_mark_round_trips_and_whole_copies_stay_nine_items),
         cmocka_unit_test(test_change_version_cmp_orders_by_hlc_then_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

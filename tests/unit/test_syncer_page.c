@@ -448,6 +448,25 @@ test_chead_reads_the_envelope(void **state)
     assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), PDB_EINVAL);
     mpk_out_release(&out);
     assert_int_equal(chead_read("garbage", 7, &h), PDB_EINVAL);
+
+    //  The partial mark is read through entity_id and fields; a whole copy
+    //  reads as not partial. Every truncation of a marked copy is refused.
+    c.origin_seq = 9;
+    for (int mark = 0; mark < 2; mark++) {
+        c.partial = mark;
+        mpk_out_init(&out);
+        change_pack(&out.pk, &c);
+        assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), 0);
+        assert_int_equal(h.partial, (bool) mark);
+        assert_int_equal(h.origin_seq, 9);
+        if (mark) {
+            for (size_t len = 0; len < out.buf.size; len++)
+                assert_int_equal(chead_read(out.buf.data, len, &h), PDB_EINVAL);
+            ((uint8_t *) out.buf.data)[out.buf.size - 1] = 0xc0;    // not a boolean
+            assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), PDB_EINVAL);
+        }
+        mpk_out_release(&out);
+    }
 }
 
 static void

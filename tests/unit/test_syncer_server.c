@@ -339,6 +339,92 @@ test_push_and_pull_converge_without_echo(void **state)
     (void) c1;
 }
 
+//  n's version vector entry for origin.
+static uint64_t
+s_vector(s_node_t *n, const pdb_id_t *origin)
+{
+    MDB_txn *txn;
+    vv_t vv;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    assert_int_equal(vv_read(n->node->store, txn, &vv), 0);
+    mdb_txn_abort(txn);
+    uint64_t seq = vv_get(&vv, origin);
+    vv_release(&vv);
+    return seq;
+}
+
+//  The WAL entry at seq of node n, decoded (its fields are not kept).
+static change_t
+s_wal_at(s_node_t *n, uint64_t seq)
+{
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    uint8_t k[8];
+    store_key_seq(k, seq);
+    MDB_val key = { 8, k }, val;
+    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
+    change_t c;
+    assert_int_equal(change_decode(val.mv_data, val.mv_size, &c), 0);
+    mdb_txn_abort(txn);
+    c.fields = NULL;
+    c.fields_len = 0;
+    return c;
+}
+
+//  B syncs only collective c1 with A, both ways. Each side applies some of
+//  the other's changes only, so neither vector may claim the other's
+//  changes; what each logged is marked partial; B's own never come back.
+static void
+test_filtered_push_and_pull_are_partial(void **state)
+{
+    s_world_t *w = *state;
+    pdb_id_t c1 = s_write(&w->b, NULL, "b-one");
+    s_write(&w->b, NULL, "b-two");                       // outside the filter
+    s_write(&w->b, &c1, "b-one-renamed");
+    cfg_peer_t spec = { .name = "a", .direction = CFG_PEER_BOTH, .collectives_n = 1 };
+    spec.collectives[0] = c1;
+    snprintf(spec.address, sizeof spec.address, "%s", w->serve.endpoint);
+    peer_t *peer = peer_new(&spec, false);
+    assert_non_null(peer);
+    link_cancel_t cancel = { 0 };
+    char why[PDB_ERRMSG_MAX];
+    pusher_t pusher;
+    puller_t puller;
+    assert_int_equal(pusher_init(&pusher, &w->b.ctx, peer, &cancel, why), 0);
+    assert_int_equal(puller_init(&puller, &w->b.ctx, peer, &cancel, why), 0);
+    s_pull_all(&puller);                                 // A is empty: no snapshot
+    s_push_all(&pusher);
+    const pdb_id_t *a_id = &w->a.node->instance_id, *b_id = &w->b.node->instance_id;
+    //  A has c1's two changes, marked, and no claim on B's changes.
+    assert_int_equal(s_head(&w->a), 2);
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        change_t c = s_wal_at(&w->a, seq);
+        assert_memory_equal(c.origin.b, b_id->b, PDB_ID_LEN);
+        assert_true(c.partial);
+    }
+    assert_int_equal(s_vector(&w->a, b_id), 0);
+
+    //  A renames c1 and makes c3: B pulls the rename only, as a partial copy,
+    //  and none of its own changes (A's WAL holds them: B's vector skips them).
+    s_write(&w->a, &c1, "a-renamed-it");
+    s_write(&w->a, NULL, "a-three");
+    s_pull_all(&puller);
+    peer_counts_t counts;
+    peer_counts(peer, &counts);
+    assert_int_equal(counts.pulled, 1);
+    assert_int_equal(counts.pull_applied, 1);
+    assert_int_equal(s_head(&w->b), 4);
+    change_t got = s_wal_at(&w->b, 4);
+    assert_memory_equal(got.origin.b, a_id->b, PDB_ID_LEN);
+    assert_int_equal(got.origin_seq, 3);
+    assert_true(got.partial);
+    assert_int_equal(s_vector(&w->b, a_id), 0);
+    assert_int_equal(s_vector(&w->b, b_id), 3);           // its own: whole
+    pusher_release(&pusher);
+    puller_release(&puller);
+    peer_destroy(&peer);
+}
+
 //  A raw request to A's server; returns the decoded reply (release it).
 static void
 s_raw(s_world_t *w, const void *data, size_t len, zmsg_t *frames, link_reply_t *reply)
@@ -663,14 +749,52 @@ test_initial_sync_from_a_peer_with_history(void **state)
     assert_int_equal(counts.installed, 2);
     assert_int_equal(w->peer->snap_done, 2);
     assert_int_equal(w->peer->snap_total, 2);
-    //  The cursor is the snapshot's seq; later changes come by pulling.
+    //  The cursor is the snapshot's seq, the vector A's as of the snapshot;
+    //  later changes come by pulling.
     assert_int_equal(s_row_u64(&w->b, "a", "pull_cursor"), 6);
+    assert_int_equal(s_vector(&w->b, &w->a.node->instance_id), 6);
     s_write(&w->a, &c, "after");
     s_pull_all(&puller);
     peer_counts(w->peer, &counts);
     assert_int_equal(counts.pull_applied, 1);
     assert_int_equal(s_row_u64(&w->b, "a", "pull_cursor"), 7);
+    assert_int_equal(s_vector(&w->b, &w->a.node->instance_id), 7);
     puller_release(&puller);
+}
+
+//  A snapshot of some collectives only: installed, the cursor moves, but
+//  the responder's vector (which covers its other collectives too) is not
+//  taken, and the pulls after it are partial.
+static void
+test_filtered_initial_sync_takes_no_vector(void **state)
+{
+    s_world_t *w = *state;
+    pdb_id_t c = s_write(&w->a, NULL, "kept");
+    for (int i = 0; i < 3; i++)
+        s_write(&w->a, &c, i % 2 ? "k-odd" : "k-even");
+    s_write(&w->a, NULL, "filtered-out");
+    cfg_peer_t spec = { .name = "a", .direction = CFG_PEER_PULL, .collectives_n = 1 };
+    spec.collectives[0] = c;
+    snprintf(spec.address, sizeof spec.address, "%s", w->serve.endpoint);
+    peer_t *peer = peer_new(&spec, false);
+    assert_non_null(peer);
+    link_cancel_t cancel = { 0 };
+    char why[PDB_ERRMSG_MAX];
+    puller_t puller;
+    assert_int_equal(puller_init(&puller, &w->b.ctx, peer, &cancel, why), 0);
+    s_pull_all(&puller);
+    peer_counts_t counts;
+    peer_counts(peer, &counts);
+    assert_int_equal(counts.installed, 1);
+    assert_int_equal(s_row_u64(&w->b, "a", "pull_cursor"), 5);
+    assert_int_equal(s_vector(&w->b, &w->a.node->instance_id), 0);
+    s_write(&w->a, &c, "after");
+    s_pull_all(&puller);
+    peer_counts(peer, &counts);
+    assert_int_equal(counts.pull_applied, 1);
+    assert_int_equal(s_vector(&w->b, &w->a.node->instance_id), 0);
+    puller_release(&puller);
+    peer_destroy(&peer);
 }
 
 static void
@@ -748,6 +872,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_push_and_pull_converge_without_echo, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_filtered_push_and_pull_are_partial, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests_get_errors_and_change_nothing,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_pull_below_floor_and_too_large, s_setup,
@@ -757,6 +883,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_identity_change_resets_the_row_once_per_cycle,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_initial_sync_from_a_peer_with_history, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_filtered_initial_sync_takes_no_vector, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_compaction_through_storage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_pusher_fails_cleanly_when_the_peer_is_down,
