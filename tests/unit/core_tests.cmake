@@ -4,6 +4,6 @@
 set(PDB_CORE_TESTS id hlc mpk entity change apply wal node)
 foreach(name ${PDB_CORE_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c)
-  target_link_libraries(test_${name} PRIVATE pdb_storage_core PkgConfig::CMOCKA)
+  target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_testkit PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()

@@ -3,6 +3,6 @@
 set(PDB_GATEWAY_TESTS json_map search)
 foreach(name ${PDB_GATEWAY_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c)
-  target_link_libraries(test_${name} PRIVATE pdb_gateway_core PkgConfig::CMOCKA)
+  target_link_libraries(test_${name} PRIVATE pdb_gateway_core pdb_testkit PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()

@@ -8,6 +8,7 @@
 #include "snapshot.h"
 #include "sproto.h"
 #include "wal.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +16,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,30 +24,11 @@
 //  --------------------------------------------------------------------------
 //  Nodes
 
-static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 void
 fx_open(fx_node_t *n)
 {
     memset(n, 0, sizeof *n);
-    strcpy(n->dir, "/tmp/pdb_test_sync_XXXXXX");
-    assert_non_null(mkdtemp(n->dir));
+    testkit_mkdir(n->dir, "sync");
     assert_int_equal(node_open(n->dir, FX_MAP_SIZE, &n->node), 0);
     //  Durability is not under test.
     assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
@@ -60,7 +41,7 @@ void
 fx_close(fx_node_t *n)
 {
     node_destroy(&n->node);
-    s_rmtree(n->dir);
+    testkit_rmdir(n->dir);
 }
 
 store_t *
@@ -83,14 +64,6 @@ fx_read_begin(fx_node_t *n)
     MDB_txn *txn;
     assert_int_equal(store_read_begin(fx_store(n), &txn), 0);
     return txn;
-}
-
-pdb_id_t
-fx_id(uint8_t fill)
-{
-    pdb_id_t id;
-    memset(id.b, fill, sizeof id.b);
-    return id;
 }
 
 //  --------------------------------------------------------------------------
@@ -331,7 +304,7 @@ fx_populate(fx_node_t *n, uint64_t wall_ms, fx_world_t *w)
     fx_reinforce(n, t + 32, &w->e2);
     fx_rename(n, t + 33, &w->c2, "beta2");
     //  Another origin's write, so versions name more than one instance.
-    w->remote = fx_id(0x77);
+    w->remote = testkit_id(0x77);
     fx_change_t fc;
     msgpack_packer *pk = fx_change_begin(&fc, &w->remote, 1, FX_H(t + 34), ENT_EXPERIENCE,
                                          OP_UPDATE, &w->c1, &w->e1);

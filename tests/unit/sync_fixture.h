@@ -10,6 +10,7 @@
 #include "change.h"
 #include "ingest.h"
 #include "node.h"
+#include "testkit.h"
 #include "vv.h"
 
 #include <stdbool.h>
@@ -22,7 +23,7 @@
 #define FX_DIM2 2u
 
 typedef struct {
-    char dir[64];
+    char dir[TESTKIT_DIR_MAX];
     node_t *node;
     ingest_t ing;
 } fx_node_t;
@@ -32,8 +33,6 @@ void fx_close(fx_node_t *n);
 store_t *fx_store(fx_node_t *n);
 MDB_txn *fx_write_begin(fx_node_t *n);
 MDB_txn *fx_read_begin(fx_node_t *n);
-
-pdb_id_t fx_id(uint8_t fill);
 
 //  --- writes ---------------------------------------------------------------
 

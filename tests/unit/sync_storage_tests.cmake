@@ -8,6 +8,6 @@ foreach(name ${PDB_SYNC_STORAGE_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c
                  ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.c)
   target_include_directories(test_${name} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(test_${name} PRIVATE pdb_storage_core PkgConfig::CMOCKA)
+  target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_testkit PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()

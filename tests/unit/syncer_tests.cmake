@@ -7,6 +7,6 @@ set(PDB_SYNCER_TESTS retry page peers server)
 foreach(name ${PDB_SYNCER_TESTS})
   add_executable(test_syncer_${name} ${CMAKE_CURRENT_LIST_DIR}/test_syncer_${name}.c)
   target_link_libraries(test_syncer_${name} PRIVATE
-    pdb_syncer_core pdb_storage_core PkgConfig::CMOCKA)
+    pdb_syncer_core pdb_storage_core pdb_testkit PkgConfig::CMOCKA)
   add_test(NAME test_syncer_${name} COMMAND test_syncer_${name})
 endforeach()

@@ -14,6 +14,7 @@
 #include "peers.h"
 #include "sproto.h"
 #include "wal.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +22,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,47 +37,20 @@ enum { ORG_A = 0xa1, ORG_B = 0xb2, ORG_C = 0xc3 };
 enum { COLL = 0x10, COLL2 = 0x11, E1 = 0x21, E2 = 0x22, E3 = 0x23, R12 = 0x31, R23 = 0x32,
        R13 = 0x33, INS = 0x41 };
 
-static pdb_id_t
-s_id(uint8_t fill)
-{
-    pdb_id_t id;
-    memset(id.b, fill, sizeof id.b);
-    return id;
-}
-
 //  --------------------------------------------------------------------------
 //  A node in a temporary folder
 
 typedef struct {
-    char dir[64];
+    char dir[TESTKIT_DIR_MAX];
     node_t *node;
     ingest_t ing;
 } s_node_t;
 
 static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void
 s_node_open_sized(s_node_t *n, uint64_t map_size)
 {
     memset(n, 0, sizeof *n);
-    strcpy(n->dir, "/tmp/pdb_test_apply_XXXXXX");
-    assert_non_null(mkdtemp(n->dir));
+    testkit_mkdir(n->dir, "apply");
     assert_int_equal(node_open(n->dir, map_size, &n->node), 0);
     //  Durability is not under test; skipping fsync keeps 1000 stores fast.
     assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
@@ -96,7 +69,7 @@ static void
 s_node_close(s_node_t *n)
 {
     node_destroy(&n->node);
-    s_rmtree(n->dir);
+    testkit_rmdir(n->dir);
 }
 
 static store_t *
@@ -134,13 +107,13 @@ s_begin(s_change_t *sc, uint8_t origin, uint64_t origin_seq, uint64_t hlc, ent_t
         change_op_t op, uint8_t coll, uint8_t id)
 {
     memset(sc, 0, sizeof *sc);
-    sc->c.origin = s_id(origin);
+    sc->c.origin = testkit_id(origin);
     sc->c.origin_seq = origin_seq;
     sc->c.hlc = hlc;
     sc->c.entity = entity;
     sc->c.op = op;
-    sc->c.collective_id = s_id(coll);
-    sc->c.entity_id = s_id(id);
+    sc->c.collective_id = testkit_id(coll);
+    sc->c.entity_id = testkit_id(id);
     mpk_out_init(&sc->f);
     return &sc->f.pk;
 }
@@ -191,7 +164,7 @@ s_kv_bool(msgpack_packer *pk, const char *k, bool v)
 static void
 s_kv_id(msgpack_packer *pk, const char *k, uint8_t fill)
 {
-    pdb_id_t id = s_id(fill);
+    pdb_id_t id = testkit_id(fill);
     mpk_pack_str(pk, k);
     mpk_pack_id(pk, &id);
 }
@@ -208,7 +181,7 @@ s_kv_vec(msgpack_packer *pk, const char *k, float base)
 static void
 s_kv_counter(msgpack_packer *pk, uint8_t instance, uint64_t count)
 {
-    pdb_id_t id = s_id(instance);
+    pdb_id_t id = testkit_id(instance);
     mpk_pack_str(pk, "applications");
     mpk_pack_map(pk, 1);
     mpk_pack_id(pk, &id);
@@ -285,7 +258,7 @@ s_ins_create(s_change_t *sc, uint8_t origin, uint64_t oseq, uint64_t ms, uint8_t
     s_kv_str(pk, "type", "pattern");
     mpk_pack_str(pk, "source_ids");
     mpk_pack_array(pk, 1);
-    pdb_id_t e = s_id(E1);
+    pdb_id_t e = testkit_id(E1);
     mpk_pack_id(pk, &e);
     s_end(sc);
 }
@@ -347,7 +320,7 @@ s_record(s_node_t *n, uint8_t id, s_record_t *out)
 {
     memset(out, 0, sizeof *out);
     MDB_txn *txn = s_read_begin(n);
-    pdb_id_t key = s_id(id);
+    pdb_id_t key = testkit_id(id);
     MDB_val val;
     int rc = store_record_get(s_store(n), txn, &key, NULL, NULL, &val);
     if (rc == 0) {
@@ -404,7 +377,7 @@ s_count_of(const s_record_t *r, uint8_t instance)
     const msgpack_object *apps = mpk_map_get(r->map, "applications");
     assert_non_null(apps);
     assert_int_equal(apps->type, MSGPACK_OBJECT_MAP);
-    pdb_id_t want = s_id(instance);
+    pdb_id_t want = testkit_id(instance);
     for (uint32_t i = 0; i < apps->via.map.size; i++) {
         pdb_id_t id;
         if (mpk_get_id(&apps->via.map.ptr[i].key, &id) == 0 && pdb_id_cmp(&id, &want) == 0)
@@ -418,7 +391,7 @@ static int
 s_alive(s_node_t *n, uint8_t id)
 {
     MDB_txn *txn = s_read_begin(n);
-    pdb_id_t key = s_id(id);
+    pdb_id_t key = testkit_id(id);
     store_version_t v;
     int rc = store_version_get(s_store(n), txn, &key, &v);
     mdb_txn_abort(txn);
@@ -441,7 +414,7 @@ s_entries(s_node_t *n, MDB_dbi dbi)
 static bool
 s_has_key(s_node_t *n, MDB_dbi dbi, uint8_t a, uint8_t b)
 {
-    pdb_id_t ia = s_id(a), ib = s_id(b);
+    pdb_id_t ia = testkit_id(a), ib = testkit_id(b);
     uint8_t kbuf[STORE_KEY_PAIR_LEN];
     store_key_pair(kbuf, &ia, &ib);
     MDB_val key = { sizeof kbuf, kbuf }, val;
@@ -791,7 +764,7 @@ test_apply_merges_converge_under_every_order(void **state)
     assert_true(s_get_str_is(&r, "content", "LMDB readers never block the writer"));
     s_record_free(&r);
     MDB_txn *txn = s_read_begin(&n);
-    pdb_id_t coll = s_id(COLL), e1 = s_id(E1);
+    pdb_id_t coll = testkit_id(COLL), e1 = testkit_id(E1);
     MDB_val vec;
     assert_int_equal(store_embedding_get(s_store(&n), txn, &coll, &e1, &vec), 0);
     assert_int_equal(vec.mv_size, DIM * sizeof(float));
@@ -922,7 +895,7 @@ test_apply_collective_renames_converge_under_every_order(void **state)
     s_record_free(&r);
     //  The name index follows: only the winning name resolves.
     MDB_txn *txn = s_read_begin(&n);
-    pdb_id_t found, coll = s_id(COLL);
+    pdb_id_t found, coll = testkit_id(COLL);
     assert_int_equal(store_collective_by_name(s_store(&n), txn, "gamma", 5, &found), 0);
     assert_memory_equal(found.b, coll.b, PDB_ID_LEN);
     assert_int_equal(store_collective_by_name(s_store(&n), txn, "alpha", 5, &found),
@@ -966,7 +939,7 @@ test_apply_delete_is_final_against_older_and_newer_writes(void **state)
     assert_int_equal(s_wal_head(&n), head);               // nothing forwarded
     //  The tombstone keeps the delete's version, not a later writer's.
     MDB_txn *txn = s_read_begin(&n);
-    pdb_id_t e1 = s_id(E1), b = s_id(ORG_B);
+    pdb_id_t e1 = testkit_id(E1), b = testkit_id(ORG_B);
     store_version_t v;
     assert_int_equal(store_version_get(s_store(&n), txn, &e1, &v), 0);
     assert_true(v.tombstone);
@@ -1041,7 +1014,7 @@ test_apply_update_before_create_is_missing_dependency(void **state)
     assert_int_equal(s_entries(&n, st->insights), 0);
     assert_int_equal(s_entries(&n, st->wal), 0);
     assert_int_equal(s_entries(&n, st->origins), 0);     // the vector did not move
-    pdb_id_t b = s_id(ORG_B);
+    pdb_id_t b = testkit_id(ORG_B);
     assert_int_equal(s_vector(&n, &b), 0);
 
     //  With the collective: the update still waits for its experience, and
@@ -1100,7 +1073,7 @@ test_apply_change_for_deleted_collective_is_discarded(void **state)
     assert_int_equal(s_entries(&n, st->insights), 0);
     assert_int_equal(s_entries(&n, st->collective_names), 0);
     //  Discarded changes still count as seen.
-    pdb_id_t b = s_id(ORG_B);
+    pdb_id_t b = testkit_id(ORG_B);
     assert_int_equal(s_vector(&n, &b), 6);
     s_release(base, 4);
     s_release(late, 6);
@@ -1150,7 +1123,7 @@ test_apply_collective_delete_removes_everything_inside(void **state)
     assert_int_equal(store_collective_by_name(st, txn, "kb", 2, &found), PDB_ENOTFOUND);
     assert_int_equal(store_collective_by_name(st, txn, "other", 5, &found), 0);
     uint32_t dim;
-    pdb_id_t coll = s_id(COLL);
+    pdb_id_t coll = testkit_id(COLL);
     assert_int_equal(store_collective_dim(st, txn, &coll, &dim), PDB_EDELETED);
     mdb_txn_abort(txn);
     s_release(set, 8);
@@ -1293,7 +1266,7 @@ test_apply_refuses_change_naming_another_entity_type_or_collective(void **state)
     assert_true(s_get_dbl(&r, "importance") == 0.5);
     s_record_free(&r);
     assert_int_equal(s_wal_head(&n), 3);
-    pdb_id_t b = s_id(ORG_B);
+    pdb_id_t b = testkit_id(ORG_B);
     assert_int_equal(s_vector(&n, &b), 0);
     s_release(set, 4);
     s_release(bad, 2);
@@ -1313,7 +1286,7 @@ test_apply_known_origin_seq_is_dropped_without_wal_append(void **state)
     s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
     s_exp_create(&set[1], ORG_A, 2, 110, COLL, E1);
     s_ingest_all(&n, set, 2);
-    pdb_id_t a = s_id(ORG_A);
+    pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(s_vector(&n, &a), 2);
     assert_int_equal(s_wal_head(&n), 2);
     //  The same changes again, through another path.
@@ -1364,7 +1337,7 @@ test_apply_remote_change_is_appended_with_origin_kept(void **state)
         assert_memory_equal(got.fields, want->fields, want->fields_len);
         free(copy);
     }
-    pdb_id_t a = s_id(ORG_A), b = s_id(ORG_B), c = s_id(ORG_C);
+    pdb_id_t a = testkit_id(ORG_A), b = testkit_id(ORG_B), c = testkit_id(ORG_C);
     assert_int_equal(s_vector(&n, &a), 7);
     assert_int_equal(s_vector(&n, &b), 40);
     assert_int_equal(s_vector(&n, &c), 3);
@@ -1385,7 +1358,7 @@ test_apply_dominated_change_moves_vector_but_not_wal(void **state)
     s_exp_set_unit(&set[3], ORG_C, 1, 200, COLL, E1, "importance", 0.1);
     s_ingest_all(&n, set, 3);
     assert_int_equal(s_ingest(&n, &set[3].c), SPROTO_KNOWN);
-    pdb_id_t c = s_id(ORG_C);
+    pdb_id_t c = testkit_id(ORG_C);
     assert_int_equal(s_vector(&n, &c), 1);
     assert_int_equal(s_wal_head(&n), 3);
     s_record_t r;
@@ -1410,7 +1383,7 @@ test_apply_partial_copy_relays_its_mark_and_moves_no_vector(void **state)
     s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
     s_exp_create(&set[1], ORG_A, 4, 110, COLL, E1);
     s_exp_create(&set[2], ORG_A, 2, 120, COLL, E2);
-    pdb_id_t a = s_id(ORG_A);
+    pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(s_ingest(&n, &set[0].c), SPROTO_APPLIED);
     set[1].c.partial = true;
     assert_int_equal(s_ingest(&n, &set[1].c), SPROTO_APPLIED);
@@ -1478,7 +1451,7 @@ test_apply_remote_stamp_advances_local_clock(void **state)
     mpk_out_init(&f);
     mpk_pack_map(&f.pk, 1);
     s_kv_dbl(&f.pk, "importance", 0.2);
-    pdb_id_t coll = s_id(COLL), e1 = s_id(E1);
+    pdb_id_t coll = testkit_id(COLL), e1 = testkit_id(E1);
     local_write_t w = { ENT_EXPERIENCE, OP_UPDATE, &coll, &e1, f.buf.data, f.buf.size };
     char why[PDB_ERRMSG_MAX];
     MDB_txn *txn = s_write_begin(&n);
@@ -1697,7 +1670,7 @@ test_apply_concurrent_same_name_collectives_are_both_kept(void **state)
     assert_int_equal(s_entries(&n, st->collectives), 2);
     assert_int_equal(s_entries(&n, st->collective_names), 2);
     MDB_txn *txn = s_read_begin(&n);
-    pdb_id_t found, small = s_id(COLL), large = s_id(COLL2);
+    pdb_id_t found, small = testkit_id(COLL), large = testkit_id(COLL2);
     assert_int_equal(store_collective_by_name(st, txn, "kb", 2, &found), 0);
     assert_memory_equal(found.b, small.b, PDB_ID_LEN);
     mdb_txn_abort(txn);
@@ -1756,7 +1729,7 @@ test_local_write_unknown_id_is_not_found(void **state)
     s_result_t exp = s_local_experience(&n, &coll.id, DIM);
     s_result_t other = s_local_collective(&n, "other", DIM);
     assert_int_equal(exp.rc, 0);
-    pdb_id_t nobody = s_id(0x77);
+    pdb_id_t nobody = testkit_id(0x77);
     uint64_t head = s_wal_head(&n);
     mpk_out_t f;
 
@@ -1840,7 +1813,7 @@ test_local_write_refuses_invalid_fields(void **state)
     s_fields_new(&f, 2);                  // a create naming its own id
     s_kv_str(&f.pk, "name", "mine");
     s_kv_u64(&f.pk, "embedding_dim", DIM);
-    pdb_id_t chosen = s_id(0x55);
+    pdb_id_t chosen = testkit_id(0x55);
     assert_int_equal(s_local(&n, ENT_COLLECTIVE, OP_CREATE, NULL, &chosen, &f, WALL).rc,
                      PDB_EINVAL);
     s_fields_new(&f, 1);                  // an update without an id
@@ -2360,7 +2333,7 @@ test_batch_partial_applies_and_marks_but_moves_no_vector(void **state)
     assert_int_equal(res.results[1], SPROTO_APPLIED);
     assert_int_equal(res.head, 2);
     assert_int_equal(s_pull_cursor(&n, "edge"), 2);
-    pdb_id_t a = s_id(ORG_A);
+    pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(s_vector(&n, &a), 0);
     for (uint64_t seq = 1; seq <= 2; seq++) {
         change_t got;
@@ -2403,7 +2376,7 @@ test_batch_origin_order_binds_whole_copies_only(void **state)
     assert_int_equal(res.rc, 0);
     assert_int_equal(res.results[1], SPROTO_APPLIED);
     assert_int_equal(res.results[2], SPROTO_APPLIED);
-    pdb_id_t a = s_id(ORG_A);
+    pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(s_vector(&n, &a), 4);
     s_release(set, 3);
     s_node_close(&n);
@@ -2504,7 +2477,7 @@ test_apply_full_map_reports_efull_and_keeps_committed_data(void **state)
     //  The failed transaction was aborted whole: what committed is intact.
     assert_int_equal(s_wal_head(&n), 1 + landed);
     assert_int_equal(s_entries(&n, s_store(&n)->experiences), landed);
-    pdb_id_t a = s_id(ORG_A);
+    pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(s_vector(&n, &a), 1 + landed);
     assert_int_equal(s_alive(&n, COLL), 1);
     s_release(coll, 1);
@@ -2536,7 +2509,7 @@ s_policy_case_with(merge_policy_t mode, const apply_override_t *override, uint64
     mpk_out_init(&f);
     mpk_pack_map(&f.pk, 1);
     s_kv_dbl(&f.pk, "importance", 0.2);
-    pdb_id_t coll = s_id(COLL), e1 = s_id(E1);
+    pdb_id_t coll = testkit_id(COLL), e1 = testkit_id(E1);
     local_write_t w = { ENT_EXPERIENCE, OP_UPDATE, &coll, &e1, f.buf.data, f.buf.size };
     char why[PDB_ERRMSG_MAX];
     MDB_txn *txn = s_write_begin(&n);
@@ -2565,9 +2538,9 @@ test_policy_collective_override_beats_the_node_policy(void **state)
 {
     (void) state;
     uint64_t conflicts;
-    apply_override_t here = { s_id(COLL), POLICY_REMOTE_WINS };
+    apply_override_t here = { testkit_id(COLL), POLICY_REMOTE_WINS };
     assert_true(s_policy_case_with(POLICY_LWW, &here, WALL, 120, &conflicts) == 0.9);
-    apply_override_t elsewhere = { s_id(COLL2), POLICY_REMOTE_WINS };
+    apply_override_t elsewhere = { testkit_id(COLL2), POLICY_REMOTE_WINS };
     assert_true(s_policy_case_with(POLICY_LWW, &elsewhere, WALL, 120, &conflicts) == 0.2);
     assert_int_equal(conflicts, 1);
 }

@@ -2,6 +2,7 @@
 #include "change.h"
 #include "bounds.h"
 #include "err.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,14 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-static pdb_id_t
-s_id(uint8_t fill)
-{
-    pdb_id_t id;
-    memset(id.b, fill, sizeof id.b);
-    return id;
-}
 
 //  Fields used by every change below: {"importance": 0.75}.
 static const uint8_t s_fields[] = {
@@ -31,13 +24,13 @@ s_change(void)
 {
     change_t c = {
         .seq = 42,
-        .origin = s_id(0xa1),
+        .origin = testkit_id(0xa1),
         .origin_seq = 7,
         .hlc = (1700000000000ull << 16) | 3,
         .entity = ENT_EXPERIENCE,
         .op = OP_UPDATE,
-        .collective_id = s_id(0xc0),
-        .entity_id = s_id(0xe1),
+        .collective_id = testkit_id(0xc0),
+        .entity_id = testkit_id(0xe1),
         .fields = s_fields,
         .fields_len = sizeof s_fields,
     };
@@ -377,7 +370,7 @@ static void
 test_change_version_cmp_orders_by_hlc_then_origin(void **state)
 {
     (void) state;
-    pdb_id_t a = s_id(0x0a), b = s_id(0x0b);
+    pdb_id_t a = testkit_id(0x0a), b = testkit_id(0x0b);
     assert_true(change_version_cmp(1, &b, 2, &a) < 0);
     assert_true(change_version_cmp(2, &a, 1, &b) > 0);
     assert_true(change_version_cmp(5, &a, 5, &b) < 0);

@@ -223,7 +223,7 @@ static void
 s_remote(fx_node_t *n, uint64_t oseq, uint64_t ms, ent_type_t type, int op,
          const pdb_id_t *coll, const pdb_id_t *id)
 {
-    pdb_id_t origin = fx_id(0x77);
+    pdb_id_t origin = testkit_id(0x77);
     fx_change_t fc;
     msgpack_packer *pk = fx_change_begin(&fc, &origin, oseq, FX_H(ms), type, op, coll, id);
     if (op == OP_DELETE)
@@ -253,19 +253,19 @@ s_remote(fx_node_t *n, uint64_t oseq, uint64_t ms, ent_type_t type, int op,
 static void
 s_old_world(fx_node_t *n)
 {
-    pdb_id_t kb = fx_id(0x10), other = fx_id(0x11);
+    pdb_id_t kb = testkit_id(0x10), other = testkit_id(0x11);
     uint64_t oseq = 1;
     s_remote(n, oseq++, 1000, ENT_COLLECTIVE, OP_CREATE, &kb, &kb);
     s_remote(n, oseq++, 1000, ENT_COLLECTIVE, OP_CREATE, &other, &other);
     for (uint8_t e = 0x21; e <= 0x24; e++) {
-        pdb_id_t id = fx_id(e);
+        pdb_id_t id = testkit_id(e);
         s_remote(n, oseq++, 1100 + e, ENT_EXPERIENCE, OP_CREATE, &kb, &id);
     }
     s_remote(n, oseq++, 2000, ENT_COLLECTIVE, OP_DELETE, &other, &other);
     const struct { uint8_t id; uint64_t ms; } deletes[] = { { 0x21, 2000 }, { 0x22, 2500 },
                                                             { 0x23, 4000 } };
     for (size_t i = 0; i < 3; i++) {
-        pdb_id_t id = fx_id(deletes[i].id);
+        pdb_id_t id = testkit_id(deletes[i].id);
         s_remote(n, oseq++, deletes[i].ms, ENT_EXPERIENCE, OP_DELETE, &kb, &id);
     }
 }
@@ -273,7 +273,7 @@ s_old_world(fx_node_t *n)
 static int
 s_alive(fx_node_t *n, uint8_t fill)
 {
-    pdb_id_t id = fx_id(fill);
+    pdb_id_t id = testkit_id(fill);
     return fx_alive(n, &id);
 }
 
@@ -302,7 +302,7 @@ test_purge_removes_only_old_tombstones(void **state)
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.v[0], 0);
     //  WAL and vector are not purge's business.
-    pdb_id_t origin = fx_id(0x77);
+    pdb_id_t origin = testkit_id(0x77);
     assert_int_equal(fx_vector(&n, &origin), 10);
     assert_int_equal(fx_head(&n), 10);
     fx_close(&n);

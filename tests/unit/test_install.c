@@ -197,7 +197,7 @@ test_install_done_sets_cursor_and_vector(void **state)
     assert_true(s.head > 0);
     //  The vector names a, the remote origin, a third instance, and b itself.
     vv_t vector = { 0 };
-    pdb_id_t third = fx_id(0x99);
+    pdb_id_t third = testkit_id(0x99);
     assert_int_equal(vv_raise(&vector, &a.ing.self, s.head), 0);
     assert_int_equal(vv_raise(&vector, &w.remote, 1), 0);
     assert_int_equal(vv_raise(&vector, &third, 12), 0);
@@ -453,7 +453,7 @@ test_install_malformed_entity_refuses_request_and_writes_nothing(void **state)
     }
     //  A create change where a state belongs, and bad arguments.
     fx_change_t fc;
-    pdb_id_t coll = fx_id(0x10);
+    pdb_id_t coll = testkit_id(0x10);
     msgpack_packer *pk = fx_change_begin(&fc, &w.remote, 1, FX_H(clock_wall_ms()),
                                          ENT_COLLECTIVE, OP_CREATE, &coll, &coll);
     mpk_pack_map(pk, 2);
@@ -665,7 +665,7 @@ test_client_writes_refuse_state_op(void **state)
     assert_int_equal(entity_check(ENT_COLLECTIVE, (change_op_t) OP_STATE, &none, false, 0, why),
                      PDB_EINVAL);
     assert_false(entity_op_valid(OP_STATE));
-    pdb_id_t id = fx_id(0x10), origin = fx_id(0xa1);
+    pdb_id_t id = testkit_id(0x10), origin = testkit_id(0xa1);
     change_t c = { .seq = 1, .origin = origin, .origin_seq = 1, .hlc = 1,
                    .entity = ENT_COLLECTIVE, .op = OP_STATE, .collective_id = id,
                    .entity_id = id, .fields = &empty_map, .fields_len = 1 };

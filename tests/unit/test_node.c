@@ -2,6 +2,7 @@
 #include "node.h"
 #include "err.h"
 #include "ingest.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +10,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,26 +21,8 @@
 
 #define MAP_SIZE (64ull << 20)
 
-static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 typedef struct {
-    char root[64];       // made by mkdtemp
+    char root[TESTKIT_DIR_MAX];
     char dir[96];        // root/data: made by node_open
 } s_fixture_t;
 
@@ -49,8 +31,7 @@ s_setup(void **state)
 {
     s_fixture_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    strcpy(f->root, "/tmp/pdb_test_node_XXXXXX");
-    assert_non_null(mkdtemp(f->root));
+    testkit_mkdir(f->root, "node");
     snprintf(f->dir, sizeof f->dir, "%s/data", f->root);
     *state = f;
     return 0;
@@ -60,8 +41,8 @@ static int
 s_teardown(void **state)
 {
     s_fixture_t *f = *state;
-    s_rmtree(f->dir);
-    s_rmtree(f->root);
+    testkit_rmdir(f->dir);
+    testkit_rmdir(f->root);
     free(f);
     return 0;
 }
@@ -139,7 +120,7 @@ test_node_two_folders_get_different_instance_ids(void **state)
     assert_int_not_equal(pdb_id_cmp(&a->instance_id, &b->instance_id), 0);
     node_destroy(&a);
     node_destroy(&b);
-    s_rmtree(other);
+    testkit_rmdir(other);
 }
 
 static void

@@ -270,7 +270,7 @@ test_snapshot_filter_limits_everything_to_those_collectives(void **state)
     fx_snap_free(&s);
 
     //  Order and duplicates in the filter do not matter; unknown ids add nothing.
-    pdb_id_t unknown = fx_id(0x42);
+    pdb_id_t unknown = testkit_id(0x42);
     pdb_id_t filter[] = { w.c3, unknown, w.c1, w.c3, w.e1 };
     size_t expect = 2 + 4 + 3;      // c1, c3; e1 e2 r12 i1; tombstones e3 r23 i2
     for (size_t per_page = 1; per_page <= 100; per_page *= 10) {
@@ -410,7 +410,7 @@ s_version_value(mpk_out_t *out, bool wide_type, ent_type_t type, bool tomb,
                 const pdb_id_t *coll)
 {
     static const uint8_t empty_map = 0x80;
-    pdb_id_t origin = fx_id(0xa1);
+    pdb_id_t origin = testkit_id(0xa1);
     mpk_out_init(out);
     mpk_pack_array(&out->pk, 6);
     if (wide_type)
@@ -429,7 +429,7 @@ static void
 test_store_version_head_reads_any_valid_encoding(void **state)
 {
     (void) state;
-    pdb_id_t coll = fx_id(0x10);
+    pdb_id_t coll = testkit_id(0x10);
     for (int wide = 0; wide <= 1; wide++) {
         mpk_out_t out;
         s_version_value(&out, wide, ENT_RELATION, true, &coll);

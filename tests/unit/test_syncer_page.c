@@ -12,6 +12,7 @@
 #include "node.h"
 #include "page.h"
 #include "sproto.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +20,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,37 +30,11 @@
 
 enum { ORG_A = 0xa1, ORG_B = 0xb2, ORG_C = 0xc3, COLL1 = 0x11, COLL2 = 0x12, COLL9 = 0x19 };
 
-static pdb_id_t
-s_id(uint8_t fill)
-{
-    pdb_id_t id;
-    memset(id.b, fill, sizeof id.b);
-    return id;
-}
-
 typedef struct {
-    char dir[64];
+    char dir[TESTKIT_DIR_MAX];
     node_t *node;
     ingest_t ing;
 } s_node_t;
-
-static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 //  One remote change on a collective: a create (name, dim) or a rename.
 static void
@@ -81,9 +55,9 @@ s_ingest(s_node_t *n, uint8_t origin, uint64_t oseq, uint64_t ms, change_op_t op
         mpk_pack_u64(&f.pk, ms);
     }
     assert_int_equal(mpk_out_status(&f), 0);
-    change_t c = { .origin = s_id(origin), .origin_seq = oseq, .hlc = H(ms),
-                   .entity = ENT_COLLECTIVE, .op = op, .collective_id = s_id(coll),
-                   .entity_id = s_id(coll), .fields = (const uint8_t *) f.buf.data,
+    change_t c = { .origin = testkit_id(origin), .origin_seq = oseq, .hlc = H(ms),
+                   .entity = ENT_COLLECTIVE, .op = op, .collective_id = testkit_id(coll),
+                   .entity_id = testkit_id(coll), .fields = (const uint8_t *) f.buf.data,
                    .fields_len = f.buf.size };
     MDB_txn *txn;
     char why[PDB_ERRMSG_MAX];
@@ -100,8 +74,7 @@ s_setup(void **state)
 {
     s_node_t *n = calloc(1, sizeof *n);
     assert_non_null(n);
-    strcpy(n->dir, "/tmp/pdb_test_syncer_page_XXXXXX");
-    assert_non_null(mkdtemp(n->dir));
+    testkit_mkdir(n->dir, "syncer_page");
     assert_int_equal(node_open(n->dir, MAP_SIZE, &n->node), 0);
     assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
     n->ing = (ingest_t) { .store = n->node->store, .self = n->node->instance_id,
@@ -121,7 +94,7 @@ s_teardown(void **state)
 {
     s_node_t *n = *state;
     node_destroy(&n->node);
-    s_rmtree(n->dir);
+    testkit_rmdir(n->dir);
     free(n);
     return 0;
 }
@@ -208,7 +181,7 @@ test_page_skips_what_the_vector_covers(void **state)
     s_node_t *n = *state;
     //  The receiver has A up to 2 and C up to 5: seqs 1, 3 and 5 are echoes.
     vv_t vector = { 0 };
-    pdb_id_t a = s_id(ORG_A), c = s_id(ORG_C);
+    pdb_id_t a = testkit_id(ORG_A), c = testkit_id(ORG_C);
     assert_int_equal(vv_raise(&vector, &a, 2), 0);
     assert_int_equal(vv_raise(&vector, &c, 5), 0);
     page_req_t req = s_req(0);
@@ -217,7 +190,7 @@ test_page_skips_what_the_vector_covers(void **state)
     s_assert_seqs(&r, (uint64_t[]) { 2, 4, 6 }, 3);
     assert_int_equal(r.page.next_cursor, 6);
     //  Covering everything: an empty page whose cursor still advances.
-    pdb_id_t b = s_id(ORG_B);
+    pdb_id_t b = testkit_id(ORG_B);
     assert_int_equal(vv_raise(&vector, &a, 3), 0);
     assert_int_equal(vv_raise(&vector, &b, 2), 0);
     r = s_page(n, &req);
@@ -233,7 +206,7 @@ test_vector_dominates(void **state)
 {
     (void) state;
     vv_t mine = { 0 }, theirs = { 0 };
-    pdb_id_t a = s_id(ORG_A), b = s_id(ORG_B);
+    pdb_id_t a = testkit_id(ORG_A), b = testkit_id(ORG_B);
     assert_true(vv_dominates(&mine, &theirs));          // both empty
     assert_int_equal(vv_raise(&theirs, &a, 3), 0);
     assert_false(vv_dominates(&mine, &theirs));         // an origin we never saw
@@ -251,7 +224,7 @@ static void
 test_page_collective_filter(void **state)
 {
     s_node_t *n = *state;
-    pdb_id_t filter[2] = { s_id(COLL9), s_id(COLL2) };
+    pdb_id_t filter[2] = { testkit_id(COLL9), testkit_id(COLL2) };
     page_req_t req = s_req(0);
     req.filter = filter;
     req.filter_n = 2;
@@ -291,7 +264,7 @@ test_page_count_bound(void **state)
     //  Exactly at the end: nothing after it, so no more.
     assert_false(r.page.has_more);
     //  Filtered changes do not count against the bound.
-    pdb_id_t filter = s_id(COLL2);
+    pdb_id_t filter = testkit_id(COLL2);
     req = s_req(0);
     req.max_changes = 2;
     req.filter = &filter;
@@ -335,7 +308,7 @@ test_page_change_too_large_is_an_error_never_skipped(void **state)
     assert_int_equal(r.n, 0);
     //  The first change to send is what counts: skipped ones do not.
     vv_t vector = { 0 };
-    pdb_id_t a = s_id(ORG_A);
+    pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(vv_raise(&vector, &a, 1), 0);
     req.vector = &vector;
     req.max_bytes = 8;
@@ -423,7 +396,7 @@ test_chead_reads_the_envelope(void **state)
     assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
     assert_int_equal(h.seq, 6);
     assert_int_equal(h.origin_seq, 3);
-    pdb_id_t a = s_id(ORG_A), c2 = s_id(COLL2);
+    pdb_id_t a = testkit_id(ORG_A), c2 = testkit_id(COLL2);
     assert_memory_equal(h.origin.b, a.b, PDB_ID_LEN);
     assert_memory_equal(h.collective.b, c2.b, PDB_ID_LEN);
     //  Every truncation of the envelope (46 bytes here: array, seq, origin,

@@ -9,6 +9,7 @@
 #include "node.h"
 #include "peers_cfg.h"
 #include "prow.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,27 +28,9 @@
 #define COLL_UUID "01900000-0000-7000-8000-000000000001"
 
 typedef struct {
-    char dir[64];
+    char dir[TESTKIT_DIR_MAX];
     node_t *node;
 } s_node_t;
-
-static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 //  A field of a row: a string when s is set, else a number.
 typedef struct {
@@ -97,8 +79,7 @@ s_setup(void **state)
 {
     s_node_t *n = calloc(1, sizeof *n);
     assert_non_null(n);
-    strcpy(n->dir, "/tmp/pdb_test_syncer_peers_XXXXXX");
-    assert_non_null(mkdtemp(n->dir));
+    testkit_mkdir(n->dir, "syncer_peers");
     assert_int_equal(node_open(n->dir, MAP_SIZE, &n->node), 0);
     assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
     //  A configured peer's status row, and database peers of every kind.
@@ -124,7 +105,7 @@ s_teardown(void **state)
 {
     s_node_t *n = *state;
     node_destroy(&n->node);
-    s_rmtree(n->dir);
+    testkit_rmdir(n->dir);
     free(n);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "sclient.h"
 #include "senv.h"
 #include "sops.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,7 +31,6 @@
 #include <cmocka.h>
 
 #include <czmq.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@
 //  A node: a storage core served on a thread
 
 typedef struct {
-    char dir[64];
+    char dir[TESTKIT_DIR_MAX];
     node_t *node;
     server_t *storage;
     pthread_t thread;
@@ -64,8 +64,9 @@ static void
 s_node_start(s_node_t *n, const char *tag)
 {
     memset(n, 0, sizeof *n);
-    snprintf(n->dir, sizeof n->dir, "/tmp/pdb_test_syncer_%s_XXXXXX", tag);
-    assert_non_null(mkdtemp(n->dir));
+    char name[32];
+    snprintf(name, sizeof name, "syncer_%s", tag);
+    testkit_mkdir(n->dir, name);
     assert_int_equal(node_open(n->dir, MAP_SIZE, &n->node), 0);
     assert_int_equal(mdb_env_set_flags(n->node->store->env, MDB_NOSYNC, 1), 0);
     server_opts_t opts = { .tcp_endpoint = NULL, .max_requests = 64, .max_bytes = 4u << 20 };
@@ -86,24 +87,6 @@ s_node_start(s_node_t *n, const char *tag)
 }
 
 static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void
 s_node_stop(s_node_t *n)
 {
     sclient_destroy(&n->client);
@@ -111,7 +94,7 @@ s_node_stop(s_node_t *n)
     pthread_join(n->thread, NULL);
     server_destroy(&n->storage);
     node_destroy(&n->node);
-    s_rmtree(n->dir);
+    testkit_rmdir(n->dir);
 }
 
 static uint64_t

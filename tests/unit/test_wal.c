@@ -4,6 +4,7 @@
 #include "wal.h"
 #include "err.h"
 #include "node.h"
+#include "testkit.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,35 +20,16 @@
 #define MAP_SIZE (64ull << 20)   // 64 MiB: plenty for these tests, sparse on disk
 
 typedef struct {
-    char dir[64];
+    char dir[TESTKIT_DIR_MAX];
     node_t *node;
 } s_fixture_t;
-
-static void
-s_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int
 s_setup(void **state)
 {
     s_fixture_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/pdb_test_wal_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    testkit_mkdir(f->dir, "wal");
     assert_int_equal(node_open(f->dir, MAP_SIZE, &f->node), 0);
     *state = f;
     return 0;
@@ -59,7 +40,7 @@ s_teardown(void **state)
 {
     s_fixture_t *f = *state;
     node_destroy(&f->node);
-    s_rmtree(f->dir);
+    testkit_rmdir(f->dir);
     free(f);
     return 0;
 }
