@@ -203,14 +203,13 @@ api_sync_peer_remove(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply
 //  --------------------------------------------------------------------------
 //  /metrics
 
-static uint64_t
-s_u64(const json_t *object, const char *key, bool *present)
+static metrics_fact_t
+s_fact(const json_t *object, const char *key)
 {
     const json_t *value = json_object_get(object, key);
-    if (present)
-        *present = json_is_integer(value);
     json_int_t n = json_integer_value(value);
-    return n > 0 ? (uint64_t) n : 0;
+    return (metrics_fact_t) { .value = n > 0 ? (uint64_t) n : 0,
+                              .known = json_is_integer(value) };
 }
 
 static void
@@ -220,14 +219,18 @@ s_metric_peer(const json_t *item, metrics_peer_t *out)
     const json_t *snapshot = json_object_get(item, "snapshot");
     *out = (metrics_peer_t) {
         .name = json_string_value(json_object_get(item, "name")),
-        .failures = s_u64(item, "failures", NULL),
-        .wal_held_back = s_u64(item, "wal_held_back", NULL),
+        .state = state,
         .up = !state || strcmp(state, "degraded") != 0,
-        .has_snapshot = json_is_object(snapshot),
-        .snapshot_done = s_u64(snapshot, "done", NULL),
-        .snapshot_total = s_u64(snapshot, "total", NULL),
+        .lag_changes = s_fact(item, "lag_changes"),
+        .lag_ms = s_fact(item, "lag_ms"),
+        .failures = s_fact(item, "failures"),
+        .retries = s_fact(item, "retries"),
+        .conflicts = s_fact(item, "conflicts"),
+        .wal_held_back = s_fact(item, "wal_held_back"),
+        .last_success_ms = s_fact(item, "last_success_ms"),
+        .snapshot_done = s_fact(snapshot, "done"),
+        .snapshot_total = s_fact(snapshot, "total"),
     };
-    out->lag_changes = s_u64(item, "lag_changes", &out->has_lag);
 }
 
 int

@@ -2,6 +2,7 @@
 #include "vec.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -130,85 +131,69 @@ s_label_value(FILE *out, const char *value)
     }
 }
 
-typedef bool (*s_peer_value_fn)(const metrics_peer_t *peer, uint64_t *value);
-
-static bool
-s_peer_up(const metrics_peer_t *peer, uint64_t *value)
-{
-    *value = peer->up;
-    return true;
-}
-
-static bool
-s_peer_lag(const metrics_peer_t *peer, uint64_t *value)
-{
-    *value = peer->lag_changes;
-    return peer->has_lag;
-}
-
-static bool
-s_peer_failures(const metrics_peer_t *peer, uint64_t *value)
-{
-    *value = peer->failures;
-    return true;
-}
-
-static bool
-s_peer_held(const metrics_peer_t *peer, uint64_t *value)
-{
-    *value = peer->wal_held_back;
-    return true;
-}
-
-static bool
-s_peer_snapshot_done(const metrics_peer_t *peer, uint64_t *value)
-{
-    *value = peer->snapshot_done;
-    return peer->has_snapshot;
-}
-
-static bool
-s_peer_snapshot_total(const metrics_peer_t *peer, uint64_t *value)
-{
-    *value = peer->snapshot_total;
-    return peer->has_snapshot;
-}
-
-//  One gauge per row; a peer without the fact has no sample.
+//  One gauge per fact; a peer without the fact has no sample.
 static const struct {
     const char *name;
     const char *help;
-    s_peer_value_fn value;
+    size_t offset;                 // of its metrics_fact_t in metrics_peer_t
 } s_peer_series[] = {
-    { "pulsedb_sync_peer_up", "1 unless the sync peer is degraded (failing repeatedly).",
-      s_peer_up },
     { "pulsedb_sync_peer_lag_changes", "Changes between this node and the peer not yet synced.",
-      s_peer_lag },
+      offsetof(metrics_peer_t, lag_changes) },
+    { "pulsedb_sync_peer_lag_ms", "How long this node has been behind the peer (pull), in ms.",
+      offsetof(metrics_peer_t, lag_ms) },
     { "pulsedb_sync_peer_failures", "Consecutive failed sync attempts with the peer.",
-      s_peer_failures },
+      offsetof(metrics_peer_t, failures) },
+    { "pulsedb_sync_peer_retries", "Retries of failed sync attempts with the peer, in all.",
+      offsetof(metrics_peer_t, retries) },
+    { "pulsedb_sync_peer_conflicts", "Changes from the peer that met a concurrent local write.",
+      offsetof(metrics_peer_t, conflicts) },
     { "pulsedb_sync_peer_wal_held_back", "WAL entries kept until the peer has them.",
-      s_peer_held },
+      offsetof(metrics_peer_t, wal_held_back) },
+    { "pulsedb_sync_peer_last_success_ms", "Wall clock of the last good exchange, Unix ms.",
+      offsetof(metrics_peer_t, last_success_ms) },
     { "pulsedb_sync_peer_snapshot_done", "Entities moved by the peer's initial sync.",
-      s_peer_snapshot_done },
+      offsetof(metrics_peer_t, snapshot_done) },
     { "pulsedb_sync_peer_snapshot_total", "Entities the peer's initial sync moves in all.",
-      s_peer_snapshot_total },
+      offsetof(metrics_peer_t, snapshot_total) },
 };
+
+static void
+s_peer_sample(FILE *out, const char *series, const metrics_peer_t *peer, const char *state,
+              unsigned long long value)
+{
+    fprintf(out, "%s{peer=\"", series);
+    s_label_value(out, peer->name);
+    if (state) {
+        fputs("\",state=\"", out);
+        s_label_value(out, state);
+    }
+    fprintf(out, "\"} %llu\n", value);
+}
 
 static void
 s_render_peers(const metrics_node_t *node, FILE *out)
 {
     fprintf(out, "# HELP pulsedb_sync_peers Outbound sync peers (configured or added).\n"
                  "# TYPE pulsedb_sync_peers gauge\npulsedb_sync_peers %zu\n", node->peers_n);
+    fputs("# HELP pulsedb_sync_peer_up 1 unless the sync peer is degraded (failing "
+          "repeatedly).\n# TYPE pulsedb_sync_peer_up gauge\n", out);
+    for (size_t i = 0; i < node->peers_n; i++)
+        s_peer_sample(out, "pulsedb_sync_peer_up", &node->peers[i], NULL, node->peers[i].up);
+    fputs("# HELP pulsedb_sync_peer_state The peer's sync state (idle, syncing, snapshot, "
+          "degraded, ...), as a label.\n# TYPE pulsedb_sync_peer_state gauge\n", out);
+    for (size_t i = 0; i < node->peers_n; i++)
+        if (node->peers[i].state)
+            s_peer_sample(out, "pulsedb_sync_peer_state", &node->peers[i],
+                          node->peers[i].state, 1);
     for (size_t s = 0; s < sizeof s_peer_series / sizeof s_peer_series[0]; s++) {
         fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", s_peer_series[s].name,
                 s_peer_series[s].help, s_peer_series[s].name);
         for (size_t i = 0; i < node->peers_n; i++) {
-            uint64_t value;
-            if (!s_peer_series[s].value(&node->peers[i], &value))
-                continue;
-            fprintf(out, "%s{peer=\"", s_peer_series[s].name);
-            s_label_value(out, node->peers[i].name);
-            fprintf(out, "\"} %llu\n", (unsigned long long) value);
+            const metrics_fact_t *fact = (const metrics_fact_t *)
+                ((const char *) &node->peers[i] + s_peer_series[s].offset);
+            if (fact->known)
+                s_peer_sample(out, s_peer_series[s].name, &node->peers[i], NULL,
+                              (unsigned long long) fact->value);
         }
     }
 }

@@ -13,16 +13,20 @@
 
 typedef struct metrics metrics_t;
 
-//  One sync peer's facts (from the peers database, see view_sync.h).
+//  One sync peer's facts (from the peers database, see view_sync.h). A
+//  fact the peer's row does not have yet is left out of the exposition.
+typedef struct {
+    uint64_t value;
+    bool known;
+} metrics_fact_t;
+
 typedef struct {
     const char *name;              // borrowed
-    bool has_lag;                  // lag_changes is known
-    uint64_t lag_changes;
-    uint64_t failures;             // consecutive
-    uint64_t wal_held_back;        // WAL entries kept for this peer
+    const char *state;             // borrowed; NULL when the syncer has not run
     bool up;                       // state is not degraded
-    bool has_snapshot;             // an initial sync ran or runs
-    uint64_t snapshot_done, snapshot_total;
+    metrics_fact_t lag_changes, lag_ms, failures, retries, conflicts, wal_held_back;
+    metrics_fact_t last_success_ms;   // wall clock
+    metrics_fact_t snapshot_done, snapshot_total;
 } metrics_peer_t;
 
 //  Facts read at scrape time (from LMDB and the watch hub).

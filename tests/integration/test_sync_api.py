@@ -198,7 +198,9 @@ def test_metrics_show_per_peer_series(node):
                                         "direction": "pull"}).status_code == 201
     peer_set(node, "beta", {"push_acked": 0, "failures": 1, "state": "snapshot",
                             "snapshot_done": 3, "snapshot_total": 9})
-    peer_set(node, "delta", {"state": "degraded", "failures": 7, "lag_changes": 4})
+    peer_set(node, "delta", {"state": "degraded", "failures": 7, "lag_changes": 4,
+                             "lag_ms": 2500, "retries": 12, "conflicts": 2,
+                             "last_success_ms": 1800000000000})
     text = node.get("/metrics").text
     lines = set(text.splitlines())
     for line in ['pulsedb_sync_peers 2',
@@ -212,9 +214,16 @@ def test_metrics_show_per_peer_series(node):
                  'pulsedb_sync_peer_wal_held_back{peer="delta"} 0',
                  'pulsedb_sync_peer_snapshot_done{peer="beta"} 3',
                  'pulsedb_sync_peer_snapshot_total{peer="beta"} 9',
+                 'pulsedb_sync_peer_state{peer="beta",state="snapshot"} 1',
+                 'pulsedb_sync_peer_state{peer="delta",state="degraded"} 1',
+                 'pulsedb_sync_peer_lag_ms{peer="delta"} 2500',
+                 'pulsedb_sync_peer_retries{peer="delta"} 12',
+                 'pulsedb_sync_peer_conflicts{peer="delta"} 2',
+                 'pulsedb_sync_peer_last_success_ms{peer="delta"} 1800000000000',
                  '# TYPE pulsedb_sync_peer_lag_changes gauge']:
         assert line in lines, line
     assert 'pulsedb_sync_peer_snapshot_done{peer="delta"}' not in text
+    assert 'pulsedb_sync_peer_lag_ms{peer="beta"}' not in text      # not known yet
     # Names the API never accepts are still escaped as label values.
     peer_set(node, 'odd"\\name', {"state": "idle"})
     assert 'pulsedb_sync_peer_up{peer="odd\\"\\\\name"} 1' in node.get("/metrics").text
