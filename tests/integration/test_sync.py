@@ -474,6 +474,51 @@ def test_filtered_node_gets_everything_once_an_unfiltered_peer_links(cluster):
     assert vector_of(b)[a.instance_id] == a.wal_head()
 
 
+@pytest.mark.parametrize("widened", ["x_and_y", "removed"])
+def test_widened_filter_fetches_what_the_old_filter_skipped(cluster, widened):
+    """B pulls only x from A, so its cursor reads past A's y changes. When
+    B's filter is widened (or removed), its cursors start over and it gets
+    A's y changes after all; narrowing it back keeps the cursors."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    x = a.collective("x", DIM)["id"]
+    y = a.collective("y", DIM)["id"]
+    b.add_peer(a, "pull", [x])
+    a.start_syncer()
+    b.start_syncer()
+    cluster.wait_quiet()
+    ex, ey, _ = filtered_history(a, x, y)
+    wait_for(lambda: all(status_code(b, f"/v1/experiences/{e}") == 200 for e in ex),
+             what="x's changes at b")
+    cluster.wait_quiet()
+    assert status_code(b, f"/v1/experiences/{ey[0]}") == 404
+    assert b.peer("a")["pull_cursor"] == a.wal_head()
+
+    b.stop_syncer()
+    b.peers = [a.spec("pull", [y, x] if widened == "x_and_y" else [])]
+    b.start_syncer()
+    cluster.wait_converged(coll_ids=[x, y])
+    for e in ex + ey:
+        assert status_code(b, f"/v1/experiences/{e}") == 200, e
+    assert "peer filter widened peer=a collectives_was=1 collectives_now=" \
+        f"{'2' if widened == 'x_and_y' else 'all'}" in b.log("syncer"), b.log_tail("syncer")
+    cluster.wait_quiet()
+
+    # Narrowed again: the cursor stands, nothing starts over.
+    cursor = b.peer("a")["pull_cursor"]
+    b.stop_syncer()
+    b.peers = [a.spec("pull", [x])]
+    b.start_syncer()
+    ey.append(post_exp(a, y, "y-after-narrowing"))
+    ex.append(post_exp(a, x, "x-after-narrowing"))
+    wait_for(lambda: status_code(b, f"/v1/experiences/{ex[-1]}") == 200,
+             what="the new x change at b")
+    cluster.wait_quiet()
+    assert status_code(b, f"/v1/experiences/{ey[-1]}") == 404
+    assert b.peer("a")["pull_cursor"] >= cursor
+    assert b.log("syncer").count("peer filter widened") == 1
+
+
 # -- each change travels once --------------------------------------------------
 
 def test_incremental_sync_sends_only_new_changes(cluster):
