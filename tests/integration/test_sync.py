@@ -400,7 +400,10 @@ def test_filtered_link_claims_no_change_it_skipped(cluster):
     relayed = [c for c in decoded_changes(b) if c[1] != mine]
     assert len(relayed) == len(ex), relayed
     assert all(len(c) == 10 and c[9] is True for c in relayed), relayed
-    assert all(len(c) == 9 for c in decoded_changes(b) if c[1] == mine)
+    # (B's own changes include the x states it installed from A's snapshot:
+    # those name A as their source, an eleventh item after a false mark.)
+    assert all(len(c) == 9 or (len(c) == 11 and c[9] is False)
+               for c in decoded_changes(b) if c[1] == mine)
     # No echo: what A serves B's filtered pull holds none of B's own changes.
     reply = sync_request(a.sync_address, [1, "pull", {
         "source": mine, "target": uuid.UUID(a.instance_id).bytes, "cursor": 0,
@@ -755,6 +758,55 @@ def test_new_peer_catches_up_by_snapshot_with_progress(cluster):
     assert b.log("syncer").count("initial sync starting") == 1
     wait_for(lambda: b.peer("a")["state"] == "idle", what="b idle after catching up",
              detail=lambda: b.peer("a"))
+
+
+def test_installed_snapshot_does_not_flow_back_to_its_source(cluster):
+    """B takes an initial sync from A and logs the installed states as its
+    own changes, marked with A as their source: they relay to C, which
+    syncs only with B, but never go back to A, by push or by pull."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    c = cluster.add("c", syncer=False)
+    coll = a.collective("history", DIM)["id"]
+    a.bulk_experiences(coll, 40)
+    b.add_peer(a)                   # A has no peer of its own: B pushes to it
+    Cluster.link(b, c)
+    b.start_syncer()                # A does not serve yet: B cannot snapshot
+    c.start_syncer()
+    # C's first contact finds B empty, so C pulls B's changes one by one
+    # instead of taking a snapshot of its own.
+    wait_for(lambda: (c.peer("b") or {}).get("state") == "idle", what="c idle with b",
+             detail=lambda: c.log_tail("syncer", 5))
+    before = a.stats()
+    a.start_syncer()
+    cluster.wait_converged()
+    own = post_exp(b, coll, "b's own")
+    cluster.wait_converged()
+    cluster.wait_quiet()
+    assert b.stats()["installed"] == 41
+    # A took B's own write and nothing else: no installed state came back.
+    after = a.stats()
+    assert after["applied"] - before["applied"] == 1, (before, after)
+    assert after["known"] == before["known"], (before, after)
+    assert b.peer("a")["push_acked"] == b.wal_head()
+    # What B serves A's pull, even to an empty vector: B's own write only.
+    reply = sync_request(b.sync_address, [1, "pull", {
+        "source": uuid.UUID(a.instance_id).bytes, "target": uuid.UUID(b.instance_id).bytes,
+        "cursor": 0, "max_changes": 1000, "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}])
+    assert reply and reply[1] == "pull_ok", reply
+    sent = [msgpack.unpackb(ch, raw=False) for ch in reply[2]["changes"]]
+    assert len(sent) == 1 and len(sent[0]) == 9, sent
+    assert reply[2]["next_cursor"] == b.wal_head()
+    # Anyone else gets the installed states, marked with A as their source.
+    served = [msgpack.unpackb(ch, raw=False) for ch in changes_of(b, 1000)]
+    assert len(served) == 42, len(served)
+    marked = [ch for ch in served if len(ch) == 11]
+    assert len(marked) == 41 and all(ch[10] == uuid.UUID(a.instance_id).bytes
+                                     for ch in marked)
+    # C has it all, from B's change records rather than a snapshot.
+    st = c.stats()
+    assert st["installed"] == 0 and st["applied"] == 42, st
+    assert status_code(c, f"/v1/experiences/{own}") == 200
 
 
 def test_peer_behind_the_floor_resyncs_by_snapshot(cluster):
