@@ -8,7 +8,8 @@ void
 change_pack(msgpack_packer *pk, const change_t *c)
 {
     //  Whole copies keep the 9-item form, byte for byte what older nodes wrote.
-    mpk_pack_array(pk, c->partial ? 10 : 9);
+    bool sourced = !pdb_id_is_nil(&c->source);
+    mpk_pack_array(pk, sourced ? 11 : c->partial ? 10 : 9);
     mpk_pack_u64(pk, c->seq);
     mpk_pack_id(pk, &c->origin);
     mpk_pack_u64(pk, c->origin_seq);
@@ -18,23 +19,38 @@ change_pack(msgpack_packer *pk, const change_t *c)
     mpk_pack_id(pk, &c->collective_id);
     mpk_pack_id(pk, &c->entity_id);
     mpk_pack_bin(pk, c->fields, c->fields_len);
-    if (c->partial)
-        mpk_pack_bool(pk, true);
+    if (c->partial || sourced)
+        mpk_pack_bool(pk, c->partial);
+    if (sourced)
+        mpk_pack_id(pk, &c->source);
+}
+
+//  The optional items after fields: the partial mark, then the source.
+static int
+s_marks(const msgpack_object *obj, change_t *c)
+{
+    uint32_t n = obj->via.array.size;
+    const msgpack_object *a = obj->via.array.ptr;
+    if (n >= 10) {
+        if (a[9].type != MSGPACK_OBJECT_BOOLEAN)
+            return PDB_EINVAL;
+        c->partial = a[9].via.boolean;
+    }
+    if (n == 11 && (mpk_get_id(&a[10], &c->source) || pdb_id_is_nil(&c->source)))
+        return PDB_EINVAL;
+    return 0;
 }
 
 int
 change_from_object(const msgpack_object *obj, change_t *out)
 {
-    if (obj->type != MSGPACK_OBJECT_ARRAY
-        || (obj->via.array.size != 9 && obj->via.array.size != 10))
+    if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size < 9
+        || obj->via.array.size > 11)
         return PDB_EINVAL;
     const msgpack_object *a = obj->via.array.ptr;
     change_t c = { .partial = false };
-    if (obj->via.array.size == 10) {
-        if (a[9].type != MSGPACK_OBJECT_BOOLEAN)
-            return PDB_EINVAL;
-        c.partial = a[9].via.boolean;
-    }
+    if (s_marks(obj, &c))
+        return PDB_EINVAL;
     uint64_t entity, op;
     const void *fields;
     if (mpk_get_u64(&a[0], &c.seq) || mpk_get_id(&a[1], &c.origin)

@@ -3,6 +3,8 @@
 
     [seq, origin, origin_seq, hlc, entity, op, collective_id, entity_id, fields]
     [seq, origin, origin_seq, hlc, entity, op, collective_id, entity_id, fields, true]
+    [seq, origin, origin_seq, hlc, entity, op, collective_id, entity_id, fields,
+     partial, bin(source)]
 
     `fields` is itself a MessagePack map, carried as a bin so a change can be
     stored and forwarded without re-encoding it. The optional tenth element
@@ -10,6 +12,9 @@
     came over a collective-filtered link, so it says nothing about the other
     changes of its origin and must not raise a version vector. Records
     without it (all written before the mark existed) are whole copies.
+    The optional eleventh names the source of a snapshot state this node
+    installed ("Snapshot source"): that instance holds the state already, so
+    it is never sent back there. It needs the tenth (a boolean) before it.
 */
 #ifndef PDB_CHANGE_H
 #define PDB_CHANGE_H
@@ -33,13 +38,16 @@ typedef struct {
     const uint8_t *fields;     // MessagePack map, borrowed
     size_t fields_len;
     bool partial;              // a partial copy: applied, but raises no vector
+    pdb_id_t source;           // a snapshot state installed from this instance (nil: none)
 } change_t;
 
-//  Packs the change as one MessagePack array: 9 items, 10 when partial.
+//  Packs the change as one MessagePack array: 9 items, 10 when partial,
+//  11 when it names a source.
 void change_pack(msgpack_packer *pk, const change_t *change);
 
-//  Reads a change from a decoded object (9 items, or 10 with the partial
-//  mark, a boolean). Checks shape, types, enums (op is
+//  Reads a change from a decoded object (9 items, 10 with the partial
+//  mark, a boolean, or 11 with that and a source, a non-nil 16-byte bin).
+//  Checks shape, types, enums (op is
 //  create, update, delete or OP_STATE), origin_seq != 0, hlc != 0 and that
 //  fields is one bounded MessagePack map; it does not check the fields
 //  against the entity tables (entity_check, or the state's own checks).

@@ -84,7 +84,7 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
     hlc_observe(self->hlc, stamp);
     rc = s_apply_remote(self, txn, c, why);
     if (rc == SPROTO_APPLIED) {
-        change_t relayed = *c;     // keeps origin, origin_seq, hlc and the partial mark
+        change_t relayed = *c;     // keeps origin, origin_seq, hlc, partial and source marks
         int wrc = wal_append(self->store, txn, &relayed);
         if (wrc)
             return wrc;
@@ -150,6 +150,7 @@ ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wal
         return rc;
     change_t own = *c;
     own.partial = false;           // our own change: every node may count it
+                                   // own.source stays: the snapshot's source has it
     own.origin = self->self;
     own.origin_seq = head + 1;
     own.hlc = hlc_tick(self->hlc, wall_ms);

@@ -29,7 +29,7 @@ typedef struct {
 
 //  A change from a peer (a STATE change too: one that another node installed
 //  and relays under its own origin). Returns SPROTO_APPLIED (applied and
-//  appended with its origin and partial mark kept), SPROTO_KNOWN (already
+//  appended with its origin, partial and source marks kept), SPROTO_KNOWN (already
 //  seen or dominated: only the vector moves), PDB_EMISSINGDEP (nothing
 //  written: retry later), or an error (abort the transaction). The vector
 //  moves only for a whole copy (c->partial false), also when it was known.
@@ -46,7 +46,10 @@ int ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_
 //  consulted or moved. Merges it; when that changed anything, appends it to
 //  the WAL as this node's own change (origin self, origin_seq its WAL seq,
 //  a fresh stamp) so it relays to third nodes, which ingest it with
-//  ingest_remote like any change. The clock observes every stamp inside.
+//  ingest_remote like any change. c->source (the snapshot's source, or nil)
+//  is kept as the record's source mark: that instance holds the state
+//  already, and peers never send it there. The clock observes every stamp
+//  inside.
 //  Returns SPROTO_APPLIED, SPROTO_KNOWN, PDB_EMISSINGDEP (nothing written)
 //  or an error (PDB_EINVAL with why for a bad state; abort the transaction).
 int ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wall_ms,

@@ -27,6 +27,7 @@ typedef struct {
     uint64_t snapshot_seq;
     vv_entry_t *vector;
     size_t vector_n;
+    pdb_id_t source;            // the snapshot's responder (nil: not said)
     change_t *changes;
     uint32_t n;
     s_dim_t *dims;
@@ -94,6 +95,9 @@ s_read_changes(const msgpack_object *list, s_install_t *in, char *why)
         if ((int) in->changes[i].op != OP_STATE)
             return WHY(PDB_EINVAL, "entity %u is not a state (op %d)", i,
                        (int) in->changes[i].op);
+        //  Only the caller knows whose snapshot this is; a mark the entity
+        //  came with means nothing here.
+        in->changes[i].source = in->source;
     }
     in->n = n;
     return 0;
@@ -103,11 +107,13 @@ static int
 s_read_args(const msgpack_object *args, s_install_t *in, char *why)
 {
     const msgpack_object *a = args->via.array.ptr;
-    if (args->via.array.size != 5 || mpk_get_str(&a[0], &in->peer, &in->peer_len)
+    uint32_t n = args->via.array.size;
+    if ((n != 5 && n != 6) || mpk_get_str(&a[0], &in->peer, &in->peer_len)
         || a[1].type != MSGPACK_OBJECT_ARRAY || a[2].type != MSGPACK_OBJECT_BOOLEAN
-        || mpk_get_u64(&a[3], &in->snapshot_seq) || a[4].type != MSGPACK_OBJECT_MAP)
-        return WHY(PDB_EINVAL,
-                   "install takes [peer name, [bin state], done, snapshot seq, {vector}]");
+        || mpk_get_u64(&a[3], &in->snapshot_seq) || a[4].type != MSGPACK_OBJECT_MAP
+        || (n == 6 && (mpk_get_id(&a[5], &in->source) || pdb_id_is_nil(&in->source))))
+        return WHY(PDB_EINVAL, "install takes [peer name, [bin state], done, snapshot seq, "
+                   "{vector}, bin(source)?]");
     if (in->peer_len > 0 && !peers_name_valid(in->peer, in->peer_len))
         return WHY(PDB_EINVAL, "peer name must be 1..%u bytes of UTF-8", PEERS_NAME_MAX);
     in->done = a[2].via.boolean;

@@ -12,9 +12,11 @@
 #include "stats.h"
 
 //  args: [peer name ("" for none), [bin(state change), ...], done,
-//  snapshot_seq, vector {bin(origin): seq}]. Merges each entity (see
-//  ingest_state); those that changed anything are appended to the WAL as
-//  this node's own changes. When done: the peer's pull cursor is raised to
+//  snapshot_seq, vector {bin(origin): seq}, bin(source)?]. Merges each
+//  entity (see ingest_state); those that changed anything are appended to
+//  the WAL as this node's own changes, marked with source (the instance
+//  the snapshot came from) when given, so they are never sent back there.
+//  When done: the peer's pull cursor is raised to
 //  snapshot_seq and each vector entry (but this node's own: it alone
 //  numbers its changes) is raised to the given seq.
 //  Packs [installed, wal_head]. Returns 0, PDB_EINVAL / PDB_ETOOBIG with why

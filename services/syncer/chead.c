@@ -65,15 +65,18 @@ s_skip_bin(s_rd_t *r)
     return 0;
 }
 
-//  The partial mark after the collective: entity_id, fields, then a boolean.
+//  The marks after the collective: entity_id, fields, then a boolean and,
+//  when sourced, the source's id.
 static int
-s_partial(s_rd_t *r, bool *out)
+s_marks(s_rd_t *r, bool sourced, chead_t *h)
 {
     pdb_id_t entity_id;
     if (s_id(r, &entity_id) || s_skip_bin(r) || r->p >= r->end
         || (*r->p != 0xc2 && *r->p != 0xc3))
         return PDB_EINVAL;
-    *out = *r->p == 0xc3;
+    h->partial = *r->p++ == 0xc3;
+    if (sourced && (s_id(r, &h->source) || pdb_id_is_nil(&h->source)))
+        return PDB_EINVAL;
     return 0;
 }
 
@@ -83,15 +86,16 @@ chead_read(const void *data, size_t len, chead_t *out)
     s_rd_t r = { data, (const uint8_t *) data + len };
     uint64_t hlc, entity, op;
     chead_t h = { .partial = false };
-    //  fixarray of 9, or of 10 with the partial mark
-    if (len < 1 || (r.p[0] != 0x99 && r.p[0] != 0x9a))
+    //  fixarray of 9, of 10 with the partial mark, of 11 with the source too
+    if (len < 1 || r.p[0] < 0x99 || r.p[0] > 0x9b)
         return PDB_EINVAL;
-    bool marked = *r.p++ == 0x9a;
+    bool marked = r.p[0] != 0x99, sourced = r.p[0] == 0x9b;
+    r.p++;
     if (s_uint(&r, &h.seq) || s_id(&r, &h.origin) || s_uint(&r, &h.origin_seq)
         || s_uint(&r, &hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
         || s_id(&r, &h.collective) || h.origin_seq == 0)
         return PDB_EINVAL;
-    if (marked && s_partial(&r, &h.partial))
+    if (marked && s_marks(&r, sourced, &h))
         return PDB_EINVAL;
     *out = h;
     return 0;

@@ -1,6 +1,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mpk.h"
+#include "peers_cfg.h"
 #include "prow.h"
 #include "sops.h"
 
@@ -82,19 +83,25 @@ s_row_instance(const prow_t *row, pdb_id_t *out)
 }
 
 //  Forgets the row's cursors (storage never lowers them in place) and binds
-//  it to `instance`, keeping the fields `pulsedb peer add` wrote.
+//  it to `instance`, keeping the fields `pulsedb peer add` wrote. The fresh
+//  cursors are built under the peer's current filter, which the row records.
 static int
 s_reset_row(conn_t *self, const prow_t *row, const pdb_id_t *instance, char *why)
 {
     static const char *keep[] = { "address", "direction", "collectives" };
+    uint8_t filter[PEERS_CFG_FILTER_MAX];
+    size_t filter_len;
+    peers_cfg_filter_key(&self->peer->spec, filter, &filter_len);
     mpk_out_t map;
     mpk_out_init(&map);
-    size_t n = 1;
+    size_t n = 2;
     for (size_t i = 0; i < 3; i++)
         n += row->map && mpk_map_get(row->map, keep[i]) != NULL;
     mpk_pack_map(&map.pk, n);
     mpk_pack_str(&map.pk, "instance_id");
     mpk_pack_id(&map.pk, instance);
+    mpk_pack_str(&map.pk, "cursor_filter");
+    mpk_pack_bin(&map.pk, filter, filter_len);
     for (size_t i = 0; i < 3; i++) {
         const msgpack_object *v = row->map ? mpk_map_get(row->map, keep[i]) : NULL;
         if (v) {
@@ -112,6 +119,67 @@ s_reset_row(conn_t *self, const prow_t *row, const pdb_id_t *instance, char *why
     return rc;
 }
 
+//  Records the filter the cursors advance under from now on.
+static int
+s_record_filter(conn_t *self, const uint8_t *filter, size_t len, char *why)
+{
+    mpk_out_t map;
+    mpk_out_init(&map);
+    mpk_pack_map(&map.pk, 1);
+    mpk_pack_str(&map.pk, "cursor_filter");
+    mpk_pack_bin(&map.pk, filter, len);
+    int rc = mpk_out_status(&map);
+    if (!rc)
+        rc = sops_peer_set_packed(self->storage, self->peer->spec.name, map.buf.data,
+                                  map.buf.size, why);
+    mpk_out_release(&map);
+    return rc;
+}
+
+//  The cursors cover only what the filter recorded with them let through.
+//  A filter that is the same or narrower keeps them (recording the narrower
+//  one); a wider one, or none, would never fetch what the old filter read
+//  past, so the row starts over from zero, as for a replaced peer. A row
+//  with no record (new, or from before the record existed) takes the
+//  current filter. *reset tells whether the row was reset.
+static int
+s_check_filter(conn_t *self, const prow_t *row, const pdb_id_t *bound, bool *reset,
+               char *why)
+{
+    const cfg_peer_t *spec = &self->peer->spec;
+    uint8_t filter[PEERS_CFG_FILTER_MAX];
+    size_t len;
+    peers_cfg_filter_key(spec, filter, &len);
+    *reset = false;
+    const msgpack_object *v = row->map ? mpk_map_get(row->map, "cursor_filter") : NULL;
+    const void *had;
+    size_t had_len;
+    if (!v)
+        return s_record_filter(self, filter, len, why);
+    bool readable = mpk_get_bin(v, &had, &had_len) == 0;
+    if (readable && had_len == len && memcmp(had, filter, len) == 0)
+        return 0;
+    if (readable && peers_cfg_filter_within(spec, had, had_len))
+        return s_record_filter(self, filter, len, why);
+    char was[32];
+    if (!readable || had_len % PDB_ID_LEN)
+        snprintf(was, sizeof was, "unreadable");
+    else if (had_len == 0)
+        snprintf(was, sizeof was, "all");
+    else
+        snprintf(was, sizeof was, "%zu", had_len / PDB_ID_LEN);
+    char now[32];
+    if (spec->collectives_n)
+        snprintf(now, sizeof now, "%zu", spec->collectives_n);
+    else
+        snprintf(now, sizeof now, "all");
+    log_i("syncer", "peer filter widened peer=%s collectives_was=%s collectives_now=%s: its "
+          "cursors start from zero to fetch what the old filter skipped", spec->name, was,
+          now);
+    *reset = true;
+    return s_reset_row(self, row, bound, why);
+}
+
 //  The identity rules, under the peer's identity lock so the push and pull
 //  threads never both reset the row.
 static int
@@ -125,6 +193,7 @@ s_bind(conn_t *self, const pdb_id_t *responder, char *why)
     int rc = prow_read(self->ctx->store, NULL, peer->spec.name, &row);
     pdb_id_t bound;
     bool has = rc == 0 && s_row_instance(&row, &bound);
+    bool reset = false;
     if (rc == PDB_ENOTFOUND)
         rc = 0;
     if (!rc && !has) {
@@ -147,7 +216,13 @@ s_bind(conn_t *self, const pdb_id_t *responder, char *why)
             rc = s_reset_row(self, &row, responder, why);
             if (!rc)
                 __atomic_add_fetch(&peer->generation, 1, __ATOMIC_ACQ_REL);
+            reset = true;
         }
+    }
+    if (!rc && !reset) {
+        rc = s_check_filter(self, &row, responder, &reset, why);
+        if (!rc && reset)
+            __atomic_add_fetch(&peer->generation, 1, __ATOMIC_ACQ_REL);
     }
     self->generation = __atomic_load_n(&peer->generation, __ATOMIC_ACQUIRE);
     pthread_mutex_unlock(&peer->ident_lock);

@@ -8,6 +8,9 @@
     zero) and re-bound, and the sibling direction notices through the
     peer's generation and says hello again. A second identity change within
     one cycle (before any exchange succeeded) is an error, not a loop.
+    The row also records the collective filter its cursors were built
+    under; a peer whose filter was widened or removed since gets its row
+    reset the same way at hello (the cursors never covered the rest).
 */
 #ifndef PDB_SYNCER_CONN_H
 #define PDB_SYNCER_CONN_H

@@ -38,11 +38,12 @@ s_install(initsync_t *self, conn_t *conn, const sync_msg_t *msg, char *why)
         bytes += msg->changes[i].len;
     //  A filtered snapshot holds some collectives only: the responder's
     //  vector would claim every other change of theirs too, so it is not
-    //  taken. The states themselves are logged as our own changes.
+    //  taken. The states themselves are logged as our own changes, marked
+    //  with the responder, which has them: they are never sent back to it.
     bool filtered = conn->peer->spec.collectives_n > 0;
     int rc = sops_install(conn->storage, conn->peer->spec.name, msg->changes, msg->changes_n,
                           msg->done, msg->snapshot_seq, msg->vector,
-                          filtered ? 0 : msg->vector_n, &installed, why);
+                          filtered ? 0 : msg->vector_n, &conn->responder, &installed, why);
     if (rc)
         return rc;
     peer_counts_t add = { .installed = installed };

@@ -43,7 +43,10 @@ s_judge(const page_req_t *req, page_t *page, uint64_t seq, const MDB_val *val,
     if (chead_read(val->mv_data, val->mv_size, &h) != 0)
         return PDB_ECORRUPT;
     bool covered = req->vector && vv_covers(req->vector, &h.origin, h.origin_seq);
-    if (covered || !s_in_filter(req, &h.collective)) {
+    //  A state installed from the receiver's snapshot is the receiver's own
+    //  data (or older): sending it back would be a second full transfer.
+    bool its_own = req->receiver && pdb_id_cmp(&h.source, req->receiver) == 0;
+    if (covered || its_own || !s_in_filter(req, &h.collective)) {
         *verdict = S_SKIP;
         return 0;
     }

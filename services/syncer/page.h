@@ -3,7 +3,9 @@
 
     The page starts after `cursor` and skips changes the receiver already
     has (its version vector covers them: no echo, no duplicate through a
-    second path) and changes outside the collective filter. It stops at
+    second path), snapshot states installed from the receiver itself (their
+    source mark names it: it holds them already) and changes outside the
+    collective filter. It stops at
     max_changes, before max_bytes, after PAGE_EXAMINE_MAX entries, or at
     the end of the WAL. next_cursor is the last seq examined, skipped ones
     included, so a page whose changes were all filtered out still advances.
@@ -30,6 +32,7 @@ typedef struct {
     size_t max_changes;          // >= 1
     size_t max_bytes;            // of changes, each counted with PAGE_BLOB_OVERHEAD
     const vv_t *vector;          // the receiver's vector (NULL: empty)
+    const pdb_id_t *receiver;    // the receiver's instance (NULL: unknown)
     const pdb_id_t *filter;      // collectives to send (NULL / 0: all)
     size_t filter_n;
 } page_req_t;

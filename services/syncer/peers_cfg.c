@@ -1,6 +1,7 @@
 #include "peers_cfg.h"
 #include "prow.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,4 +97,40 @@ peers_cfg_same(const peers_cfg_entry_t *a, const peers_cfg_entry_t *b)
         && strcmp(x->address, y->address) == 0 && x->direction == y->direction
         && x->collectives_n == y->collectives_n
         && memcmp(x->collectives, y->collectives, x->collectives_n * sizeof *x->collectives) == 0;
+}
+
+static int
+s_id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, PDB_ID_LEN);
+}
+
+void
+peers_cfg_filter_key(const cfg_peer_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX], size_t *len)
+{
+    assert(spec->collectives_n <= CFG_PEER_COLLECTIVES_MAX);
+    for (size_t i = 0; i < spec->collectives_n; i++)
+        memcpy(out + i * PDB_ID_LEN, spec->collectives[i].b, PDB_ID_LEN);
+    //  Sorted, so the same set in another order is the same record.
+    qsort(out, spec->collectives_n, PDB_ID_LEN, s_id_cmp);
+    *len = spec->collectives_n * PDB_ID_LEN;
+}
+
+bool
+peers_cfg_filter_within(const cfg_peer_t *spec, const uint8_t *key, size_t len)
+{
+    if (len % PDB_ID_LEN != 0)
+        return false;
+    if (len == 0)
+        return true;                // the cursors were built over every collective
+    if (spec->collectives_n == 0)
+        return false;               // filter removed: every collective now
+    for (size_t i = 0; i < spec->collectives_n; i++) {
+        bool found = false;
+        for (size_t off = 0; !found && off < len; off += PDB_ID_LEN)
+            found = memcmp(key + off, spec->collectives[i].b, PDB_ID_LEN) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
 }

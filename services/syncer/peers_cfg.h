@@ -48,4 +48,20 @@ const peers_cfg_entry_t *peers_cfg_find(const peers_cfg_t *self, const char *nam
 //  True when the two describe the same peer the same way.
 bool peers_cfg_same(const peers_cfg_entry_t *a, const peers_cfg_entry_t *b);
 
+//  A peer's cursors only cover what its filter let through, so its row
+//  records the filter they were built under ("cursor_filter", bin): the
+//  spec's collectives sorted, PDB_ID_LEN bytes each; empty for no filter
+//  (every collective).
+#define PEERS_CFG_FILTER_MAX (CFG_PEER_COLLECTIVES_MAX * PDB_ID_LEN)
+
+//  Writes spec's filter record to out and its length to *len.
+void peers_cfg_filter_key(const cfg_peer_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX],
+                          size_t *len);
+
+//  True when every collective spec syncs was already synced under the
+//  recorded filter (key, len): the same filter or a narrower one, so the
+//  cursors still hold. False when the filter was widened or removed, or the
+//  record is not a list of ids (the cursors must then start over).
+bool peers_cfg_filter_within(const cfg_peer_t *spec, const uint8_t *key, size_t len);
+
 #endif

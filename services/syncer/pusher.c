@@ -116,6 +116,7 @@ s_read_batch(pusher_t *self, s_batch_t *batch, char *why)
         .max_changes = ctx->batch_max_changes,
         .max_bytes = ctx->batch_max_bytes < limit ? ctx->batch_max_bytes : limit,
         .vector = &self->remote,
+        .receiver = &self->conn.responder,
         .filter = spec->collectives, .filter_n = spec->collectives_n,
     };
     MDB_txn *txn;

@@ -217,16 +217,25 @@ s_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
 //  --------------------------------------------------------------------------
 //  pull
 
-//  Builds and sends the page for a pull (or a parked one). Returns true when
-//  answered, false when the page is empty and may wait (*scan_from moved).
+//  The page a pull asks for (s_answer_pull sets where it starts).
+static page_req_t
+s_pull_req(size_t max_changes, size_t max_bytes, const vv_t *vector, const pdb_id_t *source,
+           const pdb_id_t *filter, size_t filter_n)
+{
+    return (page_req_t) { .max_changes = max_changes,
+                          .max_bytes = max_bytes, .vector = vector, .receiver = source,
+                          .filter = filter, .filter_n = filter_n };
+}
+
+//  Builds and sends the page for a pull (or a parked one), from *scan_from
+//  on (req's cursor is ignored). Returns true when answered, false when the
+//  page is empty and may wait (*scan_from moved).
 static bool
-s_answer_pull(serve_t *self, const s_route_t *route, uint64_t *scan_from, size_t max_changes,
-              size_t max_bytes, const vv_t *vector, const pdb_id_t *filter, size_t filter_n,
+s_answer_pull(serve_t *self, const s_route_t *route, uint64_t *scan_from, page_req_t req,
               bool may_wait)
 {
-    page_req_t req = { .cursor = *scan_from, .max_changes = max_changes,
-                       .max_bytes = max_bytes, .vector = vector,
-                       .filter = filter, .filter_n = filter_n };
+    size_t max_bytes = req.max_bytes;
+    req.cursor = *scan_from;
     MDB_txn *txn;
     page_t page = { 0 };
     int rc = store_read_begin(self->ctx->store, &txn);
@@ -326,12 +335,19 @@ s_pull(serve_t *self, s_route_t *route, const sync_msg_t *msg)
     vv_t vector = { msg->vector, msg->vector_n };
     uint64_t scan_from = msg->cursor;
     bool wait = msg->wait_ms > 0 && self->parked_n < SERVE_PARKED_MAX;
-    if (s_answer_pull(self, route, &scan_from, msg->max_changes, max_bytes, &vector,
-                      msg->collectives, msg->collectives_n, wait))
+    page_req_t req = s_pull_req(msg->max_changes, max_bytes, &vector, &msg->from,
+                                msg->collectives, msg->collectives_n);
+    if (s_answer_pull(self, route, &scan_from, req, wait))
         return;
     if (!s_park(self, route, msg, scan_from, max_bytes))
-        s_answer_pull(self, route, &scan_from, msg->max_changes, max_bytes, &vector,
-                      msg->collectives, msg->collectives_n, false);
+        s_answer_pull(self, route, &scan_from, req, false);
+}
+
+static page_req_t
+s_parked_req(const s_parked_t *p)
+{
+    return s_pull_req(p->max_changes, p->max_bytes, &p->vector, &p->source, p->filter,
+                      p->filter_n);
 }
 
 //  Answers parked pulls that now have changes (look) or whose wait ended.
@@ -345,8 +361,7 @@ s_parked_run(serve_t *self, bool look)
         bool expired = now >= p->deadline;
         bool answered = false;
         if (look || expired)
-            answered = s_answer_pull(self, &p->route, &p->scan_from, p->max_changes,
-                                     p->max_bytes, &p->vector, p->filter, p->filter_n,
+            answered = s_answer_pull(self, &p->route, &p->scan_from, s_parked_req(p),
                                      !expired);
         if (answered)
             s_parked_free(&self->parked[i]);
@@ -585,11 +600,9 @@ serve_destroy(serve_t **self_p)
         return;
     serve_t *self = *self_p;
     for (size_t i = 0; i < self->parked_n; i++) {
+        s_parked_t *p = self->parked[i];
         if (self->router)
-            s_answer_pull(self, &self->parked[i]->route, &self->parked[i]->scan_from,
-                          self->parked[i]->max_changes, self->parked[i]->max_bytes,
-                          &self->parked[i]->vector, self->parked[i]->filter,
-                          self->parked[i]->filter_n, false);
+            s_answer_pull(self, &p->route, &p->scan_from, s_parked_req(p), false);
         s_parked_free(&self->parked[i]);
     }
     if (self->inbound && self->storage)

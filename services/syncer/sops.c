@@ -155,11 +155,11 @@ sops_peer_del(sclient_t *storage, const char *peer, char why[PDB_ERRMSG_MAX])
 int
 sops_install(sclient_t *storage, const char *peer, const sync_blob_t *entities, size_t n,
              bool done, uint64_t snapshot_seq, const vv_entry_t *vector, size_t vector_n,
-             uint64_t *installed, char why[PDB_ERRMSG_MAX])
+             const pdb_id_t *source, uint64_t *installed, char why[PDB_ERRMSG_MAX])
 {
     mpk_out_t args;
     mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 5);
+    mpk_pack_array(&args.pk, 6);
     mpk_pack_str(&args.pk, peer);
     mpk_pack_array(&args.pk, n);
     for (size_t i = 0; i < n; i++)
@@ -171,6 +171,7 @@ sops_install(sclient_t *storage, const char *peer, const sync_blob_t *entities, 
         mpk_pack_id(&args.pk, &vector[i].origin);
         mpk_pack_u64(&args.pk, vector[i].seq);
     }
+    mpk_pack_id(&args.pk, source);
     void *buf;
     msgpack_unpacked u;
     bool has;

@@ -49,10 +49,12 @@ int sops_peer_set_packed(sclient_t *storage, const char *peer, const void *map, 
 //  "peer_del" [peer]: forgets the row and its cursors.
 int sops_peer_del(sclient_t *storage, const char *peer, char why[PDB_ERRMSG_MAX]);
 
-//  "install" [peer, entities, done, snapshot_seq, vector] -> installed.
+//  "install" [peer, entities, done, snapshot_seq, vector, source] ->
+//  installed. source: the snapshot's responder, whose instance the
+//  installed states' WAL records name so they never go back to it.
 int sops_install(sclient_t *storage, const char *peer, const sync_blob_t *entities, size_t n,
                  bool done, uint64_t snapshot_seq, const vv_entry_t *vector, size_t vector_n,
-                 uint64_t *installed, char why[PDB_ERRMSG_MAX]);
+                 const pdb_id_t *source, uint64_t *installed, char why[PDB_ERRMSG_MAX]);
 
 //  "compact" [below_seq, max_entries] -> deleted, floor.
 int sops_compact(sclient_t *storage, uint64_t below_seq, uint64_t max_entries,

@@ -400,7 +400,10 @@ def test_filtered_link_claims_no_change_it_skipped(cluster):
     relayed = [c for c in decoded_changes(b) if c[1] != mine]
     assert len(relayed) == len(ex), relayed
     assert all(len(c) == 10 and c[9] is True for c in relayed), relayed
-    assert all(len(c) == 9 for c in decoded_changes(b) if c[1] == mine)
+    # (B's own changes include the x states it installed from A's snapshot:
+    # those name A as their source, an eleventh item after a false mark.)
+    assert all(len(c) == 9 or (len(c) == 11 and c[9] is False)
+               for c in decoded_changes(b) if c[1] == mine)
     # No echo: what A serves B's filtered pull holds none of B's own changes.
     reply = sync_request(a.sync_address, [1, "pull", {
         "source": mine, "target": uuid.UUID(a.instance_id).bytes, "cursor": 0,
@@ -472,6 +475,51 @@ def test_filtered_node_gets_everything_once_an_unfiltered_peer_links(cluster):
         assert status_code(b, f"/v1/experiences/{e}") == 200, e
     cluster.wait_quiet()
     assert vector_of(b)[a.instance_id] == a.wal_head()
+
+
+@pytest.mark.parametrize("widened", ["x_and_y", "removed"])
+def test_widened_filter_fetches_what_the_old_filter_skipped(cluster, widened):
+    """B pulls only x from A, so its cursor reads past A's y changes. When
+    B's filter is widened (or removed), its cursors start over and it gets
+    A's y changes after all; narrowing it back keeps the cursors."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    x = a.collective("x", DIM)["id"]
+    y = a.collective("y", DIM)["id"]
+    b.add_peer(a, "pull", [x])
+    a.start_syncer()
+    b.start_syncer()
+    cluster.wait_quiet()
+    ex, ey, _ = filtered_history(a, x, y)
+    wait_for(lambda: all(status_code(b, f"/v1/experiences/{e}") == 200 for e in ex),
+             what="x's changes at b")
+    cluster.wait_quiet()
+    assert status_code(b, f"/v1/experiences/{ey[0]}") == 404
+    assert b.peer("a")["pull_cursor"] == a.wal_head()
+
+    b.stop_syncer()
+    b.peers = [a.spec("pull", [y, x] if widened == "x_and_y" else [])]
+    b.start_syncer()
+    cluster.wait_converged(coll_ids=[x, y])
+    for e in ex + ey:
+        assert status_code(b, f"/v1/experiences/{e}") == 200, e
+    assert "peer filter widened peer=a collectives_was=1 collectives_now=" \
+        f"{'2' if widened == 'x_and_y' else 'all'}" in b.log("syncer"), b.log_tail("syncer")
+    cluster.wait_quiet()
+
+    # Narrowed again: the cursor stands, nothing starts over.
+    cursor = b.peer("a")["pull_cursor"]
+    b.stop_syncer()
+    b.peers = [a.spec("pull", [x])]
+    b.start_syncer()
+    ey.append(post_exp(a, y, "y-after-narrowing"))
+    ex.append(post_exp(a, x, "x-after-narrowing"))
+    wait_for(lambda: status_code(b, f"/v1/experiences/{ex[-1]}") == 200,
+             what="the new x change at b")
+    cluster.wait_quiet()
+    assert status_code(b, f"/v1/experiences/{ey[-1]}") == 404
+    assert b.peer("a")["pull_cursor"] >= cursor
+    assert b.log("syncer").count("peer filter widened") == 1
 
 
 # -- each change travels once --------------------------------------------------
@@ -710,6 +758,55 @@ def test_new_peer_catches_up_by_snapshot_with_progress(cluster):
     assert b.log("syncer").count("initial sync starting") == 1
     wait_for(lambda: b.peer("a")["state"] == "idle", what="b idle after catching up",
              detail=lambda: b.peer("a"))
+
+
+def test_installed_snapshot_does_not_flow_back_to_its_source(cluster):
+    """B takes an initial sync from A and logs the installed states as its
+    own changes, marked with A as their source: they relay to C, which
+    syncs only with B, but never go back to A, by push or by pull."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    c = cluster.add("c", syncer=False)
+    coll = a.collective("history", DIM)["id"]
+    a.bulk_experiences(coll, 40)
+    b.add_peer(a)                   # A has no peer of its own: B pushes to it
+    Cluster.link(b, c)
+    b.start_syncer()                # A does not serve yet: B cannot snapshot
+    c.start_syncer()
+    # C's first contact finds B empty, so C pulls B's changes one by one
+    # instead of taking a snapshot of its own.
+    wait_for(lambda: (c.peer("b") or {}).get("state") == "idle", what="c idle with b",
+             detail=lambda: c.log_tail("syncer", 5))
+    before = a.stats()
+    a.start_syncer()
+    cluster.wait_converged()
+    own = post_exp(b, coll, "b's own")
+    cluster.wait_converged()
+    cluster.wait_quiet()
+    assert b.stats()["installed"] == 41
+    # A took B's own write and nothing else: no installed state came back.
+    after = a.stats()
+    assert after["applied"] - before["applied"] == 1, (before, after)
+    assert after["known"] == before["known"], (before, after)
+    assert b.peer("a")["push_acked"] == b.wal_head()
+    # What B serves A's pull, even to an empty vector: B's own write only.
+    reply = sync_request(b.sync_address, [1, "pull", {
+        "source": uuid.UUID(a.instance_id).bytes, "target": uuid.UUID(b.instance_id).bytes,
+        "cursor": 0, "max_changes": 1000, "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}])
+    assert reply and reply[1] == "pull_ok", reply
+    sent = [msgpack.unpackb(ch, raw=False) for ch in reply[2]["changes"]]
+    assert len(sent) == 1 and len(sent[0]) == 9, sent
+    assert reply[2]["next_cursor"] == b.wal_head()
+    # Anyone else gets the installed states, marked with A as their source.
+    served = [msgpack.unpackb(ch, raw=False) for ch in changes_of(b, 1000)]
+    assert len(served) == 42, len(served)
+    marked = [ch for ch in served if len(ch) == 11]
+    assert len(marked) == 41 and all(ch[10] == uuid.UUID(a.instance_id).bytes
+                                     for ch in marked)
+    # C has it all, from B's change records rather than a snapshot.
+    st = c.stats()
+    assert st["installed"] == 0 and st["applied"] == 42, st
+    assert status_code(c, f"/v1/experiences/{own}") == 200
 
 
 def test_peer_behind_the_floor_resyncs_by_snapshot(cluster):

@@ -642,9 +642,16 @@ fx_result_t
 fx_install(fx_node_t *n, const char *peer, const fx_blob_t *items, size_t count, bool done,
            uint64_t snapshot_seq, const vv_t *vector)
 {
+    return fx_install_from(n, peer, items, count, done, snapshot_seq, vector, NULL);
+}
+
+fx_result_t
+fx_install_from(fx_node_t *n, const char *peer, const fx_blob_t *items, size_t count,
+                bool done, uint64_t snapshot_seq, const vv_t *vector, const pdb_id_t *source)
+{
     mpk_out_t a;
     mpk_out_init(&a);
-    mpk_pack_array(&a.pk, 5);
+    mpk_pack_array(&a.pk, source ? 6 : 5);
     mpk_pack_str(&a.pk, peer);
     mpk_pack_array(&a.pk, count);
     for (size_t i = 0; i < count; i++)
@@ -657,6 +664,8 @@ fx_install(fx_node_t *n, const char *peer, const fx_blob_t *items, size_t count,
         mpk_pack_id(&a.pk, &vector->entries[i].origin);
         mpk_pack_u64(&a.pk, vector->entries[i].seq);
     }
+    if (source)
+        mpk_pack_id(&a.pk, source);
     fx_result_t r = s_run(n, &a, true, NULL);
     mpk_out_release(&a);
     return r;

@@ -134,6 +134,11 @@ typedef struct {
 //  "install" with the given entities (committed when it succeeds).
 fx_result_t fx_install(fx_node_t *n, const char *peer, const fx_blob_t *items, size_t count,
                        bool done, uint64_t snapshot_seq, const vv_t *vector);
+//  Same, naming the snapshot's source (the optional sixth argument; NULL
+//  leaves it out, as fx_install does).
+fx_result_t fx_install_from(fx_node_t *n, const char *peer, const fx_blob_t *items,
+                            size_t count, bool done, uint64_t snapshot_seq, const vv_t *vector,
+                            const pdb_id_t *source);
 //  Installs a whole snapshot, one request per page, done on the last.
 uint64_t fx_install_snap(fx_node_t *n, const char *peer, const fx_snap_t *s);
 

@@ -366,6 +366,62 @@ test_change_partial_mark_round_trips_and_whole_copies_stay_nine_items(void **sta
     mpk_out_release(&part);
 }
 
+//  The source mark is an eleventh element after the partial mark (which it
+//  then always carries, false or true); only a non-nil 16-byte id reads.
+static void
+test_change_source_mark_round_trips_after_the_partial_mark(void **state)
+{
+    (void) state;
+    change_t c = s_change(), back;
+    mpk_out_t whole, sourced;
+    s_pack(&c, &whole);
+    c.source = s_id(0x5e);
+    s_pack(&c, &sourced);
+    const uint8_t *b = (const uint8_t *) sourced.buf.data;
+    assert_int_equal(b[0], 0x9b);
+    assert_int_equal(sourced.buf.size, whole.buf.size + 1 + 2 + PDB_ID_LEN);
+    assert_memory_equal(b + 1, (const uint8_t *) whole.buf.data + 1, whole.buf.size - 1);
+    assert_int_equal(b[whole.buf.size], 0xc2);              // not partial
+    assert_int_equal(change_decode(sourced.buf.data, sourced.buf.size, &back), 0);
+    assert_false(back.partial);
+    assert_int_equal(pdb_id_cmp(&back.source, &c.source), 0);
+    assert_int_equal(change_decode(whole.buf.data, whole.buf.size, &back), 0);
+    assert_true(pdb_id_is_nil(&back.source));
+    c.partial = true;
+    mpk_out_t both;
+    s_pack(&c, &both);
+    assert_int_equal(change_decode(both.buf.data, both.buf.size, &back), 0);
+    assert_true(back.partial);
+    assert_int_equal(pdb_id_cmp(&back.source, &c.source), 0);
+
+    //  Refused: a nil source, a source that is not 16 bytes of bin, a tenth
+    //  item that is not a boolean, and a twelfth item.
+    size_t len = sourced.buf.size;
+    uint8_t *bytes = malloc(len + 1);
+    assert_non_null(bytes);
+    memcpy(bytes, sourced.buf.data, len);
+    memset(bytes + len - PDB_ID_LEN, 0, PDB_ID_LEN);
+    assert_int_equal(change_decode(bytes, len, &back), PDB_EINVAL);
+    memcpy(bytes, sourced.buf.data, len);
+    bytes[len - PDB_ID_LEN - 1] = PDB_ID_LEN - 1;
+    assert_int_equal(change_decode(bytes, len - 1, &back), PDB_EINVAL);
+    memcpy(bytes, sourced.buf.data, len);
+    bytes[len - PDB_ID_LEN - 2] = 0xa1;                     // str, not bin
+    bytes[len - PDB_ID_LEN - 1] = 0x00;
+    assert_int_equal(change_decode(bytes, len - PDB_ID_LEN + 1, &back), PDB_EINVAL);
+    memcpy(bytes, sourced.buf.data, len);
+    bytes[whole.buf.size] = 0xc0;
+    assert_int_equal(change_decode(bytes, len, &back), PDB_EINVAL);
+    memcpy(bytes, sourced.buf.data, len);
+    bytes[0] = 0x9c;
+    bytes[len] = 0xc3;
+    assert_int_equal(change_decode(bytes, len + 1, &back), PDB_EINVAL);
+    free(bytes);
+    mpk_out_release(&whole);
+    mpk_out_release(&sourced);
+    mpk_out_release(&both);
+}
+
 static void
 test_change_version_cmp_orders_by_hlc_then_origin(void **state)
 {
@@ -394,6 +450,7 @@ main(void)
         cmocka_unit_test(test_change_decode_rejects_collective_change_whose_ids_differ),
         cmocka_unit_test(test_change_decode_rejects_wrong_shape_and_garbage),
         cmocka_unit_test(test_change_partial_mark_round_trips_and_whole_copies_stay_nine_items),
+        cmocka_unit_test(test_change_source_mark_round_trips_after_the_partial_mark),
         cmocka_unit_test(test_change_version_cmp_orders_by_hlc_then_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

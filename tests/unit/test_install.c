@@ -577,6 +577,69 @@ test_install_states_relay_through_apply_to_a_third_node(void **state)
     fx_close(&c);
 }
 
+//  Installed states name the snapshot's source in their WAL records, so
+//  peers never send them back there; relays keep the mark. Without a source
+//  argument (older syncers) there is no mark, and a nil source is refused.
+static void
+test_install_marks_states_with_the_snapshot_source(void **state)
+{
+    (void) state;
+    fx_node_t a, b, c, d;
+    fx_open(&a);
+    fx_open(&b);
+    fx_open(&c);
+    fx_open(&d);
+    fx_world_t w;
+    fx_populate(&a, clock_wall_ms(), &w);
+    fx_snap_t s;
+    fx_snapshot(&a, NULL, 0, 1000, 1u << 20, &s);
+    assert_int_equal(s.pages, 1);
+    pdb_id_t nil = { { 0 } };
+    fx_result_t r = fx_install_from(&b, "alpha", s.items, s.n, true, s.head, &s.vector, &nil);
+    assert_int_equal(r.rc, PDB_EINVAL);
+    assert_int_equal(fx_head(&b), 0);
+    r = fx_install_from(&b, "alpha", s.items, s.n, true, s.head, &s.vector, &a.ing.self);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.installed, s.n);
+    r = fx_install(&d, "alpha", s.items, s.n, true, s.head, &s.vector);
+    assert_int_equal(r.rc, 0);
+    fx_blob_t *wal, *dwal;
+    size_t n, dn;
+    fx_wal(&b, 0, &wal, &n);
+    fx_wal(&d, 0, &dwal, &dn);
+    assert_int_equal(n, s.n);
+    assert_int_equal(dn, s.n);
+    for (size_t i = 0; i < n; i++) {
+        change_t ch;
+        assert_int_equal(change_decode(wal[i].data, wal[i].len, &ch), 0);
+        assert_int_equal(pdb_id_cmp(&ch.source, &a.ing.self), 0);
+        assert_false(ch.partial);
+        assert_int_equal(pdb_id_cmp(&ch.origin, &b.ing.self), 0);
+        assert_int_equal(change_decode(dwal[i].data, dwal[i].len, &ch), 0);
+        assert_true(pdb_id_is_nil(&ch.source));
+    }
+    //  A third node relays them with the mark kept.
+    r = fx_apply(&c, "beta", wal, n, NULL);
+    assert_int_equal(r.rc, 0);
+    fx_blob_t *cwal;
+    size_t cn;
+    fx_wal(&c, 0, &cwal, &cn);
+    assert_int_equal(cn, n);
+    for (size_t i = 0; i < cn; i++) {
+        change_t ch;
+        assert_int_equal(change_decode(cwal[i].data, cwal[i].len, &ch), 0);
+        assert_int_equal(pdb_id_cmp(&ch.source, &a.ing.self), 0);
+    }
+    fx_blobs_free(cwal, cn);
+    fx_blobs_free(dwal, dn);
+    fx_blobs_free(wal, n);
+    fx_snap_free(&s);
+    fx_close(&a);
+    fx_close(&b);
+    fx_close(&c);
+    fx_close(&d);
+}
+
 //  A relayed state that c has already outgrown is dominated: known, and
 //  not appended.
 static void
@@ -731,6 +794,7 @@ main(void)
         cmocka_unit_test(test_install_malformed_entity_refuses_request_and_writes_nothing),
         cmocka_unit_test(test_install_child_without_its_collective_is_refused_as_missing),
         cmocka_unit_test(test_install_states_relay_through_apply_to_a_third_node),
+        cmocka_unit_test(test_install_marks_states_with_the_snapshot_source),
         cmocka_unit_test(test_relayed_state_dominated_by_local_data_is_known),
         cmocka_unit_test(test_client_writes_refuse_state_op),
         cmocka_unit_test(test_install_through_the_storage_handler),

@@ -442,6 +442,83 @@ test_chead_reads_the_envelope(void **state)
     }
 }
 
+//  Appends to n's WAL a rename of COLL1 by origin ORG_C (origin_seq oseq)
+//  that names `source` as its snapshot source (nil: none).
+static void
+s_ingest_sourced(s_node_t *n, uint64_t oseq, uint8_t source)
+{
+    change_t c = { .origin = s_id(ORG_C), .origin_seq = oseq, .hlc = H(2000 + oseq),
+                   .entity = ENT_COLLECTIVE, .op = OP_UPDATE, .collective_id = s_id(COLL1),
+                   .entity_id = s_id(COLL1), .fields = (const uint8_t *) "\x81\xa4name\xa1x",
+                   .fields_len = 8 };
+    if (source)
+        c.source = s_id(source);
+    MDB_txn *txn;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(mdb_txn_begin(n->node->store->env, NULL, 0, &txn), 0);
+    assert_int_equal(ingest_remote(&n->ing, txn, &c, why), SPROTO_APPLIED);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+//  A state installed from the receiver's own snapshot is never sent back to
+//  it, but still goes to everyone else; the cursor passes it either way.
+static void
+test_page_skips_states_sourced_from_the_receiver(void **state)
+{
+    s_node_t *n = *state;
+    s_ingest_sourced(n, 2, ORG_A);              // seq 7, from A's snapshot
+    s_ingest_sourced(n, 3, 0);                  // seq 8, unmarked
+    s_ingest_sourced(n, 4, ORG_B);              // seq 9, from B's snapshot
+    pdb_id_t a = s_id(ORG_A), b = s_id(ORG_B), c = s_id(ORG_C);
+    page_req_t req = s_req(6);
+    s_result_t r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 7, 8, 9 }, 3);
+    req.receiver = &c;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 7, 8, 9 }, 3);
+    req.receiver = &a;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 8, 9 }, 2);
+    assert_int_equal(r.page.next_cursor, 9);
+    req.receiver = &b;
+    r = s_page(n, &req);
+    s_assert_seqs(&r, (uint64_t[]) { 7, 8 }, 2);
+    assert_int_equal(r.page.next_cursor, 9);
+    //  Nothing left to send but A's own states: an empty page that advances.
+    req = s_req(8);
+    req.receiver = &b;
+    r = s_page(n, &req);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.page.next_cursor, 9);
+    assert_false(r.page.has_more);
+
+    //  The envelope reader sees the mark; truncations of it are refused.
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    uint8_t k[8];
+    store_key_seq(k, 7);
+    MDB_val key = { 8, k }, val;
+    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
+    chead_t h;
+    assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
+    assert_int_equal(pdb_id_cmp(&h.source, &a), 0);
+    assert_false(h.partial);
+    assert_int_equal(h.seq, 7);
+    for (size_t len = 0; len < val.mv_size; len++)
+        assert_int_equal(chead_read(val.mv_data, len, &h), PDB_EINVAL);
+    uint8_t copy[512];
+    assert_true(val.mv_size <= sizeof copy);
+    memcpy(copy, val.mv_data, val.mv_size);
+    memset(copy + val.mv_size - PDB_ID_LEN, 0, PDB_ID_LEN);  // a nil source
+    assert_int_equal(chead_read(copy, val.mv_size, &h), PDB_EINVAL);
+    store_key_seq(k, 8);
+    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
+    assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
+    assert_true(pdb_id_is_nil(&h.source));
+    mdb_txn_abort(txn);
+}
+
 static void
 test_ack_safe_through(void **state)
 {
@@ -497,6 +574,8 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_page_cursor_below_floor, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_chead_reads_the_envelope, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_skips_states_sourced_from_the_receiver,
+                                        s_setup, s_teardown),
         cmocka_unit_test(test_ack_safe_through),
     };
     return cmocka_run_group_tests_name("syncer_page", tests, NULL, NULL);

@@ -269,6 +269,51 @@ test_prow_reads_rows_and_names_inbound_peers(void **state)
     assert_string_equal(name, "in:abababab-abab-abab-abab-abababababab");
 }
 
+static cfg_peer_t
+s_filtered(const uint8_t *firsts, size_t n)
+{
+    cfg_peer_t spec = { .name = "f", .address = "tcp://127.0.0.1:1" };
+    for (size_t i = 0; i < n; i++)
+        memset(spec.collectives[i].b, firsts[i], PDB_ID_LEN);
+    spec.collectives_n = n;
+    return spec;
+}
+
+static void
+test_peers_filter_record_is_sorted_and_spots_widening(void **state)
+{
+    (void) state;
+    uint8_t key[PEERS_CFG_FILTER_MAX], other[PEERS_CFG_FILTER_MAX];
+    size_t len, other_len;
+    cfg_peer_t xy = s_filtered((const uint8_t[]) { 2, 1 }, 2);
+    cfg_peer_t yx = s_filtered((const uint8_t[]) { 1, 2 }, 2);
+    peers_cfg_filter_key(&xy, key, &len);
+    peers_cfg_filter_key(&yx, other, &other_len);
+    assert_int_equal(len, 2 * PDB_ID_LEN);
+    assert_int_equal(other_len, len);
+    assert_memory_equal(key, other, len);       // one set, one record
+    assert_int_equal(key[0], 1);
+
+    //  Same or narrower: the cursors hold.
+    cfg_peer_t x = s_filtered((const uint8_t[]) { 2 }, 1);
+    assert_true(peers_cfg_filter_within(&xy, key, len));
+    assert_true(peers_cfg_filter_within(&x, key, len));
+    //  Wider, other collectives, or no filter at all: they do not.
+    cfg_peer_t xyz = s_filtered((const uint8_t[]) { 1, 2, 3 }, 3);
+    cfg_peer_t z = s_filtered((const uint8_t[]) { 3 }, 1);
+    cfg_peer_t all = s_filtered(NULL, 0);
+    assert_false(peers_cfg_filter_within(&xyz, key, len));
+    assert_false(peers_cfg_filter_within(&z, key, len));
+    assert_false(peers_cfg_filter_within(&all, key, len));
+    //  Built under no filter, anything is within; a record that is not a
+    //  list of ids never is.
+    peers_cfg_filter_key(&all, other, &other_len);
+    assert_int_equal(other_len, 0);
+    assert_true(peers_cfg_filter_within(&xyz, other, 0));
+    assert_true(peers_cfg_filter_within(&all, other, 0));
+    assert_false(peers_cfg_filter_within(&x, key, PDB_ID_LEN + 3));
+}
+
 int
 main(void)
 {
@@ -282,6 +327,7 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_prow_reads_rows_and_names_inbound_peers, s_setup,
                                         s_teardown),
+        cmocka_unit_test(test_peers_filter_record_is_sorted_and_spots_widening),
     };
     return cmocka_run_group_tests_name("syncer_peers", tests, NULL, NULL);
 }
