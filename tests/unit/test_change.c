@@ -375,7 +375,7 @@ test_change_source_mark_round_trips_after_the_partial_mark(void **state)
     change_t c = s_change(), back;
     mpk_out_t whole, sourced;
     s_pack(&c, &whole);
-    c.source = s_id(0x5e);
+    c.source = testkit_id(0x5e);
     s_pack(&c, &sourced);
     const uint8_t *b = (const uint8_t *) sourced.buf.data;
     assert_int_equal(b[0], 0x9b);

@@ -447,12 +447,12 @@ test_chead_reads_the_envelope(void **state)
 static void
 s_ingest_sourced(s_node_t *n, uint64_t oseq, uint8_t source)
 {
-    change_t c = { .origin = s_id(ORG_C), .origin_seq = oseq, .hlc = H(2000 + oseq),
-                   .entity = ENT_COLLECTIVE, .op = OP_UPDATE, .collective_id = s_id(COLL1),
-                   .entity_id = s_id(COLL1), .fields = (const uint8_t *) "\x81\xa4name\xa1x",
+    change_t c = { .origin = testkit_id(ORG_C), .origin_seq = oseq, .hlc = H(2000 + oseq),
+                   .entity = ENT_COLLECTIVE, .op = OP_UPDATE, .collective_id = testkit_id(COLL1),
+                   .entity_id = testkit_id(COLL1), .fields = (const uint8_t *) "\x81\xa4name\xa1x",
                    .fields_len = 8 };
     if (source)
-        c.source = s_id(source);
+        c.source = testkit_id(source);
     MDB_txn *txn;
     char why[PDB_ERRMSG_MAX];
     assert_int_equal(mdb_txn_begin(n->node->store->env, NULL, 0, &txn), 0);
@@ -469,7 +469,7 @@ test_page_skips_states_sourced_from_the_receiver(void **state)
     s_ingest_sourced(n, 2, ORG_A);              // seq 7, from A's snapshot
     s_ingest_sourced(n, 3, 0);                  // seq 8, unmarked
     s_ingest_sourced(n, 4, ORG_B);              // seq 9, from B's snapshot
-    pdb_id_t a = s_id(ORG_A), b = s_id(ORG_B), c = s_id(ORG_C);
+    pdb_id_t a = testkit_id(ORG_A), b = testkit_id(ORG_B), c = testkit_id(ORG_C);
     page_req_t req = s_req(6);
     s_result_t r = s_page(n, &req);
     s_assert_seqs(&r, (uint64_t[]) { 7, 8, 9 }, 3);
