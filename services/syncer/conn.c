@@ -56,7 +56,7 @@ conn_exchange_ok(conn_t *self)
 }
 
 int
-conn_row_cursor(conn_t *self, const char *field, uint64_t *out)
+conn_row_u64(conn_t *self, const char *field, uint64_t *out)
 {
     *out = 0;
     prow_t row;
@@ -352,6 +352,7 @@ conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
     rc = s_hello_reply(self, &reply.msg, why);
     link_reply_release(&reply);
     self->peer_has_news = !vv_dominates(&ours, &self->vector);
+    self->self_empty = ours.n == 0;
     if (!rc)
         s_check_rollback(self, &ours);
     vv_release(&ours);

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t head, floor, max_batch_bytes;
     vv_t vector;                     // owned
     bool peer_has_news;              // its vector holds changes ours lacks
+    bool self_empty;                 // this node had applied and written nothing
     bool rollback_warned;            // it holds more of our own changes than we do
 } conn_t;
 
@@ -70,7 +71,7 @@ int conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t 
 //  A good exchange: the cycle of identity changes starts over.
 void conn_exchange_ok(conn_t *self);
 
-//  Reads a cursor field of the peer's row (0 when absent).
-int conn_row_cursor(conn_t *self, const char *field, uint64_t *out);
+//  Reads a number field of the peer's row (a cursor, a mark; 0 when absent).
+int conn_row_u64(conn_t *self, const char *field, uint64_t *out);
 
 #endif

@@ -39,17 +39,30 @@ s_start_snapshot(puller_t *self, const char *reason)
     peer_set_state(self->conn.peer, PEER_PULL, PEER_SNAPSHOT);
 }
 
+//  An empty node takes a new peer's state as a snapshot: each entity once,
+//  however often it changed. The row remembers that one began, so a
+//  restart resumes it though the node is no longer empty. A node with data
+//  of its own pulls the peer's log from the start instead, which sends only
+//  what it lacks (none of what came from here) and falls back to a
+//  snapshot where that log was compacted.
 static int
 s_hello(puller_t *self, char *why)
 {
     int rc = conn_hello(&self->conn, why);
-    uint64_t cursor = 0;
+    uint64_t cursor = 0, begun = 0;
     if (!rc)
-        rc = conn_row_cursor(&self->conn, "pull_cursor", &cursor);
-    //  A new peer's history comes faster as a snapshot, unless it holds
-    //  nothing this node lacks (two nodes started together, say).
-    if (!rc && cursor == 0 && self->conn.head > 0 && self->conn.peer_has_news)
-        s_start_snapshot(self, "new peer");
+        rc = conn_row_u64(&self->conn, "pull_cursor", &cursor);
+    if (!rc)
+        rc = conn_row_u64(&self->conn, "initial_sync", &begun);
+    if (rc || cursor > 0 || self->conn.head == 0 || !self->conn.peer_has_news
+        || (!self->conn.self_empty && !begun))
+        return rc;
+    if (!begun) {
+        sops_kv_t mark = SOPS_U("initial_sync", 1);
+        rc = sops_peer_set(self->conn.storage, self->conn.peer->spec.name, &mark, 1, why);
+    }
+    if (!rc)
+        s_start_snapshot(self, begun ? "resuming" : "new peer");
     return rc;
 }
 
@@ -122,7 +135,7 @@ s_request(const puller_t *self, uint64_t cursor, const vv_t *ours, sync_msg_t *r
 static int
 s_read_state(puller_t *self, uint64_t *cursor, vv_t *ours)
 {
-    int rc = conn_row_cursor(&self->conn, "pull_cursor", cursor);
+    int rc = conn_row_u64(&self->conn, "pull_cursor", cursor);
     if (rc)
         return rc;
     MDB_txn *txn;

@@ -84,7 +84,7 @@ s_hello(pusher_t *self, char *why)
 {
     int rc = conn_hello(&self->conn, why);
     if (!rc)
-        rc = conn_row_cursor(&self->conn, "push_acked", &self->acked);
+        rc = conn_row_u64(&self->conn, "push_acked", &self->acked);
     vv_release(&self->remote);
     if (!rc && self->conn.vector.n) {
         self->remote.entries = malloc(self->conn.vector.n * sizeof *self->remote.entries);

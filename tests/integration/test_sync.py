@@ -336,10 +336,10 @@ def test_selective_sync_by_collective_filter(cluster):
     # The filtered changes were read past, not waited for: cursors at the heads.
     assert b.peer("a")["pull_cursor"] == a.wal_head()
     assert a.peer("b")["pull_cursor"] == b.wal_head()
-    # Only x's changes came to either side. (Each already had history at first
-    # contact, so each began with a filtered snapshot: B's holds x alone.)
+    # Only x's changes came to either side. (Each had data of its own at first
+    # contact, so each pulled the other's log from the start, filtered.)
     sa, sb = a.stats(), b.stats()
-    assert (sb["installed"], sb["applied"]) == (1, 5), sb
+    assert (sb["installed"], sb["applied"]) == (0, 6), sb
     assert (sa["installed"], sa["applied"]) == (0, 1), sa
 
 
@@ -380,7 +380,7 @@ def test_filtered_link_claims_no_change_it_skipped(cluster):
     Cluster.link(a, b, collectives=[x])
     a.start_syncer()
     b.start_syncer()
-    cluster.wait_quiet()             # the first contacts' snapshots are done
+    cluster.wait_quiet()             # the first contacts are done
     ex, ey, first_y = filtered_history(a, x, y)
     ebx = post_exp(b, x, "x from b")
     cluster.wait_converged(coll_ids=[x])
@@ -398,10 +398,10 @@ def test_filtered_link_claims_no_change_it_skipped(cluster):
     # from B treats them as partial too; its own changes carry no mark.
     mine = uuid.UUID(b.instance_id).bytes
     relayed = [c for c in decoded_changes(b) if c[1] != mine]
-    assert len(relayed) == len(ex), relayed
+    assert len(relayed) == 1 + len(ex), relayed       # x itself, then its experiences
     assert all(len(c) == 10 and c[9] is True for c in relayed), relayed
-    # (B's own changes include the x states it installed from A's snapshot:
-    # those name A as their source, an eleventh item after a false mark.)
+    # (States a node installs from a snapshot are its own changes naming
+    # their source: an eleventh item after a false mark.)
     assert all(len(c) == 9 or (len(c) == 11 and c[9] is False)
                for c in decoded_changes(b) if c[1] == mine)
     # No echo: what A serves B's filtered pull holds none of B's own changes.
@@ -807,6 +807,33 @@ def test_installed_snapshot_does_not_flow_back_to_its_source(cluster):
     st = c.stats()
     assert st["installed"] == 0 and st["applied"] == 42, st
     assert status_code(c, f"/v1/experiences/{own}") == 200
+
+
+def test_node_with_data_reads_a_new_peers_log_not_its_snapshot(cluster):
+    """Only an empty node starts with a snapshot. B installs A's snapshot
+    (its own changes now, in B's vector); when A first pulls from B, B's
+    vector holds news for A, but A has data: it reads B's log, where the
+    installed states are skipped for their source, and gets nothing back."""
+    a = cluster.add("a", syncer=False)
+    b = cluster.add("b", syncer=False)
+    coll = a.collective("history", DIM)["id"]
+    a.bulk_experiences(coll, 40)
+    b.add_peer(a, "pull")
+    a.start_syncer()
+    b.start_syncer()
+    cluster.wait_converged()
+    cluster.wait_quiet()
+    assert b.stats()["installed"] == 41
+    before = a.stats()
+    a.stop_syncer()
+    a.add_peer(b, "pull")
+    a.start_syncer()
+    wait_for(lambda: (a.peer("b") or {}).get("pull_cursor") == b.wal_head(),
+             what="a's pull from b caught up", detail=lambda: a.peer("b"))
+    after = a.stats()
+    assert "initial sync starting peer=b" not in a.log("syncer")
+    assert (after["installed"], after["applied"], after["known"]) == (
+        before["installed"], before["applied"], before["known"]), (before, after)
 
 
 def test_peer_behind_the_floor_resyncs_by_snapshot(cluster):
