@@ -261,7 +261,7 @@ s_counter_raises(const msgpack_object *old, const msgpack_object *add)
         bool found = false;
         for (uint32_t j = 0; old && old->type == MSGPACK_OBJECT_MAP && j < old->via.map.size; j++) {
             const msgpack_object_kv *ov = &old->via.map.ptr[j];
-            if (mpk_equal(&ov->key, &kv->key)) {
+            if (mpk_key_equal(&ov->key, &kv->key)) {
                 found = true;
                 if (ov->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->val.via.u64 > ov->val.via.u64)
                     return true;
@@ -329,7 +329,7 @@ s_pack_counter(msgpack_packer *pk, const msgpack_object *old, const msgpack_obje
     for (uint32_t i = 0; i < add->via.map.size; i++) {
         const msgpack_object_kv *kv = &add->via.map.ptr[i];
         uint32_t j = 0;
-        while (j < n && !mpk_equal(&merged[j].key, &kv->key))
+        while (j < n && !mpk_key_equal(&merged[j].key, &kv->key))
             j++;
         if (j == n && n < 2 * PDB_COUNTER_MAX)
             merged[n++] = *kv;
