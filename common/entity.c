@@ -237,7 +237,7 @@ s_check_map(const field_spec_t *spec, const msgpack_object *v, char *why)
                 return rc;
         }
         for (uint32_t j = 0; j < i; j++)
-            if (mpk_equal(&v->via.map.ptr[j].key, &kv->key))
+            if (mpk_key_equal(&v->via.map.ptr[j].key, &kv->key))
                 return WHY("field '%s' has a duplicate key", spec->name);
     }
     return 0;
@@ -297,7 +297,7 @@ s_check_variant(const msgpack_object *v, char *why)
         if (!type)
             return WHY("type '%s' has no such field", variant->kind);
         for (uint32_t j = 0; j < i; j++)
-            if (mpk_equal(&v->via.map.ptr[j].key, &kv->key))
+            if (mpk_key_equal(&v->via.map.ptr[j].key, &kv->key))
                 return WHY("field 'type' has a duplicate key");
         int rc = s_check_variant_field(type, &kv->val, why);
         if (rc)
@@ -389,7 +389,7 @@ entity_check(ent_type_t type, change_op_t op, const msgpack_object *fields,
         if (rc)
             return rc;
         for (uint32_t j = 0; j < i; j++)
-            if (mpk_equal(&map->ptr[j].key, &map->ptr[i].key))
+            if (mpk_key_equal(&map->ptr[j].key, &map->ptr[i].key))
                 return WHY("field '%.*s' appears twice", (int) map->ptr[i].key.via.str.size,
                            map->ptr[i].key.via.str.ptr);
     }

@@ -367,3 +367,24 @@ mpk_equal(const msgpack_object *a, const msgpack_object *b)
     mpk_out_release(&eb);
     return equal;
 }
+
+//  Strs and bins are what our keys are (field names, instance ids); their
+//  canonical encoding is a header chosen by size plus the bytes, and no
+//  other type's encoding can start with a str or bin header.
+bool
+mpk_key_equal(const msgpack_object *a, const msgpack_object *b)
+{
+    bool a_bytes = a->type == MSGPACK_OBJECT_STR || a->type == MSGPACK_OBJECT_BIN;
+    bool b_bytes = b->type == MSGPACK_OBJECT_STR || b->type == MSGPACK_OBJECT_BIN;
+    if (!a_bytes && !b_bytes)
+        return mpk_equal(a, b);
+    if (a->type != b->type)
+        return false;
+    bool str = a->type == MSGPACK_OBJECT_STR;
+    uint32_t size = str ? a->via.str.size : a->via.bin.size;
+    if (size != (str ? b->via.str.size : b->via.bin.size))
+        return false;
+    const char *a_ptr = str ? a->via.str.ptr : a->via.bin.ptr;
+    const char *b_ptr = str ? b->via.str.ptr : b->via.bin.ptr;
+    return size == 0 || memcmp(a_ptr, b_ptr, size) == 0;
+}

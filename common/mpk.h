@@ -69,4 +69,10 @@ int  mpk_get_bin(const msgpack_object *obj, const void **data, size_t *len);
 //  Compares two objects' canonical encodings; true when they are equal.
 bool mpk_equal(const msgpack_object *a, const msgpack_object *b);
 
+//  mpk_equal for map keys, without allocating: a str or bin is compared by
+//  type, size and bytes directly (its canonical encoding is its header plus
+//  its bytes, so the answer is the same); any other type falls back to
+//  mpk_equal. For the duplicate-key loops on every change storage applies.
+bool mpk_key_equal(const msgpack_object *a, const msgpack_object *b);
+
 #endif

@@ -16,6 +16,7 @@
 #define PDB_APPLY_H
 
 #include "change.h"
+#include "state.h"
 #include "store.h"
 
 //  Applies c inside txn. Returns SPROTO_APPLIED when anything changed,
@@ -51,6 +52,14 @@ typedef struct {
 //  apply_change under a policy; counts discarded writes in policy->conflicts.
 int apply_change_with(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
                       char why[PDB_ERRMSG_MAX]);
+
+//  apply_change_with for a STATE change whose record already passed
+//  state_check with embedding size checked->dim (install checks a whole
+//  page before writing any of it): the check is not repeated when the
+//  collective here has that size, and is when it has another. NULL checked
+//  is apply_change_with.
+int apply_state_checked(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
+                        const state_checked_t *checked, char why[PDB_ERRMSG_MAX]);
 
 //  "lww", "remote_wins", "local_wins" -> 0 with *mode set, or PDB_EINVAL.
 int apply_policy_parse(const char *name, merge_policy_t *mode);

@@ -55,11 +55,13 @@ ingest_stamp(const change_t *c, uint64_t *stamp, char why[PDB_ERRMSG_MAX])
 }
 
 //  A peer's change under this node's conflict policy, counting conflicts.
+//  checked: see ingest_state (NULL: check everything).
 static int
-s_apply_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char *why)
+s_apply_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
+               const state_checked_t *checked, char *why)
 {
     apply_policy_t policy = { self->policy, self->overrides, self->overrides_n, self->self, 0 };
-    int rc = apply_change_with(self->store, txn, c, &policy, why);
+    int rc = apply_state_checked(self->store, txn, c, &policy, checked, why);
     if (rc >= 0 && self->conflicts)
         *self->conflicts += policy.conflicts;
     return rc;
@@ -82,7 +84,7 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
     //  A relayed state's stamps inside are observed too: a later local
     //  write must beat every version stored here.
     hlc_observe(self->hlc, stamp);
-    rc = s_apply_remote(self, txn, c, why);
+    rc = s_apply_remote(self, txn, c, NULL, why);
     if (rc == SPROTO_APPLIED) {
         change_t relayed = *c;     // keeps origin, origin_seq, hlc, partial and source marks
         int wrc = wal_append(self->store, txn, &relayed);
@@ -127,19 +129,19 @@ ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
 }
 
 int
-ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wall_ms,
-             char why[PDB_ERRMSG_MAX])
+ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c,
+             const state_checked_t *checked, uint64_t wall_ms, char why[PDB_ERRMSG_MAX])
 {
     if (c->op != OP_STATE) {
         snprintf(why, PDB_ERRMSG_MAX, "not a state change");
         return PDB_EINVAL;
     }
-    uint64_t stamp;
-    int rc = ingest_stamp(c, &stamp, why);
+    uint64_t stamp = checked ? checked->stamp : 0;
+    int rc = checked ? 0 : ingest_stamp(c, &stamp, why);
     if (rc)
         return rc;
     hlc_observe(self->hlc, stamp);
-    rc = s_apply_remote(self, txn, c, why);
+    rc = s_apply_remote(self, txn, c, checked, why);
     if (rc != SPROTO_APPLIED)
         return rc;
     //  Relayed as our own change: the snapshot's envelope (a position in

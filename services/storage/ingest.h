@@ -49,11 +49,13 @@ int ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_
 //  ingest_remote like any change. c->source (the snapshot's source, or nil)
 //  is kept as the record's source mark: that instance holds the state
 //  already, and peers never send it there. The clock observes every stamp
-//  inside.
+//  inside. checked, when not NULL, is what the caller learnt checking these
+//  same bytes (install checks a whole page first): its stamp is taken as is
+//  and the record's check is not repeated for the same embedding size.
 //  Returns SPROTO_APPLIED, SPROTO_KNOWN, PDB_EMISSINGDEP (nothing written)
 //  or an error (PDB_EINVAL with why for a bad state; abort the transaction).
-int ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t wall_ms,
-                 char why[PDB_ERRMSG_MAX]);
+int ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c,
+                 const state_checked_t *checked, uint64_t wall_ms, char why[PDB_ERRMSG_MAX]);
 
 //  The largest stamp a change carries: its hlc, or for a STATE change also
 //  every version inside. PDB_EINVAL (why) when a STATE's fields are bad or a

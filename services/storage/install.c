@@ -29,6 +29,7 @@ typedef struct {
     size_t vector_n;
     pdb_id_t source;            // the snapshot's responder (nil: not said)
     change_t *changes;
+    state_checked_t *checked;       // per change, filled by s_check_one
     uint32_t n;
     s_dim_t *dims;
     size_t dims_n;
@@ -39,6 +40,7 @@ s_install_release(s_install_t *in)
 {
     free(in->vector);
     free(in->changes);
+    free(in->checked);
     free(in->dims);
 }
 
@@ -83,8 +85,9 @@ s_read_changes(const msgpack_object *list, s_install_t *in, char *why)
         return WHY(PDB_ETOOBIG, "page of %u entities is over the limit of %u", n,
                    PDB_BATCH_MAX);
     in->changes = calloc(n ? n : 1, sizeof *in->changes);
+    in->checked = calloc(n ? n : 1, sizeof *in->checked);
     in->dims = calloc(n ? n : 1, sizeof *in->dims);
-    if (!in->changes || !in->dims)
+    if (!in->changes || !in->checked || !in->dims)
         return -ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         const void *data;
@@ -158,6 +161,8 @@ s_check_one(const ingest_t *ingest, MDB_txn *txn, s_install_t *in, uint32_t i, c
         dim = s_dim_of(ingest, txn, in, &c->collective_id);
     if (!rc)
         rc = state_check(c->entity, &st, dim, detail);
+    if (!rc)
+        in->checked[i] = (state_checked_t) { .stamp = stamp, .dim = dim };
     const msgpack_object *d = mpk_map_get(st.record, "embedding_dim");
     if (!rc && c->entity == ENT_COLLECTIVE && !st.tombstone && d) {
         in->dims[in->dims_n].id = c->entity_id;
@@ -176,7 +181,7 @@ s_install_all(const ingest_t *ingest, MDB_txn *txn, const s_install_t *in, uint6
 {
     for (uint32_t i = 0; i < in->n; i++) {
         char detail[PDB_ERRMSG_MAX] = "";
-        int rc = ingest_state(ingest, txn, &in->changes[i], wall_ms, detail);
+        int rc = ingest_state(ingest, txn, &in->changes[i], &in->checked[i], wall_ms, detail);
         const char *type = entity_type_name(in->changes[i].entity);
         //  A held-back entity is never dropped: refusing the page keeps the
         //  caller's cursor from passing it.

@@ -84,7 +84,7 @@ s_merge_put(store_t *store, MDB_txn *txn, MDB_val *key, const msgpack_object *up
     for (uint32_t i = 0; i < update->via.map.size; i++) {
         const msgpack_object_kv *kv = &update->via.map.ptr[i];
         uint32_t j = 0;
-        while (j < n && !mpk_equal(&merged[j].key, &kv->key))
+        while (j < n && !mpk_key_equal(&merged[j].key, &kv->key))
             j++;
         bool lower = j < n && s_is_cursor(&kv->key)
                   && merged[j].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER
@@ -136,7 +136,7 @@ peers_set(store_t *store, MDB_txn *txn, const msgpack_object *args, char why[PDB
             || (s_is_cursor(&kv->key) && kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER))
             return WHY(PDB_EINVAL, "peer state field %u is not a short name with a scalar", i);
         for (uint32_t j = 0; j < i; j++)
-            if (mpk_equal(&update->via.map.ptr[j].key, &kv->key))
+            if (mpk_key_equal(&update->via.map.ptr[j].key, &kv->key))
                 return WHY(PDB_EINVAL, "peer state field %u appears twice", i);
     }
     MDB_val key = { len, (void *) name };

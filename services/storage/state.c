@@ -55,7 +55,7 @@ s_read_versions(ent_type_t type, state_t *st, char *why)
         if (!spec || spec->merge != MERGE_LWW)
             return WHY("state versions name a field that has no version of its own");
         for (uint32_t j = 0; j < i; j++)
-            if (mpk_equal(&map->ptr[j].key, &kv->key))
+            if (mpk_key_equal(&map->ptr[j].key, &kv->key))
                 return WHY("state versions name field '%s' twice", spec->name);
         uint64_t hlc;
         pdb_id_t origin;

@@ -35,4 +35,13 @@ int state_read(ent_type_t type, const msgpack_object *fields, state_t *out,
 //  known). Tombstones pass. Returns 0 or PDB_EINVAL / PDB_ETOOBIG with why.
 int state_check(ent_type_t type, const state_t *st, uint32_t dim, char why[PDB_ERRMSG_MAX]);
 
+//  What install learnt checking a STATE change before writing anything, so
+//  that applying the same bytes need not work it out again: the largest
+//  stamp inside (from ingest_stamp, drift bound passed) and the embedding
+//  size its record passed state_check with (0: any).
+typedef struct {
+    uint64_t stamp;
+    uint32_t dim;
+} state_checked_t;
+
 #endif

@@ -365,14 +365,12 @@ conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
     return 0;
 }
 
-int
-conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expect,
-             link_reply_t *reply, sync_err_t *remote, char why[PDB_ERRMSG_MAX])
+//  Checks a reply to a request of operation op (see conn_request).
+static int
+s_check_reply(conn_t *self, sync_op_t op, sync_op_t expect, link_reply_t *reply,
+              sync_err_t *remote, char *why)
 {
-    *remote = 0;
-    int rc = link_request(self->link, req, timeout_ms, self->cancel, reply, why);
-    if (rc)
-        return rc;
+    int rc = 0;
     peer_note_seen(self->peer, self->ctx->env->wall_ms(self->ctx->env->ctx));
     const sync_msg_t *msg = &reply->msg;
     char got[PDB_ID_STR_LEN + 1], want[PDB_ID_STR_LEN + 1];
@@ -381,7 +379,7 @@ conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expe
     bool other = pdb_id_cmp(&msg->from, &self->responder) != 0;
     if (msg->op == SYNC_ERROR) {
         *remote = msg->error;
-        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s: %s: %.*s", sync_op_name(req->op),
+        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s: %s: %.*s", sync_op_name(op),
                  sync_err_name(msg->error), (int) msg->detail_len, msg->detail);
         //  An error naming another responder is a replaced peer too.
         if (other && !pdb_id_is_nil(&msg->from))
@@ -389,7 +387,7 @@ conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expe
         rc = PDB_EPROTO;
     }
     else if (msg->op != expect) {
-        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s with %s", sync_op_name(req->op),
+        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s with %s", sync_op_name(op),
                  sync_op_name(msg->op));
         rc = PDB_EPROTO;
     }
@@ -402,4 +400,34 @@ conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expe
     if (rc)
         link_reply_release(reply);
     return rc;
+}
+
+int
+conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expect,
+             link_reply_t *reply, sync_err_t *remote, char why[PDB_ERRMSG_MAX])
+{
+    *remote = 0;
+    int rc = link_request(self->link, req, timeout_ms, self->cancel, reply, why);
+    return rc ? rc : s_check_reply(self, req->op, expect, reply, remote, why);
+}
+
+int
+conn_send(conn_t *self, const sync_msg_t *req, char why[PDB_ERRMSG_MAX])
+{
+    return link_send(self->link, req, self->cancel, why);
+}
+
+int
+conn_receive(conn_t *self, sync_op_t op, int timeout_ms, sync_op_t expect, link_reply_t *reply,
+             sync_err_t *remote, char why[PDB_ERRMSG_MAX])
+{
+    *remote = 0;
+    int rc = link_receive(self->link, op, timeout_ms, self->cancel, reply, why);
+    return rc ? rc : s_check_reply(self, op, expect, reply, remote, why);
+}
+
+void
+conn_abandon(conn_t *self)
+{
+    link_abandon(self->link);
 }

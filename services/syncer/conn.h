@@ -68,6 +68,14 @@ int conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX]);
 int conn_request(conn_t *self, const sync_msg_t *req, int timeout_ms, sync_op_t expect,
                  link_reply_t *reply, sync_err_t *remote, char why[PDB_ERRMSG_MAX]);
 
+//  conn_request in two halves (link_send, link_receive): conn_send sends
+//  req; conn_receive waits for its reply (op: the request's operation) and
+//  checks it as conn_request does. conn_abandon drops a request in flight.
+int conn_send(conn_t *self, const sync_msg_t *req, char why[PDB_ERRMSG_MAX]);
+int conn_receive(conn_t *self, sync_op_t op, int timeout_ms, sync_op_t expect,
+                 link_reply_t *reply, sync_err_t *remote, char why[PDB_ERRMSG_MAX]);
+void conn_abandon(conn_t *self);
+
 //  A good exchange: the cycle of identity changes starts over.
 void conn_exchange_ok(conn_t *self);
 

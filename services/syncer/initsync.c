@@ -71,52 +71,94 @@ s_take_token(initsync_t *self, const sync_msg_t *msg, char *why)
     return 0;
 }
 
-int
-initsync_page(initsync_t *self, conn_t *conn, bool *finished, char why[PDB_ERRMSG_MAX])
+//  The request for the page after the token (the first page without one).
+static void
+s_request(const initsync_t *self, const conn_t *conn, sync_msg_t *req)
 {
-    *finished = false;
     const cfg_peer_t *spec = &conn->peer->spec;
-    sync_msg_t req = {
+    *req = (sync_msg_t) {
         .op = SYNC_SNAPSHOT, .from = conn->ctx->self, .has_target = true,
         .target = conn->responder,
         .collectives = (pdb_id_t *) spec->collectives, .collectives_n = spec->collectives_n,
         .page_token = self->token[0] ? self->token : NULL, .page_token_len = strlen(self->token),
         .max_changes = conn->ctx->batch_max_changes,
     };
-    link_reply_t reply;
-    sync_err_t remote;
-    int rc = conn_request(conn, &req, INITSYNC_TIMEOUT_MS, SYNC_SNAPSHOT_OK, &reply, &remote, why);
-    if (rc) {
-        //  A lost session (expired, peer restarted) cannot resume: start over.
-        if (rc != -ECANCELED)
-            initsync_begin(self, conn->ctx->env->mono_ms(conn->ctx->env->ctx));
-        return rc;
-    }
-    const sync_msg_t *msg = &reply.msg;
+}
+
+//  Asks for the next page while this one installs, so the peer builds it
+//  meanwhile; not past the end of the burst. True when it is in flight. A
+//  request that could not be sent is asked for again by the next step.
+static bool
+s_prefetch(const initsync_t *self, conn_t *conn, const sync_msg_t *msg, uint64_t until)
+{
+    const senv_t *env = conn->ctx->env;
+    if (msg->done || env->mono_ms(env->ctx) >= until)
+        return false;
+    sync_msg_t req;
+    s_request(self, conn, &req);
+    char why[PDB_ERRMSG_MAX];
+    return conn_send(conn, &req, why) == 0;
+}
+
+//  Takes one page: checks it belongs to the session, keeps the token for
+//  the next request, asks for that page, and installs this one.
+static int
+s_take_page(initsync_t *self, conn_t *conn, const sync_msg_t *msg, uint64_t until,
+            bool *in_flight, char *why)
+{
     bool first = self->token[0] == '\0';
     if (!first && msg->snapshot_seq != self->snapshot_seq) {
         snprintf(why, PDB_ERRMSG_MAX, "snapshot_seq changed mid-session (%llu, then %llu)",
                  (unsigned long long) self->snapshot_seq, (unsigned long long) msg->snapshot_seq);
-        rc = PDB_EPROTO;
+        return PDB_EPROTO;
     }
-    if (!rc) {
-        self->snapshot_seq = msg->snapshot_seq;
-        self->total = msg->total;
-        rc = s_install(self, conn, msg, why);
-    }
-    if (!rc)
-        rc = s_take_token(self, msg, why);
-    if (!rc && msg->done) {
-        log_i("syncer", "initial sync done peer=%s entities=%llu bytes=%llu snapshot_seq=%llu",
-              spec->name, (unsigned long long) self->done, (unsigned long long) self->bytes,
-              (unsigned long long) self->snapshot_seq);
-        self->active = false;
-        *finished = true;
-    }
+    self->snapshot_seq = msg->snapshot_seq;
+    self->total = msg->total;
+    int rc = s_take_token(self, msg, why);
     if (rc)
-        initsync_begin(self, conn->ctx->env->mono_ms(conn->ctx->env->ctx));
-    link_reply_release(&reply);
-    if (!rc)
+        return rc;
+    *in_flight = s_prefetch(self, conn, msg, until);
+    return s_install(self, conn, msg, why);
+}
+
+int
+initsync_page(initsync_t *self, conn_t *conn, bool *finished, char why[PDB_ERRMSG_MAX])
+{
+    *finished = false;
+    const senv_t *env = conn->ctx->env;
+    uint64_t until = env->mono_ms(env->ctx) + INITSYNC_BURST_MS;
+    sync_msg_t req;
+    s_request(self, conn, &req);
+    int rc = conn_send(conn, &req, why);
+    bool in_flight = rc == 0;
+    while (in_flight) {
+        link_reply_t reply;
+        sync_err_t remote;
+        in_flight = false;
+        rc = conn_receive(conn, SYNC_SNAPSHOT, INITSYNC_TIMEOUT_MS, SYNC_SNAPSHOT_OK, &reply,
+                          &remote, why);
+        if (rc)
+            break;
+        const sync_msg_t *msg = &reply.msg;
+        rc = s_take_page(self, conn, msg, until, &in_flight, why);
+        if (!rc && msg->done) {
+            log_i("syncer", "initial sync done peer=%s entities=%llu bytes=%llu snapshot_seq=%llu",
+                  conn->peer->spec.name, (unsigned long long) self->done,
+                  (unsigned long long) self->bytes, (unsigned long long) self->snapshot_seq);
+            self->active = false;
+            *finished = true;
+        }
+        link_reply_release(&reply);
+        if (rc)
+            break;
         conn_exchange_ok(conn);
+    }
+    //  Only after a failure: the session cannot resume past a page that was
+    //  asked for and not installed.
+    if (in_flight)
+        conn_abandon(conn);
+    //  A lost session (expired, peer restarted) or a refused page: start over.
+    if (rc && rc != -ECANCELED)
+        initsync_begin(self, env->mono_ms(env->ctx));
     return rc;
 }

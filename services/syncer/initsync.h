@@ -16,6 +16,9 @@
 
 #define INITSYNC_TIMEOUT_MS 120000  // a first page counts the whole store
 #define INITSYNC_TOKEN_MAX 64
+//  Pages are fetched ahead within one call for at most this long; between
+//  calls nothing is in flight, so the caller may say hello or stop.
+#define INITSYNC_BURST_MS 1000
 
 typedef struct {
     bool active;
@@ -28,9 +31,10 @@ typedef struct {
 //  Starts (or restarts) an initial sync.
 void initsync_begin(initsync_t *self, uint64_t mono_ms);
 
-//  Fetches and installs one page. *finished is set after the last one.
-//  Returns 0, -ECANCELED, or a failure code with why (the session starts
-//  over on the next call when the peer lost it).
+//  Fetches and installs pages for up to INITSYNC_BURST_MS, asking for each
+//  next page before installing the one in hand, so that the peer builds it
+//  meanwhile. *finished is set after the last one. Returns 0, -ECANCELED,
+//  or a failure code with why (the session starts over on the next call).
 int initsync_page(initsync_t *self, conn_t *conn, bool *finished, char why[PDB_ERRMSG_MAX]);
 
 #endif

@@ -179,33 +179,21 @@ s_receive(link_t *self, link_reply_t *reply, char *why)
     return 0;
 }
 
-int
-link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t *cancel,
-             link_reply_t *reply, char why[PDB_ERRMSG_MAX])
+//  Waits until deadline for the reply to the request of operation op, and
+//  decodes it. Returns as link_request.
+static int
+s_reply(link_t *self, sync_op_t op, int64_t deadline, int timeout_ms, link_cancel_t *cancel,
+        link_reply_t *reply, char *why)
 {
-    memset(reply, 0, sizeof *reply);
-    why[0] = '\0';
-    if (!self->sock)
-        s_reset(self);
-    if (!self->sock) {
-        snprintf(why, PDB_ERRMSG_MAX, "cannot create a socket for %s", self->address);
-        return PDB_EUNAVAIL;
-    }
-    int64_t start = (int64_t) clock_mono_ms();
-    if (self->mon)
-        (void) sockmon_disconnected(self->mon);    // old news: not this request's
-    int rc = s_send(self, req, cancel, start, why);
-    if (rc)
-        return rc;
-    rc = s_wait(self->sock, ZMQ_POLLIN, cancel, start + timeout_ms, self->mon);
+    int rc = s_wait(self->sock, ZMQ_POLLIN, cancel, deadline, self->mon);
     if (rc <= 0) {
         s_reset(self);
         if (rc == 0)
             snprintf(why, PDB_ERRMSG_MAX, "peer %s did not answer %s within %d ms",
-                     self->address, sync_op_name(req->op), timeout_ms);
+                     self->address, sync_op_name(op), timeout_ms);
         else if (rc == -EPIPE)
             snprintf(why, PDB_ERRMSG_MAX, "peer %s disconnected before answering %s",
-                     self->address, sync_op_name(req->op));
+                     self->address, sync_op_name(op));
         return rc == 0 || rc == -EPIPE ? PDB_EUNAVAIL : rc;
     }
     rc = s_receive(self, reply, why);
@@ -215,6 +203,59 @@ link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t 
     if (rc)
         zframe_destroy(&reply->frame);
     return rc;
+}
+
+//  Sends req, measuring the wait for a connection from start.
+static int
+s_send_at(link_t *self, const sync_msg_t *req, link_cancel_t *cancel, int64_t start, char *why)
+{
+    if (!self->sock)
+        s_reset(self);
+    if (!self->sock) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot create a socket for %s", self->address);
+        return PDB_EUNAVAIL;
+    }
+    if (self->mon)
+        (void) sockmon_disconnected(self->mon);    // old news: not this request's
+    return s_send(self, req, cancel, start, why);
+}
+
+int
+link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t *cancel,
+             link_reply_t *reply, char why[PDB_ERRMSG_MAX])
+{
+    memset(reply, 0, sizeof *reply);
+    why[0] = '\0';
+    int64_t start = (int64_t) clock_mono_ms();
+    int rc = s_send_at(self, req, cancel, start, why);
+    return rc ? rc : s_reply(self, req->op, start + timeout_ms, timeout_ms, cancel, reply, why);
+}
+
+int
+link_send(link_t *self, const sync_msg_t *req, link_cancel_t *cancel, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    return s_send_at(self, req, cancel, (int64_t) clock_mono_ms(), why);
+}
+
+int
+link_receive(link_t *self, sync_op_t op, int timeout_ms, link_cancel_t *cancel,
+             link_reply_t *reply, char why[PDB_ERRMSG_MAX])
+{
+    memset(reply, 0, sizeof *reply);
+    why[0] = '\0';
+    if (!self->sock) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer %s: no request in flight", self->address);
+        return PDB_EUNAVAIL;
+    }
+    return s_reply(self, op, (int64_t) clock_mono_ms() + timeout_ms, timeout_ms, cancel, reply,
+                   why);
+}
+
+void
+link_abandon(link_t *self)
+{
+    s_reset(self);
 }
 
 void

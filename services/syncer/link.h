@@ -45,6 +45,21 @@ void link_destroy(link_t **self_p);
 int link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t *cancel,
                  link_reply_t *reply, char why[PDB_ERRMSG_MAX]);
 
+//  link_request in two halves, to keep one request in flight while the
+//  caller does other work: link_send sends req (0, PDB_EUNAVAIL,
+//  -ECANCELED or -ENOMEM); link_receive waits up to timeout_ms for the
+//  reply to that request, `op` naming it in messages, and returns as
+//  link_request does. No other request may be sent in between.
+int link_send(link_t *self, const sync_msg_t *req, link_cancel_t *cancel,
+              char why[PDB_ERRMSG_MAX]);
+int link_receive(link_t *self, sync_op_t op, int timeout_ms, link_cancel_t *cancel,
+                 link_reply_t *reply, char why[PDB_ERRMSG_MAX]);
+
+//  Drops the request in flight (its reply is no longer wanted): the socket
+//  is replaced, as after a timeout, so that reply is never taken for the
+//  answer to the next request.
+void link_abandon(link_t *self);
+
 void link_reply_release(link_reply_t *reply);
 
 //  Waits up to ms for a cancel. Returns true when cancelled.

@@ -80,8 +80,15 @@ s_direction(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, link_cancel_t *ca
     if (dir == PEER_PUSH) {
         pusher_t pusher;
         rc = pusher_init(&pusher, ctx, peer, cancel, why);
-        if (!rc)
+        if (!rc) {
             rc = s_drive(ctx, peer, dir, &pusher, s_push_step, cancel);
+            //  push_acked is written lazily: record what was acknowledged.
+            int frc = pusher_flush(&pusher, why);
+            if (frc)
+                log_w("syncer", "push_acked not written peer=%s rc=%d (%s)", peer->spec.name,
+                      frc, why[0] ? why : pdb_strerror(frc));
+            rc = rc ? rc : frc;
+        }
         pusher_release(&pusher);
     }
     else {

@@ -6,6 +6,7 @@
 #include "sops.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,10 +80,42 @@ pusher_release(pusher_t *self)
     vv_release(&self->remote);
 }
 
+//  Writes push_acked when it moved and PUSH_PERSIST_MS passed since the
+//  last write, or at once when `now`. Under the identity lock, and only
+//  while the row is bound to the instance that acknowledged it: once the
+//  sibling direction has reset the row for a replaced peer, the cursor is
+//  the old instance's and is dropped (the next hello reads the new row).
+static int
+s_persist(pusher_t *self, bool now, char *why)
+{
+    const senv_t *env = self->conn.ctx->env;
+    uint64_t mono = env->mono_ms(env->ctx);
+    if (self->acked == self->persisted
+        || (!now && mono < self->persisted_mono_ms + PUSH_PERSIST_MS))
+        return 0;
+    peer_t *peer = self->conn.peer;
+    int rc = 0;
+    pthread_mutex_lock(&peer->ident_lock);
+    if (__atomic_load_n(&peer->generation, __ATOMIC_ACQUIRE) == self->conn.generation) {
+        sops_kv_t kv[] = { SOPS_U("push_acked", self->acked) };
+        rc = sops_peer_set(self->conn.storage, peer->spec.name, kv, 1, why);
+    }
+    pthread_mutex_unlock(&peer->ident_lock);
+    if (!rc) {
+        self->persisted = self->acked;
+        self->persisted_mono_ms = mono;
+    }
+    return rc;
+}
+
 static int
 s_hello(pusher_t *self, char *why)
 {
-    int rc = conn_hello(&self->conn, why);
+    //  Hello reads push_acked back from the row: what was acknowledged but
+    //  not written yet goes first, or the cursor would step back.
+    int rc = s_persist(self, true, why);
+    if (!rc)
+        rc = conn_hello(&self->conn, why);
     if (!rc)
         rc = conn_row_u64(&self->conn, "push_acked", &self->acked);
     vv_release(&self->remote);
@@ -147,24 +180,6 @@ s_read_batch(pusher_t *self, s_batch_t *batch, char *why)
     return rc;
 }
 
-//  Writes push_acked (and with it the peer's liveness) when due.
-static int
-s_persist(pusher_t *self, bool now, char *why)
-{
-    const senv_t *env = self->conn.ctx->env;
-    uint64_t mono = env->mono_ms(env->ctx);
-    if (self->acked == self->persisted
-        || (!now && mono < self->persisted_mono_ms + PUSH_PERSIST_MS))
-        return 0;
-    sops_kv_t kv[] = { SOPS_U("push_acked", self->acked) };
-    int rc = sops_peer_set(self->conn.storage, self->conn.peer->spec.name, kv, 1, why);
-    if (!rc) {
-        self->persisted = self->acked;
-        self->persisted_mono_ms = mono;
-    }
-    return rc;
-}
-
 //  Sends the batch and moves acked by the reply.
 static int
 s_send(pusher_t *self, const s_batch_t *batch, char *why)
@@ -208,7 +223,21 @@ s_send(pusher_t *self, const s_batch_t *batch, char *why)
           (unsigned long long) msg->stale_n, (unsigned long long) self->acked);
     link_reply_release(&reply);
     conn_exchange_ok(&self->conn);
-    return s_persist(self, true, why);
+    //  Not `now`: the next batch does not wait for this commit.
+    return s_persist(self, false, why);
+}
+
+//  Shortens an idle wait so that an unwritten push_acked is written when due.
+static void
+s_wake_to_persist(const pusher_t *self, uint64_t *wait_ms)
+{
+    if (*wait_ms == 0 || self->acked == self->persisted)
+        return;
+    const senv_t *env = self->conn.ctx->env;
+    uint64_t mono = env->mono_ms(env->ctx), due = self->persisted_mono_ms + PUSH_PERSIST_MS;
+    uint64_t left = due > mono ? due - mono : 1;        // 0 would mean "more to send"
+    if (left < *wait_ms)
+        *wait_ms = left;
 }
 
 int
@@ -242,7 +271,15 @@ pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX])
         peer_set_state(peer, PEER_PUSH, batch.has_more ? PEER_SYNCING : PEER_IDLE);
         if (batch.has_more && !self->stalled)
             *wait_ms = 0;
+        s_wake_to_persist(self, wait_ms);
     }
     s_batch_release(&batch);
     return rc;
+}
+
+int
+pusher_flush(pusher_t *self, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    return s_persist(self, true, why);
 }

@@ -5,6 +5,11 @@
     count and bytes (our limits and the peer's max_batch_bytes). push_acked
     then moves to the reply's safe_through, never past it and never back;
     a run of skipped changes moves it too, since the peer has them.
+
+    push_acked is written to storage lazily, at most every PUSH_PERSIST_MS
+    while pushing, when idle, before a new hello and at stop (pusher_flush),
+    so no batch waits for that commit. It is only an optimisation: after a
+    crash the peer is sent again what it already has, and drops it.
 */
 #ifndef PDB_SYNCER_PUSHER_H
 #define PDB_SYNCER_PUSHER_H
@@ -14,7 +19,10 @@
 #include <stdint.h>
 
 #define PUSH_TIMEOUT_MS 60000       // a large batch applied and fsynced on a busy peer
-#define PUSH_PERSIST_MS 1000        // push_acked moved only by skipping is written this often
+//  push_acked is written at most this often while pushing: one storage
+//  commit a second instead of one per batch, at the price of re-sending at
+//  most a second of changes after a crash.
+#define PUSH_PERSIST_MS 1000
 
 typedef struct {
     conn_t conn;
@@ -35,5 +43,9 @@ void pusher_release(pusher_t *self);
 //  event may end the idle early). Returns 0, -ECANCELED, or a failure code
 //  with why (the caller backs off).
 int pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX]);
+
+//  Writes push_acked now if it moved since it was last written (at stop, at
+//  the end of `sync once`). Returns 0 or a storage failure with why.
+int pusher_flush(pusher_t *self, char why[PDB_ERRMSG_MAX]);
 
 #endif

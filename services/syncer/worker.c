@@ -136,8 +136,16 @@ s_actor(zsock_t *pipe, void *arg)
         log_d("syncer", "%s started peer=%s address=%s", s_dir_name(args.dir),
               args.peer->spec.name, args.peer->spec.address);
         s_loop(&self);
-        if (args.dir == PEER_PUSH)
+        if (args.dir == PEER_PUSH) {
+            //  push_acked is written lazily: what the peer acknowledged
+            //  last is recorded before the thread goes.
+            int frc = pusher_flush(&self.pusher, why);
+            if (frc)
+                log_w("syncer", "push_acked not written at stop peer=%s rc=%d (%s): the peer "
+                      "is sent those changes again and drops them", args.peer->spec.name, frc,
+                      why[0] ? why : pdb_strerror(frc));
             pusher_release(&self.pusher);
+        }
         else
             puller_release(&self.puller);
     }

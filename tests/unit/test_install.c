@@ -509,6 +509,40 @@ test_install_child_without_its_collective_is_refused_as_missing(void **state)
     fx_close(&b);
 }
 
+//  install checks a whole page before writing any of it and hands what it
+//  learnt to the apply step, which trusts a record's check only when it was
+//  made with the embedding size the collective has here.
+static void
+test_install_recheck_when_checked_with_another_dim(void **state)
+{
+    (void) state;
+    fx_node_t a, b;
+    fx_open(&a);
+    fx_open(&b);
+    fx_world_t w;
+    fx_populate(&a, clock_wall_ms(), &w);
+    fx_snap_t s;
+    fx_snapshot(&a, NULL, 0, 1000, 1u << 20, &s);
+    fx_result_t r = fx_install(&b, "alpha", s.items, 3, false, s.head, &s.vector);
+    assert_int_equal(r.rc, 0);          // c1 c2 c3 lead the stream
+    fx_blob_t broken;
+    s_broken(&s, &w, BAD_DIM, &broken); // e1 with an embedding of FX_DIM1 + 1 floats
+    change_t c;
+    assert_int_equal(change_decode(broken.data, broken.len, &c), 0);
+    //  A check made against another size than c1's: made again, and refused.
+    state_checked_t stale = { .stamp = c.hlc, .dim = FX_DIM1 + 1 };
+    char why[PDB_ERRMSG_MAX];
+    MDB_txn *txn = fx_write_begin(&b);
+    assert_int_equal(ingest_state(&b.ing, txn, &c, &stale, clock_wall_ms(), why), PDB_EINVAL);
+    assert_non_null(strstr(why, "embedding"));
+    mdb_txn_abort(txn);
+    assert_int_equal(fx_alive(&b, &w.e1), -1);
+    free(broken.data);
+    fx_snap_free(&s);
+    fx_close(&a);
+    fx_close(&b);
+}
+
 //  a -> snapshot -> b; b's WAL (its STATE changes) -> apply -> c.
 static void
 test_install_states_relay_through_apply_to_a_third_node(void **state)
@@ -793,6 +827,7 @@ main(void)
         cmocka_unit_test(test_install_done_sets_cursor_and_vector),
         cmocka_unit_test(test_install_malformed_entity_refuses_request_and_writes_nothing),
         cmocka_unit_test(test_install_child_without_its_collective_is_refused_as_missing),
+        cmocka_unit_test(test_install_recheck_when_checked_with_another_dim),
         cmocka_unit_test(test_install_states_relay_through_apply_to_a_third_node),
         cmocka_unit_test(test_install_marks_states_with_the_snapshot_source),
         cmocka_unit_test(test_relayed_state_dominated_by_local_data_is_known),

@@ -365,6 +365,55 @@ test_mpk_equal_ignores_key_order_but_not_values(void **state)
     mpk_out_release(&o);
 }
 
+//  Keys of every kind, including look-alikes (same bytes in a str and a
+//  bin, a prefix, the empty str and bin, ints, a float and a map): the
+//  allocation-free key comparison must agree with mpk_equal on every pair.
+static void
+test_mpk_key_equal_agrees_with_mpk_equal(void **state)
+{
+    (void) state;
+    mpk_out_t o;
+    mpk_out_init(&o);
+    mpk_pack_array(&o.pk, 16);
+    mpk_pack_str(&o.pk, "content");
+    mpk_pack_str(&o.pk, "content");
+    mpk_pack_str(&o.pk, "conten");
+    mpk_pack_str(&o.pk, "contenT");
+    mpk_pack_bin(&o.pk, "content", 7);
+    mpk_pack_bin(&o.pk, "content", 7);
+    mpk_pack_str(&o.pk, "");
+    mpk_pack_bin(&o.pk, "", 0);
+    mpk_pack_u64(&o.pk, 7);
+    mpk_pack_i64(&o.pk, 7);
+    mpk_pack_u64(&o.pk, 8);
+    mpk_pack_nil(&o.pk);
+    (void) msgpack_pack_float(&o.pk, 7.0f);
+    mpk_pack_double(&o.pk, 7.0);
+    mpk_pack_map(&o.pk, 1);
+    mpk_pack_str(&o.pk, "k"); mpk_pack_u64(&o.pk, 1);
+    mpk_pack_str(&o.pk, "a long key of more than thirty-one bytes, so str8");
+    assert_int_equal(mpk_out_status(&o), 0);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(o.buf.data, o.buf.size, &u), 0);
+    const msgpack_object *v = u.data.via.array.ptr;
+    uint32_t n = u.data.via.array.size;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < n; j++)
+            assert_int_equal(mpk_key_equal(&v[i], &v[j]), mpk_equal(&v[i], &v[j]));
+    assert_true(mpk_key_equal(&v[0], &v[1]));      // equal strs
+    assert_false(mpk_key_equal(&v[0], &v[2]));     // a prefix
+    assert_false(mpk_key_equal(&v[0], &v[3]));     // same size, other bytes
+    assert_false(mpk_key_equal(&v[0], &v[4]));     // same bytes, a bin
+    assert_true(mpk_key_equal(&v[4], &v[5]));      // equal bins
+    assert_true(mpk_key_equal(&v[6], &v[6]));      // empty str
+    assert_false(mpk_key_equal(&v[6], &v[7]));     // empty str, empty bin
+    assert_false(mpk_key_equal(&v[8], &v[0]));     // int, str
+    assert_true(mpk_key_equal(&v[8], &v[9]));      // other types: mpk_equal
+    assert_false(mpk_key_equal(&v[8], &v[10]));
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&o);
+}
+
 static void
 test_mpk_getters_reject_other_types_and_ranges(void **state)
 {
@@ -437,6 +486,7 @@ main(void)
         cmocka_unit_test(test_mpk_canonical_sorts_bin_keys_by_bytes),
         cmocka_unit_test(test_mpk_canonical_packs_float32_as_float64),
         cmocka_unit_test(test_mpk_equal_ignores_key_order_but_not_values),
+        cmocka_unit_test(test_mpk_key_equal_agrees_with_mpk_equal),
         cmocka_unit_test(test_mpk_getters_reject_other_types_and_ranges),
         cmocka_unit_test(test_mpk_out_release_twice_is_safe),
     };

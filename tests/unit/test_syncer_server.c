@@ -221,8 +221,13 @@ s_push_all(pusher_t *p)
         int rc = pusher_step(p, &wait, why);
         if (rc)
             fail_msg("push step rc=%d %s", rc, why);
-        if (wait)
+        if (wait) {
+            //  As `sync once` ends: push_acked is written lazily.
+            rc = pusher_flush(p, why);
+            if (rc)
+                fail_msg("push flush rc=%d %s", rc, why);
             return i + 1;
+        }
     }
     fail_msg("push never went idle");
     return -1;
@@ -406,6 +411,89 @@ test_filtered_push_and_pull_are_partial(void **state)
     pusher_release(&pusher);
     puller_release(&puller);
     peer_destroy(&peer);
+}
+
+//  A monotonic clock the test moves by hand.
+static uint64_t s_fake_mono = 1000000;
+
+static uint64_t
+s_fake_mono_ms(void *ctx)
+{
+    (void) ctx;
+    return s_fake_mono;
+}
+
+//  One step that sends (or finds nothing), failing the test on error;
+//  returns the wait the pusher asked for.
+static uint64_t
+s_push_step(pusher_t *p)
+{
+    char why[PDB_ERRMSG_MAX];
+    uint64_t wait = 0;
+    int rc = pusher_step(p, &wait, why);
+    if (rc)
+        fail_msg("push step rc=%d %s", rc, why);
+    return wait;
+}
+
+static void
+test_pusher_writes_push_acked_lazily_and_never_past_the_ack(void **state)
+{
+    s_world_t *w = *state;
+    senv_t fake = *senv_system();
+    fake.mono_ms = s_fake_mono_ms;
+    w->b.ctx.env = &fake;
+    link_cancel_t cancel = { 0 };
+    char why[PDB_ERRMSG_MAX];
+    pusher_t pusher;
+    assert_int_equal(pusher_init(&pusher, &w->b.ctx, w->peer, &cancel, why), 0);
+    //  Nothing written for a while: the first acknowledgement is written at once.
+    pdb_id_t c1 = s_write(&w->b, NULL, "first");
+    s_write(&w->b, &c1, "first-renamed");
+    assert_int_not_equal(s_push_step(&pusher), 0);
+    assert_int_equal(pusher.acked, 2);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 2);
+
+    //  Within PUSH_PERSIST_MS the next batch goes out without a write, and
+    //  the idle wait ends when the write is due.
+    s_fake_mono += 10;
+    s_write(&w->b, &c1, "second");
+    uint64_t wait = s_push_step(&pusher);
+    assert_int_equal(s_head(&w->a), 3);
+    assert_int_equal(pusher.acked, 3);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 2);
+    assert_true(wait > 0 && wait <= PUSH_PERSIST_MS - 10);
+    s_fake_mono += 5;
+    assert_true(s_push_step(&pusher) <= PUSH_PERSIST_MS - 15);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 2);
+    //  Idle when it is due: written.
+    s_fake_mono += PUSH_PERSIST_MS;
+    assert_true(s_push_step(&pusher) > 0);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 3);
+
+    //  At stop (pusher_flush) whatever was acknowledged is written; a
+    //  second flush writes nothing new.
+    s_fake_mono += 1;
+    s_write(&w->b, &c1, "third");
+    s_push_step(&pusher);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 3);
+    assert_int_equal(pusher_flush(&pusher, why), 0);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 4);
+    assert_int_equal(pusher_flush(&pusher, why), 0);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 4);
+
+    //  Once the sibling direction has reset the row (a replaced peer), the
+    //  old instance's cursor is not written into it.
+    s_fake_mono += 1;
+    s_write(&w->b, &c1, "fourth");
+    s_push_step(&pusher);
+    assert_int_equal(pusher.acked, 5);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 4);
+    __atomic_add_fetch(&w->peer->generation, 1, __ATOMIC_ACQ_REL);
+    assert_int_equal(pusher_flush(&pusher, why), 0);
+    assert_int_equal(s_row_u64(&w->b, "a", "push_acked"), 4);
+    pusher_release(&pusher);
+    w->b.ctx.env = senv_system();
 }
 
 //  A raw request to A's server; returns the decoded reply (release it).
@@ -722,9 +810,8 @@ test_initial_sync_from_a_peer_with_history(void **state)
     assert_int_equal(puller_init(&puller, &w->b.ctx, w->peer, &cancel, why), 0);
     uint64_t wait = 0;
     assert_int_equal(puller_step(&puller, &wait, why), 0);
-    //  A new peer with history: a snapshot, page by page.
-    assert_true(puller.snap.active);
-    assert_int_equal(peer_state(w->peer), PEER_SNAPSHOT);
+    //  A new peer with history: a snapshot, page by page, each next page
+    //  asked for while the last installs (here all within the first step).
     s_pull_all(&puller);
     assert_false(puller.snap.active);
     peer_counts_t counts;
@@ -863,6 +950,8 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_long_poll_answers_when_the_wal_moves, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pusher_writes_push_acked_lazily_and_never_past_the_ack, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_identity_change_resets_the_row_once_per_cycle,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_initial_sync_from_a_peer_with_history, s_setup,
