@@ -18,7 +18,8 @@
 # Each case prints one result line; CPU seconds per process during the sync and
 # syncer memory follow it (VmHWM; largest VmRSS, RssAnon, RssFile sampled every
 # 0.2 s; the resident part of the data.mdb map at the end). KEEP=1 keeps the
-# data folders and logs.
+# data folders and logs. The Redis comparison needs Debian's redis-server
+# (apt-get install -y redis-server); without it that part is skipped.
 set -euo pipefail
 build="${1:-build-rel}"
 case="${2:-throughput}"
