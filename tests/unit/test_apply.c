@@ -448,16 +448,7 @@ s_vector(s_node_t *n, const pdb_id_t *origin)
 static void
 s_wal_entry(s_node_t *n, uint64_t seq, change_t *out, void **copy)
 {
-    MDB_txn *txn = s_read_begin(n);
-    uint8_t kbuf[8];
-    store_key_seq(kbuf, seq);
-    MDB_val key = { sizeof kbuf, kbuf }, val;
-    assert_int_equal(mdb_get(txn, s_store(n)->wal, &key, &val), 0);
-    *copy = malloc(val.mv_size);
-    assert_non_null(*copy);
-    memcpy(*copy, val.mv_data, val.mv_size);
-    mdb_txn_abort(txn);
-    assert_int_equal(change_decode(*copy, val.mv_size, out), 0);
+    *copy = testkit_wal_entry(s_store(n), seq, out, NULL);
 }
 
 //  Every entity database as text, one line per entry: two stores hold the

@@ -139,14 +139,10 @@ s_req(uint64_t cursor)
 static size_t
 s_entry_len(s_node_t *n, uint64_t seq)
 {
-    MDB_txn *txn;
-    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
-    uint8_t k[8];
-    store_key_seq(k, seq);
-    MDB_val key = { 8, k }, val;
-    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
-    mdb_txn_abort(txn);
-    return val.mv_size;
+    change_t c;
+    size_t len;
+    free(testkit_wal_entry(n->node->store, seq, &c, &len));
+    return len;
 }
 
 static void

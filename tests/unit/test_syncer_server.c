@@ -345,15 +345,8 @@ s_vector(s_node_t *n, const pdb_id_t *origin)
 static change_t
 s_wal_at(s_node_t *n, uint64_t seq)
 {
-    MDB_txn *txn;
-    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
-    uint8_t k[8];
-    store_key_seq(k, seq);
-    MDB_val key = { 8, k }, val;
-    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
     change_t c;
-    assert_int_equal(change_decode(val.mv_data, val.mv_size, &c), 0);
-    mdb_txn_abort(txn);
+    free(testkit_wal_entry(n->node->store, seq, &c, NULL));
     c.fields = NULL;
     c.fields_len = 0;
     return c;

@@ -44,3 +44,22 @@ testkit_id(uint8_t fill)
     memset(id.b, fill, sizeof id.b);
     return id;
 }
+
+void *
+testkit_wal_entry(store_t *store, uint64_t seq, change_t *out, size_t *len)
+{
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(store, &txn), 0);
+    uint8_t k[8];
+    store_key_seq(k, seq);
+    MDB_val key = { sizeof k, k }, val;
+    assert_int_equal(mdb_get(txn, store->wal, &key, &val), 0);
+    void *copy = malloc(val.mv_size);
+    assert_non_null(copy);
+    memcpy(copy, val.mv_data, val.mv_size);
+    mdb_txn_abort(txn);
+    assert_int_equal(change_decode(copy, val.mv_size, out), 0);
+    if (len)
+        *len = val.mv_size;
+    return copy;
+}

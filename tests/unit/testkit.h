@@ -1,10 +1,15 @@
 /*  testkit.h - what every unit test needs: temporary folders for real LMDB
-    stores, and ids made of one repeated byte (readable in failures).
+    stores, ids made of one repeated byte (readable in failures), and the
+    WAL entry at a sequence.
 */
 #ifndef PDB_TESTKIT_H
 #define PDB_TESTKIT_H
 
+#include "change.h"
 #include "id.h"
+#include "store.h"
+
+#include <stddef.h>
 
 #include <stdint.h>
 
@@ -18,5 +23,10 @@ void testkit_rmdir(const char *dir);
 
 //  An id whose 16 bytes are all `fill`.
 pdb_id_t testkit_id(uint8_t fill);
+
+//  A copy of the store's WAL entry at seq (asserts it is there), decoded
+//  into *out, whose fields point into the copy. Returns the copy (caller
+//  frees); *len, when not NULL, gets its size.
+void *testkit_wal_entry(store_t *store, uint64_t seq, change_t *out, size_t *len);
 
 #endif
