@@ -19,6 +19,8 @@ Knobs (environment):
   PDB_CONVERGENCE_KILLS            0 turns the SIGKILLs and pauses off (default 1)
   PDB_CONVERGENCE_LATE             0: every node from the start (default 1: one
                                    node starts a third of the way in)
+  PDB_CONVERGENCE_FILTERED         0: no extra links filtered to one collective
+                                   (default 1)
   PDB_CONVERGENCE_SETTLE_SECONDS   how long to wait for convergence (default 120)
 
 scripts/convergence.sh runs long versions of this test over many seeds.
@@ -42,6 +44,7 @@ CLIENTS = max(1, int(os.environ.get("PDB_CONVERGENCE_CLIENTS", "3")))
 EDGES = os.environ.get("PDB_CONVERGENCE_EDGES", "both")
 KILLS = os.environ.get("PDB_CONVERGENCE_KILLS", "1") != "0"
 LATE = os.environ.get("PDB_CONVERGENCE_LATE", "1") != "0"
+FILTERED = os.environ.get("PDB_CONVERGENCE_FILTERED", "1") != "0"
 SETTLE = float(os.environ.get("PDB_CONVERGENCE_SETTLE_SECONDS", "120"))
 DIM = 4
 TAG = f"seed={SEED}"
@@ -327,6 +330,23 @@ def list_all(node, coll):
             return out
 
 
+def add_filtered_links(rnd, nodes, edges, collectives):
+    """Extra links, between nodes the topology does not join, that sync one
+    collective only (added over HTTP: the ids exist only now). What crosses
+    them is a partial copy: it must never keep a change from any node."""
+    added = []
+    for x, y in itertools.combinations(nodes, 2):
+        if tuple(sorted((x.name, y.name))) in edges or rnd.random() >= 0.5:
+            continue
+        coll = rnd.choice(collectives)
+        direction = rnd.choice(["pull", "push", "both"])
+        r = x.post("/v1/sync/peers", {"name": f"only-{y.name}", "address": y.sync_address,
+                                      "direction": direction, "collectives": [coll]})
+        assert r.status_code == 201, r.text
+        added.append(f"{x.name}-({direction} {coll[-4:]})->{y.name}")
+    print(f"  filtered links: {', '.join(added) or 'none'}")
+
+
 def test_random_operations_with_crashes_converge(cluster):
     rnd = random.Random(SEED)
     names = [f"n{i}" for i in range(NODES)]
@@ -359,6 +379,8 @@ def test_random_operations_with_crashes_converge(cluster):
         model.collectives[c["id"]] = {"base": True}
     cluster.wait_converged(nodes=active, timeout=60,
                            what=f"base collectives everywhere ({TAG})")
+    if FILTERED:
+        add_filtered_links(rnd, active, edges, list(model.collectives))
 
     stop = threading.Event()
     clients = [Client(i, active, model, stop) for i in range(CLIENTS)]
