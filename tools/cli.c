@@ -124,6 +124,20 @@ cli_call(cli_t *self, const char *method, const char *path, const json_t *body,
 }
 
 int
+cli_get_bare(cli_t *self, const char *what, const char *path, client_reply_t *reply,
+             json_t **parsed)
+{
+    const char *flag, *value;
+    int rc = cli_next(self, &flag, &value);
+    if (rc == 1) {
+        char why[96];
+        snprintf(why, sizeof why, "%s takes no arguments", what);
+        return cli_usage_error(self, why);
+    }
+    return rc ? rc : cli_call(self, "GET", path, NULL, reply, parsed);
+}
+
+int
 cli_collective(cli_t *self, const char *arg, char id[64])
 {
     if (body_is_uuid(arg)) {

@@ -69,6 +69,11 @@ int cli_usage_error(cli_t *self, const char *what);
 int cli_call(cli_t *self, const char *method, const char *path, const json_t *body,
              client_reply_t *reply, json_t **parsed);
 
+//  For a command (named by `what`) that takes no arguments: refuses any
+//  left, then GETs path as cli_call does.
+int cli_get_bare(cli_t *self, const char *what, const char *path, client_reply_t *reply,
+                 json_t **parsed);
+
 //  The id of a collective given as an id or a name (resolved through
 //  GET /v1/collectives). Returns 0 or an exit code, after printing why.
 int cli_collective(cli_t *self, const char *arg, char id[64]);

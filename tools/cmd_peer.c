@@ -148,15 +148,9 @@ s_list_print(const json_t *peers)
 static int
 s_list(cli_t *cli)
 {
-    const char *flag, *value;
-    int rc;
-    while ((rc = cli_next(cli, &flag, &value)) == 1)
-        return cli_usage_error(cli, "list takes no arguments");
-    if (rc)
-        return rc;
     client_reply_t reply;
     json_t *list;
-    rc = cli_call(cli, "GET", "/v1/sync/peers", NULL, &reply, &list);
+    int rc = cli_get_bare(cli, "list", "/v1/sync/peers", &reply, &list);
     if (rc)
         return rc;
     const json_t *peers = json_object_get(list, "peers");

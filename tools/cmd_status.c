@@ -48,13 +48,10 @@ cmd_status(int argc, char **argv)
     static const args_opt_t opts[] = { CLI_COMMON_OPTS };
     cli_t cli;
     int rc = cli_begin(&cli, "status", argc, argv, opts);
-    const char *flag, *value;
-    while (rc == 0 && (rc = cli_next(&cli, &flag, &value)) == 1)
-        rc = cli_usage_error(&cli, "status takes no arguments");
     client_reply_t reply;
     json_t *status = NULL;
     if (rc == 0)
-        rc = cli_call(&cli, "GET", "/v1/status", NULL, &reply, &status);
+        rc = cli_get_bare(&cli, "status", "/v1/status", &reply, &status);
     if (rc == 0) {
         if (cli.json)
             cli_print_raw(&reply);

@@ -8,34 +8,14 @@
 #include "log.h"
 #include "node.h"
 #include "server.h"
+#include "stopsig.h"
 
 #include <czmq.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXIT_FATAL 3
-
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-s_on_signal(int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
-
-static void
-s_handle_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 //  The node's conflict policy and its per-collective overrides (cfg has
 //  checked their syntax already). Returns 0, or -1 with the reason logged.
@@ -85,7 +65,7 @@ main(int argc, char **argv)
     //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
     //  races when several threads open their first sockets at once.
     zsys_init();
-    s_handle_signals();
+    volatile sig_atomic_t *stop = stopsig_install();
 
     node_t *node = NULL;
     int rc = node_open(cfg.data_dir, cfg.map_size_mb << 20, &node);
@@ -117,7 +97,7 @@ main(int argc, char **argv)
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(&node->instance_id, id);
     log_i("storage", "started data=%s instance=%s pid=%d", cfg.data_dir, id, (int) getpid());
-    rc = server_run(server, &s_stop);
+    rc = server_run(server, stop);
     server_destroy(&server);
     free(overrides);
     node_destroy(&node);

@@ -9,32 +9,12 @@
 #include "cfg.h"
 #include "log.h"
 #include "syncer.h"
+#include "stopsig.h"
 
 #include <czmq.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-s_on_signal(int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
-
-static void
-s_handle_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static const char s_usage[] =
     "usage: pulsedb-syncer [--once] [options]\n\n"
@@ -72,8 +52,8 @@ main(int argc, char **argv)
     //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
     //  races when several threads open their first sockets at once.
     zsys_init();
-    s_handle_signals();
-    int rc = once ? syncer_once(&cfg, &s_stop) : syncer_daemon(&cfg, &s_stop);
+    volatile sig_atomic_t *stop = stopsig_install();
+    int rc = once ? syncer_once(&cfg, stop) : syncer_daemon(&cfg, stop);
     if (!once)
         log_i("syncer", "stopped rc=%d", rc);
     zsys_shutdown();

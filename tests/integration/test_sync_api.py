@@ -275,10 +275,13 @@ def test_cli_peer_add_list_remove_and_sync_status(node):
                  ("peer", "add", "b", "tcp://h:1", "--direction", "up"),
                  ("peer", "add", "b", "tcp://h:1", "--collective", "nope"),
                  ("peer", "add", "b"), ("peer", "remove"), ("peer", "frob"), ("peer",),
-                 ("sync",), ("sync", "frob"), ("sync", "status", "extra")]:
+                 ("sync",), ("sync", "frob"), ("sync", "status", "extra"),
+                 ("peer", "list", "extra"), ("status", "extra")]:
         r = cli(node, *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "error:" in r.stderr, args
+        if "extra" in args:
+            assert "takes no arguments" in r.stderr, (args, r.stderr)
     r = cli(node, "peer", "add", "beta", "tcp://127.0.0.1:7709")
     assert r.returncode == 1 and "already exists" in r.stderr
     assert len(peers(node)) == 2
