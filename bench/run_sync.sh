@@ -127,8 +127,8 @@ pulsedb_pull() {    # N
   local n=$1 pa=$port pb=$((port + 1))
   start_storage a; start_storage b
   start_syncer a "tcp://127.0.0.1:$pa" ""
-  # B takes A's first entities by snapshot (a new peer always starts with
-  # one), so that what follows travels as changes through pull.
+  # B takes A's first entities by snapshot (an empty node starts with one),
+  # so that what follows travels as changes through pull.
   "$bench" load "$dir/a" 1 "$CONTENT" "$SMALL_DIM" 1 >/dev/null
   start_syncer b "tcp://127.0.0.1:$pb" "a=tcp://127.0.0.1:$pa,pull"
   "$bench" wait "$dir/b" "$(head_of a)" 30 >/dev/null

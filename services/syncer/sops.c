@@ -184,46 +184,45 @@ sops_install(sclient_t *storage, const char *peer, const sync_blob_t *entities, 
     return s_finish(rc, &args, buf, &u, has, "install", why);
 }
 
-int
-sops_compact(sclient_t *storage, uint64_t below_seq, uint64_t max_entries,
-             uint64_t *deleted, uint64_t *floor, char why[PDB_ERRMSG_MAX])
+//  An op taking two numbers and answering n numbers (compact, purge).
+static int
+s_call_pair(sclient_t *storage, const char *op, uint64_t a, uint64_t b, uint64_t *out,
+            size_t n, char why[PDB_ERRMSG_MAX])
 {
     mpk_out_t args;
     mpk_out_init(&args);
     mpk_pack_array(&args.pk, 2);
-    mpk_pack_u64(&args.pk, below_seq);
-    mpk_pack_u64(&args.pk, max_entries);
+    mpk_pack_u64(&args.pk, a);
+    mpk_pack_u64(&args.pk, b);
     void *buf;
     msgpack_unpacked u;
     bool has;
-    int rc = s_call(storage, "compact", &args, &buf, &u, &has, why);
-    uint64_t r[2];
+    int rc = s_call(storage, op, &args, &buf, &u, &has, why);
     if (!rc)
-        rc = has ? s_u64s(&u.data, r, 2) : PDB_EPROTO;
+        rc = has ? s_u64s(&u.data, out, n) : PDB_EPROTO;
+    return s_finish(rc, &args, buf, &u, has, op, why);
+}
+
+int
+sops_compact(sclient_t *storage, uint64_t below_seq, uint64_t max_entries,
+             uint64_t *deleted, uint64_t *floor, char why[PDB_ERRMSG_MAX])
+{
+    uint64_t r[2];
+    int rc = s_call_pair(storage, "compact", below_seq, max_entries, r, 2, why);
     if (!rc) {
         *deleted = r[0];
         *floor = r[1];
     }
-    return s_finish(rc, &args, buf, &u, has, "compact", why);
+    return rc;
 }
 
 int
 sops_purge(sclient_t *storage, uint64_t older_than_ms, uint64_t max_entries,
            uint64_t *purged, char why[PDB_ERRMSG_MAX])
 {
-    mpk_out_t args;
-    mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 2);
-    mpk_pack_u64(&args.pk, older_than_ms);
-    mpk_pack_u64(&args.pk, max_entries);
-    void *buf;
-    msgpack_unpacked u;
-    bool has;
-    int rc = s_call(storage, "purge", &args, &buf, &u, &has, why);
     uint64_t r[1];
-    if (!rc)
-        rc = has ? s_u64s(&u.data, r, 1) : PDB_EPROTO;
+    int rc = s_call_pair(storage, "purge", older_than_ms, max_entries, r, 1, why);
     if (!rc)
         *purged = r[0];
-    return s_finish(rc, &args, buf, &u, has, "purge", why);
+    return rc;
 }
