@@ -857,11 +857,18 @@ cfg_peer_dir_name(cfg_peer_dir_t direction)
     }
 }
 
-static bool
-s_spec_name_char(char c)
+bool
+cfg_peer_name_valid(const char *name, size_t len, size_t max)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-        || c == '.' || c == '_' || c == '-';
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
 }
 
 //  tcp://HOST:PORT where a connection can go: no wildcard host or port.
@@ -950,9 +957,8 @@ s_peer_spec(cfg_peer_t *out, const char *spec, size_t len)
     size_t name_len = (size_t) (eq - spec);
     if (name_len == 0 || name_len > CFG_PEER_SPEC_NAME_MAX)
         return "needs a name of 1..64 characters before '='";
-    for (size_t i = 0; i < name_len; i++)
-        if (!s_spec_name_char(spec[i]))
-            return "has a name with characters other than A-Z a-z 0-9 . _ -";
+    if (!cfg_peer_name_valid(spec, name_len, CFG_PEER_SPEC_NAME_MAX))
+        return "has a name with characters other than A-Z a-z 0-9 . _ -";
     memcpy(out->name, spec, name_len);
     const char *p = eq + 1, *end = spec + len;
     bool seen_dir = false, seen_coll = false;

@@ -73,6 +73,7 @@
 #include "log.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -172,6 +173,10 @@ int cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
 
 //  "both", "push" or "pull".
 const char *cfg_peer_dir_name(cfg_peer_dir_t direction);
+
+//  True for a peer name of 1..max bytes of A-Z a-z 0-9 . _ - (the same
+//  characters in configuration, the HTTP API and the command line).
+bool cfg_peer_name_valid(const char *name, size_t len, size_t max);
 
 //  sync/collective_policies: per-collective overrides of sync/policy, as
 //  "UUID=POLICY UUID=POLICY ..." (POLICY lww, remote_wins or local_wins; at

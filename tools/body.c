@@ -103,17 +103,7 @@ body_tag_add(json_t *tags, const char *pair, char why[PDB_ERRMSG_MAX])
 bool
 body_peer_name_valid(const char *name)
 {
-    size_t len = strlen(name);
-    if (len == 0 || len > BODY_PEER_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-               || c == '.' || c == '_' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return cfg_peer_name_valid(name, strlen(name), BODY_PEER_NAME_MAX);
 }
 
 //  Checks every argument of `peer add`; returns 0 or PDB_EINVAL with why.

@@ -12,16 +12,7 @@
 bool
 peer_json_name_valid(const char *name, size_t len)
 {
-    if (len == 0 || len > PEER_JSON_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-               || c == '.' || c == '_' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return cfg_peer_name_valid(name, len, PEER_JSON_NAME_MAX);
 }
 
 static int
