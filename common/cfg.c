@@ -32,6 +32,7 @@ typedef enum {
     S_CHOICE,     // char[size], one of the space-separated words in `prefixes`
     S_PEERS,      // char[size], a sync/peers list (cfg_peers_parse)
     S_POLICIES,   // char[size], per-collective policies (cfg_policies_parse)
+    S_SWITCH,     // bool: true/false/yes/no/1/0; a bare flag means true
 } s_kind_t;
 
 typedef struct {
@@ -43,7 +44,7 @@ typedef struct {
     size_t size;            // field bytes
     uint64_t min, max;      // S_NUMBER range, inclusive
     const char *prefixes;   // S_ENDPOINT: accepted schemes; S_CHOICE: the words; space separated
-    bool allow_empty;       // S_ENDPOINT: "" is a valid value
+    bool allow_empty;       // S_ENDPOINT, S_PATH: "" is a valid value
 } s_option_t;
 
 #define S_FIELD(f) offsetof(cfg_t, f), sizeof(((cfg_t *) 0)->f)
@@ -113,6 +114,10 @@ static const s_option_t s_options[] = {
     { "sync/collective_policies", "PULSEDB_SYNC_COLLECTIVE_POLICIES",
       "--sync-collective-policies", S_POLICIES, S_FIELD(sync_collective_policies), 0, 0, NULL,
       true },
+    { "gateway/api_tokens", "PULSEDB_API_TOKENS", "--api-tokens", S_PATH, S_FIELD(api_tokens),
+      0, 0, NULL, true },
+    { "node/insecure", "PULSEDB_INSECURE", "--insecure", S_SWITCH, S_FIELD(insecure),
+      0, 0, NULL, false },
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
@@ -286,7 +291,7 @@ s_set_string(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
                  opt->size - 1);
         return s_fail(why, source, value, problem);
     }
-    if (opt->kind == S_PATH && len == 0)
+    if (opt->kind == S_PATH && len == 0 && !opt->allow_empty)
         return s_fail(why, source, value, "is empty; a path is required");
     if (opt->kind == S_HOST && !s_host_valid(value))
         return s_fail(why, source, value, "is not a host name or address");
@@ -387,6 +392,21 @@ s_set_number(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
     return 0;
 }
 
+static int
+s_set_switch(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source,
+             char *why)
+{
+    bool on;
+    if (s_word_in(value, "true yes 1"))
+        on = true;
+    else if (s_word_in(value, "false no 0"))
+        on = false;
+    else
+        return s_fail(why, source, value, "is not true or false");
+    memcpy((char *) cfg + opt->offset, &on, sizeof on);
+    return 0;
+}
+
 //  Validates value for opt and stores it; `source` names where it came from.
 static int
 s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, char *why)
@@ -403,6 +423,8 @@ s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, 
         return s_set_number(cfg, opt, value, source, why);
     case S_RATIO:
         return s_set_ratio(cfg, opt, value, source, why);
+    case S_SWITCH:
+        return s_set_switch(cfg, opt, value, source, why);
     default:
         return s_set_string(cfg, opt, value, source, why);
     }
@@ -672,6 +694,8 @@ s_flags_scan(cfg_t *cfg, s_origin_t *origin, int argc, char **argv, s_scan_t *sc
         const char *value = strchr(arg, '=');
         if (value)
             value++;
+        else if (opt < (int) S_OPTION_COUNT && s_options[opt].kind == S_SWITCH)
+            value = "true";         // a bare switch never takes the next argument
         else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
             value = argv[++i];
         else {
@@ -835,12 +859,99 @@ cfg_usage(void)
         "  --sync-collective-policies L  per-collective policy overrides,\n"
         "                           \"UUID=lww|remote_wins|local_wins ...\" [none]\n"
         "                           sync/collective_policies, PULSEDB_SYNC_COLLECTIVE_POLICIES\n"
+        "  --api-tokens FILE        HTTP API tokens, one 'ROLE TOKEN [LABEL]' a line,\n"
+        "                           owner-only file; required beyond loopback [none]\n"
+        "                           gateway/api_tokens, PULSEDB_API_TOKENS\n"
+        "  --insecure               listen beyond loopback without credentials\n"
+        "                           (logged loudly) [false]\n"
+        "                           node/insecure, PULSEDB_INSECURE\n"
         "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
         "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
         "    node\n"
         "        data = /var/lib/pulsedb\n"
         "    gateway\n"
         "        port = 8080\n";
+}
+
+//  --- exposure ------------------------------------------------------------------
+
+bool
+cfg_host_is_loopback(const char *host)
+{
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+        return true;
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256
+        && c < 256 && d < 256;
+}
+
+//  The host of "tcp://HOST:PORT" (brackets of an IPv6 literal removed).
+static void
+s_endpoint_host(const char *endpoint, char *host, size_t size)
+{
+    const char *start = strncmp(endpoint, "tcp://", 6) == 0 ? endpoint + 6 : endpoint;
+    const char *colon = strrchr(start, ':');
+    size_t len = colon ? (size_t) (colon - start) : strlen(start);
+    if (len >= 2 && start[0] == '[' && start[len - 1] == ']') {
+        start++;
+        len -= 2;
+    }
+    snprintf(host, size, "%.*s", (int) len, start);
+}
+
+static bool
+s_endpoint_exposed(const char *endpoint)
+{
+    char host[CFG_ENDPOINT_MAX];
+    if (!*endpoint)
+        return false;
+    s_endpoint_host(endpoint, host, sizeof host);
+    return !cfg_host_is_loopback(host);
+}
+
+//  The first socket in `sockets` that listens beyond loopback without
+//  credentials: its option name and value, or false when there is none.
+static bool
+s_exposed(const cfg_t *cfg, unsigned sockets, const char **option, const char **value)
+{
+    if ((sockets & CFG_EXPOSE_HTTP) && !cfg->api_tokens[0]
+        && !cfg_host_is_loopback(cfg->http_host)) {
+        *option = "gateway/host";
+        *value = cfg->http_host;
+    }
+    else if ((sockets & CFG_EXPOSE_SYNC) && s_endpoint_exposed(cfg->sync_bind)) {
+        *option = "sync/bind";
+        *value = cfg->sync_bind;
+    }
+    else if ((sockets & CFG_EXPOSE_STORAGE) && s_endpoint_exposed(cfg->storage_tcp)) {
+        *option = "storage/tcp";
+        *value = cfg->storage_tcp;
+    }
+    else
+        return false;
+    return true;
+}
+
+int
+cfg_exposure_check(const cfg_t *cfg, unsigned sockets, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    const char *option, *value;
+    if (!s_exposed(cfg, sockets, &option, &value))
+        return 0;
+    bool http = strcmp(option, "gateway/host") == 0;
+    char line[2 * PDB_ERRMSG_MAX];      // composed whole, then cut (see s_fail)
+    snprintf(line, sizeof line, "%s %.64s is beyond loopback %s: anyone who reaches it "
+             "could write and delete; %s, or pass --insecure to accept the risk", option, value,
+             http ? "and gateway/api_tokens is empty" : "and that socket takes no credentials",
+             http ? "give a token file (--api-tokens) or listen on loopback"
+                  : "listen on loopback");
+    snprintf(why, PDB_ERRMSG_MAX, "%.*s", PDB_ERRMSG_MAX - 1, line);
+    if (!cfg->insecure)
+        return PDB_EINVAL;
+    log_w("security", "INSECURE (--insecure): %s", why);
+    return 0;
 }
 
 //  --- sync peers ------------------------------------------------------------------

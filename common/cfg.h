@@ -29,6 +29,8 @@
       sync/compact_interval_s   PULSEDB_SYNC_COMPACT_INTERVAL_S --sync-compact-interval-s N 60
       sync/policy               PULSEDB_SYNC_POLICY       --sync-policy P   lww
       sync/collective_policies  PULSEDB_SYNC_COLLECTIVE_POLICIES --sync-collective-policies L  ""
+      gateway/api_tokens        PULSEDB_API_TOKENS        --api-tokens FILE "" (no tokens)
+      node/insecure             PULSEDB_INSECURE          --insecure        false
 
     The file is named by --config FILE (or PULSEDB_CONFIG); a named file that
     cannot be read is an error, and so is any key in it that is not listed
@@ -119,6 +121,8 @@ typedef struct {
     uint64_t sync_compact_interval_s;
     char sync_policy[CFG_POLICY_MAX];          // "lww", "remote_wins", "local_wins"
     char sync_collective_policies[CFG_COLLECTIVE_POLICIES_TEXT_MAX];  // cfg_policies_parse
+    char api_tokens[CFG_PATH_MAX];             // token file of the HTTP API, "" for none
+    bool insecure;                             // serve beyond loopback without credentials
 } cfg_t;
 
 typedef enum { CFG_PEER_BOTH = 0, CFG_PEER_PUSH, CFG_PEER_PULL } cfg_peer_dir_t;
@@ -152,6 +156,23 @@ int cfg_load(cfg_t *cfg, int argc, char **argv, int *rest, int rest_max, int *re
 //  The storage endpoint to connect to (the explicit one, or the data
 //  folder's ipc socket), written into out.
 void cfg_storage_endpoint(const cfg_t *cfg, char *out, size_t out_len);
+
+//  Secure by default: a node listens beyond loopback only with credentials.
+//  `sockets` says which of the caller's sockets to check (CFG_EXPOSE_*).
+//  Refuses (PDB_EINVAL, `why` says which option and what to do) when the
+//  HTTP API listens beyond loopback while gateway/api_tokens is empty, or
+//  sync/bind or storage/tcp does (those sockets take no credentials yet),
+//  unless node/insecure is set: then it logs the exposure as a warning and
+//  returns 0. Loopback means 127.0.0.0/8, ::1 or "localhost"; any
+//  other name or a wildcard counts as exposed.
+#define CFG_EXPOSE_HTTP 1u        // gateway/host
+#define CFG_EXPOSE_SYNC 2u        // sync/bind
+#define CFG_EXPOSE_STORAGE 4u     // storage/tcp
+#define CFG_EXPOSE_ALL 7u
+int cfg_exposure_check(const cfg_t *cfg, unsigned sockets, char why[PDB_ERRMSG_MAX]);
+
+//  True when host (a name or an address literal) is loopback, as above.
+bool cfg_host_is_loopback(const char *host);
 
 //  Usage text listing every option, for --help.
 const char *cfg_usage(void);

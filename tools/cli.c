@@ -76,9 +76,10 @@ s_connect(cli_t *self)
 {
     if (self->client)
         return 0;
-    self->client = client_new(self->url);
+    self->client = client_new(self->url, getenv(CLI_TOKEN_ENV));
     if (!self->client) {
-        fprintf(stderr, "error: bad gateway URL '%.200s'\n", self->url);
+        fprintf(stderr, "error: bad gateway URL '%.200s' or bad %s\n", self->url,
+                CLI_TOKEN_ENV);
         return CLI_EXIT_USAGE;
     }
     return 0;

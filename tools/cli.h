@@ -24,6 +24,7 @@
 #define CLI_EXIT_USAGE 2
 #define CLI_EXIT_FATAL 3
 #define CLI_ARGS_MAX 256
+#define CLI_TOKEN_ENV "PULSEDB_TOKEN"   // API token sent with every request
 
 //  Common flags, to end every subcommand's option table.
 #define CLI_COMMON_OPTS { "--url", true }, { "--json", false }, { "--help", false }, \
@@ -90,6 +91,7 @@ void cli_print_object(const json_t *obj);
     "  --url URL             gateway URL [http://HOST:PORT of the configuration,\n" \
     "                        http://127.0.0.1:7070 by default]\n" \
     "  --json                print the server's raw JSON reply\n" \
+    "  PULSEDB_TOKEN         API token to send, when the node requires one\n" \
     "  Configuration flags (--config, --host, --port, ...) are accepted too:\n" \
     "  see 'pulsedb up --help'.\n"
 

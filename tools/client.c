@@ -8,6 +8,7 @@
 
 struct client {
     char url[CLIENT_URL_MAX];
+    char auth[CLIENT_TOKEN_MAX + 32];   // "Authorization: Bearer ...", "" for none
 };
 
 struct client_req {
@@ -21,17 +22,33 @@ struct client_req {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+//  A token goes into a header line: printable, no white space, bounded.
+static bool
+s_token_valid(const char *token)
+{
+    size_t len = strlen(token);
+    if (len > CLIENT_TOKEN_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (token[i] <= ' ' || token[i] > '~')
+            return false;
+    return true;
+}
+
 client_t *
-client_new(const char *base_url)
+client_new(const char *base_url, const char *token)
 {
     size_t len = strlen(base_url);
     while (len > 0 && base_url[len - 1] == '/')
         len--;
-    if (len == 0 || len >= CLIENT_URL_MAX)
+    if (len == 0 || len >= CLIENT_URL_MAX || (token && !s_token_valid(token)))
         return NULL;
     client_t *self = calloc(1, sizeof *self);
-    if (self)
-        memcpy(self->url, base_url, len);
+    if (!self)
+        return NULL;
+    memcpy(self->url, base_url, len);
+    if (token && *token)
+        snprintf(self->auth, sizeof self->auth, "Authorization: Bearer %s", token);
     return self;
 }
 
@@ -40,6 +57,7 @@ client_destroy(client_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    memset((*self_p)->auth, 0, sizeof (*self_p)->auth);
     free(*self_p);
     *self_p = NULL;
 }
@@ -90,6 +108,8 @@ client_req_new(client_t *client, const char *method, const char *path, const cha
     self->headers = curl_slist_append(NULL, "Accept: application/json");
     if (body)
         self->headers = curl_slist_append(self->headers, "Content-Type: application/json");
+    if (client->auth[0] && self->headers)
+        self->headers = curl_slist_append(self->headers, client->auth);
     if (!self->easy || !self->headers || n < 0 || (size_t) n >= sizeof url) {
         client_req_destroy(&self);
         return NULL;

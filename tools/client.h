@@ -15,6 +15,7 @@
 #define CLIENT_URL_MAX 512
 #define CLIENT_TIMEOUT_MS 30000          // whole request: a group commit is milliseconds
 #define CLIENT_CONNECT_TIMEOUT_MS 5000
+#define CLIENT_TOKEN_MAX 256             // an API token (the gateway's limit)
 #define CLIENT_REPLY_MAX (64u << 20)     // 64 MiB: search with k=1000 and large embeddings
 
 typedef struct client client_t;
@@ -26,9 +27,12 @@ typedef struct {
     size_t len;
 } client_reply_t;
 
-//  base_url like "http://127.0.0.1:7070" (trailing slashes dropped).
-//  NULL on failure. Caller frees with client_destroy.
-client_t *client_new(const char *base_url);
+//  base_url like "http://127.0.0.1:7070" (trailing slashes dropped); token
+//  (NULL or "" for none) is sent as "Authorization: Bearer TOKEN" with every
+//  request. NULL on failure (a bad URL, or a token that is longer than
+//  CLIENT_TOKEN_MAX or holds white space or control characters). Caller
+//  frees with client_destroy.
+client_t *client_new(const char *base_url, const char *token);
 void client_destroy(client_t **self_p);
 const char *client_url(const client_t *self);
 

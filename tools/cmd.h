@@ -14,5 +14,6 @@ int cmd_search(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_peer(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

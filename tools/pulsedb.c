@@ -24,6 +24,7 @@ static const struct {
     { "import", cmd_import, "add experiences from a JSONL file" },
     { "peer", cmd_peer, "add, list or remove sync peers" },
     { "sync", cmd_sync, "show sync status, or sync once with every peer" },
+    { "token", cmd_token, "make an API token and add it to a token file" },
 };
 
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])

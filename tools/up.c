@@ -236,6 +236,12 @@ cmd_up(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     log_set_level(cfg.log_level);
+    //  Refused here, before any child starts; with --insecure each child
+    //  logs its own exposure.
+    if (!cfg.insecure && cfg_exposure_check(&cfg, CFG_EXPOSE_ALL, why)) {
+        fprintf(stderr, "error: %s\n", why);
+        return CLI_EXIT_USAGE;
+    }
     int rc = s_make_dirs(cfg.data_dir);
     if (rc) {
         fprintf(stderr, "error: cannot create the data folder %s: %s\n", cfg.data_dir,

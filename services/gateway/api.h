@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "spool.h"
 #include "store.h"
+#include "tokens.h"
 #include "watch.h"
 
 #include <jansson.h>
@@ -40,6 +41,7 @@ typedef struct {
     const char *storage_endpoint;
     const cfg_peer_t *config_peers;   // sync/peers of the configuration
     size_t config_peers_n;
+    const tokens_t *tokens;           // API tokens; NULL when none are required
 } api_t;
 
 //  Every handler: `id` is the UUID captured from the path (NULL when the

@@ -2,6 +2,7 @@
 #include "api.h"
 #include "http.h"
 #include "route.h"
+#include "tokens.h"
 #include "sproto.h"
 #include "vec.h"
 #include "clock.h"
@@ -25,6 +26,7 @@ struct gateway {
     metrics_t *metrics;
     cfg_peer_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
     size_t config_peers_n;
+    tokens_t *tokens;                // gateway/api_tokens; NULL: no tokens asked
     api_t api;
 };
 
@@ -48,10 +50,32 @@ s_open_store(const char *dir, store_t **store)
 }
 
 static int
+s_load_tokens(gateway_t *self)
+{
+    if (!self->cfg.api_tokens[0])
+        return 0;
+    char why[PDB_ERRMSG_MAX];
+    int rc = tokens_load(self->cfg.api_tokens, &self->tokens, why);
+    if (rc) {
+        log_e("gateway", "cannot load gateway/api_tokens rc=%d (%s): %s", rc, pdb_strerror(rc),
+              why);
+        return rc;
+    }
+    log_i("gateway", "API tokens required tokens=%zu file=%s", tokens_count(self->tokens),
+          self->cfg.api_tokens);
+    return 0;
+}
+
+static int
 s_build(gateway_t *self)
 {
+    //  First: a bad token file is a configuration error, found before waiting
+    //  for anything.
+    int rc = s_load_tokens(self);
+    if (rc)
+        return rc;
     char why[PDB_ERRMSG_MAX];
-    int rc = http_listen(self->cfg.http_host, self->cfg.http_port, &self->listen_fd,
+    rc = http_listen(self->cfg.http_host, self->cfg.http_port, &self->listen_fd,
                          &self->port, why);
     if (rc) {
         log_e("gateway", "%s", why);
@@ -78,7 +102,8 @@ s_build(gateway_t *self)
         return rc;
     }
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
-                          self->storage_endpoint, self->config_peers, self->config_peers_n };
+                          self->storage_endpoint, self->config_peers, self->config_peers_n,
+                          self->tokens };
     return 0;
 }
 
@@ -113,6 +138,7 @@ gateway_destroy(gateway_t **self_p)
     spool_destroy(&self->pool);
     metrics_destroy(&self->metrics);
     free(self->config_peers);
+    tokens_destroy(&self->tokens);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

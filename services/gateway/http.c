@@ -119,6 +119,8 @@ s_error_code(unsigned status)
 {
     switch (status) {
     case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 409: return "conflict";
@@ -238,6 +240,19 @@ http_header(const http_req_t *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *
+http_bearer(const http_req_t *req, size_t *len)
+{
+    const char *value = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    //  The scheme is case-insensitive (RFC 7235); the token is not.
+    if (!value || strncasecmp(value, "Bearer ", 7) != 0)
+        return NULL;
+    value += 7;
+    value += strspn(value, " ");
+    *len = strcspn(value, " \t");
+    return value;
+}
+
 bool
 http_is_json(const http_req_t *req)
 {
@@ -333,6 +348,9 @@ s_response(const http_reply_t *reply, char **body)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
     if (reply->allow[0])
         MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->bearer_challenge)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"pulsedb\"");
     return response;
 }
 

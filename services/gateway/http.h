@@ -42,6 +42,7 @@ typedef struct {
     const char *content_type;        // static string
     struct MHD_Response *stream;     // owned until queued (SSE)
     char allow[64];                  // Allow header for 405
+    bool bearer_challenge;           // 401: add WWW-Authenticate: Bearer
 } http_reply_t;
 
 //  Called once per complete request, in the connection's own thread.
@@ -82,6 +83,9 @@ void http_reply_text(http_reply_t *reply, unsigned status, const char *content_t
 void http_reply_empty(http_reply_t *reply, unsigned status);
 void http_reply_error(http_reply_t *reply, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+//  The credentials of an "Authorization: Bearer TOKEN" header: the token
+//  and its length, or NULL when the header is absent or another scheme.
+const char *http_bearer(const http_req_t *req, size_t *len);
 //  Maps a project code to its status (EINVAL 400, ENOTFOUND/EDELETED 404,
 //  ECONFLICT 409, ETOOBIG 413, EUNAVAIL 503, else 500) with `why` as the
 //  message (pdb_strerror when empty).

@@ -42,6 +42,10 @@ main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    if (cfg_exposure_check(&cfg, CFG_EXPOSE_HTTP, why) != 0) {
+        log_e("gateway", "refusing to start: %s", why);
+        return 2;
+    }
     gateway_t *gateway = gateway_new(&cfg);
     if (!gateway)
         return 1;

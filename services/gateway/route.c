@@ -1,4 +1,5 @@
 #include "route.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -9,36 +10,38 @@ typedef struct {
     http_method_t method;
     const char *pattern;
     api_handler_fn handler;
+    token_role_t role;          // what a token must allow, when tokens are required
 } s_route_t;
 
 static const s_route_t s_routes[] = {
-    { HTTP_GET,    "/health",                          api_health },
-    { HTTP_GET,    "/metrics",                         api_metrics },
-    { HTTP_GET,    "/v1/status",                       api_status },
-    { HTTP_GET,    "/v1/collectives",                  api_collectives_list },
-    { HTTP_POST,   "/v1/collectives",                  api_collective_create },
-    { HTTP_GET,    "/v1/collectives/{id}",             api_collective_get },
-    { HTTP_DELETE, "/v1/collectives/{id}",             api_collective_delete },
-    { HTTP_GET,    "/v1/collectives/{id}/experiences", api_experiences_list },
-    { HTTP_POST,   "/v1/collectives/{id}/experiences", api_experience_create },
-    { HTTP_POST,   "/v1/collectives/{id}/insights",    api_insight_create },
-    { HTTP_POST,   "/v1/collectives/{id}/search",      api_search },
-    { HTTP_GET,    "/v1/collectives/{id}/watch",       api_watch },
-    { HTTP_GET,    "/v1/collectives/{id}/digest",      api_digest },
-    { HTTP_GET,    "/v1/experiences/{id}",             api_experience_get },
-    { HTTP_PATCH,  "/v1/experiences/{id}",             api_experience_patch },
-    { HTTP_DELETE, "/v1/experiences/{id}",             api_experience_delete },
-    { HTTP_POST,   "/v1/experiences/{id}/reinforce",   api_experience_reinforce },
-    { HTTP_GET,    "/v1/experiences/{id}/relations",   api_experience_relations },
-    { HTTP_POST,   "/v1/relations",                    api_relation_create },
-    { HTTP_GET,    "/v1/relations/{id}",               api_relation_get },
-    { HTTP_DELETE, "/v1/relations/{id}",               api_relation_delete },
-    { HTTP_GET,    "/v1/insights/{id}",                api_insight_get },
-    { HTTP_DELETE, "/v1/insights/{id}",                api_insight_delete },
-    { HTTP_GET,    "/v1/sync/status",                  api_sync_status },
-    { HTTP_GET,    "/v1/sync/peers",                   api_sync_peers_list },
-    { HTTP_POST,   "/v1/sync/peers",                   api_sync_peer_add },
-    { HTTP_DELETE, "/v1/sync/peers/{name}",            api_sync_peer_remove },
+    //  /health needs no token: load balancers and supervisors probe it.
+    { HTTP_GET,    "/health",                          api_health,                TOKEN_ROLE_NONE },
+    { HTTP_GET,    "/metrics",                         api_metrics,               TOKEN_ROLE_READ },
+    { HTTP_GET,    "/v1/status",                       api_status,                TOKEN_ROLE_READ },
+    { HTTP_GET,    "/v1/collectives",                  api_collectives_list,      TOKEN_ROLE_READ },
+    { HTTP_POST,   "/v1/collectives",                  api_collective_create,     TOKEN_ROLE_WRITE },
+    { HTTP_GET,    "/v1/collectives/{id}",             api_collective_get,        TOKEN_ROLE_READ },
+    { HTTP_DELETE, "/v1/collectives/{id}",             api_collective_delete,     TOKEN_ROLE_ADMIN },
+    { HTTP_GET,    "/v1/collectives/{id}/experiences", api_experiences_list,      TOKEN_ROLE_READ },
+    { HTTP_POST,   "/v1/collectives/{id}/experiences", api_experience_create,     TOKEN_ROLE_WRITE },
+    { HTTP_POST,   "/v1/collectives/{id}/insights",    api_insight_create,        TOKEN_ROLE_WRITE },
+    { HTTP_POST,   "/v1/collectives/{id}/search",      api_search,                TOKEN_ROLE_READ },
+    { HTTP_GET,    "/v1/collectives/{id}/watch",       api_watch,                 TOKEN_ROLE_READ },
+    { HTTP_GET,    "/v1/collectives/{id}/digest",      api_digest,                TOKEN_ROLE_READ },
+    { HTTP_GET,    "/v1/experiences/{id}",             api_experience_get,        TOKEN_ROLE_READ },
+    { HTTP_PATCH,  "/v1/experiences/{id}",             api_experience_patch,      TOKEN_ROLE_WRITE },
+    { HTTP_DELETE, "/v1/experiences/{id}",             api_experience_delete,     TOKEN_ROLE_WRITE },
+    { HTTP_POST,   "/v1/experiences/{id}/reinforce",   api_experience_reinforce,  TOKEN_ROLE_WRITE },
+    { HTTP_GET,    "/v1/experiences/{id}/relations",   api_experience_relations,  TOKEN_ROLE_READ },
+    { HTTP_POST,   "/v1/relations",                    api_relation_create,       TOKEN_ROLE_WRITE },
+    { HTTP_GET,    "/v1/relations/{id}",               api_relation_get,          TOKEN_ROLE_READ },
+    { HTTP_DELETE, "/v1/relations/{id}",               api_relation_delete,       TOKEN_ROLE_WRITE },
+    { HTTP_GET,    "/v1/insights/{id}",                api_insight_get,           TOKEN_ROLE_READ },
+    { HTTP_DELETE, "/v1/insights/{id}",                api_insight_delete,        TOKEN_ROLE_WRITE },
+    { HTTP_GET,    "/v1/sync/status",                  api_sync_status,           TOKEN_ROLE_READ },
+    { HTTP_GET,    "/v1/sync/peers",                   api_sync_peers_list,       TOKEN_ROLE_ADMIN },
+    { HTTP_POST,   "/v1/sync/peers",                   api_sync_peer_add,         TOKEN_ROLE_ADMIN },
+    { HTTP_DELETE, "/v1/sync/peers/{name}",            api_sync_peer_remove,      TOKEN_ROLE_ADMIN },
 };
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
 
@@ -128,10 +131,48 @@ s_allow(const s_seg_t *segs, int n, char *allow, size_t size)
     }
 }
 
+//  The role of the request's bearer token: everything when no tokens are
+//  required, TOKEN_ROLE_NONE for a missing or unknown token.
+static token_role_t
+s_caller_role(const api_t *api, const http_req_t *req, const char **label)
+{
+    *label = "";
+    if (!api->tokens)
+        return TOKEN_ROLE_ADMIN;
+    size_t len = 0;
+    const char *token = http_bearer(req, &len);
+    return token ? tokens_role(api->tokens, token, len, label) : TOKEN_ROLE_NONE;
+}
+
+//  401 for no valid token (before anything about the path is revealed),
+//  403 for a token whose role is below what the route needs. Never names
+//  or echoes the token.
+static bool
+s_authorized(const http_req_t *req, token_role_t role, token_role_t needed, const char *label,
+             http_reply_t *reply)
+{
+    if (needed == TOKEN_ROLE_NONE || role >= needed)
+        return true;
+    if (role == TOKEN_ROLE_NONE) {
+        http_reply_error(reply, 401, "a valid API token is required: send "
+                         "'Authorization: Bearer TOKEN'");
+        reply->bearer_challenge = true;
+    }
+    else
+        http_reply_error(reply, 403, "%s %.200s needs a token with the %s role; this one "
+                         "has %s", req->method_name, req->path, tokens_role_name(needed),
+                         tokens_role_name(role));
+    log_d("gateway", "refused method=%s path=%.200s status=%u holder=%s", req->method_name,
+          req->path, reply->status, *label ? label : "-");
+    return false;
+}
+
 void
 route_handle(void *arg, http_req_t *req, http_reply_t *reply)
 {
     api_t *api = arg;
+    const char *label;
+    token_role_t role = s_caller_role(api, req, &label);
     s_seg_t segs[ROUTE_SEGMENTS_MAX];
     int n = s_split(req->path, segs);
     http_method_t method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
@@ -143,6 +184,8 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
         path_known = true;
         if (s_routes[i].method != method)
             continue;
+        if (!s_authorized(req, role, s_routes[i].role, label, reply))
+            return;
         pdb_id_t id;
         if (id_text.start && pdb_id_parse(id_text.start, id_text.len, &id) != 0) {
             http_reply_error(reply, 400, "'%.*s' is not a valid id (a UUID is expected)",
@@ -154,6 +197,9 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
         s_routes[i].handler(api, req, id_text.start ? &id : NULL, reply);
         return;
     }
+    //  Unknown paths and methods are answered only to token holders.
+    if (!s_authorized(req, role, TOKEN_ROLE_READ, label, reply))
+        return;
     if (!path_known) {
         http_reply_error(reply, 404, "no such endpoint: %s %.200s", req->method_name, req->path);
         return;

@@ -61,6 +61,10 @@ main(int argc, char **argv)
         return EXIT_FATAL;
     }
     log_set_level(cfg.log_level);
+    if (cfg_exposure_check(&cfg, CFG_EXPOSE_STORAGE, why) != 0) {
+        log_e("storage", "refusing to start: %s", why);
+        return EXIT_FATAL;
+    }
     zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
     //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
     //  races when several threads open their first sockets at once.

@@ -23,6 +23,7 @@ static const char *s_env_names[] = {
     "PULSEDB_SYNC_RETRY_MAX_MS", "PULSEDB_SYNC_RETRY_MULTIPLIER", "PULSEDB_SYNC_BATCH_MAX_CHANGES",
     "PULSEDB_SYNC_BATCH_MAX_KB", "PULSEDB_SYNC_PULL_WAIT_MS", "PULSEDB_SYNC_PEER_EXPIRY_S",
     "PULSEDB_SYNC_TOMBSTONE_TTL_S", "PULSEDB_SYNC_COMPACT_INTERVAL_S", "PULSEDB_SYNC_POLICY",
+    "PULSEDB_API_TOKENS", "PULSEDB_INSECURE",
 };
 
 static int
@@ -633,6 +634,67 @@ test_cfg_collective_policies_parse(void **state)
     assert_non_null(strstr(why, "--sync-collective-policies"));
 }
 
+static void
+test_cfg_insecure_is_a_switch(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    int rest[ARGS_MAX], rest_n = 0;
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), 0);
+    assert_false(cfg.insecure);
+    //  A bare switch takes no value: the next argument stays the caller's.
+    assert_int_equal(s_load(&cfg, why, rest, &rest_n, "--insecure", "--once", NULL), 0);
+    assert_true(cfg.insecure);
+    assert_int_equal(rest_n, 1);
+    assert_int_equal(s_load(&cfg, why, rest, &rest_n, "--insecure", "positional", NULL), 0);
+    assert_true(cfg.insecure);
+    assert_int_equal(rest_n, 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--insecure=false", NULL), 0);
+    assert_false(cfg.insecure);
+    setenv("PULSEDB_INSECURE", "yes", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), 0);
+    assert_true(cfg.insecure);
+    setenv("PULSEDB_INSECURE", "maybe", 1);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "PULSEDB_INSECURE"));
+}
+
+static void
+test_cfg_exposure_needs_credentials_or_insecure(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_ALL, why), 0);   // loopback defaults
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--host", "0.0.0.0", NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_HTTP, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "gateway/host"));
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_SYNC, why), 0);  // not its socket
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--host", "0.0.0.0", "--api-tokens",
+                            "/etc/pulsedb/tokens", NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_ALL, why), 0);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-bind", "tcp://[::]:7700", NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_SYNC, why), PDB_EINVAL);
+    assert_non_null(strstr(why, "sync/bind"));
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-bind", "tcp://[::1]:7700",
+                            "--storage-tcp", "tcp://127.0.0.2:7800", NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_ALL, why), 0);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--storage-tcp", "tcp://db.example:7800",
+                            NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_STORAGE, why), PDB_EINVAL);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--storage-tcp", "tcp://db.example:7800",
+                            "--insecure", NULL), 0);
+    assert_int_equal(cfg_exposure_check(&cfg, CFG_EXPOSE_ALL, why), 0);
+    assert_true(cfg_host_is_loopback("127.1.2.3"));
+    assert_true(cfg_host_is_loopback("localhost"));
+    assert_false(cfg_host_is_loopback("127.0.0.256"));
+    assert_false(cfg_host_is_loopback("127.0.0.1.evil.example"));
+    assert_false(cfg_host_is_loopback("128.0.0.1"));
+    assert_false(cfg_host_is_loopback(""));
+}
+
 int
 main(void)
 {
@@ -660,6 +722,8 @@ main(void)
         cmocka_unit_test_setup(test_cfg_rest_overflow_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_usage_lists_every_flag, s_clear_env),
         cmocka_unit_test_setup(test_cfg_collective_policies_parse, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_insecure_is_a_switch, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_exposure_needs_credentials_or_insecure, s_clear_env),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }

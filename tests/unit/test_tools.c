@@ -327,7 +327,7 @@ test_client_unreachable_gateway_says_node_not_running(void **state)
 {
     (void) state;
     //  Port 1 on loopback: nothing listens, the connection is refused.
-    client_t *c = client_new("http://127.0.0.1:1/");
+    client_t *c = client_new("http://127.0.0.1:1/", NULL);
     assert_non_null(c);
     assert_string_equal(client_url(c), "http://127.0.0.1:1");
     client_reply_t reply;
@@ -338,7 +338,9 @@ test_client_unreachable_gateway_says_node_not_running(void **state)
     assert_null(reply.body);
     client_destroy(&c);
     client_destroy(&c);
-    assert_null(client_new(""));
+    assert_null(client_new("", NULL));
+    assert_null(client_new("http://127.0.0.1:1", "two words"));
+    assert_null(client_new("http://127.0.0.1:1", "line\nbreak"));
 }
 
 //  --- sync peers: bodies ------------------------------------------------------------
