@@ -6,6 +6,7 @@
     cfg_usage and cfg.h).
 */
 #include "cfg.h"
+#include "nodekey.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -833,7 +834,7 @@ cfg_usage(void)
         "                           sync/bind, PULSEDB_SYNC_BIND\n"
         "  --sync-peers LIST        sync peers, separated by spaces, each\n"
         "                           NAME=tcp://HOST:PORT[,push|pull|both]\n"
-        "                           [,collectives=UUID;UUID...] [none]\n"
+        "                           [,collectives=UUID;UUID...][,key=KEY] [none]\n"
         "                           sync/peers, PULSEDB_SYNC_PEERS\n"
         "  --sync-retry-initial-ms N  first retry delay, 1..3600000 [100]\n"
         "                           sync/retry_initial_ms, PULSEDB_SYNC_RETRY_INITIAL_MS\n"
@@ -1057,6 +1058,30 @@ s_peer_direction(cfg_peer_t *out, const char *text, size_t len)
     return "has a direction that is not push, pull or both";
 }
 
+static const char *
+s_peer_key(cfg_peer_t *out, const char *text, size_t len)
+{
+    if (!nodekey_text_valid(text, len))
+        return "has a key that is not 40 characters of Z85 (a CURVE public key)";
+    memcpy(out->public_key, text, len);
+    out->public_key[len] = '\0';
+    return NULL;
+}
+
+int
+cfg_peer_set_key(cfg_peer_t *peer, const char *key, size_t len, char why[PDB_ERRMSG_MAX])
+{
+    if (len == 0) {
+        peer->public_key[0] = '\0';
+        return 0;
+    }
+    const char *problem = s_peer_key(peer, key, len);
+    if (!problem)
+        return 0;
+    snprintf(why, PDB_ERRMSG_MAX, "peer '%.40s' %s", peer->name, problem);
+    return PDB_EINVAL;
+}
+
 //  One spec "NAME=ADDRESS[,OPTION]..." of len bytes. Returns NULL or the problem.
 static const char *
 s_peer_spec(cfg_peer_t *out, const char *spec, size_t len)
@@ -1072,7 +1097,7 @@ s_peer_spec(cfg_peer_t *out, const char *spec, size_t len)
         return "has a name with characters other than A-Z a-z 0-9 . _ -";
     memcpy(out->name, spec, name_len);
     const char *p = eq + 1, *end = spec + len;
-    bool seen_dir = false, seen_coll = false;
+    bool seen_dir = false, seen_coll = false, seen_key = false;
     for (int item = 0; p <= end; item++) {
         const char *comma = memchr(p, ',', (size_t) (end - p));
         size_t n = comma ? (size_t) (comma - p) : (size_t) (end - p);
@@ -1088,11 +1113,15 @@ s_peer_spec(cfg_peer_t *out, const char *spec, size_t len)
         }
         else if (n == 12 && memcmp(p, "collectives=", 12) == 0)
             problem = "has an empty collectives list";
+        else if (n >= 4 && memcmp(p, "key=", 4) == 0) {
+            problem = seen_key ? "gives a key twice" : s_peer_key(out, p + 4, n - 4);
+            seen_key = true;
+        }
         else if (seen_dir && !s_peer_direction(out, p, n))
             problem = "gives a direction twice";
         else {
             if (s_peer_direction(out, p, n))
-                problem = "has an option that is not push, pull, both or collectives=...";
+                problem = "has an option that is not push, pull, both, collectives=... or key=...";
             seen_dir = true;
         }
         if (problem)

@@ -58,11 +58,13 @@
 
     sync/peers is a list of peer specs separated by white space:
 
-        NAME=tcp://HOST:PORT[,push|pull|both][,collectives=UUID[;UUID...]]
+        NAME=tcp://HOST:PORT[,push|pull|both][,collectives=UUID[;UUID...]][,key=KEY]
 
     NAME is 1..64 characters of A-Z a-z 0-9 . _ - and names the peer's row
     in the peers database; the direction defaults to both; collectives
-    limits the sync to those collectives (at most 256). Example:
+    limits the sync to those collectives (at most 256); key is the peer's
+    CURVE public key (40 characters of Z85, from its `pulsedb keygen`),
+    required when this node has a key pair. Example:
 
         sync
             peers = "beta=tcp://10.0.0.2:7700 edge-3=tcp://edge3:7700,pull,collectives=0190..."
@@ -93,6 +95,7 @@
 #define CFG_PEER_SPEC_NAME_MAX 64         // characters of a name written in sync/peers
 #define CFG_PEER_COLLECTIVES_MAX 256      // collectives in one peer's filter
 #define CFG_POLICY_MAX 16
+#define CFG_PEER_KEY_LEN 40               // Z85 text of a CURVE public key (nodekey.h)
 
 typedef struct {
     char data_dir[CFG_PATH_MAX];
@@ -135,6 +138,7 @@ typedef struct {
     cfg_peer_dir_t direction;
     size_t collectives_n;                      // 0: every collective
     pdb_id_t collectives[CFG_PEER_COLLECTIVES_MAX];
+    char public_key[CFG_PEER_KEY_LEN + 1];     // Z85 CURVE public key, "" for none
 } cfg_peer_t;
 
 void cfg_defaults(cfg_t *cfg);
@@ -191,6 +195,10 @@ int cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
                          const char *direction, size_t direction_len,
                          const char *collectives, size_t collectives_len,
                          char why[PDB_ERRMSG_MAX]);
+
+//  Sets the peer's CURVE public key from its Z85 text (len bytes; len 0
+//  clears it). Returns 0 or PDB_EINVAL with `why`.
+int cfg_peer_set_key(cfg_peer_t *peer, const char *key, size_t len, char why[PDB_ERRMSG_MAX]);
 
 //  "both", "push" or "pull".
 const char *cfg_peer_dir_name(cfg_peer_dir_t direction);

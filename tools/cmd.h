@@ -15,5 +15,6 @@ int cmd_import(int argc, char **argv);
 int cmd_peer(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

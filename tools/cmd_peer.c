@@ -10,8 +10,10 @@
 #include "body.h"
 #include "cli.h"
 #include "cmd.h"
+#include "nodekey.h"
 #include "syncfmt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +25,7 @@
 
 static const char s_help[] =
     "usage: pulsedb peer add NAME ADDRESS [--direction push|pull|both] [--collective ID]...\n"
+    "                        [--key KEY]\n"
     "       pulsedb peer list\n"
     "       pulsedb peer remove NAME\n"
     "  add      adds a sync peer (see: pulsedb peer add --help)\n"
@@ -32,7 +35,7 @@ static const char s_help[] =
 
 static const char s_help_add[] =
     "usage: pulsedb peer add NAME ADDRESS [--direction push|pull|both] [--collective ID]...\n"
-    "                        [--url URL] [--json]\n"
+    "                        [--key KEY] [--url URL] [--json]\n"
     "Adds a sync peer.\n"
     "  NAME                  1..128 characters of A-Z a-z 0-9 . _ -\n"
     "  ADDRESS               tcp://HOST:PORT, the peer's sync/bind address\n"
@@ -40,6 +43,8 @@ static const char s_help_add[] =
     "                        [both]\n"
     "  --collective ID       sync only this collective (repeat for more; at most 256);\n"
     "                        every collective when not given\n"
+    "  --key KEY             the peer's CURVE public key (what its 'pulsedb keygen'\n"
+    "                        printed); required when this node has a key pair\n"
     PEER_HELP_COMMON CLI_COMMON_HELP;
 
 static const char s_help_list[] =
@@ -57,7 +62,7 @@ static const char s_help_remove[] =
 
 //  The arguments of `peer add`.
 typedef struct {
-    const char *name, *address, *direction;
+    const char *name, *address, *direction, *key;
     const char *collectives[BODY_PEER_COLLECTIVES_MAX + 1];
     size_t collectives_n;
 } s_add_args_t;
@@ -77,6 +82,8 @@ s_add_parse(cli_t *cli, s_add_args_t *args)
             return cli_usage_error(cli, "too many arguments (expected NAME ADDRESS)");
         else if (strcmp(flag, "--direction") == 0)
             args->direction = value;
+        else if (strcmp(flag, "--key") == 0)
+            args->key = value;
         else if (args->collectives_n > BODY_PEER_COLLECTIVES_MAX)
             return cli_usage_error(cli, "--collective: at most 256");
         else
@@ -86,6 +93,8 @@ s_add_parse(cli_t *cli, s_add_args_t *args)
         return rc;
     if (!args->name || !args->address)
         return cli_usage_error(cli, "add needs NAME and ADDRESS (tcp://HOST:PORT)");
+    if (args->key && !nodekey_text_valid(args->key, strlen(args->key)))
+        return cli_usage_error(cli, "--key: not a CURVE public key (40 characters of Z85)");
     return 0;
 }
 
@@ -102,7 +111,10 @@ s_add(cli_t *cli)
                    args.collectives_n, &body, why);
     if (rc == PDB_EINVAL)
         return cli_usage_error(cli, why);
+    if (rc == 0 && args.key && json_object_set_new(body, "public_key", json_string(args.key)))
+        rc = -ENOMEM;
     if (rc) {
+        json_decref(body);
         fprintf(stderr, "error: out of memory\n");
         return CLI_EXIT_FAIL;
     }
@@ -221,7 +233,7 @@ cmd_peer(int argc, char **argv)
         if (cli_wants_help(argc - 1, argv + 1))
             return cli_help(s_actions[i].help);
         static const args_opt_t opts[] = { { "--direction", true }, { "--collective", true },
-                                           CLI_COMMON_OPTS };
+                                           { "--key", true }, CLI_COMMON_OPTS };
         char cmd[32];
         snprintf(cmd, sizeof cmd, "peer %s", s_actions[i].name);
         cli_t cli;

@@ -24,6 +24,7 @@ static const struct {
     { "import", cmd_import, "add experiences from a JSONL file" },
     { "peer", cmd_peer, "add, list or remove sync peers" },
     { "sync", cmd_sync, "show sync status, or sync once with every peer" },
+    { "keygen", cmd_keygen, "make this node's key pair for ZeroMQ sync (CURVE)" },
     { "token", cmd_token, "make an API token and add it to a token file" },
 };
 

@@ -18,7 +18,8 @@ peer_json_name_valid(const char *name, size_t len)
 static int
 s_known_members(const json_t *body, char why[PDB_ERRMSG_MAX])
 {
-    static const char *const known[] = { "name", "address", "direction", "collectives" };
+    static const char *const known[] = { "name", "address", "direction", "collectives",
+                                         "public_key" };
     const char *key;
     const json_t *value;
     json_object_foreach((json_t *) body, key, value) {
@@ -27,7 +28,7 @@ s_known_members(const json_t *body, char why[PDB_ERRMSG_MAX])
             found = found || strcmp(key, known[i]) == 0;
         if (!found)
             return WHY(PDB_EINVAL, "unknown field '%.64s' (a peer has name, address, "
-                       "direction, collectives)", key);
+                       "direction, collectives, public_key)", key);
     }
     return 0;
 }
@@ -123,6 +124,13 @@ peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
         rc = WHY(PDB_EINVAL, "field 'address' must be tcp://HOST:PORT: %.200s", detail);
     if (!rc)
         rc = s_collectives(body, out, why);
+    const char *key;
+    size_t key_len;
+    if (!rc)
+        rc = s_string(body, "public_key", false, &key, &key_len, why);
+    if (!rc && key && cfg_peer_set_key(out, key, key_len, detail) != 0)
+        rc = WHY(PDB_EINVAL, "field 'public_key' must be a CURVE public key (40 characters "
+                 "of Z85, from the peer's pulsedb keygen)");
     if (rc)
         memset(out, 0, sizeof *out);
     return rc;
@@ -142,13 +150,15 @@ peer_json_pack_set(const cfg_peer_t *peer, mpk_out_t *out)
     }
     mpk_pack_array(&out->pk, 2);
     mpk_pack_str(&out->pk, peer->name);
-    mpk_pack_map(&out->pk, 3);
+    mpk_pack_map(&out->pk, 4);
     mpk_pack_str(&out->pk, "address");
     mpk_pack_str(&out->pk, peer->address);
     mpk_pack_str(&out->pk, "direction");
     mpk_pack_str(&out->pk, cfg_peer_dir_name(peer->direction));
     mpk_pack_str(&out->pk, "collectives");
     mpk_pack_strn(&out->pk, list, used);
+    mpk_pack_str(&out->pk, "public_key");
+    mpk_pack_str(&out->pk, peer->public_key);
     return mpk_out_status(out);
 }
 
@@ -284,12 +294,15 @@ s_put_config(json_t *object, const char *name, size_t name_len, const cfg_peer_t
         s_put(object, "address", json_null(), ok);
         s_put(object, "direction", s_row_string(row, "direction"), ok);
         s_put(object, "collectives", json_null(), ok);
+        s_put(object, "public_key", json_null(), ok);
         return;
     }
     if (config) {
         s_put(object, "address", json_string(config->address), ok);
         s_put(object, "direction", json_string(cfg_peer_dir_name(config->direction)), ok);
         s_put(object, "collectives", s_config_collectives(config), ok);
+        s_put(object, "public_key", config->public_key[0] ? json_string(config->public_key)
+                                                          : json_null(), ok);
         return;
     }
     s_put(object, "address", s_row_string(row, "address"), ok);
@@ -299,6 +312,8 @@ s_put_config(json_t *object, const char *name, size_t name_len, const cfg_peer_t
     bool has_coll = s_row_str(row, "collectives", &text, &len);
     s_put(object, "collectives", s_split_collectives(has_coll ? text : "", has_coll ? len : 0),
           ok);
+    bool has_key = s_row_str(row, "public_key", &text, &len) && len > 0;
+    s_put(object, "public_key", has_key ? json_stringn(text, len) : json_null(), ok);
 }
 
 //  Which ways the peer syncs, from its direction (or, when unknown, from

@@ -88,21 +88,21 @@ s_row_instance(const prow_t *row, pdb_id_t *out)
 static int
 s_reset_row(conn_t *self, const prow_t *row, const pdb_id_t *instance, char *why)
 {
-    static const char *keep[] = { "address", "direction", "collectives" };
+    static const char *keep[] = { "address", "direction", "collectives", "public_key" };
     uint8_t filter[PEERS_CFG_FILTER_MAX];
     size_t filter_len;
     peers_cfg_filter_key(&self->peer->spec, filter, &filter_len);
     mpk_out_t map;
     mpk_out_init(&map);
     size_t n = 2;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         n += row->map && mpk_map_get(row->map, keep[i]) != NULL;
     mpk_pack_map(&map.pk, n);
     mpk_pack_str(&map.pk, "instance_id");
     mpk_pack_id(&map.pk, instance);
     mpk_pack_str(&map.pk, "cursor_filter");
     mpk_pack_bin(&map.pk, filter, filter_len);
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         const msgpack_object *v = row->map ? mpk_map_get(row->map, keep[i]) : NULL;
         if (v) {
             mpk_pack_str(&map.pk, keep[i]);

@@ -29,8 +29,8 @@ s_row(const char *name, size_t name_len, const msgpack_object *map, void *arg)
 {
     s_walk_t *walk = arg;
     peers_cfg_t *out = walk->out;
-    const char *address, *dir = NULL, *coll = NULL;
-    size_t address_len, dir_len = 0, coll_len = 0;
+    const char *address, *dir = NULL, *coll = NULL, *key = NULL;
+    size_t address_len, dir_len = 0, coll_len = 0, key_len = 0;
     bool inbound = name_len >= 3 && memcmp(name, PROW_INBOUND_PREFIX, 3) == 0;
     if (inbound || !prow_map_str(map, "address", &address, &address_len))
         return 0;                   // an inbound row, or only a configured peer's status
@@ -44,10 +44,12 @@ s_row(const char *name, size_t name_len, const msgpack_object *map, void *arg)
     }
     bool has_dir = prow_map_str(map, "direction", &dir, &dir_len);
     (void) prow_map_str(map, "collectives", &coll, &coll_len);
+    (void) prow_map_str(map, "public_key", &key, &key_len);
     char why[PDB_ERRMSG_MAX];
     peers_cfg_entry_t *e = &out->items[out->n];
     if (cfg_peer_from_fields(&e->spec, name, name_len, address, address_len,
-                             has_dir ? dir : NULL, dir_len, coll, coll_len, why) != 0) {
+                             has_dir ? dir : NULL, dir_len, coll, coll_len, why) != 0
+        || cfg_peer_set_key(&e->spec, key, key_len, why) != 0) {
         s_problem(out, name, name_len, why);
         return 0;
     }

@@ -13,7 +13,7 @@ from conftest import PULSEDB
 
 COLL_A = "0190c3e2-0000-7000-8000-000000000001"
 COLL_B = "0190c3e2-0000-7000-8000-000000000002"
-CONFIG_FIELDS = {"name", "defined_by", "address", "direction", "collectives"}
+CONFIG_FIELDS = {"name", "defined_by", "address", "direction", "collectives", "public_key"}
 
 
 def cli(node, *args):
@@ -40,11 +40,17 @@ def test_peers_added_listed_and_removed_over_http(node):
     made = r.json()
     assert {k: made[k] for k in CONFIG_FIELDS} == {
         "name": "beta", "defined_by": "api", "address": "tcp://127.0.0.1:7701",
-        "direction": "push", "collectives": [COLL_A, COLL_B]}
+        "direction": "push", "collectives": [COLL_A, COLL_B], "public_key": None}
     assert made["state"] is None and made["snapshot"] is None
-    r = node.post("/v1/sync/peers", {"name": "gamma", "address": "tcp://gamma.example:7700"})
+    key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+    r = node.post("/v1/sync/peers", {"name": "gamma", "address": "tcp://gamma.example:7700",
+                                     "public_key": key})
     assert r.status_code == 201, r.text
     assert r.json()["direction"] == "both" and r.json()["collectives"] == []
+    assert r.json()["public_key"] == key
+    r = node.post("/v1/sync/peers", {"name": "delta", "address": "tcp://d.example:7700",
+                                     "public_key": key[:-1]})
+    assert r.status_code == 400 and "public_key" in r.text
 
     listed = peers(node)
     assert [p["name"] for p in listed] == ["beta", "gamma"]
@@ -156,7 +162,7 @@ def test_status_shows_peers_with_their_config_and_syncer_state(node):
     beta = by_name["beta"]
     assert beta == {
         "name": "beta", "defined_by": "api", "address": "tcp://127.0.0.1:7701",
-        "direction": "both", "collectives": [COLL_A], "state": "snapshot",
+        "direction": "both", "collectives": [COLL_A], "public_key": None, "state": "snapshot",
         "instance_id": str(beta_id), "pull_cursor": 12, "push_acked": 3, "peer_head": 20,
         "lag_changes": 8, "pull_lag_changes": 8, "push_lag_changes": head - 3,
         "lag_ms": 1500, "wal_held_back": head - 3, "last_seen_ms": 1700000000000,
@@ -237,7 +243,7 @@ def test_configured_peers_are_listed_and_changed_only_in_the_configuration(make_
     peer_set(node, "alpha", {"state": "idle", "lag_changes": 0})
     listed = peers(node)
     assert listed == [{"name": "alpha", "defined_by": "config", "address": "tcp://10.0.0.1:7700",
-                       "direction": "pull", "collectives": [COLL_A]}]
+                       "direction": "pull", "collectives": [COLL_A], "public_key": None}]
     status = node.get("/v1/sync/status").json()
     assert status["peers"][0]["state"] == "idle"
     r = node.post("/v1/sync/peers", {"name": "alpha", "address": "tcp://10.0.0.9:7700"})

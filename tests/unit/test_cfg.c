@@ -635,6 +635,40 @@ test_cfg_collective_policies_parse(void **state)
 }
 
 static void
+test_cfg_peer_spec_takes_a_curve_key(void **state)
+{
+    (void) state;
+    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    char text[256], why[PDB_ERRMSG_MAX];
+    cfg_peer_t *peers = NULL;
+    size_t n = 0;
+    snprintf(text, sizeof text, "beta=tcp://h:7700,pull,key=%s gamma=tcp://g:7700", key);
+    assert_int_equal(cfg_peers_parse(text, &peers, &n, why), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(peers[0].public_key, key);
+    assert_int_equal(peers[0].direction, CFG_PEER_PULL);
+    assert_string_equal(peers[1].public_key, "");
+    free(peers);
+    static const char *bad[] = {
+        "beta=tcp://h:7700,key=short",
+        "beta=tcp://h:7700,key=",
+        "beta=tcp://h:7700,key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7,key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+        "beta=tcp://h:7700,key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cfg_peers_parse(bad[i], &peers, &n, why), PDB_EINVAL);
+        assert_non_null(strstr(why, "key"));
+    }
+    cfg_peer_t peer;
+    memset(&peer, 0, sizeof peer);
+    assert_int_equal(cfg_peer_set_key(&peer, key, strlen(key), why), 0);
+    assert_string_equal(peer.public_key, key);
+    assert_int_equal(cfg_peer_set_key(&peer, key, 39, why), PDB_EINVAL);
+    assert_int_equal(cfg_peer_set_key(&peer, "", 0, why), 0);
+    assert_string_equal(peer.public_key, "");
+}
+
+static void
 test_cfg_insecure_is_a_switch(void **state)
 {
     (void) state;
@@ -723,6 +757,7 @@ main(void)
         cmocka_unit_test_setup(test_cfg_usage_lists_every_flag, s_clear_env),
         cmocka_unit_test_setup(test_cfg_collective_policies_parse, s_clear_env),
         cmocka_unit_test_setup(test_cfg_insecure_is_a_switch, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_peer_spec_takes_a_curve_key, s_clear_env),
         cmocka_unit_test_setup(test_cfg_exposure_needs_credentials_or_insecure, s_clear_env),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

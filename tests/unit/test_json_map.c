@@ -493,8 +493,9 @@ test_peer_json_packs_peer_set_args(void **state)
     assert_int_equal(u.data.via.array.size, 2);
     assert_true(mpk_is_str(&u.data.via.array.ptr[0], "beta"));
     const msgpack_object *map = &u.data.via.array.ptr[1];
-    assert_int_equal(map->via.map.size, 3);
+    assert_int_equal(map->via.map.size, 4);
     assert_true(mpk_is_str(mpk_map_get(map, "address"), "tcp://beta:7700"));
+    assert_true(mpk_is_str(mpk_map_get(map, "public_key"), ""));     // none given
     assert_true(mpk_is_str(mpk_map_get(map, "direction"), "pull"));
     //  Canonical (lower-case) ids, semicolon-separated, as the syncer reads them.
     assert_true(mpk_is_str(mpk_map_get(map, "collectives"), COLL_A ";" COLL_B));
@@ -582,7 +583,7 @@ test_peer_json_renders_a_syncer_row(void **state)
     char *text = json_dumps(peer, JSON_SORT_KEYS | JSON_COMPACT);
     json_t *want = json_loads("{\"name\":\"beta\",\"defined_by\":\"api\","
         "\"address\":\"tcp://beta:7700\",\"direction\":\"both\",\"collectives\":[\"" COLL_A
-        "\",\"" COLL_B "\"],\"state\":\"snapshot\",\"instance_id\":"
+        "\",\"" COLL_B "\"],\"public_key\":null,\"state\":\"snapshot\",\"instance_id\":"
         "\"abababab-abab-abab-abab-abababababab\",\"pull_cursor\":40,\"push_acked\":35,"
         "\"peer_head\":90,\"lag_changes\":65,\"pull_lag_changes\":12,\"push_lag_changes\":65,"
         "\"lag_ms\":250,\"wal_held_back\":70,\"last_seen_ms\":1700000000000,"
@@ -597,9 +598,9 @@ test_peer_json_renders_a_syncer_row(void **state)
     free(text);
     json_decref(want);
     json_decref(peer);
-    //  The configuration view: the first five members only.
+    //  The configuration view: the first six members only.
     peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, PEER_JSON_CONFIG);
-    assert_int_equal(json_object_size(peer), 5);
+    assert_int_equal(json_object_size(peer), 6);
     json_decref(peer);
     msgpack_unpacked_destroy(&u);
     mpk_out_release(&row);
