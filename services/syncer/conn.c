@@ -21,7 +21,7 @@ conn_init(conn_t *self, const synctx_t *ctx, peer_t *peer, peer_dir_t dir,
     self->peer = peer;
     self->dir = dir;
     self->cancel = cancel;
-    self->link = link_new(peer->spec.address);
+    self->link = link_new(peer->spec.address, NULL);
     self->storage = sclient_new(ctx->storage_endpoint, CONN_STORAGE_TIMEOUT_MS);
     if (!self->link || !self->storage) {
         snprintf(why, PDB_ERRMSG_MAX, "cannot create sockets for %.100s / %.100s", peer->spec.address,

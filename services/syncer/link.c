@@ -1,4 +1,5 @@
 #include "link.h"
+#include "lhttp.h"
 #include "sockmon.h"
 #include "bounds.h"
 #include "clock.h"
@@ -15,20 +16,28 @@ struct link {
     zsock_t *sock;
     char *address;
     sockmon_t *mon;          // disconnects: a reply lost with its connection
+    zcert_t *cert;           // CURVE: our key pair (borrowed) ...
+    char *server_key;        // ... and the peer's public key; NULL without CURVE
+    lhttp_t *http;           // an http(s):// peer: no socket at all
+    sync_op_t http_op;       // the request in flight over HTTP
 };
 
 static zsock_t *
-s_connect(const char *address)
+s_connect(const link_t *self)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (self->server_key) {
+        zcert_apply(self->cert, sock);
+        zsock_set_curve_serverkey(sock, self->server_key);
+    }
     //  Queue only to a connected peer, drop on close, refuse huge frames.
     zsock_set_immediate(sock, 1);
     zsock_set_linger(sock, 0);
     zsock_set_maxmsgsize(sock, (int) PDB_MSG_MAX);
     zsock_set_sndtimeo(sock, 0);
-    if (zsock_connect(sock, "%s", address) != 0) {
+    if (zsock_connect(sock, "%s", self->address) != 0) {
         zsock_destroy(&sock);
         return NULL;
     }
@@ -36,19 +45,29 @@ s_connect(const char *address)
 }
 
 link_t *
-link_new(const char *address)
+link_new(const char *address, const link_opts_t *opts)
 {
     link_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->address = strdup(address);
-    self->sock = self->address ? s_connect(address) : NULL;
+    if (self->address && lhttp_address(address)) {
+        lhttp_opts_t http = { opts ? opts->token : NULL, opts ? opts->ca_file : NULL };
+        self->http = lhttp_new(address, &http);
+        if (!self->http)
+            link_destroy(&self);
+        return self;
+    }
+    if (opts && opts->cert && opts->server_key && *opts->server_key) {
+        self->cert = opts->cert;
+        self->server_key = strdup(opts->server_key);
+    }
+    bool keys_ok = !opts || !opts->server_key || !*opts->server_key || self->server_key;
+    self->sock = self->address && keys_ok ? s_connect(self) : NULL;
     self->mon = self->sock ? sockmon_new(self->sock) : NULL;
     if (!self->sock) {
         log_e("syncer", "cannot connect address=%s", address);
-        free(self->address);
-        free(self);
-        return NULL;
+        link_destroy(&self);
     }
     return self;
 }
@@ -61,6 +80,8 @@ link_destroy(link_t **self_p)
     link_t *self = *self_p;
     sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
+    lhttp_destroy(&self->http);
+    free(self->server_key);
     free(self->address);
     free(self);
     *self_p = NULL;
@@ -129,9 +150,13 @@ link_cancel_wait(link_cancel_t *cancel, int64_t ms)
 static void
 s_reset(link_t *self)
 {
+    if (self->http) {
+        lhttp_abandon(self->http);
+        return;
+    }
     sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
-    self->sock = s_connect(self->address);
+    self->sock = s_connect(self);
     self->mon = self->sock ? sockmon_new(self->sock) : NULL;
 }
 
@@ -205,10 +230,65 @@ s_reply(link_t *self, sync_op_t op, int64_t deadline, int timeout_ms, link_cance
     return rc;
 }
 
+//  --- over HTTP ---------------------------------------------------------------
+
+static bool
+s_http_cancelled(void *arg)
+{
+    return link_cancelled(arg);
+}
+
+static int
+s_http_send(link_t *self, const sync_msg_t *req, char *why)
+{
+    mpk_out_t out;
+    mpk_out_init(&out);
+    sync_msg_pack(&out.pk, req);
+    int rc = mpk_out_status(&out);
+    if (!rc)
+        rc = lhttp_send(self->http, sync_op_name(req->op), out.buf.data, out.buf.size, why);
+    mpk_out_release(&out);
+    self->http_op = req->op;
+    return rc;
+}
+
+//  The reply body, whatever the HTTP status: a refusal comes as a sync
+//  "error" message with its code, exactly as over ZeroMQ.
+static int
+s_http_reply(link_t *self, int timeout_ms, link_cancel_t *cancel, link_reply_t *reply,
+             char *why)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    unsigned status = 0;
+    int rc = lhttp_receive(self->http, timeout_ms, s_http_cancelled, cancel, &body, &len,
+                           &status, why);
+    if (rc)
+        return rc;
+    reply->frame = zframe_new(body, len);
+    free(body);
+    if (!reply->frame)
+        return -ENOMEM;
+    rc = sync_msg_decode(zframe_data(reply->frame), zframe_size(reply->frame), &reply->msg, why);
+    if (rc) {
+        zframe_destroy(&reply->frame);
+        char detail[PDB_ERRMSG_MAX];
+        snprintf(detail, sizeof detail, "%s", why);
+        snprintf(why, PDB_ERRMSG_MAX, "peer %.100s answered %s with HTTP %u and no sync "
+                 "message: %.100s", self->address, sync_op_name(self->http_op), status, detail);
+        return status == 200 ? rc : PDB_EUNAVAIL;
+    }
+    return 0;
+}
+
+//  --- either --------------------------------------------------------------------
+
 //  Sends req, measuring the wait for a connection from start.
 static int
 s_send_at(link_t *self, const sync_msg_t *req, link_cancel_t *cancel, int64_t start, char *why)
 {
+    if (self->http)
+        return link_cancelled(cancel) ? -ECANCELED : s_http_send(self, req, why);
     if (!self->sock)
         s_reset(self);
     if (!self->sock) {
@@ -228,7 +308,11 @@ link_request(link_t *self, const sync_msg_t *req, int timeout_ms, link_cancel_t 
     why[0] = '\0';
     int64_t start = (int64_t) clock_mono_ms();
     int rc = s_send_at(self, req, cancel, start, why);
-    return rc ? rc : s_reply(self, req->op, start + timeout_ms, timeout_ms, cancel, reply, why);
+    if (rc)
+        return rc;
+    if (self->http)
+        return s_http_reply(self, timeout_ms, cancel, reply, why);
+    return s_reply(self, req->op, start + timeout_ms, timeout_ms, cancel, reply, why);
 }
 
 int
@@ -244,6 +328,8 @@ link_receive(link_t *self, sync_op_t op, int timeout_ms, link_cancel_t *cancel,
 {
     memset(reply, 0, sizeof *reply);
     why[0] = '\0';
+    if (self->http)
+        return s_http_reply(self, timeout_ms, cancel, reply, why);
     if (!self->sock) {
         snprintf(why, PDB_ERRMSG_MAX, "peer %s: no request in flight", self->address);
         return PDB_EUNAVAIL;

@@ -1,7 +1,8 @@
-/*  link.h - the client end of one sync connection: a DEALER to a peer's
-    sync endpoint with one request in flight. The protocol has no request
-    ids, so a request that timed out leaves the socket replaced: a late
-    reply can never be taken for the answer to the next request.
+/*  link.h - the client end of one sync connection with one request in
+    flight: a DEALER to a peer's tcp:// sync endpoint, or HTTP POSTs to an
+    http(s):// peer's gateway (lhttp.h). The protocol has no request ids,
+    so a request that timed out leaves the socket replaced: a late reply
+    can never be taken for the answer to the next request.
 
     Waiting is cancellable: `cancel` names the owning actor's pipe (a
     "$TERM" on it stops the wait) and/or a stop flag polled between slices.
@@ -32,9 +33,19 @@ typedef struct {
     sync_msg_t msg;
 } link_reply_t;
 
-//  Connects (lazily: ZeroMQ reconnects by itself) to a tcp:// address.
-//  NULL on failure, reason logged. Caller frees with link_destroy.
-link_t *link_new(const char *address);
+//  How to reach and prove ourselves to a peer; every field may be NULL.
+typedef struct {
+    zcert_t *cert;              // this node's CURVE key pair (borrowed), for tcp://
+    const char *server_key;     // the peer's CURVE public key (Z85), for tcp://
+    const char *token;          // bearer token, for http(s)://
+    const char *ca_file;        // CA bundle for https://
+} link_opts_t;
+
+//  Connects (lazily: ZeroMQ reconnects by itself) to a tcp:// address, with
+//  CURVE when opts gives both a cert and the peer's key; or prepares HTTP
+//  requests to an http(s):// one. NULL on failure, reason logged. Caller
+//  frees with link_destroy.
+link_t *link_new(const char *address, const link_opts_t *opts);
 void link_destroy(link_t **self_p);
 
 //  Sends req and waits up to timeout_ms for the reply. Returns 0 with

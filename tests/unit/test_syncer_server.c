@@ -676,7 +676,7 @@ test_long_poll_answers_when_the_wal_moves(void **state)
 {
     s_world_t *w = *state;
     s_write(&w->a, NULL, "first");
-    link_t *link = link_new(w->serve.endpoint);
+    link_t *link = link_new(w->serve.endpoint, NULL);
     assert_non_null(link);
     sync_msg_t pull = { .op = SYNC_PULL, .from = w->b.node->instance_id, .has_target = true,
                         .target = w->a.node->instance_id, .cursor = 1, .max_changes = 10,
