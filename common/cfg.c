@@ -1,9 +1,10 @@
 /*  cfg.c - node configuration: defaults < config file < environment < flags.
 
     Every option is one row of s_options: its file key, environment variable,
-    flag, kind and limits. Loading, validation and error messages are all
-    driven by that table, so an option is described once (plus its line in
-    cfg_usage and cfg.h).
+    flag, kind, limits and help line. Loading, validation, error messages and
+    the --help text (cfg_usage: bounds and defaults included) are all driven
+    by that table and cfg_defaults, so an option is described once (plus its
+    line in cfg.h).
 */
 #include "cfg.h"
 #include "nodekey.h"
@@ -11,6 +12,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,7 +26,7 @@
 #define CFG_SOURCE_MAX 128               // "config FILE: section/key" label
 
 typedef enum {
-    S_PATH,       // char[size], non-empty
+    S_PATH,       // char[size], non-empty unless allow_empty
     S_LEVEL,      // log_level_t, "error|warn|info|debug"
     S_NUMBER,     // unsigned (size 4) or uint64_t (size 8) in min..max
     S_ENDPOINT,   // char[size]; "" when allow_empty; else one of `prefixes`
@@ -43,82 +45,99 @@ typedef struct {
     s_kind_t kind;
     size_t offset;          // field in cfg_t
     size_t size;            // field bytes
-    uint64_t min, max;      // S_NUMBER range, inclusive
+    uint64_t min, max;      // S_NUMBER range, inclusive; S_RATIO in percent; S_PATH: max bytes
     const char *prefixes;   // S_ENDPOINT: accepted schemes; S_CHOICE: the words; space separated
     bool allow_empty;       // S_ENDPOINT, S_PATH: "" is a valid value
+    const char *arg;        // the value's name in --help ("N", "DIR"); NULL for a switch
+    const char *help;       // what it is; --help adds the bounds and default from this row
 } s_option_t;
 
 #define S_FIELD(f) offsetof(cfg_t, f), sizeof(((cfg_t *) 0)->f)
 
 static const s_option_t s_options[] = {
-    { "node/data", "PULSEDB_DATA", "--data", S_PATH, S_FIELD(data_dir), 0, 0, NULL, false },
+    //  The storage socket inside the folder must fit a Unix socket address.
+    { "node/data", "PULSEDB_DATA", "--data", S_PATH, S_FIELD(data_dir),
+      0, CFG_DATA_DIR_IPC_MAX, NULL, false, "DIR", "data folder" },
     { "node/log_level", "PULSEDB_LOG_LEVEL", "--log-level", S_LEVEL, S_FIELD(log_level),
-      0, 0, NULL, false },
+      0, 0, NULL, false, "L", "log level" },
     //  16 MiB: below that LMDB fills up after a few thousand experiences;
     //  64 TiB: beyond any disk we expect, and still far inside a 64-bit mmap.
     { "storage/map_size_mb", "PULSEDB_MAP_SIZE_MB", "--map-size-mb", S_NUMBER,
-      S_FIELD(map_size_mb), 16, 1ull << 26, NULL, false },
+      S_FIELD(map_size_mb), 16, 1ull << 26, NULL, false, "N", "LMDB map size in MiB" },
     { "storage/tcp", "PULSEDB_STORAGE_TCP", "--storage-tcp", S_ENDPOINT, S_FIELD(storage_tcp),
-      0, 0, "tcp://", true },
+      0, 0, "tcp://", true, "EP", "extra storage endpoint tcp://HOST:PORT" },
     //  65536 requests / 1 GiB per group commit: past that one commit stalls
     //  every writer for too long; the defaults are far below.
     { "storage/commit_max_requests", "PULSEDB_COMMIT_MAX_REQUESTS", "--commit-max-requests",
-      S_NUMBER, S_FIELD(commit_max_requests), 1, 65536, NULL, false },
+      S_NUMBER, S_FIELD(commit_max_requests), 1, 65536, NULL, false, "N",
+      "requests per group commit" },
     { "storage/commit_max_kb", "PULSEDB_COMMIT_MAX_KB", "--commit-max-kb", S_NUMBER,
-      S_FIELD(commit_max_kb), 1, 1u << 20, NULL, false },
+      S_FIELD(commit_max_kb), 1, 1u << 20, NULL, false, "N", "KiB per group commit" },
     { "gateway/host", "PULSEDB_HTTP_HOST", "--host", S_HOST, S_FIELD(http_host),
-      0, 0, NULL, false },
+      0, 0, NULL, false, "H", "HTTP listen host" },
     { "gateway/port", "PULSEDB_HTTP_PORT", "--port", S_NUMBER, S_FIELD(http_port),
-      1, 65535, NULL, false },
+      1, 65535, NULL, false, "P", "HTTP port" },
     //  64 gateways: more than any core count we run on; each holds a
     //  storage connection and a reader slot per thread.
     { "gateway/count", "PULSEDB_GATEWAYS", "--gateways", S_NUMBER, S_FIELD(gateways),
-      1, 64, NULL, false },
+      1, 64, NULL, false, "N", "gateway processes for pulsedb up" },
     //  65536: the usual hard file-descriptor limit.
     { "gateway/max_connections", "PULSEDB_HTTP_MAX_CONNECTIONS", "--max-connections",
-      S_NUMBER, S_FIELD(http_max_connections), 1, 65536, NULL, false },
+      S_NUMBER, S_FIELD(http_max_connections), 1, 65536, NULL, false, "N",
+      "HTTP connections per gateway" },
     //  How long a write waits for storage's durable reply before 503.
     { "gateway/storage_timeout_ms", "PULSEDB_STORAGE_TIMEOUT_MS", "--storage-timeout-ms",
-      S_NUMBER, S_FIELD(storage_timeout_ms), 100, 600000, NULL, false },
+      S_NUMBER, S_FIELD(storage_timeout_ms), 100, 600000, NULL, false, "N",
+      "wait for storage's reply before 503, in ms" },
     { "gateway/storage", "PULSEDB_STORAGE_ENDPOINT", "--storage", S_ENDPOINT,
-      S_FIELD(storage_endpoint), 0, 0, "tcp:// ipc://", true },
+      S_FIELD(storage_endpoint), 0, 0, "tcp:// ipc://", true, "EP",
+      "storage endpoint for gateways (none: ipc://DATA/storage.sock)" },
     { "sync/bind", "PULSEDB_SYNC_BIND", "--sync-bind", S_ENDPOINT, S_FIELD(sync_bind),
-      0, 0, "tcp://", true },
+      0, 0, "tcp://", true, "EP", "sync endpoint tcp://HOST:PORT, '' to serve no peers" },
     { "sync/peers", "PULSEDB_SYNC_PEERS", "--sync-peers", S_PEERS, S_FIELD(sync_peers),
-      0, 0, NULL, true },
+      0, 0, NULL, true, "LIST", "sync peers, separated by spaces, each "
+      "NAME=tcp://HOST:PORT[,push|pull|both][,collectives=UUID;UUID...][,key=KEY]" },
     //  1 h / 1 day: a first retry later than an hour, or a cap beyond a day,
     //  is a peer nobody is waiting for.
     { "sync/retry_initial_ms", "PULSEDB_SYNC_RETRY_INITIAL_MS", "--sync-retry-initial-ms",
-      S_NUMBER, S_FIELD(sync_retry_initial_ms), 1, 3600000, NULL, false },
+      S_NUMBER, S_FIELD(sync_retry_initial_ms), 1, 3600000, NULL, false, "N",
+      "first retry delay in ms" },
     { "sync/retry_max_ms", "PULSEDB_SYNC_RETRY_MAX_MS", "--sync-retry-max-ms", S_NUMBER,
-      S_FIELD(sync_retry_max_ms), 1, 86400000, NULL, false },
+      S_FIELD(sync_retry_max_ms), 1, 86400000, NULL, false, "N",
+      "longest retry delay in ms, at least the first" },
     //  x1 (constant delay) .. x10: beyond that the second retry is already the cap.
     { "sync/retry_multiplier", "PULSEDB_SYNC_RETRY_MULTIPLIER", "--sync-retry-multiplier",
-      S_RATIO, S_FIELD(sync_retry_multiplier_pct), 100, 1000, NULL, false },
+      S_RATIO, S_FIELD(sync_retry_multiplier_pct), 100, 1000, NULL, false, "X",
+      "retry delay growth" },
     //  10000 / 32 MiB: the protocol's limits for one batch and one message.
     { "sync/batch_max_changes", "PULSEDB_SYNC_BATCH_MAX_CHANGES", "--sync-batch-max-changes",
-      S_NUMBER, S_FIELD(sync_batch_max_changes), 1, 10000, NULL, false },
+      S_NUMBER, S_FIELD(sync_batch_max_changes), 1, 10000, NULL, false, "N",
+      "changes per push or pull" },
     { "sync/batch_max_kb", "PULSEDB_SYNC_BATCH_MAX_KB", "--sync-batch-max-kb", S_NUMBER,
-      S_FIELD(sync_batch_max_kb), 1, 32768, NULL, false },
+      S_FIELD(sync_batch_max_kb), 1, 32768, NULL, false, "N", "KiB per push or pull" },
     //  30 s: the longest long poll the protocol allows.
     { "sync/pull_wait_ms", "PULSEDB_SYNC_PULL_WAIT_MS", "--sync-pull-wait-ms", S_NUMBER,
-      S_FIELD(sync_pull_wait_ms), 0, 30000, NULL, false },
+      S_FIELD(sync_pull_wait_ms), 0, 30000, NULL, false, "N", "long poll of a pull in ms" },
     //  1 minute .. 10 years.
     { "sync/peer_expiry_s", "PULSEDB_SYNC_PEER_EXPIRY_S", "--sync-peer-expiry-s", S_NUMBER,
-      S_FIELD(sync_peer_expiry_s), 60, 315360000, NULL, false },
+      S_FIELD(sync_peer_expiry_s), 60, 315360000, NULL, false, "N",
+      "seconds a peer may stay unseen and still hold the WAL" },
     { "sync/tombstone_ttl_s", "PULSEDB_SYNC_TOMBSTONE_TTL_S", "--sync-tombstone-ttl-s",
-      S_NUMBER, S_FIELD(sync_tombstone_ttl_s), 61, 630720000, NULL, false },
+      S_NUMBER, S_FIELD(sync_tombstone_ttl_s), 61, 630720000, NULL, false, "N",
+      "seconds before a tombstone is purged, more than the peer expiry" },
     { "sync/compact_interval_s", "PULSEDB_SYNC_COMPACT_INTERVAL_S", "--sync-compact-interval-s",
-      S_NUMBER, S_FIELD(sync_compact_interval_s), 1, 86400, NULL, false },
+      S_NUMBER, S_FIELD(sync_compact_interval_s), 1, 86400, NULL, false, "N",
+      "seconds between WAL compactions" },
     { "sync/policy", "PULSEDB_SYNC_POLICY", "--sync-policy", S_CHOICE, S_FIELD(sync_policy),
-      0, 0, "lww remote_wins local_wins", false },
+      0, 0, "lww remote_wins local_wins", false, "P", "conflict policy" },
     { "sync/collective_policies", "PULSEDB_SYNC_COLLECTIVE_POLICIES",
       "--sync-collective-policies", S_POLICIES, S_FIELD(sync_collective_policies), 0, 0, NULL,
-      true },
+      true, "L", "per-collective policy overrides, \"UUID=POLICY UUID=POLICY ...\"" },
     { "gateway/api_tokens", "PULSEDB_API_TOKENS", "--api-tokens", S_PATH, S_FIELD(api_tokens),
-      0, 0, NULL, true },
+      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "HTTP API tokens, one 'ROLE TOKEN [LABEL]' a "
+      "line, owner-only file; required beyond loopback" },
     { "node/insecure", "PULSEDB_INSECURE", "--insecure", S_SWITCH, S_FIELD(insecure),
-      0, 0, NULL, false },
+      0, 0, NULL, false, NULL, "listen beyond loopback without credentials (logged loudly)" },
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
@@ -728,10 +747,11 @@ static int
 s_cross_check(const cfg_t *cfg, const s_origin_t *origin, char *why)
 {
     size_t len = strlen(cfg->data_dir);
-    if (len > CFG_DATA_DIR_IPC_MAX) {
+    uint64_t data_max = s_option_by_key("node/data")->max;     // CFG_DATA_DIR_IPC_MAX
+    if (len > data_max) {
         char problem[120];
         snprintf(problem, sizeof problem, "is too long for the storage socket inside it "
-                 "(%zu bytes, at most %d)", len, CFG_DATA_DIR_IPC_MAX);
+                 "(%zu bytes, at most %llu)", len, (unsigned long long) data_max);
         return s_fail(why, origin->source[0], cfg->data_dir, problem);
     }
     if (cfg->sync_retry_max_ms < cfg->sync_retry_initial_ms) {
@@ -796,82 +816,164 @@ cfg_storage_endpoint(const cfg_t *cfg, char *out, size_t out_len)
         snprintf(out, out_len, "ipc://%s/storage.sock", cfg->data_dir);
 }
 
+//  --- usage -----------------------------------------------------------------------
+
+#define S_USAGE_MAX (16u << 10)     // the whole --help text of the options
+#define S_USAGE_WIDTH 79            // columns of a terminal line
+#define S_USAGE_INDENT 27           // where descriptions start
+
+typedef struct {
+    char *buf;
+    size_t len;
+} s_text_t;
+
+static void
+s_put(s_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+s_put(s_text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, S_USAGE_MAX - t->len, fmt, ap);
+    va_end(ap);
+    //  The buffer holds every option with room to spare: a cut is a bug here.
+    assert(n >= 0 && t->len + (size_t) n < S_USAGE_MAX);
+    t->len += (size_t) n;
+}
+
+//  Space-separated words as "a, b or c".
+static void
+s_words(const char *words, char *out, size_t len)
+{
+    size_t used = 0;
+    for (const char *p = words; *p && used < len;) {
+        size_t n = strcspn(p, " ");
+        const char *rest = p + n + strspn(p + n, " ");
+        const char *sep = p == words ? "" : *rest ? ", " : " or ";
+        int w = snprintf(out + used, len - used, "%s%.*s", sep, (int) n, p);
+        used += w > 0 ? (size_t) w : 0;
+        p = rest;
+    }
+}
+
+//  What values opt accepts, from its row: the same bounds s_set enforces.
+static void
+s_bounds(const s_option_t *opt, char *out, size_t len)
+{
+    unsigned long long min = opt->min, max = opt->max;
+    char words[128] = "";
+    if (opt->prefixes)
+        s_words(opt->prefixes, words, sizeof words);
+    switch (opt->kind) {
+    case S_NUMBER:   snprintf(out, len, "%llu..%llu", min, max); break;
+    case S_RATIO:    snprintf(out, len, "%llu..%llu, two decimals at most", min / 100,
+                              max / 100); break;
+    case S_LEVEL:    snprintf(out, len, "error, warn, info or debug"); break;
+    case S_CHOICE:   snprintf(out, len, "%s", words); break;
+    case S_PATH:     snprintf(out, len, "at most %llu bytes", max ? max
+                              : (unsigned long long) opt->size - 1); break;
+    case S_ENDPOINT: snprintf(out, len, "starts with %s, at most %zu bytes", words,
+                              opt->size - 1); break;
+    case S_PEERS:    snprintf(out, len, "at most %d peers, %zu bytes", CFG_PEERS_MAX,
+                              opt->size - 1); break;
+    case S_POLICIES: snprintf(out, len, "at most %d collectives", CFG_COLLECTIVE_POLICIES_MAX);
+                     break;
+    case S_SWITCH:   snprintf(out, len, "a bare flag, or true or false"); break;
+    default:         snprintf(out, len, "at most %zu bytes", opt->size - 1); break;
+    }
+}
+
+//  The built-in value of opt, from cfg_defaults.
+static void
+s_default(const s_option_t *opt, const cfg_t *defaults, char *out, size_t len)
+{
+    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    const char *field = (const char *) defaults + opt->offset;
+    uint64_t number = 0;
+    if (opt->kind == S_NUMBER || opt->kind == S_RATIO) {
+        unsigned narrow = 0;
+        if (opt->size == sizeof number)
+            memcpy(&number, field, sizeof number);
+        else
+            memcpy(&narrow, field, sizeof narrow), number = narrow;
+    }
+    if (opt->kind == S_LEVEL)
+        snprintf(out, len, "%s", levels[defaults->log_level]);
+    else if (opt->kind == S_NUMBER)
+        snprintf(out, len, "%llu", (unsigned long long) number);
+    else if (opt->kind == S_RATIO && number % 100 == 0)
+        snprintf(out, len, "%llu", (unsigned long long) number / 100);
+    else if (opt->kind == S_RATIO)
+        snprintf(out, len, "%llu.%02llu", (unsigned long long) number / 100,
+                 (unsigned long long) number % 100);
+    else if (opt->kind == S_SWITCH)
+        snprintf(out, len, "%s", *(const bool *) field ? "true" : "false");
+    else
+        snprintf(out, len, "%s", *field ? field : "none");
+}
+
+//  Words of text from column `col`, wrapped at S_USAGE_WIDTH onto lines
+//  indented S_USAGE_INDENT; ends the line.
+static void
+s_wrap(s_text_t *t, size_t col, const char *text)
+{
+    for (const char *p = text; *p;) {
+        size_t word = strcspn(p, " ");
+        if (col > S_USAGE_INDENT && col + 1 + word > S_USAGE_WIDTH) {
+            s_put(t, "\n%*s", S_USAGE_INDENT, "");
+            col = S_USAGE_INDENT;
+        }
+        else if (col > S_USAGE_INDENT) {
+            s_put(t, " ");
+            col++;
+        }
+        s_put(t, "%.*s", (int) word, p);
+        col += word;
+        p += word;
+        p += strspn(p, " ");
+    }
+    s_put(t, "\n");
+}
+
+static void
+s_usage_option(s_text_t *t, const s_option_t *opt, const cfg_t *defaults)
+{
+    char bounds[160], value[CFG_ENDPOINT_MAX], line[1024], name[64];
+    s_bounds(opt, bounds, sizeof bounds);
+    s_default(opt, defaults, value, sizeof value);
+    snprintf(name, sizeof name, "%s%s%s", opt->flag, opt->arg ? " " : "",
+             opt->arg ? opt->arg : "");
+    snprintf(line, sizeof line, "%s; %s [%s]", opt->help, bounds, value);
+    size_t width = S_USAGE_INDENT - 3;
+    s_put(t, "  %-*s ", (int) width, name);
+    s_wrap(t, strlen(name) > width ? 3 + strlen(name) + 1 : S_USAGE_INDENT, line);
+    s_put(t, "%*s%s, %s\n", S_USAGE_INDENT, "", opt->key, opt->env);
+}
+
 const char *
 cfg_usage(void)
 {
-    return
-        "Configuration: defaults < config file < PULSEDB_* environment < flags.\n"
-        "Each option: flag, what [default], then its config file key and variable.\n"
-        "  --config FILE            config file, zconfig format [none]\n"
-        "                           PULSEDB_CONFIG\n"
-        "  --data DIR               data folder [./pulsedb-data]\n"
-        "                           node/data, PULSEDB_DATA\n"
-        "  --log-level L            error, warn, info or debug [info]\n"
-        "                           node/log_level, PULSEDB_LOG_LEVEL\n"
-        "  --map-size-mb N          LMDB map size in MiB, 16..67108864 [65536]\n"
-        "                           storage/map_size_mb, PULSEDB_MAP_SIZE_MB\n"
-        "  --storage-tcp EP         extra storage endpoint tcp://HOST:PORT [none]\n"
-        "                           storage/tcp, PULSEDB_STORAGE_TCP\n"
-        "  --commit-max-requests N  requests per group commit, 1..65536 [256]\n"
-        "                           storage/commit_max_requests, PULSEDB_COMMIT_MAX_REQUESTS\n"
-        "  --commit-max-kb N        KiB per group commit, 1..1048576 [4096]\n"
-        "                           storage/commit_max_kb, PULSEDB_COMMIT_MAX_KB\n"
-        "  --host H                 HTTP listen host [127.0.0.1]\n"
-        "                           gateway/host, PULSEDB_HTTP_HOST\n"
-        "  --port P                 HTTP port, 1..65535 [7070]\n"
-        "                           gateway/port, PULSEDB_HTTP_PORT\n"
-        "  --gateways N             gateway processes for pulsedb up, 1..64 [1]\n"
-        "                           gateway/count, PULSEDB_GATEWAYS\n"
-        "  --max-connections N      HTTP connections per gateway, 1..65536 [512]\n"
-        "                           gateway/max_connections, PULSEDB_HTTP_MAX_CONNECTIONS\n"
-        "  --storage-timeout-ms N   wait for storage's reply before 503, 100..600000 [10000]\n"
-        "                           gateway/storage_timeout_ms, PULSEDB_STORAGE_TIMEOUT_MS\n"
-        "  --storage EP             storage endpoint for gateways, tcp:// or ipc://\n"
-        "                           [ipc://DATA/storage.sock]\n"
-        "                           gateway/storage, PULSEDB_STORAGE_ENDPOINT\n"
-        "  --sync-bind EP           sync endpoint tcp://HOST:PORT, '' to serve no peers\n"
-        "                           [tcp://127.0.0.1:7700]\n"
-        "                           sync/bind, PULSEDB_SYNC_BIND\n"
-        "  --sync-peers LIST        sync peers, separated by spaces, each\n"
-        "                           NAME=tcp://HOST:PORT[,push|pull|both]\n"
-        "                           [,collectives=UUID;UUID...][,key=KEY] [none]\n"
-        "                           sync/peers, PULSEDB_SYNC_PEERS\n"
-        "  --sync-retry-initial-ms N  first retry delay, 1..3600000 [100]\n"
-        "                           sync/retry_initial_ms, PULSEDB_SYNC_RETRY_INITIAL_MS\n"
-        "  --sync-retry-max-ms N    longest retry delay, 1..86400000 [30000]\n"
-        "                           sync/retry_max_ms, PULSEDB_SYNC_RETRY_MAX_MS\n"
-        "  --sync-retry-multiplier X  retry delay growth, 1..10 [2.0]\n"
-        "                           sync/retry_multiplier, PULSEDB_SYNC_RETRY_MULTIPLIER\n"
-        "  --sync-batch-max-changes N  changes per push or pull, 1..10000 [1000]\n"
-        "                           sync/batch_max_changes, PULSEDB_SYNC_BATCH_MAX_CHANGES\n"
-        "  --sync-batch-max-kb N    KiB per push or pull, 1..32768 [4096]\n"
-        "                           sync/batch_max_kb, PULSEDB_SYNC_BATCH_MAX_KB\n"
-        "  --sync-pull-wait-ms N    long poll of a pull, 0..30000 [5000]\n"
-        "                           sync/pull_wait_ms, PULSEDB_SYNC_PULL_WAIT_MS\n"
-        "  --sync-peer-expiry-s N   a peer unseen this long stops holding the WAL\n"
-        "                           [604800]  sync/peer_expiry_s, PULSEDB_SYNC_PEER_EXPIRY_S\n"
-        "  --sync-tombstone-ttl-s N tombstones older than this are purged; must exceed\n"
-        "                           the peer expiry [1209600]\n"
-        "                           sync/tombstone_ttl_s, PULSEDB_SYNC_TOMBSTONE_TTL_S\n"
-        "  --sync-compact-interval-s N  seconds between WAL compactions, 1..86400 [60]\n"
-        "                           sync/compact_interval_s, PULSEDB_SYNC_COMPACT_INTERVAL_S\n"
-        "  --sync-policy P          conflict policy: lww, remote_wins, local_wins [lww]\n"
-        "                           sync/policy, PULSEDB_SYNC_POLICY\n"
-        "  --sync-collective-policies L  per-collective policy overrides,\n"
-        "                           \"UUID=lww|remote_wins|local_wins ...\" [none]\n"
-        "                           sync/collective_policies, PULSEDB_SYNC_COLLECTIVE_POLICIES\n"
-        "  --api-tokens FILE        HTTP API tokens, one 'ROLE TOKEN [LABEL]' a line,\n"
-        "                           owner-only file; required beyond loopback [none]\n"
-        "                           gateway/api_tokens, PULSEDB_API_TOKENS\n"
-        "  --insecure               listen beyond loopback without credentials\n"
-        "                           (logged loudly) [false]\n"
-        "                           node/insecure, PULSEDB_INSECURE\n"
-        "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
-        "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
-        "    node\n"
-        "        data = /var/lib/pulsedb\n"
-        "    gateway\n"
-        "        port = 8080\n";
+    static char buf[S_USAGE_MAX];
+    if (buf[0])
+        return buf;
+    cfg_t defaults;
+    cfg_defaults(&defaults);
+    s_text_t t = { buf, 0 };
+    s_put(&t, "Configuration: defaults < config file < PULSEDB_* environment < flags.\n"
+          "Each option: flag, what; accepted values [default], then its config file key\n"
+          "and environment variable.\n"
+          "  %-24s config file, zconfig format [none]\n%*s%s\n", S_CONFIG_FLAG " FILE",
+          S_USAGE_INDENT, "", S_CONFIG_ENV);
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        s_usage_option(&t, &s_options[i], &defaults);
+    s_put(&t, "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
+          "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
+          "    node\n"
+          "        data = /var/lib/pulsedb\n"
+          "    gateway\n"
+          "        port = 8080\n");
+    return buf;
 }
 
 //  --- exposure ------------------------------------------------------------------

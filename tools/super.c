@@ -181,7 +181,7 @@ s_on_exit(super_t *self, s_child_t *c, int status)
         log_i("up", "child stopped name=%s pid=%d status=%s", c->name, (int) pid, text);
         return;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == SUPER_EXIT_FATAL) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SERVICE_EXIT_FATAL) {
         log_e("up", "child failed fatally name=%s pid=%d status=%s ran_ms=%llu: not restarting",
               c->name, (int) pid, text, (unsigned long long) ran_ms);
         if (!self->fatal)
@@ -190,8 +190,9 @@ s_on_exit(super_t *self, s_child_t *c, int status)
     }
     uint32_t delay = backoff_on_exit(&c->backoff, ran_ms);
     c->restart_at_ms = now + delay;
-    log_w("up", "child exited name=%s pid=%d status=%s ran_ms=%llu restart_in_ms=%u", c->name,
-          (int) pid, text, (unsigned long long) ran_ms, delay);
+    bool store = WIFEXITED(status) && WEXITSTATUS(status) == SERVICE_EXIT_STORE;
+    log_w("up", "child exited name=%s pid=%d status=%s%s ran_ms=%llu restart_in_ms=%u", c->name,
+          (int) pid, text, store ? " (its store failed)" : "", (unsigned long long) ran_ms, delay);
 }
 
 static void

@@ -13,20 +13,23 @@
 #ifndef PDB_SUPER_H
 #define PDB_SUPER_H
 
+#include "service.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-//  A child's exit code meaning "fatal start-up error: do not restart me"
-//  (bad configuration, data folder locked by another storage process).
-#define SUPER_EXIT_FATAL 3
+//  Children follow the services' exit codes (common/service.h): one that
+//  exits SERVICE_EXIT_FATAL (bad configuration, data folder locked by
+//  another storage process) is not restarted and stops the node; any other
+//  exit or signal, SERVICE_EXIT_STORE included, is restarted with backoff.
 #define SUPER_CHILDREN_MAX 80          // 64 gateways plus storage, syncer, spares
 #define SUPER_NAME_MAX 32
 
 typedef enum {
     SUPER_RUNNING = 0,
     SUPER_STOPPING,     // SIGINT, SIGTERM or SIGHUP arrived
-    SUPER_FATAL,        // a child exited with SUPER_EXIT_FATAL
+    SUPER_FATAL,        // a child exited with SERVICE_EXIT_FATAL
 } super_state_t;
 
 typedef struct super super_t;

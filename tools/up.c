@@ -9,10 +9,14 @@
     looked up next to the pulsedb executable, then where the build tree puts
     them (../services/NAME/), then on PATH.
 
-    Exit-code convention for the services (storage, gateway, syncer):
+    Exit-code convention for the services (storage, gateway, syncer), from
+    common/service.h:
       3        fatal start-up error: the configuration is invalid, or the data
                folder is locked by another storage process. Restarting cannot
                help: `up` stops every child and exits 3 itself.
+      4        storage's store failed (a write or fsync error, a full disk):
+               restarted like any other exit, and the new storage opens the
+               environment afresh.
       other    (or death by a signal) the child is restarted after a backoff:
                100 ms doubling to 10 s, back to 100 ms after 30 s of running.
     `up` exits 0 when SIGINT/SIGTERM/SIGHUP stopped the node (children get
@@ -67,9 +71,10 @@ static const char s_help[] =
     "Starts a node on DIR (created if missing): pulsedb-storage, then pulsedb-syncer\n"
     "(when installed) and N pulsedb-gateway processes, each given the same\n"
     "configuration flags. A child that dies is restarted with backoff (100 ms\n"
-    "doubling to 10 s); a child exiting with code 3 (fatal: bad configuration, data\n"
-    "folder locked by another storage) stops the node. Ctrl-C or SIGTERM stops all\n"
-    "children (SIGKILL after 10 s) and exits 0.\n"
+    "doubling to 10 s), storage exiting with code 4 (its store failed) too; a child\n"
+    "exiting with code 3 (fatal: bad configuration, data folder locked by another\n"
+    "storage) stops the node. Ctrl-C or SIGTERM stops all children (SIGKILL after\n"
+    "10 s) and exits 0.\n"
     "Programs are found next to pulsedb, in the build tree, or on PATH.\n\n";
 
 //  mkdir -p.
@@ -206,7 +211,7 @@ s_run(super_t *sup, const cfg_t *cfg)
     if (fatal) {
         bool storage = strcmp(fatal, "storage") == 0;
         fprintf(stderr, "error: %s exited with code %d: a fatal start-up error (%s; see its "
-                "log above). Node stopped.\n", fatal, SUPER_EXIT_FATAL,
+                "log above). Node stopped.\n", fatal, SERVICE_EXIT_FATAL,
                 storage ? "the data folder is locked by another storage process, or it "
                           "cannot be opened" : "its configuration is refused");
         return CLI_EXIT_FATAL;

@@ -110,12 +110,6 @@ s_build(gateway_t *self)
 gateway_t *
 gateway_new(const cfg_t *cfg)
 {
-    //  Before any CZMQ call: CZMQ must not install its own SIGINT/SIGTERM
-    //  handlers; gateway_run waits for those signals itself.
-    zsys_handler_set(NULL);
-    //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
-    //  races when several threads open their first sockets at once.
-    zsys_init();
     gateway_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;

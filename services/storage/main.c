@@ -1,21 +1,43 @@
 /*  pulsedb-storage - the only writer of a node's LMDB environment.
 
-    Exit status: 0 after a clean stop, 1 when serving failed, 3 for a fatal
-    start-up error a restart cannot fix (bad configuration, data folder
-    locked by another storage process).
+    Exit status (common/service.h): 0 after a clean stop, 1 when serving
+    failed, 3 for a fatal start-up error a restart cannot fix (bad
+    configuration, data folder locked by another storage process, a store of
+    another schema), 4 when the store failed (a write or fsync error, MDB_PANIC):
+    the supervisor restarts storage, which opens the environment afresh.
 */
 #include "cfg.h"
 #include "log.h"
 #include "node.h"
 #include "server.h"
+#include "service.h"
 #include "stopsig.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+#include <unistd.h>
 
-#define EXIT_FATAL 3
+static const char s_usage[] =
+    "usage: pulsedb-storage [options]\n\n"
+    "The only writer of the node's store (DATA/data.mdb): serves writes on\n"
+    "ipc://DATA/storage.sock and group-commits them.\n\n";
+
+//  Why the store did not open: faults of the disk or of memory may be gone
+//  after a restart; anything else (a folder that cannot be made, another
+//  storage holding the lock, a corrupt file or another schema) stays.
+static int
+s_open_exit_code(int rc)
+{
+    switch (rc) {
+    case -EIO: case -ENOSPC: case -EDQUOT: case -ENOMEM: case -EAGAIN: case -EINTR:
+    case PDB_ESTORE:
+        return SERVICE_EXIT_STORE;
+    default:
+        return SERVICE_EXIT_FATAL;
+    }
+}
 
 //  The node's conflict policy and its per-collective overrides (cfg has
 //  checked their syntax already). Returns 0, or -1 with the reason logged.
@@ -45,44 +67,43 @@ s_load_policies(const cfg_t *cfg, merge_policy_t *policy, apply_override_t **ove
 int
 main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: pulsedb-storage [options]\n\n%s", cfg_usage());
-            return 0;
-        }
+    if (service_wants_help(argc, argv)) {
+        printf("%s%s%s", s_usage, service_exit_help, cfg_usage());
+        return SERVICE_EXIT_OK;
     }
     cfg_t cfg;
     int rest[8], rest_n = 0;
     char why[PDB_ERRMSG_MAX];
     if (cfg_load(&cfg, argc, argv, rest, 8, &rest_n, why) != 0 || rest_n > 0) {
-        fprintf(stderr, "pulsedb-storage: %s\n", rest_n > 0 ? "unknown option" : why);
         if (rest_n > 0)
-            fprintf(stderr, "pulsedb-storage: unknown option '%s'\n", argv[rest[0]]);
-        return EXIT_FATAL;
+            fprintf(stderr, "pulsedb-storage: unknown option '%s' (see --help)\n",
+                    argv[rest[0]]);
+        else
+            fprintf(stderr, "pulsedb-storage: %s\n", why);
+        return SERVICE_EXIT_FATAL;
     }
     log_set_level(cfg.log_level);
     if (cfg_exposure_check(&cfg, CFG_EXPOSE_STORAGE, why) != 0) {
         log_e("storage", "refusing to start: %s", why);
-        return EXIT_FATAL;
+        return SERVICE_EXIT_FATAL;
     }
-    zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
-    //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
-    //  races when several threads open their first sockets at once.
-    zsys_init();
+    service_czmq_init();
     volatile sig_atomic_t *stop = stopsig_install();
 
     node_t *node = NULL;
     int rc = node_open(cfg.data_dir, cfg.map_size_mb << 20, &node);
     if (rc) {
         log_e("storage", "cannot open data=%s rc=%d (%s)", cfg.data_dir, rc, pdb_strerror(rc));
-        return EXIT_FATAL;
+        zsys_shutdown();
+        return s_open_exit_code(rc);
     }
     merge_policy_t policy = POLICY_LWW;
     apply_override_t *overrides = NULL;
     size_t overrides_n = 0;
     if (s_load_policies(&cfg, &policy, &overrides, &overrides_n) != 0) {
         node_destroy(&node);
-        return EXIT_FATAL;
+        zsys_shutdown();
+        return SERVICE_EXIT_FATAL;
     }
     server_opts_t opts = {
         .tcp_endpoint = cfg.storage_tcp,
@@ -96,16 +117,17 @@ main(int argc, char **argv)
     if (!server) {
         free(overrides);
         node_destroy(&node);
-        return EXIT_FATAL;
+        zsys_shutdown();
+        return SERVICE_EXIT_FATAL;
     }
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(&node->instance_id, id);
     log_i("storage", "started data=%s instance=%s pid=%d", cfg.data_dir, id, (int) getpid());
-    rc = server_run(server, stop);
+    int code = server_run(server, stop);
     server_destroy(&server);
     free(overrides);
     node_destroy(&node);
-    log_i("storage", "stopped rc=%d", rc);
+    log_i("storage", "stopped exit=%d", code);
     zsys_shutdown();
-    return rc ? 1 : 0;
+    return code;
 }

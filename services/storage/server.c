@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "handlers.h"
 #include "log.h"
+#include "service.h"
 #include "sproto.h"
 #include "wal.h"
 
@@ -14,6 +15,9 @@
 
 #define SERVER_POLL_MS 250          // how often the loop looks at the stop flag
 #define SERVER_IPC_PATH_MAX 100     // sun_path is 108 bytes, less "ipc://"
+//  After a store fault the group's answers (errors for its writes) get this
+//  long to leave before the process exits.
+#define SERVER_FAULT_LINGER_MS 2000
 
 typedef struct {
     zframe_t *identity;
@@ -149,7 +153,8 @@ s_drain(server_t *self)
     return n;
 }
 
-//  Returns true when the request wrote (ran in a nested transaction).
+//  Returns true when the request wrote (ran in a nested transaction that
+//  committed into the group's).
 static bool
 s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handler_ctx_t *ctx)
 {
@@ -164,14 +169,18 @@ s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handler_ctx_t *
         p->rc = handler_run(ctx, NULL, &p->req, &p->result, p->why);
         return false;
     }
-    MDB_txn *child;
+    //  LMDB leaves child unset when the begin fails: there is nothing to abort.
+    MDB_txn *child = NULL;
     p->rc = pdb_from_mdb(mdb_txn_begin(self->node->store->env, parent, 0, &child));
-    if (!p->rc)
-        p->rc = handler_run(ctx, child, &p->req, &p->result, p->why);
-    if (!p->rc)
-        p->rc = pdb_from_mdb(mdb_txn_commit(child));
-    else if (child)
-        mdb_txn_abort(child);
+    if (p->rc) {
+        snprintf(p->why, sizeof p->why, "cannot begin a transaction: %s", pdb_strerror(p->rc));
+        return false;
+    }
+    p->rc = handler_run(ctx, child, &p->req, &p->result, p->why);
+    if (p->rc)
+        mdb_txn_abort(child);          // this request alone is rolled back
+    else
+        p->rc = pdb_from_mdb(mdb_txn_commit(child));    // frees child, even on failure
     if (p->rc)
         mpk_out_release(&p->result);
     return p->rc == 0;
@@ -205,9 +214,40 @@ s_reply(server_t *self, s_pending_t *p)
         msgpack_unpacked_destroy(&p->unpacked);
 }
 
-//  Runs a group in one transaction; returns the WAL head after it, or a code.
+//  True when a failed begin or commit of a group leaves the environment in
+//  doubt: a write or fsync error (the kernel may have dropped the pages it
+//  could not write, so a later fsync that succeeds proves nothing), LMDB's
+//  MDB_PANIC after a failed meta page write, or anything unexpected. A full
+//  map, a transaction over LMDB's dirty-page limit, or one a request left in
+//  error leave the store as it was: only that group's writes fail.
+static bool
+s_store_fault(int mdb_rc)
+{
+    return mdb_rc != MDB_MAP_FULL && mdb_rc != MDB_TXN_FULL && mdb_rc != MDB_BAD_TXN;
+}
+
+//  A group's outcome: whether it committed (and the WAL head after it), and
+//  whether the store failed.
+typedef struct {
+    uint64_t head;
+    bool committed;
+    bool fault;
+} s_group_t;
+
+//  Every request of the group gets rc: none of them could run.
 static int
-s_commit_group(server_t *self, size_t n, uint64_t *head)
+s_fail_all(server_t *self, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!self->pending[i].rc)
+            self->pending[i].rc = rc;
+    return rc;
+}
+
+//  Runs a group in one transaction. Returns 0, or the code each write of the
+//  group fails with (s_fail_writes); out says what happened.
+static int
+s_commit_group(server_t *self, size_t n, s_group_t *out)
 {
     handler_ctx_t ctx = {
         .ingest = { self->node->store, self->node->instance_id, &self->node->hlc,
@@ -215,30 +255,32 @@ s_commit_group(server_t *self, size_t n, uint64_t *head)
         .stats = &self->stats,
         .wall_ms = clock_wall_ms(),
     };
+    *out = (s_group_t) { .head = self->published_head };
     MDB_txn *txn;
-    int rc = pdb_from_mdb(mdb_txn_begin(self->node->store->env, NULL, 0, &txn));
-    size_t writes = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rc && !self->pending[i].rc)
-            self->pending[i].rc = rc;
-        if (!rc && s_run_one(self, txn, &self->pending[i], &ctx))
-            writes++;
+    int mdb_rc = mdb_txn_begin(self->node->store->env, NULL, 0, &txn);
+    if (mdb_rc) {
+        out->fault = true;
+        return s_fail_all(self, n, pdb_from_mdb(mdb_rc));
     }
-    if (rc)
-        return rc;
+    size_t writes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s_run_one(self, txn, &self->pending[i], &ctx))
+            writes++;
     if (writes == 0) {
         mdb_txn_abort(txn);       // nothing to make durable: no fsync
-        *head = self->published_head;
         return 0;
     }
-    rc = ingest_save_clock(&ctx.ingest, txn);
+    int rc = ingest_save_clock(&ctx.ingest, txn);
     if (!rc)
-        rc = wal_head(self->node->store, txn, head);
-    if (!rc)
-        rc = pdb_from_mdb(mdb_txn_commit(txn));     // the group's one fsync
-    else
+        rc = wal_head(self->node->store, txn, &out->head);
+    if (rc) {
         mdb_txn_abort(txn);
-    return rc;
+        return rc;
+    }
+    mdb_rc = mdb_txn_commit(txn);          // the group's one fsync; frees txn either way
+    out->committed = mdb_rc == 0;
+    out->fault = mdb_rc != 0 && s_store_fault(mdb_rc);
+    return pdb_from_mdb(mdb_rc);
 }
 
 static void
@@ -264,35 +306,47 @@ s_publish(server_t *self, uint64_t head)
         log_w("storage", "publish failed head=%llu", (unsigned long long) head);
 }
 
+//  One group: drained, run, committed, answered. Returns false when the store
+//  failed and the process must exit.
+static bool
+s_serve_group(server_t *self, size_t n)
+{
+    s_group_t group;
+    int rc = s_commit_group(self, n, &group);
+    if (rc) {
+        log_e("storage", "group commit failed requests=%zu rc=%d (%s)%s", n, rc,
+              pdb_strerror(rc), group.fault ? " store_fault=yes: exiting for a restart" : "");
+        s_fail_writes(self, n, rc);
+    }
+    else if (group.committed) {
+        self->stats.commits++;
+        if (n > self->stats.group_max)
+            self->stats.group_max = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        s_reply(self, &self->pending[i]);
+    if (group.committed)
+        s_publish(self, group.head);
+    return !group.fault;
+}
+
 int
 server_run(server_t *self, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t item = { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
     while (!*stop) {
         int ready = zmq_poll(&item, 1, SERVER_POLL_MS);
-        if (ready < 0 && zmq_errno() != EINTR)
-            return -zmq_errno();
+        if (ready < 0 && zmq_errno() != EINTR) {
+            log_e("storage", "poll failed (%s)", zmq_strerror(zmq_errno()));
+            return SERVICE_EXIT_FAIL;
+        }
         if (ready <= 0)
             continue;
         size_t n = s_drain(self);
-        if (n == 0)
-            continue;
-        uint64_t head = 0;
-        int rc = s_commit_group(self, n, &head);
-        if (rc) {
-            log_e("storage", "group commit failed requests=%zu rc=%d (%s)", n, rc,
-                  pdb_strerror(rc));
-            s_fail_writes(self, n, rc);
+        if (n > 0 && !s_serve_group(self, n)) {
+            zsock_set_linger(self->router, SERVER_FAULT_LINGER_MS);
+            return SERVICE_EXIT_STORE;
         }
-        else {
-            self->stats.commits++;
-            if (n > self->stats.group_max)
-                self->stats.group_max = n;
-        }
-        for (size_t i = 0; i < n; i++)
-            s_reply(self, &self->pending[i]);
-        if (!rc)
-            s_publish(self, head);
     }
-    return 0;
+    return SERVICE_EXIT_OK;
 }

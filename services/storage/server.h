@@ -6,7 +6,9 @@
     socket (up to a count and a byte bound) goes into one write transaction
     and one fsync; each request runs in its own nested transaction, so one
     that fails is rolled back alone. Replies leave only after the commit is
-    durable.
+    durable; when the commit fails, every write of the group is answered
+    with an error, and when the store itself failed the server stops
+    (server_run) so that a restart opens the environment afresh.
 */
 #ifndef PDB_SERVER_H
 #define PDB_SERVER_H
@@ -33,8 +35,12 @@ typedef struct server server_t;
 server_t *server_new(node_t *node, const server_opts_t *opts);
 void server_destroy(server_t **self_p);
 
-//  Serves until *stop becomes non-zero. Returns 0, or a code when the store
-//  fails in a way that needs a restart.
+//  Serves until *stop becomes non-zero, or until the store fails (a write
+//  or fsync error at a commit, MDB_PANIC): then every write of that group
+//  has been answered with an error and the environment cannot be trusted,
+//  so the process must exit and be restarted. Returns the process's exit
+//  code (common/service.h): SERVICE_EXIT_OK after a stop, SERVICE_EXIT_STORE
+//  after a store fault, SERVICE_EXIT_FAIL when the socket failed.
 int server_run(server_t *self, volatile sig_atomic_t *stop);
 
 #endif

@@ -6,7 +6,7 @@
 
 typedef struct {
     uint64_t requests;       // requests answered
-    uint64_t commits;        // write transactions committed
+    uint64_t commits;        // write transactions committed (one fsync each)
     uint64_t group_max;      // largest group committed at once
     uint64_t applied;        // remote changes applied
     uint64_t known;          // remote changes already known or dominated

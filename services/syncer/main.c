@@ -2,12 +2,13 @@
     sync/bind, pushes to and pulls from every configured peer, compacts the
     WAL. `--once` runs one push and pull with every peer and exits.
 
-    Exit status: 0 after a clean stop (--once: every peer succeeded), 1 when
-    running failed (--once: a peer failed), 3 for a fatal start-up error a
-    restart cannot fix (bad configuration).
+    Exit status (common/service.h): 0 after a clean stop (--once: every peer
+    succeeded), 1 when running failed (--once: a peer failed), 3 for a fatal
+    start-up error a restart cannot fix (bad configuration).
 */
 #include "cfg.h"
 #include "log.h"
+#include "service.h"
 #include "syncer.h"
 #include "stopsig.h"
 
@@ -25,11 +26,9 @@ static const char s_usage[] =
 int
 main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("%s%s", s_usage, cfg_usage());
-            return 0;
-        }
+    if (service_wants_help(argc, argv)) {
+        printf("%s%s%s", s_usage, service_exit_help, cfg_usage());
+        return SERVICE_EXIT_OK;
     }
     cfg_t cfg;
     int rest[8], rest_n = 0;
@@ -50,12 +49,9 @@ main(int argc, char **argv)
     log_set_level(cfg.log_level);
     if (cfg_exposure_check(&cfg, CFG_EXPOSE_SYNC, why) != 0) {
         log_e("syncer", "refusing to start: %s", why);
-        return SYNCER_EXIT_FATAL;
+        return SERVICE_EXIT_FATAL;
     }
-    zsys_handler_set(NULL);           // our handler, not CZMQ's, owns SIGINT/SIGTERM
-    //  Set CZMQ up now, on one thread: its lazy set-up on the first socket
-    //  races when several threads open their first sockets at once.
-    zsys_init();
+    service_czmq_init();
     volatile sig_atomic_t *stop = stopsig_install();
     int rc = once ? syncer_once(&cfg, stop) : syncer_daemon(&cfg, stop);
     if (!once)

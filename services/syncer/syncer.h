@@ -5,15 +5,17 @@
 #define PDB_SYNCER_SYNCER_H
 
 #include "cfg.h"
+#include "service.h"
 #include "store.h"
 #include "synctx.h"
 
 #include <signal.h>
 #include <stddef.h>
 
-#define SYNCER_EXIT_OK 0
-#define SYNCER_EXIT_FAIL 1          // restartable failure (or a peer failed in --once)
-#define SYNCER_EXIT_FATAL 3         // bad configuration: a restart cannot help
+//  The services' exit codes (common/service.h).
+#define SYNCER_EXIT_OK SERVICE_EXIT_OK
+#define SYNCER_EXIT_FAIL SERVICE_EXIT_FAIL      // restartable (or a peer failed in --once)
+#define SYNCER_EXIT_FATAL SERVICE_EXIT_FATAL    // bad configuration: a restart cannot help
 
 typedef struct {
     store_t *store;                  // read-only, owned

@@ -579,6 +579,51 @@ test_cfg_rest_overflow_refused(void **state)
     assert_int_equal(rest_n, 0);
 }
 
+//  The help text of one option: from its flag to the next option's.
+static void
+s_usage_entry(const char *usage, const char *flag, char *out, size_t len)
+{
+    char start[64];
+    snprintf(start, sizeof start, "\n  %s ", flag);
+    const char *p = strstr(usage, start);
+    assert_non_null(p);
+    const char *end = strstr(p + 1, "\n  --");
+    size_t n = end ? (size_t) (end - p) : strlen(p);
+    snprintf(out, len, "%.*s", (int) n, p);
+}
+
+static void
+test_cfg_usage_shows_bounds_and_defaults(void **state)
+{
+    (void) state;
+    const char *usage = cfg_usage();
+    char entry[1024];
+    const struct { const char *flag, *bounds, *value; } cases[] = {
+        { "--sync-peer-expiry-s", "60..315360000", "[604800]" },
+        { "--map-size-mb", "16..67108864", "[65536]" },
+        { "--port", "1..65535", "[7070]" },
+        { "--sync-retry-multiplier", "1..10", "[2]" },
+        { "--sync-policy", "lww, remote_wins or local_wins", "[lww]" },
+        { "--log-level", "error, warn, info or debug", "[info]" },
+        { "--data", "at most 87 bytes", "[./pulsedb-data]" },
+        { "--sync-peers", "at most 64 peers", "[none]" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_usage_entry(usage, cases[i].flag, entry, sizeof entry);
+        assert_non_null(strstr(entry, cases[i].bounds));
+        assert_non_null(strstr(entry, cases[i].value));
+    }
+    //  Every option from the table says what it accepts.
+    for (const char *p = strstr(usage, "\n  --data "); p; p = strstr(p + 1, "\n  --")) {
+        char flag[64];
+        sscanf(p + 3, "%63s", flag);
+        s_usage_entry(usage, flag, entry, sizeof entry);
+        bool bounded = strstr(entry, "..") || strstr(entry, "at most") || strstr(entry, " or ");
+        if (!bounded)
+            fail_msg("no bounds in the help of %s", flag);
+    }
+}
+
 static void
 test_cfg_usage_lists_every_flag(void **state)
 {
@@ -755,6 +800,7 @@ main(void)
         cmocka_unit_test_setup(test_cfg_unknown_flag_without_rest_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_rest_overflow_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_usage_lists_every_flag, s_clear_env),
+        cmocka_unit_test(test_cfg_usage_shows_bounds_and_defaults),
         cmocka_unit_test_setup(test_cfg_collective_policies_parse, s_clear_env),
         cmocka_unit_test_setup(test_cfg_insecure_is_a_switch, s_clear_env),
         cmocka_unit_test_setup(test_cfg_peer_spec_takes_a_curve_key, s_clear_env),
