@@ -19,13 +19,15 @@
 
 static const char s_help[] =
     "usage: pulsedb token new ROLE [LABEL] --file FILE\n"
-    "Makes a random API token with ROLE (read, write or admin), appends the line\n"
+    "Makes a random token with ROLE (read, write, admin or peer:NAME), appends the line\n"
     "'ROLE TOKEN LABEL' to FILE (created readable by its owner only) and prints\n"
     "the token. Start the node with --api-tokens FILE; clients send the token as\n"
     "'Authorization: Bearer TOKEN' (the pulsedb command: PULSEDB_TOKEN=TOKEN).\n"
     "Roles: read (GET, search, watch, status, metrics), write (also creates,\n"
     "updates and deletes experiences, relations, insights), admin (also deletes\n"
-    "collectives and manages sync peers).\n";
+    "collectives and manages sync peers), peer:NAME (the token this node and HTTP\n"
+    "sync peer NAME share: put the same token under peer:THIS-NODE in that peer's\n"
+    "file; it opens /v1/sync/OP and nothing else).\n";
 
 static bool
 s_label_valid(const char *label)
@@ -79,8 +81,11 @@ s_append(const char *path, const char *line)
 static int
 s_new(const char *role, const char *label, const char *file)
 {
-    if (strcmp(role, "read") && strcmp(role, "write") && strcmp(role, "admin")) {
-        fprintf(stderr, "error: ROLE must be read, write or admin, not '%.32s'\n", role);
+    bool peer = strncmp(role, "peer:", 5) == 0
+             && cfg_peer_name_valid(role + 5, strlen(role + 5), CFG_PEER_NAME_MAX);
+    if (!peer && strcmp(role, "read") && strcmp(role, "write") && strcmp(role, "admin")) {
+        fprintf(stderr, "error: ROLE must be read, write, admin or peer:NAME, not '%.32s'\n",
+                role);
         return CLI_EXIT_USAGE;
     }
     if (label && !s_label_valid(label)) {

@@ -131,27 +131,39 @@ s_allow(const s_seg_t *segs, int n, char *allow, size_t size)
     }
 }
 
-//  The role of the request's bearer token: everything when no tokens are
-//  required, TOKEN_ROLE_NONE for a missing or unknown token.
+//  The role of the request's bearer token, TOKEN_ROLE_NONE for a missing or
+//  unknown one, or when no tokens are required (s_role_allows lets all in).
 static token_role_t
 s_caller_role(const api_t *api, const http_req_t *req, const char **label)
 {
     *label = "";
     if (!api->tokens)
-        return TOKEN_ROLE_ADMIN;
+        return TOKEN_ROLE_NONE;
     size_t len = 0;
     const char *token = http_bearer(req, &len);
     return token ? tokens_role(api->tokens, token, len, label) : TOKEN_ROLE_NONE;
 }
 
-//  401 for no valid token (before anything about the path is revealed),
-//  403 for a token whose role is below what the route needs. Never names
-//  or echoes the token.
+//  Whether a caller with `role` may use a route that needs `needed`: peer
+//  tokens open the sync routes only, and only peer tokens open them.
 static bool
-s_authorized(const http_req_t *req, token_role_t role, token_role_t needed, const char *label,
-             http_reply_t *reply)
+s_role_allows(token_role_t role, token_role_t needed, bool tokens_required)
 {
-    if (needed == TOKEN_ROLE_NONE || role >= needed)
+    if (needed == TOKEN_ROLE_NONE || !tokens_required)
+        return true;
+    if (needed == TOKEN_ROLE_PEER || role == TOKEN_ROLE_PEER)
+        return role == needed;
+    return role >= needed;
+}
+
+//  401 for no valid token (before anything about the path is revealed),
+//  403 for a token whose role does not open the route. Never names or
+//  echoes the token.
+static bool
+s_authorized(const api_t *api, const http_req_t *req, token_role_t role, token_role_t needed,
+             const char *label, http_reply_t *reply)
+{
+    if (s_role_allows(role, needed, api->tokens != NULL))
         return true;
     if (role == TOKEN_ROLE_NONE) {
         http_reply_error(reply, 401, "a valid API token is required: send "
@@ -184,7 +196,7 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
         path_known = true;
         if (s_routes[i].method != method)
             continue;
-        if (!s_authorized(req, role, s_routes[i].role, label, reply))
+        if (!s_authorized(api, req, role, s_routes[i].role, label, reply))
             return;
         pdb_id_t id;
         if (id_text.start && pdb_id_parse(id_text.start, id_text.len, &id) != 0) {
@@ -198,7 +210,7 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
         return;
     }
     //  Unknown paths and methods are answered only to token holders.
-    if (!s_authorized(req, role, TOKEN_ROLE_READ, label, reply))
+    if (role == TOKEN_ROLE_NONE && !s_authorized(api, req, role, TOKEN_ROLE_READ, label, reply))
         return;
     if (!path_known) {
         http_reply_error(reply, 404, "no such endpoint: %s %.200s", req->method_name, req->path);

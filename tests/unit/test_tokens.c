@@ -1,4 +1,4 @@
-/*  test_tokens.c - the API token file (services/gateway/tokens.c) and the
+/*  test_tokens.c - the token file (common/tokens.c) and the
     owner-only secret files it is read from (common/secret.c). */
 #include "secret.h"
 #include "tokens.h"
@@ -110,6 +110,32 @@ test_tokens_load_only_from_owner_only_files(void **state)
 }
 
 static void
+test_tokens_peer_lines_name_a_peer(void **state)
+{
+    (void) state;
+    tokens_t *tokens = NULL;
+    char why[PDB_ERRMSG_MAX];
+    const char *text = "peer:beta " READ_TOKEN "\nadmin " ADMIN_TOKEN " ops\n";
+    assert_int_equal(tokens_parse(text, &tokens, why), 0);
+    const char *label = NULL;
+    assert_int_equal(tokens_role(tokens, READ_TOKEN, strlen(READ_TOKEN), &label),
+                     TOKEN_ROLE_PEER);
+    assert_string_equal(label, "beta");
+    assert_string_equal(tokens_peer(tokens, "beta"), READ_TOKEN);
+    assert_null(tokens_peer(tokens, "gamma"));
+    assert_null(tokens_peer(tokens, "ops"));
+    tokens_destroy(&tokens);
+    static const char *bad[] = {
+        "peer: " READ_TOKEN "\n",
+        "peer:be ta " READ_TOKEN "\n",
+        "peer:beta/x " READ_TOKEN "\n",
+        "peer:beta " READ_TOKEN "\npeer:beta " ADMIN_TOKEN "\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(tokens_parse(bad[i], &tokens, why), PDB_EINVAL);
+}
+
+static void
 test_secret_equal_compares_whole_values(void **state)
 {
     (void) state;
@@ -128,6 +154,7 @@ main(void)
         cmocka_unit_test(test_tokens_parse_roles_labels_and_comments),
         cmocka_unit_test(test_tokens_parse_refuses_bad_lines_naming_the_line),
         cmocka_unit_test(test_tokens_load_only_from_owner_only_files),
+        cmocka_unit_test(test_tokens_peer_lines_name_a_peer),
         cmocka_unit_test(test_secret_equal_compares_whole_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

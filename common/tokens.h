@@ -1,18 +1,23 @@
-/*  tokens.h - API client tokens and their roles (gateway/api_tokens).
+/*  tokens.h - the node's token file (gateway/api_tokens): bearer tokens of
+    HTTP API clients and their roles, and the shared tokens of HTTP sync
+    peers.
 
-    The token file holds one token a line:
+    The file holds one token a line:
 
         ROLE TOKEN [LABEL]
 
-    ROLE is read, write or admin (each includes the ones before it); TOKEN is
-    TOKENS_LEN_MIN..TOKENS_LEN_MAX characters of A-Z a-z 0-9 - . _ ~ + / =
-    (an RFC 6750 bearer token); LABEL (optional, at most TOKENS_LABEL_MAX
-    bytes, no white space) names the holder in logs instead of the token.
-    Blank lines and lines starting with '#' are skipped. The file must be
-    readable by its owner only (secret.h). `pulsedb token new` writes one.
+    ROLE is read, write or admin (each includes the ones before it), or
+    peer:NAME: the token this node and sync peer NAME share, sent by the
+    syncer to that peer and accepted from it on /v1/sync/OP (it opens
+    nothing else). TOKEN is TOKENS_LEN_MIN..TOKENS_LEN_MAX characters of
+    A-Z a-z 0-9 - . _ ~ + / = (an RFC 6750 bearer token); LABEL (optional,
+    at most TOKENS_LABEL_MAX bytes, no white space) names the holder in logs
+    instead of the token. Blank lines and lines starting with '#' are
+    skipped. The file must be readable by its owner only (secret.h).
+    `pulsedb token new` writes one.
 */
-#ifndef GW_TOKENS_H
-#define GW_TOKENS_H
+#ifndef PDB_TOKENS_H
+#define PDB_TOKENS_H
 
 #include "err.h"
 
@@ -28,7 +33,11 @@ typedef enum {
     TOKEN_ROLE_READ,           // GET, search, watch, status, metrics
     TOKEN_ROLE_WRITE,          // + create, patch, reinforce, delete entities
     TOKEN_ROLE_ADMIN,          // + delete collectives, manage peers
+    TOKEN_ROLE_PEER,           // a sync peer: /v1/sync/{hello,push,pull,snapshot} only
 } token_role_t;
+
+#define TOKENS_PEER_PREFIX "peer:"
+#define TOKENS_PEER_NAME_MAX 128
 
 typedef struct tokens tokens_t;
 
@@ -47,11 +56,17 @@ size_t tokens_count(const tokens_t *self);
 //  The role of the bearer token `token` (len bytes), TOKEN_ROLE_NONE when it
 //  is unknown. Compares against every token in constant time, so neither
 //  the answer's timing nor which token matched leaks. *label (may be NULL)
-//  gets the matching line's label ("" when none), borrowed from self.
+//  gets the matching line's label ("" when none), borrowed from self; for a
+//  peer token, the peer's name.
 token_role_t tokens_role(const tokens_t *self, const char *token, size_t len,
                          const char **label);
 
-//  "read", "write", "admin" (or "none"); and back: 0 or PDB_EINVAL.
+//  The token shared with sync peer `name`, NUL-terminated and borrowed
+//  from self, or NULL when the file has none.
+const char *tokens_peer(const tokens_t *self, const char *name);
+
+//  "read", "write", "admin", "peer" (or "none"); and back: 0 or PDB_EINVAL
+//  (a peer role is parsed with its name by the file reader, not here).
 const char *tokens_role_name(token_role_t role);
 int tokens_role_parse(const char *name, size_t len, token_role_t *role);
 

@@ -14,6 +14,7 @@ typedef struct {
     size_t len;
     char token[TOKENS_LEN_MAX + 1];
     char label[TOKENS_LABEL_MAX + 1];
+    char peer[TOKENS_PEER_NAME_MAX + 1];     // TOKEN_ROLE_PEER: the peer's name
 } s_entry_t;
 
 struct tokens {
@@ -21,12 +22,12 @@ struct tokens {
     size_t n;
 };
 
-static const char *s_role_names[] = { "none", "read", "write", "admin" };
+static const char *s_role_names[] = { "none", "read", "write", "admin", "peer" };
 
 const char *
 tokens_role_name(token_role_t role)
 {
-    return role <= TOKEN_ROLE_ADMIN ? s_role_names[role] : "none";
+    return role <= TOKEN_ROLE_PEER ? s_role_names[role] : "none";
 }
 
 int
@@ -60,6 +61,23 @@ s_word(const char **p, size_t *len)
     return start;
 }
 
+//  "peer:NAME" with a sync peer name (cfg_peer_name_valid's characters).
+static bool
+s_peer_role(const char *word, size_t len, s_entry_t *e)
+{
+    size_t prefix = strlen(TOKENS_PEER_PREFIX);
+    if (len <= prefix || len - prefix > TOKENS_PEER_NAME_MAX
+        || memcmp(word, TOKENS_PEER_PREFIX, prefix) != 0)
+        return false;
+    for (size_t i = prefix; i < len; i++)
+        if (!((word[i] >= 'a' && word[i] <= 'z') || (word[i] >= 'A' && word[i] <= 'Z')
+              || (word[i] >= '0' && word[i] <= '9') || strchr("._-", word[i])))
+            return false;
+    e->role = TOKEN_ROLE_PEER;
+    memcpy(e->peer, word + prefix, len - prefix);
+    return true;
+}
+
 //  One non-comment line into e. Returns NULL or the problem.
 static const char *
 s_parse_line(const char *line, s_entry_t *e)
@@ -67,8 +85,8 @@ s_parse_line(const char *line, s_entry_t *e)
     const char *p = line;
     size_t len;
     const char *word = s_word(&p, &len);
-    if (tokens_role_parse(word, len, &e->role))
-        return "does not start with a role (read, write or admin)";
+    if (tokens_role_parse(word, len, &e->role) && !s_peer_role(word, len, e))
+        return "does not start with a role (read, write, admin or peer:NAME)";
     word = s_word(&p, &len);
     if (len < TOKENS_LEN_MIN || len > TOKENS_LEN_MAX)
         return "has a token shorter than 16 or longer than 256 characters";
@@ -85,13 +103,18 @@ s_parse_line(const char *line, s_entry_t *e)
     return len ? "has more than a role, a token and a label" : NULL;
 }
 
-static bool
+static const char *
 s_duplicate(const tokens_t *self, const s_entry_t *e)
 {
-    for (size_t i = 0; i < self->n; i++)
-        if (self->entries[i].len == e->len && memcmp(self->entries[i].token, e->token, e->len) == 0)
-            return true;
-    return false;
+    for (size_t i = 0; i < self->n; i++) {
+        const s_entry_t *other = &self->entries[i];
+        if (other->len == e->len && memcmp(other->token, e->token, e->len) == 0)
+            return "repeats a token of an earlier line";
+        if (e->role == TOKEN_ROLE_PEER && other->role == TOKEN_ROLE_PEER
+            && strcmp(other->peer, e->peer) == 0)
+            return "gives a second token for the same peer";
+    }
+    return NULL;
 }
 
 //  Adds the line [line, end) unless it is blank or a comment.
@@ -114,8 +137,8 @@ s_add_line(tokens_t *self, const char *line, size_t len, unsigned number, char *
     }
     if (!problem && self->n == TOKENS_MAX)
         problem = "is one token too many (at most 1024)";
-    if (!problem && s_duplicate(self, e))
-        problem = "repeats a token of an earlier line";
+    if (!problem)
+        problem = s_duplicate(self, e);
     if (problem) {
         snprintf(why, PDB_ERRMSG_MAX, "token file line %u %s", number, problem);
         return PDB_EINVAL;
@@ -197,10 +220,19 @@ tokens_role(const tokens_t *self, const char *token, size_t len, const char **la
         const s_entry_t *e = &self->entries[i];
         if (secret_equal(token, len, e->token, e->len)) {
             role = e->role;
-            found = e->label;
+            found = e->role == TOKEN_ROLE_PEER ? e->peer : e->label;
         }
     }
     if (label)
         *label = found;
     return role;
+}
+
+const char *
+tokens_peer(const tokens_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (self->entries[i].role == TOKEN_ROLE_PEER && strcmp(self->entries[i].peer, name) == 0)
+            return self->entries[i].token;
+    return NULL;
 }
