@@ -137,7 +137,7 @@ cfg_defaults(cfg_t *cfg)
     snprintf(cfg->http_host, sizeof cfg->http_host, "127.0.0.1");
     cfg->http_port = 7070;
     cfg->gateways = 1;
-    cfg->http_max_connections = 512;
+    cfg->http_max_connections = 4096;   // a connection costs memory, not a thread
     cfg->storage_timeout_ms = 10000;
     snprintf(cfg->sync_bind, sizeof cfg->sync_bind, "tcp://127.0.0.1:7700");
     cfg->sync_retry_initial_ms = 100;
@@ -797,7 +797,7 @@ cfg_usage(void)
         "                           gateway/port, PULSEDB_HTTP_PORT\n"
         "  --gateways N             gateway processes for pulsedb up, 1..64 [1]\n"
         "                           gateway/count, PULSEDB_GATEWAYS\n"
-        "  --max-connections N      HTTP connections per gateway, 1..65536 [512]\n"
+        "  --max-connections N      HTTP connections per gateway, 1..65536 [4096]\n"
         "                           gateway/max_connections, PULSEDB_HTTP_MAX_CONNECTIONS\n"
         "  --storage-timeout-ms N   wait for storage's reply before 503, 100..600000 [10000]\n"
         "                           gateway/storage_timeout_ms, PULSEDB_STORAGE_TIMEOUT_MS\n"
