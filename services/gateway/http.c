@@ -19,10 +19,6 @@
 
 #define HTTP_BACKLOG 1024            // pending connections per listening socket
 #define HTTP_BODY_INITIAL 4096       // bytes: first allocation of a body buffer
-//  Network threads: each runs an epoll loop over its share of the
-//  connections and only moves bytes, so two keep up with far more clients
-//  than the handlers can serve.
-#define HTTP_IO_THREADS 2
 //  Handler threads: handlers block on a storage round trip, and storage
 //  commits every write waiting at once in one fsync, so this many writes in
 //  flight keep its batches full (see BENCHMARKS.md, 64 clients).
@@ -699,7 +695,12 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_w("http", "%s", line);
+    //  A client hanging up (or one the reaper cut off) is routine, and one
+    //  line per connection would let a flood of them flood the log.
+    if (strncmp(line, "Connection socket is closed", 27) == 0)
+        log_d("http", "%s", line);
+    else
+        log_w("http", "%s", line);
 }
 
 //  --------------------------------------------------------------------------
@@ -742,16 +743,18 @@ s_threads_stop(http_t *self)
 static struct MHD_Daemon *
 s_daemon_start(http_t *self, int listen_fd, unsigned max_connections)
 {
-    //  epoll loops on a few network threads; handlers on the workers. A
-    //  connection costs memory, not a thread, so slow clients cannot use up
-    //  threads, and max_connections can be far above the worker count.
+    //  One epoll loop moves the bytes of every connection; handlers run on
+    //  the workers. A connection costs memory, not a thread, so slow clients
+    //  cannot use up threads, and max_connections can be far above the
+    //  worker count. The loop does no request work, so one is enough: a
+    //  pool of two (MHD_OPTION_THREAD_POOL_SIZE) wrote no faster on two
+    //  cores shared with workers and storage (BENCHMARKS.md).
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL
                    | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) HTTP_IO_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT_S,
         MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,

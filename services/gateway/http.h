@@ -1,5 +1,5 @@
-/*  http.h - the libmicrohttpd server. A few network threads run epoll
-    loops over all connections and only move bytes; each complete request is
+/*  http.h - the libmicrohttpd server. One network thread runs an epoll
+    loop over all connections and only moves bytes; each complete request is
     handed to a fixed pool of worker threads (handlers block on storage, so
     concurrent writers must not queue behind each other) while its
     connection is suspended. A connection costs memory, not a thread, and
@@ -8,7 +8,7 @@
     connection forever by sending one byte at a time. A request line holding
     a NUL byte gets 400 and the connection is closed. Bodies are accumulated
     up to PDB_HTTP_BODY_MAX, and replies built as plain values so handlers
-    never touch MHD except to stream (a stream's content reader runs on a
+    never touch MHD except to stream (a stream's content reader runs on the
     network thread and must never block: see watch.c).
 
     Error bodies: {"error": {"code": "not_found", "message": "..."}}.

@@ -390,7 +390,7 @@ s_flush(s_stream_t *st, char *buf, size_t max)
     return (ssize_t) n;
 }
 
-//  MHD content reader. It runs on a network thread that serves many
+//  MHD content reader. It runs on the network thread that serves all
 //  connections, so it never waits: with nothing to send it parks the stream
 //  and returns 0 bytes, and the hub resumes the connection later.
 static ssize_t
