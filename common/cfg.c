@@ -162,7 +162,7 @@ cfg_defaults(cfg_t *cfg)
     snprintf(cfg->http_host, sizeof cfg->http_host, "127.0.0.1");
     cfg->http_port = 7070;
     cfg->gateways = 1;
-    cfg->http_max_connections = 512;
+    cfg->http_max_connections = 4096;   // a connection costs memory, not a thread
     cfg->storage_timeout_ms = 10000;
     snprintf(cfg->sync_bind, sizeof cfg->sync_bind, "tcp://127.0.0.1:7700");
     cfg->sync_retry_initial_ms = 100;

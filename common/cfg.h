@@ -13,7 +13,7 @@
       gateway/host              PULSEDB_HTTP_HOST         --host H          127.0.0.1
       gateway/port              PULSEDB_HTTP_PORT         --port P          7070
       gateway/count             PULSEDB_GATEWAYS          --gateways N      1
-      gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS --max-connections N 512
+      gateway/max_connections   PULSEDB_HTTP_MAX_CONNECTIONS --max-connections N 4096
       gateway/storage_timeout_ms PULSEDB_STORAGE_TIMEOUT_MS --storage-timeout-ms N 10000
       gateway/storage           PULSEDB_STORAGE_ENDPOINT  --storage EP      ipc://DATA/storage.sock
       sync/bind                 PULSEDB_SYNC_BIND         --sync-bind EP    tcp://127.0.0.1:7700

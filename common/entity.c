@@ -196,6 +196,19 @@ s_check_vec(const char *name, const msgpack_object *v, uint32_t dim, char *why)
     return 0;
 }
 
+//  True when every float of a checked vector is +0 or -0.
+static bool
+s_vec_all_zero(const msgpack_object *v)
+{
+    for (uint32_t i = 0; i < v->via.bin.size / sizeof(float); i++) {
+        float f;
+        memcpy(&f, v->via.bin.ptr + i * sizeof f, sizeof f);
+        if (f != 0.0f)
+            return false;
+    }
+    return true;
+}
+
 static int
 s_check_str_list(const field_spec_t *spec, const msgpack_object *v, char *why)
 {
@@ -368,7 +381,15 @@ s_check_field(ent_type_t type, change_op_t op, const msgpack_object_kv *kv,
         return WHY("field '%s' is set by the server", spec->name);
     if (op == OP_UPDATE && spec->merge == MERGE_IMMUTABLE)
         return WHY("field '%s' cannot change after create", spec->name);
-    return entity_check_value(spec, &kv->val, dim, why);
+    int rc = entity_check_value(spec, &kv->val, dim, why);
+    //  A zero vector has no direction: it scores 0 against every query, so
+    //  a new one is refused. Only new writes: one that another node (or an
+    //  older version) already stored must still replicate, or nodes would
+    //  never converge.
+    if (!rc && from_client && spec->kind == FK_VEC && s_vec_all_zero(&kv->val))
+        return WHY("field '%s' must not be all zeros: a zero vector has no direction, "
+                   "so no search would ever match it", spec->name);
+    return rc;
 }
 
 int

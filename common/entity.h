@@ -97,8 +97,9 @@ const field_spec_t *entity_spec(ent_type_t type, size_t *count);
 //  One field by name, or NULL.
 const field_spec_t *entity_field(ent_type_t type, const char *name, size_t len);
 
-//  Validates the field map of one change. `from_client` forbids managed
-//  fields; `dim` is the collective's embedding size (0 when the type has no
+//  Validates the field map of one change. `from_client` (a new local
+//  write, not a replicated one) forbids managed fields and all-zero vectors;
+//  `dim` is the collective's embedding size (0 when the type has no
 //  embedding). Returns 0, or PDB_EINVAL / PDB_ETOOBIG with `why` filled.
 int entity_check(ent_type_t type, change_op_t op, const msgpack_object *fields,
                  bool from_client, uint32_t dim, char why[PDB_ERRMSG_MAX]);

@@ -189,8 +189,8 @@ gateway_run(gateway_t *self)
           self->storage_endpoint, self->cfg.http_max_connections, vec_isa());
     int sig = s_wait_for_stop(&stop);
     log_i("gateway", "stopping signal=%d", sig);
-    //  Streams first: the server waits for every connection thread, and a
-    //  stream only returns once the hub says stop.
+    //  Streams first: they end only once the hub says stop, and the server
+    //  cannot stop while a parked stream's connection is suspended.
     watch_stop(self->watch);
     http_destroy(&http);
     log_i("gateway", "stopped pid=%ld", (long) getpid());

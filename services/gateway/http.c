@@ -2,10 +2,12 @@
 #include "json_text.h"
 #include "bounds.h"
 #include "log.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,22 +18,70 @@
 #include <unistd.h>
 
 #define HTTP_BACKLOG 1024            // pending connections per listening socket
-#define HTTP_IDLE_TIMEOUT_S 120      // an idle keep-alive connection holds a thread
 #define HTTP_BODY_INITIAL 4096       // bytes: first allocation of a body buffer
+//  Handler threads: handlers block on a storage round trip, and storage
+//  commits every write waiting at once in one fsync, so this many writes in
+//  flight keep its batches full (see BENCHMARKS.md, 64 clients).
+#define HTTP_WORKERS 64
+//  Deadlines of the stages of a request (see s_reap). Every byte resets
+//  libmicrohttpd's own timeout, so it cannot stop a client that dribbles.
+#define HTTP_WAIT_S 30               // accept, or the previous reply, to the request line
+#define HTTP_HEADERS_S 10            // request line to the end of the headers
+#define HTTP_BODY_S 30               // end of headers to the end of the body (1 MiB: 35 KB/s)
+#define HTTP_REAP_INTERVAL_MS 500    // how often deadlines are checked
+//  Sending a reply: libmicrohttpd's timeout, which a client reading
+//  nothing at all trips. Streams write a heartbeat far more often.
+#define HTTP_IDLE_TIMEOUT_S 120
+
+//  What a connection is waiting for; the stages before BUSY have deadlines.
+typedef enum {
+    S_WAIT,        // a request line
+    S_HEADERS,     // the rest of the headers
+    S_BODY,        // the body
+    S_BUSY,        // our handler, then the reply going out (no deadline)
+} s_stage_t;
+
+//  One accepted connection (MHD's socket context), listed for the reaper.
+typedef struct s_conn {
+    struct s_conn *prev, *next;
+    int fd;
+    s_stage_t stage;
+    uint64_t deadline_ms;       // when the stage must be over (monotonic)
+    bool cut;                   // shut down by the reaper already
+} s_conn_t;
+
+//  Per-request state kept by MHD in *con_cls between calls.
+typedef struct s_req {
+    http_req_t req;
+    http_reply_t reply;          // filled by a worker
+    struct s_req *next;          // in the work queue
+    s_conn_t *conn_state;
+    const char *raw_uri;         // the request target as received (for s_line_has_nul)
+    size_t raw_uri_len;
+    size_t body_cap;
+    bool started;                // the first call (headers complete) was seen
+    bool queued;                 // handed to a worker; the connection is suspended
+    bool answered;               // a worker filled reply
+    bool replied;
+    bool close;                  // say Connection: close
+} s_req_t;
 
 struct http {
     struct MHD_Daemon *daemon;
     http_handler_fn handler;
     http_observe_fn observe;
     void *arg;
+    pthread_mutex_t lock;        // everything below
+    pthread_cond_t work;         // a request was queued, or stopping
+    pthread_cond_t tick;         // wakes the reaper early at shutdown
+    s_req_t *head, *tail;        // requests waiting for a worker
+    s_conn_t *conns;             // every open connection
+    bool stopping;
+    pthread_t workers[HTTP_WORKERS];
+    size_t workers_n;
+    pthread_t reaper;
+    bool reaper_running;
 };
-
-//  Per-request state kept by MHD in *con_cls between calls.
-typedef struct {
-    http_req_t req;
-    size_t body_cap;
-    bool replied;
-} s_req_t;
 
 static uint64_t
 s_now_us(void)
@@ -274,6 +324,154 @@ http_conn_fd(struct MHD_Connection *conn)
 }
 
 //  --------------------------------------------------------------------------
+//  Connections and their deadlines
+
+static void
+s_stage(http_t *self, s_conn_t *c, s_stage_t stage, unsigned limit_s)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&self->lock);
+    c->stage = stage;
+    c->deadline_ms = limit_s ? clock_mono_ms() + (uint64_t) limit_s * 1000u : 0;
+    pthread_mutex_unlock(&self->lock);
+}
+
+//  MHD_OPTION_NOTIFY_CONNECTION: lists each connection for the reaper. The
+//  closed notice comes before MHD closes the socket, so the reaper, which
+//  holds the lock while it shuts a socket down, never touches a reused fd.
+static void
+s_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+         enum MHD_ConnectionNotificationCode code)
+{
+    http_t *self = cls;
+    s_conn_t *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return;             // served without a deadline: rare, and logged by nobody
+        c->fd = http_conn_fd(conn);
+        c->stage = S_WAIT;
+        c->deadline_ms = clock_mono_ms() + HTTP_WAIT_S * 1000u;
+        pthread_mutex_lock(&self->lock);
+        c->next = self->conns;
+        if (self->conns)
+            self->conns->prev = c;
+        self->conns = c;
+        pthread_mutex_unlock(&self->lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    pthread_mutex_lock(&self->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        self->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&self->lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+//  Shuts down every connection past its stage's deadline; returns how many.
+//  shutdown() rather than close(): the socket stays MHD's, which sees the
+//  end of the stream, closes it and frees the connection as usual.
+static unsigned
+s_reap_once(http_t *self)
+{
+    uint64_t now = clock_mono_ms();
+    unsigned cut = 0;
+    for (s_conn_t *c = self->conns; c; c = c->next) {
+        if (c->cut || c->deadline_ms == 0 || now < c->deadline_ms || c->fd < 0)
+            continue;
+        shutdown(c->fd, SHUT_RDWR);
+        c->cut = true;
+        cut++;
+    }
+    return cut;
+}
+
+//  The reaper thread. A client must finish each stage of a request within
+//  its deadline (HTTP_WAIT_S, HTTP_HEADERS_S, HTTP_BODY_S), however it
+//  spreads its bytes: a slowloris that sends one byte a second holds a
+//  connection (a few KB, no thread) for seconds, not forever.
+static void *
+s_reap(void *arg)
+{
+    http_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    while (!self->stopping) {
+        unsigned cut = s_reap_once(self);
+        if (cut)
+            log_w("http", "closed slow connections count=%u (request stage over its deadline)",
+                  cut);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += HTTP_REAP_INTERVAL_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&self->tick, &self->lock, &ts);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Workers: handlers run here, never on a network thread, so a handler
+//  waiting on storage stalls no other connection.
+
+static void *
+s_work(void *arg)
+{
+    http_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    while (true) {
+        while (!self->head && !self->stopping)
+            pthread_cond_wait(&self->work, &self->lock);
+        s_req_t *r = self->head;
+        if (!r)
+            break;              // stopping, and nothing is left to answer
+        self->head = r->next;
+        if (!self->head)
+            self->tail = NULL;
+        pthread_mutex_unlock(&self->lock);
+        self->handler(self->arg, &r->req, &r->reply);
+        r->answered = true;
+        //  Resuming publishes the reply: MHD's own lock orders it before the
+        //  network thread's next call of s_access for this request.
+        MHD_resume_connection(r->req.conn);
+        pthread_mutex_lock(&self->lock);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+//  Suspends the connection and queues the request for a worker, or returns
+//  false when the server is stopping (the caller answers at once).
+static bool
+s_enqueue(http_t *self, s_req_t *r)
+{
+    pthread_mutex_lock(&self->lock);
+    bool open = !self->stopping;
+    if (open) {
+        MHD_suspend_connection(r->req.conn);
+        r->queued = true;
+        r->next = NULL;
+        if (self->tail)
+            self->tail->next = r;
+        else
+            self->head = r;
+        self->tail = r;
+        pthread_cond_signal(&self->work);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return open;
+}
+
+//  --------------------------------------------------------------------------
 //  MHD callbacks
 
 static http_method_t
@@ -301,6 +499,30 @@ s_declared_too_large(struct MHD_Connection *conn)
     char *end;
     unsigned long long n = strtoull(length, &end, 10);
     return errno == ERANGE || n > PDB_HTTP_BODY_MAX;
+}
+
+//  Whether the request line held a NUL byte. libmicrohttpd (0.9.75) parses
+//  the line in place by length but hands out C strings, so "GET\0X /health"
+//  reached us as GET and "/health\0junk" as /health. In that layout the
+//  method's first NUL is followed only by the spaces before the target, and
+//  the target's first NUL sits right before the version; anything else
+//  means the client sent a NUL. (A line that starts with NUL is taken by
+//  libmicrohttpd for an empty line before the request and never reaches
+//  us; the wait deadline closes such a connection.)
+static bool
+s_line_has_nul(const s_req_t *r, const char *method, const char *version)
+{
+    if (!r->raw_uri)
+        return false;
+    const char *p = method + strlen(method) + 1;
+    if (p > r->raw_uri)
+        return false;           // not the layout described above: nothing to judge
+    while (p < r->raw_uri && *p == ' ')
+        p++;
+    if (p != r->raw_uri)
+        return true;
+    const char *uri_end = r->raw_uri + r->raw_uri_len;
+    return version && version[0] && version > uri_end && version != uri_end + 1;
 }
 
 //  Appends upload data, or drops it once the body is over the cap so a
@@ -357,6 +579,8 @@ s_response(const http_reply_t *reply, char **body)
 static enum MHD_Result
 s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
 {
+    if (reply->status == 0)
+        http_reply_error(reply, 500, "no reply");
     struct MHD_Response *response = reply->stream;
     reply->stream = NULL;
     if (!response)
@@ -365,7 +589,7 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
         http_reply_release(reply);
         return MHD_NO;
     }
-    if (r->req.body_too_large)
+    if (r->close || r->req.body_too_large)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->req.conn, reply->status, response);
     MHD_destroy_response(response);
@@ -376,18 +600,46 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
     return ok;
 }
 
+//  The whole request is in: refusals are answered here, anything else goes
+//  to a worker (or, while stopping, gets 503 at once).
 static enum MHD_Result
-s_respond(http_t *self, s_req_t *r)
+s_dispatch(http_t *self, s_req_t *r)
 {
-    http_reply_t reply = { 0 };
-    if (r->req.body_too_large)
-        http_reply_error(&reply, 413, "the request body is over the limit of %u bytes",
+    s_stage(self, r->conn_state, S_BUSY, 0);
+    if (r->req.body_too_large) {
+        http_reply_error(&r->reply, 413, "the request body is over the limit of %u bytes",
                          PDB_HTTP_BODY_MAX);
-    else
-        self->handler(self->arg, &r->req, &reply);
-    if (reply.status == 0)
-        http_reply_error(&reply, 500, "no reply");
-    return s_queue(self, r, &reply);
+        return s_queue(self, r, &r->reply);
+    }
+    if (s_enqueue(self, r))
+        return MHD_YES;
+    http_reply_error(&r->reply, 503, "the server is stopping");
+    r->close = true;
+    return s_queue(self, r, &r->reply);
+}
+
+//  First call for a request: its headers are complete.
+static enum MHD_Result
+s_begin(http_t *self, s_req_t *r, struct MHD_Connection *conn, const char *url,
+        const char *method, const char *version)
+{
+    r->started = true;
+    r->req.conn = conn;
+    r->req.method_name = method;
+    r->req.method = s_method(method);
+    r->req.path = url;
+    r->req.start_us = s_now_us();
+    if (s_line_has_nul(r, method, version)) {
+        s_stage(self, r->conn_state, S_BUSY, 0);
+        r->close = true;
+        http_reply_error(&r->reply, 400, "the request line holds a NUL byte");
+        return s_queue(self, r, &r->reply);
+    }
+    s_stage(self, r->conn_state, S_BODY, HTTP_BODY_S);
+    if (!s_declared_too_large(conn))
+        return MHD_YES;
+    r->req.body_too_large = true;
+    return s_dispatch(self, r);
 }
 
 static enum MHD_Result
@@ -395,24 +647,12 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
          const char *version, const char *upload_data, size_t *upload_data_size,
          void **con_cls)
 {
-    (void) version;
     http_t *self = cls;
     s_req_t *r = *con_cls;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
-            return MHD_NO;
-        r->req.conn = conn;
-        r->req.method_name = method;
-        r->req.method = s_method(method);
-        r->req.path = url;
-        r->req.start_us = s_now_us();
-        *con_cls = r;
-        if (!s_declared_too_large(conn))
-            return MHD_YES;
-        r->req.body_too_large = true;
-        return s_respond(self, r);
-    }
+    if (!r)
+        return MHD_NO;          // s_uri could not allocate: drop the connection
+    if (!r->started)
+        return s_begin(self, r, conn, url, method, version);
     if (*upload_data_size) {
         if (!r->replied)
             s_take_body(r, upload_data, *upload_data_size);
@@ -421,19 +661,46 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     }
     if (r->replied)
         return MHD_YES;
-    return s_respond(self, r);
+    if (r->answered)            // resumed by the worker that answered
+        return s_queue(self, r, &r->reply);
+    if (r->queued)
+        return MHD_YES;
+    return s_dispatch(self, r);
+}
+
+//  MHD_OPTION_URI_LOG_CALLBACK: the request line is in. Its return value
+//  becomes the request's *con_cls.
+static void *
+s_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    http_t *self = cls;
+    s_req_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    //  Before MHD cuts off the query string or unescapes the target in place.
+    r->raw_uri = uri;
+    r->raw_uri_len = uri ? strlen(uri) : 0;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->conn_state = info ? info->socket_context : NULL;
+    s_stage(self, r->conn_state, S_HEADERS, HTTP_HEADERS_S);
+    return r;
 }
 
 static void
 s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             enum MHD_RequestTerminationCode toe)
 {
-    (void) cls;
-    (void) conn;
     (void) toe;
+    http_t *self = cls;
     s_req_t *r = *con_cls;
     if (!r)
         return;
+    //  Keep-alive: the next request line is due within HTTP_WAIT_S.
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    s_stage(self, info ? info->socket_context : NULL, S_WAIT, HTTP_WAIT_S);
+    http_reply_release(&r->reply);
     free(r->req.body);
     free(r);
     *con_cls = NULL;
@@ -446,7 +713,72 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_w("http", "%s", line);
+    //  A client hanging up (or one the reaper cut off) is routine, and one
+    //  line per connection would let a flood of them flood the log.
+    if (strncmp(line, "Connection socket is closed", 27) == 0)
+        log_d("http", "%s", line);
+    else
+        log_w("http", "%s", line);
+}
+
+//  --------------------------------------------------------------------------
+//  Server
+
+static int
+s_threads_start(http_t *self)
+{
+    for (size_t i = 0; i < HTTP_WORKERS; i++) {
+        int rc = pthread_create(&self->workers[i], NULL, s_work, self);
+        if (rc)
+            return -rc;
+        self->workers_n++;
+    }
+    int rc = pthread_create(&self->reaper, NULL, s_reap, self);
+    if (rc)
+        return -rc;
+    self->reaper_running = true;
+    return 0;
+}
+
+//  Stops the reaper and the workers; every queued request is answered
+//  first, so no connection is left suspended (MHD_stop_daemon requires it).
+static void
+s_threads_stop(http_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->stopping = true;
+    pthread_cond_broadcast(&self->work);
+    pthread_cond_broadcast(&self->tick);
+    pthread_mutex_unlock(&self->lock);
+    for (size_t i = 0; i < self->workers_n; i++)
+        pthread_join(self->workers[i], NULL);
+    self->workers_n = 0;
+    if (self->reaper_running)
+        pthread_join(self->reaper, NULL);
+    self->reaper_running = false;
+}
+
+static struct MHD_Daemon *
+s_daemon_start(http_t *self, int listen_fd, unsigned max_connections)
+{
+    //  One epoll loop moves the bytes of every connection; handlers run on
+    //  the workers. A connection costs memory, not a thread, so slow clients
+    //  cannot use up threads, and max_connections can be far above the
+    //  worker count. The loop does no request work, so one is enough: a
+    //  pool of two (MHD_OPTION_THREAD_POOL_SIZE) wrote no faster on two
+    //  cores shared with workers and storage (BENCHMARKS.md).
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL
+                   | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, s_access, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri, self,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_END);
 }
 
 http_t *
@@ -461,23 +793,24 @@ http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
     self->handler = handler;
     self->observe = observe;
     self->arg = arg;
-    //  Thread per connection: a handler blocked on a storage round trip or a
-    //  stream waiting for changes holds only its own connection.
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
-                   | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    self->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, s_access, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_END);
-    if (!self->daemon) {
-        log_e("http", "cannot start the HTTP server fd=%d", listen_fd);
-        close(listen_fd);
-        free(self);
-        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->work, NULL);
+    pthread_cond_init(&self->tick, &attr);
+    pthread_condattr_destroy(&attr);
+    int rc = s_threads_start(self);
+    if (!rc) {
+        self->daemon = s_daemon_start(self, listen_fd, max_connections);
+        rc = self->daemon ? 0 : -EIO;
+    }
+    if (rc) {
+        log_e("http", "cannot start the HTTP server fd=%d rc=%d (%s)", listen_fd, rc,
+              pdb_strerror(rc));
+        if (!self->daemon)
+            close(listen_fd);
+        http_destroy(&self);
     }
     return self;
 }
@@ -488,7 +821,12 @@ http_destroy(http_t **self_p)
     if (!self_p || !*self_p)
         return;
     http_t *self = *self_p;
-    MHD_stop_daemon(self->daemon);   // also closes the listening socket
+    s_threads_stop(self);
+    if (self->daemon)
+        MHD_stop_daemon(self->daemon);   // also closes the listening socket
+    pthread_cond_destroy(&self->tick);
+    pthread_cond_destroy(&self->work);
+    pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
 }

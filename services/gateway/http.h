@@ -1,7 +1,15 @@
-/*  http.h - the libmicrohttpd server: one thread per connection (handlers
-    block on storage, so concurrent writers must not queue behind each
-    other), bodies accumulated up to PDB_HTTP_BODY_MAX, and replies built as
-    plain values so handlers never touch MHD except to stream.
+/*  http.h - the libmicrohttpd server. One network thread runs an epoll
+    loop over all connections and only moves bytes; each complete request is
+    handed to a fixed pool of worker threads (handlers block on storage, so
+    concurrent writers must not queue behind each other) while its
+    connection is suspended. A connection costs memory, not a thread, and
+    every stage of a request has a deadline (the request line, the headers,
+    the body), so slow or idle clients can neither use up threads nor hold a
+    connection forever by sending one byte at a time. A request line holding
+    a NUL byte gets 400 and the connection is closed. Bodies are accumulated
+    up to PDB_HTTP_BODY_MAX, and replies built as plain values so handlers
+    never touch MHD except to stream (a stream's content reader runs on the
+    network thread and must never block: see watch.c).
 
     Error bodies: {"error": {"code": "not_found", "message": "..."}}.
 */
@@ -45,7 +53,7 @@ typedef struct {
     bool bearer_challenge;           // 401: add WWW-Authenticate: Bearer
 } http_reply_t;
 
-//  Called once per complete request, in the connection's own thread.
+//  Called once per complete request, on a worker thread.
 typedef void (*http_handler_fn)(void *arg, http_req_t *req, http_reply_t *reply);
 //  Called after each reply is queued: status and handler time.
 typedef void (*http_observe_fn)(void *arg, const http_req_t *req, unsigned status,
@@ -62,11 +70,13 @@ int http_listen(const char *host, unsigned port, int *fd, unsigned *bound_port,
                 char why[PDB_ERRMSG_MAX]);
 
 //  Starts serving on listen_fd (takes ownership). max_connections bounds
-//  both connections and threads. NULL on failure (logged; fd closed).
+//  the open connections (threads are fixed). NULL on failure (logged; fd
+//  closed).
 http_t *http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
                  http_observe_fn observe, void *arg);
-//  Stops accepting, closes connections and joins their threads. Streaming
-//  replies must have been told to end first (see watch_stop).
+//  Answers the requests already handed to workers, stops the workers, then
+//  closes every connection. Streams must have been told to end first (see
+//  watch_stop): libmicrohttpd may not stop with a connection suspended.
 void http_destroy(http_t **self_p);
 
 //  Query-string argument or header value, NULL when absent.

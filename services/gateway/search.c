@@ -217,8 +217,9 @@ s_parse_vector(const json_t *body, uint32_t dim, search_query_t *q, char *why)
     if (q->dim != dim)
         return WHY("'embedding' has %zu dimensions, the collective has %u", q->dim, dim);
     q->norm2 = vec_norm2(q->vector, q->dim);
-    if (!(q->norm2 > 0.0f))
-        return WHY("'embedding' must not be all zeros");
+    if (!(q->norm2 > 0.0))
+        return WHY("'embedding' must not be all zeros: a zero vector has no direction to "
+                   "compare");
     return 0;
 }
 
@@ -316,14 +317,6 @@ s_passes(store_t *store, MDB_txn *txn, const MDB_val *key, const search_query_t 
 //  --------------------------------------------------------------------------
 //  Scans
 
-static double
-s_score(const float *query, size_t dim, float query_norm2, const void *vector)
-{
-    float dot, norm2;
-    vec_dot_norm(query, vector, dim, &dot, &norm2);
-    return vec_cosine(dot, query_norm2, norm2);
-}
-
 int
 search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                   const search_query_t *q, search_heap_t *heap)
@@ -346,7 +339,7 @@ search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
             continue;
         search_hit_t hit = { 0.0, { { 0 } }, pos };
         memcpy(hit.id.b, (const uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
-        hit.score = s_score(q->vector, q->dim, q->norm2, val.mv_data);
+        hit.score = vec_cosine(q->vector, q->norm2, val.mv_data, q->dim);
         if (search_heap_admits(heap, &hit) && s_passes(store, txn, &key, q))
             search_heap_offer(heap, &hit);
     }
@@ -360,11 +353,11 @@ search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
 void
 search_buffer(const float *query, size_t dim, const void *base, size_t n, search_heap_t *heap)
 {
-    float norm2 = vec_norm2(query, dim);
+    double norm2 = vec_norm2(query, dim);
     const uint8_t *p = base;
     for (size_t i = 0; i < n; i++) {
         search_hit_t hit = { 0.0, { { 0 } }, i };
-        hit.score = s_score(query, dim, norm2, p + i * dim * sizeof(float));
+        hit.score = vec_cosine(query, norm2, p + i * dim * sizeof(float), dim);
         search_heap_offer(heap, &hit);
     }
     search_heap_sort(heap);

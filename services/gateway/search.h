@@ -49,7 +49,7 @@ void search_heap_sort(search_heap_t *self);
 typedef struct {
     float *vector;            // owned, dim floats
     size_t dim;
-    float norm2;              // vector . vector
+    double norm2;             // vector . vector (vec_norm2)
     size_t k;
     const char **domains;     // owned array of strings borrowed from the body
     size_t domain_count;      // 0: any domain

@@ -1,6 +1,6 @@
 /*  spool.h - a pool of storage clients. An sclient_t carries one request at
-    a time and is not thread-safe, while every HTTP connection has its own
-    thread: a thread takes a client for one call and gives it back. Clients
+    a time and is not thread-safe, while requests run on many worker
+    threads at once: a thread takes a client for one call and gives it back. Clients
     are made on demand, so the pool grows to the number of concurrent
     writers, and at most SPOOL_IDLE_MAX idle ones are kept.
 */

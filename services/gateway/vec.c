@@ -143,22 +143,67 @@ vec_dot_norm(const float *q, const void *v, size_t dim, float *dot, float *norm2
 #endif
 }
 
-float
-vec_norm2(const float *q, size_t dim)
+//  Below this a float32 sum of squares may hold squares that underflowed
+//  (under 2^-126) and lost digits; at or above it, what they lost is at
+//  most dim * 2^-150, a relative 2^-38 for dim 4096. Also the smallest
+//  query norm whose products with v the float32 kernel may sum.
+#define VEC_F32_NORM2_MIN 0x1p-100f
+
+//  q . v and v . v in double, one term at a time in index order, so every
+//  CPU gets the same bits. float32 products are exact in double, and the
+//  largest sum (4096 * FLT_MAX^2, about 5e80) is far from DBL_MAX.
+static void
+s_dot_norm_f64(const float *q, const void *v, size_t dim, double *dot, double *norm2)
 {
-    float dot, norm2;
-    vec_dot_norm(q, q, dim, &dot, &norm2);
-    return norm2;
+    const unsigned char *p = v;
+    double d = 0.0, n = 0.0;
+    for (size_t i = 0; i < dim; i++) {
+        float x;
+        memcpy(&x, p + i * sizeof(float), sizeof x);
+        d += (double) q[i] * (double) x;
+        n += (double) x * (double) x;
+    }
+    *dot = d;
+    *norm2 = n;
 }
 
 double
-vec_cosine(float dot, float q_norm2, float v_norm2)
+vec_norm2(const float *q, size_t dim)
 {
-    if (!(q_norm2 > 0.0f) || !(v_norm2 > 0.0f))
+    double dot, norm2;
+    s_dot_norm_f64(q, q, dim, &dot, &norm2);
+    return norm2;
+}
+
+static double
+s_cosine(double dot, double q_norm2, double v_norm2)
+{
+    if (!(q_norm2 > 0.0) || !(v_norm2 > 0.0))
         return 0.0;
-    double cosine = (double) dot / (sqrt((double) q_norm2) * sqrt((double) v_norm2));
+    double cosine = dot / (sqrt(q_norm2) * sqrt(v_norm2));
     //  Rounding can push a parallel pair a hair past 1.
     return cosine > 1.0 ? 1.0 : cosine < -1.0 ? -1.0 : cosine;
+}
+
+double
+vec_cosine(const float *q, double q_norm2, const void *v, size_t dim)
+{
+    if (!(q_norm2 > 0.0))
+        return 0.0;
+    //  The fast path: float32 sums, as fast as memory streams. An overflow
+    //  anywhere leaves an Inf or NaN in the folded sum (a lane that
+    //  overflowed never comes back), so a finite dot and norm mean none
+    //  happened; a norm at or above VEC_F32_NORM2_MIN means underflow cost
+    //  nothing that shows. Only extreme vectors take the double pass.
+    if (q_norm2 >= (double) VEC_F32_NORM2_MIN) {
+        float dot, norm2;
+        vec_dot_norm(q, v, dim, &dot, &norm2);
+        if (isfinite(dot) && isfinite(norm2) && norm2 >= VEC_F32_NORM2_MIN)
+            return s_cosine(dot, q_norm2, norm2);
+    }
+    double dot, norm2;
+    s_dot_norm_f64(q, v, dim, &dot, &norm2);
+    return s_cosine(dot, q_norm2, norm2);
 }
 
 const char *

@@ -12,16 +12,23 @@
 
 #include <stddef.h>
 
-//  One pass over v: *dot = q . v and *norm2 = v . v. q holds dim floats;
-//  v holds dim little-endian float32 at any alignment.
+//  The float32 kernel: one pass over v, *dot = q . v and *norm2 = v . v,
+//  summed in float32. q holds dim floats; v holds dim little-endian
+//  float32 at any alignment. Large values overflow (1e20 squared is past
+//  FLT_MAX) and tiny ones underflow: scores go through vec_cosine.
 void vec_dot_norm(const float *q, const void *v, size_t dim, float *dot, float *norm2);
 
-//  q . q
-float vec_norm2(const float *q, size_t dim);
+//  q . q in double: every float32 product and any sum of 4096 of them fit,
+//  so this never overflows, and no float32 square underflows to zero.
+double vec_norm2(const float *q, size_t dim);
 
-//  Cosine similarity from the parts above; 0 when either vector is zero
-//  (undefined otherwise, and such a vector matches nothing).
-double vec_cosine(float dot, float q_norm2, float v_norm2);
+//  Cosine similarity of q (q_norm2 from vec_norm2) and v, as vec_dot_norm
+//  reads them; 0 when either vector is all zeros (undefined otherwise: such
+//  a vector matches nothing). Always finite, in [-1, 1], for any finite
+//  float32 input: the float32 kernel's result is used only when it cannot
+//  have overflowed or lost digits to underflow, else v is summed again in
+//  double. The same on every CPU.
+double vec_cosine(const float *q, double q_norm2, const void *v, size_t dim);
 
 //  The name of the clone the loader picked ("avx2" or "baseline"), for
 //  benchmark lines and the startup log.

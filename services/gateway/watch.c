@@ -21,20 +21,26 @@
 #define WATCH_BATCH_BYTES (256u << 10)      // event bytes buffered per batch
 #define WATCH_CHECK_MS 1000                 // how often a waiting stream checks its client
 
+typedef struct s_stream s_stream_t;
+
 struct watch {
     store_t *store;
     char *endpoint;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;       // broadcast when head moves or stopping is set
+    pthread_mutex_t lock;         // head, stopping, parked
     uint64_t head;                // highest WAL sequence known to exist
     bool stopping;
+    s_stream_t *parked;           // streams with nothing to send, their connections suspended
     bool running;
     pthread_t hub;
     atomic_uint streams;
 };
 
-typedef struct {
+struct s_stream {
     watch_t *hub;
+    struct MHD_Connection *conn;
+    s_stream_t *prev, *next;       // in hub->parked while parked
+    bool parked;
+    uint64_t wake_ms;              // when a parked stream must look again (monotonic)
     int fd;                        // client socket, to notice a hang-up
     pdb_id_t collective;
     uint64_t cursor;               // last WAL sequence looked at
@@ -44,30 +50,41 @@ typedef struct {
     uint64_t last_write_ms;
     bool more;                     // the last scan stopped at a batch bound
     bool finished;                 // the collective was deleted: end after flushing
-} s_stream_t;
+};
 
 //  --------------------------------------------------------------------------
 //  Hub
 
+//  Takes a parked stream off the list and hands its connection back to
+//  libmicrohttpd, which calls s_read again. Caller holds the hub lock.
 static void
-s_deadline(struct timespec *ts, uint64_t ms)
+s_unpark(watch_t *self, s_stream_t *st)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t) (ms / 1000);
-    ts->tv_nsec += (long) (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        self->parked = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+    st->parked = false;
+    MHD_resume_connection(st->conn);
 }
 
+//  Records the new head and wakes every parked stream that has something
+//  to do: new WAL entries, a heartbeat or client check due, or shutdown.
 static void
 s_advance(watch_t *self, uint64_t head)
 {
+    uint64_t now = clock_mono_ms();
     pthread_mutex_lock(&self->lock);
-    if (head > self->head) {
+    if (head > self->head)
         self->head = head;
-        pthread_cond_broadcast(&self->changed);
+    s_stream_t *next;
+    for (s_stream_t *st = self->parked; st; st = next) {
+        next = st->next;
+        if (self->stopping || self->head > st->seen_head || now >= st->wake_ms)
+            s_unpark(self, st);
     }
     pthread_mutex_unlock(&self->lock);
 }
@@ -127,17 +144,9 @@ watch_new(store_t *store, const char *events_endpoint)
         return NULL;
     self->store = store;
     self->endpoint = strdup(events_endpoint);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     int rc = self->endpoint ? 0 : -ENOMEM;
     if (!rc)
         rc = -pthread_mutex_init(&self->lock, NULL);
-    if (!rc && pthread_cond_init(&self->changed, &attr) != 0) {
-        pthread_mutex_destroy(&self->lock);
-        rc = -ENOMEM;
-    }
-    pthread_condattr_destroy(&attr);
     if (rc) {
         free(self->endpoint);
         free(self);
@@ -163,7 +172,8 @@ watch_stop(watch_t *self)
 {
     pthread_mutex_lock(&self->lock);
     self->stopping = true;
-    pthread_cond_broadcast(&self->changed);
+    while (self->parked)
+        s_unpark(self, self->parked);
     pthread_mutex_unlock(&self->lock);
     if (self->running)
         pthread_join(self->hub, NULL);
@@ -177,7 +187,6 @@ watch_destroy(watch_t **self_p)
         return;
     watch_t *self = *self_p;
     watch_stop(self);
-    pthread_cond_destroy(&self->changed);
     pthread_mutex_destroy(&self->lock);
     free(self->endpoint);
     free(self);
@@ -342,19 +351,29 @@ s_client_gone(int fd)
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-//  Sleeps until the hub head moves past what the last scan saw, shutdown,
-//  or wait_ms.
-static void
-s_wait(s_stream_t *st, uint64_t wait_ms)
+//  Parks the stream until the hub head moves past what the last scan saw,
+//  shutdown, or wait_ms: suspends its connection, which the hub resumes.
+//  Returns false, parking nothing, when there is something to do already.
+//  Under the hub lock, so the hub cannot resume a connection that is not
+//  suspended yet, and a stopping hub parks nothing more.
+static bool
+s_park(s_stream_t *st, uint64_t wait_ms)
 {
-    struct timespec deadline;
-    s_deadline(&deadline, wait_ms);
     watch_t *hub = st->hub;
     pthread_mutex_lock(&hub->lock);
-    while (hub->head <= st->seen_head && !hub->stopping)
-        if (pthread_cond_timedwait(&hub->changed, &hub->lock, &deadline) == ETIMEDOUT)
-            break;
+    bool park = hub->head <= st->seen_head && !hub->stopping;
+    if (park) {
+        st->wake_ms = clock_mono_ms() + wait_ms;
+        st->parked = true;
+        st->prev = NULL;
+        st->next = hub->parked;
+        if (hub->parked)
+            hub->parked->prev = st;
+        hub->parked = st;
+        MHD_suspend_connection(st->conn);
+    }
     pthread_mutex_unlock(&hub->lock);
+    return park;
 }
 
 static ssize_t
@@ -371,8 +390,9 @@ s_flush(s_stream_t *st, char *buf, size_t max)
     return (ssize_t) n;
 }
 
-//  MHD content reader: runs in the connection's own thread, so blocking
-//  here holds up nobody else.
+//  MHD content reader. It runs on the network thread that serves all
+//  connections, so it never waits: with nothing to send it parks the stream
+//  and returns 0 bytes, and the hub resumes the connection later.
 static ssize_t
 s_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -401,7 +421,8 @@ s_read(void *cls, uint64_t pos, char *buf, size_t max)
             continue;
         }
         uint64_t left = WATCH_HEARTBEAT_MS - idle;
-        s_wait(st, left < WATCH_CHECK_MS ? left : WATCH_CHECK_MS);
+        if (s_park(st, left < WATCH_CHECK_MS ? left : WATCH_CHECK_MS))
+            return 0;
     }
 }
 
@@ -409,6 +430,18 @@ static void
 s_free(void *cls)
 {
     s_stream_t *st = cls;
+    //  MHD frees a response only on a connection it is serving, which a
+    //  parked one is not; stay safe if that ever changes.
+    pthread_mutex_lock(&st->hub->lock);
+    if (st->parked) {
+        if (st->prev)
+            st->prev->next = st->next;
+        else
+            st->hub->parked = st->next;
+        if (st->next)
+            st->next->prev = st->prev;
+    }
+    pthread_mutex_unlock(&st->hub->lock);
     atomic_fetch_sub(&st->hub->streams, 1);
     free(st->out);
     free(st);
@@ -422,6 +455,7 @@ s_stream_new(watch_t *self, struct MHD_Connection *conn, const pdb_id_t *collect
     if (!st)
         return NULL;
     st->hub = self;
+    st->conn = conn;
     st->fd = http_conn_fd(conn);
     st->collective = *collective;
     st->cursor = after;

@@ -1,7 +1,10 @@
 /*  watch.h - change streams (server-sent events) for one collective.
 
     One hub thread per gateway subscribes to storage's PUB socket
-    ("wal <seq>" after every commit) and wakes the streams; each stream then
+    ("wal <seq>" after every commit) and wakes the streams. A stream with
+    nothing to send is parked: its connection is suspended, holding no
+    thread, until the hub resumes it (new entries, heartbeat or client check
+    due, shutdown). Each stream then
     reads the new WAL entries itself from LMDB in a short read transaction
     (never held while waiting), keeps its collective's changes and writes
 
@@ -43,8 +46,8 @@ void watch_destroy(watch_t **self_p);
 
 //  Starts the hub thread. Returns 0 or -errno.
 int watch_start(watch_t *self);
-//  Tells every stream to end and the hub to exit, and joins the hub. Call
-//  before stopping the HTTP server, which waits for streams to finish.
+//  Tells every stream to end (resuming the parked ones) and the hub to
+//  exit, and joins the hub. Call before stopping the HTTP server.
 void watch_stop(watch_t *self);
 
 //  A streaming response for the changes of `collective` with sequence

@@ -160,6 +160,36 @@ def test_search_ranks_by_cosine_and_filters(node):
     assert bad.status_code == 400
 
 
+def test_search_of_extreme_magnitudes_scores_exact_match_one(node):
+    """Embeddings whose float32 squares overflow (3e38, 1e20) or underflow
+    (1e-30) still rank their exact match first with score 1, never 500."""
+    c = node.collective("extreme", 4)
+    vectors = [[3e38, 3e38, 0, 0], [1e20, 0, 0, 0], [1e-30, 0, 0, 1e-30], [1, 2, 3, 4]]
+    made = [node.experience(c["id"], f"v{i}", v)["id"] for i, v in enumerate(vectors)]
+    for i, v in enumerate(vectors):
+        r = node.post(f"/v1/collectives/{c['id']}/search", {"embedding": v, "k": 4})
+        assert r.status_code == 200, r.text
+        res = r.json()["results"]
+        assert res[0]["id"] == made[i]
+        assert math.isclose(res[0]["score"], 1.0, rel_tol=1e-6)
+        assert all(-1.0 <= x["score"] <= 1.0 for x in res)
+
+
+def test_zero_embedding_is_refused_for_writes_and_queries(node):
+    c = node.collective("zero", 4)
+    node.experience(c["id"], "one", [1, 0, 0, 0])
+    head = node.get("/v1/status").json()["wal"]["head"]
+    for path, body in [("experiences", {"content": "z", "embedding": [0, 0, 0, 0]}),
+                       ("experiences", {"content": "z", "embedding": [-0.0, 0, 0, 0]}),
+                       ("insights", {"content": "z", "embedding": [0, 0, 0, 0],
+                                     "type": "pattern", "source_ids": []}),
+                       ("search", {"embedding": [0, 0, 0, 0], "k": 1})]:
+        r = node.post(f"/v1/collectives/{c['id']}/{path}", body)
+        assert r.status_code == 400, (path, r.text)
+        assert "all zeros" in r.json()["error"]["message"]
+    assert node.get("/v1/status").json()["wal"]["head"] == head
+
+
 def test_digest_tracks_content(node):
     c = node.collective()
     d0 = node.get(f"/v1/collectives/{c['id']}/digest").json()["digest"]

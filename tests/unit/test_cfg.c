@@ -76,7 +76,7 @@ test_cfg_defaults_when_nothing_given(void **state)
     assert_string_equal(cfg.http_host, "127.0.0.1");
     assert_int_equal(cfg.http_port, 7070);
     assert_int_equal(cfg.gateways, 1);
-    assert_int_equal(cfg.http_max_connections, 512);
+    assert_int_equal(cfg.http_max_connections, 4096);
     assert_string_equal(cfg.config_path, "");
     char ep[CFG_ENDPOINT_MAX];
     cfg_storage_endpoint(&cfg, ep, sizeof ep);

@@ -593,6 +593,43 @@ test_entity_valid_creates_pass_for_every_type(void **state)
     }
 }
 
+//  The experience create of s_pack_create with an embedding of DIM copies
+//  of `fill` (signed zeros included).
+static void
+s_pack_exp_filled(msgpack_packer *pk, float fill)
+{
+    const s_field_t *f = s_valid_of(ENT_EXPERIENCE);
+    size_t n = 0;
+    while (f[n].name)
+        n++;
+    mpk_pack_map(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        mpk_pack_str(pk, f[i].name);
+        if (strcmp(f[i].name, "embedding") != 0) {
+            f[i].pack(pk);
+            continue;
+        }
+        float v[DIM];
+        for (size_t j = 0; j < DIM; j++)
+            v[j] = fill;
+        mpk_pack_bin(pk, v, sizeof v);
+    }
+}
+
+//  A new write with an all-zero embedding is refused (it has no direction,
+//  no search can find it); the same create arriving from a peer is kept,
+//  since a node that already stored it must still converge with this one.
+static void
+test_entity_zero_embedding_refused_from_client_kept_from_peer(void **state)
+{
+    (void) state;
+    CHECK_FIELDS(PDB_EINVAL, ENT_EXPERIENCE, OP_CREATE, true, DIM, s_pack_exp_filled(pk, 0.0f));
+    CHECK_FIELDS(PDB_EINVAL, ENT_EXPERIENCE, OP_CREATE, true, DIM, s_pack_exp_filled(pk, -0.0f));
+    CHECK_FIELDS(0, ENT_EXPERIENCE, OP_CREATE, false, DIM, s_pack_exp_filled(pk, 0.0f));
+    CHECK_FIELDS(0, ENT_EXPERIENCE, OP_CREATE, true, DIM, s_pack_exp_filled(pk, 1e-45f));
+    CHECK_FIELDS(0, ENT_EXPERIENCE, OP_CREATE, true, DIM, s_pack_exp_filled(pk, 3e38f));
+}
+
 static void
 test_entity_create_missing_a_required_field_is_refused(void **state)
 {
@@ -804,6 +841,7 @@ main(void)
         cmocka_unit_test(test_entity_utf8_validation_refuses_malformed_sequences),
         cmocka_unit_test(test_entity_unit_field_is_a_finite_number_in_0_1),
         cmocka_unit_test(test_entity_vector_field_is_finite_float32_of_the_collective_dim),
+        cmocka_unit_test(test_entity_zero_embedding_refused_from_client_kept_from_peer),
         cmocka_unit_test(test_entity_string_list_is_bounded_strings),
         cmocka_unit_test(test_entity_string_map_is_bounded_unique_string_pairs),
         cmocka_unit_test(test_entity_counter_maps_instance_ids_to_counts),

@@ -13,6 +13,7 @@
 #include "bounds.h"
 #include "err.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,16 +79,79 @@ test_vec_cosine_edges(void **state)
         a[i] = (float) (i + 1);
         b[i] = 2.0f * a[i];
     }
-    float dot, norm2;
-    vec_dot_norm(a, b, 20, &dot, &norm2);
-    assert_true(fabs(vec_cosine(dot, vec_norm2(a, 20), norm2) - 1.0) < 1e-6);
+    double a_norm2 = vec_norm2(a, 20);
+    assert_true(fabs(vec_cosine(a, a_norm2, b, 20) - 1.0) < 1e-6);
     for (int i = 0; i < 20; i++)
         b[i] = -a[i];
-    vec_dot_norm(a, b, 20, &dot, &norm2);
-    assert_true(fabs(vec_cosine(dot, vec_norm2(a, 20), norm2) + 1.0) < 1e-6);
+    assert_true(fabs(vec_cosine(a, a_norm2, b, 20) + 1.0) < 1e-6);
     memset(b, 0, sizeof b);
-    vec_dot_norm(a, b, 20, &dot, &norm2);
-    assert_true(vec_cosine(dot, vec_norm2(a, 20), norm2) == 0.0);
+    assert_true(vec_cosine(a, a_norm2, b, 20) == 0.0);
+    assert_true(vec_cosine(b, vec_norm2(b, 20), a, 20) == 0.0);
+}
+
+//  A vector scores itself 1 and its opposite -1 whatever its magnitude:
+//  float32 sums would overflow (3e38^2, 1e20^2) or underflow to zero
+//  (1e-30^2) on these, giving NaN, 0 or Inf.
+static void
+test_vec_cosine_extreme_magnitudes_score_exact_match_one(void **state)
+{
+    (void) state;
+    static const float cases[][4] = {
+        { 3e38f, 3e38f, 0.0f, 0.0f }, { 1e20f, 0.0f, 0.0f, 0.0f },
+        { FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX }, { -FLT_MAX, 1.0f, 0.0f, 1e-30f },
+        { 1e-30f, 0.0f, 0.0f, 0.0f }, { 1e-45f, 0.0f, 1e-45f, 0.0f },
+        { 1e19f, 1e-19f, -1e19f, 3.0f },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const float *q = cases[c];
+        float opposite[4];
+        for (int i = 0; i < 4; i++)
+            opposite[i] = -q[i];
+        uint8_t raw[4 * sizeof(float) + 1];
+        memcpy(raw + 1, q, 4 * sizeof(float));              // as LMDB stores it
+        double q_norm2 = vec_norm2(q, 4);
+        assert_true(isfinite(q_norm2) && q_norm2 > 0.0);
+        double same = vec_cosine(q, q_norm2, raw + 1, 4);
+        double opp = vec_cosine(q, q_norm2, opposite, 4);
+        //  Ordinary magnitudes are summed in float32: good to ~1e-7.
+        assert_true(isfinite(same) && fabs(same - 1.0) < 1e-6);
+        assert_true(isfinite(opp) && fabs(opp + 1.0) < 1e-6);
+    }
+}
+
+//  Ranking over a buffer mixing huge, tiny, ordinary and zero vectors: the
+//  exact match comes first with score 1, nothing is NaN, zero scores 0.
+static void
+test_search_buffer_ranks_extreme_vectors(void **state)
+{
+    (void) state;
+    static const float vectors[][4] = {
+        { 1.0f, 2.0f, 3.0f, 4.0f }, { 0.0f, 0.0f, 0.0f, 0.0f },
+        { 3e38f, 3e38f, 0.0f, 0.0f }, { 1e20f, 0.0f, 0.0f, 0.0f },
+        { 1e-30f, 1e-30f, 0.0f, 0.0f }, { -3e38f, 3e38f, 0.0f, 0.0f },
+    };
+    const size_t n = sizeof vectors / sizeof vectors[0];
+    uint8_t raw[sizeof vectors + 2];
+    memcpy(raw + 2, vectors, sizeof vectors);
+    for (size_t target = 0; target < n; target++) {
+        if (target == 1)
+            continue;                                     // zero: no query
+        search_heap_t heap;
+        assert_int_equal(search_heap_init(&heap, n), 0);
+        search_buffer(vectors[target], 4, raw + 2, n, &heap);
+        assert_int_equal(heap.n, n);
+        //  The first hit is the vector itself or one parallel to it.
+        assert_true(fabs(heap.hits[0].score - 1.0) < 1e-6);
+        assert_true(heap.hits[0].pos == target
+                    || vec_cosine(vectors[target], vec_norm2(vectors[target], 4),
+                                  vectors[heap.hits[0].pos], 4) > 1.0 - 1e-6);
+        for (size_t i = 0; i < heap.n; i++) {
+            assert_true(isfinite(heap.hits[i].score));
+            if (heap.hits[i].pos == 1)
+                assert_true(heap.hits[i].score == 0.0);
+        }
+        search_heap_release(&heap);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -122,9 +186,7 @@ s_check_top_k(size_t n, size_t dim, size_t k)
         memcpy(base + i * sizeof x, &x, sizeof x);
     }
     for (size_t i = 0; i < n; i++) {
-        float dot, norm2;
-        vec_dot_norm(q, base + i * dim * sizeof(float), dim, &dot, &norm2);
-        ref[i].score = vec_cosine(dot, vec_norm2(q, dim), norm2);
+        ref[i].score = vec_cosine(q, vec_norm2(q, dim), base + i * dim * sizeof(float), dim);
         ref[i].pos = i;
     }
     qsort(ref, n, sizeof *ref, s_ref_cmp);
@@ -244,6 +306,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vec_matches_reference_on_unaligned_buffers),
         cmocka_unit_test(test_vec_cosine_edges),
+        cmocka_unit_test(test_vec_cosine_extreme_magnitudes_score_exact_match_one),
+        cmocka_unit_test(test_search_buffer_ranks_extreme_vectors),
         cmocka_unit_test(test_search_top_k_is_sorted_best_first),
         cmocka_unit_test(test_search_k_larger_than_n_returns_all),
         cmocka_unit_test(test_search_ties_break_by_position),
