@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "spool.h"
 #include "store.h"
+#include "syncrelay.h"
 #include "tokens.h"
 #include "watch.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     const cfg_peer_t *config_peers;   // sync/peers of the configuration
     size_t config_peers_n;
     const tokens_t *tokens;           // API tokens; NULL when none are required
+    syncrelay_t *relay;               // HTTP sync requests to the syncer
 } api_t;
 
 //  Every handler: `id` is the UUID captured from the path (NULL when the
@@ -112,6 +114,9 @@ void api_sync_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply
 void api_sync_peers_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_sync_peer_add(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_sync_peer_remove(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+//  POST /v1/sync/{hello,push,pull,snapshot} (api_relay.c): the sync protocol
+//  over HTTP, relayed to the syncer.
+void api_sync_relay(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 
 //  The per-peer facts of /metrics, read in txn. On 0, *peers (caller frees
 //  with free()) holds *n entries whose names are borrowed from *status

@@ -2,6 +2,7 @@
 #include "api.h"
 #include "http.h"
 #include "route.h"
+#include "syncrelay.h"
 #include "tokens.h"
 #include "sproto.h"
 #include "vec.h"
@@ -103,7 +104,7 @@ s_build(gateway_t *self)
     }
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
                           self->storage_endpoint, self->config_peers, self->config_peers_n,
-                          self->tokens };
+                          self->tokens, NULL };
     return 0;
 }
 
@@ -177,11 +178,14 @@ gateway_run(gateway_t *self)
         log_e("gateway", "cannot start the watch hub rc=%d (%s)", rc, pdb_strerror(rc));
         return rc;
     }
-    http_t *http = http_new(self->listen_fd, self->cfg.http_max_connections, route_handle,
-                            s_observe, &self->api);
+    //  After the signal mask: its thread inherits it.
+    self->api.relay = syncrelay_new(self->cfg.data_dir);
+    http_t *http = self->api.relay ? http_new(self->listen_fd, self->cfg.http_max_connections,
+                                              route_handle, s_observe, &self->api) : NULL;
     self->listen_fd = -1;   // now owned by the HTTP server (closed on failure too)
     if (!http) {
         watch_stop(self->watch);
+        syncrelay_destroy(&self->api.relay);
         return -EIO;
     }
     log_i("gateway", "started listen=%s:%u pid=%ld data=%s storage=%s max_connections=%u "
@@ -192,7 +196,9 @@ gateway_run(gateway_t *self)
     //  Streams first: they end only once the hub says stop, and the server
     //  cannot stop while a parked stream's connection is suspended.
     watch_stop(self->watch);
+    syncrelay_stop(self->api.relay);
     http_destroy(&http);
+    syncrelay_destroy(&self->api.relay);
     log_i("gateway", "stopped pid=%ld", (long) getpid());
     return sig < 0 ? sig : 0;
 }

@@ -59,12 +59,19 @@ typedef struct s_req {
     const char *raw_uri;         // the request target as received (for s_line_has_nul)
     size_t raw_uri_len;
     size_t body_cap;
+    size_t body_max;             // s_body_max
     bool started;                // the first call (headers complete) was seen
     bool queued;                 // handed to a worker; the connection is suspended
     bool answered;               // a worker filled reply
     bool replied;
     bool close;                  // say Connection: close
 } s_req_t;
+
+//  Set by http_defer on the worker thread that runs the handler: once a
+//  reply is deferred another thread may finish it and the request be freed
+//  before the handler returns, so the worker must learn of it without
+//  touching the request.
+static _Thread_local bool s_deferred_now;
 
 struct http {
     struct MHD_Daemon *daemon;
@@ -438,15 +445,35 @@ s_work(void *arg)
         if (!self->head)
             self->tail = NULL;
         pthread_mutex_unlock(&self->lock);
+        s_deferred_now = false;
         self->handler(self->arg, &r->req, &r->reply);
-        r->answered = true;
-        //  Resuming publishes the reply: MHD's own lock orders it before the
-        //  network thread's next call of s_access for this request.
-        MHD_resume_connection(r->req.conn);
+        if (!s_deferred_now) {
+            r->answered = true;
+            //  Resuming publishes the reply: MHD's own lock orders it before
+            //  the network thread's next call of s_access for this request.
+            MHD_resume_connection(r->req.conn);
+        }
         pthread_mutex_lock(&self->lock);
     }
     pthread_mutex_unlock(&self->lock);
     return NULL;
+}
+
+http_deferred_t *
+http_defer(http_req_t *req)
+{
+    s_deferred_now = true;
+    return (http_deferred_t *) req;      // req is the first member of its s_req_t
+}
+
+void
+http_finish(http_deferred_t *deferred, http_reply_t *reply)
+{
+    s_req_t *r = (s_req_t *) deferred;
+    r->reply = *reply;
+    memset(reply, 0, sizeof *reply);      // now the request's
+    r->answered = true;
+    MHD_resume_connection(r->req.conn);
 }
 
 //  Suspends the connection and queues the request for a worker, or returns
@@ -487,18 +514,31 @@ s_method(const char *name)
     return HTTP_OTHER;
 }
 
+//  A body's cap: a sync message (POST /v1/sync/..., MessagePack) may be as
+//  large as the protocol's frame, any other body as PDB_HTTP_BODY_MAX.
+static size_t
+s_body_max(const s_req_t *r)
+{
+    const char *type = MHD_lookup_connection_value(r->req.conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
+    bool sync = r->req.method == HTTP_POST && r->req.path
+             && strncmp(r->req.path, HTTP_SYNC_PREFIX, strlen(HTTP_SYNC_PREFIX)) == 0
+             && type && strncasecmp(type, HTTP_MSGPACK, strlen(HTTP_MSGPACK)) == 0;
+    return sync ? PDB_MSG_MAX : PDB_HTTP_BODY_MAX;
+}
+
 //  Content-Length over the cap: refuse before reading a byte of the body.
 static bool
-s_declared_too_large(struct MHD_Connection *conn)
+s_declared_too_large(const s_req_t *r)
 {
-    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+    const char *length = MHD_lookup_connection_value(r->req.conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!length)
         return false;
     errno = 0;
     char *end;
     unsigned long long n = strtoull(length, &end, 10);
-    return errno == ERANGE || n > PDB_HTTP_BODY_MAX;
+    return errno == ERANGE || n > r->body_max;
 }
 
 //  Whether the request line held a NUL byte. libmicrohttpd (0.9.75) parses
@@ -526,14 +566,14 @@ s_line_has_nul(const s_req_t *r, const char *method, const char *version)
 }
 
 //  Appends upload data, or drops it once the body is over the cap so a
-//  client cannot make us hold more than PDB_HTTP_BODY_MAX.
+//  client cannot make us hold more than r->body_max.
 static void
 s_take_body(s_req_t *r, const char *data, size_t len)
 {
     http_req_t *req = &r->req;
     if (req->body_too_large)
         return;
-    if (len > PDB_HTTP_BODY_MAX - req->body_len) {
+    if (len > r->body_max - req->body_len) {
         req->body_too_large = true;
         free(req->body);
         req->body = NULL;
@@ -607,8 +647,8 @@ s_dispatch(http_t *self, s_req_t *r)
 {
     s_stage(self, r->conn_state, S_BUSY, 0);
     if (r->req.body_too_large) {
-        http_reply_error(&r->reply, 413, "the request body is over the limit of %u bytes",
-                         PDB_HTTP_BODY_MAX);
+        http_reply_error(&r->reply, 413, "the request body is over the limit of %zu bytes",
+                         r->body_max);
         return s_queue(self, r, &r->reply);
     }
     if (s_enqueue(self, r))
@@ -636,7 +676,8 @@ s_begin(http_t *self, s_req_t *r, struct MHD_Connection *conn, const char *url,
         return s_queue(self, r, &r->reply);
     }
     s_stage(self, r->conn_state, S_BODY, HTTP_BODY_S);
-    if (!s_declared_too_large(conn))
+    r->body_max = s_body_max(r);
+    if (!s_declared_too_large(r))
         return MHD_YES;
     r->req.body_too_large = true;
     return s_dispatch(self, r);

@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HTTP_SYNC_PREFIX "/v1/sync/"          // sync messages: bodies up to PDB_MSG_MAX
+#define HTTP_MSGPACK "application/msgpack"
+
 typedef enum {
     HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_OTHER
 } http_method_t;
@@ -38,8 +41,10 @@ typedef struct {
     size_t path_name_len;      // not NUL-terminated; NULL when the route has none
     char *body;                // NUL-terminated, NULL when empty
     size_t body_len;
-    bool body_too_large;       // over PDB_HTTP_BODY_MAX: the rest was dropped
+    bool body_too_large;       // over its cap (PDB_HTTP_BODY_MAX; PDB_MSG_MAX for a
+                               // MessagePack POST under HTTP_SYNC_PREFIX): the rest dropped
     uint64_t start_us;         // monotonic, for the duration metric
+    const char *caller;        // route.c: the sync peer a peer token names, or ""
 } http_req_t;
 
 //  What a handler answers. Exactly one of body / stream is set.
@@ -103,6 +108,17 @@ void http_reply_rc(http_reply_t *reply, int rc, const char *why);
 //  Takes ownership of stream, replied with status 200.
 void http_reply_stream(http_reply_t *reply, struct MHD_Response *stream);
 void http_reply_release(http_reply_t *reply);
+
+//  A reply that another thread gives later (a relayed long poll), so no
+//  worker waits for it: the handler calls http_defer and returns at once,
+//  leaving `reply` untouched; the connection stays suspended until
+//  http_finish (from any thread, exactly once) hands over a reply and
+//  resumes it. After http_finish the request may be gone: drop the handle.
+//  Every deferred request must be finished before http_destroy.
+typedef struct http_deferred http_deferred_t;
+http_deferred_t *http_defer(http_req_t *req);
+//  Takes over reply's contents (reply is left empty).
+void http_finish(http_deferred_t *deferred, http_reply_t *reply);
 
 //  The file descriptor of the request's connection (to notice a client
 //  that went away while a stream waits), or -1.

@@ -42,6 +42,8 @@ static const s_route_t s_routes[] = {
     { HTTP_GET,    "/v1/sync/peers",                   api_sync_peers_list,       TOKEN_ROLE_ADMIN },
     { HTTP_POST,   "/v1/sync/peers",                   api_sync_peer_add,         TOKEN_ROLE_ADMIN },
     { HTTP_DELETE, "/v1/sync/peers/{name}",            api_sync_peer_remove,      TOKEN_ROLE_ADMIN },
+    //  After /v1/sync/peers, which it would otherwise shadow.
+    { HTTP_POST,   "/v1/sync/{name}",                  api_sync_relay,            TOKEN_ROLE_PEER },
 };
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
 
@@ -185,6 +187,7 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
     api_t *api = arg;
     const char *label;
     token_role_t role = s_caller_role(api, req, &label);
+    req->caller = role == TOKEN_ROLE_PEER ? label : "";
     s_seg_t segs[ROUTE_SEGMENTS_MAX];
     int n = s_split(req->path, segs);
     http_method_t method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
