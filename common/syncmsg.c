@@ -130,7 +130,9 @@ sync_err_name(sync_err_t code)
 }
 
 #define AT(msg, off, type) ((type *) ((char *) (msg) + (off)))
-#define AT_C(msg, off, type) ((const type *) ((const char *) (msg) + (off)))
+//  `type const *`, not `const type *`: for a pointer type (const char *) the
+//  const must land on the member itself, not repeat on what it points to.
+#define AT_C(msg, off, type) ((type const *) ((const char *) (msg) + (off)))
 
 //  --------------------------------------------------------------------------
 //  Packing

@@ -16,6 +16,11 @@
 //  client and must not crowd out the rest of the message.
 #define JSON_MAP_NAME_SHOWN 64
 
+//  Numbers below this round to a finite float32: FLT_MAX plus half of its
+//  last step (2^103). FLT_MAX itself is shown as 3.4028235e+38, a double a
+//  little above FLT_MAX, and must read back.
+#define JSON_MAP_F32_LIMIT ((double) FLT_MAX + 0x1p103)
+
 //  --------------------------------------------------------------------------
 //  Small conversions
 
@@ -99,7 +104,7 @@ json_map_vec_from_json(const json_t *array, const char *name, float *out, size_t
         double d = json_number_value(item);
         //  JSON cannot spell NaN or Inf, but 1e39 is a fine double and
         //  would silently become Inf as a float32.
-        if (!isfinite(d) || fabs(d) > FLT_MAX)
+        if (!isfinite(d) || fabs(d) >= JSON_MAP_F32_LIMIT)
             return WHY("field '%s' value at index %zu is outside the float32 range", name, i);
         out[i] = (float) d;
     }

@@ -228,6 +228,20 @@ test_json_map_rejects_numbers_outside_float32(void **state)
     mpk_out_release(&packed);
 }
 
+//  The largest float32 is shown as 3.4028235e+38 (its shortest form), a
+//  double just above FLT_MAX that still rounds to it: what the API shows,
+//  a client must be able to write back. Past half a step above FLT_MAX a
+//  number would round to infinity and is refused.
+static void
+test_json_map_reads_back_float32_max_as_shown(void **state)
+{
+    (void) state;
+    s_round_trip(ENT_EXPERIENCE, "{\"content\":\"c\","
+                 "\"embedding\":[3.4028235e+38,-3.4028235e+38,0.0,1.0]}");
+    s_reject(ENT_EXPERIENCE, OP_CREATE, "{\"content\":\"c\",\"embedding\":[3.4028236e38,0,0,1]}",
+             "float32");
+}
+
 static void
 test_json_map_rejects_units_outside_0_1(void **state)
 {
@@ -734,6 +748,7 @@ main(void)
         cmocka_unit_test(test_json_map_rejects_wrong_types),
         cmocka_unit_test(test_json_map_rejects_missing_required_fields),
         cmocka_unit_test(test_json_map_rejects_numbers_outside_float32),
+        cmocka_unit_test(test_json_map_reads_back_float32_max_as_shown),
         cmocka_unit_test(test_json_map_rejects_units_outside_0_1),
         cmocka_unit_test(test_json_map_rejects_oversized_strings),
         cmocka_unit_test(test_json_map_rejects_invalid_uuids),

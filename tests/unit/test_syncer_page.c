@@ -395,12 +395,10 @@ test_chead_reads_the_envelope(void **state)
     pdb_id_t a = testkit_id(ORG_A), c2 = testkit_id(COLL2);
     assert_memory_equal(h.origin.b, a.b, PDB_ID_LEN);
     assert_memory_equal(h.collective.b, c2.b, PDB_ID_LEN);
-    //  Every truncation of the envelope (46 bytes here: array, seq, origin,
-    //  origin_seq, a 5-byte hlc, entity, op, collective) is refused, and so
-    //  is a wrong shape. The fields after it are storage's to check.
-    for (size_t len = 0; len < 46; len++)
+    //  Every truncation is refused (change_decode refuses them too), and so
+    //  is a wrong shape.
+    for (size_t len = 0; len < val.mv_size; len++)
         assert_int_equal(chead_read(val.mv_data, len, &h), PDB_EINVAL);
-    assert_int_equal(chead_read(val.mv_data, 46, &h), 0);
     uint8_t copy[512];
     assert_true(val.mv_size <= sizeof copy);
     memcpy(copy, val.mv_data, val.mv_size);
@@ -515,6 +513,90 @@ test_page_skips_states_sourced_from_the_receiver(void **state)
     mdb_txn_abort(txn);
 }
 
+//  Appends raw bytes: encodings change_pack never writes but a peer may.
+static void
+s_raw(mpk_out_t *out, const char *bytes, size_t len)
+{
+    assert_int_equal(msgpack_sbuffer_write(&out->buf, bytes, len), 0);
+}
+
+//  Both readers of c's encoding (plus `extra` bytes) give the same answer.
+static int
+s_both(const change_t *c, const char *extra, size_t extra_len)
+{
+    mpk_out_t out;
+    mpk_out_init(&out);
+    change_pack(&out.pk, c);
+    s_raw(&out, extra, extra_len);
+    change_t full;
+    chead_t h;
+    int rc = chead_read(out.buf.data, out.buf.size, &h);
+    assert_int_equal(change_decode(out.buf.data, out.buf.size, &full), rc);
+    mpk_out_release(&out);
+    return rc;
+}
+
+//  The syncer routes by chead_read and storage applies by change_decode:
+//  each accepts exactly what the other does. A peer's encoder may write an
+//  id as a bin16 or a count as an int8; msgpack-c reads those, so does the
+//  envelope reader. And a change storage would refuse (a zero stamp, an
+//  unknown type, trailing bytes) is refused up front.
+static void
+test_chead_reads_what_change_decode_reads(void **state)
+{
+    (void) state;
+    pdb_id_t a = testkit_id(ORG_A);
+    mpk_out_t out;
+    mpk_out_init(&out);
+    s_raw(&out, "\xdc\x00\x09" "\xd0\x06", 5);              // array16 of 9; seq 6 as int8
+    s_raw(&out, "\xc5\x00\x10", 3);                          // origin as bin16
+    s_raw(&out, (const char *) a.b, PDB_ID_LEN);
+    s_raw(&out, "\xd1\x00\x09" "\xd3\0\0\0\0\0\0\0\x01", 12);   // origin_seq 9, hlc 1
+    s_raw(&out, "\xcd\x00\x01" "\xd2\0\0\0\x03", 8);       // collective, delete
+    s_raw(&out, "\xc6\0\0\0\x10", 5);                       // collective as bin32
+    s_raw(&out, (const char *) a.b, PDB_ID_LEN);
+    s_raw(&out, "\xc4\x10", 2);
+    s_raw(&out, (const char *) a.b, PDB_ID_LEN);
+    s_raw(&out, "\xc5\x00\x01\x80", 4);                      // fields {} as bin16
+    change_t full;
+    chead_t h;
+    assert_int_equal(change_decode(out.buf.data, out.buf.size, &full), 0);
+    assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), 0);
+    assert_int_equal(h.seq, 6);
+    assert_int_equal(h.origin_seq, 9);
+    assert_int_equal(pdb_id_cmp(&h.origin, &a), 0);
+    assert_int_equal(pdb_id_cmp(&h.collective, &a), 0);
+    mpk_out_release(&out);
+
+    change_t c = { .seq = 1, .origin = a, .origin_seq = 9, .hlc = 1, .entity = ENT_COLLECTIVE,
+                   .op = OP_DELETE, .collective_id = a, .entity_id = a,
+                   .fields = (const uint8_t *) "\x80", .fields_len = 1 };
+    assert_int_equal(s_both(&c, "", 0), 0);
+    assert_int_equal(s_both(&c, "\xc0", 1), PDB_EINVAL);               // trailing bytes
+    change_t bad = c;
+    bad.hlc = 0;
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    bad = c;
+    bad.entity = (ent_type_t) 9;
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    bad = c;
+    bad.op = (change_op_t) 7;
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    bad = c;
+    bad.entity_id = testkit_id(COLL1);                // a collective names itself twice
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    bad.entity = ENT_EXPERIENCE;
+    assert_int_equal(s_both(&bad, "", 0), 0);
+    bad.entity_id = (pdb_id_t) { { 0 } };
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    bad = c;
+    bad.fields = (const uint8_t *) "\x01";            // not a map
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    bad.fields = (const uint8_t *) "\x81\xa1";        // a map cut short
+    bad.fields_len = 2;
+    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+}
+
 static void
 test_ack_safe_through(void **state)
 {
@@ -570,6 +652,7 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_page_cursor_below_floor, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_chead_reads_the_envelope, s_setup, s_teardown),
+        cmocka_unit_test(test_chead_reads_what_change_decode_reads),
         cmocka_unit_test_setup_teardown(test_page_skips_states_sourced_from_the_receiver,
                                         s_setup, s_teardown),
         cmocka_unit_test(test_ack_safe_through),
