@@ -136,6 +136,15 @@ static const s_option_t s_options[] = {
     { "gateway/api_tokens", "PULSEDB_API_TOKENS", "--api-tokens", S_PATH, S_FIELD(api_tokens),
       0, CFG_PATH_MAX - 1, NULL, true, "FILE", "HTTP API tokens, one 'ROLE TOKEN [LABEL]' a "
       "line, owner-only file; required beyond loopback" },
+    { "gateway/tls_cert", "PULSEDB_TLS_CERT", "--tls-cert", S_PATH, S_FIELD(tls_cert),
+      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "serve HTTPS with this PEM certificate "
+      "(chain); needs --tls-key" },
+    { "gateway/tls_key", "PULSEDB_TLS_KEY", "--tls-key", S_PATH, S_FIELD(tls_key),
+      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "the certificate's PEM private key, an "
+      "owner-only file" },
+    { "sync/ca_file", "PULSEDB_SYNC_CA_FILE", "--sync-ca-file", S_PATH, S_FIELD(sync_ca_file),
+      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "CA certificates (PEM) that https:// peers' "
+      "certificates are checked against (none: the system's)" },
     { "node/insecure", "PULSEDB_INSECURE", "--insecure", S_SWITCH, S_FIELD(insecure),
       0, 0, NULL, false, NULL, "listen beyond loopback without credentials (logged loudly)" },
 };
@@ -760,6 +769,12 @@ s_cross_check(const cfg_t *cfg, const s_origin_t *origin, char *why)
                  (unsigned long long) cfg->sync_retry_max_ms,
                  s_source(origin, "sync/retry_initial_ms"),
                  (unsigned long long) cfg->sync_retry_initial_ms);
+        return PDB_EINVAL;
+    }
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        snprintf(why, PDB_ERRMSG_MAX, "%s and %s go together: HTTPS needs a certificate and "
+                 "its key", s_source(origin, "gateway/tls_cert"),
+                 s_source(origin, "gateway/tls_key"));
         return PDB_EINVAL;
     }
     if (cfg->sync_tombstone_ttl_s <= cfg->sync_peer_expiry_s) {

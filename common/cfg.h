@@ -30,6 +30,9 @@
       sync/policy               PULSEDB_SYNC_POLICY       --sync-policy P   lww
       sync/collective_policies  PULSEDB_SYNC_COLLECTIVE_POLICIES --sync-collective-policies L  ""
       gateway/api_tokens        PULSEDB_API_TOKENS        --api-tokens FILE "" (no tokens)
+      gateway/tls_cert          PULSEDB_TLS_CERT          --tls-cert FILE   "" (HTTP)
+      gateway/tls_key           PULSEDB_TLS_KEY           --tls-key FILE    ""
+      sync/ca_file              PULSEDB_SYNC_CA_FILE      --sync-ca-file FILE "" (system CAs)
       node/insecure             PULSEDB_INSECURE          --insecure        false
 
     The file is named by --config FILE (or PULSEDB_CONFIG); a named file that
@@ -125,6 +128,9 @@ typedef struct {
     char sync_policy[CFG_POLICY_MAX];          // "lww", "remote_wins", "local_wins"
     char sync_collective_policies[CFG_COLLECTIVE_POLICIES_TEXT_MAX];  // cfg_policies_parse
     char api_tokens[CFG_PATH_MAX];             // token file of the HTTP API, "" for none
+    char tls_cert[CFG_PATH_MAX];               // gateway HTTPS certificate (PEM), "" for HTTP
+    char tls_key[CFG_PATH_MAX];                // its private key (PEM, owner-only)
+    char sync_ca_file[CFG_PATH_MAX];           // CA bundle for https:// peers, "" for the system's
     bool insecure;                             // serve beyond loopback without credentials
 } cfg_t;
 

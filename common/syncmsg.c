@@ -113,7 +113,7 @@ static const char *const s_errs[] = {
     [SYNC_ERR_PROTOCOL_VERSION] = "protocol_version", [SYNC_ERR_UNAUTHORIZED] = "unauthorized",
     [SYNC_ERR_CURSOR_BELOW_FLOOR] = "cursor_below_floor", [SYNC_ERR_TOO_LARGE] = "too_large",
     [SYNC_ERR_BAD_REQUEST] = "bad_request", [SYNC_ERR_BUSY] = "busy",
-    [SYNC_ERR_INTERNAL] = "internal",
+    [SYNC_ERR_INTERNAL] = "internal", [SYNC_ERR_FORBIDDEN] = "forbidden",
 };
 #define S_ERR_COUNT (sizeof s_errs / sizeof s_errs[0])
 

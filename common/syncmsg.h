@@ -30,6 +30,7 @@ typedef enum {
 typedef enum {
     SYNC_ERR_PROTOCOL_VERSION = 1, SYNC_ERR_UNAUTHORIZED, SYNC_ERR_CURSOR_BELOW_FLOOR,
     SYNC_ERR_TOO_LARGE, SYNC_ERR_BAD_REQUEST, SYNC_ERR_BUSY, SYNC_ERR_INTERNAL,
+    SYNC_ERR_FORBIDDEN,            // authenticated, but not allowed that direction or collective
 } sync_err_t;
 
 typedef struct {

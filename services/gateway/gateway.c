@@ -2,6 +2,7 @@
 #include "api.h"
 #include "http.h"
 #include "route.h"
+#include "secret.h"
 #include "syncrelay.h"
 #include "tokens.h"
 #include "sproto.h"
@@ -28,6 +29,7 @@ struct gateway {
     cfg_peer_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
     size_t config_peers_n;
     tokens_t *tokens;                // gateway/api_tokens; NULL: no tokens asked
+    char *tls_cert, *tls_key;        // PEM texts for HTTPS; NULL for plain HTTP
     api_t api;
 };
 
@@ -67,12 +69,50 @@ s_load_tokens(gateway_t *self)
     return 0;
 }
 
+//  A certificate is no secret, but is read with the same bounds.
+static int
+s_read_pem(const char *path, bool secret, char **out, char why[PDB_ERRMSG_MAX])
+{
+    if (secret)
+        return secret_file_read(path, out, why);
+    FILE *f = fopen(path, "r");
+    char *text = f ? calloc(1, SECRET_FILE_MAX + 1) : NULL;
+    size_t n = text ? fread(text, 1, SECRET_FILE_MAX + 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (!text || n == 0 || n > SECRET_FILE_MAX) {
+        free(text);
+        snprintf(why, PDB_ERRMSG_MAX, "cannot read %.200s%s", path,
+                 n > SECRET_FILE_MAX ? ": larger than 1 MiB" : "");
+        return PDB_EINVAL;
+    }
+    *out = text;
+    return 0;
+}
+
+static int
+s_load_tls(gateway_t *self)
+{
+    if (!self->cfg.tls_cert[0])
+        return 0;
+    char why[PDB_ERRMSG_MAX];
+    int rc = s_read_pem(self->cfg.tls_cert, false, &self->tls_cert, why);
+    if (!rc)
+        rc = s_read_pem(self->cfg.tls_key, true, &self->tls_key, why);
+    if (rc)
+        log_e("gateway", "cannot load the HTTPS certificate or key rc=%d (%s): %s", rc,
+              pdb_strerror(rc), why);
+    return rc;
+}
+
 static int
 s_build(gateway_t *self)
 {
     //  First: a bad token file is a configuration error, found before waiting
     //  for anything.
     int rc = s_load_tokens(self);
+    if (!rc)
+        rc = s_load_tls(self);
     if (rc)
         return rc;
     char why[PDB_ERRMSG_MAX];
@@ -134,6 +174,10 @@ gateway_destroy(gateway_t **self_p)
     metrics_destroy(&self->metrics);
     free(self->config_peers);
     tokens_destroy(&self->tokens);
+    if (self->tls_key)
+        memset(self->tls_key, 0, strlen(self->tls_key));   // no copy of a secret left behind
+    free(self->tls_key);
+    free(self->tls_cert);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;
@@ -180,17 +224,20 @@ gateway_run(gateway_t *self)
     }
     //  After the signal mask: its thread inherits it.
     self->api.relay = syncrelay_new(self->cfg.data_dir);
+    http_tls_t tls = { self->tls_cert, self->tls_key };
     http_t *http = self->api.relay ? http_new(self->listen_fd, self->cfg.http_max_connections,
-                                              route_handle, s_observe, &self->api) : NULL;
+                                              self->tls_cert ? &tls : NULL, route_handle,
+                                              s_observe, &self->api) : NULL;
     self->listen_fd = -1;   // now owned by the HTTP server (closed on failure too)
     if (!http) {
         watch_stop(self->watch);
         syncrelay_destroy(&self->api.relay);
         return -EIO;
     }
-    log_i("gateway", "started listen=%s:%u pid=%ld data=%s storage=%s max_connections=%u "
-          "vector_isa=%s", self->cfg.http_host, self->port, (long) getpid(), self->cfg.data_dir,
-          self->storage_endpoint, self->cfg.http_max_connections, vec_isa());
+    log_i("gateway", "started listen=%s://%s:%u pid=%ld data=%s storage=%s max_connections=%u "
+          "vector_isa=%s", self->tls_cert ? "https" : "http", self->cfg.http_host, self->port,
+          (long) getpid(), self->cfg.data_dir, self->storage_endpoint,
+          self->cfg.http_max_connections, vec_isa());
     int sig = s_wait_for_stop(&stop);
     log_i("gateway", "stopping signal=%d", sig);
     //  Streams first: they end only once the hub says stop, and the server

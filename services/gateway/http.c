@@ -800,8 +800,14 @@ s_threads_stop(http_t *self)
 }
 
 static struct MHD_Daemon *
-s_daemon_start(http_t *self, int listen_fd, unsigned max_connections)
+s_daemon_start(http_t *self, int listen_fd, unsigned max_connections, const http_tls_t *tls)
 {
+    //  HTTPS through libmicrohttpd's GnuTLS; the PEM texts are copied by it.
+    struct MHD_OptionItem https[] = {
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, tls ? (void *) tls->key_pem : NULL },
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, tls ? (void *) tls->cert_pem : NULL },
+        { MHD_OPTION_END, 0, NULL },
+    };
     //  One epoll loop moves the bytes of every connection; handlers run on
     //  the workers. A connection costs memory, not a thread, so slow clients
     //  cannot use up threads, and max_connections can be far above the
@@ -809,10 +815,11 @@ s_daemon_start(http_t *self, int listen_fd, unsigned max_connections)
     //  pool of two (MHD_OPTION_THREAD_POOL_SIZE) wrote no faster on two
     //  cores shared with workers and storage (BENCHMARKS.md).
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL
-                   | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+                   | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
     return MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_ARRAY, tls ? https : https + 2,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT_S,
@@ -823,8 +830,8 @@ s_daemon_start(http_t *self, int listen_fd, unsigned max_connections)
 }
 
 http_t *
-http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
-         http_observe_fn observe, void *arg)
+http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
+         http_handler_fn handler, http_observe_fn observe, void *arg)
 {
     http_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -843,7 +850,7 @@ http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
     pthread_condattr_destroy(&attr);
     int rc = s_threads_start(self);
     if (!rc) {
-        self->daemon = s_daemon_start(self, listen_fd, max_connections);
+        self->daemon = s_daemon_start(self, listen_fd, max_connections, tls);
         rc = self->daemon ? 0 : -EIO;
     }
     if (rc) {

@@ -74,11 +74,17 @@ typedef struct http http_t;
 int http_listen(const char *host, unsigned port, int *fd, unsigned *bound_port,
                 char why[PDB_ERRMSG_MAX]);
 
-//  Starts serving on listen_fd (takes ownership). max_connections bounds
-//  the open connections (threads are fixed). NULL on failure (logged; fd
-//  closed).
-http_t *http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
-                 http_observe_fn observe, void *arg);
+//  HTTPS: the server's certificate chain and private key, PEM text.
+typedef struct {
+    const char *cert_pem;
+    const char *key_pem;
+} http_tls_t;
+
+//  Starts serving on listen_fd (takes ownership), over HTTPS when tls is
+//  not NULL (its texts must outlive the server). max_connections bounds the open
+//  connections (threads are fixed). NULL on failure (logged; fd closed).
+http_t *http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
+                 http_handler_fn handler, http_observe_fn observe, void *arg);
 //  Answers the requests already handed to workers, stops the workers, then
 //  closes every connection. Streams must have been told to end first (see
 //  watch_stop): libmicrohttpd may not stop with a connection suspended.
