@@ -96,7 +96,8 @@ static const s_option_t s_options[] = {
       0, 0, "tcp://", true, "EP", "sync endpoint tcp://HOST:PORT, '' to serve no peers" },
     { "sync/peers", "PULSEDB_SYNC_PEERS", "--sync-peers", S_PEERS, S_FIELD(sync_peers),
       0, 0, NULL, true, "LIST", "sync peers, separated by spaces, each "
-      "NAME=tcp://HOST:PORT[,push|pull|both][,collectives=UUID;UUID...][,key=KEY]" },
+      "NAME=ADDRESS[,push|pull|both][,collectives=UUID;UUID...][,key=KEY], ADDRESS "
+      "tcp://HOST:PORT (ZeroMQ) or http(s)://HOST:PORT (a gateway)" },
     //  1 h / 1 day: a first retry later than an hour, or a cap beyond a day,
     //  is a peer nobody is waiting for.
     { "sync/retry_initial_ms", "PULSEDB_SYNC_RETRY_INITIAL_MS", "--sync-retry-initial-ms",
@@ -1111,9 +1112,16 @@ s_peer_address_problem(const char *address, size_t len)
         return "has an address that is too long";
     memcpy(text, address, len);
     text[len] = '\0';
-    if (strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0)
-        return "has an http(s) address; only tcp:// (ZeroMQ) peers are supported so far";
-    const char *problem = s_endpoint_problem(text, "tcp://");
+    bool http = strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0;
+    const char *problem = http ? NULL : s_endpoint_problem(text, "tcp://");
+    if (http) {
+        //  http(s)://HOST:PORT, checked as tcp://HOST:PORT would be: no path.
+        char as_tcp[CFG_ENDPOINT_MAX];
+        snprintf(as_tcp, sizeof as_tcp, "tcp://%s", strchr(text, ':') + 3);
+        problem = strchr(as_tcp + 6, '/') ? "has a path after HOST:PORT"
+                                          : s_endpoint_problem(as_tcp, "tcp://");
+        memcpy(text, as_tcp, strlen(as_tcp) + 1);
+    }
     if (problem)
         return problem;
     const char *colon = strrchr(text, ':');

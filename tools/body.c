@@ -137,8 +137,8 @@ s_peer_check(const char *name, const char *address, const char *direction,
     char detail[PDB_ERRMSG_MAX];
     if (cfg_peer_from_fields(&peer, name, strlen(name), address, strlen(address), NULL, 0,
                              NULL, 0, detail) != 0) {
-        snprintf(why, PDB_ERRMSG_MAX, "ADDRESS '%.64s' must be tcp://HOST:PORT (%.120s)",
-                 address, detail);
+        snprintf(why, PDB_ERRMSG_MAX, "ADDRESS '%.64s' must be tcp:// or http(s)://HOST:PORT "
+                 "(%.100s)", address, detail);
         return PDB_EINVAL;
     }
     return 0;

@@ -121,7 +121,8 @@ peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
     //  means an accepted peer is always one the syncer can dial.
     if (!rc && cfg_peer_from_fields(out, name, name_len, address, address_len, dir, dir_len,
                                     NULL, 0, detail) != 0)
-        rc = WHY(PDB_EINVAL, "field 'address' must be tcp://HOST:PORT: %.200s", detail);
+        rc = WHY(PDB_EINVAL, "field 'address' must be tcp://HOST:PORT or http(s)://HOST:PORT: "
+                 "%.180s", detail);
     if (!rc)
         rc = s_collectives(body, out, why);
     const char *key;

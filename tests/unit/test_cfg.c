@@ -322,7 +322,9 @@ test_cfg_peers_parse_bad_specs(void **state)
         { "a=tcp://h:*", "not *" },
         { "a=tcp://*:1", "not a name or address" },
         { "a=ipc:///x", "must start with tcp://" },
-        { "a=http://h:80", "only tcp://" },
+        { "a=http://h:80/sync", "has a path" },
+        { "a=https://h", "HOST:PORT" },
+        { "a=http://*:80", "not a name or address" },
         { "a=tcp://h:1,sideways", "not push, pull, both" },
         { "a=tcp://h:1,pull,push", "direction twice" },
         { "a=tcp://h:1,", "not push, pull, both" },
@@ -714,6 +716,21 @@ test_cfg_peer_spec_takes_a_curve_key(void **state)
 }
 
 static void
+test_cfg_peer_spec_takes_http_addresses(void **state)
+{
+    (void) state;
+    char why[PDB_ERRMSG_MAX];
+    cfg_peer_t *peers = NULL;
+    size_t n = 0;
+    assert_int_equal(cfg_peers_parse("b=http://10.0.0.2:7070,pull c=https://[::1]:443", &peers,
+                                     &n, why), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(peers[0].address, "http://10.0.0.2:7070");
+    assert_string_equal(peers[1].address, "https://[::1]:443");
+    free(peers);
+}
+
+static void
 test_cfg_insecure_is_a_switch(void **state)
 {
     (void) state;
@@ -803,6 +820,7 @@ main(void)
         cmocka_unit_test(test_cfg_usage_shows_bounds_and_defaults),
         cmocka_unit_test_setup(test_cfg_collective_policies_parse, s_clear_env),
         cmocka_unit_test_setup(test_cfg_insecure_is_a_switch, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_peer_spec_takes_http_addresses, s_clear_env),
         cmocka_unit_test_setup(test_cfg_peer_spec_takes_a_curve_key, s_clear_env),
         cmocka_unit_test_setup(test_cfg_exposure_needs_credentials_or_insecure, s_clear_env),
     };

@@ -411,7 +411,7 @@ test_peer_json_rejects_bad_bodies(void **state)
         { "{\"name\":\"b\",\"address\":\"tcp://h:70000\"}", PDB_EINVAL, "'address'" },
         { "{\"name\":\"b\",\"address\":\"tcp://h:*\"}", PDB_EINVAL, "'address'" },
         { "{\"name\":\"b\",\"address\":\"tcp://*:1\"}", PDB_EINVAL, "'address'" },
-        { "{\"name\":\"b\",\"address\":\"http://h:1\"}", PDB_EINVAL, "'address'" },
+        { "{\"name\":\"b\",\"address\":\"http://h:1/x\"}", PDB_EINVAL, "'address'" },
         { "{\"name\":\"b\",\"address\":\"tcp://h:1\\u0000x\"}", PDB_EINVAL, "NUL" },
         { "{\"name\":\"b\",\"address\":\"tcp://h:1\",\"direction\":\"up\"}", PDB_EINVAL,
           "'direction' must be push, pull or both" },

@@ -397,7 +397,7 @@ test_body_peer_refuses_bad_arguments(void **state)
         { "b", "tcp://h:0", NULL, NULL, 0, "ADDRESS" },
         { "b", "tcp://h:*", NULL, NULL, 0, "ADDRESS" },
         { "b", "tcp://*:7700", NULL, NULL, 0, "ADDRESS" },
-        { "b", "http://h:7070", NULL, NULL, 0, "ADDRESS" },
+        { "b", "http://h:7070/v1", NULL, NULL, 0, "ADDRESS" },
         { "b", "tcp://", NULL, NULL, 0, "ADDRESS" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
