@@ -236,3 +236,12 @@ tokens_peer(const tokens_t *self, const char *name)
             return self->entries[i].token;
     return NULL;
 }
+
+bool
+tokens_for_api(const tokens_t *self)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (self->entries[i].role != TOKEN_ROLE_PEER)
+            return true;
+    return false;
+}

@@ -21,6 +21,7 @@
 
 #include "err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define TOKENS_LEN_MIN 16      // shorter is guessable
@@ -52,6 +53,11 @@ int tokens_load(const char *path, tokens_t **out, char why[PDB_ERRMSG_MAX]);
 void tokens_destroy(tokens_t **self_p);
 
 size_t tokens_count(const tokens_t *self);
+
+//  True when the file holds a token for API clients (read, write or admin):
+//  only then does the HTTP API require one. Sync routes need a peer token
+//  whenever there is a token file at all.
+bool tokens_for_api(const tokens_t *self);
 
 //  The role of the bearer token `token` (len bytes), TOKEN_ROLE_NONE when it
 //  is unknown. Compares against every token in constant time, so neither

@@ -64,8 +64,15 @@ s_load_tokens(gateway_t *self)
               why);
         return rc;
     }
-    log_i("gateway", "API tokens required tokens=%zu file=%s", tokens_count(self->tokens),
-          self->cfg.api_tokens);
+    bool api = tokens_for_api(self->tokens);
+    if (!api && !self->cfg.insecure && !cfg_host_is_loopback(self->cfg.http_host)) {
+        log_e("gateway", "gateway/host %s is beyond loopback and %s holds no API token "
+              "(read, write or admin): anyone who reaches the port could write and delete",
+              self->cfg.http_host, self->cfg.api_tokens);
+        return PDB_EINVAL;
+    }
+    log_i("gateway", "tokens loaded tokens=%zu api_requires_token=%s sync_requires_peer_token=yes "
+          "file=%s", tokens_count(self->tokens), api ? "yes" : "no", self->cfg.api_tokens);
     return 0;
 }
 

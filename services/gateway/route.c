@@ -149,9 +149,13 @@ s_caller_role(const api_t *api, const http_req_t *req, const char **label)
 //  Whether a caller with `role` may use a route that needs `needed`: peer
 //  tokens open the sync routes only, and only peer tokens open them.
 static bool
-s_role_allows(token_role_t role, token_role_t needed, bool tokens_required)
+s_role_allows(const api_t *api, token_role_t role, token_role_t needed)
 {
-    if (needed == TOKEN_ROLE_NONE || !tokens_required)
+    //  A token file of peer tokens only secures sync, and leaves the API
+    //  as open as its listening address (cfg_exposure_check).
+    bool required = api->tokens
+                 && (needed == TOKEN_ROLE_PEER || tokens_for_api(api->tokens));
+    if (needed == TOKEN_ROLE_NONE || !required)
         return true;
     if (needed == TOKEN_ROLE_PEER || role == TOKEN_ROLE_PEER)
         return role == needed;
@@ -165,7 +169,7 @@ static bool
 s_authorized(const api_t *api, const http_req_t *req, token_role_t role, token_role_t needed,
              const char *label, http_reply_t *reply)
 {
-    if (s_role_allows(role, needed, api->tokens != NULL))
+    if (s_role_allows(api, role, needed))
         return true;
     if (role == TOKEN_ROLE_NONE) {
         http_reply_error(reply, 401, "a valid API token is required: send "

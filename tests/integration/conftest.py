@@ -250,22 +250,37 @@ class SyncNode(Node):
         self.gateway_extra = []
         self.syncer = None
         self._instance = None
+        self.public_key = None          # set by keygen(): the syncer then requires CURVE
 
     def __repr__(self):
         return f"SyncNode({self.name})"
 
     # -- configuration ---------------------------------------------------
-    def spec(self, direction="both", collectives=(), name=None):
-        """This node as a --sync-peers entry."""
-        out = f"{name or self.name}={self.sync_address}"
+    def spec(self, direction="both", collectives=(), name=None, http=False):
+        """This node as a --sync-peers entry: its ZeroMQ sync address (with
+        its CURVE key, when it has one), or with http its gateway's URL."""
+        out = f"{name or self.name}={self.http_address() if http else self.sync_address}"
         if direction != "both":
             out += f",{direction}"
         if collectives:
             out += ",collectives=" + ";".join(collectives)
+        if self.public_key and not http:
+            out += f",key={self.public_key}"
         return out
 
-    def add_peer(self, other, direction="both", collectives=()):
-        self.peers.append(other.spec(direction, collectives))
+    def http_address(self):
+        return self.url
+
+    def add_peer(self, other, direction="both", collectives=(), http=False):
+        self.peers.append(other.spec(direction, collectives, http=http))
+
+    def keygen(self):
+        """Makes the node's CURVE key pair (before its syncer starts)."""
+        r = subprocess.run([PULSEDB, "keygen", "--data", self.data], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        self.public_key = r.stdout.strip()
+        return self.public_key
 
     def sync_flags(self):
         flags = ["--sync-bind", self.sync_address, *FAST_SYNC, *self.sync_extra]
@@ -304,11 +319,16 @@ class SyncNode(Node):
 
     def start_syncer(self, extra=()):
         assert self.syncer is None, f"{self.name}: syncer already running"
+        started = self.log("syncer").count(" I syncer: started ")
         self.syncer = self._spawn([SYNCER, "--data", self.data, "--log-level", self.log_level,
                                    *self.sync_flags(), *extra], "syncer")
-        self._wait_up(self.syncer, "syncer",
-                      lambda: (sync_request(self.sync_address, hello_msg(), 500) or [0, ""])[1]
-                      == "hello_ok")
+        if self.public_key:
+            #  A CURVE server answers no stranger's hello: wait for its start line.
+            ready = lambda: self.log("syncer").count(" I syncer: started ") > started
+        else:
+            ready = lambda: (sync_request(self.sync_address, hello_msg(), 500)
+                             or [0, ""])[1] == "hello_ok"
+        self._wait_up(self.syncer, "syncer", ready)
         return self.syncer
 
     def start(self, gateways=1, syncer=True):

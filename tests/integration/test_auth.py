@@ -167,30 +167,3 @@ def test_listening_beyond_loopback_needs_credentials_or_insecure(tmp_path, argv,
     assert r.returncode != 0
     assert option in r.stderr + r.stdout and "--insecure" in r.stderr + r.stdout
     assert not os.path.exists(data / "data.mdb")        # refused before anything started
-
-
-def test_insecure_starts_and_says_so_loudly(make_node, tmp_path):
-    node = make_node(gateways=0)
-    port = free_port()
-    log = open(tmp_path / "gw.log", "wb")
-    gw = subprocess.Popen([GATEWAY, "--data", node.data, "--host", "0.0.0.0", "--port",
-                           str(port), "--insecure"], stdout=log, stderr=subprocess.STDOUT)
-    node.gateways.append(gw)
-    wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code
-             == 200, what="insecure gateway")
-    assert "INSECURE" in (tmp_path / "gw.log").read_text()
-
-
-def test_tokens_on_loopback_only_and_beyond_with_tokens(make_node, tmp_path):
-    node = make_node(gateways=0)
-    path = write_tokens(tmp_path / "tokens")
-    port = free_port()
-    gw = subprocess.Popen([GATEWAY, "--data", node.data, "--host", "0.0.0.0", "--port",
-                           str(port), "--api-tokens", str(path)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    node.gateways.append(gw)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: requests.get(url + "/health", timeout=1).status_code == 200,
-             what="gateway with tokens beyond loopback")
-    assert requests.get(url + "/v1/status", timeout=5).status_code == 401
-    assert requests.get(url + "/v1/status", headers=auth("read"), timeout=5).status_code == 200

@@ -1,0 +1,215 @@
+"""Authenticated sync: ZeroMQ peers with CURVE keys, HTTP peers with shared
+tokens (and HTTPS), and what the serving node allows each peer. Every
+refusal leaves the refusing node's store unchanged."""
+import os
+import subprocess
+import uuid
+
+import msgpack
+import pytest
+import requests
+import zmq
+
+from conftest import GATEWAY, SYNCER, Cluster, hello_msg, sync_request, wait_for
+
+PEER_TOKEN = "shared-" + "t" * 40
+
+
+def write_tokens(node, lines):
+    path = os.path.join(os.path.dirname(node.data), f"{node.name}-tokens")
+    with open(path, "w") as f:
+        f.write("".join(f"{line}\n" for line in lines))
+    os.chmod(path, 0o600)
+    return path
+
+
+def with_tokens(node, lines):
+    """The node's gateway and syncer read the same token file."""
+    path = write_tokens(node, lines)
+    node.gateway_extra += ["--api-tokens", path]
+    node.sync_extra += ["--api-tokens", path]
+    return path
+
+
+def curve_client(server_public, keypair=None):
+    """A DEALER that speaks CURVE with its own (made-up) key pair."""
+    public, secret = keypair or zmq.curve_keypair()
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 1500)
+    sock.curve_publickey, sock.curve_secretkey = public, secret
+    sock.curve_serverkey = server_public.encode()
+    return sock
+
+
+def curve_request(address, server_public, message):
+    sock = curve_client(server_public)
+    try:
+        sock.connect(address)
+        sock.send(msgpack.packb(message, use_bin_type=True))
+        try:
+            return msgpack.unpackb(sock.recv(), raw=False, strict_map_key=False)
+        except zmq.Again:
+            return None
+    finally:
+        sock.close()
+
+
+def curve_pair(cluster, direction="both", collectives=()):
+    a = cluster.add("a", start=False)
+    b = cluster.add("b", start=False)
+    a.keygen()
+    b.keygen()
+    Cluster.link(a, b, direction, collectives)
+    return a, b
+
+
+def test_curve_peers_sync_and_strangers_are_refused(cluster):
+    a, b = curve_pair(cluster)
+    a.start()
+    b.start()
+    coll = a.collective("team")
+    a.experience(coll["id"], "from a")
+    b.experience(coll["id"], "from b")
+    cluster.wait_converged()
+    assert "CURVE" in a.log("syncer")
+    head = a.wal_head()
+    # No CURVE at all: no answer. A key a does not know: no answer either.
+    assert sync_request(a.sync_address, hello_msg(), 1500) is None
+    assert curve_request(a.sync_address, a.public_key, hello_msg()) is None
+    assert a.wal_head() == head
+    wait_for(lambda: a.sync_status()["refused"]["count"] >= 1, what="refusals in status")
+    refused = a.sync_status()["refused"]
+    assert refused["last_key"] and refused["last_ms"] > 0
+    assert "refused a sync connection: unknown key" in a.log("syncer")
+
+
+def test_curve_node_refuses_to_sync_with_a_peer_without_key(cluster):
+    a, b = curve_pair(cluster)
+    b.peers = [a.spec().split(",key=")[0]]        # b does not know a's key
+    a.start()
+    b.start()
+    coll = a.collective("team")
+    a.experience(coll["id"], "only on a")
+    wait_for(lambda: (b.peer("a") or {}).get("last_error"), what="b's error about a")
+    assert b.digest(coll["id"]) is None
+
+
+def test_sync_socket_beyond_loopback_needs_a_key_or_insecure(cluster):
+    a = cluster.add("a", start=False)
+    a.start_storage()
+    r = subprocess.run([SYNCER, "--data", a.data, "--sync-bind", "tcp://0.0.0.0:%d" % a.sync_port],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 3 and "sync/bind" in r.stderr and "keygen" in r.stderr
+
+
+def http_trio(cluster):
+    """A -ZeroMQ- B -HTTP- C: B and C share a token and reach each other's
+    gateway only."""
+    a = cluster.add("a", start=False)
+    b = cluster.add("b", start=False)
+    c = cluster.add("c", start=False)
+    Cluster.link(a, b)
+    b.add_peer(c, http=True)
+    c.add_peer(b, http=True)
+    with_tokens(b, [f"peer:c {PEER_TOKEN}", "admin " + "b" * 40])
+    with_tokens(c, [f"peer:b {PEER_TOKEN}", "admin " + "c" * 40])
+    return a, b, c
+
+
+def admin(node):
+    return {"Authorization": "Bearer " + node.name * 40}
+
+
+def test_mixed_topology_over_zeromq_and_http_converges(cluster):
+    a, b, c = http_trio(cluster)
+    for n in (a, b, c):
+        n.start()
+    coll = a.post("/v1/collectives", {"name": "team", "embedding_dim": 4}).json()
+    for n in (a, b, c):
+        r = n.post(f"/v1/collectives/{coll['id']}/experiences",
+                   {"content": f"from {n.name}", "embedding": [1, 0, 0, 0]},
+                   headers=admin(n) if n is not a else {})
+        if r.status_code == 404:          # the collective has not reached c yet
+            wait_for(lambda: n.get(f"/v1/collectives/{coll['id']}",
+                                   headers=admin(n)).status_code == 200, what="collective")
+            r = n.post(f"/v1/collectives/{coll['id']}/experiences",
+                       {"content": f"from {n.name}", "embedding": [1, 0, 0, 0]},
+                       headers=admin(n))
+        assert r.status_code == 201, r.text
+    digest = lambda n: n.get(f"/v1/collectives/{coll['id']}/digest",
+                             headers=admin(n) if n is not a else {})
+    wait_for(lambda: len({digest(n).text for n in (a, b, c)}) == 1
+             and digest(c).status_code == 200, timeout=30, what="three nodes converge")
+    status = c.get("/v1/sync/status", headers=admin(c)).json()
+    row = next(p for p in status["peers"] if p["name"] == "b")
+    assert row["address"].startswith("http://") and row["state"] != "degraded"
+
+
+def sync_post(node, op, body, token=None, content_type="application/msgpack"):
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.post(f"{node.url}/v1/sync/{op}", data=body, headers=headers, timeout=10)
+
+
+def test_http_sync_refuses_callers_without_the_peer_token(cluster):
+    a, b, c = http_trio(cluster)
+    b.start()
+    head = b.wal_head()
+    push = msgpack.packb([1, "push", {"source": uuid.uuid4().bytes, "changes": []}],
+                         use_bin_type=True)
+    hello = msgpack.packb(hello_msg(), use_bin_type=True)
+    for token, status in ((None, 401), ("wrong-" + "x" * 40, 401), ("b" * 40, 403)):
+        for body in (hello, push):
+            r = sync_post(b, "hello" if body is hello else "push", body, token)
+            assert r.status_code == status, (token, r.status_code, r.content)
+            reply = msgpack.unpackb(r.content, raw=False)
+            assert reply[1] == "error"
+            assert reply[2]["code"] == ("unauthorized" if status == 401 else "forbidden")
+    # The peer token opens the sync routes and nothing else.
+    r = sync_post(b, "hello", hello, PEER_TOKEN)
+    assert r.status_code == 200 and msgpack.unpackb(r.content, raw=False)[1] == "hello_ok"
+    assert b.get("/v1/status", headers={"Authorization": f"Bearer {PEER_TOKEN}"}
+                 ).status_code == 403
+    r = sync_post(b, "hello", b"not msgpack", PEER_TOKEN)
+    assert r.status_code == 400
+    r = sync_post(b, "hello", hello, PEER_TOKEN, content_type="application/json")
+    assert r.status_code == 415
+    assert b.wal_head() == head
+
+
+def make_certificate(folder):
+    key, cert = os.path.join(folder, "key.pem"), os.path.join(folder, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def test_https_peers_sync_with_a_verified_certificate(cluster, tmp_path):
+    b = cluster.add("b", start=False)
+    c = cluster.add("c", start=False)
+    cert, key = make_certificate(str(tmp_path))
+    b.url = b.url.replace("http://", "https://")
+    b.gateway_extra += ["--tls-cert", cert, "--tls-key", key]
+    c.add_peer(b, http=True)
+    b.add_peer(c, http=True)
+    c.sync_extra += ["--sync-ca-file", cert]
+    #  Only peer tokens: the API stays open on loopback, sync needs the token.
+    with_tokens(b, [f"peer:c {PEER_TOKEN}"])
+    with_tokens(c, [f"peer:b {PEER_TOKEN}"])
+    b.start_storage()
+    b.gateways.append(b._spawn([GATEWAY, "--data", b.data, "--port", str(b.port),
+                                *b.gateway_extra], "gateway0"))
+    wait_for(lambda: requests.get(b.url + "/health", verify=cert, timeout=1).status_code == 200,
+             what="https gateway")
+    b.start_syncer()
+    c.start()
+    coll = requests.post(b.url + "/v1/collectives", json={"name": "t", "embedding_dim": 4},
+                         verify=cert, timeout=10).json()
+    wait_for(lambda: c.get(f"/v1/collectives/{coll['id']}").status_code == 200, timeout=30,
+             what="a collective made on b reaches c over https")
+    row = next(p for p in c.sync_status()["peers"] if p["name"] == "b")
+    assert row["address"].startswith("https://")
