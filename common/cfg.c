@@ -1065,6 +1065,8 @@ cfg_exposure_check(const cfg_t *cfg, unsigned sockets, char why[PDB_ERRMSG_MAX])
              "could write and delete; %s, or pass --insecure to accept the risk", option, value,
              http ? "and gateway/api_tokens is empty" : "and that socket takes no credentials",
              http ? "give a token file (--api-tokens) or listen on loopback"
+                  : strcmp(option, "sync/bind") == 0
+                  ? "make a key pair (pulsedb keygen: CURVE) or listen on loopback"
                   : "listen on loopback");
     snprintf(why, PDB_ERRMSG_MAX, "%.*s", PDB_ERRMSG_MAX - 1, line);
     if (!cfg->insecure)

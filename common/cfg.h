@@ -171,7 +171,8 @@ void cfg_storage_endpoint(const cfg_t *cfg, char *out, size_t out_len);
 //  `sockets` says which of the caller's sockets to check (CFG_EXPOSE_*).
 //  Refuses (PDB_EINVAL, `why` says which option and what to do) when the
 //  HTTP API listens beyond loopback while gateway/api_tokens is empty, or
-//  sync/bind or storage/tcp does (those sockets take no credentials yet),
+//  sync/bind does (callers leave CFG_EXPOSE_SYNC out when the node has a
+//  CURVE key pair), or storage/tcp does (it takes no credentials),
 //  unless node/insecure is set: then it logs the exposure as a warning and
 //  returns 0. Loopback means 127.0.0.0/8, ::1 or "localhost"; any
 //  other name or a wildcard counts as exposed.

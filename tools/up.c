@@ -25,6 +25,7 @@
     error, 3 as above.
 */
 #include "cli.h"
+#include "nodekey.h"
 #include "clock.h"
 #include "cmd.h"
 #include "log.h"
@@ -243,7 +244,8 @@ cmd_up(int argc, char **argv)
     log_set_level(cfg.log_level);
     //  Refused here, before any child starts; with --insecure each child
     //  logs its own exposure.
-    if (!cfg.insecure && cfg_exposure_check(&cfg, CFG_EXPOSE_ALL, why)) {
+    if (!cfg.insecure && cfg_exposure_check(&cfg, nodekey_exists(cfg.data_dir) ? CFG_EXPOSE_ALL & ~CFG_EXPOSE_SYNC
+                                                                    : CFG_EXPOSE_ALL, why)) {
         fprintf(stderr, "error: %s\n", why);
         return CLI_EXIT_USAGE;
     }

@@ -12,6 +12,22 @@
 //  Storage calls of a sync thread: a group commit plus fsync, with slack.
 #define CONN_STORAGE_TIMEOUT_MS 30000
 
+//  A ZeroMQ peer and this node must agree on CURVE: a CURVE server admits
+//  only known keys, and a plain one cannot talk to a CURVE client.
+static const char *
+s_credentials_problem(const synctx_t *ctx, const cfg_peer_t *spec)
+{
+    if (strncmp(spec->address, "tcp://", 6) != 0)
+        return NULL;
+    if (ctx->cert && !spec->public_key[0])
+        return "has no public key, and this node speaks CURVE only: add key=KEY to its "
+               "spec (pulsedb peer add --key)";
+    if (!ctx->cert && spec->public_key[0])
+        return "has a public key, but this node has no key pair of its own: run "
+               "pulsedb keygen";
+    return NULL;
+}
+
 int
 conn_init(conn_t *self, const synctx_t *ctx, peer_t *peer, peer_dir_t dir,
           link_cancel_t *cancel, char why[PDB_ERRMSG_MAX])
@@ -21,7 +37,17 @@ conn_init(conn_t *self, const synctx_t *ctx, peer_t *peer, peer_dir_t dir,
     self->peer = peer;
     self->dir = dir;
     self->cancel = cancel;
-    self->link = link_new(peer->spec.address, NULL);
+    const char *problem = s_credentials_problem(ctx, &peer->spec);
+    if (problem) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer %.64s %s", peer->spec.name, problem);
+        return PDB_EINVAL;
+    }
+    link_opts_t opts = {
+        .cert = ctx->cert, .server_key = peer->spec.public_key,
+        .token = ctx->tokens ? tokens_peer(ctx->tokens, peer->spec.name) : NULL,
+        .ca_file = ctx->ca_file,
+    };
+    self->link = link_new(peer->spec.address, &opts);
     self->storage = sclient_new(ctx->storage_endpoint, CONN_STORAGE_TIMEOUT_MS);
     if (!self->link || !self->storage) {
         snprintf(why, PDB_ERRMSG_MAX, "cannot create sockets for %.100s / %.100s", peer->spec.address,

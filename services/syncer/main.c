@@ -7,6 +7,7 @@
     start-up error a restart cannot fix (bad configuration).
 */
 #include "cfg.h"
+#include "nodekey.h"
 #include "log.h"
 #include "service.h"
 #include "syncer.h"
@@ -47,7 +48,7 @@ main(int argc, char **argv)
         }
     }
     log_set_level(cfg.log_level);
-    if (cfg_exposure_check(&cfg, CFG_EXPOSE_SYNC, why) != 0) {
+    if (cfg_exposure_check(&cfg, nodekey_exists(cfg.data_dir) ? 0 : CFG_EXPOSE_SYNC, why) != 0) {
         log_e("syncer", "refusing to start: %s", why);
         return SERVICE_EXIT_FATAL;
     }

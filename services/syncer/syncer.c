@@ -1,4 +1,5 @@
 #include "syncer.h"
+#include "nodekey.h"
 #include "compact.h"
 #include "log.h"
 #include "peerset.h"
@@ -76,6 +77,25 @@ s_instance(const char *endpoint, volatile sig_atomic_t *stop, pdb_id_t *out)
     return rc;
 }
 
+//  The node's CURVE key pair and the token file, when it has them.
+static int
+s_credentials(const cfg_t *cfg, syncer_base_t *base)
+{
+    char why[PDB_ERRMSG_MAX];
+    int rc = nodekey_load(cfg->data_dir, &base->cert, why);
+    if (rc && rc != PDB_ENOTFOUND) {
+        log_e("syncer", "cannot load the node's key pair: %s", why);
+        return rc;
+    }
+    if (base->cert)
+        log_i("syncer", "CURVE on: peers must present a configured key public_key=%s",
+              zcert_public_txt(base->cert));
+    rc = cfg->api_tokens[0] ? tokens_load(cfg->api_tokens, &base->tokens, why) : 0;
+    if (rc)
+        log_e("syncer", "cannot load gateway/api_tokens: %s", why);
+    return rc;
+}
+
 int
 syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *base)
 {
@@ -83,6 +103,10 @@ syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *b
     char why[PDB_ERRMSG_MAX];
     if (cfg_peers_parse(cfg->sync_peers, &base->peers, &base->peers_n, why) != 0) {
         log_e("syncer", "sync/peers: %s", why);
+        return SYNCER_EXIT_FATAL;
+    }
+    if (s_credentials(cfg, base) != 0) {
+        syncer_base_close(base);
         return SYNCER_EXIT_FATAL;
     }
     if (s_wait_store(cfg, stop, &base->store) != 0) {
@@ -109,6 +133,9 @@ syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *b
     ctx->retry_initial_ms = cfg->sync_retry_initial_ms;
     ctx->retry_max_ms = cfg->sync_retry_max_ms;
     ctx->retry_multiplier_pct = cfg->sync_retry_multiplier_pct;
+    ctx->cert = base->cert;
+    ctx->tokens = base->tokens;
+    ctx->ca_file = cfg->sync_ca_file;
     return 0;
 }
 
@@ -116,6 +143,8 @@ void
 syncer_base_close(syncer_base_t *base)
 {
     store_destroy(&base->store);
+    zcert_destroy(&base->cert);
+    tokens_destroy(&base->tokens);
     free(base->peers);
     base->peers = NULL;
     base->peers_n = 0;

@@ -22,6 +22,8 @@ typedef struct {
     synctx_t ctx;
     cfg_peer_t *peers;               // sync/peers, owned (free())
     size_t peers_n;
+    zcert_t *cert;                   // nodekey: CURVE key pair, owned; NULL without one
+    tokens_t *tokens;                // gateway/api_tokens, owned; NULL without one
 } syncer_base_t;
 
 //  Checks what the configuration asks for, waits for storage to create the

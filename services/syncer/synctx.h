@@ -1,7 +1,7 @@
 /*  synctx.h - what every sync thread of a node shares, read-only once the
     syncer has started: the store (read-only, MDB_NOTLS so transactions may
-    live on any thread), this node's identity, the storage endpoints and the
-    sync options from the configuration.
+    live on any thread), this node's identity, the storage endpoints, the
+    sync options from the configuration, and its credentials.
 */
 #ifndef PDB_SYNCER_SYNCTX_H
 #define PDB_SYNCER_SYNCTX_H
@@ -10,6 +10,9 @@
 #include "id.h"
 #include "senv.h"
 #include "store.h"
+#include "tokens.h"
+
+#include <czmq.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +28,9 @@ typedef struct {
     unsigned pull_wait_ms;
     uint64_t retry_initial_ms, retry_max_ms;
     unsigned retry_multiplier_pct;
+    zcert_t *cert;                             // this node's CURVE key pair, NULL: none
+    const tokens_t *tokens;                    // peer tokens for HTTP peers, NULL: none
+    const char *ca_file;                       // CA bundle for https peers, "" for the system's
 } synctx_t;
 
 #endif
