@@ -3,7 +3,7 @@
 # Included from tests/CMakeLists.txt; paths are relative to this file.
 # The tests that need a real store write it with the storage core library.
 
-set(PDB_SYNCER_TESTS retry page peers server zap)
+set(PDB_SYNCER_TESTS retry page peers server zap authz)
 foreach(name ${PDB_SYNCER_TESTS})
   add_executable(test_syncer_${name} ${CMAKE_CURRENT_LIST_DIR}/test_syncer_${name}.c)
   target_link_libraries(test_syncer_${name} PRIVATE
