@@ -84,7 +84,7 @@ int
 chead_read(const void *data, size_t len, chead_t *out)
 {
     s_rd_t r = { data, (const uint8_t *) data + len };
-    uint64_t hlc, entity, op;
+    uint64_t entity, op;
     chead_t h = { .partial = false };
     //  fixarray of 9, of 10 with the partial mark, of 11 with the source too
     if (len < 1 || r.p[0] < 0x99 || r.p[0] > 0x9b)
@@ -92,7 +92,7 @@ chead_read(const void *data, size_t len, chead_t *out)
     bool marked = r.p[0] != 0x99, sourced = r.p[0] == 0x9b;
     r.p++;
     if (s_uint(&r, &h.seq) || s_id(&r, &h.origin) || s_uint(&r, &h.origin_seq)
-        || s_uint(&r, &hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
+        || s_uint(&r, &h.hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
         || s_id(&r, &h.collective) || h.origin_seq == 0)
         return PDB_EINVAL;
     if (marked && s_marks(&r, sourced, &h))

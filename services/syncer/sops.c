@@ -74,20 +74,44 @@ s_apply_results(const msgpack_object *o, int *results, size_t n, uint64_t *head)
 }
 
 int
+sops_apply_pack(mpk_out_t *args, const char *peer, uint64_t cursor,
+                const sync_blob_t *changes, size_t n, bool partial)
+{
+    mpk_out_init(args);
+    mpk_pack_array(&args->pk, partial ? 4 : 3);
+    mpk_pack_str(&args->pk, peer);
+    mpk_pack_u64(&args->pk, cursor);
+    mpk_pack_array(&args->pk, n);
+    for (size_t i = 0; i < n; i++)
+        mpk_pack_bin(&args->pk, changes[i].data, changes[i].len);
+    if (partial)
+        mpk_pack_bool(&args->pk, true);
+    return mpk_out_status(args);
+}
+
+int
+sops_apply_result(const void *result, size_t len, int *results, size_t n, uint64_t *head,
+                  char why[PDB_ERRMSG_MAX])
+{
+    msgpack_unpacked u;
+    uint64_t ignored;
+    int rc = result && mpk_parse(result, len, &u) == 0 ? 0 : PDB_EPROTO;
+    if (!rc) {
+        rc = s_apply_results(&u.data, results, n, head ? head : &ignored);
+        msgpack_unpacked_destroy(&u);
+    }
+    if (rc)
+        snprintf(why, PDB_ERRMSG_MAX, "storage sent an unexpected apply result");
+    return rc;
+}
+
+int
 sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
            const sync_blob_t *changes, size_t n, bool partial, int *results, uint64_t *head,
            char why[PDB_ERRMSG_MAX])
 {
     mpk_out_t args;
-    mpk_out_init(&args);
-    mpk_pack_array(&args.pk, partial ? 4 : 3);
-    mpk_pack_str(&args.pk, peer);
-    mpk_pack_u64(&args.pk, cursor);
-    mpk_pack_array(&args.pk, n);
-    for (size_t i = 0; i < n; i++)
-        mpk_pack_bin(&args.pk, changes[i].data, changes[i].len);
-    if (partial)
-        mpk_pack_bool(&args.pk, true);
+    (void) sops_apply_pack(&args, peer, cursor, changes, n, partial);
     void *buf;
     msgpack_unpacked u;
     bool has;

@@ -102,7 +102,9 @@ s_loop(s_worker_t *self)
         char error[PDB_ERRMSG_MAX];
         snprintf(error, sizeof error, "%s: %.240s", s_dir_name(self->dir),
                  why[0] ? why : pdb_strerror(rc));
-        unsigned failures = peer_note_failure(self->peer, self->dir, error);
+        const senv_t *env = self->ctx->env;
+        unsigned failures = peer_note_failure(self->peer, self->dir, error,
+                                              env->wall_ms(env->ctx));
         log_w("syncer", "%s failed peer=%s rc=%d (%s) failures=%u retry_in_ms=%" PRIu64 "%s",
               s_dir_name(self->dir), name, rc, why[0] ? why : pdb_strerror(rc), failures, delay,
               failures == PEER_DEGRADED_AFTER ? " state=degraded" : "");
@@ -152,7 +154,7 @@ s_actor(zsock_t *pipe, void *arg)
     else {
         log_e("syncer", "%s cannot start peer=%s: %s", s_dir_name(args.dir),
               args.peer->spec.name, why);
-        peer_note_failure(args.peer, args.dir, why);
+        peer_note_failure(args.peer, args.dir, why, ctx->env->wall_ms(ctx->env->ctx));
         //  Sockets could not be made: wait to be stopped (the peer set
         //  restarts the peer when its spec changes).
         while (!link_cancel_wait(&self.cancel, 1000))

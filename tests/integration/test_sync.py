@@ -14,13 +14,14 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 import uuid
 
 import msgpack
 import pytest
 import zmq
 
-from conftest import SYNCER, Cluster, hello_msg, id_str, sync_request, wait_for
+from conftest import PULSEDB, SYNCER, Cluster, hello_msg, id_str, sync_request, wait_for
 
 DIM = 4
 
@@ -1025,6 +1026,45 @@ def test_peer_down_is_degraded_then_recovers(cluster):
              timeout=20, what="a's peer b back", detail=lambda: a.peer("b"))
     assert 'pulsedb_sync_peer_up{peer="b"} 1' in a.get("/metrics").text
     assert get_json(b, f"/v1/collectives/{c}/digest")["experiences"] == 6
+
+
+def test_status_error_is_current_while_failing_and_kept_as_history(cluster):
+    a, b = pair(cluster)
+    c = a.collective("errors", DIM)["id"]
+    post_exp(a, c, "before")
+    cluster.wait_converged()
+    wait_for(lambda: a.peer("b")["state"] == "idle", what="a's peer b idle",
+             detail=lambda: a.peer("b"))
+    assert a.peer("b")["error"] is None and a.peer("b")["lag_ms"] == 0
+
+    started = int(time.time() * 1000)
+    b.kill("syncer")
+    post_exp(a, c, "while b is down")
+    # Failing: the error is current, with its time; the change b lacks ages.
+    wait_for(lambda: a.peer("b")["error"] is not None, timeout=30, what="a's error for b",
+             detail=lambda: a.peer("b"))
+    row = a.peer("b")
+    assert row["error_ms"] >= started and row["last_error"] == row["error"], row
+    assert row["push_lag_ms"] > 0 and row["lag_ms"] >= row["push_lag_ms"], row
+    first = row["push_lag_ms"]
+    wait_for(lambda: a.peer("b")["push_lag_ms"] > first, what="the push lag growing",
+             detail=lambda: a.peer("b"))
+    assert 'pulsedb_sync_peer_lag_ms{peer="b"} 0' not in a.get("/metrics").text
+
+    b.restart("syncer")
+    cluster.wait_converged()
+    # Working again: no current error, the last one kept as history.
+    wait_for(lambda: a.peer("b")["error"] is None and a.peer("b")["state"] == "idle"
+             and a.peer("b")["lag_ms"] == 0, timeout=20, what="a's peer b recovered",
+             detail=lambda: a.peer("b"))
+    row = a.peer("b")
+    assert row["failures"] == 0 and row["error_ms"] is None, row
+    assert row["last_error"] and row["last_error_ms"] >= started, row
+    r = subprocess.run([PULSEDB, "sync", "status", "--url", a.url], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    line = next(l for l in r.stdout.splitlines() if l.startswith("b "))
+    assert "none (last " in line and row["last_error"][:20] in line, line
 
 
 def test_peers_added_and_removed_over_http_start_and_stop_syncing(cluster):
