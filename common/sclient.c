@@ -263,6 +263,12 @@ sclient_socket(sclient_t *self)
     return self->sock;
 }
 
+bool
+sclient_lost(sclient_t *self)
+{
+    return self->mon && sockmon_disconnected(self->mon);
+}
+
 static int
 s_read_id_seq(const void *result, size_t len, pdb_id_t *id_out, uint64_t *seq_out)
 {

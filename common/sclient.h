@@ -9,6 +9,7 @@
 #include "id.h"
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,10 @@ int sclient_recv(sclient_t *self, uint64_t *request_id, int *reply_rc, void **re
                  size_t *result_len, char why[PDB_ERRMSG_MAX]);
 //  The socket to poll for replies (readable: sclient_recv has one).
 zsock_t *sclient_socket(sclient_t *self);
+//  True when storage went away since the last call (never blocks): the
+//  requests it had not answered are lost with the connection and will get
+//  no reply.
+bool sclient_lost(sclient_t *self);
 
 //  Convenience for "write": fields is a packed map. id_out gets the entity
 //  id (new for creates); seq_out the WAL sequence. Either may be NULL.

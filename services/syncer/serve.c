@@ -292,10 +292,11 @@ s_push_answer(serve_t *self, s_push_t *p, int rc, const void *result, size_t len
     free(results);
 }
 
-//  Answers pushes whose wait for storage ended: busy, the sender retries
-//  (applying twice is harmless: the second copy is known).
+//  Answers pushes whose wait for storage ended (all of them with `all`):
+//  busy with why, the sender retries (applying twice is harmless: the
+//  second copy is known).
 static void
-s_pushes_expire(serve_t *self, uint64_t now, bool all)
+s_pushes_expire(serve_t *self, uint64_t now, bool all, const char *why)
 {
     size_t kept = 0;
     for (size_t i = 0; i < self->pushes_n; i++) {
@@ -304,9 +305,7 @@ s_pushes_expire(serve_t *self, uint64_t now, bool all)
             self->pushes[kept++] = p;
             continue;
         }
-        s_error(self, &p->route, SYNC_ERR_BUSY, all ? "the node is stopping; retry later"
-                : "storage did not apply the batch within %d ms; retry later",
-                SERVE_APPLY_TIMEOUT_MS);
+        s_error(self, &p->route, SYNC_ERR_BUSY, "%s; retry later", why);
         s_push_free(&self->pushes[i]);
     }
     self->pushes_n = kept;
@@ -674,7 +673,14 @@ serve_tick(serve_t *self)
 {
     uint64_t now = s_mono(self);
     s_parked_run(self, false);
-    s_pushes_expire(self, now, false);
+    //  A storage that went away took the waiting applies with it: they get
+    //  no reply, so their senders hear at once rather than after the wait.
+    if (sclient_lost(self->applier))
+        s_pushes_expire(self, now, true, "storage went away before applying the batch");
+    char why[PDB_ERRMSG_MAX];
+    snprintf(why, sizeof why, "storage did not apply the batch within %d ms",
+             SERVE_APPLY_TIMEOUT_MS);
+    s_pushes_expire(self, now, false, why);
     ssess_expire(self->sessions, now);
     inbound_flush(self->inbound, self->storage, now, false);
     uint64_t next = SERVE_TICK_MS;
@@ -742,7 +748,7 @@ serve_destroy(serve_t **self_p)
         s_parked_free(&self->parked[i]);
     }
     if (self->router)
-        s_pushes_expire(self, 0, true);
+        s_pushes_expire(self, 0, true, "the node is stopping");
     for (size_t i = 0; i < self->pushes_n; i++)
         s_push_free(&self->pushes[i]);
     sclient_destroy(&self->applier);
