@@ -682,7 +682,8 @@ serve_tick(serve_t *self)
              SERVE_APPLY_TIMEOUT_MS);
     s_pushes_expire(self, now, false, why);
     ssess_expire(self->sessions, now);
-    inbound_flush(self->inbound, self->storage, now, false);
+    //  Through the applier, without waiting: the loop never blocks on storage.
+    inbound_flush(self->inbound, self->applier, now, false, false);
     uint64_t next = SERVE_TICK_MS;
     for (size_t i = 0; i < self->parked_n; i++) {
         uint64_t d = self->parked[i]->deadline;
@@ -753,7 +754,7 @@ serve_destroy(serve_t **self_p)
         s_push_free(&self->pushes[i]);
     sclient_destroy(&self->applier);
     if (self->inbound && self->storage)
-        inbound_flush(self->inbound, self->storage, s_mono(self), true);
+        inbound_flush(self->inbound, self->storage, s_mono(self), true, true);
     ssess_table_destroy(&self->sessions);
     inbound_destroy(&self->inbound);
     zsock_destroy(&self->router);

@@ -52,6 +52,12 @@ int sops_apply_result(const void *result, size_t len, int *results, size_t n, ui
 int sops_peer_set(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,
                   char why[PDB_ERRMSG_MAX]);
 
+//  "peer_set" sent without waiting (sclient_send): for a caller that must
+//  not block on storage and can afford to lose the write (its reply, when
+//  it comes, is the caller's to drop). Returns 0 once sent, or a code with why.
+int sops_peer_set_send(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,
+                       char why[PDB_ERRMSG_MAX]);
+
 //  "peer_set" with an already packed map (n_fields entries in map bytes).
 int sops_peer_set_packed(sclient_t *storage, const char *peer, const void *map, size_t len,
                          char why[PDB_ERRMSG_MAX]);
