@@ -44,6 +44,7 @@ typedef struct {
     size_t config_peers_n;
     const tokens_t *tokens;           // API tokens; NULL when none are required
     syncrelay_t *relay;               // HTTP sync requests to the syncer
+    const char *data_dir;             // the syncer's status file is there
 } api_t;
 
 //  Every handler: `id` is the UUID captured from the path (NULL when the

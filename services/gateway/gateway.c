@@ -151,7 +151,7 @@ s_build(gateway_t *self)
     }
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
                           self->storage_endpoint, self->config_peers, self->config_peers_n,
-                          self->tokens, NULL };
+                          self->tokens, NULL, self->cfg.data_dir };
     return 0;
 }
 

@@ -84,7 +84,8 @@ s_due(const s_entry_t *e, uint64_t mono_ms, bool force)
 }
 
 unsigned
-inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force)
+inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force,
+              bool wait)
 {
     unsigned written = 0;
     for (size_t i = 0; i < self->n; i++) {
@@ -98,7 +99,8 @@ inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force)
             SOPS_U("pulled_through", e->cursor),
             SOPS_U("last_seen_ms", e->seen_wall),
         };
-        int rc = sops_peer_set(storage, name, kv, 3, why);
+        int rc = wait ? sops_peer_set(storage, name, kv, 3, why)
+                      : sops_peer_set_send(storage, name, kv, 3, why);
         if (rc) {
             log_d("syncer", "inbound row write failed peer=%s rc=%d (%s)", name, rc,
                   why[0] ? why : pdb_strerror(rc));
