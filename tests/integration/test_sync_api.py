@@ -112,7 +112,7 @@ def test_bad_peer_input_is_refused_and_changes_nothing(node):
         ({"name": "b", "address": "tcp://*:7700"}, 400, "'address'"),
         ({"name": "b", "address": "tcp://h:*"}, 400, "'address'"),
         ({"name": "b", "address": "tcp://bad host:1"}, 400, "'address'"),
-        ({"name": "b", "address": "http://h:7070"}, 400, "'address'"),
+        ({"name": "b", "address": "http://h:7070/v1"}, 400, "'address'"),
         ({"name": "b", "address": "tcp://h:1", "direction": "sideways"}, 400, "'direction'"),
         ({"name": "b", "address": "tcp://h:1", "direction": True}, 400, "'direction'"),
         ({"name": "b", "address": "tcp://h:1", "collectives": COLL_A}, 400, "array"),
