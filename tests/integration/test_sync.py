@@ -999,6 +999,36 @@ def test_folder_rolled_back_in_place_is_reported(cluster):
              what="b reporting its rollback", detail=lambda: b.log_tail("syncer", 5))
 
 
+def test_write_at_once_on_a_fresh_pair_is_no_rollback(tmp_path):
+    """A pair that takes writes right after it starts: a peer's hello reply
+    may already hold a write made here after the request was built. That is
+    a race, not a rollback, and never a reason to snapshot this node's own
+    data back from the peer."""
+    rounds = int(os.environ.get("PDB_RACE_ROUNDS", "12"))
+    for r in range(rounds):
+        cl = Cluster(tmp_path / f"round{r}")
+        try:
+            a, b = pair(cl, start=False)
+            for n in (a, b):
+                n.start_storage()
+                n.start_gateway()
+            a.start_syncer()
+            b.start_syncer()
+            ca = a.collective(f"a{r}", DIM)["id"]
+            cb = b.collective(f"b{r}", DIM)["id"]
+            post_exp(a, ca, "first on a")
+            post_exp(b, cb, "first on b")
+            cl.wait_converged(coll_ids=[ca, cb], what=f"round {r}")
+            cl.wait_quiet(what=f"round {r} quiet")
+            for n in (a, b):
+                log = n.log("syncer")
+                assert "rolled back in place" not in log, (r, n.name, n.log_tail("syncer", 20))
+                assert "initial sync starting" not in log, (r, n.name, n.log_tail("syncer", 20))
+        finally:
+            problems = cl.stop_all()
+        assert not problems, "\n".join(problems)
+
+
 # -- status, peers, limits -----------------------------------------------------
 
 def test_peer_down_is_degraded_then_recovers(cluster):
