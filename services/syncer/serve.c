@@ -50,6 +50,25 @@ s_mono(const serve_t *self)
     return self->ctx->env->mono_ms(self->ctx->env->ctx);
 }
 
+static uint64_t
+s_wall(const serve_t *self)
+{
+    return self->ctx->env->wall_ms(self->ctx->env->ctx);
+}
+
+//  A caller's request refused for what it carried: logged and kept in its
+//  inbound row, so status shows it.
+static void
+s_note_refused(serve_t *self, const pdb_id_t *from, const char *detail)
+{
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(from, id);
+    uint64_t count = inbound_refused(self->inbound, from, detail, s_mono(self), s_wall(self));
+    //  Once per caller at warning level: a caller cannot flood the log.
+    log_emit(count == 1 ? LOGL_WARN : LOGL_DEBUG, "syncer", "push refused source=%s "
+             "refused=%llu: %s", id, (unsigned long long) count, detail);
+}
+
 //  --------------------------------------------------------------------------
 //  Replies
 
@@ -198,10 +217,14 @@ s_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
         //  changes: storage applies them as partial copies.
         int rc = n ? sops_apply(self->storage, "", seqs[n - 1], msg->changes, n, msg->filtered,
                                 results, NULL, why) : 0;
-        if (rc)
+        if (rc) {
             s_error(self, route, s_storage_error(rc), "storage refused the batch: %s",
                     why[0] ? why : pdb_strerror(rc));
+            s_note_refused(self, &msg->from, why[0] ? why : pdb_strerror(rc));
+        }
         else {
+            if (n)
+                inbound_pushed(self->inbound, &msg->from, s_mono(self), s_wall(self));
             ack_t ack;
             ack_summarize(seqs, results, n, &ack);
             sync_msg_t reply = { .op = SYNC_PUSH_OK, .accepted_n = ack.accepted,
