@@ -22,7 +22,11 @@
         covered change. Prints lag from A's durable reply to B's commit
         and from the send to B's commit, p50/p90/p99/max. Replies are
         read between sends, so an "A durable" stamp can be late by up to
-        one send interval (0.2 ms at 5,000/s); the B stamps are not.
+        one send interval (0.2 ms at 5,000/s); the B stamps are not. Then
+        the stalls: writes whose lag (A durable -> B durable) reached
+        LAG_LATE_MS, grouped into clusters (late writes less than
+        LAG_CLUSTER_GAP_MS apart), with the largest and the median gap
+        between clusters.
     bench_sync lmdb SRC_DATA DST_DIR PER_TXN
         Raw LMDB bulk load: copies the experiences, embeddings and versions
         databases of SRC_DATA (read-only) into a fresh environment in
@@ -461,6 +465,49 @@ s_percentiles(const char *name, int64_t *v, size_t n)
            (double) v[(size_t) ((double) n * 0.99)] / 1e6, (double) v[n - 1] / 1e6, n);
 }
 
+#define LAG_LATE_MS 50              // a write this late counts as stalled
+#define LAG_CLUSTER_GAP_MS 100      // late writes closer than this: one stall
+
+static int
+s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Stalls: late writes (by send order, send time send_ns) grouped into
+//  clusters. lag: per write, ns (A durable -> B durable), 0 when missing.
+static void
+s_stalls(const uint64_t *send_ns, const int64_t *lag, size_t n)
+{
+    size_t late = 0, clusters = 0, biggest = 0, size = 0;
+    uint64_t last = 0, *starts = calloc(n ? n : 1, sizeof *starts);
+    int64_t worst = 0;
+    for (size_t i = 0; starts && i < n; i++) {
+        if (lag[i] < (int64_t) LAG_LATE_MS * 1000000)
+            continue;
+        late++;
+        worst = lag[i] > worst ? lag[i] : worst;
+        if (!clusters || send_ns[i] - last >= (uint64_t) LAG_CLUSTER_GAP_MS * 1000000) {
+            starts[clusters++] = send_ns[i];
+            size = 0;
+        }
+        biggest = ++size > biggest ? size : biggest;
+        last = send_ns[i];
+    }
+    uint64_t gap_ms = 0;
+    if (clusters > 1) {
+        for (size_t i = 0; i + 1 < clusters; i++)
+            starts[i] = (starts[i + 1] - starts[i]) / 1000000;
+        qsort(starts, clusters - 1, sizeof *starts, s_cmp_u64);
+        gap_ms = starts[(clusters - 1) / 2];
+    }
+    printf("stalls (lag >= %d ms)         late_writes=%zu clusters=%zu largest=%zu writes "
+           "worst_ms=%.2f median_gap_ms=%" PRIu64 "\n", LAG_LATE_MS, late, clusters, biggest,
+           (double) worst / 1e6, gap_ms);
+    free(starts);
+}
+
 static int
 s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
           size_t content_len, uint32_t dim)
@@ -567,6 +614,9 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
     int64_t *write_lat = calloc(n, sizeof *write_lat);
     if (!lag_commit || !lag_send || !write_lat)
         return 1;
+    int64_t *lag_by_write = calloc(n, sizeof *lag_by_write);
+    if (!lag_by_write)
+        return 1;
     size_t m = 0, missing = 0;
     for (uint64_t i = 1; i <= n; i++) {
         write_lat[i - 1] = (int64_t) (ack_ns[i] - send_ns[i]);
@@ -576,6 +626,7 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
             missing++;
             continue;
         }
+        lag_by_write[i - 1] = (int64_t) arrived - (int64_t) ack_ns[i];
         lag_commit[m] = (int64_t) arrived - (int64_t) ack_ns[i];
         lag_send[m] = (int64_t) arrived - (int64_t) send_ns[i];
         m++;
@@ -592,6 +643,8 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
     s_percentiles("A write (send -> A durable)", write_lat, n);
     s_percentiles("lag A durable -> B durable", lag_commit, m);
     s_percentiles("lag send -> B durable", lag_send, m);
+    s_stalls(send_ns + 1, lag_by_write, n);
+    free(lag_by_write);
     free(lag_commit);
     free(lag_send);
     free(write_lat);

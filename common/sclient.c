@@ -208,6 +208,67 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
     return rc;
 }
 
+int
+sclient_send(sclient_t *self, const char *op, const void *args, size_t args_len,
+             uint64_t *request_id, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    uint64_t id = self->next_id++;
+    mpk_out_t req;
+    mpk_out_init(&req);
+    sproto_pack_request(&req.pk, id, op, args, args_len);
+    int rc = mpk_out_status(&req);
+    zframe_t *frame = rc ? NULL : zframe_new(req.buf.data, req.buf.size);
+    mpk_out_release(&req);
+    if (rc)
+        return rc;
+    zsock_set_sndtimeo(self->sock, 0);
+    if (!frame || zframe_send(&frame, self->sock, 0) != 0) {
+        zframe_destroy(&frame);
+        snprintf(why, PDB_ERRMSG_MAX, "storage is not reachable");
+        return PDB_EUNAVAIL;
+    }
+    *request_id = id;
+    return 0;
+}
+
+int
+sclient_recv(sclient_t *self, uint64_t *request_id, int *reply_rc, void **result,
+             size_t *result_len, char why[PDB_ERRMSG_MAX])
+{
+    *result = NULL;
+    *result_len = 0;
+    why[0] = '\0';
+    zsock_set_rcvtimeo(self->sock, 0);
+    zframe_t *frame = zframe_recv(self->sock);
+    if (!frame)
+        return -EAGAIN;
+    msgpack_unpacked u;
+    bool known = false;
+    if (mpk_parse(zframe_data(frame), zframe_size(frame), &u) == 0) {
+        known = u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4
+             && mpk_get_u64(&u.data.via.array.ptr[0], request_id) == 0;
+        msgpack_unpacked_destroy(&u);
+    }
+    int rc = known ? 0 : PDB_EPROTO;
+    if (known)
+        *reply_rc = s_read_reply(frame, result, result_len, why);
+    zframe_destroy(&frame);
+    return rc;
+}
+
+zsock_t *
+sclient_socket(sclient_t *self)
+{
+    return self->sock;
+}
+
+bool
+sclient_lost(sclient_t *self)
+{
+    return self->mon && sockmon_disconnected(self->mon);
+}
+
 static int
 s_read_id_seq(const void *result, size_t len, pdb_id_t *id_out, uint64_t *seq_out)
 {

@@ -8,6 +8,8 @@
 #include "err.h"
 #include "id.h"
 
+#include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +28,27 @@ void sclient_destroy(sclient_t **self_p);
 //  code with `why` holding its message, or PDB_EUNAVAIL on timeout.
 int sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
                  void **result, size_t *result_len, char why[PDB_ERRMSG_MAX]);
+
+//  Asynchronous use, for a caller that must keep serving others while
+//  storage works (a client used this way is never given to sclient_call,
+//  which drops replies it did not ask for):
+//  sclient_send sends op without waiting; *request_id names its reply. It
+//  never blocks: with no storage connected it returns PDB_EUNAVAIL at once.
+int sclient_send(sclient_t *self, const char *op, const void *args, size_t args_len,
+                 uint64_t *request_id, char why[PDB_ERRMSG_MAX]);
+//  Takes one reply waiting on the socket, without blocking: *request_id,
+//  *reply_rc (storage's code, `why` its message) and, on *reply_rc 0, the
+//  packed result as sclient_call gives it (caller frees; NULL for nil).
+//  Returns 0, -EAGAIN when no reply is waiting, or PDB_EPROTO for a reply
+//  that does not decode (dropped).
+int sclient_recv(sclient_t *self, uint64_t *request_id, int *reply_rc, void **result,
+                 size_t *result_len, char why[PDB_ERRMSG_MAX]);
+//  The socket to poll for replies (readable: sclient_recv has one).
+zsock_t *sclient_socket(sclient_t *self);
+//  True when storage went away since the last call (never blocks): the
+//  requests it had not answered are lost with the connection and will get
+//  no reply.
+bool sclient_lost(sclient_t *self);
 
 //  Convenience for "write": fields is a packed map. id_out gets the entity
 //  id (new for creates); seq_out the WAL sequence. Either may be NULL.

@@ -23,7 +23,7 @@ s_print_peers(cli_t *cli)
     json_t *peer;
     json_array_foreach(json_object_get(sync, "peers"), i, peer) {
         json_t *lag = json_object_get(peer, "lag_changes");
-        json_t *error = json_object_get(peer, "last_error");
+        json_t *error = json_object_get(peer, "error");      // null once it works again
         printf("%-22s %s %s lag=%lld%s%s\n", i == 0 ? "sync peers" : "",
                s_text(peer, "name", "?"), s_text(peer, "state", "unknown"),
                json_is_integer(lag) ? (long long) json_integer_value(lag) : 0LL,

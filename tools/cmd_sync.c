@@ -31,10 +31,11 @@ static const char s_help[] =
 static const char s_help_status[] =
     "usage: pulsedb sync status [--url URL] [--json]\n"
     "Shows this node's WAL (head, floor, and the peer that holds the floor back) and,\n"
-    "per peer: state (connecting, syncing, idle, snapshot, degraded), lag in changes,\n"
-    "WAL entries held back for it, last success, initial-sync progress\n"
-    "(done/total (percent) rate ETA) and the last error with consecutive failures;\n"
-    "then the instances pulling from this node.\n"
+    "per peer: state (connecting, syncing, idle, snapshot, degraded), lag in changes\n"
+    "and in ms (the age of the oldest change not synced yet), WAL entries held back\n"
+    "for it, last success, initial-sync progress (done/total (percent) rate ETA) and\n"
+    "the error with consecutive failures while it fails (once it works again: the\n"
+    "last error and how long ago); then the instances pulling from this node.\n"
     CLI_COMMON_HELP;
 
 static const char s_help_once[] =
@@ -64,19 +65,26 @@ s_print_wal(const json_t *status)
 
 //  One peer's cells, in column order.
 typedef struct {
-    char lag[SYNCFMT_CELL_MAX], held[SYNCFMT_CELL_MAX], success[SYNCFMT_CELL_MAX];
-    char snapshot[SYNCFMT_CELL_MAX], error[SYNCFMT_CELL_MAX];
+    char lag[SYNCFMT_CELL_MAX], lag_ms[SYNCFMT_CELL_MAX], held[SYNCFMT_CELL_MAX];
+    char success[SYNCFMT_CELL_MAX], snapshot[SYNCFMT_CELL_MAX], error[2 * SYNCFMT_CELL_MAX];
 } s_cells_t;
 
 static void
 s_cells(const json_t *p, uint64_t now_ms, s_cells_t *c)
 {
     syncfmt_count(c->lag, sizeof c->lag, json_object_get(p, "lag_changes"));
+    syncfmt_count(c->lag_ms, sizeof c->lag_ms, json_object_get(p, "lag_ms"));
     syncfmt_count(c->held, sizeof c->held, json_object_get(p, "wal_held_back"));
     syncfmt_age(c->success, sizeof c->success, json_object_get(p, "last_success_ms"), now_ms);
     syncfmt_snapshot(c->snapshot, sizeof c->snapshot, json_object_get(p, "snapshot"));
-    syncfmt_error(c->error, sizeof c->error, json_object_get(p, "last_error"),
-                  json_object_get(p, "failures"));
+    //  The error while the peer fails; once it works again, the last one
+    //  as history.
+    const json_t *error = json_object_get(p, "error");
+    if (json_string_length(error) > 0)
+        syncfmt_error(c->error, sizeof c->error, error, json_object_get(p, "failures"));
+    else
+        syncfmt_past_error(c->error, sizeof c->error, json_object_get(p, "last_error"),
+                           json_object_get(p, "last_error_ms"), now_ms);
 }
 
 static void
@@ -96,17 +104,18 @@ s_print_peers(const json_t *peers, uint64_t now_ms)
         if ((int) strlen(c.snapshot) > snap_width)
             snap_width = (int) strlen(c.snapshot);
     }
-    printf("%-*s  %-10s  %-9s  %8s  %9s  %-14s  %-*s  %s\n", width, "NAME", "STATE",
-           "DIRECTION", "LAG", "HELD BACK", "LAST SUCCESS", snap_width, "SNAPSHOT",
-           "LAST ERROR");
+    printf("%-*s  %-10s  %-9s  %8s  %8s  %9s  %-14s  %-*s  %s\n", width, "NAME", "STATE",
+           "DIRECTION", "LAG", "LAG MS", "HELD BACK", "LAST SUCCESS", snap_width, "SNAPSHOT",
+           "ERROR");
     json_array_foreach(peers, i, p) {
         s_cells_t c;
         s_cells(p, now_ms, &c);
         const char *state = json_string_value(json_object_get(p, "state"));
         const char *dir = json_string_value(json_object_get(p, "direction"));
-        printf("%-*s  %-10s  %-9s  %8s  %9s  %-14s  %-*s  %s\n", width,
+        printf("%-*s  %-10s  %-9s  %8s  %8s  %9s  %-14s  %-*s  %s\n", width,
                json_string_value(json_object_get(p, "name")), state ? state : "-",
-               dir ? dir : "-", c.lag, c.held, c.success, snap_width, c.snapshot, c.error);
+               dir ? dir : "-", c.lag, c.lag_ms, c.held, c.success, snap_width, c.snapshot,
+               c.error);
     }
 }
 

@@ -97,6 +97,20 @@ syncfmt_error(char *out, size_t len, const json_t *error, const json_t *failures
 }
 
 void
+syncfmt_past_error(char *out, size_t len, const json_t *error, const json_t *at_ms,
+                   uint64_t now_ms)
+{
+    char text[SYNCFMT_CELL_MAX], when[SYNCFMT_CELL_MAX];
+    syncfmt_error(text, sizeof text, error, NULL);
+    if (strcmp(text, "-") == 0) {
+        s_dash(out, len);
+        return;
+    }
+    syncfmt_age(when, sizeof when, at_ms, now_ms);
+    snprintf(out, len, "none (last %s: %s)", when, text);
+}
+
+void
 syncfmt_collectives(char *out, size_t len, const json_t *list)
 {
     size_t n = json_array_size(list);

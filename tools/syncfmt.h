@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define SYNCFMT_CELL_MAX 96       // bytes of one cell, NUL included
-#define SYNCFMT_ERROR_SHOWN 48    // characters of last_error shown in the table
+#define SYNCFMT_ERROR_SHOWN 48    // characters of an error shown in the table
 
 //  A whole number, or "-".
 void syncfmt_count(char *out, size_t len, const json_t *value);
@@ -24,10 +24,16 @@ void syncfmt_age(char *out, size_t len, const json_t *ms, uint64_t now_ms);
 //  "50/200 (25%) 25/s ETA 6s"; without a total "50 done 25/s"; "-" for null.
 void syncfmt_snapshot(char *out, size_t len, const json_t *snapshot);
 
-//  The last error with the consecutive failures: "connection refused
+//  The current error with the consecutive failures: "connection refused
 //  (4 failures)", cut to SYNCFMT_ERROR_SHOWN characters; "-" when there is
 //  none.
 void syncfmt_error(char *out, size_t len, const json_t *error, const json_t *failures);
+
+//  A past error (the peer works again) as history: "none (last 3m05s ago:
+//  connection refused)", the error cut to SYNCFMT_ERROR_SHOWN characters;
+//  "-" when it never failed.
+void syncfmt_past_error(char *out, size_t len, const json_t *error, const json_t *at_ms,
+                        uint64_t now_ms);
 
 //  A peer's collective filter: "all" for none (or an empty list), the id
 //  for one, "N collectives" for more.

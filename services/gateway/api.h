@@ -40,6 +40,7 @@ typedef struct {
     const char *storage_endpoint;
     const cfg_peer_t *config_peers;   // sync/peers of the configuration
     size_t config_peers_n;
+    const char *data_dir;             // the syncer's status file is there
 } api_t;
 
 //  Every handler: `id` is the UUID captured from the path (NULL when the

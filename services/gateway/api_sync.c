@@ -17,8 +17,8 @@ s_reply_status(api_t *api, http_reply_t *reply, unsigned flags)
     if (!api_read_begin(api, reply, &txn))
         return;
     json_t *status = NULL;
-    int rc = view_sync_status(api->store, txn, api->config_peers, api->config_peers_n, flags,
-                              &status);
+    int rc = view_sync_status(api->store, txn, api->data_dir, api->config_peers,
+                              api->config_peers_n, flags, &status);
     mdb_txn_abort(txn);
     if (rc) {
         http_reply_rc(reply, rc, "cannot read the sync state");
@@ -101,8 +101,8 @@ s_reply_peer(api_t *api, http_reply_t *reply, unsigned status, const char *name)
     if (!api_read_begin(api, reply, &txn))
         return;
     json_t *peer = NULL;
-    int rc = view_sync_peer(api->store, txn, api->config_peers, api->config_peers_n, name,
-                            strlen(name), &peer);
+    int rc = view_sync_peer(api->store, txn, api->data_dir, api->config_peers,
+                            api->config_peers_n, name, strlen(name), &peer);
     mdb_txn_abort(txn);
     if (rc) {
         http_reply_rc(reply, rc, "cannot read the peer back");
@@ -238,7 +238,8 @@ api_sync_metrics(api_t *api, MDB_txn *txn, json_t **status, metrics_peer_t **pee
 {
     *peers = NULL;
     *n = 0;
-    int rc = view_sync_status(api->store, txn, api->config_peers, api->config_peers_n, 0,
+    int rc = view_sync_status(api->store, txn, api->data_dir, api->config_peers,
+                              api->config_peers_n, 0,
                               status);
     if (rc)
         return rc;

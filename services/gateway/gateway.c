@@ -78,7 +78,8 @@ s_build(gateway_t *self)
         return rc;
     }
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
-                          self->storage_endpoint, self->config_peers, self->config_peers_n };
+                          self->storage_endpoint, self->config_peers, self->config_peers_n,
+                          self->cfg.data_dir };
     return 0;
 }
 

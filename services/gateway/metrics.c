@@ -139,7 +139,8 @@ static const struct {
 } s_peer_series[] = {
     { "pulsedb_sync_peer_lag_changes", "Changes between this node and the peer not yet synced.",
       offsetof(metrics_peer_t, lag_changes) },
-    { "pulsedb_sync_peer_lag_ms", "How long this node has been behind the peer (pull), in ms.",
+    { "pulsedb_sync_peer_lag_ms",
+      "Age of the oldest change the peer (push) or this node (pull) lacks, in ms.",
       offsetof(metrics_peer_t, lag_ms) },
     { "pulsedb_sync_peer_failures", "Consecutive failed sync attempts with the peer.",
       offsetof(metrics_peer_t, failures) },

@@ -302,39 +302,70 @@ s_put_config(json_t *object, const char *name, size_t name_len, const cfg_peer_t
 }
 
 //  Which ways the peer syncs, from its direction (or, when unknown, from
-//  the cursors its row holds).
+//  the cursors its row holds and the lag its status has).
 static void
-s_ways(const json_t *direction, const msgpack_object *row, bool *pushes, bool *pulls)
+s_ways(const json_t *direction, const msgpack_object *row, const msgpack_object *status,
+       bool *pushes, bool *pulls)
 {
     const char *dir = json_string_value(direction);
     uint64_t unused;
     if (!dir) {
         *pushes = peer_json_u64(row, "push_acked", &unused);
         *pulls = peer_json_u64(row, "pull_cursor", &unused)
-              || peer_json_u64(row, "lag_changes", &unused);
+              || peer_json_u64(status, "lag_changes", &unused);
         return;
     }
     *pushes = strcmp(dir, "push") == 0 || strcmp(dir, "both") == 0;
     *pulls = strcmp(dir, "pull") == 0 || strcmp(dir, "both") == 0;
 }
 
-//  lag_changes, pull_lag_changes, push_lag_changes and wal_held_back.
+//  The age of the oldest change one side lacks: null when the status does
+//  not say (no syncer, or the direction is off), 0 when it lacks none.
+static json_t *
+s_lag_ms(bool runs, const msgpack_object *status, const char *key, const peer_json_ctx_t *ctx,
+         bool *known, uint64_t *ms)
+{
+    uint64_t oldest = 0;
+    const char *state;
+    size_t len;
+    *known = runs && s_row_str(status, "state", &state, &len);   // the syncer runs it
+    *ms = 0;
+    if (*known && peer_json_u64(status, key, &oldest) && oldest < ctx->now_ms)
+        *ms = ctx->now_ms - oldest;
+    return s_opt_int(*known, *ms);
+}
+
+//  lag_changes, pull_lag_changes, push_lag_changes, lag_ms, pull_lag_ms,
+//  push_lag_ms and wal_held_back.
 static void
-s_put_lag(json_t *object, const msgpack_object *row, const peer_json_ctx_t *ctx, bool *ok)
+s_put_lag(json_t *object, const msgpack_object *row, const msgpack_object *status,
+          const peer_json_ctx_t *ctx, bool *ok)
 {
     bool pushes, pulls;
-    s_ways(json_object_get(object, "direction"), row, &pushes, &pulls);
-    uint64_t acked = 0, pull_lag = 0;
+    s_ways(json_object_get(object, "direction"), row, status, &pushes, &pulls);
+    uint64_t acked = 0, live_acked = 0, pull_lag = 0;
     (void) peer_json_u64(row, "push_acked", &acked);
-    bool has_pull_lag = pulls && peer_json_u64(row, "lag_changes", &pull_lag);
-    uint64_t push_lag = pushes && ctx->wal_head > acked ? ctx->wal_head - acked : 0;
+    //  The row's push_acked is written lazily; the status has the current one.
+    (void) peer_json_u64(status, "push_acked", &live_acked);
+    uint64_t sent = live_acked > acked ? live_acked : acked;
+    bool has_pull_lag = pulls && peer_json_u64(status, "lag_changes", &pull_lag);
+    uint64_t push_lag = pushes && ctx->wal_head > sent ? ctx->wal_head - sent : 0;
     bool has_lag = has_pull_lag || pushes;
     uint64_t lag = has_pull_lag && pull_lag > push_lag ? pull_lag : push_lag;
     s_put(object, "lag_changes", s_opt_int(has_lag, lag), ok);
     s_put(object, "pull_lag_changes", s_opt_int(has_pull_lag, pull_lag), ok);
     s_put(object, "push_lag_changes", s_opt_int(pushes, push_lag), ok);
+    bool pull_known, push_known;
+    uint64_t pull_ms, push_ms;
+    json_t *pull_json = s_lag_ms(pulls, status, "pull_oldest_ms", ctx, &pull_known, &pull_ms);
+    json_t *push_json = s_lag_ms(pushes, status, "push_oldest_ms", ctx, &push_known, &push_ms);
+    s_put(object, "lag_ms", s_opt_int(pull_known || push_known,
+                                      pull_ms > push_ms ? pull_ms : push_ms), ok);
+    s_put(object, "pull_lag_ms", pull_json, ok);
+    s_put(object, "push_lag_ms", push_json, ok);
     //  The WAL must keep what this peer has not taken yet: past push_acked
-    //  when we push to it, past what it pulled when it pulls from us.
+    //  (as written: compaction reads the row) when we push to it, past what
+    //  it pulled when it pulls from us.
     bool holds = pushes || ctx->remote_pulls;
     uint64_t pos = pushes ? acked : ctx->pulled_through;
     if (pushes && ctx->remote_pulls && ctx->pulled_through < pos)
@@ -344,41 +375,53 @@ s_put_lag(json_t *object, const msgpack_object *row, const peer_json_ctx_t *ctx,
 }
 
 static json_t *
-s_snapshot(const msgpack_object *row, const json_t *state)
+s_snapshot(const msgpack_object *status, const json_t *state)
 {
     uint64_t done = 0, total = 0;
-    bool has_done = peer_json_u64(row, "snapshot_done", &done);
-    bool has_total = peer_json_u64(row, "snapshot_total", &total);
+    bool has_done = peer_json_u64(status, "snapshot_done", &done);
+    bool has_total = peer_json_u64(status, "snapshot_total", &total);
     const char *name = json_string_value(state);
     bool running = name && strcmp(name, "snapshot") == 0;
     if (!running && done == 0 && total == 0)
         return json_null();
     return json_pack("{s:o,s:o,s:o,s:o,s:o}", "done", s_opt_int(has_done, done),
                      "total", s_opt_int(has_total, total),
-                     "bytes", s_row_int(row, "snapshot_bytes"),
-                     "rate", s_row_int(row, "snapshot_rate"),
-                     "eta_ms", s_row_int(row, "snapshot_eta_ms"));
+                     "bytes", s_row_int(status, "snapshot_bytes"),
+                     "rate", s_row_int(status, "snapshot_rate"),
+                     "eta_ms", s_row_int(status, "snapshot_eta_ms"));
 }
 
-//  Everything the syncer writes, in the documented order.
+//  Everything the syncer reports, in the documented order: identity and
+//  cursors from the row, the rest from the status file.
 static void
 s_put_status(json_t *object, const msgpack_object *row, const peer_json_ctx_t *ctx, bool *ok)
 {
-    s_put(object, "state", s_row_string(row, "state"), ok);
+    static const msgpack_object empty = { .type = MSGPACK_OBJECT_MAP };
+    const msgpack_object *status = ctx->status && ctx->status->type == MSGPACK_OBJECT_MAP
+                                   ? ctx->status : &empty;
+    s_put(object, "state", s_row_string(status, "state"), ok);
     s_put(object, "instance_id", s_row_instance(row), ok);
     s_put(object, "pull_cursor", s_row_int(row, "pull_cursor"), ok);
     s_put(object, "push_acked", s_row_int(row, "push_acked"), ok);
-    s_put(object, "peer_head", s_row_int(row, "peer_head"), ok);
-    s_put_lag(object, row, ctx, ok);
-    s_put(object, "lag_ms", s_row_int(row, "lag_ms"), ok);
-    static const char *const counters[] = { "last_seen_ms", "last_success_ms" };
-    for (size_t i = 0; i < 2; i++)
-        s_put(object, counters[i], s_row_int(row, counters[i]), ok);
-    s_put(object, "last_error", s_row_string(row, "last_error"), ok);
-    static const char *const tallies[] = { "failures", "retries", "conflicts" };
-    for (size_t i = 0; i < 3; i++)
-        s_put(object, tallies[i], s_row_int(row, tallies[i]), ok);
-    s_put(object, "snapshot", s_snapshot(row, json_object_get(object, "state")), ok);
+    s_put(object, "peer_head", s_row_int(status, "peer_head"), ok);
+    s_put_lag(object, row, status, ctx, ok);
+    //  last_seen_ms outlives the syncer in the row (compaction's copy).
+    uint64_t seen;
+    bool has_seen = peer_json_u64(status, "last_seen_ms", &seen)
+                 || peer_json_u64(row, "last_seen_ms", &seen);
+    s_put(object, "last_seen_ms", s_opt_int(has_seen, seen), ok);
+    s_put(object, "last_success_ms", s_row_int(status, "last_success_ms"), ok);
+    static const char *const errors[] = { "error", "last_error" };
+    for (size_t i = 0; i < 2; i++) {
+        char at[32];
+        snprintf(at, sizeof at, "%s_ms", errors[i]);
+        s_put(object, errors[i], s_row_string(status, errors[i]), ok);
+        s_put(object, at, s_row_int(status, at), ok);
+    }
+    s_put(object, "failures", s_row_int(status, "failures"), ok);
+    s_put(object, "retries", s_row_int(status, "retries"), ok);
+    s_put(object, "conflicts", s_row_int(row, "conflicts"), ok);
+    s_put(object, "snapshot", s_snapshot(status, json_object_get(object, "state")), ok);
 }
 
 json_t *

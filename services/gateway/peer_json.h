@@ -4,19 +4,30 @@
     In:  a POST /v1/sync/peers body {name, address, direction?, collectives?}
          -> a checked cfg_peer_t -> storage "peer_set" args
             [name, {address, direction, collectives: "UUID;UUID;..."}]
-    Out: a peers-database row (a MessagePack map written by the syncer and
-         by "peer_set"; any field may be missing, or have an unexpected
-         type, and then shows as null) -> the peer's status object:
+    Out: a peers-database row (a MessagePack map written through storage
+         "peer_set": configuration, cursors, identity) and the peer's map
+         in the syncer's status file (common/syncstat.h; state, errors,
+         lag), each field of which may be missing, or have an unexpected
+         type, and then shows as null -> the peer's status object:
 
       {name, defined_by: "config"|"api"|null, address, direction,
        collectives: [UUID...], state, instance_id, pull_cursor, push_acked,
        peer_head, lag_changes, pull_lag_changes, push_lag_changes, lag_ms,
-       wal_held_back, last_seen_ms, last_success_ms, last_error, failures,
-       retries, conflicts, snapshot: {done, total, bytes, rate, eta_ms}|null}
+       pull_lag_ms, push_lag_ms, wal_held_back, last_seen_ms,
+       last_success_ms, error, error_ms, last_error, last_error_ms,
+       failures, retries, conflicts,
+       snapshot: {done, total, bytes, rate, eta_ms}|null}
 
     lag_changes is the peer's overall lag: the pull lag the syncer wrote
-    (row field lag_changes) for a pull peer, the push lag (WAL head minus
-    push_acked) for a push peer, the larger of the two for both.
+    (lag_changes) for a pull peer, the push lag (WAL head minus push_acked)
+    for a push peer, the larger of the two for both. lag_ms likewise, from
+    pull_lag_ms and push_lag_ms: the age (now minus its HLC wall time) of
+    the oldest change the other side lacks, 0 when it lacks none; null
+    while the syncer has not said (not running, or the direction is off).
+    error is the failure of a direction that is failing now (null once it
+    works again); last_error the latest failure, kept as history; both
+    with their wall-clock time (_ms). Status fields left in rows by older
+    syncers are not shown: only the status file is current.
 */
 #ifndef GW_PEER_JSON_H
 #define GW_PEER_JSON_H
@@ -62,6 +73,8 @@ typedef struct {
     uint64_t wal_head, wal_floor;
     bool remote_pulls;          // the peer's instance pulls from us (an "in:" row) ...
     uint64_t pulled_through;    // ... and has pulled this far
+    const msgpack_object *status;   // the peer's map in the status file, NULL: none
+    uint64_t now_ms;            // wall clock: lag_ms is the age of the oldest change
 } peer_json_ctx_t;
 
 //  One outbound peer. config: the peer as configured in sync/peers (NULL

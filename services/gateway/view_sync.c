@@ -3,6 +3,8 @@
 #include "entity.h"
 #include "err.h"
 #include "mpk.h"
+#include "clock.h"
+#include "syncstat.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -129,6 +131,40 @@ view_sync_config_peer(const cfg_peer_t *config, size_t config_n, const char *nam
     return NULL;
 }
 
+//  The syncer's status file, decoded; peers is NULL when there is none
+//  (no syncer running) or it does not decode (torn by a crash).
+typedef struct {
+    void *buf;
+    msgpack_unpacked u;
+    const msgpack_object *peers;    // map: peer name -> its status map
+} s_status_t;
+
+static void
+s_status_read(const char *data_dir, s_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t len;
+    if (!data_dir || syncstat_read(data_dir, &out->buf, &len) != 0)
+        return;
+    if (mpk_parse(out->buf, len, &out->u) != 0) {
+        free(out->buf);
+        out->buf = NULL;
+        return;
+    }
+    const msgpack_object *peers = out->u.data.type == MSGPACK_OBJECT_MAP
+                                  ? mpk_map_get(&out->u.data, "peers") : NULL;
+    out->peers = peers && peers->type == MSGPACK_OBJECT_MAP ? peers : NULL;
+}
+
+static void
+s_status_release(s_status_t *st)
+{
+    if (st->buf)
+        msgpack_unpacked_destroy(&st->u);
+    free(st->buf);
+    memset(st, 0, sizeof *st);
+}
+
 //  The document being built, and who holds the WAL back the most.
 typedef struct {
     json_t *peers, *inbound;
@@ -136,6 +172,8 @@ typedef struct {
     unsigned flags;
     char held_by[PEER_JSON_NAME_MAX + 1];
     uint64_t held_most;
+    s_status_t status;
+    uint64_t now_ms;
 } s_doc_t;
 
 static void
@@ -151,8 +189,11 @@ s_note_held(s_doc_t *doc, const char *name, const json_t *item)
 static int
 s_add_outbound(s_doc_t *doc, s_rows_t *rows, const cfg_peer_t *config, s_row_t *row)
 {
-    peer_json_ctx_t ctx = { doc->meta.wal_head, doc->meta.wal_floor, false, 0 };
     const char *name = config ? config->name : row->name;
+    const msgpack_object *status = doc->status.peers ? mpk_map_get(doc->status.peers, name)
+                                                     : NULL;
+    peer_json_ctx_t ctx = { doc->meta.wal_head, doc->meta.wal_floor, false, 0, status,
+                            doc->now_ms };
     s_row_t *in = row && row->has_id ? s_inbound_row(rows, &row->id) : NULL;
     if (in) {
         ctx.remote_pulls = true;
@@ -187,7 +228,7 @@ s_add_peers(s_doc_t *doc, s_rows_t *rows, const cfg_peer_t *config, size_t confi
 static int
 s_add_inbound(s_doc_t *doc, s_rows_t *rows)
 {
-    peer_json_ctx_t ctx = { doc->meta.wal_head, doc->meta.wal_floor, false, 0 };
+    peer_json_ctx_t ctx = { .wal_head = doc->meta.wal_head, .wal_floor = doc->meta.wal_floor };
     for (size_t i = 0; i < rows->n; i++) {
         s_row_t *row = &rows->rows[i];
         if (!row->inbound)
@@ -217,10 +258,10 @@ s_document(s_doc_t *doc)
 }
 
 int
-view_sync_status(store_t *store, MDB_txn *txn, const cfg_peer_t *config, size_t config_n,
-                 unsigned flags, json_t **out)
+view_sync_status(store_t *store, MDB_txn *txn, const char *data_dir, const cfg_peer_t *config,
+                 size_t config_n, unsigned flags, json_t **out)
 {
-    s_doc_t doc = { .flags = flags };
+    s_doc_t doc = { .flags = flags, .now_ms = clock_wall_ms() };
     int rc = store_meta_read(store, txn, &doc.meta);
     if (rc)
         return rc;
@@ -228,6 +269,8 @@ view_sync_status(store_t *store, MDB_txn *txn, const cfg_peer_t *config, size_t 
     rc = s_rows_read(store, txn, &rows);
     if (rc)
         return rc;
+    if (!(flags & PEER_JSON_CONFIG))
+        s_status_read(data_dir, &doc.status);
     doc.peers = json_array();
     doc.inbound = json_array();
     rc = doc.peers && doc.inbound ? 0 : -ENOMEM;
@@ -241,17 +284,18 @@ view_sync_status(store_t *store, MDB_txn *txn, const cfg_peer_t *config, size_t 
     json_decref(doc.peers);
     json_decref(doc.inbound);
     s_rows_release(&rows);
+    s_status_release(&doc.status);
     if (!rc)
         *out = result;
     return rc;
 }
 
 int
-view_sync_peer(store_t *store, MDB_txn *txn, const cfg_peer_t *config, size_t config_n,
-               const char *name, size_t name_len, json_t **out)
+view_sync_peer(store_t *store, MDB_txn *txn, const char *data_dir, const cfg_peer_t *config,
+               size_t config_n, const char *name, size_t name_len, json_t **out)
 {
     json_t *status;
-    int rc = view_sync_status(store, txn, config, config_n, 0, &status);
+    int rc = view_sync_status(store, txn, data_dir, config, config_n, 0, &status);
     if (rc)
         return rc;
     size_t i;

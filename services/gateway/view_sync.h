@@ -11,6 +11,8 @@
     instance that pulls from this node. held_back_by names the peer (or the
     inbound row) whose position keeps the most WAL entries, null when none
     keeps any. Rows that do not decode are skipped, as the syncer does.
+    A peer's volatile status (state, errors, lag) comes from the syncer's
+    status file in data_dir (common/syncstat.h), read once per request.
 */
 #ifndef GW_VIEW_SYNC_H
 #define GW_VIEW_SYNC_H
@@ -28,13 +30,14 @@
 //  The status document (or, with PEER_JSON_CONFIG in flags, {peers:
 //  [configuration fields]}) in *out; caller drops the reference. Returns
 //  0, a store code or -ENOMEM.
-int view_sync_status(store_t *store, MDB_txn *txn, const cfg_peer_t *config, size_t config_n,
-                     unsigned flags, json_t **out);
+int view_sync_status(store_t *store, MDB_txn *txn, const char *data_dir,
+                     const cfg_peer_t *config, size_t config_n, unsigned flags, json_t **out);
 
 //  One outbound peer's status object. Returns 0, PDB_ENOTFOUND when it is
 //  neither configured nor has a row, a store code or -ENOMEM.
-int view_sync_peer(store_t *store, MDB_txn *txn, const cfg_peer_t *config, size_t config_n,
-                   const char *name, size_t name_len, json_t **out);
+int view_sync_peer(store_t *store, MDB_txn *txn, const char *data_dir,
+                   const cfg_peer_t *config, size_t config_n, const char *name,
+                   size_t name_len, json_t **out);
 
 //  Whether the peers database has a row `name` and whether that row has
 //  an address (a peer added through the API). Returns 0 or a store code.

@@ -1,5 +1,6 @@
 /*  peers.h - per-peer sync state in the peers database: a MessagePack map
-    (instance_id, pull_cursor, push_acked, last_seen_ms, last_error, ...)
+    (instance_id, pull_cursor, push_acked, last_seen_ms, conflicts, ...; the
+    syncer keeps its volatile status in its own file, common/syncstat.h)
     under the peer's name. Cursors in it never move backwards.
 */
 #ifndef PDB_PEERS_H

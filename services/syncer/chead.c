@@ -134,17 +134,17 @@ int
 chead_read(const void *data, size_t len, chead_t *out)
 {
     s_rd_t r = { data, (const uint8_t *) data + len };
-    uint64_t count, hlc, entity, op;
+    uint64_t count, entity, op;
     pdb_id_t entity_id;
     chead_t h = { .partial = false };
     if (len > PDB_MSG_MAX || s_array(&r, &count) || count < 9 || count > 11)
         return PDB_EINVAL;
     if (s_uint(&r, &h.seq) || s_id(&r, &h.origin) || s_uint(&r, &h.origin_seq)
-        || s_uint(&r, &hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
+        || s_uint(&r, &h.hlc) || s_uint(&r, &entity) || s_uint(&r, &op)
         || s_id(&r, &h.collective) || s_id(&r, &entity_id) || s_fields(&r)
         || s_marks(&r, count, &h) || r.p != r.end)
         return PDB_EINVAL;
-    if (h.origin_seq == 0 || hlc == 0 || !s_kinds_valid(entity, op, &h.collective, &entity_id))
+    if (h.origin_seq == 0 || h.hlc == 0 || !s_kinds_valid(entity, op, &h.collective, &entity_id))
         return PDB_EINVAL;
     *out = h;
     return 0;

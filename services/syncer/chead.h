@@ -19,6 +19,7 @@ typedef struct {
     uint64_t seq;              // position in the sender's WAL
     pdb_id_t origin;
     uint64_t origin_seq;
+    uint64_t hlc;              // the version stamp (hlc.h): wall ms when written at its origin
     pdb_id_t collective;
     bool partial;              // the 10th item, the partial mark (change.h)
     pdb_id_t source;           // the 11th, a snapshot state's source (nil: none)

@@ -108,7 +108,7 @@ inbound_refused(inbound_t *self, const pdb_id_t *instance, const char *detail,
 
 //  The row: what it pulled, whether it pushed, what of it was refused.
 static int
-s_write(const s_entry_t *e, sclient_t *storage)
+s_write(const s_entry_t *e, sclient_t *storage, bool wait)
 {
     char name[PROW_INBOUND_NAME_MAX], why[PDB_ERRMSG_MAX];
     prow_inbound_name(&e->instance, name);
@@ -125,7 +125,8 @@ s_write(const s_entry_t *e, sclient_t *storage)
         kv[n++] = SOPS_U("last_refused_ms", e->refused_wall);
         kv[n++] = SOPS_S("last_refusal", e->refusal);
     }
-    int rc = sops_peer_set(storage, name, kv, n, why);
+    int rc = wait ? sops_peer_set(storage, name, kv, n, why)
+                  : sops_peer_set_send(storage, name, kv, n, why);
     if (rc)
         log_d("syncer", "inbound row write failed peer=%s rc=%d (%s)", name, rc,
               why[0] ? why : pdb_strerror(rc));
@@ -145,14 +146,15 @@ s_due(const s_entry_t *e, uint64_t mono_ms, bool force)
 }
 
 unsigned
-inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force)
+inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force,
+              bool wait)
 {
     unsigned written = 0;
     for (size_t i = 0; i < self->n; i++) {
         s_entry_t *e = &self->entries[i];
         if (!s_due(e, mono_ms, force))
             continue;
-        if (s_write(e, storage) != 0)
+        if (s_write(e, storage, wait) != 0)
             continue;
         e->written_cursor = e->cursor;
         e->marked = false;

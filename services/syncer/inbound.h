@@ -46,8 +46,12 @@ void inbound_pushed(inbound_t *self, const pdb_id_t *instance, uint64_t mono_ms,
 uint64_t inbound_refused(inbound_t *self, const pdb_id_t *instance, const char *detail,
                      uint64_t mono_ms, uint64_t wall_ms);
 
-//  Writes the rows that are due (all pending ones with force). Returns how
-//  many were written.
-unsigned inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force);
+//  Writes the rows that are due (all pending ones with force). With wait
+//  false the writes are sent without waiting for storage (sops_peer_set_send:
+//  the caller serves peers and drops the replies), and count as written
+//  once sent: one lost with a storage restart only holds more WAL until the
+//  next. Returns how many were written (or sent).
+unsigned inbound_flush(inbound_t *self, sclient_t *storage, uint64_t mono_ms, bool force,
+                       bool wait);
 
 #endif

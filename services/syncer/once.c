@@ -60,7 +60,7 @@ s_drive(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, void *worker, s_step_
         char error[PDB_ERRMSG_MAX];
         snprintf(error, sizeof error, "%s: %.240s", dir == PEER_PUSH ? "push" : "pull",
                  why[0] ? why : pdb_strerror(rc));
-        unsigned failures = peer_note_failure(peer, dir, error);
+        unsigned failures = peer_note_failure(peer, dir, error, ctx->env->wall_ms(ctx->env->ctx));
         log_w("syncer", "%s failed peer=%s rc=%d (%s) attempt=%u/%d",
               dir == PEER_PUSH ? "push" : "pull", peer->spec.name, rc,
               why[0] ? why : pdb_strerror(rc), failures, ONCE_ATTEMPTS);
@@ -103,8 +103,7 @@ s_direction(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, link_cancel_t *ca
 
 //  One peer, both directions. Returns true when it succeeded.
 static bool
-s_peer(const synctx_t *ctx, const peers_cfg_entry_t *entry, sclient_t *storage,
-       link_cancel_t *cancel)
+s_peer(const synctx_t *ctx, const peers_cfg_entry_t *entry, link_cancel_t *cancel)
 {
     peer_t *peer = peer_new(&entry->spec, entry->from_db);
     if (!peer)
@@ -115,9 +114,8 @@ s_peer(const synctx_t *ctx, const peers_cfg_entry_t *entry, sclient_t *storage,
             ok = s_direction(ctx, peer, (peer_dir_t) d, cancel) == 0 && ok;
     }
     ok = ok && !link_cancelled(cancel);
-    char why[PDB_ERRMSG_MAX];
-    if (storage && peer_flush(peer, storage, true, why) != 0)
-        log_w("syncer", "status write failed peer=%s (%s)", peer->spec.name, why);
+    //  No status file: it is the daemon's, which may be running next to us;
+    //  the summary below is this run's status.
     peer_counts_t c;
     peer_counts(peer, &c);
     printf("sync once peer=%s pushed=%" PRIu64 " push_accepted=%" PRIu64 " pulled=%" PRIu64
@@ -141,9 +139,8 @@ syncer_once(const cfg_t *cfg, volatile sig_atomic_t *stop)
     ctx.pull_wait_ms = 0;
     peers_cfg_t peers;
     rc = peers_cfg_collect(base.store, base.peers, base.peers_n, &peers);
-    sclient_t *storage = sclient_new(ctx.storage_endpoint, 10000);
     link_cancel_t cancel = { .stop = stop };
-    bool ok = rc == 0 && storage;
+    bool ok = rc == 0;
     if (rc)
         log_e("syncer", "cannot read the peers database rc=%d (%s)", rc, pdb_strerror(rc));
     for (size_t i = 0; i < peers.problems_n; i++)
@@ -154,10 +151,9 @@ syncer_once(const cfg_t *cfg, volatile sig_atomic_t *stop)
     //  Every peer runs, whatever happened to the previous ones.
     bool all = ok;
     for (size_t i = 0; ok && i < peers.n && !*stop; i++)
-        all = s_peer(&ctx, &peers.items[i], storage, &cancel) && all;
+        all = s_peer(&ctx, &peers.items[i], &cancel) && all;
     ok = all;
     peers_cfg_release(&peers);
-    sclient_destroy(&storage);
     syncer_base_close(&base);
     return ok && !*stop ? SYNCER_EXIT_OK : SYNCER_EXIT_FAIL;
 }

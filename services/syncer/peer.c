@@ -1,5 +1,5 @@
 #include "peer.h"
-#include "sops.h"
+#include "mpk.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +126,15 @@ peer_note_seen(peer_t *self, uint64_t wall_ms)
     pthread_mutex_unlock(&self->lock);
 }
 
+uint64_t
+peer_last_seen(peer_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    uint64_t seen = self->last_seen_ms;
+    pthread_mutex_unlock(&self->lock);
+    return seen;
+}
+
 void
 peer_note_head(peer_t *self, uint64_t head)
 {
@@ -138,11 +147,14 @@ peer_note_head(peer_t *self, uint64_t head)
 }
 
 unsigned
-peer_note_failure(peer_t *self, peer_dir_t dir, const char *error)
+peer_note_failure(peer_t *self, peer_dir_t dir, const char *error, uint64_t wall_ms)
 {
     pthread_mutex_lock(&self->lock);
     unsigned failures = ++self->failures[dir];
+    snprintf(self->error[dir], sizeof self->error[dir], "%s", error);
+    self->error_ms[dir] = wall_ms;
     snprintf(self->last_error, sizeof self->last_error, "%s", error);
+    self->last_error_ms = wall_ms;
     self->state[dir] = failures >= PEER_DEGRADED_AFTER ? PEER_DEGRADED : PEER_CONNECTING;
     self->counts.errors++;
     self->version++;
@@ -150,26 +162,45 @@ peer_note_failure(peer_t *self, peer_dir_t dir, const char *error)
     return failures;
 }
 
-void
-peer_note_lag(peer_t *self, peer_dir_t dir, uint64_t lag, uint64_t wall_ms)
+static void
+s_set(peer_t *self, uint64_t *field, uint64_t value)
 {
-    pthread_mutex_lock(&self->lock);
-    uint64_t *field = dir == PEER_PULL ? &self->lag_changes : &self->push_lag_changes;
-    if (*field != lag) {
-        *field = lag;
+    if (*field != value) {
+        *field = value;
         self->version++;
     }
-    if (dir == PEER_PULL) {
-        //  Behind since the last time we were caught up.
-        if (lag == 0 || self->caught_up_ms == 0)
-            self->caught_up_ms = wall_ms;
-        uint64_t ms = lag && wall_ms > self->caught_up_ms ? wall_ms - self->caught_up_ms : 0;
-        bool moved = ms / PEER_TIME_STEP_MS != self->lag_ms / PEER_TIME_STEP_MS
-                  || (ms == 0) != (self->lag_ms == 0);
-        if (moved)
-            self->version++;
-        self->lag_ms = ms;
-    }
+}
+
+void
+peer_note_lag(peer_t *self, peer_dir_t dir, uint64_t lag)
+{
+    pthread_mutex_lock(&self->lock);
+    s_set(self, dir == PEER_PULL ? &self->lag_changes : &self->push_lag_changes, lag);
+    pthread_mutex_unlock(&self->lock);
+}
+
+void
+peer_note_oldest(peer_t *self, peer_dir_t dir, uint64_t oldest_ms)
+{
+    pthread_mutex_lock(&self->lock);
+    s_set(self, &self->oldest_ms[dir], oldest_ms);
+    pthread_mutex_unlock(&self->lock);
+}
+
+uint64_t
+peer_oldest(peer_t *self, peer_dir_t dir)
+{
+    pthread_mutex_lock(&self->lock);
+    uint64_t oldest = self->oldest_ms[dir];
+    pthread_mutex_unlock(&self->lock);
+    return oldest;
+}
+
+void
+peer_note_acked(peer_t *self, uint64_t push_acked)
+{
+    pthread_mutex_lock(&self->lock);
+    s_set(self, &self->push_acked, push_acked);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -213,48 +244,92 @@ peer_counts(peer_t *self, peer_counts_t *out)
     pthread_mutex_unlock(&self->lock);
 }
 
-int
-peer_flush(peer_t *self, sclient_t *storage, bool force, char why[PDB_ERRMSG_MAX])
+uint64_t
+peer_version(peer_t *self)
 {
     pthread_mutex_lock(&self->lock);
-    if (!force && self->version == self->flushed) {
-        pthread_mutex_unlock(&self->lock);
-        return 0;
-    }
     uint64_t version = self->version;
-    char error[PDB_ERRMSG_MAX];
-    snprintf(error, sizeof error, "%s", self->last_error);
+    pthread_mutex_unlock(&self->lock);
+    return version;
+}
+
+//  The failing direction whose failure is the latest; -1 when none fails.
+static int
+s_failing(const peer_t *self)
+{
+    int dir = -1;
+    for (int d = 0; d < 2; d++)
+        if (self->failures[d] && (dir < 0 || self->error_ms[d] >= self->error_ms[dir]))
+            dir = d;
+    return dir;
+}
+
+static void
+s_kv_u64(msgpack_packer *pk, const char *key, uint64_t value)
+{
+    mpk_pack_str(pk, key);
+    mpk_pack_u64(pk, value);
+}
+
+static void
+s_kv_str(msgpack_packer *pk, const char *key, const char *value)
+{
+    mpk_pack_str(pk, key);
+    mpk_pack_str(pk, value);
+}
+
+#define S_ALWAYS_KNOWN 10           // fields s_pack_known packs
+
+//  Packs the S_ALWAYS_KNOWN fields that are always known.
+static void
+s_pack_known(const peer_t *self, msgpack_packer *pk)
+{
     unsigned failures = self->failures[0] > self->failures[1] ? self->failures[0]
                                                               : self->failures[1];
-    sops_kv_t kv[16] = {
-        SOPS_S("state", peer_state_name(s_state(self))),
-        SOPS_U("failures", failures),
-        SOPS_U("retries", self->counts.errors),
-        SOPS_S("last_error", error),
-        SOPS_U("lag_changes", self->lag_changes),
-        SOPS_U("lag_ms", self->lag_ms),
-        SOPS_U("push_lag_changes", self->push_lag_changes),
-        SOPS_U("snapshot_done", self->snap_done),
-        SOPS_U("snapshot_total", self->snap_total),
-        SOPS_U("snapshot_bytes", self->snap_bytes),
-        SOPS_U("snapshot_rate", self->snap_rate),
-        SOPS_U("snapshot_eta_ms", self->snap_eta_ms),
-    };
-    size_t n = 12;
+    s_kv_str(pk, "state", peer_state_name(s_state(self)));
+    s_kv_u64(pk, "failures", failures);
+    s_kv_u64(pk, "retries", self->counts.errors);
+    s_kv_u64(pk, "lag_changes", self->lag_changes);
+    s_kv_u64(pk, "push_lag_changes", self->push_lag_changes);
+    s_kv_u64(pk, "snapshot_done", self->snap_done);
+    s_kv_u64(pk, "snapshot_total", self->snap_total);
+    s_kv_u64(pk, "snapshot_bytes", self->snap_bytes);
+    s_kv_u64(pk, "snapshot_rate", self->snap_rate);
+    s_kv_u64(pk, "snapshot_eta_ms", self->snap_eta_ms);
+}
+
+void
+peer_status_pack(peer_t *self, msgpack_packer *pk, uint64_t *version)
+{
+    pthread_mutex_lock(&self->lock);
+    *version = self->version;
+    int failing = s_failing(self);
+    bool pushes = peer_runs(self, PEER_PUSH);
     //  What is not known yet is left out: a 0 would claim a time or a head.
+    size_t n = S_ALWAYS_KNOWN + (self->last_seen_ms != 0) + (self->last_success_ms != 0) * 2
+             + (failing >= 0) * 2 + (self->last_error_ms != 0) * 2 + pushes
+             + (self->oldest_ms[PEER_PULL] != 0) + (self->oldest_ms[PEER_PUSH] != 0);
+    mpk_pack_map(pk, n);
+    s_pack_known(self, pk);
     if (self->last_seen_ms)
-        kv[n++] = SOPS_U("last_seen_ms", self->last_seen_ms);
-    if (self->last_success_ms)
-        kv[n++] = SOPS_U("last_success_ms", self->last_success_ms);
-    if (self->last_success_ms)              // a hello succeeded: the head is known
-        kv[n++] = SOPS_U("peer_head", self->peer_head);
-    pthread_mutex_unlock(&self->lock);
-    int rc = sops_peer_set(storage, self->spec.name, kv, n, why);
-    if (rc == 0) {
-        pthread_mutex_lock(&self->lock);
-        if (self->flushed < version)
-            self->flushed = version;
-        pthread_mutex_unlock(&self->lock);
+        s_kv_u64(pk, "last_seen_ms", self->last_seen_ms);
+    if (self->last_success_ms) {          // a hello succeeded: the head is known
+        s_kv_u64(pk, "last_success_ms", self->last_success_ms);
+        s_kv_u64(pk, "peer_head", self->peer_head);
     }
-    return rc;
+    if (failing >= 0) {
+        s_kv_str(pk, "error", self->error[failing]);
+        s_kv_u64(pk, "error_ms", self->error_ms[failing]);
+    }
+    if (self->last_error_ms) {
+        s_kv_str(pk, "last_error", self->last_error);
+        s_kv_u64(pk, "last_error_ms", self->last_error_ms);
+    }
+    if (pushes)
+        s_kv_u64(pk, "push_acked", self->push_acked);
+    if (self->oldest_ms[PEER_PULL])
+        s_kv_u64(pk, "pull_oldest_ms", self->oldest_ms[PEER_PULL]);
+    if (self->oldest_ms[PEER_PUSH])
+        s_kv_u64(pk, "push_oldest_ms", self->oldest_ms[PEER_PUSH]);
+    pthread_mutex_unlock(&self->lock);
 }

@@ -1,23 +1,37 @@
 /*  peer.h - one sync peer as the syncer runs it: its spec (name, address,
     direction, collective filter) and the state its push and pull threads
     share: the identity lock, the generation of its identity binding, its
-    status (what the peers database row shows) and counters.
+    status and counters.
 
-    Status fields written to the peer's row (storage "peer_set"):
+    The status is volatile: the daemon writes it to the status file
+    (common/syncstat.h, peerset.h), never through storage. Fields:
       state          connecting | syncing | idle | snapshot | degraded
       last_seen_ms   wall time of the last reply from the peer (any reply)
       last_success_ms  wall time of the last good exchange
-      last_error     the last failure, "" when it never failed
+      error, error_ms  the failure of a direction that is failing now (its
+                     latest attempt failed), and when; absent once both
+                     directions work again
+      last_error, last_error_ms  the latest failure ever, and when: kept
+                     after recovery, as history
       failures       consecutive failures (the larger of push and pull)
       retries        failed attempts since the syncer started
       peer_head      the peer's WAL head, as its last hello or pull said
       lag_changes    pull: the peer's WAL head minus our pull cursor
-      lag_ms         pull: how long we have not been caught up (0 when we are)
       push_lag_changes  push: our WAL head minus push_acked
+      push_acked     push: how far the peer has acknowledged (the durable
+                     row's copy is written lazily)
+      pull_oldest_ms, push_oldest_ms  the HLC wall time (when it was
+                     written at its origin) of the oldest change the other
+                     side lacks: pull, the peer's oldest change above our
+                     cursor; push, our oldest change above push_acked that
+                     the peer needs. Absent when there is none. Readers show
+                     lag_ms = now - oldest, so the age is current whenever
+                     it is read.
       snapshot_done, snapshot_total, snapshot_bytes, snapshot_rate (entities
       per second), snapshot_eta_ms   initial sync progress
-    The cursors (pull_cursor, push_acked) and instance_id are written by the
-    threads themselves, with the data they cover.
+    The cursors (pull_cursor, push_acked), instance_id and the last_seen_ms
+    compaction needs are written to the peers database by the threads
+    themselves, through storage.
 */
 #ifndef PDB_SYNCER_PEER_H
 #define PDB_SYNCER_PEER_H
@@ -25,6 +39,8 @@
 #include "cfg.h"
 #include "err.h"
 #include "sclient.h"
+
+#include <msgpack.h>
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -61,13 +77,16 @@ typedef struct {
     peer_state_t state[2];
     unsigned failures[2];
     uint64_t last_seen_ms, last_success_ms;
-    char last_error[PDB_ERRMSG_MAX];
+    char error[2][PDB_ERRMSG_MAX];   // per direction: its latest failure while failing
+    uint64_t error_ms[2];
+    char last_error[PDB_ERRMSG_MAX]; // the latest failure of either direction, kept
+    uint64_t last_error_ms;
     uint64_t peer_head;
-    uint64_t lag_changes, lag_ms, caught_up_ms, push_lag_changes;
+    uint64_t lag_changes, push_lag_changes, push_acked;
+    uint64_t oldest_ms[2];           // per direction: see pull_oldest_ms, push_oldest_ms
     uint64_t snap_done, snap_total, snap_bytes, snap_rate, snap_eta_ms;
     peer_counts_t counts;
     uint64_t version;                // bumped by every status change
-    uint64_t flushed;                // version last written to the peers db
 } peer_t;
 
 //  A peer for spec; both directions start PEER_CONNECTING or PEER_OFF.
@@ -88,18 +107,30 @@ void peer_note_ok(peer_t *self, peer_dir_t dir, uint64_t wall_ms);
 //  Any reply came from the peer.
 void peer_note_seen(peer_t *self, uint64_t wall_ms);
 void peer_note_head(peer_t *self, uint64_t head);
-//  A failed attempt: counts it, keeps the error, degrades after
+uint64_t peer_last_seen(peer_t *self);
+//  A failed attempt at wall_ms: counts it, keeps the error (current for
+//  dir until its next good exchange, and as last_error), degrades after
 //  PEER_DEGRADED_AFTER in a row. Returns the consecutive failures.
-unsigned peer_note_failure(peer_t *self, peer_dir_t dir, const char *error);
-void peer_note_lag(peer_t *self, peer_dir_t dir, uint64_t lag, uint64_t wall_ms);
+unsigned peer_note_failure(peer_t *self, peer_dir_t dir, const char *error, uint64_t wall_ms);
+//  Changes the other side lacks in direction dir (lag_changes or
+//  push_lag_changes).
+void peer_note_lag(peer_t *self, peer_dir_t dir, uint64_t lag);
+//  The HLC wall time of the oldest change the other side lacks in
+//  direction dir; 0 when it lacks none.
+void peer_note_oldest(peer_t *self, peer_dir_t dir, uint64_t oldest_ms);
+uint64_t peer_oldest(peer_t *self, peer_dir_t dir);
+void peer_note_acked(peer_t *self, uint64_t push_acked);
 void peer_note_snapshot(peer_t *self, uint64_t done, uint64_t total, uint64_t bytes,
                         uint64_t rate, uint64_t eta_ms);
 //  Adds to the counters.
 void peer_count(peer_t *self, const peer_counts_t *add);
 void peer_counts(peer_t *self, peer_counts_t *out);
 
-//  Writes the status fields to the peer's row when they changed since the
-//  last flush (or always with force). Returns 0 or storage's code.
-int peer_flush(peer_t *self, sclient_t *storage, bool force, char why[PDB_ERRMSG_MAX]);
+//  The status version: it moves whenever a status field changes.
+uint64_t peer_version(peer_t *self);
+
+//  Packs the status fields as one map (see above); *version gets the
+//  version packed. A fact not known yet is left out.
+void peer_status_pack(peer_t *self, msgpack_packer *pk, uint64_t *version);
 
 #endif

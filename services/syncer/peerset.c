@@ -3,14 +3,19 @@
 #include "peer.h"
 #include "peers_cfg.h"
 #include "worker.h"
+#include "mpk.h"
+#include "syncstat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     peers_cfg_entry_t entry;
     peer_t *peer;
     zactor_t *workers[2];
+    uint64_t written;               // status version in the file
 } s_running_t;
 
 struct peerset {
@@ -21,6 +26,8 @@ struct peerset {
     size_t n;
     peers_cfg_problem_t *warned;    // problems already logged (logged again once fixed and back)
     size_t warned_n;
+    bool changed;                   // peers started or stopped since the status write
+    uint64_t written_mono;          // last status write
 };
 
 peerset_t *
@@ -133,6 +140,7 @@ s_stop_stale(peerset_t *self, const peers_cfg_t *want)
         }
         log_i("syncer", "peer stopped peer=%s reason=%s", name, w ? "changed" : "removed");
         s_stop(&self->running[i]);
+        self->changed = true;
     }
     self->n = kept;
 }
@@ -156,8 +164,10 @@ peerset_reload(peerset_t *self)
         if (running)
             continue;
         s_running_t *r = s_start(self->ctx, &want.items[i]);
-        if (r)
+        if (r) {
             self->running[self->n++] = r;
+            self->changed = true;
+        }
         else
             log_e("syncer", "cannot start peer=%s (out of memory or threads)", name);
     }
@@ -165,17 +175,61 @@ peerset_reload(peerset_t *self)
     return 0;
 }
 
-void
-peerset_flush(peerset_t *self, sclient_t *storage)
+static bool
+s_status_changed(peerset_t *self)
 {
+    bool changed = self->changed;
+    for (size_t i = 0; !changed && i < self->n; i++)
+        changed = peer_version(self->running[i]->peer) != self->running[i]->written;
+    return changed;
+}
+
+static int
+s_status_write(peerset_t *self, const char *data_dir, uint64_t now_wall)
+{
+    uint64_t *versions = calloc(self->n ? self->n : 1, sizeof *versions);
+    if (!versions)
+        return -ENOMEM;
+    mpk_out_t doc;
+    mpk_out_init(&doc);
+    mpk_pack_map(&doc.pk, 3);
+    mpk_pack_str(&doc.pk, "written_ms");
+    mpk_pack_u64(&doc.pk, now_wall);
+    mpk_pack_str(&doc.pk, "pid");
+    mpk_pack_u64(&doc.pk, (uint64_t) getpid());
+    mpk_pack_str(&doc.pk, "peers");
+    mpk_pack_map(&doc.pk, self->n);
     for (size_t i = 0; i < self->n; i++) {
-        char why[PDB_ERRMSG_MAX];
         peer_t *peer = self->running[i]->peer;
-        int rc = peer_flush(peer, storage, false, why);
-        if (rc)
-            log_d("syncer", "status write failed peer=%s rc=%d (%s)", peer->spec.name, rc,
-                  why[0] ? why : pdb_strerror(rc));
+        mpk_pack_str(&doc.pk, peer->spec.name);
+        peer_status_pack(peer, &doc.pk, &versions[i]);
     }
+    int rc = mpk_out_status(&doc);
+    if (!rc)
+        rc = syncstat_write(data_dir, doc.buf.data, doc.buf.size);
+    for (size_t i = 0; !rc && i < self->n; i++)
+        self->running[i]->written = versions[i];
+    if (!rc)
+        self->changed = false;
+    mpk_out_release(&doc);
+    free(versions);
+    return rc;
+}
+
+uint64_t
+peerset_write_status(peerset_t *self, const char *data_dir, uint64_t now_wall,
+                     uint64_t now_mono, int *rc)
+{
+    *rc = 0;
+    uint64_t since = now_mono - self->written_mono;
+    bool due = self->written_mono == 0 || since >= PEERSET_STATUS_REFRESH_MS
+            || (since >= PEERSET_STATUS_MS && s_status_changed(self));
+    if (!due)
+        return since >= PEERSET_STATUS_MS ? PEERSET_STATUS_MS : PEERSET_STATUS_MS - since;
+    *rc = s_status_write(self, data_dir, now_wall);
+    //  A failed write is tried again at the next turn, not in a loop.
+    self->written_mono = now_mono;
+    return PEERSET_STATUS_MS;
 }
 
 size_t

@@ -1,5 +1,6 @@
 #include "puller.h"
 #include "chead.h"
+#include "hlc.h"
 #include "log.h"
 #include "sops.h"
 #include "sproto.h"
@@ -147,15 +148,42 @@ s_read_state(puller_t *self, uint64_t *cursor, vv_t *ours)
     return rc;
 }
 
+//  The HLC wall time of change i of a page (0 when it does not read).
+static uint64_t
+s_change_ms(const sync_msg_t *msg, size_t i)
+{
+    chead_t h;
+    return chead_read(msg->changes[i].data, msg->changes[i].len, &h) == 0
+           ? hlc_wall_ms(h.hlc) : 0;
+}
+
+//  After a page was applied up to reached: the peer's oldest change above
+//  it. None when that is the head the peer reported; the held change when
+//  one waits for a dependency; otherwise the next page's first, not known
+//  yet: written after this page's last change, so at most that old (the
+//  next pull, asked for at once, tells).
+static uint64_t
+s_oldest_after(puller_t *self, const sync_msg_t *msg, uint64_t reached)
+{
+    if (reached >= msg->head)
+        return 0;
+    for (size_t i = 0; i < msg->changes_n; i++) {
+        chead_t h;
+        if (chead_read(msg->changes[i].data, msg->changes[i].len, &h) == 0 && h.seq > reached)
+            return hlc_wall_ms(h.hlc);
+    }
+    return msg->changes_n ? s_change_ms(msg, msg->changes_n - 1)
+                          : peer_oldest(self->conn.peer, PEER_PULL);
+}
+
 //  After a page: how long to wait, the state and the lag.
 static uint64_t
 s_after(puller_t *self, const sync_msg_t *msg, uint64_t cursor, uint64_t reached, int held,
         uint64_t elapsed)
 {
     peer_t *peer = self->conn.peer;
-    const senv_t *env = self->conn.ctx->env;
-    peer_note_lag(peer, PEER_PULL, msg->head > reached ? msg->head - reached : 0,
-                  env->wall_ms(env->ctx));
+    peer_note_lag(peer, PEER_PULL, msg->head > reached ? msg->head - reached : 0);
+    peer_note_oldest(peer, PEER_PULL, s_oldest_after(self, msg, reached));
     peer_note_head(peer, msg->head);
     bool empty = msg->changes_n == 0;
     //  Syncing means catching up on a backlog; a last page leaves us in step.
@@ -206,8 +234,12 @@ s_pull(puller_t *self, uint64_t *wait_ms, char *why)
                  (unsigned long long) msg->next_cursor, (unsigned long long) cursor);
         rc = PDB_EPROTO;
     }
-    else if (msg->changes_n > 0 || msg->next_cursor > cursor)
+    else if (msg->changes_n > 0 || msg->next_cursor > cursor) {
+        //  While the page is applied, its first change is the oldest we lack.
+        if (msg->changes_n > 0)
+            peer_note_oldest(self->conn.peer, PEER_PULL, s_change_ms(msg, 0));
         rc = s_apply(self, msg, cursor, &reached, why);
+    }
     if (rc >= 0) {
         *wait_ms = s_after(self, msg, cursor, reached, rc, s_mono(self) - started);
         conn_exchange_ok(&self->conn);

@@ -1,6 +1,7 @@
 #include "pusher.h"
 #include "ack.h"
 #include "chead.h"
+#include "hlc.h"
 #include "log.h"
 #include "page.h"
 #include "sops.h"
@@ -81,7 +82,8 @@ pusher_release(pusher_t *self)
 }
 
 //  Writes push_acked when it moved and PUSH_PERSIST_MS passed since the
-//  last write, or at once when `now`. Under the identity lock, and only
+//  last write, or at once when `now`; with last_seen_ms, and for it alone
+//  when that moved PUSH_SEEN_PERSIST_MS. Under the identity lock, and only
 //  while the row is bound to the instance that acknowledged it: once the
 //  sibling direction has reset the row for a replaced peer, the cursor is
 //  the old instance's and is dropped (the next hello reads the new row).
@@ -90,20 +92,24 @@ s_persist(pusher_t *self, bool now, char *why)
 {
     const senv_t *env = self->conn.ctx->env;
     uint64_t mono = env->mono_ms(env->ctx);
-    if (self->acked == self->persisted
-        || (!now && mono < self->persisted_mono_ms + PUSH_PERSIST_MS))
-        return 0;
     peer_t *peer = self->conn.peer;
+    uint64_t seen = peer_last_seen(peer);
+    bool seen_due = seen >= self->seen_persisted + PUSH_SEEN_PERSIST_MS;
+    bool acked_due = self->acked != self->persisted
+                  && (now || mono >= self->persisted_mono_ms + PUSH_PERSIST_MS);
+    if (!acked_due && !seen_due)
+        return 0;
     int rc = 0;
     pthread_mutex_lock(&peer->ident_lock);
     if (__atomic_load_n(&peer->generation, __ATOMIC_ACQUIRE) == self->conn.generation) {
-        sops_kv_t kv[] = { SOPS_U("push_acked", self->acked) };
-        rc = sops_peer_set(self->conn.storage, peer->spec.name, kv, 1, why);
+        sops_kv_t kv[] = { SOPS_U("push_acked", self->acked), SOPS_U("last_seen_ms", seen) };
+        rc = sops_peer_set(self->conn.storage, peer->spec.name, kv, seen ? 2 : 1, why);
     }
     pthread_mutex_unlock(&peer->ident_lock);
     if (!rc) {
         self->persisted = self->acked;
         self->persisted_mono_ms = mono;
+        self->seen_persisted = seen;
     }
     return rc;
 }
@@ -227,6 +233,56 @@ s_send(pusher_t *self, const s_batch_t *batch, char *why)
     return s_persist(self, false, why);
 }
 
+//  The HLC wall time of an encoded change (0 when it does not read).
+static uint64_t
+s_change_ms(const sync_blob_t *blob)
+{
+    chead_t h;
+    return chead_read(blob->data, blob->len, &h) == 0 ? hlc_wall_ms(h.hlc) : 0;
+}
+
+//  After a batch went out: the oldest change the peer still lacks, as far
+//  as the batch tells. One acknowledged whole leaves none, unless more is
+//  waiting: that was written after the batch's last change, so it is at
+//  most as old (the next step reads it).
+static uint64_t
+s_oldest_after(const pusher_t *self, const s_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->n; i++)
+        if (batch->seqs[i] > self->acked)
+            return s_change_ms(&batch->blobs[i]);
+    return batch->has_more && batch->n ? s_change_ms(&batch->blobs[batch->n - 1]) : 0;
+}
+
+//  The peer cannot be reached and no batch tells what it lacks: the first
+//  change above push_acked stands in, so the lag of a peer that is down
+//  from the start still grows. Only an estimate: without the peer's
+//  vector, a change it has counts too.
+static void
+s_note_unreached(pusher_t *self)
+{
+    peer_t *peer = self->conn.peer;
+    uint64_t acked = self->acked;
+    if (peer_oldest(peer, PEER_PUSH) != 0
+        || (acked == 0 && conn_row_u64(&self->conn, "push_acked", &acked) != 0))
+        return;
+    store_t *store = self->conn.ctx->store;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (store_read_begin(store, &txn) != 0)
+        return;
+    uint8_t k[8];
+    store_key_seq(k, acked + 1);
+    MDB_val key = { sizeof k, k }, val;
+    if (mdb_cursor_open(txn, store->wal, &cur) == 0) {
+        if (mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE) == 0)
+            peer_note_oldest(peer, PEER_PUSH,
+                             s_change_ms(&(sync_blob_t) { val.mv_data, val.mv_size }));
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+}
+
 //  Shortens an idle wait so that an unwritten push_acked is written when due.
 static void
 s_wake_to_persist(const pusher_t *self, uint64_t *wait_ms)
@@ -248,13 +304,18 @@ pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX])
     peer_t *peer = self->conn.peer;
     if (conn_needs_hello(&self->conn)) {
         int rc = s_hello(self, why);
-        if (rc)
+        if (rc) {
+            s_note_unreached(self);
             return rc;
+        }
     }
     s_batch_t batch;
     int rc = s_read_batch(self, &batch, why);
     if (rc)
         return rc;
+    //  Until the peer acknowledges it, the batch's first change is the
+    //  oldest it lacks (page.h skipped what it has or does not want).
+    peer_note_oldest(peer, PEER_PUSH, batch.n ? s_change_ms(&batch.blobs[0]) : 0);
     if (batch.n > 0)
         rc = s_send(self, &batch, why);
     else {
@@ -264,9 +325,9 @@ pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX])
         rc = s_persist(self, false, why);
     }
     if (!rc) {
-        const senv_t *env = self->conn.ctx->env;
-        peer_note_lag(peer, PEER_PUSH, batch.head > self->acked ? batch.head - self->acked : 0,
-                      env->wall_ms(env->ctx));
+        peer_note_lag(peer, PEER_PUSH, batch.head > self->acked ? batch.head - self->acked : 0);
+        peer_note_oldest(peer, PEER_PUSH, s_oldest_after(self, &batch));
+        peer_note_acked(peer, self->acked);
         //  Syncing means working through a backlog; a last batch leaves us in step.
         peer_set_state(peer, PEER_PUSH, batch.has_more ? PEER_SYNCING : PEER_IDLE);
         if (batch.has_more && !self->stalled)

@@ -34,6 +34,16 @@ typedef struct {
     uint64_t deadline;
 } s_parked_t;
 
+//  A push handed to storage, waiting for its answer.
+typedef struct {
+    s_route_t route;
+    pdb_id_t source;                // the pushing instance
+    uint64_t request_id;
+    uint64_t *seqs;                 // the batch's seqs, for safe_through
+    size_t n;
+    uint64_t deadline;
+} s_push_t;
+
 struct serve {
     const synctx_t *ctx;
     sclient_t *storage;
@@ -42,6 +52,9 @@ struct serve {
     inbound_t *inbound;
     s_parked_t *parked[SERVE_PARKED_MAX];
     size_t parked_n;
+    sclient_t *applier;             // pushes' "apply", sent without waiting (owned)
+    s_push_t *pushes[SERVE_PUSHES_MAX];
+    size_t pushes_n;
 };
 
 static uint64_t
@@ -202,39 +215,124 @@ s_check_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg, uint6
 }
 
 static void
-s_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+s_push_free(s_push_t **p_p)
+{
+    s_push_t *p = *p_p;
+    zframe_destroy(&p->route.identity);
+    free(p->seqs);
+    free(p);
+    *p_p = NULL;
+}
+
+//  Hands the checked batch to storage without waiting for it: the ROUTER
+//  goes on serving every other peer (hello, pull, snapshot, other pushes)
+//  while storage applies and fsyncs, and the reply leaves when storage
+//  answers (serve_on_storage). Takes seqs (n entries).
+static void
+s_push_send(serve_t *self, s_route_t *route, const sync_msg_t *msg, uint64_t *seqs)
+{
+    size_t n = msg->changes_n;
+    s_push_t *p = self->pushes_n < SERVE_PUSHES_MAX ? calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        free(seqs);
+        s_error(self, route, SYNC_ERR_BUSY, "%zu pushes are waiting for storage; retry later",
+                self->pushes_n);
+        return;
+    }
+    char why[PDB_ERRMSG_MAX] = "";
+    mpk_out_t args;
+    uint64_t request_id = 0;
+    //  A sender that filtered its push sends a subset of each origin's
+    //  changes: storage applies them as partial copies.
+    int rc = sops_apply_pack(&args, "", seqs[n - 1], msg->changes, n, msg->filtered);
+    if (!rc)
+        rc = sclient_send(self->applier, "apply", args.buf.data, args.buf.size, &request_id,
+                          why);
+    mpk_out_release(&args);
+    if (rc) {
+        free(seqs);
+        free(p);
+        s_error(self, route, s_storage_error(rc), "storage refused the batch: %s",
+                why[0] ? why : pdb_strerror(rc));
+        return;
+    }
+    *p = (s_push_t) { .route = *route, .source = msg->from, .request_id = request_id,
+                      .seqs = seqs, .n = n,
+                      .deadline = s_mono(self) + SERVE_APPLY_TIMEOUT_MS };
+    route->identity = NULL;          // now owned by the waiting push
+    self->pushes[self->pushes_n++] = p;
+}
+
+static void
+s_push(serve_t *self, s_route_t *route, const sync_msg_t *msg)
 {
     if (!s_check_target(self, route, msg))
         return;
     size_t n = msg->changes_n;
-    uint64_t *seqs = calloc(n ? n : 1, sizeof *seqs);
-    int *results = calloc(n ? n : 1, sizeof *results);
-    if (!seqs || !results)
+    if (n == 0) {
+        sync_msg_t reply = { .op = SYNC_PUSH_OK };
+        s_send(self, route, &reply);
+        return;
+    }
+    uint64_t *seqs = calloc(n, sizeof *seqs);
+    if (!seqs)
         s_error(self, route, SYNC_ERR_BUSY, "out of memory");
     else if (s_check_push(self, route, msg, seqs)) {
-        char why[PDB_ERRMSG_MAX] = "";
-        //  A sender that filtered its push sends a subset of each origin's
-        //  changes: storage applies them as partial copies.
-        int rc = n ? sops_apply(self->storage, "", seqs[n - 1], msg->changes, n, msg->filtered,
-                                results, NULL, why) : 0;
-        if (rc) {
-            s_error(self, route, s_storage_error(rc), "storage refused the batch: %s",
-                    why[0] ? why : pdb_strerror(rc));
-            s_note_refused(self, &msg->from, why[0] ? why : pdb_strerror(rc));
-        }
-        else {
-            if (n)
-                inbound_pushed(self->inbound, &msg->from, s_mono(self), s_wall(self));
-            ack_t ack;
-            ack_summarize(seqs, results, n, &ack);
-            sync_msg_t reply = { .op = SYNC_PUSH_OK, .accepted_n = ack.accepted,
-                                 .stale_n = ack.stale, .missing_n = ack.missing,
-                                 .safe_through = ack.safe_through };
-            s_send(self, route, &reply);
-        }
+        s_push_send(self, route, msg, seqs);
+        seqs = NULL;                 // now the waiting push's
     }
     free(seqs);
+}
+
+//  Storage answered the push p: the reply counts what was accepted and
+//  says how far the batch is durable.
+static void
+s_push_answer(serve_t *self, s_push_t *p, int rc, const void *result, size_t len,
+              const char *why)
+{
+    char detail[PDB_ERRMSG_MAX];
+    snprintf(detail, sizeof detail, "%s", why);
+    int *results = rc ? NULL : calloc(p->n, sizeof *results);
+    if (!rc && !results) {
+        rc = -ENOMEM;
+        snprintf(detail, sizeof detail, "out of memory");
+    }
+    if (!rc)
+        rc = sops_apply_result(result, len, results, p->n, NULL, detail);
+    if (rc) {
+        s_error(self, &p->route, s_storage_error(rc), "storage refused the batch: %s",
+                detail[0] ? detail : pdb_strerror(rc));
+        s_note_refused(self, &p->source, detail[0] ? detail : pdb_strerror(rc));
+    }
+    else {
+        inbound_pushed(self->inbound, &p->source, s_mono(self), s_wall(self));
+        ack_t ack;
+        ack_summarize(p->seqs, results, p->n, &ack);
+        sync_msg_t reply = { .op = SYNC_PUSH_OK, .accepted_n = ack.accepted,
+                             .stale_n = ack.stale, .missing_n = ack.missing,
+                             .safe_through = ack.safe_through };
+        s_send(self, &p->route, &reply);
+    }
     free(results);
+}
+
+//  Answers pushes whose wait for storage ended (all of them with `all`):
+//  busy with why, the sender retries (applying twice is harmless: the
+//  second copy is known).
+static void
+s_pushes_expire(serve_t *self, uint64_t now, bool all, const char *why)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->pushes_n; i++) {
+        s_push_t *p = self->pushes[i];
+        if (!all && now < p->deadline) {
+            self->pushes[kept++] = p;
+            continue;
+        }
+        s_error(self, &p->route, SYNC_ERR_BUSY, "%s; retry later", why);
+        s_push_free(&self->pushes[i]);
+    }
+    self->pushes_n = kept;
 }
 
 //  --------------------------------------------------------------------------
@@ -559,6 +657,36 @@ serve_handle(serve_t *self)
 }
 
 void
+serve_on_storage(serve_t *self)
+{
+    for (int i = 0; i < SERVE_BURST; i++) {
+        uint64_t id = 0;
+        int reply_rc = 0;
+        void *result = NULL;
+        size_t len = 0;
+        char why[PDB_ERRMSG_MAX];
+        int rc = sclient_recv(self->applier, &id, &reply_rc, &result, &len, why);
+        if (rc == -EAGAIN)
+            break;
+        for (size_t k = 0; rc == 0 && k < self->pushes_n; k++) {
+            if (self->pushes[k]->request_id != id)
+                continue;                    // not this one (or one that expired)
+            s_push_answer(self, self->pushes[k], reply_rc, result, len, why);
+            s_push_free(&self->pushes[k]);
+            self->pushes[k] = self->pushes[--self->pushes_n];
+            break;
+        }
+        free(result);
+    }
+}
+
+zsock_t *
+serve_storage_socket(serve_t *self)
+{
+    return sclient_socket(self->applier);
+}
+
+void
 serve_on_wal(serve_t *self)
 {
     s_parked_run(self, true);
@@ -569,11 +697,26 @@ serve_tick(serve_t *self)
 {
     uint64_t now = s_mono(self);
     s_parked_run(self, false);
+    //  A storage that went away took the waiting applies with it: they get
+    //  no reply, so their senders hear at once rather than after the wait.
+    if (sclient_lost(self->applier))
+        s_pushes_expire(self, now, true, "storage went away before applying the batch");
+    char why[PDB_ERRMSG_MAX];
+    snprintf(why, sizeof why, "storage did not apply the batch within %d ms",
+             SERVE_APPLY_TIMEOUT_MS);
+    s_pushes_expire(self, now, false, why);
     ssess_expire(self->sessions, now);
-    inbound_flush(self->inbound, self->storage, now, false);
+    //  Through the applier, without waiting: the loop never blocks on storage.
+    inbound_flush(self->inbound, self->applier, now, false, false);
     uint64_t next = SERVE_TICK_MS;
     for (size_t i = 0; i < self->parked_n; i++) {
         uint64_t d = self->parked[i]->deadline;
+        uint64_t left = d > now ? d - now : 0;
+        if (left < next)
+            next = left;
+    }
+    for (size_t i = 0; i < self->pushes_n; i++) {
+        uint64_t d = self->pushes[i]->deadline;
         uint64_t left = d > now ? d - now : 0;
         if (left < next)
             next = left;
@@ -597,8 +740,9 @@ serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind)
     self->storage = storage;
     self->sessions = ssess_table_new(ctx->store);
     self->inbound = inbound_new();
+    self->applier = sclient_new(ctx->storage_endpoint, SERVE_APPLY_TIMEOUT_MS);
     self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->sessions || !self->inbound || !self->router) {
+    if (!self->sessions || !self->inbound || !self->applier || !self->router) {
         serve_destroy(&self);
         return NULL;
     }
@@ -628,8 +772,13 @@ serve_destroy(serve_t **self_p)
             s_answer_pull(self, &p->route, &p->scan_from, s_parked_req(p), false);
         s_parked_free(&self->parked[i]);
     }
+    if (self->router)
+        s_pushes_expire(self, 0, true, "the node is stopping");
+    for (size_t i = 0; i < self->pushes_n; i++)
+        s_push_free(&self->pushes[i]);
+    sclient_destroy(&self->applier);
     if (self->inbound && self->storage)
-        inbound_flush(self->inbound, self->storage, s_mono(self), true);
+        inbound_flush(self->inbound, self->storage, s_mono(self), true, true);
     ssess_table_destroy(&self->sessions);
     inbound_destroy(&self->inbound);
     zsock_destroy(&self->router);

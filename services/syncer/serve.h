@@ -3,8 +3,10 @@
 
     hello     instance id, WAL head/floor, vector, max_batch_bytes.
     push      checked (target is this node, seqs strictly increase), handed
-              to storage "apply" with no peer cursor; the reply counts
-              accepted/stale/missing and says safe_through (ack.h).
+              to storage "apply" with no peer cursor, without waiting: the
+              loop goes on serving others while storage applies and fsyncs,
+              and the reply, sent when storage answers (serve_on_storage),
+              counts accepted/stale/missing and says safe_through (ack.h).
     pull      a page of the WAL (page.h) after the caller's cursor, skipping
               what its vector covers and what its filter excludes; when
               nothing is new and wait_ms > 0 the request is parked, not
@@ -29,14 +31,18 @@
 #define SERVE_MAX_BATCH_BYTES (PDB_MSG_MAX - (64u << 10))  // our push limit: a frame, less the envelope
 #define SERVE_PARKED_MAX 1024      // long polls held at once; more are answered at once
 #define SERVE_BURST 256            // requests handled per wake-up before timers run
+#define SERVE_PUSHES_MAX 64        // pushes waiting for storage at once; more are told "busy"
+//  How long a push waits for storage before its sender is told "busy":
+//  under the sender's own PUSH_TIMEOUT_MS (60 s), so it hears why.
+#define SERVE_APPLY_TIMEOUT_MS 30000
 
 typedef struct serve serve_t;
 
 //  Binds. ctx and storage (the main thread's client) are borrowed and must
 //  outlive the server. NULL on failure, reason logged.
 serve_t *serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind);
-//  Answers parked pulls (empty), ends snapshot sessions, writes pending
-//  inbound rows, closes the socket.
+//  Answers parked pulls (empty) and waiting pushes (busy), ends snapshot
+//  sessions, writes pending inbound rows, closes the socket.
 void serve_destroy(serve_t **self_p);
 
 zsock_t *serve_socket(serve_t *self);
@@ -44,11 +50,17 @@ zsock_t *serve_socket(serve_t *self);
 //  Handles the requests waiting on the socket.
 void serve_handle(serve_t *self);
 
+//  The socket on which storage answers pushes, and what to call when it is
+//  readable: the answered pushes get their replies.
+zsock_t *serve_storage_socket(serve_t *self);
+void serve_on_storage(serve_t *self);
+
 //  Storage appended to the WAL: parked pulls look again.
 void serve_on_wal(serve_t *self);
 
-//  Timers: parked pulls whose wait ended, idle snapshot sessions, inbound
-//  rows. Returns milliseconds until the next parked deadline (or 1000).
+//  Timers: parked pulls whose wait ended, pushes storage did not answer in
+//  time, idle snapshot sessions, inbound rows. Returns milliseconds until
+//  the next deadline (or 1000).
 uint64_t serve_tick(serve_t *self);
 
 #endif

@@ -74,20 +74,44 @@ s_apply_results(const msgpack_object *o, int *results, size_t n, uint64_t *head)
 }
 
 int
+sops_apply_pack(mpk_out_t *args, const char *peer, uint64_t cursor,
+                const sync_blob_t *changes, size_t n, bool partial)
+{
+    mpk_out_init(args);
+    mpk_pack_array(&args->pk, partial ? 4 : 3);
+    mpk_pack_str(&args->pk, peer);
+    mpk_pack_u64(&args->pk, cursor);
+    mpk_pack_array(&args->pk, n);
+    for (size_t i = 0; i < n; i++)
+        mpk_pack_bin(&args->pk, changes[i].data, changes[i].len);
+    if (partial)
+        mpk_pack_bool(&args->pk, true);
+    return mpk_out_status(args);
+}
+
+int
+sops_apply_result(const void *result, size_t len, int *results, size_t n, uint64_t *head,
+                  char why[PDB_ERRMSG_MAX])
+{
+    msgpack_unpacked u;
+    uint64_t ignored;
+    int rc = result && mpk_parse(result, len, &u) == 0 ? 0 : PDB_EPROTO;
+    if (!rc) {
+        rc = s_apply_results(&u.data, results, n, head ? head : &ignored);
+        msgpack_unpacked_destroy(&u);
+    }
+    if (rc)
+        snprintf(why, PDB_ERRMSG_MAX, "storage sent an unexpected apply result");
+    return rc;
+}
+
+int
 sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
            const sync_blob_t *changes, size_t n, bool partial, int *results, uint64_t *head,
            char why[PDB_ERRMSG_MAX])
 {
     mpk_out_t args;
-    mpk_out_init(&args);
-    mpk_pack_array(&args.pk, partial ? 4 : 3);
-    mpk_pack_str(&args.pk, peer);
-    mpk_pack_u64(&args.pk, cursor);
-    mpk_pack_array(&args.pk, n);
-    for (size_t i = 0; i < n; i++)
-        mpk_pack_bin(&args.pk, changes[i].data, changes[i].len);
-    if (partial)
-        mpk_pack_bool(&args.pk, true);
+    (void) sops_apply_pack(&args, peer, cursor, changes, n, partial);
     void *buf;
     msgpack_unpacked u;
     bool has;
@@ -115,26 +139,51 @@ sops_peer_set_packed(sclient_t *storage, const char *peer, const void *map, size
     return s_finish(rc, &args, buf, &u, has, "peer_set", why);
 }
 
+//  [peer, {fields}] for "peer_set", packed into args (initialised here).
+static int
+s_pack_peer_set(mpk_out_t *args, const char *peer, const sops_kv_t *kv, size_t n)
+{
+    mpk_out_init(args);
+    mpk_pack_array(&args->pk, 2);
+    mpk_pack_str(&args->pk, peer);
+    mpk_pack_map(&args->pk, n);
+    for (size_t i = 0; i < n; i++) {
+        mpk_pack_str(&args->pk, kv[i].key);
+        if (kv[i].kind == SOPS_U64)
+            mpk_pack_u64(&args->pk, kv[i].u);
+        else if (kv[i].kind == SOPS_ID)
+            mpk_pack_id(&args->pk, kv[i].id);
+        else
+            mpk_pack_str(&args->pk, kv[i].s ? kv[i].s : "");
+    }
+    return mpk_out_status(args);
+}
+
 int
 sops_peer_set(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,
               char why[PDB_ERRMSG_MAX])
 {
-    mpk_out_t map;
-    mpk_out_init(&map);
-    mpk_pack_map(&map.pk, n);
-    for (size_t i = 0; i < n; i++) {
-        mpk_pack_str(&map.pk, kv[i].key);
-        if (kv[i].kind == SOPS_U64)
-            mpk_pack_u64(&map.pk, kv[i].u);
-        else if (kv[i].kind == SOPS_ID)
-            mpk_pack_id(&map.pk, kv[i].id);
-        else
-            mpk_pack_str(&map.pk, kv[i].s ? kv[i].s : "");
-    }
-    int rc = mpk_out_status(&map);
+    mpk_out_t args;
+    int rc = s_pack_peer_set(&args, peer, kv, n);
+    void *buf = NULL;
+    msgpack_unpacked u;
+    bool has = false;
     if (!rc)
-        rc = sops_peer_set_packed(storage, peer, map.buf.data, map.buf.size, why);
-    mpk_out_release(&map);
+        rc = s_call(storage, "peer_set", &args, &buf, &u, &has, why);
+    return s_finish(rc, &args, buf, &u, has, "peer_set", why);
+}
+
+int
+sops_peer_set_send(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,
+                   char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    mpk_out_t args;
+    uint64_t request_id;
+    int rc = s_pack_peer_set(&args, peer, kv, n);
+    if (!rc)
+        rc = sclient_send(storage, "peer_set", args.buf.data, args.buf.size, &request_id, why);
+    mpk_out_release(&args);
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #define PDB_SYNCER_SOPS_H
 
 #include "err.h"
+#include "mpk.h"
 #include "sclient.h"
 #include "syncmsg.h"
 #include "vv.h"
@@ -38,9 +39,24 @@ int sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
                const sync_blob_t *changes, size_t n, bool partial, int *results,
                uint64_t *head, char why[PDB_ERRMSG_MAX]);
 
+//  The halves of sops_apply, for a caller that sends the request itself
+//  (sclient_send): packs the args into args (initialised here; release
+//  it), and reads a result (the sclient_recv result) into results/head.
+//  Returns 0, or -ENOMEM / PDB_EPROTO (why filled).
+int sops_apply_pack(mpk_out_t *args, const char *peer, uint64_t cursor,
+                    const sync_blob_t *changes, size_t n, bool partial);
+int sops_apply_result(const void *result, size_t len, int *results, size_t n, uint64_t *head,
+                      char why[PDB_ERRMSG_MAX]);
+
 //  "peer_set" [peer, {fields}]: merges the fields into the peer's row.
 int sops_peer_set(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,
                   char why[PDB_ERRMSG_MAX]);
+
+//  "peer_set" sent without waiting (sclient_send): for a caller that must
+//  not block on storage and can afford to lose the write (its reply, when
+//  it comes, is the caller's to drop). Returns 0 once sent, or a code with why.
+int sops_peer_set_send(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,
+                       char why[PDB_ERRMSG_MAX]);
 
 //  "peer_set" with an already packed map (n_fields entries in map bytes).
 int sops_peer_set_packed(sclient_t *storage, const char *peer, const void *map, size_t len,

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "mpk.h"
 #include "sclient.h"
+#include "syncstat.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -16,7 +17,7 @@
 
 #define SYNCER_STORE_POLL_MS 200      // while storage has not created the store yet
 #define SYNCER_STORE_NAG_MS 30000     // how often that wait is logged
-#define SYNCER_RELOAD_MS 1000         // peers database re-read, status written
+#define SYNCER_RELOAD_MS 1000         // peers database re-read
 #define SYNCER_STORAGE_TIMEOUT_MS 10000
 
 static int
@@ -126,21 +127,26 @@ syncer_base_close(syncer_base_t *base)
 
 typedef struct {
     syncer_base_t base;
+    const char *data_dir;
     sclient_t *storage;
     zsock_t *events;
     serve_t *server;
     peerset_t *peers;
     zactor_t *compactor;
     zpoller_t *poller;
+    bool status_warned;             // the last status write failed (logged once)
+    bool status_written;            // the status file is this process's
 } s_daemon_t;
 
 static void
 s_daemon_close(s_daemon_t *d)
 {
     zactor_destroy(&d->compactor);
-    if (d->peers && d->storage)
-        peerset_flush(d->peers, d->storage);
     peerset_destroy(&d->peers);
+    //  Nothing in the status file is current once the syncer is gone.
+    int rc = d->status_written ? syncstat_remove(d->data_dir) : 0;
+    if (rc)
+        log_w("syncer", "cannot remove the status file rc=%d (%s)", rc, pdb_strerror(rc));
     zpoller_destroy(&d->poller);
     serve_destroy(&d->server);
     zsock_destroy(&d->events);
@@ -152,6 +158,7 @@ static int
 s_daemon_open(s_daemon_t *d, const cfg_t *cfg)
 {
     const synctx_t *ctx = &d->base.ctx;
+    d->data_dir = cfg->data_dir;
     d->storage = sclient_new(ctx->storage_endpoint, SYNCER_STORAGE_TIMEOUT_MS);
     d->events = zsock_new_sub(ctx->events_endpoint, "wal ");
     if (!d->storage || !d->events)
@@ -172,7 +179,8 @@ s_daemon_open(s_daemon_t *d, const cfg_t *cfg)
     d->poller = zpoller_new(d->events, NULL);
     if (!d->peers || !d->compactor || !d->poller)
         return SYNCER_EXIT_FAIL;
-    if (d->server && zpoller_add(d->poller, serve_socket(d->server)) != 0)
+    if (d->server && (zpoller_add(d->poller, serve_socket(d->server)) != 0
+                      || zpoller_add(d->poller, serve_storage_socket(d->server)) != 0))
         return SYNCER_EXIT_FAIL;
     return 0;
 }
@@ -190,6 +198,22 @@ s_drain_events(s_daemon_t *d)
         serve_on_wal(d->server);
 }
 
+//  The status file, when due; returns the milliseconds until the next turn.
+static uint64_t
+s_write_status(s_daemon_t *d, uint64_t now)
+{
+    int rc;
+    const senv_t *env = d->base.ctx.env;
+    uint64_t next = peerset_write_status(d->peers, d->data_dir, env->wall_ms(env->ctx), now,
+                                         &rc);
+    if (rc && !d->status_warned)
+        log_w("syncer", "cannot write the status file data=%s rc=%d (%s)", d->data_dir, rc,
+              pdb_strerror(rc));
+    d->status_warned = rc != 0;
+    d->status_written = d->status_written || rc == 0;
+    return next;
+}
+
 static void
 s_daemon_loop(s_daemon_t *d, volatile sig_atomic_t *stop)
 {
@@ -201,18 +225,24 @@ s_daemon_loop(s_daemon_t *d, volatile sig_atomic_t *stop)
             if (rc)
                 log_w("syncer", "cannot read the peers database rc=%d (%s)", rc,
                       pdb_strerror(rc));
-            peerset_flush(d->peers, d->storage);
             next_reload = now + SYNCER_RELOAD_MS;
         }
-        uint64_t timeout = d->server ? serve_tick(d->server) : SYNCER_RELOAD_MS;
+        uint64_t timeout = s_write_status(d, now);
+        uint64_t tick = d->server ? serve_tick(d->server) : SYNCER_RELOAD_MS;
         uint64_t until_reload = next_reload > now ? next_reload - now : 0;
+        if (tick < timeout)
+            timeout = tick;
         if (until_reload < timeout)
             timeout = until_reload;
-        void *which = zpoller_wait(d->poller, (int) timeout);
-        if (which == d->events)
+        //  zpoller names one ready socket: each is looked at in turn (none
+        //  blocks), so a busy one never starves the others.
+        (void) zpoller_wait(d->poller, (int) timeout);
+        if (zsock_events(d->events) & ZMQ_POLLIN)
             s_drain_events(d);
-        else if (d->server && which == serve_socket(d->server))
+        if (d->server) {
+            serve_on_storage(d->server);
             serve_handle(d->server);
+        }
     }
 }
 

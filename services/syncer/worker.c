@@ -49,12 +49,15 @@ s_drain_events(s_worker_t *self)
     return any;
 }
 
-//  Idles up to ms, or until a "wal" event when wake_on_wal. Returns false
-//  when the actor is told to stop.
+//  Idles up to ms, or until a "wal" event when wake_on_wal. Events are
+//  drained before each step (s_loop), not here: one that arrived while the
+//  step ran announces a commit the step may not have seen, and must end
+//  the idle at once (dropping it left that change waiting for the next
+//  commit, or up to PUSH_IDLE_MS). Returns false when the actor is told to
+//  stop.
 static bool
 s_idle(s_worker_t *self, uint64_t ms, bool wake_on_wal)
 {
-    s_drain_events(self);
     uint64_t deadline = clock_mono_ms() + ms;
     while (!link_cancelled(&self->cancel)) {
         uint64_t now = clock_mono_ms();
@@ -66,7 +69,7 @@ s_idle(s_worker_t *self, uint64_t ms, bool wake_on_wal)
         };
         int n = self->events && wake_on_wal ? 2 : 1;
         int rc = zmq_poll(items, n, (long) (deadline - now));
-        if (rc > 0 && n == 2 && (items[1].revents & ZMQ_POLLIN) && s_drain_events(self))
+        if (rc > 0 && n == 2 && (items[1].revents & ZMQ_POLLIN))
             return !link_cancelled(&self->cancel);
         if (rc < 0 && zmq_errno() != EINTR)
             return !link_cancelled(&self->cancel);
@@ -89,6 +92,7 @@ s_loop(s_worker_t *self)
     while (!link_cancelled(&self->cancel)) {
         char why[PDB_ERRMSG_MAX] = "";
         uint64_t wait_ms = 0;
+        s_drain_events(self);              // what the step reads, it need not be woken for
         int rc = s_step(self, &wait_ms, why);
         if (rc == -ECANCELED)
             break;
@@ -102,7 +106,9 @@ s_loop(s_worker_t *self)
         char error[PDB_ERRMSG_MAX];
         snprintf(error, sizeof error, "%s: %.240s", s_dir_name(self->dir),
                  why[0] ? why : pdb_strerror(rc));
-        unsigned failures = peer_note_failure(self->peer, self->dir, error);
+        const senv_t *env = self->ctx->env;
+        unsigned failures = peer_note_failure(self->peer, self->dir, error,
+                                              env->wall_ms(env->ctx));
         log_w("syncer", "%s failed peer=%s rc=%d (%s) failures=%u retry_in_ms=%" PRIu64 "%s",
               s_dir_name(self->dir), name, rc, why[0] ? why : pdb_strerror(rc), failures, delay,
               failures == PEER_DEGRADED_AFTER ? " state=degraded" : "");
@@ -152,7 +158,7 @@ s_actor(zsock_t *pipe, void *arg)
     else {
         log_e("syncer", "%s cannot start peer=%s: %s", s_dir_name(args.dir),
               args.peer->spec.name, why);
-        peer_note_failure(args.peer, args.dir, why);
+        peer_note_failure(args.peer, args.dir, why, ctx->env->wall_ms(ctx->env->ctx));
         //  Sockets could not be made: wait to be stopped (the peer set
         //  restarts the peer when its spec changes).
         while (!link_cancel_wait(&self.cancel, 1000))

@@ -1,13 +1,17 @@
 """Sync controls: peers added, listed and removed over HTTP and with the
 `pulsedb` command, bad peer input refused without effect, the sync status
 and the per-peer /metrics series built from what the syncer writes (here
-simulated with storage's "peer_set"), and `pulsedb sync once` finding (or
-not finding) pulsedb-syncer."""
+simulated: cursors with storage's "peer_set", the volatile status with the
+status file), and `pulsedb sync once` finding (or not finding)
+pulsedb-syncer."""
 import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
+
+import msgpack
 
 from conftest import PULSEDB
 
@@ -24,6 +28,16 @@ def cli(node, *args):
 def peer_set(node, name, fields):
     reply = node.storage_call("peer_set", [name, fields])
     assert reply[1] == 0, reply
+
+
+def status_set(node, peers):
+    """Writes the syncer's status file (common/syncstat.h) as a syncer would:
+    {peer name: {status fields}}, replaced whole."""
+    doc = {"written_ms": int(time.time() * 1000), "pid": os.getpid(), "peers": peers}
+    tmp = os.path.join(node.data, ".sync-status.mpk.test.tmp")
+    with open(tmp, "wb") as f:
+        f.write(msgpack.packb(doc, use_bin_type=True))
+    os.replace(tmp, os.path.join(node.data, "sync-status.mpk"))
 
 
 def peers(node):
@@ -131,16 +145,22 @@ def test_status_shows_peers_with_their_config_and_syncer_state(node):
     assert r.status_code == 201
     beta_id = uuid.uuid4()
     outsider = uuid.uuid4()
-    # What the syncer writes for beta: identity, cursors and status.
-    peer_set(node, "beta", {
-        "instance_id": beta_id.bytes, "pull_cursor": 12, "push_acked": 3, "peer_head": 20,
-        "lag_changes": 8, "lag_ms": 1500, "last_seen_ms": 1700000000000,
-        "last_success_ms": 1700000000000, "last_error": "peer tcp://127.0.0.1:7701 timed out",
-        "failures": 2, "retries": 11, "state": "snapshot", "conflicts": 4,
-        "snapshot_done": 50, "snapshot_total": 200, "snapshot_bytes": 65536,
-        "snapshot_rate": 25, "snapshot_eta_ms": 6000})
-    peer_set(node, "delta", {"state": "degraded", "failures": 5, "lag_changes": 2,
-                             "last_error": "connection refused"})
+    # What the syncer writes for beta: identity and cursors through storage,
+    # the rest in its status file (lag_ms: the age of the oldest change).
+    peer_set(node, "beta", {"instance_id": beta_id.bytes, "pull_cursor": 12, "push_acked": 3,
+                            "conflicts": 4, "last_seen_ms": 1600000000000})
+    now = int(time.time() * 1000)
+    status_set(node, {
+        "beta": {"peer_head": 20, "lag_changes": 8, "pull_oldest_ms": now - 1500,
+                 "last_seen_ms": 1700000000000, "last_success_ms": 1700000000000,
+                 "error": "peer tcp://127.0.0.1:7701 timed out", "error_ms": 1700000000000,
+                 "last_error": "peer tcp://127.0.0.1:7701 timed out",
+                 "last_error_ms": 1700000000000, "failures": 2, "retries": 11,
+                 "state": "snapshot", "snapshot_done": 50, "snapshot_total": 200,
+                 "snapshot_bytes": 65536, "snapshot_rate": 25, "snapshot_eta_ms": 6000},
+        "delta": {"state": "degraded", "failures": 5, "lag_changes": 2,
+                  "error": "connection refused", "error_ms": 1700000000000,
+                  "last_error": "connection refused", "last_error_ms": 1700000000000}})
     # beta also pulls from us (to 4); another instance that pushed here
     # pulled to 1; one that never pushed (a made-up id) holds nothing.
     peer_set(node, f"in:{beta_id}", {"instance_id": beta_id.bytes, "pulled_through": 4,
@@ -160,15 +180,21 @@ def test_status_shows_peers_with_their_config_and_syncer_state(node):
     by_name = {p["name"]: p for p in status["peers"]}
     assert list(by_name) == ["beta", "delta"]
     beta = by_name["beta"]
+    # Its age when read: at least what it was when written.
+    assert 1500 <= beta["lag_ms"] == beta["pull_lag_ms"] < 1500 + 60000, beta
+    assert beta["push_lag_ms"] == 0                     # nothing of ours is waiting
+    for key in ("lag_ms", "pull_lag_ms", "push_lag_ms"):
+        del beta[key]
     assert beta == {
         "name": "beta", "defined_by": "api", "address": "tcp://127.0.0.1:7701",
         "direction": "both", "collectives": [COLL_A], "state": "snapshot",
         "instance_id": str(beta_id), "pull_cursor": 12, "push_acked": 3, "peer_head": 20,
         "lag_changes": 8, "pull_lag_changes": 8, "push_lag_changes": head - 3,
-        "lag_ms": 1500, "wal_held_back": head - 3, "last_seen_ms": 1700000000000,
+        "wal_held_back": head - 3, "last_seen_ms": 1700000000000,
         "last_success_ms": 1700000000000,
-        "last_error": "peer tcp://127.0.0.1:7701 timed out", "failures": 2, "retries": 11,
-        "conflicts": 4,
+        "error": "peer tcp://127.0.0.1:7701 timed out", "error_ms": 1700000000000,
+        "last_error": "peer tcp://127.0.0.1:7701 timed out", "last_error_ms": 1700000000000,
+        "failures": 2, "retries": 11, "conflicts": 4,
         "snapshot": {"done": 50, "total": 200, "bytes": 65536, "rate": 25, "eta_ms": 6000}}
     delta = by_name["delta"]
     assert delta["state"] == "degraded" and delta["failures"] == 5
@@ -210,12 +236,17 @@ def test_metrics_show_per_peer_series(node):
                                         "direction": "push"}).status_code == 201
     assert node.post("/v1/sync/peers", {"name": "delta", "address": "tcp://127.0.0.1:7703",
                                         "direction": "pull"}).status_code == 201
-    peer_set(node, "beta", {"push_acked": 0, "failures": 1, "state": "snapshot",
-                            "snapshot_done": 3, "snapshot_total": 9})
-    peer_set(node, "delta", {"state": "degraded", "failures": 7, "lag_changes": 4,
-                             "lag_ms": 2500, "retries": 12, "conflicts": 2,
-                             "last_success_ms": 1800000000000})
+    peer_set(node, "beta", {"push_acked": 0})
+    peer_set(node, "delta", {"conflicts": 2})
+    # delta lags 2500 ms at least; beta, which we push to, has nothing waiting.
+    status_set(node, {
+        "beta": {"failures": 1, "state": "snapshot", "snapshot_done": 3, "snapshot_total": 9},
+        "delta": {"state": "degraded", "failures": 7, "lag_changes": 4, "retries": 12,
+                  "pull_oldest_ms": int(time.time() * 1000) - 2500,
+                  "last_success_ms": 1800000000000}})
     text = node.get("/metrics").text
+    lag = next(l for l in text.splitlines() if l.startswith('pulsedb_sync_peer_lag_ms{peer="delta"}'))
+    assert 2500 <= int(lag.split()[-1]) < 2500 + 60000, lag
     lines = set(text.splitlines())
     for line in ['pulsedb_sync_peers 2',
                  'pulsedb_sync_peer_up{peer="beta"} 1',
@@ -230,16 +261,15 @@ def test_metrics_show_per_peer_series(node):
                  'pulsedb_sync_peer_snapshot_total{peer="beta"} 9',
                  'pulsedb_sync_peer_state{peer="beta",state="snapshot"} 1',
                  'pulsedb_sync_peer_state{peer="delta",state="degraded"} 1',
-                 'pulsedb_sync_peer_lag_ms{peer="delta"} 2500',
                  'pulsedb_sync_peer_retries{peer="delta"} 12',
                  'pulsedb_sync_peer_conflicts{peer="delta"} 2',
                  'pulsedb_sync_peer_last_success_ms{peer="delta"} 1800000000000',
                  '# TYPE pulsedb_sync_peer_lag_changes gauge']:
         assert line in lines, line
     assert 'pulsedb_sync_peer_snapshot_done{peer="delta"}' not in text
-    assert 'pulsedb_sync_peer_lag_ms{peer="beta"}' not in text      # not known yet
+    assert 'pulsedb_sync_peer_lag_ms{peer="beta"} 0' in lines       # pushes, nothing waiting
     # Names the API never accepts are still escaped as label values.
-    peer_set(node, 'odd"\\name', {"state": "idle"})
+    peer_set(node, 'odd"\\name', {"push_acked": 1})
     assert 'pulsedb_sync_peer_up{peer="odd\\"\\\\name"} 1' in node.get("/metrics").text
 
 
@@ -248,7 +278,7 @@ def test_configured_peers_are_listed_and_changed_only_in_the_configuration(make_
     node.start_storage()
     node.start_gateway(extra=["--sync-peers",
                               f"alpha=tcp://10.0.0.1:7700,pull,collectives={COLL_A}"])
-    peer_set(node, "alpha", {"state": "idle", "lag_changes": 0})
+    status_set(node, {"alpha": {"state": "idle", "lag_changes": 0}})
     listed = peers(node)
     assert listed == [{"name": "alpha", "defined_by": "config", "address": "tcp://10.0.0.1:7700",
                        "direction": "pull", "collectives": [COLL_A]}]
@@ -300,9 +330,12 @@ def test_cli_peer_add_list_remove_and_sync_status(node):
     assert r.returncode == 1 and "already exists" in r.stderr
     assert len(peers(node)) == 2
 
-    peer_set(node, "beta", {"state": "snapshot", "snapshot_done": 50, "snapshot_total": 200,
-                            "snapshot_rate": 25, "snapshot_eta_ms": 6000, "push_acked": 0,
-                            "failures": 3, "last_error": "connection refused"})
+    peer_set(node, "beta", {"push_acked": 0})
+    status_set(node, {"beta": {"state": "snapshot", "snapshot_done": 50, "snapshot_total": 200,
+                               "snapshot_rate": 25, "snapshot_eta_ms": 6000, "failures": 3,
+                               "error": "connection refused", "error_ms": 1700000000000,
+                               "last_error": "connection refused",
+                               "last_error_ms": 1700000000000}})
     r = cli(node, "sync", "status")
     assert r.returncode == 0, r.stderr
     assert "held back by beta" in r.stdout

@@ -568,29 +568,42 @@ s_row_pack(mpk_out_t *out, const s_field_t *fields, size_t n)
     assert_int_equal(mpk_out_status(out), 0);
 }
 
+#define NOW_MS 1700000001000ull
+
 static void
 test_peer_json_renders_a_syncer_row(void **state)
 {
     (void) state;
     static const s_field_t fields[] = {
         { "address", 's', 0, "tcp://beta:7700" }, { "direction", 's', 0, "both" },
-        { "collectives", 's', 0, COLL_A ";" COLL_B }, { "state", 's', 0, "snapshot" },
-        { "instance_id", 'b', 0xab, NULL }, { "pull_cursor", 'u', 40, NULL },
-        { "push_acked", 'u', 35, NULL }, { "lag_changes", 'u', 12, NULL },
-        { "lag_ms", 'u', 250, NULL }, { "last_seen_ms", 'u', 1700000000000ull, NULL },
-        { "last_error", 's', 0, "timed out" }, { "failures", 'u', 2, NULL },
-        { "retries", 'u', 9, NULL }, { "conflicts", 'u', 1, NULL },
+        { "collectives", 's', 0, COLL_A ";" COLL_B }, { "instance_id", 'b', 0xab, NULL },
+        { "pull_cursor", 'u', 40, NULL }, { "push_acked", 'u', 35, NULL },
+        { "conflicts", 'u', 1, NULL },
+        { "state", 's', 0, "idle" },             // an older syncer's status: not shown
+        { "lag_ms", 'u', 7, NULL }, { "last_error", 's', 0, "old" },
+        { "something_new", 'u', 1, NULL },       // fields we do not know are left out
+    };
+    static const s_field_t status_fields[] = {
+        { "state", 's', 0, "snapshot" }, { "lag_changes", 'u', 12, NULL },
+        { "push_acked", 'u', 37, NULL },         // newer than the row's lazy copy
+        { "pull_oldest_ms", 'u', NOW_MS - 250, NULL },
+        { "push_oldest_ms", 'u', NOW_MS - 100, NULL },
+        { "last_seen_ms", 'u', 1700000000000ull, NULL },
+        { "error", 's', 0, "timed out" }, { "error_ms", 'u', 1700000000500ull, NULL },
+        { "last_error", 's', 0, "timed out" }, { "last_error_ms", 'u', 1700000000500ull, NULL },
+        { "failures", 'u', 2, NULL }, { "retries", 'u', 9, NULL },
         { "snapshot_done", 'u', 10, NULL }, { "snapshot_total", 'u', 40, NULL },
         { "snapshot_rate", 'u', 5, NULL }, { "peer_head", 'u', 90, NULL },
         { "last_success_ms", 'n', 0, NULL },     // a wrong type shows as null
-        { "something_new", 'u', 1, NULL },       // fields we do not know are left out
     };
-    mpk_out_t row;
+    mpk_out_t row, st;
     s_row_pack(&row, fields, sizeof fields / sizeof fields[0]);
-    msgpack_unpacked u;
+    s_row_pack(&st, status_fields, sizeof status_fields / sizeof status_fields[0]);
+    msgpack_unpacked u, su;
     assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
+    assert_int_equal(mpk_parse(st.buf.data, st.buf.size, &su), 0);
     peer_json_ctx_t ctx = { .wal_head = 100, .wal_floor = 1, .remote_pulls = true,
-                            .pulled_through = 30 };
+                            .pulled_through = 30, .status = &su.data, .now_ms = NOW_MS };
     json_t *peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, 0);
     assert_non_null(peer);
     char *text = json_dumps(peer, JSON_SORT_KEYS | JSON_COMPACT);
@@ -598,9 +611,11 @@ test_peer_json_renders_a_syncer_row(void **state)
         "\"address\":\"tcp://beta:7700\",\"direction\":\"both\",\"collectives\":[\"" COLL_A
         "\",\"" COLL_B "\"],\"state\":\"snapshot\",\"instance_id\":"
         "\"abababab-abab-abab-abab-abababababab\",\"pull_cursor\":40,\"push_acked\":35,"
-        "\"peer_head\":90,\"lag_changes\":65,\"pull_lag_changes\":12,\"push_lag_changes\":65,"
-        "\"lag_ms\":250,\"wal_held_back\":70,\"last_seen_ms\":1700000000000,"
-        "\"last_success_ms\":null,\"last_error\":\"timed out\",\"failures\":2,\"retries\":9,"
+        "\"peer_head\":90,\"lag_changes\":63,\"pull_lag_changes\":12,\"push_lag_changes\":63,"
+        "\"lag_ms\":250,\"pull_lag_ms\":250,\"push_lag_ms\":100,\"wal_held_back\":70,"
+        "\"last_seen_ms\":1700000000000,\"last_success_ms\":null,\"error\":\"timed out\","
+        "\"error_ms\":1700000000500,\"last_error\":\"timed out\","
+        "\"last_error_ms\":1700000000500,\"failures\":2,\"retries\":9,"
         "\"conflicts\":1,\"snapshot\":{\"done\":10,\"total\":40,\"bytes\":null,\"rate\":5,"
         "\"eta_ms\":null}}", 0, NULL);
     assert_non_null(want);
@@ -615,28 +630,85 @@ test_peer_json_renders_a_syncer_row(void **state)
     peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, PEER_JSON_CONFIG);
     assert_int_equal(json_object_size(peer), 5);
     json_decref(peer);
+    //  Without the syncer's status: no state, no lag age, no error; the
+    //  row's facts stay (and its last_seen_ms, compaction's copy).
+    ctx.status = NULL;
+    peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, 0);
+    static const char *const unknown[] = { "state", "lag_ms", "pull_lag_ms", "push_lag_ms",
+                                           "error", "last_error", "failures", "snapshot" };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+        assert_true(json_is_null(json_object_get(peer, unknown[i])));
+    assert_int_equal(json_integer_value(json_object_get(peer, "push_acked")), 35);
+    assert_int_equal(json_integer_value(json_object_get(peer, "push_lag_changes")), 65);
+    json_decref(peer);
+    msgpack_unpacked_destroy(&su);
     msgpack_unpacked_destroy(&u);
+    mpk_out_release(&st);
     mpk_out_release(&row);
 }
+
+static void
+test_peer_json_error_is_current_only_while_failing(void **state)
+{
+    (void) state;
+    //  Recovered: the error is history, with its time; the lag is 0.
+    static const s_field_t recovered[] = {
+        { "state", 's', 0, "idle" }, { "failures", 'u', 0, NULL },
+        { "last_error", 's', 0, "push: peer went away" },
+        { "last_error_ms", 'u', NOW_MS - 5000, NULL },
+    };
+    mpk_out_t st;
+    s_row_pack(&st, recovered, 4);
+    msgpack_unpacked su;
+    assert_int_equal(mpk_parse(st.buf.data, st.buf.size, &su), 0);
+    peer_json_ctx_t ctx = { .wal_head = 10, .wal_floor = 1, .status = &su.data,
+                            .now_ms = NOW_MS };
+    cfg_peer_t *config = NULL;
+    size_t n = 0;
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(cfg_peers_parse("beta=tcp://b:7700,pull", &config, &n, why), 0);
+    json_t *peer = peer_json_outbound("beta", 4, config, NULL, &ctx, 0);
+    assert_true(json_is_null(json_object_get(peer, "error")));
+    assert_true(json_is_null(json_object_get(peer, "error_ms")));
+    assert_string_equal(json_string_value(json_object_get(peer, "last_error")),
+                        "push: peer went away");
+    assert_int_equal(json_integer_value(json_object_get(peer, "last_error_ms")), NOW_MS - 5000);
+    assert_int_equal(json_integer_value(json_object_get(peer, "lag_ms")), 0);
+    assert_int_equal(json_integer_value(json_object_get(peer, "pull_lag_ms")), 0);
+    assert_true(json_is_null(json_object_get(peer, "push_lag_ms")));    // it only pulls
+    json_decref(peer);
+    free(config);
+    msgpack_unpacked_destroy(&su);
+    mpk_out_release(&st);
+}
+
 //  lag_changes and wal_held_back of a row with the given direction.
 static void
 s_lag_of(const char *direction, bool remote_pulls, json_int_t *lag, json_int_t *held)
 {
     const s_field_t fields[] = {
         { "address", 's', 0, "tcp://beta:7700" }, { "direction", 's', 0, direction },
-        { "push_acked", 'u', 80, NULL }, { "lag_changes", 'u', 30, NULL },
+        { "push_acked", 'u', 80, NULL },
     };
-    mpk_out_t row;
-    s_row_pack(&row, fields, 4);
-    msgpack_unpacked u;
+    const s_field_t status_fields[] = {
+        { "state", 's', 0, "idle" }, { "lag_changes", 'u', 30, NULL },
+    };
+    mpk_out_t row, st;
+    s_row_pack(&row, fields, 3);
+    s_row_pack(&st, status_fields, 2);
+    msgpack_unpacked u, su;
     assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
-    peer_json_ctx_t ctx = { 100, 1, remote_pulls, 50 };
+    assert_int_equal(mpk_parse(st.buf.data, st.buf.size, &su), 0);
+    peer_json_ctx_t ctx = { .wal_head = 100, .wal_floor = 1, .remote_pulls = remote_pulls,
+                            .pulled_through = 50, .status = &su.data, .now_ms = NOW_MS };
     json_t *peer = peer_json_outbound("beta", 4, NULL, &u.data, &ctx, 0);
     assert_non_null(peer);
     *lag = json_integer_value(json_object_get(peer, "lag_changes"));
     *held = json_integer_value(json_object_get(peer, "wal_held_back"));
     json_decref(peer);
+    msgpack_unpacked_destroy(&su);
     msgpack_unpacked_destroy(&u);
+    mpk_out_release(&st);
     mpk_out_release(&row);
 }
 
@@ -670,7 +742,7 @@ test_peer_json_renders_configured_and_status_only_peers(void **state)
     assert_int_equal(cfg_peers_parse("gamma=tcp://g:7700,pull,collectives=" COLL_A, &config, &n,
                                      why), 0);
     assert_int_equal(n, 1);
-    peer_json_ctx_t ctx = { 10, 1, false, 0 };
+    peer_json_ctx_t ctx = { .wal_head = 10, .wal_floor = 1 };
     //  Configured, no row yet: configuration plus null status.
     json_t *peer = peer_json_outbound("ignored", 7, config, NULL, &ctx, 0);
     assert_non_null(peer);
@@ -687,15 +759,18 @@ test_peer_json_renders_configured_and_status_only_peers(void **state)
     free(config);
     //  A row with status only (its peer is configured elsewhere): no
     //  configuration shown, status as written, direction guessed from cursors.
-    const s_field_t fields[] = {
-        { "state", 's', 0, "degraded" }, { "push_acked", 'u', 4, NULL },
-        { "failures", 'u', 3, NULL }, { "snapshot_done", 'u', 0, NULL },
-        { "snapshot_total", 'u', 0, NULL },
+    const s_field_t fields[] = { { "push_acked", 'u', 4, NULL } };
+    const s_field_t status_fields[] = {
+        { "state", 's', 0, "degraded" }, { "failures", 'u', 3, NULL },
+        { "snapshot_done", 'u', 0, NULL }, { "snapshot_total", 'u', 0, NULL },
     };
-    mpk_out_t row;
-    s_row_pack(&row, fields, 5);
-    msgpack_unpacked u;
+    mpk_out_t row, st;
+    s_row_pack(&row, fields, 1);
+    s_row_pack(&st, status_fields, 4);
+    msgpack_unpacked u, su;
     assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
+    assert_int_equal(mpk_parse(st.buf.data, st.buf.size, &su), 0);
+    ctx.status = &su.data;
     peer = peer_json_outbound("old", 3, NULL, &u.data, &ctx, 0);
     assert_non_null(peer);
     assert_true(json_is_null(json_object_get(peer, "defined_by")));
@@ -703,9 +778,12 @@ test_peer_json_renders_configured_and_status_only_peers(void **state)
     assert_true(json_is_null(json_object_get(peer, "collectives")));
     assert_int_equal(json_integer_value(json_object_get(peer, "lag_changes")), 6);
     assert_int_equal(json_integer_value(json_object_get(peer, "wal_held_back")), 6);
+    assert_string_equal(json_string_value(json_object_get(peer, "state")), "degraded");
     assert_true(json_is_null(json_object_get(peer, "snapshot")));   // never ran one
     json_decref(peer);
+    msgpack_unpacked_destroy(&su);
     msgpack_unpacked_destroy(&u);
+    mpk_out_release(&st);
     mpk_out_release(&row);
 }
 
@@ -720,7 +798,7 @@ test_peer_json_renders_inbound_rows(void **state)
     s_row_pack(&row, fields, 2);
     msgpack_unpacked u;
     assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
-    peer_json_ctx_t ctx = { 10, 1, false, 0 };
+    peer_json_ctx_t ctx = { .wal_head = 10, .wal_floor = 1 };
     json_t *in = peer_json_inbound(&u.data, "beta", &ctx);
     json_t *want = json_pack("{s:s,s:i,s:n,s:s,s:b,s:i,s:n,s:n,s:n}", "instance_id",
                              "11111111-1111-1111-1111-111111111111", "pulled_through", 7,
@@ -766,6 +844,7 @@ main(void)
         cmocka_unit_test(test_peer_json_packs_peer_set_args),
         cmocka_unit_test(test_peer_json_held_back_counts_kept_entries),
         cmocka_unit_test(test_peer_json_renders_a_syncer_row),
+        cmocka_unit_test(test_peer_json_error_is_current_only_while_failing),
         cmocka_unit_test(test_peer_json_lag_and_held_back_follow_the_direction),
         cmocka_unit_test(test_peer_json_renders_configured_and_status_only_peers),
         cmocka_unit_test(test_peer_json_renders_inbound_rows),

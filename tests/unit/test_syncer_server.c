@@ -154,7 +154,8 @@ s_serve_run(void *arg)
     snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint ? endpoint : "");
     zstr_free(&endpoint);
     __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
-    zpoller_t *poller = srv ? zpoller_new(serve_socket(srv), events, NULL) : NULL;
+    zpoller_t *poller = srv ? zpoller_new(serve_socket(srv), events, serve_storage_socket(srv),
+                                          NULL) : NULL;
     while (poller && !s->stop) {
         uint64_t wait = serve_tick(srv);
         void *which = zpoller_wait(poller, (int) (wait < 50 ? wait : 50));
@@ -163,8 +164,8 @@ s_serve_run(void *arg)
             zstr_free(&event);
             serve_on_wal(srv);
         }
-        else if (which)
-            serve_handle(srv);
+        serve_on_storage(srv);
+        serve_handle(srv);
     }
     zpoller_destroy(&poller);
     serve_destroy(&srv);
@@ -949,6 +950,75 @@ test_compaction_through_storage(void **state)
     s_expect_error(&reply, SYNC_ERR_CURSOR_BELOW_FLOOR, "floor 11");
 }
 
+//  The bytes of WAL entry seq of node n (copied into out, at most cap).
+static size_t
+s_wal_entry(s_node_t *n, uint64_t seq, uint8_t *out, size_t cap)
+{
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    uint8_t k[8];
+    store_key_seq(k, seq);
+    MDB_val key = { 8, k }, val;
+    assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
+    assert_true(val.mv_size <= cap);
+    memcpy(out, val.mv_data, val.mv_size);
+    mdb_txn_abort(txn);
+    return val.mv_size;
+}
+
+static void
+test_push_waiting_on_storage_does_not_block_other_peers(void **state)
+{
+    s_world_t *w = *state;
+    s_write(&w->b, NULL, "held");
+    uint8_t change[4096];
+    sync_blob_t blob = { change, s_wal_entry(&w->b, 1, change, sizeof change) };
+    //  Storage of A is held: its next commit waits for this write lock, so
+    //  the push's apply cannot finish until the test lets it.
+    MDB_txn *hold;
+    assert_int_equal(mdb_txn_begin(w->a.node->store->env, NULL, 0, &hold), 0);
+    mpk_out_t out;
+    mpk_out_init(&out);
+    sync_msg_t push = { .op = SYNC_PUSH, .from = w->b.node->instance_id, .has_target = true,
+                        .target = w->a.node->instance_id, .changes = &blob, .changes_n = 1 };
+    sync_msg_pack(&out.pk, &push);
+    zsock_t *pusher = zsock_new_dealer(w->serve.endpoint);
+    assert_non_null(pusher);
+    assert_int_equal(zsock_send(pusher, "b", out.buf.data, out.buf.size), 0);
+    mpk_out_release(&out);
+    //  Another peer says hello and pulls: both are answered meanwhile.
+    pdb_id_t other;
+    assert_int_equal(pdb_id_new(&other, clock_wall_ms()), 0);
+    link_reply_t reply;
+    sync_msg_t hello = { .op = SYNC_HELLO, .from = other, .protocol = 1, .has_vector = true };
+    s_raw_msg(w, &hello, &reply);
+    assert_int_equal(reply.msg.op, SYNC_HELLO_OK);
+    link_reply_release(&reply);
+    sync_msg_t pull = { .op = SYNC_PULL, .from = other, .has_target = true,
+                        .target = w->a.node->instance_id, .max_changes = 10,
+                        .max_bytes = 1 << 20 };
+    s_raw_msg(w, &pull, &reply);
+    assert_int_equal(reply.msg.op, SYNC_PULL_OK);
+    link_reply_release(&reply);
+    //  The push is still waiting: storage cannot have answered it.
+    assert_false(zsock_events(pusher) & ZMQ_POLLIN);
+    mdb_txn_abort(hold);
+    //  Let go, storage applies it and the push is answered.
+    zsock_set_rcvtimeo(pusher, 10000);
+    memset(&reply, 0, sizeof reply);
+    reply.frame = zframe_recv(pusher);
+    assert_non_null(reply.frame);
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(sync_msg_decode(zframe_data(reply.frame), zframe_size(reply.frame),
+                                     &reply.msg, why), 0);
+    assert_int_equal(reply.msg.op, SYNC_PUSH_OK);
+    assert_int_equal(reply.msg.accepted_n, 1);
+    assert_int_equal(reply.msg.safe_through, 1);
+    link_reply_release(&reply);
+    zsock_destroy(&pusher);
+    assert_int_equal(s_head(&w->a), 1);
+}
+
 static void
 test_pusher_fails_cleanly_when_the_peer_is_down(void **state)
 {
@@ -961,10 +1031,19 @@ test_pusher_fails_cleanly_when_the_peer_is_down(void **state)
     pusher_t pusher;
     assert_int_equal(pusher_init(&pusher, &w->b.ctx, peer, &cancel, why), 0);
     uint64_t wait;
+    //  Nothing to send: no lag.
+    assert_int_equal(pusher_step(&pusher, &wait, why), PDB_EUNAVAIL);
+    assert_int_equal(peer_oldest(peer, PEER_PUSH), 0);
+    //  A change it has never had: its age is the push lag, though the peer
+    //  was never reached (no batch was read).
+    uint64_t before = clock_wall_ms();
+    s_write(&w->b, NULL, "pending");
     assert_int_equal(pusher_step(&pusher, &wait, why), PDB_EUNAVAIL);
     assert_non_null(strstr(why, "not reachable"));
+    uint64_t oldest = peer_oldest(peer, PEER_PUSH);
+    assert_true(oldest >= before && oldest <= clock_wall_ms());
     for (int i = 0; i < PEER_DEGRADED_AFTER; i++)
-        peer_note_failure(peer, PEER_PUSH, why);
+        peer_note_failure(peer, PEER_PUSH, why, clock_wall_ms());
     assert_int_equal(peer_state(peer), PEER_DEGRADED);
     //  A stop request ends a wait at once.
     volatile sig_atomic_t stop = 1;
@@ -1000,6 +1079,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_sessions_are_one_per_caller_and_idle_ones_yield,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_compaction_through_storage, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_push_waiting_on_storage_does_not_block_other_peers,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_pusher_fails_cleanly_when_the_peer_is_down,
                                         s_setup, s_teardown),
     };

@@ -499,6 +499,18 @@ test_syncfmt_errors_collectives_and_widths(void **state)
     json_decref(err);
     json_decref(four);
     json_decref(one);
+    //  A peer that works again shows its last error as history, with its age.
+    char past[2 * SYNCFMT_CELL_MAX];
+    err = json_string("push: peer went away");
+    json_t *at = json_integer(1700000000000);
+    syncfmt_past_error(past, sizeof past, err, at, 1700000185000ull);
+    assert_string_equal(past, "none (last 3m05s ago: push: peer went away)");
+    json_decref(err);
+    err = json_null();
+    syncfmt_past_error(past, sizeof past, err, at, 1700000185000ull);
+    assert_string_equal(past, "-");
+    json_decref(err);
+    json_decref(at);
 
     json_t *list = json_array();
     syncfmt_collectives(out, sizeof out, list);
