@@ -461,11 +461,20 @@ peer_json_outbound(const char *name, size_t name_len, const cfg_peer_t *config,
     return object;
 }
 
+bool
+peer_json_inbound_holds(const msgpack_object *row, const char *peer)
+{
+    uint64_t pulled, pushed = 0;
+    return peer_json_u64(row, "pulled_through", &pulled)
+        && (peer || (peer_json_u64(row, "pushed", &pushed) && pushed));
+}
+
 json_t *
 peer_json_inbound(const msgpack_object *row, const char *peer, const peer_json_ctx_t *ctx)
 {
     uint64_t pulled = 0;
     (void) peer_json_u64(row, "pulled_through", &pulled);
+    bool holds = peer_json_inbound_holds(row, peer);
     json_t *object = json_object();
     bool ok = object != NULL;
     if (ok) {
@@ -473,8 +482,12 @@ peer_json_inbound(const msgpack_object *row, const char *peer, const peer_json_c
         s_put(object, "pulled_through", s_row_int(row, "pulled_through"), &ok);
         s_put(object, "last_seen_ms", s_row_int(row, "last_seen_ms"), &ok);
         s_put(object, "peer", peer ? json_string(peer) : json_null(), &ok);
-        s_put(object, "wal_held_back",
-              s_int(peer_json_held_back(ctx->wal_head, ctx->wal_floor, pulled)), &ok);
+        s_put(object, "holds_wal", json_boolean(holds), &ok);
+        s_put(object, "wal_held_back", s_int(holds ? peer_json_held_back(ctx->wal_head,
+                                             ctx->wal_floor, pulled) : 0), &ok);
+        s_put(object, "refused", s_row_int(row, "refused"), &ok);
+        s_put(object, "last_refused_ms", s_row_int(row, "last_refused_ms"), &ok);
+        s_put(object, "last_refusal", s_row_string(row, "last_refusal"), &ok);
     }
     if (!ok) {
         json_decref(object);

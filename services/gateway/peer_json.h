@@ -86,10 +86,15 @@ json_t *peer_json_outbound(const char *name, size_t name_len, const cfg_peer_t *
                            unsigned flags);
 
 //  One inbound row ("in:<uuid>"): {instance_id, pulled_through,
-//  last_seen_ms, peer, wal_held_back}; peer names the outbound peer with
-//  that instance id (NULL: none). NULL when out of memory.
+//  last_seen_ms, peer, holds_wal, wal_held_back, refused, last_refused_ms,
+//  last_refusal}; peer names the outbound peer with that instance id
+//  (NULL: none). NULL when out of memory.
 json_t *peer_json_inbound(const msgpack_object *row, const char *peer,
                           const peer_json_ctx_t *ctx);
+
+//  Whether an inbound row holds the WAL (as compaction counts it): it has a
+//  cursor and pushed here or is an outbound peer (peer not NULL).
+bool peer_json_inbound_holds(const msgpack_object *row, const char *peer);
 
 //  The row's instance_id (bin16), when it has one.
 bool peer_json_instance(const msgpack_object *row, pdb_id_t *out);

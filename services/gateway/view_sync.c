@@ -237,7 +237,7 @@ s_add_inbound(s_doc_t *doc, s_rows_t *rows)
         if (!item || json_array_append_new(doc->inbound, item) != 0)
             return -ENOMEM;
         //  One that is also an outbound peer was counted with it.
-        if (!row->peer)
+        if (!row->peer && peer_json_inbound_holds(&row->u.data, NULL))
             s_note_held(doc, row->name, item);
     }
     return 0;

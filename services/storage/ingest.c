@@ -67,6 +67,55 @@ s_apply_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
     return rc;
 }
 
+//  Everything of an echoed change but its envelope (the sender's seq, and
+//  the partial mark a filtered relay may have added) matches what was
+//  written: no peer can alter a change on its way.
+static bool
+s_same_change(const change_t *a, const change_t *b)
+{
+    return pdb_id_cmp(&a->origin, &b->origin) == 0 && a->origin_seq == b->origin_seq
+        && a->hlc == b->hlc && a->entity == b->entity && a->op == b->op
+        && pdb_id_cmp(&a->collective_id, &b->collective_id) == 0
+        && pdb_id_cmp(&a->entity_id, &b->entity_id) == 0
+        && pdb_id_cmp(&a->source, &b->source) == 0 && a->fields_len == b->fields_len
+        && (a->fields_len == 0 || memcmp(a->fields, b->fields, a->fields_len) == 0);
+}
+
+//  A change naming this node as its origin. This node's own changes sit
+//  in its WAL at seq == origin_seq; one it never wrote (beyond what it
+//  wrote, or differing from the entry there) would move its own vector
+//  entry or collide with a later local write: refused, nothing applied.
+//  What it really wrote comes back as an echo or a relay: known. An entry
+//  compacted away cannot be compared; nothing is applied either way.
+static int
+s_own_origin(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t known, char *why)
+{
+    if (c->origin_seq > known) {
+        snprintf(why, PDB_ERRMSG_MAX, "change names this node as its origin with origin_seq "
+                 "%llu, but this node wrote only through %llu: refused as forged",
+                 (unsigned long long) c->origin_seq, (unsigned long long) known);
+        return PDB_EINVAL;
+    }
+    uint8_t kbuf[8];
+    store_key_seq(kbuf, c->origin_seq);
+    MDB_val key = { sizeof kbuf, kbuf }, val;
+    int rc = mdb_get(txn, self->store->wal, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return SPROTO_KNOWN;
+    if (rc)
+        return pdb_from_mdb(rc);
+    change_t wrote;
+    if (change_decode(val.mv_data, val.mv_size, &wrote) != 0)
+        return PDB_ECORRUPT;
+    if (!s_same_change(c, &wrote)) {
+        snprintf(why, PDB_ERRMSG_MAX, "change names this node as its origin with origin_seq "
+                 "%llu, but differs from what this node wrote there: refused as forged",
+                 (unsigned long long) c->origin_seq);
+        return PDB_EINVAL;
+    }
+    return SPROTO_KNOWN;
+}
+
 int
 ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
 {
@@ -75,8 +124,10 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
     int rc = store_origin_seq(self->store, txn, &c->origin, &known);
     if (rc)
         return rc;
+    if (pdb_id_cmp(&c->origin, &self->self) == 0)
+        return s_own_origin(self, txn, c, known, why);
     if (c->origin_seq <= known)
-        return SPROTO_KNOWN;       // includes our own changes coming back
+        return SPROTO_KNOWN;
     uint64_t stamp;
     rc = ingest_stamp(c, &stamp, why);
     if (rc)

@@ -33,6 +33,10 @@ typedef struct {
 //  seen or dominated: only the vector moves), PDB_EMISSINGDEP (nothing
 //  written: retry later), or an error (abort the transaction). The vector
 //  moves only for a whole copy (c->partial false), also when it was known.
+//  A change naming this node as its origin is known only when it is what
+//  this node wrote (the same change at its WAL seq origin_seq, the partial
+//  mark aside, or one compacted away); any other is PDB_EINVAL (why says
+//  "forged"): it would move this node's own vector entry.
 int ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
                   char why[PDB_ERRMSG_MAX]);
 

@@ -1,6 +1,7 @@
 #include "compact.h"
 #include "link.h"
 #include "log.h"
+#include "mpk.h"
 #include "peers_cfg.h"
 #include "prow.h"
 #include "sops.h"
@@ -30,11 +31,22 @@ compact_floor(const compact_hold_t *holds, size_t n, uint64_t head, uint64_t now
     return below;
 }
 
+//  An inbound row waiting to learn whether its instance is a peer here.
+typedef struct {
+    pdb_id_t instance;
+    bool has_instance, pushed;
+    compact_hold_t hold;
+} s_inbound_t;
+
 typedef struct {
     const peers_cfg_t *peers;
     compact_hold_t *holds;
     size_t n, cap;
     bool *covered;                   // per peers entry: a row was found
+    pdb_id_t *bound;                 // instances the peers' rows are bound to
+    size_t bound_n;
+    s_inbound_t *inbound;
+    size_t inbound_n, inbound_cap;
 } s_collect_t;
 
 static int
@@ -67,17 +79,92 @@ s_pushes(const peers_cfg_entry_t *e)
     return e->spec.direction != CFG_PEER_PULL;
 }
 
+//  A row's instance_id: bin(16), or a UUID string as rows written by hand
+//  may hold.
+static bool
+s_row_instance(const msgpack_object *map, pdb_id_t *out)
+{
+    const msgpack_object *v = mpk_map_get(map, "instance_id");
+    const char *str;
+    size_t len;
+    return v && (mpk_get_id(v, out) == 0
+                 || (mpk_get_str(v, &str, &len) == 0 && pdb_id_parse(str, len, out) == 0));
+}
+
+//  An inbound row with a cursor, kept aside: it holds the WAL only if its
+//  instance pushed here or is a peer of this node, which the rows after it
+//  may tell (an id made up for one pull must not pin the WAL).
+static int
+s_inbound_row(s_collect_t *c, const char *name, size_t len, const msgpack_object *map)
+{
+    s_inbound_t in = { 0 };
+    if (!prow_map_u64(map, "pulled_through", &in.hold.position))
+        return 0;                            // it only pushed: nothing to hold
+    in.hold.seen = prow_map_u64(map, "last_seen_ms", &in.hold.last_seen_ms);
+    uint64_t pushed = 0;
+    in.pushed = prow_map_u64(map, "pushed", &pushed) && pushed;
+    in.has_instance = s_row_instance(map, &in.instance)
+                   || pdb_id_parse(name + 3, len - 3, &in.instance) == 0;
+    if (c->inbound_n == c->inbound_cap) {
+        size_t grown = c->inbound_cap ? 2 * c->inbound_cap : 16;
+        s_inbound_t *more = realloc(c->inbound, grown * sizeof *more);
+        if (!more)
+            return -ENOMEM;
+        c->inbound = more;
+        c->inbound_cap = grown;
+    }
+    c->inbound[c->inbound_n++] = in;
+    return 0;
+}
+
+static int
+s_note_bound(s_collect_t *c, const msgpack_object *map)
+{
+    pdb_id_t id;
+    if (!s_row_instance(map, &id))
+        return 0;
+    pdb_id_t *more = realloc(c->bound, (c->bound_n + 1) * sizeof *more);
+    if (!more)
+        return -ENOMEM;
+    c->bound = more;
+    c->bound[c->bound_n++] = id;
+    return 0;
+}
+
 static int
 s_row(const char *name, size_t len, const msgpack_object *map, void *arg)
 {
     s_collect_t *c = arg;
     if (len > 3 && memcmp(name, PROW_INBOUND_PREFIX, 3) == 0)
-        return s_hold(c, map, "pulled_through");
+        return s_inbound_row(c, name, len, map);
     const peers_cfg_entry_t *e = peers_cfg_find(c->peers, name, len);
     if (!e)
         return 0;                            // a removed peer's old row
     c->covered[e - c->peers->items] = true;
-    return s_pushes(e) ? s_hold(c, map, "push_acked") : 0;
+    int rc = s_note_bound(c, map);
+    return !rc && s_pushes(e) ? s_hold(c, map, "push_acked") : rc;
+}
+
+static bool
+s_is_bound(const s_collect_t *c, const pdb_id_t *instance)
+{
+    for (size_t i = 0; i < c->bound_n; i++)
+        if (pdb_id_cmp(&c->bound[i], instance) == 0)
+            return true;
+    return false;
+}
+
+//  The inbound rows that hold: those of instances that pushed or are peers.
+static int
+s_add_inbound(s_collect_t *c)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < c->inbound_n; i++) {
+        const s_inbound_t *in = &c->inbound[i];
+        if (in->pushed || (in->has_instance && s_is_bound(c, &in->instance)))
+            rc = s_add(c, in->hold);
+    }
+    return rc;
 }
 
 int
@@ -91,11 +178,15 @@ compact_collect(const compact_opts_t *opts, compact_hold_t **holds, size_t *n)
         rc = -ENOMEM;
     if (!rc)
         rc = prow_each(opts->ctx->store, s_row, &c);
+    if (!rc)
+        rc = s_add_inbound(&c);
     for (size_t i = 0; !rc && i < peers.n; i++)
         if (!c.covered[i] && s_pushes(&peers.items[i]))
             rc = s_add(&c, (compact_hold_t) { 0 });
     peers_cfg_release(&peers);
     free(c.covered);
+    free(c.bound);
+    free(c.inbound);
     if (rc) {
         free(c.holds);
         return rc;

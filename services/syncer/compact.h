@@ -5,7 +5,9 @@
       - outbound peers we push to (direction push or both, configured or in
         the peers database): they have everything up to push_acked;
       - inbound peers ("in:<uuid>" rows): they have everything up to
-        pulled_through.
+        pulled_through; only those that pushed here (pushed) or whose
+        instance a peer row here is bound to count: an unauthenticated
+        pull from a made-up instance id holds nothing.
     A peer unseen for peer_expiry_s (last_seen_ms; a configured peer never
     seen counts from when this compactor started) no longer holds the
     floor: it will resync by snapshot. WAL entries below

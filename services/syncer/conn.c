@@ -270,6 +270,19 @@ s_copy_vector(vv_t *out, const vv_entry_t *entries, size_t n)
     return 0;
 }
 
+static int
+s_read_vector(conn_t *self, vv_t *out)
+{
+    vv_release(out);
+    MDB_txn *txn;
+    int rc = store_read_begin(self->ctx->store, &txn);
+    if (rc)
+        return rc;
+    rc = vv_read(self->ctx->store, txn, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 //  Reads the bound instance (for "target") and our vector.
 static int
 s_hello_request(conn_t *self, sync_msg_t *req, vv_t *ours)
@@ -283,12 +296,7 @@ s_hello_request(conn_t *self, sync_msg_t *req, vv_t *ours)
     if (rc == 0)
         req->has_target = s_row_instance(&row, &req->target);
     prow_release(&row);
-    MDB_txn *txn;
-    rc = store_read_begin(self->ctx->store, &txn);
-    if (rc)
-        return rc;
-    rc = vv_read(self->ctx->store, txn, ours);
-    mdb_txn_abort(txn);
+    rc = s_read_vector(self, ours);
     req->vector = ours->entries;
     req->vector_n = ours->n;
     req->has_vector = true;
@@ -338,10 +346,28 @@ s_hello_reply(conn_t *self, const sync_msg_t *msg, char *why)
     return 0;
 }
 
+//  True when the peer holds changes this node lacks. This node's own
+//  changes never count: it wrote them, and a peer holding more of them
+//  than it does is a rollback (s_check_rollback), never a reason to take
+//  its own data back by snapshot.
+static bool
+s_peer_has_news(const conn_t *self, const vv_t *ours)
+{
+    for (size_t i = 0; i < self->vector.n; i++) {
+        const vv_entry_t *e = &self->vector.entries[i];
+        if (pdb_id_cmp(&e->origin, &self->ctx->self) != 0
+            && !vv_covers(ours, &e->origin, e->seq))
+            return true;
+    }
+    return false;
+}
+
 //  A peer that holds more of this instance's changes than this node does
 //  has seen a future this node lost: its folder was rolled back in place (a
 //  file-system or VM snapshot keeps the file, so storage could not tell it
-//  from a restart; a copied folder takes a new identity by itself).
+//  from a restart; a copied folder takes a new identity by itself). ours
+//  is read after the reply: a write made here while the hello travelled
+//  may already have reached the peer.
 static void
 s_check_rollback(conn_t *self, const vv_t *ours)
 {
@@ -377,7 +403,14 @@ conn_hello(conn_t *self, char why[PDB_ERRMSG_MAX])
     }
     rc = s_hello_reply(self, &reply.msg, why);
     link_reply_release(&reply);
-    self->peer_has_news = !vv_dominates(&ours, &self->vector);
+    //  Our vector as of now: it only grows, so whatever of ours the peer
+    //  holds that we wrote is here by the time its reply is.
+    int vrc = s_read_vector(self, &ours);
+    if (!rc && vrc) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot read this node's vector: %s", pdb_strerror(vrc));
+        rc = vrc;
+    }
+    self->peer_has_news = s_peer_has_news(self, &ours);
     self->self_empty = ours.n == 0;
     if (!rc)
         s_check_rollback(self, &ours);

@@ -37,6 +37,7 @@ typedef struct {
 //  A push handed to storage, waiting for its answer.
 typedef struct {
     s_route_t route;
+    pdb_id_t source;                // the pushing instance
     uint64_t request_id;
     uint64_t *seqs;                 // the batch's seqs, for safe_through
     size_t n;
@@ -60,6 +61,25 @@ static uint64_t
 s_mono(const serve_t *self)
 {
     return self->ctx->env->mono_ms(self->ctx->env->ctx);
+}
+
+static uint64_t
+s_wall(const serve_t *self)
+{
+    return self->ctx->env->wall_ms(self->ctx->env->ctx);
+}
+
+//  A caller's request refused for what it carried: logged and kept in its
+//  inbound row, so status shows it.
+static void
+s_note_refused(serve_t *self, const pdb_id_t *from, const char *detail)
+{
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(from, id);
+    uint64_t count = inbound_refused(self->inbound, from, detail, s_mono(self), s_wall(self));
+    //  Once per caller at warning level: a caller cannot flood the log.
+    log_emit(count == 1 ? LOGL_WARN : LOGL_DEBUG, "syncer", "push refused source=%s "
+             "refused=%llu: %s", id, (unsigned long long) count, detail);
 }
 
 //  --------------------------------------------------------------------------
@@ -236,7 +256,8 @@ s_push_send(serve_t *self, s_route_t *route, const sync_msg_t *msg, uint64_t *se
                 why[0] ? why : pdb_strerror(rc));
         return;
     }
-    *p = (s_push_t) { .route = *route, .request_id = request_id, .seqs = seqs, .n = n,
+    *p = (s_push_t) { .route = *route, .source = msg->from, .request_id = request_id,
+                      .seqs = seqs, .n = n,
                       .deadline = s_mono(self) + SERVE_APPLY_TIMEOUT_MS };
     route->identity = NULL;          // now owned by the waiting push
     self->pushes[self->pushes_n++] = p;
@@ -278,10 +299,13 @@ s_push_answer(serve_t *self, s_push_t *p, int rc, const void *result, size_t len
     }
     if (!rc)
         rc = sops_apply_result(result, len, results, p->n, NULL, detail);
-    if (rc)
+    if (rc) {
         s_error(self, &p->route, s_storage_error(rc), "storage refused the batch: %s",
                 detail[0] ? detail : pdb_strerror(rc));
+        s_note_refused(self, &p->source, detail[0] ? detail : pdb_strerror(rc));
+    }
     else {
+        inbound_pushed(self->inbound, &p->source, s_mono(self), s_wall(self));
         ack_t ack;
         ack_summarize(p->seqs, results, p->n, &ack);
         sync_msg_t reply = { .op = SYNC_PUSH_OK, .accepted_n = ack.accepted,

@@ -87,15 +87,45 @@ s_fill(ssess_table_t *self, ssess_t *s)
     return rc;
 }
 
+//  A slot for a new session of source: the one source already had (a
+//  caller restarting its snapshot ends the old one), a free one, or, when
+//  all are taken, the one idle longest if idle SSESS_EVICT_IDLE_MS or more
+//  (a caller that opened sessions and never read them cannot keep others
+//  out). SSESS_MAX when none.
+static size_t
+s_slot_for(ssess_table_t *self, const pdb_id_t *source, uint64_t mono_ms)
+{
+    size_t free_slot = SSESS_MAX, idlest = SSESS_MAX;
+    for (size_t i = 0; i < SSESS_MAX; i++) {
+        ssess_t *s = self->sessions[i];
+        if (s && pdb_id_cmp(&s->source, source) == 0)
+            return i;
+        if (!s && free_slot == SSESS_MAX)
+            free_slot = i;
+        if (s && (idlest == SSESS_MAX || s->used_mono < self->sessions[idlest]->used_mono))
+            idlest = i;
+    }
+    if (free_slot < SSESS_MAX)
+        return free_slot;
+    ssess_t *s = self->sessions[idlest];
+    if (mono_ms >= s->used_mono + SSESS_EVICT_IDLE_MS)
+        return idlest;
+    return SSESS_MAX;
+}
+
 int
 ssess_open(ssess_table_t *self, const pdb_id_t *source, const pdb_id_t *filter,
            size_t filter_n, uint64_t mono_ms, ssess_t **out)
 {
-    size_t slot = 0;
-    while (slot < SSESS_MAX && self->sessions[slot])
-        slot++;
+    size_t slot = s_slot_for(self, source, mono_ms);
     if (slot == SSESS_MAX)
         return PDB_EFULL;
+    if (self->sessions[slot]) {
+        log_i("syncer", "snapshot session ended token=%.8s idle_ms=%llu: its slot is taken "
+              "by a new session", self->sessions[slot]->token,
+              (unsigned long long) (mono_ms - self->sessions[slot]->used_mono));
+        s_free(&self->sessions[slot]);
+    }
     ssess_t *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;

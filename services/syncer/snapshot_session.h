@@ -3,7 +3,12 @@
     session (MDB_NOTLS lets it outlive the call that opened it), so every
     page, the total, snapshot_seq (the WAL head) and the vector describe
     the same instant. A page token names the session; a session idle for
-    SSESS_IDLE_MS is dropped, and at most SSESS_MAX run at once.
+    SSESS_IDLE_MS is dropped, and at most SSESS_MAX run at once. A caller
+    (source instance) has one session: starting another ends its first.
+    With every slot taken, a new session takes the slot of one idle for
+    SSESS_EVICT_IDLE_MS, so sessions opened and left (made-up ids cost
+    nothing) keep callers that read their pages out for seconds, not for
+    the whole idle expiry.
 */
 #ifndef PDB_SYNCER_SNAPSHOT_SESSION_H
 #define PDB_SYNCER_SNAPSHOT_SESSION_H
@@ -20,6 +25,7 @@
 
 #define SSESS_MAX 8                  // each holds a read txn: old pages stay allocated
 #define SSESS_IDLE_MS 60000
+#define SSESS_EVICT_IDLE_MS 10000     // idle this long, a session yields its slot when all are taken
 #define SSESS_TOKEN_LEN 32           // hex characters
 
 typedef struct ssess ssess_t;
@@ -29,8 +35,9 @@ ssess_table_t *ssess_table_new(store_t *store);
 //  Ends every session (aborting its transaction) and frees the table.
 void ssess_table_destroy(ssess_table_t **self_p);
 
-//  Starts a session for source with a collective filter (copied). Returns
-//  0 with *out, PDB_EFULL when SSESS_MAX are open, or a store error.
+//  Starts a session for source with a collective filter (copied), ending
+//  source's earlier one. Returns 0 with *out, PDB_EFULL when SSESS_MAX are
+//  open and none is idle SSESS_EVICT_IDLE_MS, or a store error.
 int ssess_open(ssess_table_t *self, const pdb_id_t *source, const pdb_id_t *filter,
                size_t filter_n, uint64_t mono_ms, ssess_t **out);
 

@@ -1000,6 +1000,36 @@ def test_folder_rolled_back_in_place_is_reported(cluster):
              what="b reporting its rollback", detail=lambda: b.log_tail("syncer", 5))
 
 
+def test_write_at_once_on_a_fresh_pair_is_no_rollback(tmp_path):
+    """A pair that takes writes right after it starts: a peer's hello reply
+    may already hold a write made here after the request was built. That is
+    a race, not a rollback, and never a reason to snapshot this node's own
+    data back from the peer."""
+    rounds = int(os.environ.get("PDB_RACE_ROUNDS", "12"))
+    for r in range(rounds):
+        cl = Cluster(tmp_path / f"round{r}")
+        try:
+            a, b = pair(cl, start=False)
+            for n in (a, b):
+                n.start_storage()
+                n.start_gateway()
+            a.start_syncer()
+            b.start_syncer()
+            ca = a.collective(f"a{r}", DIM)["id"]
+            cb = b.collective(f"b{r}", DIM)["id"]
+            post_exp(a, ca, "first on a")
+            post_exp(b, cb, "first on b")
+            cl.wait_converged(coll_ids=[ca, cb], what=f"round {r}")
+            cl.wait_quiet(what=f"round {r} quiet")
+            for n in (a, b):
+                log = n.log("syncer")
+                assert "rolled back in place" not in log, (r, n.name, n.log_tail("syncer", 20))
+                assert "initial sync starting" not in log, (r, n.name, n.log_tail("syncer", 20))
+        finally:
+            problems = cl.stop_all()
+        assert not problems, "\n".join(problems)
+
+
 # -- status, peers, limits -----------------------------------------------------
 
 def test_peer_down_is_degraded_then_recovers(cluster):
@@ -1441,6 +1471,98 @@ def test_bad_frames_get_errors_and_change_nothing(cluster):
     assert cc in b.collective_ids()
     post_exp(a, coll, "after")
     cluster.wait_converged(nodes=[a, b], coll_ids=[coll])
+
+
+def forged(blob, **at):
+    """An encoded change with some items replaced (by index name)."""
+    names = ["seq", "origin", "origin_seq", "hlc"]
+    items = msgpack.unpackb(blob, raw=False)
+    for k, v in at.items():
+        items[names.index(k)] = v
+    return msgpack.packb(items, use_bin_type=True)
+
+
+def inbound_of(node, instance):
+    return next((i for i in node.sync_status()["inbound"] if i["instance_id"] == instance),
+                None)
+
+
+def test_forged_change_under_the_receivers_origin_is_refused(cluster):
+    """A change naming the receiver as its origin that it never wrote would
+    raise its own vector entry: its next writes would look old to peers and
+    never replicate. Refused whole, shown in status; a true echo is stale."""
+    a, b = pair(cluster)
+    coll = b.collective("own", DIM)["id"]
+    post_exp(b, coll, "b0")
+    cluster.wait_converged()
+    cluster.wait_quiet()
+    me = uuid.uuid4()
+    target = uuid.UUID(b.instance_id).bytes
+    own = [x for x in changes_of(b) if msgpack.unpackb(x)[1] == target]
+    head, hlc = b.wal_head(), msgpack.unpackb(own[-1])[3]
+    before = (b.digest(coll), b.stats())
+
+    def push(changes):
+        return sync_request(b.sync_address, [1, "push", {"source": me.bytes, "target": target,
+                                                          "changes": changes}])
+    attempts = [
+        forged(own[-1], origin_seq=1000000, hlc=hlc + 1),     # far ahead
+        forged(own[-1], origin_seq=head + 1, hlc=hlc + 1),     # the next local write's
+        forged(own[-1], hlc=hlc + 1),                          # at its seq, other bytes
+    ]
+    for change in attempts:
+        detail = refused(push([change]), "bad_request")
+        assert "forged" in detail, detail
+    # Only what b really wrote comes back as known.
+    reply = push([forged(own[-1], seq=99)])
+    assert reply[1] == "push_ok" and reply[2]["stale"] == 1 and reply[2]["accepted"] == 0, reply
+    after = (b.digest(coll), b.stats())
+    assert after[0] == before[0] and after[1]["wal_head"] == head, (before, after)
+    wait_for(lambda: (inbound_of(b, str(me)) or {}).get("refused") == 3,
+             what="status showing the refusals", detail=lambda: b.sync_status()["inbound"])
+    row = inbound_of(b, str(me))
+    assert "forged" in row["last_refusal"] and row["last_refused_ms"], row
+    # b's later writes reach its peer and a fresh one: nothing looks old.
+    for i in range(3):
+        post_exp(b, coll, f"later{i}", i)
+    c = cluster.add("c", start=False)
+    Cluster.link(c, b)
+    c.start()
+    b.stop_syncer()
+    b.start_syncer()
+    post_exp(b, coll, "last")
+    cluster.wait_converged(coll_ids=[coll], timeout=30)
+    assert get_json(c, f"/v1/collectives/{coll}/digest")["experiences"] == 5
+
+
+def test_made_up_callers_cannot_pin_the_wal_or_the_snapshot_slots(cluster):
+    """An unauthenticated pull from a made-up instance id holds no WAL, and
+    snapshot sessions opened from made-up ids and left keep a real new peer
+    out only for seconds."""
+    a = cluster.add("a")
+    coll = a.collective("pinned", DIM)["id"]
+    for i in range(3):
+        post_exp(a, coll, f"e{i}", i)
+    target = uuid.UUID(a.instance_id).bytes
+    drifter = uuid.uuid4()
+    reply = sync_request(a.sync_address, [1, "pull", {
+        "source": drifter.bytes, "target": target, "cursor": 0, "max_changes": 10,
+        "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}])
+    assert reply[1] == "pull_ok", reply
+    for _ in range(8):
+        reply = sync_request(a.sync_address, [1, "snapshot", {
+            "source": uuid.uuid4().bytes, "target": target, "max_entities": 1}])
+        assert reply[1] == "snapshot_ok" and not reply[2]["done"], reply
+    wait_for(lambda: inbound_of(a, str(drifter)) is not None, what="the drifter's row")
+    row = inbound_of(a, str(drifter))
+    assert row["holds_wal"] is False and row["wal_held_back"] == 0, row
+    assert a.sync_status()["wal"]["held_back_by"] is None
+    # A real new peer gets its snapshot once the idle sessions yield.
+    b = cluster.add("b", start=False)
+    b.add_peer(a, "pull")
+    b.start()
+    wait_for(lambda: b.digest(coll) == a.digest(coll), timeout=40,
+             what="b's initial sync", detail=lambda: b.log_tail("syncer", 10))
 
 
 def test_change_over_the_size_limit_is_too_large(cluster):

@@ -167,10 +167,16 @@ def test_status_shows_peers_with_their_config_and_syncer_state(node):
         "delta": {"state": "degraded", "failures": 5, "lag_changes": 2,
                   "error": "connection refused", "error_ms": 1700000000000,
                   "last_error": "connection refused", "last_error_ms": 1700000000000}})
-    # beta also pulls from us (to 4); another instance pulled to 1.
+    # beta also pulls from us (to 4); another instance that pushed here
+    # pulled to 1; one that never pushed (a made-up id) holds nothing.
     peer_set(node, f"in:{beta_id}", {"instance_id": beta_id.bytes, "pulled_through": 4,
                                      "last_seen_ms": 1700000000000})
-    peer_set(node, f"in:{outsider}", {"instance_id": outsider.bytes, "pulled_through": 1})
+    peer_set(node, f"in:{outsider}", {"instance_id": outsider.bytes, "pulled_through": 1,
+                                      "pushed": 1})
+    drifter = uuid.uuid4()
+    peer_set(node, f"in:{drifter}", {"instance_id": drifter.bytes, "pulled_through": 0,
+                                     "refused": 2, "last_refused_ms": 1700000000001,
+                                     "last_refusal": "forged"})
 
     status = node.get("/v1/sync/status").json()
     assert status["instance_id"] == node.get("/v1/status").json()["instance_id"]
@@ -204,9 +210,17 @@ def test_status_shows_peers_with_their_config_and_syncer_state(node):
     inbound = {i["instance_id"]: i for i in status["inbound"]}
     assert inbound[str(beta_id)] == {"instance_id": str(beta_id), "pulled_through": 4,
                                      "last_seen_ms": 1700000000000, "peer": "beta",
-                                     "wal_held_back": 1}
+                                     "holds_wal": True, "wal_held_back": 1,
+                                     "refused": None, "last_refused_ms": None,
+                                     "last_refusal": None}
     assert inbound[str(outsider)]["peer"] is None
+    assert inbound[str(outsider)]["holds_wal"] is True
     assert inbound[str(outsider)]["wal_held_back"] == head - 1
+    assert inbound[str(drifter)] == {"instance_id": str(drifter), "pulled_through": 0,
+                                     "last_seen_ms": None, "peer": None,
+                                     "holds_wal": False, "wal_held_back": 0,
+                                     "refused": 2, "last_refused_ms": 1700000000001,
+                                     "last_refusal": "forged"}
 
     # A cursor write never lowers it; state for an unknown name is listed too.
     peer_set(node, "beta", {"pull_cursor": 2})

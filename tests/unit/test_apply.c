@@ -1678,6 +1678,64 @@ test_apply_concurrent_same_name_collectives_are_both_kept(void **state)
     s_node_close(&n);
 }
 
+//  A change naming this node as its origin that it never wrote is refused
+//  whole: above its head it would raise its own vector entry (its next
+//  writes would look old to every peer) or collide with a later write; at
+//  or below it, differing from what it wrote, it is forged too. What it
+//  really wrote comes back as known, also through a filtered relay.
+static void
+test_ingest_refuses_change_under_own_origin_it_never_wrote(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_node_open(&n);
+    s_result_t coll = s_local_collective(&n, "kb", DIM);
+    assert_int_equal(coll.rc, 0);
+    s_result_t exp = s_local_experience(&n, &coll.id, DIM);
+    assert_int_equal(exp.rc, 0);
+    const pdb_id_t self = n.ing.self;
+    assert_int_equal(s_vector(&n, &self), 2);
+    //  Far ahead, and just ahead, of what this node wrote.
+    uint64_t ahead[] = { 1000000, 3 };
+    for (size_t i = 0; i < 2; i++) {
+        change_t forged;
+        void *copy;
+        s_wal_entry(&n, 2, &forged, &copy);
+        forged.origin_seq = ahead[i];
+        forged.hlc += 1;
+        char why[PDB_ERRMSG_MAX];
+        MDB_txn *txn = s_write_begin(&n);
+        assert_int_equal(ingest_remote(&n.ing, txn, &forged, why), PDB_EINVAL);
+        mdb_txn_abort(txn);
+        assert_non_null(strstr(why, "forged"));
+        free(copy);
+    }
+    //  At its own seq, with other bytes.
+    change_t echo;
+    void *copy;
+    s_wal_entry(&n, 2, &echo, &copy);
+    change_t altered = echo;
+    altered.hlc += 1;
+    assert_int_equal(s_ingest(&n, &altered), PDB_EINVAL);
+    //  The very change, echoed under another sender seq and as a partial copy.
+    echo.seq = 77;
+    assert_int_equal(s_ingest(&n, &echo), SPROTO_KNOWN);
+    echo.partial = true;
+    assert_int_equal(s_ingest(&n, &echo), SPROTO_KNOWN);
+    free(copy);
+    assert_int_equal(s_vector(&n, &self), 2);
+    assert_int_equal(s_wal_head(&n), 2);
+    //  The next local write continues this node's own sequence.
+    s_result_t next = s_local_experience(&n, &coll.id, DIM);
+    assert_int_equal(next.rc, 0);
+    change_t got;
+    s_wal_entry(&n, next.seq, &got, &copy);
+    assert_int_equal(got.origin_seq, 3);
+    assert_int_equal(s_vector(&n, &self), 3);
+    free(copy);
+    s_node_close(&n);
+}
+
 static void
 test_local_write_duplicate_collective_name_conflicts(void **state)
 {
@@ -2613,6 +2671,7 @@ main(void)
         cmocka_unit_test(test_local_write_create_update_delete),
         cmocka_unit_test(test_apply_concurrent_same_name_collectives_are_both_kept),
         cmocka_unit_test(test_local_write_duplicate_collective_name_conflicts),
+        cmocka_unit_test(test_ingest_refuses_change_under_own_origin_it_never_wrote),
         cmocka_unit_test(test_local_write_unknown_id_is_not_found),
         cmocka_unit_test(test_local_write_refuses_invalid_fields),
         cmocka_unit_test(test_local_reinforce_on_two_instances_adds_up),

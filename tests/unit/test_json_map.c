@@ -801,14 +801,19 @@ test_peer_json_renders_inbound_rows(void **state)
     assert_int_equal(mpk_parse(row.buf.data, row.buf.size, &u), 0);
     peer_json_ctx_t ctx = { .wal_head = 10, .wal_floor = 1 };
     json_t *in = peer_json_inbound(&u.data, "beta", &ctx);
-    json_t *want = json_pack("{s:s,s:i,s:n,s:s,s:i}", "instance_id",
+    json_t *want = json_pack("{s:s,s:i,s:n,s:s,s:b,s:i,s:n,s:n,s:n}", "instance_id",
                              "11111111-1111-1111-1111-111111111111", "pulled_through", 7,
-                             "last_seen_ms", "peer", "beta", "wal_held_back", 3);
+                             "last_seen_ms", "peer", "beta", "holds_wal", 1,
+                             "wal_held_back", 3, "refused", "last_refused_ms",
+                             "last_refusal");
     assert_true(json_equal(in, want));
     json_decref(want);
     json_decref(in);
+    //  No outbound peer of that instance and no push: it holds nothing.
     in = peer_json_inbound(&u.data, NULL, &ctx);
     assert_true(json_is_null(json_object_get(in, "peer")));
+    assert_true(json_is_false(json_object_get(in, "holds_wal")));
+    assert_int_equal(json_integer_value(json_object_get(in, "wal_held_back")), 0);
     json_decref(in);
     msgpack_unpacked_destroy(&u);
     mpk_out_release(&row);

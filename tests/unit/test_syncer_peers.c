@@ -225,21 +225,31 @@ test_compact_collects_the_holds_of_live_peers(void **state)
     compact_opts_t opts = { .ctx = &ctx, .config = config, .config_n = config_n,
                             .peer_expiry_ms = 7 * DAY_MS, .tombstone_ttl_ms = 14 * DAY_MS,
                             .started_wall_ms = NOW_MS - 1000 };
+    //  Inbound rows hold only for instances that pushed here or are peers
+    //  here: alpha's instance pulling (by its id), one that pushed, and one
+    //  that only pulled under a made-up id (it holds nothing).
+    ROW(n, "in:01900000-0000-7000-8000-0000000000aa", { "pulled_through", NULL, 35 },
+        { "last_seen_ms", NULL, NOW_MS - 5000 });
+    ROW(n, "in:01900000-0000-7000-8000-000000000001", { "pulled_through", NULL, 30 },
+        { "last_seen_ms", NULL, NOW_MS - 5000 }, { "pushed", NULL, 1 });
+    ROW(n, "in:01900000-0000-7000-8000-0000000000ff", { "pulled_through", NULL, 2 },
+        { "last_seen_ms", NULL, NOW_MS - 5000 });
     compact_hold_t *holds = NULL;
     size_t count = 0;
     assert_int_equal(compact_collect(&opts, &holds, &count), 0);
-    //  alpha (push_acked 40), gamma (25, expired), the two inbound rows (30;
-    //  5 expired), cfgonly (no row yet: holds everything). beta and echo are
-    //  pulled from only; "removed" is no peer any more.
+    //  alpha (push_acked 40), gamma (25, expired), alpha pulling (35), the
+    //  inbound row that pushed (30), cfgonly (no row yet: holds everything).
+    //  beta and echo are pulled from only; "removed" is no peer any more;
+    //  the inbound rows that never pushed and are no peer hold nothing.
     assert_int_equal(count, 5);
     size_t live;
     assert_int_equal(compact_floor(holds, count, 100, NOW_MS, opts.peer_expiry_ms,
                                    opts.started_wall_ms, &live), 1);
-    assert_int_equal(live, 3);
+    assert_int_equal(live, 4);
     //  Once cfgonly has been unreachable past the expiry it lets go.
     assert_int_equal(compact_floor(holds, count, 100, NOW_MS, opts.peer_expiry_ms,
                                    NOW_MS - 8 * DAY_MS, &live), 31);
-    assert_int_equal(live, 2);
+    assert_int_equal(live, 3);
     free(holds);
     free(config);
 }

@@ -21,6 +21,7 @@
 #include "server.h"
 #include "sclient.h"
 #include "senv.h"
+#include "snapshot_session.h"
 #include "sops.h"
 #include "testkit.h"
 
@@ -861,6 +862,45 @@ test_filtered_initial_sync_takes_no_vector(void **state)
     peer_destroy(&peer);
 }
 
+//  Snapshot sessions: one per caller (starting again ends the first), and
+//  with every slot taken by sessions nobody reads (made-up ids cost
+//  nothing), a new caller waits only SSESS_EVICT_IDLE_MS, not the expiry.
+static void
+test_snapshot_sessions_are_one_per_caller_and_idle_ones_yield(void **state)
+{
+    s_world_t *w = *state;
+    s_write(&w->a, NULL, "snap");
+    ssess_table_t *table = ssess_table_new(w->a.node->store);
+    assert_non_null(table);
+    uint64_t t = 1000000;
+    ssess_t *s = NULL;
+    pdb_id_t caller;
+    for (int i = 0; i < SSESS_MAX; i++) {
+        memset(caller.b, 0x10 + i, sizeof caller.b);
+        assert_int_equal(ssess_open(table, &caller, NULL, 0, t + (uint64_t) i, &s), 0);
+    }
+    //  The last caller starts again: still one session of it.
+    assert_int_equal(ssess_open(table, &caller, NULL, 0, t + 100, &s), 0);
+    assert_int_equal(ssess_count(table), SSESS_MAX);
+    pdb_id_t late;
+    memset(late.b, 0x77, sizeof late.b);
+    assert_int_equal(ssess_open(table, &late, NULL, 0, t + SSESS_EVICT_IDLE_MS - 1, &s),
+                     PDB_EFULL);
+    //  The first caller starts again and reads on: it keeps its slot.
+    pdb_id_t first;
+    memset(first.b, 0x10, sizeof first.b);
+    assert_int_equal(ssess_open(table, &first, NULL, 0, t + SSESS_EVICT_IDLE_MS, &s), 0);
+    const char *token = ssess_token(s);
+    assert_non_null(ssess_find(table, token, strlen(token), &first,
+                               t + SSESS_EVICT_IDLE_MS + 1));
+    //  Idle long enough, the second caller's session yields to the late one.
+    assert_int_equal(ssess_open(table, &late, NULL, 0, t + SSESS_EVICT_IDLE_MS + 2, &s), 0);
+    assert_int_equal(ssess_count(table), SSESS_MAX);
+    assert_non_null(ssess_find(table, token, strlen(token), &first,
+                               t + SSESS_EVICT_IDLE_MS + 3));
+    ssess_table_destroy(&table);
+}
+
 static void
 test_compaction_through_storage(void **state)
 {
@@ -868,15 +908,21 @@ test_compaction_through_storage(void **state)
     pdb_id_t c = s_write(&w->a, NULL, "to-compact");
     for (int i = 0; i < 9; i++)
         s_write(&w->a, &c, i % 2 ? "odd" : "even");
-    //  An inbound peer pulled through 4: it holds the WAL from 5 on.
-    pdb_id_t inbound;
+    //  An inbound peer that pushed here pulled through 4: it holds the WAL
+    //  from 5 on. One that only pulled, under a made-up id, holds nothing.
+    pdb_id_t inbound, made_up;
     memset(inbound.b, 0x42, sizeof inbound.b);
-    char name[PROW_INBOUND_NAME_MAX];
+    memset(made_up.b, 0x43, sizeof made_up.b);
+    char name[PROW_INBOUND_NAME_MAX], other[PROW_INBOUND_NAME_MAX];
     prow_inbound_name(&inbound, name);
+    prow_inbound_name(&made_up, other);
     char why[PDB_ERRMSG_MAX];
     sops_kv_t kv[] = { SOPS_ID("instance_id", &inbound), SOPS_U("pulled_through", 4),
-                       SOPS_U("last_seen_ms", clock_wall_ms()) };
-    assert_int_equal(sops_peer_set(w->a.client, name, kv, 3, why), 0);
+                       SOPS_U("last_seen_ms", clock_wall_ms()), SOPS_U("pushed", 1) };
+    assert_int_equal(sops_peer_set(w->a.client, name, kv, 4, why), 0);
+    sops_kv_t pulled_only[] = { SOPS_ID("instance_id", &made_up), SOPS_U("pulled_through", 1),
+                                SOPS_U("last_seen_ms", clock_wall_ms()) };
+    assert_int_equal(sops_peer_set(w->a.client, other, pulled_only, 3, why), 0);
     compact_opts_t opts = { .ctx = &w->a.ctx, .peer_expiry_ms = 60000,
                             .tombstone_ttl_ms = 120000, .started_wall_ms = clock_wall_ms() };
     compact_result_t r;
@@ -1030,6 +1076,8 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_filtered_initial_sync_takes_no_vector, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_sessions_are_one_per_caller_and_idle_ones_yield,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_compaction_through_storage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_push_waiting_on_storage_does_not_block_other_peers,
                                         s_setup, s_teardown),
