@@ -19,6 +19,9 @@
 #define SYNC_VECTOR_MAX 4096u         // origins in a version vector
 #define SYNC_WAIT_MAX_MS 30000u       // longest long poll
 #define SYNC_TOKEN_MAX 256u
+//  The syncer's local socket in the data folder, on which the gateways
+//  relay HTTP peers' requests (docs/sync-protocol.md, "Transports").
+#define SYNC_RELAY_SOCKET "sync-relay.sock"
 
 typedef enum {
     SYNC_HELLO = 1, SYNC_PUSH, SYNC_PULL, SYNC_SNAPSHOT,

@@ -171,7 +171,16 @@ s_authorized(const api_t *api, const http_req_t *req, token_role_t role, token_r
 {
     if (s_role_allows(api, role, needed))
         return true;
-    if (role == TOKEN_ROLE_NONE) {
+    if (needed == TOKEN_ROLE_PEER) {
+        //  A sync caller reads every answer as a sync message.
+        if (role == TOKEN_ROLE_NONE)
+            syncrelay_reply_error(reply, SYNC_ERR_UNAUTHORIZED, "a valid peer token is "
+                                  "required: send 'Authorization: Bearer TOKEN'");
+        else
+            syncrelay_reply_error(reply, SYNC_ERR_FORBIDDEN, "this token is no sync peer's");
+        reply->bearer_challenge = role == TOKEN_ROLE_NONE;
+    }
+    else if (role == TOKEN_ROLE_NONE) {
         http_reply_error(reply, 401, "a valid API token is required: send "
                          "'Authorization: Bearer TOKEN'");
         reply->bearer_challenge = true;

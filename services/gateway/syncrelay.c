@@ -288,7 +288,7 @@ syncrelay_new(const char *data_dir)
     syncrelay_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    snprintf(self->endpoint, sizeof self->endpoint, "ipc://%s/%s", data_dir, SYNCRELAY_SOCKET);
+    snprintf(self->endpoint, sizeof self->endpoint, "ipc://%s/%s", data_dir, SYNC_RELAY_SOCKET);
     pthread_mutex_init(&self->lock, NULL);
     self->wake[0] = self->wake[1] = -1;
     if (pipe2(self->wake, O_NONBLOCK | O_CLOEXEC) != 0

@@ -17,7 +17,6 @@
 
 #include <stddef.h>
 
-#define SYNCRELAY_SOCKET "sync-relay.sock"   // in the data folder; the syncer binds it
 #define SYNCRELAY_IN_FLIGHT_MAX 512          // relayed requests at once; more get busy
 //  A relayed request's longest wait: the longest long poll plus a margin
 //  for a large push to be applied.

@@ -243,6 +243,32 @@ s_add_inbound(s_doc_t *doc, s_rows_t *rows)
     return 0;
 }
 
+//  {count, last_ms, last_key, last_address} of the connections the sync
+//  socket refused for an unknown key, or null without a syncer status.
+static json_t *
+s_refused(const s_status_t *st)
+{
+    const msgpack_object *r = st->buf && st->u.data.type == MSGPACK_OBJECT_MAP
+                              ? mpk_map_get(&st->u.data, "refused") : NULL;
+    if (!r || r->type != MSGPACK_OBJECT_MAP)
+        return json_null();
+    uint64_t count = 0, last_ms = 0;
+    const char *key = "", *address = "";
+    size_t key_len = 0, address_len = 0;
+    const msgpack_object *v;
+    if ((v = mpk_map_get(r, "count")))
+        (void) mpk_get_u64(v, &count);
+    if ((v = mpk_map_get(r, "last_ms")))
+        (void) mpk_get_u64(v, &last_ms);
+    if ((v = mpk_map_get(r, "last_key")))
+        (void) mpk_get_str(v, &key, &key_len);
+    if ((v = mpk_map_get(r, "last_address")))
+        (void) mpk_get_str(v, &address, &address_len);
+    return json_pack("{s:I,s:o,s:s%,s:s%}", "count", (json_int_t) count,
+                     "last_ms", last_ms ? json_integer((json_int_t) last_ms) : json_null(),
+                     "last_key", key, key_len, "last_address", address, address_len);
+}
+
 static json_t *
 s_document(s_doc_t *doc)
 {
@@ -251,10 +277,11 @@ s_document(s_doc_t *doc)
     char instance[PDB_ID_STR_LEN + 1];
     pdb_id_format(&doc->meta.instance_id, instance);
     json_t *held_by = doc->held_by[0] ? json_string(doc->held_by) : json_null();
-    return json_pack("{s:s,s:{s:I,s:I,s:o},s:O,s:O}", "instance_id", instance,
+    return json_pack("{s:s,s:{s:I,s:I,s:o},s:O,s:O,s:o}", "instance_id", instance,
                      "wal", "head", (json_int_t) doc->meta.wal_head,
                      "floor", (json_int_t) doc->meta.wal_floor, "held_back_by", held_by,
-                     "peers", doc->peers, "inbound", doc->inbound);
+                     "peers", doc->peers, "inbound", doc->inbound,
+                     "refused", s_refused(&doc->status));
 }
 
 int

@@ -101,6 +101,12 @@ authz_read(const authz_t *self, const char *peer, const pdb_id_t *filter, size_t
 }
 
 authz_verdict_t
+authz_known(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX])
+{
+    return s_peer(self, peer, why) ? AUTHZ_OK : AUTHZ_UNAUTHORIZED;
+}
+
+authz_verdict_t
 authz_push(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX])
 {
     const cfg_peer_t *p = s_peer(self, peer, why);

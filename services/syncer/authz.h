@@ -33,6 +33,9 @@ int authz_set_peers(authz_t *self, const cfg_peer_t *peers, size_t n);
 authz_verdict_t authz_read(const authz_t *self, const char *peer, const pdb_id_t *filter,
                            size_t n, char why[PDB_ERRMSG_MAX]);
 
+//  Is `peer` configured at all (hello)?
+authz_verdict_t authz_known(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX]);
+
 //  May `peer` push to this node? Then each change's collective is asked of
 //  authz_push_collective.
 authz_verdict_t authz_push(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX]);

@@ -28,6 +28,7 @@ struct peerset {
     size_t warned_n;
     bool changed;                   // peers started or stopped since the status write
     uint64_t written_mono;          // last status write
+    peerset_refused_t refused;      // connections refused for an unknown key
 };
 
 peerset_t *
@@ -192,7 +193,17 @@ s_status_write(peerset_t *self, const char *data_dir, uint64_t now_wall)
         return -ENOMEM;
     mpk_out_t doc;
     mpk_out_init(&doc);
-    mpk_pack_map(&doc.pk, 3);
+    mpk_pack_map(&doc.pk, 4);
+    mpk_pack_str(&doc.pk, "refused");
+    mpk_pack_map(&doc.pk, 4);
+    mpk_pack_str(&doc.pk, "count");
+    mpk_pack_u64(&doc.pk, self->refused.count);
+    mpk_pack_str(&doc.pk, "last_ms");
+    mpk_pack_u64(&doc.pk, self->refused.last_ms);
+    mpk_pack_str(&doc.pk, "last_key");
+    mpk_pack_str(&doc.pk, self->refused.last_key);
+    mpk_pack_str(&doc.pk, "last_address");
+    mpk_pack_str(&doc.pk, self->refused.last_address);
     mpk_pack_str(&doc.pk, "written_ms");
     mpk_pack_u64(&doc.pk, now_wall);
     mpk_pack_str(&doc.pk, "pid");
@@ -230,6 +241,14 @@ peerset_write_status(peerset_t *self, const char *data_dir, uint64_t now_wall,
     //  A failed write is tried again at the next turn, not in a loop.
     self->written_mono = now_mono;
     return PEERSET_STATUS_MS;
+}
+
+void
+peerset_set_refused(peerset_t *self, const peerset_refused_t *refused)
+{
+    if (refused->count != self->refused.count)
+        self->changed = true;
+    self->refused = *refused;
 }
 
 size_t

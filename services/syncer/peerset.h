@@ -38,6 +38,16 @@ int peerset_reload(peerset_t *self);
 uint64_t peerset_write_status(peerset_t *self, const char *data_dir, uint64_t now_wall,
                               uint64_t now_mono, int *rc);
 
+//  Connections the sync socket refused for an unknown CURVE key, for the
+//  status file's "refused" (the next write, when the count changed).
+typedef struct {
+    uint64_t count;
+    uint64_t last_ms;
+    char last_key[CFG_PEER_KEY_LEN + 1];
+    char last_address[64];
+} peerset_refused_t;
+void peerset_set_refused(peerset_t *self, const peerset_refused_t *refused);
+
 size_t peerset_size(const peerset_t *self);
 
 #endif

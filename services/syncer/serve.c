@@ -1,4 +1,6 @@
 #include "serve.h"
+#include "authz.h"
+#include "zap.h"
 #include "ack.h"
 #include "bounds.h"
 #include "chead.h"
@@ -6,6 +8,7 @@
 #include "log.h"
 #include "mpk.h"
 #include "page.h"
+#include "peers_cfg.h"
 #include "snapshot_session.h"
 #include "sops.h"
 
@@ -13,14 +16,20 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SERVE_TICK_MS 1000
 
-//  Where a reply goes: the caller's ROUTER identity, and whether it sent
-//  the empty delimiter frame of a REQ socket.
+//  Where a reply goes (the socket the request came on, the caller's ROUTER
+//  identity, whether it sent the empty delimiter frame of a REQ socket) and
+//  who the caller proved to be: the peer its CURVE key or peer token names.
 typedef struct {
+    zsock_t *sock;                  // borrowed: the server's router or relay
     zframe_t *identity;
     bool delimiter;
+    bool authenticated;             // peer is set; authz applies
+    char peer[CFG_PEER_NAME_MAX + 1];
 } s_route_t;
 
 typedef struct {
@@ -47,7 +56,10 @@ typedef struct {
 struct serve {
     const synctx_t *ctx;
     sclient_t *storage;
-    zsock_t *router;
+    zsock_t *router;                // sync/bind: ZeroMQ peers (CURVE with a key pair)
+    zsock_t *relay;                 // DATA/sync-relay.sock: HTTP peers, via the gateways
+    authz_t *authz;                 // what each authenticated peer may do
+    zap_t *zap;                     // admits configured keys (with a key pair)
     ssess_table_t *sessions;
     inbound_t *inbound;
     s_parked_t *parked[SERVE_PARKED_MAX];
@@ -72,14 +84,14 @@ s_wall(const serve_t *self)
 //  A caller's request refused for what it carried: logged and kept in its
 //  inbound row, so status shows it.
 static void
-s_note_refused(serve_t *self, const pdb_id_t *from, const char *detail)
+s_note_refused(serve_t *self, const pdb_id_t *from, sync_op_t op, const char *detail)
 {
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(from, id);
     uint64_t count = inbound_refused(self->inbound, from, detail, s_mono(self), s_wall(self));
     //  Once per caller at warning level: a caller cannot flood the log.
-    log_emit(count == 1 ? LOGL_WARN : LOGL_DEBUG, "syncer", "push refused source=%s "
-             "refused=%llu: %s", id, (unsigned long long) count, detail);
+    log_emit(count == 1 ? LOGL_WARN : LOGL_DEBUG, "syncer", "%s refused source=%s "
+             "refused=%llu: %s", sync_op_name(op), id, (unsigned long long) count, detail);
 }
 
 //  --------------------------------------------------------------------------
@@ -99,7 +111,7 @@ s_send(serve_t *self, const s_route_t *route, sync_msg_t *reply)
             zmsg_addmem(msg, "", 0);
         zmsg_addmem(msg, out.buf.data, out.buf.size);
         //  A caller that went away is simply not answered.
-        if (zmsg_send(&msg, self->router) != 0)
+        if (zmsg_send(&msg, route->sock) != 0)
             log_d("syncer", "reply dropped op=%s", sync_op_name(reply->op));
     }
     zmsg_destroy(&msg);
@@ -209,6 +221,13 @@ s_check_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg, uint6
                     "increase", i, (unsigned long long) h.seq);
             return false;
         }
+        char why[PDB_ERRMSG_MAX];
+        if (route->authenticated
+            && authz_push_collective(self->authz, route->peer, &h.collective, why) != AUTHZ_OK) {
+            s_error(self, route, SYNC_ERR_FORBIDDEN, "%s", why);
+            s_note_refused(self, &msg->from, SYNC_PUSH, why);
+            return false;
+        }
         seqs[i] = h.seq;
     }
     return true;
@@ -302,7 +321,7 @@ s_push_answer(serve_t *self, s_push_t *p, int rc, const void *result, size_t len
     if (rc) {
         s_error(self, &p->route, s_storage_error(rc), "storage refused the batch: %s",
                 detail[0] ? detail : pdb_strerror(rc));
-        s_note_refused(self, &p->source, detail[0] ? detail : pdb_strerror(rc));
+        s_note_refused(self, &p->source, SYNC_PUSH, detail[0] ? detail : pdb_strerror(rc));
     }
     else {
         inbound_pushed(self->inbound, &p->source, s_mono(self), s_wall(self));
@@ -596,6 +615,30 @@ s_snapshot(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
 //  --------------------------------------------------------------------------
 //  Dispatch
 
+//  An authenticated caller may ask only what its peer entry allows. A
+//  refusal is answered, logged and shown in the caller's inbound row.
+static bool
+s_authorized(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
+{
+    if (!route->authenticated)
+        return true;
+    char why[PDB_ERRMSG_MAX] = "";
+    authz_verdict_t verdict;
+    if (msg->op == SYNC_PUSH)
+        verdict = authz_push(self->authz, route->peer, why);
+    else if (msg->op == SYNC_PULL || msg->op == SYNC_SNAPSHOT)
+        verdict = authz_read(self->authz, route->peer, msg->collectives, msg->collectives_n,
+                             why);
+    else
+        verdict = authz_known(self->authz, route->peer, why);
+    if (verdict == AUTHZ_OK)
+        return true;
+    s_error(self, route, verdict == AUTHZ_UNAUTHORIZED ? SYNC_ERR_UNAUTHORIZED
+                                                       : SYNC_ERR_FORBIDDEN, "%s", why);
+    s_note_refused(self, &msg->from, msg->op, why);
+    return false;
+}
+
 static void
 s_dispatch(serve_t *self, s_route_t *route, zframe_t *payload)
 {
@@ -610,6 +653,10 @@ s_dispatch(serve_t *self, s_route_t *route, zframe_t *payload)
         s_error(self, route, SYNC_ERR_BAD_REQUEST, "%s", rc == -ENOMEM ? "out of memory" : why);
     if (rc)
         return;
+    if (!s_authorized(self, route, &msg)) {
+        sync_msg_release(&msg);
+        return;
+    }
     switch (msg.op) {
     case SYNC_HELLO:    s_hello(self, route, &msg); break;
     case SYNC_PUSH:     s_push(self, route, &msg); break;
@@ -623,11 +670,13 @@ s_dispatch(serve_t *self, s_route_t *route, zframe_t *payload)
 }
 
 //  [identity, payload] from a DEALER, [identity, "", payload] from a REQ.
+//  With CURVE the ZAP handler named the caller's peer as the payload's
+//  User-Id: only configured keys get that far.
 static void
-s_handle_one(serve_t *self, zmsg_t *msg)
+s_handle_zmq(serve_t *self, zmsg_t *msg)
 {
     size_t frames = zmsg_size(msg);
-    s_route_t route = { .identity = zmsg_pop(msg) };
+    s_route_t route = { .sock = self->router, .identity = zmsg_pop(msg) };
     zframe_t *payload = NULL;
     if (frames == 3) {
         zframe_t *delimiter = zmsg_pop(msg);
@@ -636,7 +685,14 @@ s_handle_one(serve_t *self, zmsg_t *msg)
     }
     if (frames == 2 || (frames == 3 && route.delimiter))
         payload = zmsg_pop(msg);
-    if (payload)
+    const char *user = payload && self->zap ? zframe_meta(payload, "User-Id") : NULL;
+    if (user && *user) {
+        snprintf(route.peer, sizeof route.peer, "%s", user);
+        route.authenticated = true;
+    }
+    if (payload && self->zap && !route.authenticated)
+        s_error(self, &route, SYNC_ERR_UNAUTHORIZED, "no peer key was admitted");
+    else if (payload)
         s_dispatch(self, &route, payload);
     else if (route.identity)
         s_error(self, &route, SYNC_ERR_BAD_REQUEST, "a request is one frame");
@@ -644,14 +700,43 @@ s_handle_one(serve_t *self, zmsg_t *msg)
     zframe_destroy(&route.identity);
 }
 
-void
-serve_handle(serve_t *self)
+//  [identity, peer, payload] from a gateway: peer is the HTTP peer its token
+//  named, or "" when the gateway requires no tokens (then nothing is
+//  enforced, as for ZeroMQ without keys). Only this node's user can reach
+//  the relay socket (owner-only), so the name is taken as proven.
+static void
+s_handle_relay(serve_t *self, zmsg_t *msg)
 {
-    for (int i = 0; i < SERVE_BURST && (zsock_events(self->router) & ZMQ_POLLIN); i++) {
-        zmsg_t *msg = zmsg_recv(self->router);
+    s_route_t route = { .sock = self->relay, .identity = zmsg_pop(msg) };
+    zframe_t *peer = zmsg_size(msg) == 2 ? zmsg_pop(msg) : NULL;
+    zframe_t *payload = peer ? zmsg_pop(msg) : NULL;
+    size_t len = peer ? zframe_size(peer) : 0;
+    if (len > 0 && cfg_peer_name_valid((const char *) zframe_data(peer), len,
+                                       CFG_PEER_NAME_MAX)) {
+        memcpy(route.peer, zframe_data(peer), len);
+        route.authenticated = true;
+    }
+    if (payload && (len == 0 || route.authenticated))
+        s_dispatch(self, &route, payload);
+    else if (route.identity)
+        s_error(self, &route, SYNC_ERR_BAD_REQUEST, "a relayed request is [peer, message]");
+    zframe_destroy(&peer);
+    zframe_destroy(&payload);
+    zframe_destroy(&route.identity);
+}
+
+void
+serve_handle(serve_t *self, zsock_t *which)
+{
+    bool relay = which == self->relay;
+    for (int i = 0; i < SERVE_BURST && (zsock_events(which) & ZMQ_POLLIN); i++) {
+        zmsg_t *msg = zmsg_recv(which);
         if (!msg)
             break;
-        s_handle_one(self, msg);
+        if (relay)
+            s_handle_relay(self, msg);
+        else
+            s_handle_zmq(self, msg);
         zmsg_destroy(&msg);
     }
 }
@@ -730,8 +815,58 @@ serve_socket(serve_t *self)
     return self->router;
 }
 
+zsock_t *
+serve_relay_socket(serve_t *self)
+{
+    return self->relay;
+}
+
+static zsock_t *
+s_router(void)
+{
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (!sock)
+        return NULL;
+    //  Frames over the limit are refused by libzmq before we see them.
+    zsock_set_maxmsgsize(sock, (int) PDB_MSG_MAX);
+    zsock_set_linger(sock, 0);
+    zsock_set_sndtimeo(sock, 0);
+    zsock_set_sndhwm(sock, 10000);
+    return sock;
+}
+
+//  With a key pair: a CURVE server that the ZAP handler guards (zap.h).
+static int
+s_curve(serve_t *self)
+{
+    if (!self->ctx->cert)
+        return 0;
+    self->zap = zap_new();
+    if (!self->zap)
+        return PDB_EUNAVAIL;
+    zcert_apply(self->ctx->cert, self->router);
+    zsock_set_curve_server(self->router, 1);
+    zsock_set_zap_domain(self->router, ZAP_DOMAIN);
+    return 0;
+}
+
+//  The gateways' relay socket, for this node's user only: whoever can send
+//  on it names the peer a request comes from.
+static int
+s_bind_relay(serve_t *self, const char *endpoint)
+{
+    const char *path = endpoint + strlen("ipc://");
+    unlink(path);                    // a stale socket of a syncer that crashed
+    if (zsock_bind(self->relay, "%s", endpoint) < 0 || chmod(path, 0600) != 0) {
+        log_e("syncer", "cannot bind the relay endpoint=%s (%s)", endpoint,
+              zmq_strerror(zmq_errno()));
+        return PDB_EUNAVAIL;
+    }
+    return 0;
+}
+
 serve_t *
-serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind)
+serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char *relay)
 {
     serve_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -741,23 +876,54 @@ serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind)
     self->sessions = ssess_table_new(ctx->store);
     self->inbound = inbound_new();
     self->applier = sclient_new(ctx->storage_endpoint, SERVE_APPLY_TIMEOUT_MS);
-    self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->sessions || !self->inbound || !self->applier || !self->router) {
+    self->router = s_router();
+    self->relay = s_router();
+    self->authz = authz_new();
+    if (!self->sessions || !self->inbound || !self->applier || !self->router || !self->relay
+        || !self->authz || s_curve(self) != 0 || s_bind_relay(self, relay) != 0) {
         serve_destroy(&self);
         return NULL;
     }
-    //  Frames over the limit are refused by libzmq before we see them.
-    zsock_set_maxmsgsize(self->router, (int) PDB_MSG_MAX);
-    zsock_set_linger(self->router, 0);
-    zsock_set_sndtimeo(self->router, 0);
-    zsock_set_sndhwm(self->router, 10000);
-    if (zsock_bind(self->router, "%s", bind) < 0) {
+    if (*bind && zsock_bind(self->router, "%s", bind) < 0) {
         log_e("syncer", "cannot bind endpoint=%s (%s)", bind, zmq_strerror(zmq_errno()));
         serve_destroy(&self);
         return NULL;
     }
-    log_i("syncer", "listening endpoint=%s", bind);
+    log_i("syncer", "listening endpoint=%s relay=%s auth=%s", *bind ? bind : "-", relay,
+          self->zap ? "CURVE" : "none");
     return self;
+}
+
+int
+serve_peers(serve_t *self, const cfg_peer_t *config, size_t config_n)
+{
+    peers_cfg_t peers;
+    int rc = peers_cfg_collect(self->ctx->store, config, config_n, &peers);
+    cfg_peer_t *specs = rc ? NULL : calloc(peers.n ? peers.n : 1, sizeof *specs);
+    if (!rc && !specs)
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < peers.n; i++)
+        specs[i] = peers.items[i].spec;
+    if (!rc)
+        rc = authz_set_peers(self->authz, specs, peers.n);
+    if (!rc && self->zap)
+        rc = zap_set_peers(self->zap, specs, peers.n);
+    free(specs);
+    peers_cfg_release(&peers);
+    return rc;
+}
+
+void
+serve_refusals(serve_t *self, uint64_t *count, uint64_t *last_ms, char *last_key,
+               size_t key_len, char *last_address, size_t address_len)
+{
+    zap_refusals_t r = { 0 };
+    if (self->zap)
+        zap_refusals(self->zap, &r);
+    *count = r.count;
+    *last_ms = r.last_ms;
+    snprintf(last_key, key_len, "%s", r.last_key);
+    snprintf(last_address, address_len, "%s", r.last_address);
 }
 
 void
@@ -782,6 +948,9 @@ serve_destroy(serve_t **self_p)
     ssess_table_destroy(&self->sessions);
     inbound_destroy(&self->inbound);
     zsock_destroy(&self->router);
+    zsock_destroy(&self->relay);
+    zap_destroy(&self->zap);
+    authz_destroy(&self->authz);
     free(self);
     *self_p = NULL;
 }

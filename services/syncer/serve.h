@@ -24,6 +24,7 @@
 #include "bounds.h"
 #include "sclient.h"
 #include "synctx.h"
+#include "cfg.h"
 
 #include <czmq.h>
 #include <stdint.h>
@@ -38,17 +39,30 @@
 
 typedef struct serve serve_t;
 
-//  Binds. ctx and storage (the main thread's client) are borrowed and must
-//  outlive the server. NULL on failure, reason logged.
-serve_t *serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind);
+//  Binds `bind` (sync/bind; "" for none) for ZeroMQ peers, as a CURVE
+//  server when ctx has a key pair, and `relay` (ipc://DATA/sync-relay.sock,
+//  owner-only) for the gateways' HTTP peers. ctx and storage (the main
+//  thread's client) are borrowed and must outlive the server. NULL on
+//  failure, reason logged.
+serve_t *serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind,
+                   const char *relay);
 //  Answers parked pulls (empty) and waiting pushes (busy), ends snapshot
 //  sessions, writes pending inbound rows, closes the socket.
 void serve_destroy(serve_t **self_p);
 
+//  The two sockets to poll, and what to call when one is readable.
 zsock_t *serve_socket(serve_t *self);
+zsock_t *serve_relay_socket(serve_t *self);
+void serve_handle(serve_t *self, zsock_t *which);
 
-//  Handles the requests waiting on the socket.
-void serve_handle(serve_t *self);
+//  Re-reads the peers (configuration and database) that authenticated
+//  callers are held to and, with CURVE, whose keys are admitted. Returns 0
+//  or a store error / -ENOMEM (the previous peers stay).
+int serve_peers(serve_t *self, const cfg_peer_t *config, size_t config_n);
+
+//  Connections refused for an unknown key since start (CURVE only).
+void serve_refusals(serve_t *self, uint64_t *count, uint64_t *last_ms, char *last_key,
+                    size_t key_len, char *last_address, size_t address_len);
 
 //  The socket on which storage answers pushes, and what to call when it is
 //  readable: the answered pushes get their replies.

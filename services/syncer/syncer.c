@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "mpk.h"
 #include "sclient.h"
+#include "syncmsg.h"
 #include "syncstat.h"
 
 #include <czmq.h>
@@ -192,11 +193,12 @@ s_daemon_open(s_daemon_t *d, const cfg_t *cfg)
     d->events = zsock_new_sub(ctx->events_endpoint, "wal ");
     if (!d->storage || !d->events)
         return SYNCER_EXIT_FAIL;
-    if (cfg->sync_bind[0]) {
-        d->server = serve_new(ctx, d->storage, cfg->sync_bind);
-        if (!d->server)
-            return SYNCER_EXIT_FAIL;
-    }
+    //  Always serving: with no sync/bind, HTTP peers still reach the relay.
+    char relay[CFG_PATH_MAX + 32];
+    snprintf(relay, sizeof relay, "ipc://%s/%s", cfg->data_dir, SYNC_RELAY_SOCKET);
+    d->server = serve_new(ctx, d->storage, cfg->sync_bind, relay);
+    if (!d->server)
+        return SYNCER_EXIT_FAIL;
     d->peers = peerset_new(ctx, d->base.peers, d->base.peers_n);
     compact_opts_t copts = {
         .ctx = ctx, .config = d->base.peers, .config_n = d->base.peers_n,
@@ -208,8 +210,9 @@ s_daemon_open(s_daemon_t *d, const cfg_t *cfg)
     d->poller = zpoller_new(d->events, NULL);
     if (!d->peers || !d->compactor || !d->poller)
         return SYNCER_EXIT_FAIL;
-    if (d->server && (zpoller_add(d->poller, serve_socket(d->server)) != 0
-                      || zpoller_add(d->poller, serve_storage_socket(d->server)) != 0))
+    if (zpoller_add(d->poller, serve_socket(d->server)) != 0
+        || zpoller_add(d->poller, serve_relay_socket(d->server)) != 0
+        || zpoller_add(d->poller, serve_storage_socket(d->server)) != 0)
         return SYNCER_EXIT_FAIL;
     return 0;
 }
@@ -223,14 +226,17 @@ s_drain_events(s_daemon_t *d)
             break;
         zstr_free(&event);
     }
-    if (d->server)
-        serve_on_wal(d->server);
+    serve_on_wal(d->server);
 }
 
 //  The status file, when due; returns the milliseconds until the next turn.
 static uint64_t
 s_write_status(s_daemon_t *d, uint64_t now)
 {
+    peerset_refused_t refused;
+    serve_refusals(d->server, &refused.count, &refused.last_ms, refused.last_key,
+                   sizeof refused.last_key, refused.last_address, sizeof refused.last_address);
+    peerset_set_refused(d->peers, &refused);
     int rc;
     const senv_t *env = d->base.ctx.env;
     uint64_t next = peerset_write_status(d->peers, d->data_dir, env->wall_ms(env->ctx), now,
@@ -251,13 +257,15 @@ s_daemon_loop(s_daemon_t *d, volatile sig_atomic_t *stop)
         uint64_t now = clock_mono_ms();
         if (now >= next_reload) {
             int rc = peerset_reload(d->peers);
+            if (!rc)
+                rc = serve_peers(d->server, d->base.peers, d->base.peers_n);
             if (rc)
                 log_w("syncer", "cannot read the peers database rc=%d (%s)", rc,
                       pdb_strerror(rc));
             next_reload = now + SYNCER_RELOAD_MS;
         }
         uint64_t timeout = s_write_status(d, now);
-        uint64_t tick = d->server ? serve_tick(d->server) : SYNCER_RELOAD_MS;
+        uint64_t tick = serve_tick(d->server);
         uint64_t until_reload = next_reload > now ? next_reload - now : 0;
         if (tick < timeout)
             timeout = tick;
@@ -268,10 +276,9 @@ s_daemon_loop(s_daemon_t *d, volatile sig_atomic_t *stop)
         (void) zpoller_wait(d->poller, (int) timeout);
         if (zsock_events(d->events) & ZMQ_POLLIN)
             s_drain_events(d);
-        if (d->server) {
-            serve_on_storage(d->server);
-            serve_handle(d->server);
-        }
+        serve_on_storage(d->server);
+        serve_handle(d->server, serve_socket(d->server));
+        serve_handle(d->server, serve_relay_socket(d->server));
     }
 }
 

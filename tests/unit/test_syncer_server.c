@@ -148,7 +148,9 @@ s_serve_run(void *arg)
 {
     s_serve_t *s = arg;
     sclient_t *storage = sclient_new(s->node->ctx.storage_endpoint, 5000);
-    serve_t *srv = serve_new(&s->node->ctx, storage, "tcp://127.0.0.1:*");
+    char relay[TESTKIT_DIR_MAX + 32];
+    snprintf(relay, sizeof relay, "ipc://%s/%s", s->node->dir, SYNC_RELAY_SOCKET);
+    serve_t *srv = serve_new(&s->node->ctx, storage, "tcp://127.0.0.1:*", relay);
     zsock_t *events = zsock_new_sub(s->node->ctx.events_endpoint, "wal ");
     char *endpoint = srv ? zsock_last_endpoint(serve_socket(srv)) : NULL;
     snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint ? endpoint : "");
@@ -165,7 +167,7 @@ s_serve_run(void *arg)
             serve_on_wal(srv);
         }
         serve_on_storage(srv);
-        serve_handle(srv);
+        serve_handle(srv, serve_socket(srv));
     }
     zpoller_destroy(&poller);
     serve_destroy(&srv);
