@@ -177,9 +177,13 @@ s_send(link_t *self, const sync_msg_t *req, link_cancel_t *cancel, int64_t start
     if (rc == 1 && zframe_send(&frame, self->sock, ZFRAME_DONTWAIT) != 0)
         rc = 0;
     zframe_destroy(&frame);
-    if (rc == 0)
-        snprintf(why, PDB_ERRMSG_MAX, "peer %s not reachable within %d ms", self->address,
-                 LINK_CONNECT_WAIT_MS);
+    if (rc == 0) {
+        snprintf(why, PDB_ERRMSG_MAX, "peer %s not reachable within %d ms%s", self->address,
+                 LINK_CONNECT_WAIT_MS, self->server_key ? " (or it refused our key)" : "");
+        //  A fresh socket for the next try: libzmq does not reconnect after a
+        //  refused CURVE handshake, and the peer may admit our key later.
+        s_reset(self);
+    }
     return rc == 1 ? 0 : rc == 0 ? PDB_EUNAVAIL : rc;
 }
 

@@ -866,7 +866,8 @@ s_bind_relay(serve_t *self, const char *endpoint)
 }
 
 serve_t *
-serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char *relay)
+serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char *relay,
+          const cfg_peer_t *config, size_t config_n)
 {
     serve_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -879,8 +880,11 @@ serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char 
     self->router = s_router();
     self->relay = s_router();
     self->authz = authz_new();
+    //  The peers before the sockets: a connection that came before them
+    //  would be refused a key that is configured.
     if (!self->sessions || !self->inbound || !self->applier || !self->router || !self->relay
-        || !self->authz || s_curve(self) != 0 || s_bind_relay(self, relay) != 0) {
+        || !self->authz || s_curve(self) != 0 || serve_peers(self, config, config_n) != 0
+        || s_bind_relay(self, relay) != 0) {
         serve_destroy(&self);
         return NULL;
     }

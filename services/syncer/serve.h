@@ -41,11 +41,12 @@ typedef struct serve serve_t;
 
 //  Binds `bind` (sync/bind; "" for none) for ZeroMQ peers, as a CURVE
 //  server when ctx has a key pair, and `relay` (ipc://DATA/sync-relay.sock,
-//  owner-only) for the gateways' HTTP peers. ctx and storage (the main
+//  owner-only) for the gateways' HTTP peers, having read the peers
+//  (serve_peers; config is the configuration's). ctx and storage (the main
 //  thread's client) are borrowed and must outlive the server. NULL on
 //  failure, reason logged.
 serve_t *serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind,
-                   const char *relay);
+                   const char *relay, const cfg_peer_t *config, size_t config_n);
 //  Answers parked pulls (empty) and waiting pushes (busy), ends snapshot
 //  sessions, writes pending inbound rows, closes the socket.
 void serve_destroy(serve_t **self_p);

@@ -196,7 +196,8 @@ s_daemon_open(s_daemon_t *d, const cfg_t *cfg)
     //  Always serving: with no sync/bind, HTTP peers still reach the relay.
     char relay[CFG_PATH_MAX + 32];
     snprintf(relay, sizeof relay, "ipc://%s/%s", cfg->data_dir, SYNC_RELAY_SOCKET);
-    d->server = serve_new(ctx, d->storage, cfg->sync_bind, relay);
+    d->server = serve_new(ctx, d->storage, cfg->sync_bind, relay, d->base.peers,
+                          d->base.peers_n);
     if (!d->server)
         return SYNCER_EXIT_FAIL;
     d->peers = peerset_new(ctx, d->base.peers, d->base.peers_n);

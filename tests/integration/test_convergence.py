@@ -22,6 +22,10 @@ Knobs (environment):
   PDB_CONVERGENCE_FILTERED         0: no extra links filtered to one collective
                                    (default 1)
   PDB_CONVERGENCE_SETTLE_SECONDS   how long to wait for convergence (default 120)
+  PDB_CONVERGENCE_CURVE            0: no key pairs (default 1: every node has one,
+                                   so every link is CURVE and every serving node
+                                   holds its callers to their peer entries;
+                                   always 0 with mixed edges)
 
 scripts/convergence.sh runs long versions of this test over many seeds.
 """
@@ -46,6 +50,9 @@ KILLS = os.environ.get("PDB_CONVERGENCE_KILLS", "1") != "0"
 LATE = os.environ.get("PDB_CONVERGENCE_LATE", "1") != "0"
 FILTERED = os.environ.get("PDB_CONVERGENCE_FILTERED", "1") != "0"
 SETTLE = float(os.environ.get("PDB_CONVERGENCE_SETTLE_SECONDS", "120"))
+#  Mixed edges are one-sided or push/push: under CURVE the serving node would
+#  (rightly) refuse those callers, so they run without keys.
+CURVE = os.environ.get("PDB_CONVERGENCE_CURVE", "1") != "0" and EDGES == "both"
 DIM = 4
 TAG = f"seed={SEED}"
 
@@ -333,16 +340,23 @@ def list_all(node, coll):
 def add_filtered_links(rnd, nodes, edges, collectives):
     """Extra links, between nodes the topology does not join, that sync one
     collective only (added over HTTP: the ids exist only now). What crosses
-    them is a partial copy: it must never keep a change from any node."""
+    them is a partial copy: it must never keep a change from any node. With
+    CURVE, y admits only keys it knows and holds x to its entry: y gets the
+    mirror entry (same collective, the opposite direction)."""
+    mirror = {"pull": "push", "push": "pull", "both": "both"}
     added = []
     for x, y in itertools.combinations(nodes, 2):
         if tuple(sorted((x.name, y.name))) in edges or rnd.random() >= 0.5:
             continue
         coll = rnd.choice(collectives)
         direction = rnd.choice(["pull", "push", "both"])
-        r = x.post("/v1/sync/peers", {"name": f"only-{y.name}", "address": y.sync_address,
-                                      "direction": direction, "collectives": [coll]})
-        assert r.status_code == 201, r.text
+        for a, b, way in ((x, y, direction), (y, x, mirror[direction]))[:2 if CURVE else 1]:
+            body = {"name": f"only-{b.name}", "address": b.sync_address, "direction": way,
+                    "collectives": [coll]}
+            if b.public_key:
+                body["public_key"] = b.public_key
+            r = a.post("/v1/sync/peers", body)
+            assert r.status_code == 201, r.text
         added.append(f"{x.name}-({direction} {coll[-4:]})->{y.name}")
     print(f"  filtered links: {', '.join(added) or 'none'}")
 
@@ -352,12 +366,14 @@ def test_random_operations_with_crashes_converge(cluster):
     names = [f"n{i}" for i in range(NODES)]
     edges = topology(rnd, names)
     print(f"convergence {TAG} seconds={SECONDS} nodes={NODES} clients={CLIENTS} "
-          f"edges={EDGES} kills={KILLS}\n  topology: "
+          f"edges={EDGES} kills={KILLS} curve={CURVE}\n  topology: "
           + ", ".join(f"{x}({sx})-{y}({sy})" for (x, y), (sx, sy) in edges.items()))
     nodes = []
     for name in names:
         n = cluster.add(name, start=False, extra=["--sync-compact-interval-s", "1"])
         n.gateway_extra = ["--storage-timeout-ms", "1000"]
+        if CURVE:
+            n.keygen()
         nodes.append(n)
     by_name = {n.name: n for n in nodes}
     for (x, y), (sx, sy) in edges.items():

@@ -150,7 +150,7 @@ s_serve_run(void *arg)
     sclient_t *storage = sclient_new(s->node->ctx.storage_endpoint, 5000);
     char relay[TESTKIT_DIR_MAX + 32];
     snprintf(relay, sizeof relay, "ipc://%s/%s", s->node->dir, SYNC_RELAY_SOCKET);
-    serve_t *srv = serve_new(&s->node->ctx, storage, "tcp://127.0.0.1:*", relay);
+    serve_t *srv = serve_new(&s->node->ctx, storage, "tcp://127.0.0.1:*", relay, NULL, 0);
     zsock_t *events = zsock_new_sub(s->node->ctx.events_endpoint, "wal ");
     char *endpoint = srv ? zsock_last_endpoint(serve_socket(srv)) : NULL;
     snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint ? endpoint : "");
