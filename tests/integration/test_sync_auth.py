@@ -213,3 +213,103 @@ def test_https_peers_sync_with_a_verified_certificate(cluster, tmp_path):
              what="a collective made on b reaches c over https")
     row = next(p for p in c.sync_status()["peers"] if p["name"] == "b")
     assert row["address"].startswith("https://")
+
+
+def node_keys(node):
+    """The node's CURVE key pair (Z85), read from its secret certificate."""
+    text = open(os.path.join(node.data, "node.cert_secret")).read()
+    get = lambda name: text.split(f'{name} = "')[1].split('"')[0]
+    return get("public-key").encode(), get("secret-key").encode()
+
+
+def as_peer(node, keys, server, message):
+    """One request to server's sync port, made with keys (as that peer)."""
+    sock = curve_client(server.public_key, keys)
+    try:
+        sock.connect(server.sync_address)
+        sock.send(msgpack.packb(message, use_bin_type=True))
+        try:
+            return msgpack.unpackb(sock.recv(), raw=False, strict_map_key=False)
+        except zmq.Again:
+            return None
+    finally:
+        sock.close()
+
+
+def changes_by_collective(src, coll):
+    """src's WAL entries (each an encoded change) of collective coll."""
+    from test_sync import changes_of
+    want = uuid.UUID(coll).bytes
+    return [c for c in changes_of(src) if msgpack.unpackb(c, raw=False)[6] == want]
+
+
+def test_peers_are_held_to_their_direction_and_collectives(cluster):
+    src = cluster.add("src")            # a plain node: the changes to push come from it
+    x, y = src.collective("x")["id"], src.collective("y")["id"]
+    src.experience(x, "in x")
+    src.experience(y, "in y")
+    in_x, in_y = changes_by_collective(src, x), changes_by_collective(src, y)
+    assert in_x and in_y
+    a = cluster.add("a", start=False)
+    a.keygen()
+    a.start()
+    b = cluster.add("b", start=False)   # never runs: this test speaks as b, with b's keys
+    b.keygen()
+    keys = node_keys(b)
+    me, target = uuid.uuid4().bytes, uuid.UUID(a.instance_id).bytes
+
+    def entry(direction):
+        r = a.post("/v1/sync/peers", {"name": "b", "address": b.sync_address,
+                                      "direction": direction, "collectives": [x],
+                                      "public_key": b.public_key})
+        assert r.status_code == 201, r.text
+        wait_for(lambda: (as_peer(b, keys, a, hello_msg(me)) or [0, ""])[1] == "hello_ok",
+                 what="b admitted")
+
+    def pull(collectives=None):
+        body = {"source": me, "target": target, "cursor": 0, "max_changes": 100,
+                "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}
+        if collectives is not None:
+            body["collectives"] = [uuid.UUID(c).bytes for c in collectives]
+        return as_peer(b, keys, a, [1, "pull", body])
+
+    def push(changes):
+        return as_peer(b, keys, a, [1, "push", {"source": me, "target": target,
+                                                "changes": changes}])
+
+    def code(reply):
+        assert reply and reply[1] == "error", reply
+        return reply[2]["code"]
+
+    # a only pulls from b, and only collective x: b may push x, nothing else.
+    entry("pull")
+    head = a.wal_head()
+    assert code(pull([x])) == "forbidden"
+    assert code(as_peer(b, keys, a, [1, "snapshot", {"source": me, "target": target,
+                                                     "max_entities": 10}])) == "forbidden"
+    assert code(push(in_y)) == "forbidden"
+    in_order = sorted(in_x + in_y, key=lambda c: msgpack.unpackb(c, raw=False)[0])
+    assert code(push(in_order)) == "forbidden"          # refused whole
+    assert a.wal_head() == head and a.digest(y) is None and a.digest(x) is None
+    reply = push(in_x)
+    assert reply[1] == "push_ok" and reply[2]["accepted"] >= 2, reply
+    assert a.digest(x) == src.digest(x)
+    wait_for(lambda: any(i.get("refused", 0) >= 4 for i in a.sync_status()["inbound"]),
+             what="refusals in a's status", detail=lambda: a.sync_status()["inbound"])
+
+    # a only pushes to b: b may read x, with a filter, and may not push.
+    assert a.delete("/v1/sync/peers/b").status_code == 204
+    entry("push")
+    #  The syncer reads changed peers within a second.
+    wait_for(lambda: (push(in_x) or [0, ""])[1] == "error", what="the new entry in force")
+    assert code(push(in_x)) == "forbidden"
+    assert code(pull()) == "forbidden"                 # no filter: more than x
+    assert code(pull([x, y])) == "forbidden"
+    reply = pull([x])
+    assert reply[1] == "pull_ok" and reply[2]["changes"], reply
+    coll_of = lambda c: msgpack.unpackb(c, raw=False)[6]
+    assert {coll_of(c) for c in reply[2]["changes"]} == {uuid.UUID(x).bytes}
+
+    # Removed: b's key is refused at the handshake.
+    assert a.delete("/v1/sync/peers/b").status_code == 204
+    wait_for(lambda: as_peer(b, keys, a, hello_msg(me)) is None, what="b refused once removed")
