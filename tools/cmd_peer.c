@@ -38,7 +38,8 @@ static const char s_help_add[] =
     "                        [--key KEY] [--url URL] [--json]\n"
     "Adds a sync peer.\n"
     "  NAME                  1..128 characters of A-Z a-z 0-9 . _ -\n"
-    "  ADDRESS               tcp://HOST:PORT, the peer's sync/bind address\n"
+    "  ADDRESS               tcp://HOST:PORT (the peer's sync/bind) or\n"
+    "                        http(s)://HOST:PORT (the peer's gateway)\n"
     "  --direction D         push (send our changes), pull (take the peer's), or both\n"
     "                        [both]\n"
     "  --collective ID       sync only this collective (repeat for more; at most 256);\n"
@@ -92,7 +93,7 @@ s_add_parse(cli_t *cli, s_add_args_t *args)
     if (rc)
         return rc;
     if (!args->name || !args->address)
-        return cli_usage_error(cli, "add needs NAME and ADDRESS (tcp://HOST:PORT)");
+        return cli_usage_error(cli, "add needs NAME and ADDRESS (tcp:// or http(s)://HOST:PORT)");
     if (args->key && !nodekey_text_valid(args->key, strlen(args->key)))
         return cli_usage_error(cli, "--key: not a CURVE public key (40 characters of Z85)");
     return 0;

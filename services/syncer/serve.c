@@ -29,6 +29,8 @@ typedef struct {
     zframe_t *identity;
     bool delimiter;
     bool authenticated;             // peer is set; authz applies
+    bool by_token;                  // through a gateway: a peer token without an
+                                    // entry here may do everything (the token says so)
     char peer[CFG_PEER_NAME_MAX + 1];
 } s_route_t;
 
@@ -203,6 +205,14 @@ s_hello(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
     vv_release(&vector);
 }
 
+//  A peer token is itself a grant: its holder needs no entry here (an HTTP
+//  peer behind a NAT cannot be dialled back), but an entry limits it.
+static authz_verdict_t
+s_verdict(const s_route_t *route, authz_verdict_t verdict)
+{
+    return verdict == AUTHZ_UNAUTHORIZED && route->by_token ? AUTHZ_OK : verdict;
+}
+
 //  --------------------------------------------------------------------------
 //  push
 
@@ -223,7 +233,8 @@ s_check_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg, uint6
         }
         char why[PDB_ERRMSG_MAX];
         if (route->authenticated
-            && authz_push_collective(self->authz, route->peer, &h.collective, why) != AUTHZ_OK) {
+            && s_verdict(route, authz_push_collective(self->authz, route->peer, &h.collective,
+                                                      why)) != AUTHZ_OK) {
             s_error(self, route, SYNC_ERR_FORBIDDEN, "%s", why);
             s_note_refused(self, &msg->from, SYNC_PUSH, why);
             return false;
@@ -631,6 +642,7 @@ s_authorized(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
                              why);
     else
         verdict = authz_known(self->authz, route->peer, why);
+    verdict = s_verdict(route, verdict);
     if (verdict == AUTHZ_OK)
         return true;
     s_error(self, route, verdict == AUTHZ_UNAUTHORIZED ? SYNC_ERR_UNAUTHORIZED
@@ -714,7 +726,7 @@ s_handle_relay(serve_t *self, zmsg_t *msg)
     if (len > 0 && cfg_peer_name_valid((const char *) zframe_data(peer), len,
                                        CFG_PEER_NAME_MAX)) {
         memcpy(route.peer, zframe_data(peer), len);
-        route.authenticated = true;
+        route.authenticated = route.by_token = true;
     }
     if (payload && (len == 0 || route.authenticated))
         s_dispatch(self, &route, payload);
