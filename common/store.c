@@ -73,7 +73,7 @@ store_open(const char *dir, bool readonly, uint64_t map_size, store_t **out)
     //  MDB_NOTLS: gateway threads hand read transactions around freely and
     //  one thread may hold several; slots are tied to transactions instead.
     if (!rc)
-        rc = mdb_env_open(self->env, dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0640);
+        rc = mdb_env_open(self->env, dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0600);
     if (!rc)
         rc = s_open_dbs(self) ? -1 : 0;
     if (rc) {

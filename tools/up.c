@@ -92,7 +92,8 @@ s_make_dirs(const char *dir)
             return -errno;
         *p = '/';
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    //  The data folder itself is the node user's only: its sockets and files.
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return -errno;
     struct stat st;
     if (stat(path, &st) != 0)

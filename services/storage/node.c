@@ -156,7 +156,7 @@ s_load_meta(node_t *self)
 int
 node_open(const char *data_dir, uint64_t map_size, node_t **out)
 {
-    if (mkdir(data_dir, 0750) != 0 && errno != EEXIST)
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
         return -errno;
     node_t *self = calloc(1, sizeof *self);
     if (!self)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SERVER_POLL_MS 250          // how often the loop looks at the stop flag
@@ -73,7 +74,8 @@ s_bind(server_t *self, const char *data_dir)
     zsock_set_linger(self->router, 0);
     zsock_set_rcvtimeo(self->router, 0);
     zsock_set_sndtimeo(self->router, 0);
-    if (zsock_bind(self->router, "%s", endpoint) < 0) {
+    //  Owner-only: whoever can write to storage's socket can write anything.
+    if (zsock_bind(self->router, "%s", endpoint) < 0 || chmod(endpoint + 6, 0600) != 0) {
         log_e("storage", "cannot bind endpoint=%s (%s)", endpoint, zmq_strerror(zmq_errno()));
         return PDB_EUNAVAIL;
     }
@@ -84,7 +86,7 @@ s_bind(server_t *self, const char *data_dir)
         return PDB_EUNAVAIL;
     }
     rc = s_ipc_endpoint(data_dir, SPROTO_EVENTS, endpoint, sizeof endpoint);
-    if (rc || zsock_bind(self->events, "%s", endpoint) < 0) {
+    if (rc || zsock_bind(self->events, "%s", endpoint) < 0 || chmod(endpoint + 6, 0600) != 0) {
         log_e("storage", "cannot bind events endpoint=%s", endpoint);
         return PDB_EUNAVAIL;
     }

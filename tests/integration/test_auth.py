@@ -167,3 +167,11 @@ def test_listening_beyond_loopback_needs_credentials_or_insecure(tmp_path, argv,
     assert r.returncode != 0
     assert option in r.stderr + r.stdout and "--insecure" in r.stderr + r.stdout
     assert not os.path.exists(data / "data.mdb")        # refused before anything started
+
+
+def test_sockets_and_store_are_the_node_users_only(cluster):
+    a = cluster.add("a")
+    for name in ("storage.sock", "storage-events.sock", "sync-relay.sock", "data.mdb"):
+        mode = os.stat(os.path.join(a.data, name)).st_mode & 0o777
+        assert mode == 0o600, (name, oct(mode))
+    assert os.stat(a.data).st_mode & 0o077 == 0

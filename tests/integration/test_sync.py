@@ -897,12 +897,19 @@ def test_snapshot_interrupted_by_crashes_starts_again_and_converges(cluster):
         done = [int(x) for x in progress.findall(b.log("syncer")[since:])]
         return done and done[-1] > beyond
     # SIGKILL B's syncer mid-snapshot, then its storage mid-(new) snapshot.
+    # A's syncer, the snapshot's source, is paused around each kill, so the
+    # snapshot cannot finish first however fast the machine.
     since = 0
     for which in ("syncer", "storage"):
         wait_for(lambda: installed_some(since), timeout=30, what=f"snapshot under way ({which})",
                  detail=lambda: b.log_tail("syncer", 3))
-        b.kill(which)
-        assert "initial sync done" not in b.log("syncer"), "the snapshot ended before the kill"
+        a.syncer.send_signal(signal.SIGSTOP)
+        try:
+            assert "initial sync done" not in b.log("syncer"), \
+                "the snapshot ended before the kill"
+            b.kill(which)
+        finally:
+            a.syncer.send_signal(signal.SIGCONT)
         since = len(b.log("syncer"))
         b.restart(which)
     cluster.wait_converged(timeout=60)
