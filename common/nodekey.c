@@ -68,6 +68,16 @@ nodekey_generate(const char *data_dir, bool force, char public_txt[NODEKEY_TEXT_
     umask(old);
     if (rc == 0 && chmod(pub, 0644) != 0)
         rc = -1;
+    //  The node's own processes on other hosts use a copy of its key pair:
+    //  storage admits it on storage/tcp (services/storage/server.h).
+    char clients[NODEKEY_PATH_MAX];
+    snprintf(clients, sizeof clients, "%s/%s", data_dir, NODEKEY_CLIENTS_DIR);
+    if (rc == 0 && mkdir(clients, 0700) != 0 && errno != EEXIST)
+        rc = -1;
+    if (rc == 0) {
+        strncat(clients, "/" NODEKEY_FILE, sizeof clients - strlen(clients) - 1);
+        rc = zcert_save_public(cert, clients);
+    }
     if (rc == 0)
         snprintf(public_txt, NODEKEY_TEXT_LEN + 1, "%s", zcert_public_txt(cert));
     else

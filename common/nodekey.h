@@ -7,6 +7,11 @@
     admits only the public keys of configured peers, and it connects to
     peers with CURVE; without one, sync takes no credentials.
 
+    storage/tcp, with a key pair, is CURVE too and admits the public
+    certificates in DATA/storage-clients/ (keygen puts the node's own there):
+    a gateway on another host connects with a copy of the node's key pair in
+    its own data folder.
+
     Public keys travel as 40-character Z85 text; a public key is no secret.
 */
 #ifndef PDB_NODEKEY_H
@@ -19,6 +24,7 @@
 #include <stddef.h>
 
 #define NODEKEY_FILE "node.cert"
+#define NODEKEY_CLIENTS_DIR "storage-clients"   // public certs storage/tcp admits
 #define NODEKEY_TEXT_LEN 40          // Z85 of a 32-byte key
 
 //  True when text (len bytes) is a Z85-encoded 32-byte key.

@@ -12,6 +12,7 @@
 #include <string.h>
 
 struct sclient {
+    zcert_t *cert;           // CURVE with the node's key pair (borrowed), or NULL
     zsock_t *sock;
     sockmon_t *mon;          // storage restarts: a reply lost with the connection
     char *endpoint;
@@ -20,11 +21,16 @@ struct sclient {
 };
 
 static zsock_t *
-s_connect(const char *endpoint)
+s_connect(const char *endpoint, zcert_t *cert)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (cert) {
+        //  storage/tcp's server key is the node's own: one key pair per node.
+        zcert_apply(cert, sock);
+        zsock_set_curve_serverkey(sock, zcert_public_txt(cert));
+    }
     //  Queue only to a live storage and drop on close: a request must never
     //  be delivered after its caller has given up and reported 503.
     zsock_set_immediate(sock, 1);
@@ -42,20 +48,27 @@ s_reconnect(sclient_t *self)
 {
     sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
-    self->sock = s_connect(self->endpoint);
+    self->sock = s_connect(self->endpoint, self->cert);
     self->mon = self->sock ? sockmon_new(self->sock) : NULL;
 }
 
 sclient_t *
 sclient_new(const char *endpoint, int timeout_ms)
 {
+    return sclient_new_keyed(endpoint, timeout_ms, NULL);
+}
+
+sclient_t *
+sclient_new_keyed(const char *endpoint, int timeout_ms, zcert_t *cert)
+{
     sclient_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->cert = cert;
     self->endpoint = strdup(endpoint);
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : SCLIENT_TIMEOUT_MS_DEFAULT;
     self->next_id = 1;
-    self->sock = self->endpoint ? s_connect(endpoint) : NULL;
+    self->sock = self->endpoint ? s_connect(endpoint, cert) : NULL;
     self->mon = self->sock ? sockmon_new(self->sock) : NULL;
     if (!self->sock) {
         log_e("sclient", "cannot connect endpoint=%s", endpoint);

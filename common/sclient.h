@@ -20,6 +20,10 @@ typedef struct sclient sclient_t;
 //  Connects to storage at endpoint ("ipc://DIR/storage.sock" or tcp://).
 //  NULL on failure (reason logged). Caller frees with sclient_destroy.
 sclient_t *sclient_new(const char *endpoint, int timeout_ms);
+//  The same over CURVE with the node's key pair (borrowed; it must outlive
+//  the client), for storage/tcp on another host (nodekey.h). NULL cert:
+//  as sclient_new.
+sclient_t *sclient_new_keyed(const char *endpoint, int timeout_ms, zcert_t *cert);
 void sclient_destroy(sclient_t **self_p);
 
 //  Sends op with its args (a packed MessagePack array, or NULL) and waits for

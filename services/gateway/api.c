@@ -138,9 +138,9 @@ api_parse_u64(const char *text, uint64_t *out)
 //  Node endpoints
 
 static int
-s_ping(const char *endpoint, char why[PDB_ERRMSG_MAX])
+s_ping(const char *endpoint, zcert_t *cert, char why[PDB_ERRMSG_MAX])
 {
-    sclient_t *client = sclient_new(endpoint, API_HEALTH_TIMEOUT_MS);
+    sclient_t *client = sclient_new_keyed(endpoint, API_HEALTH_TIMEOUT_MS, cert);
     if (!client) {
         snprintf(why, PDB_ERRMSG_MAX, "cannot connect to storage");
         return PDB_EUNAVAIL;
@@ -169,7 +169,7 @@ api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
     if (rc)
         snprintf(why, sizeof why, "cannot read the store: %s", pdb_strerror(rc));
     else
-        rc = s_ping(api->storage_endpoint, why);
+        rc = s_ping(api->storage_endpoint, spool_cert(api->pool), why);
     if (rc) {
         http_reply_json(reply, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason",
                                               why[0] ? why : pdb_strerror(rc)));

@@ -3,6 +3,7 @@
 #include "http.h"
 #include "route.h"
 #include "secret.h"
+#include "nodekey.h"
 #include "syncrelay.h"
 #include "tokens.h"
 #include "sproto.h"
@@ -30,6 +31,7 @@ struct gateway {
     size_t config_peers_n;
     tokens_t *tokens;                // gateway/api_tokens; NULL: no tokens asked
     char *tls_cert, *tls_key;        // PEM texts for HTTPS; NULL for plain HTTP
+    zcert_t *storage_cert;           // CURVE to storage/tcp: the node's key pair, or NULL
     api_t api;
 };
 
@@ -139,7 +141,17 @@ s_build(gateway_t *self)
     cfg_storage_endpoint(&self->cfg, self->storage_endpoint, sizeof self->storage_endpoint);
     char events[CFG_PATH_MAX + 32];
     snprintf(events, sizeof events, "ipc://%s/%s", self->cfg.data_dir, SPROTO_EVENTS);
-    self->pool = spool_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms);
+    //  Storage on another host: CURVE with the node's key pair (a copy in
+    //  this gateway's data folder), when there is one.
+    if (strncmp(self->storage_endpoint, "tcp://", 6) == 0) {
+        rc = nodekey_load(self->cfg.data_dir, &self->storage_cert, why);
+        if (rc && rc != PDB_ENOTFOUND) {
+            log_e("gateway", "cannot load the node's key pair: %s", why);
+            return rc;
+        }
+    }
+    self->pool = spool_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms,
+                           self->storage_cert);
     self->watch = watch_new(self->store, events);
     self->metrics = metrics_new();
     if (!self->pool || !self->watch || !self->metrics)
@@ -185,6 +197,7 @@ gateway_destroy(gateway_t **self_p)
         memset(self->tls_key, 0, strlen(self->tls_key));   // no copy of a secret left behind
     free(self->tls_key);
     free(self->tls_cert);
+    zcert_destroy(&self->storage_cert);
     store_destroy(&self->store);
     free(self);
     *self_p = NULL;

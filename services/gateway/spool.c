@@ -12,12 +12,13 @@ struct spool {
     pthread_mutex_t lock;
     char *endpoint;
     int timeout_ms;
+    zcert_t *cert;                  // CURVE to storage/tcp (borrowed), or NULL
     sclient_t *idle[SPOOL_IDLE_MAX];
     size_t idle_n;
 };
 
 spool_t *
-spool_new(const char *endpoint, int timeout_ms)
+spool_new(const char *endpoint, int timeout_ms, zcert_t *cert)
 {
     spool_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -29,6 +30,7 @@ spool_new(const char *endpoint, int timeout_ms)
         return NULL;
     }
     self->timeout_ms = timeout_ms;
+    self->cert = cert;
     return self;
 }
 
@@ -55,7 +57,7 @@ spool_take(spool_t *self)
         client = self->idle[--self->idle_n];
     pthread_mutex_unlock(&self->lock);
     //  Connecting happens outside the lock: it must not hold up other takers.
-    return client ? client : sclient_new(self->endpoint, self->timeout_ms);
+    return client ? client : sclient_new_keyed(self->endpoint, self->timeout_ms, self->cert);
 }
 
 void
@@ -70,4 +72,10 @@ spool_give(spool_t *self, sclient_t *client)
     }
     pthread_mutex_unlock(&self->lock);
     sclient_destroy(&client);
+}
+
+zcert_t *
+spool_cert(const spool_t *self)
+{
+    return self->cert;
 }

@@ -7,13 +7,18 @@
 #ifndef GW_SPOOL_H
 #define GW_SPOOL_H
 
+#include <czmq.h>
+
 #include "sclient.h"
 
 typedef struct spool spool_t;
 
 //  endpoint: the storage socket; timeout_ms per call. NULL when out of
 //  memory. Caller frees with spool_destroy.
-spool_t *spool_new(const char *endpoint, int timeout_ms);
+//  cert: the node's key pair for CURVE to storage/tcp (borrowed), or NULL.
+spool_t *spool_new(const char *endpoint, int timeout_ms, zcert_t *cert);
+//  The key pair clients of this pool use (NULL: none).
+zcert_t *spool_cert(const spool_t *self);
 //  Destroys every idle client; all taken clients must have been given back.
 void spool_destroy(spool_t **self_p);
 

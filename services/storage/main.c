@@ -7,6 +7,7 @@
     the supervisor restarts storage, which opens the environment afresh.
 */
 #include "cfg.h"
+#include "nodekey.h"
 #include "log.h"
 #include "node.h"
 #include "server.h"
@@ -83,7 +84,9 @@ main(int argc, char **argv)
         return SERVICE_EXIT_FATAL;
     }
     log_set_level(cfg.log_level);
-    if (cfg_exposure_check(&cfg, CFG_EXPOSE_STORAGE, why) != 0) {
+    //  With a key pair storage/tcp is CURVE (server.h); without, loopback only.
+    if (cfg_exposure_check(&cfg, nodekey_exists(cfg.data_dir) ? 0 : CFG_EXPOSE_STORAGE,
+                           why) != 0) {
         log_e("storage", "refusing to start: %s", why);
         return SERVICE_EXIT_FATAL;
     }
@@ -105,8 +108,17 @@ main(int argc, char **argv)
         zsys_shutdown();
         return SERVICE_EXIT_FATAL;
     }
+    zcert_t *cert = NULL;
+    if (cfg.storage_tcp[0] && nodekey_load(cfg.data_dir, &cert, why) == PDB_EINVAL) {
+        log_e("storage", "cannot load the node's key pair: %s", why);
+        free(overrides);
+        node_destroy(&node);
+        zsys_shutdown();
+        return SERVICE_EXIT_FATAL;
+    }
     server_opts_t opts = {
         .tcp_endpoint = cfg.storage_tcp,
+        .cert = cert,
         .max_requests = cfg.commit_max_requests,
         .max_bytes = (size_t) cfg.commit_max_kb << 10,
         .policy = policy,
@@ -115,6 +127,7 @@ main(int argc, char **argv)
     };
     server_t *server = server_new(node, &opts);
     if (!server) {
+        zcert_destroy(&cert);
         free(overrides);
         node_destroy(&node);
         zsys_shutdown();
@@ -125,6 +138,7 @@ main(int argc, char **argv)
     log_i("storage", "started data=%s instance=%s pid=%d", cfg.data_dir, id, (int) getpid());
     int code = server_run(server, stop);
     server_destroy(&server);
+    zcert_destroy(&cert);
     free(overrides);
     node_destroy(&node);
     log_i("storage", "stopped exit=%d", code);

@@ -21,6 +21,7 @@
 #define SERVER_FAULT_LINGER_MS 2000
 
 typedef struct {
+    zsock_t *sock;              // borrowed: the socket the request came on
     zframe_t *identity;
     zframe_t *body;
     handler_request_t req;
@@ -33,7 +34,9 @@ typedef struct {
 
 struct server {
     node_t *node;
-    zsock_t *router;
+    zsock_t *router;                // ipc://DATA/storage.sock: this host's processes
+    zsock_t *remote;                // storage/tcp: CURVE, for processes on other hosts
+    zactor_t *auth;                 // admits remote keys in DATA/storage-clients/
     zsock_t *events;
     server_opts_t opts;
     s_pending_t *pending;
@@ -55,6 +58,50 @@ s_ipc_endpoint(const char *dir, const char *name, char *out, size_t len)
     return 0;
 }
 
+static void
+s_socket_opts(zsock_t *sock)
+{
+    //  Frames over the limit are refused by libzmq before we see them.
+    zsock_set_maxmsgsize(sock, (int) PDB_MSG_MAX);
+    zsock_set_linger(sock, 0);
+    zsock_set_rcvtimeo(sock, 0);
+    zsock_set_sndtimeo(sock, 0);
+}
+
+//  storage/tcp. With the node's key pair it is a CURVE server whose ZAP
+//  handler (CZMQ's zauth) admits only the public certificates in
+//  DATA/SERVER_CLIENTS_DIR (pulsedb keygen puts the node's own there, so the
+//  node's processes elsewhere connect with a copy of its key pair). Without
+//  one it takes anyone: start-up allowed that only on loopback or with
+//  --insecure (cfg_exposure_check).
+static int
+s_bind_remote(server_t *self, const char *data_dir)
+{
+    const char *endpoint = self->opts.tcp_endpoint;
+    self->remote = zsock_new(ZMQ_ROUTER);
+    if (!self->remote)
+        return -ENOMEM;
+    s_socket_opts(self->remote);
+    if (self->opts.cert) {
+        char clients[4096];
+        snprintf(clients, sizeof clients, "%s/%s", data_dir, SERVER_CLIENTS_DIR);
+        self->auth = zactor_new(zauth, NULL);
+        if (!self->auth || zstr_sendx(self->auth, "CURVE", clients, NULL) != 0
+            || zsock_wait(self->auth) != 0)
+            return PDB_EUNAVAIL;
+        zcert_apply(self->opts.cert, self->remote);
+        zsock_set_curve_server(self->remote, 1);
+        zsock_set_zap_domain(self->remote, "pulsedb-storage");
+    }
+    if (zsock_bind(self->remote, "%s", endpoint) < 0) {
+        log_e("storage", "cannot bind endpoint=%s (%s)", endpoint, zmq_strerror(zmq_errno()));
+        return PDB_EUNAVAIL;
+    }
+    log_i("storage", "listening endpoint=%s auth=%s clients=%s/%s", endpoint,
+          self->opts.cert ? "CURVE" : "none", data_dir, SERVER_CLIENTS_DIR);
+    return 0;
+}
+
 static int
 s_bind(server_t *self, const char *data_dir)
 {
@@ -69,22 +116,15 @@ s_bind(server_t *self, const char *data_dir)
     self->events = zsock_new(ZMQ_PUB);
     if (!self->router || !self->events)
         return -ENOMEM;
-    //  Frames over the limit are refused by libzmq before we see them.
-    zsock_set_maxmsgsize(self->router, (int) PDB_MSG_MAX);
-    zsock_set_linger(self->router, 0);
-    zsock_set_rcvtimeo(self->router, 0);
-    zsock_set_sndtimeo(self->router, 0);
+    s_socket_opts(self->router);
     //  Owner-only: whoever can write to storage's socket can write anything.
     if (zsock_bind(self->router, "%s", endpoint) < 0 || chmod(endpoint + 6, 0600) != 0) {
         log_e("storage", "cannot bind endpoint=%s (%s)", endpoint, zmq_strerror(zmq_errno()));
         return PDB_EUNAVAIL;
     }
     if (self->opts.tcp_endpoint && *self->opts.tcp_endpoint
-        && zsock_bind(self->router, "%s", self->opts.tcp_endpoint) < 0) {
-        log_e("storage", "cannot bind endpoint=%s (%s)", self->opts.tcp_endpoint,
-              zmq_strerror(zmq_errno()));
+        && s_bind_remote(self, data_dir) != 0)
         return PDB_EUNAVAIL;
-    }
     rc = s_ipc_endpoint(data_dir, SPROTO_EVENTS, endpoint, sizeof endpoint);
     if (rc || zsock_bind(self->events, "%s", endpoint) < 0 || chmod(endpoint + 6, 0600) != 0) {
         log_e("storage", "cannot bind events endpoint=%s", endpoint);
@@ -120,6 +160,8 @@ server_destroy(server_t **self_p)
         return;
     server_t *self = *self_p;
     zsock_destroy(&self->router);
+    zsock_destroy(&self->remote);
+    zactor_destroy(&self->auth);
     zsock_destroy(&self->events);
     free(self->pending);
     free(self);
@@ -134,12 +176,18 @@ static size_t
 s_drain(server_t *self)
 {
     size_t n = 0, bytes = 0;
+    zsock_t *from = self->router;
     while (n < self->opts.max_requests && bytes < self->opts.max_bytes) {
-        zmsg_t *msg = zmsg_recv(self->router);
+        zmsg_t *msg = zmsg_recv(from);
+        if (!msg && from == self->router && self->remote) {
+            from = self->remote;         // this host's requests first, then the others
+            continue;
+        }
         if (!msg)
             break;
         s_pending_t *p = &self->pending[n];
         memset(p, 0, sizeof *p);
+        p->sock = from;
         mpk_out_init(&p->result);
         p->identity = zmsg_pop(msg);
         p->body = zmsg_pop(msg);
@@ -205,7 +253,7 @@ s_reply(server_t *self, s_pending_t *p)
         zmsg_append(msg, &p->identity);
         zmsg_addmem(msg, out.buf.data, out.buf.size);
         //  A client that went away is no reason to stall the others.
-        if (zmsg_send(&msg, self->router) != 0)
+        if (zmsg_send(&msg, p->sock) != 0)
             zmsg_destroy(&msg);
     }
     mpk_out_release(&out);
@@ -335,9 +383,12 @@ s_serve_group(server_t *self, size_t n)
 int
 server_run(server_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t item = { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t items[2] = {
+        { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 },
+        { self->remote ? zsock_resolve(self->remote) : NULL, 0, ZMQ_POLLIN, 0 },
+    };
     while (!*stop) {
-        int ready = zmq_poll(&item, 1, SERVER_POLL_MS);
+        int ready = zmq_poll(items, self->remote ? 2 : 1, SERVER_POLL_MS);
         if (ready < 0 && zmq_errno() != EINTR) {
             log_e("storage", "poll failed (%s)", zmq_strerror(zmq_errno()));
             return SERVICE_EXIT_FAIL;
@@ -347,6 +398,8 @@ server_run(server_t *self, volatile sig_atomic_t *stop)
         size_t n = s_drain(self);
         if (n > 0 && !s_serve_group(self, n)) {
             zsock_set_linger(self->router, SERVER_FAULT_LINGER_MS);
+            if (self->remote)
+                zsock_set_linger(self->remote, SERVER_FAULT_LINGER_MS);
             return SERVICE_EXIT_STORE;
         }
     }

@@ -15,12 +15,17 @@
 
 #include "apply.h"
 #include "node.h"
+#include "nodekey.h"
 
+#include <czmq.h>
 #include <signal.h>
 #include <stddef.h>
 
+#define SERVER_CLIENTS_DIR NODEKEY_CLIENTS_DIR    // public certs admitted on storage/tcp
+
 typedef struct {
     const char *tcp_endpoint;       // extra endpoint, or "" / NULL for ipc only
+    zcert_t *cert;                  // the node's key pair: CURVE on tcp (borrowed), or NULL
     unsigned max_requests;          // requests in one group commit
     size_t max_bytes;               // request bytes in one group commit
     merge_policy_t policy;          // how peers' writes meet this node's

@@ -175,3 +175,42 @@ def test_sockets_and_store_are_the_node_users_only(cluster):
         mode = os.stat(os.path.join(a.data, name)).st_mode & 0o777
         assert mode == 0o600, (name, oct(mode))
     assert os.stat(a.data).st_mode & 0o077 == 0
+
+
+def test_storage_tcp_with_a_key_pair_admits_only_the_nodes_key(make_node, tmp_path):
+    import msgpack
+    import zmq
+    node = make_node(start=False)
+    r = subprocess.run([PULSEDB, "keygen", "--data", node.data], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 0, r.stderr
+    node_public = r.stdout.strip()
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    node.storage = node._spawn([STORAGE, "--data", node.data, "--storage-tcp", endpoint],
+                               "storage")
+    wait_for(lambda: node.storage_call("ping")[1] == 0, what="storage ping")
+    assert "auth=CURVE" in open(tmp_path / "storage.log").read()
+    # The node's own processes, with its key pair, write over tcp.
+    node.start_gateway(["--storage", endpoint])
+    coll = node.post("/v1/collectives", {"name": "c", "embedding_dim": 4})
+    assert coll.status_code == 201, coll.text
+    ping = msgpack.packb([1, 7, "ping", []], use_bin_type=True)
+
+    def ask(sock):
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVTIMEO, 1500)
+        sock.connect(endpoint)
+        sock.send(ping)
+        try:
+            return sock.recv()
+        except zmq.Again:
+            return None
+        finally:
+            sock.close()
+    ctx = zmq.Context.instance()
+    assert ask(ctx.socket(zmq.DEALER)) is None                   # no CURVE
+    stranger = ctx.socket(zmq.DEALER)
+    stranger.curve_publickey, stranger.curve_secretkey = zmq.curve_keypair()
+    stranger.curve_serverkey = node_public.encode()
+    assert ask(stranger) is None                                 # a key it does not know
