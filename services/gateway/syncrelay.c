@@ -322,9 +322,12 @@ syncrelay_stop(syncrelay_t *self)
         self->running = false;
     }
     //  Nothing may stay suspended: http_destroy needs every request answered.
-    for (size_t i = 0; i < SYNCRELAY_IN_FLIGHT_MAX; i++)
+    //  The thread has ended: its sockets are ours to close.
+    for (size_t i = 0; i < SYNCRELAY_IN_FLIGHT_MAX; i++) {
         if (self->slots[i].job)
             s_fail(self, &self->slots[i], "the gateway is stopping");
+        zsock_destroy(&self->slots[i].sock);
+    }
     pthread_mutex_lock(&self->lock);
     s_job_t *jobs = self->head;
     self->head = self->tail = NULL;
