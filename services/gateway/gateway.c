@@ -198,6 +198,7 @@ gateway_run(gateway_t *self)
     //  Streams first: the server waits for every connection thread, and a
     //  stream only returns once the hub says stop.
     watch_stop(self->watch);
+    http_drain(http, GATEWAY_DRAIN_MS);
     http_destroy(&http);
     log_i("gateway", "stopped pid=%ld", (long) getpid());
     return sig < 0 ? sig : 0;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,12 +19,14 @@
 #define HTTP_BACKLOG 1024            // pending connections per listening socket
 #define HTTP_IDLE_TIMEOUT_S 120      // an idle keep-alive connection holds a thread
 #define HTTP_BODY_INITIAL 4096       // bytes: first allocation of a body buffer
+#define HTTP_DRAIN_POLL_MS 20        // how often a drain looks at the connections left
 
 struct http {
     struct MHD_Daemon *daemon;
     http_handler_fn handler;
     http_observe_fn observe;
     void *arg;
+    atomic_bool draining;            // replies close their connection
 };
 
 //  Per-request state kept by MHD in *con_cls between calls.
@@ -365,7 +368,7 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
         http_reply_release(reply);
         return MHD_NO;
     }
-    if (r->req.body_too_large)
+    if (r->req.body_too_large || atomic_load(&self->draining))
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->req.conn, reply->status, response);
     MHD_destroy_response(response);
@@ -480,6 +483,33 @@ http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
         return NULL;
     }
     return self;
+}
+
+static unsigned
+s_connections(http_t *self)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+void
+http_drain(http_t *self, unsigned timeout_ms)
+{
+    //  The listener first: a client told to close reconnects to another
+    //  gateway, never to this one.
+    MHD_socket fd = MHD_quiesce_daemon(self->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    atomic_store(&self->draining, true);
+    uint64_t deadline = s_now_us() + (uint64_t) timeout_ms * 1000u;
+    unsigned left;
+    while ((left = s_connections(self)) > 0 && s_now_us() < deadline) {
+        struct timespec nap = { 0, HTTP_DRAIN_POLL_MS * 1000000L };
+        nanosleep(&nap, NULL);
+    }
+    if (left)
+        log_i("http", "drain over with connections open connections=%u", left);
 }
 
 void

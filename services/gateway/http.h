@@ -65,6 +65,13 @@ int http_listen(const char *host, unsigned port, int *fd, unsigned *bound_port,
 //  both connections and threads. NULL on failure (logged; fd closed).
 http_t *http_new(int listen_fd, unsigned max_connections, http_handler_fn handler,
                  http_observe_fn observe, void *arg);
+//  Graceful stop, before http_destroy: stops accepting (the port's other
+//  gateways take the new connections), answers every request that arrives
+//  on an open connection with "Connection: close", and returns once no
+//  connection is left or after timeout_ms (idle keep-alive clients that
+//  send nothing are then cut by http_destroy). Streaming replies must have
+//  been told to end first (see watch_stop).
+void http_drain(http_t *self, unsigned timeout_ms);
 //  Stops accepting, closes connections and joins their threads. Streaming
 //  replies must have been told to end first (see watch_stop).
 void http_destroy(http_t **self_p);
