@@ -3,9 +3,10 @@
 # missing), then the Python test tools into build/venv when asked (--test).
 set -euo pipefail
 
+# debootstrap: deploy/base-image.sh, the compose test's base image without a registry.
 PACKAGES=(cmake make gcc pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev
           libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
-          python3 python3-venv curl)
+          python3 python3-venv curl debootstrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds PulseDB-C and runs every test: cmocka unit tests and the
-# integration tests that start real processes.
+# integration tests that start real processes; then, in a plain run of the
+# whole suite with a Docker engine present, the docker-compose deployment
+# across containers (scripts/compose-test.sh; it says so when it skips).
 #   ./scripts/test.sh                plain build in build/
 #   PDB_SANITIZE=1 ./scripts/test.sh ASan + UBSan build in build-asan/
+#   PDB_COMPOSE_TEST=0 ./scripts/test.sh   without the compose test
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/deps.sh" --test
@@ -18,3 +21,8 @@ cmake -S "$root" -B "$build" "${flags[@]}" -DPython3_EXECUTABLE="$root/build/ven
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure "$@"
+# The compose test builds its own image from the sources, so one run is
+# enough: not again for the sanitizer build, nor for a chosen subset.
+if [ "${PDB_SANITIZE:-0}" != "1" ] && [ $# -eq 0 ]; then
+  "$root/scripts/compose-test.sh"
+fi

@@ -264,6 +264,7 @@ gateway_run(gateway_t *self)
     //  cannot stop while a parked stream's connection is suspended.
     watch_stop(self->watch);
     syncrelay_stop(self->api.relay);
+    http_drain(http, GATEWAY_DRAIN_MS);
     http_destroy(&http);
     syncrelay_destroy(&self->api.relay);
     log_i("gateway", "stopped pid=%ld", (long) getpid());

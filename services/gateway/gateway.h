@@ -8,6 +8,7 @@
 #include "cfg.h"
 
 #define GATEWAY_STORE_WAIT_MS 15000   // how long startup waits for storage to create the store
+#define GATEWAY_DRAIN_MS 5000         // at a stop: requests in flight finish, clients move on
 #define GATEWAY_STORE_RETRY_MS 100
 
 typedef struct gateway gateway_t;

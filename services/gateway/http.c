@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -72,6 +73,7 @@ typedef struct s_req {
 //  before the handler returns, so the worker must learn of it without
 //  touching the request.
 static _Thread_local bool s_deferred_now;
+#define HTTP_DRAIN_POLL_MS 20        // how often a drain looks at the connections left
 
 struct http {
     struct MHD_Daemon *daemon;
@@ -88,6 +90,7 @@ struct http {
     size_t workers_n;
     pthread_t reaper;
     bool reaper_running;
+    atomic_bool draining;        // replies close their connection
 };
 
 static uint64_t
@@ -629,7 +632,7 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
         http_reply_release(reply);
         return MHD_NO;
     }
-    if (r->close || r->req.body_too_large)
+    if (r->close || r->req.body_too_large || atomic_load(&self->draining))
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->req.conn, reply->status, response);
     MHD_destroy_response(response);
@@ -861,6 +864,33 @@ http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
         http_destroy(&self);
     }
     return self;
+}
+
+static unsigned
+s_connections(http_t *self)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+void
+http_drain(http_t *self, unsigned timeout_ms)
+{
+    //  The listener first: a client told to close reconnects to another
+    //  gateway, never to this one.
+    MHD_socket fd = MHD_quiesce_daemon(self->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    atomic_store(&self->draining, true);
+    uint64_t deadline = s_now_us() + (uint64_t) timeout_ms * 1000u;
+    unsigned left;
+    while ((left = s_connections(self)) > 0 && s_now_us() < deadline) {
+        struct timespec nap = { 0, HTTP_DRAIN_POLL_MS * 1000000L };
+        nanosleep(&nap, NULL);
+    }
+    if (left)
+        log_i("http", "drain over with connections open connections=%u", left);
 }
 
 void
