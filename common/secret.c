@@ -12,19 +12,25 @@
 #include <unistd.h>
 
 static const char *
-s_stat_problem(const struct stat *st)
+s_stat_problem(const struct stat *st, bool owner_only)
 {
     if (!S_ISREG(st->st_mode))
         return "is not a regular file";
     if (st->st_size > (off_t) SECRET_FILE_MAX)
         return "is larger than 1 MiB";
-    if (st->st_mode & (S_IRWXG | S_IRWXO))
+    if (owner_only && (st->st_mode & (S_IRWXG | S_IRWXO)))
         return "can be read or written by group or others (chmod 600 it)";
     return NULL;
 }
 
 int
 secret_file_read(const char *path, char **text, char why[PDB_ERRMSG_MAX])
+{
+    return secret_file_read_mode(path, true, text, why);
+}
+
+int
+secret_file_read_mode(const char *path, bool owner_only, char **text, char why[PDB_ERRMSG_MAX])
 {
     *text = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -33,7 +39,7 @@ secret_file_read(const char *path, char **text, char why[PDB_ERRMSG_MAX])
     if (fd < 0 || fstat(fd, &st) != 0)
         problem = strerror(errno);
     else
-        problem = s_stat_problem(&st);
+        problem = s_stat_problem(&st, owner_only);
     char *buf = problem ? NULL : malloc((size_t) st.st_size + 1);
     if (!problem && !buf) {
         close(fd);
@@ -45,7 +51,8 @@ secret_file_read(const char *path, char **text, char why[PDB_ERRMSG_MAX])
         close(fd);
     if (problem) {
         free(buf);
-        snprintf(why, PDB_ERRMSG_MAX, "secret file %.200s %s", path, problem);
+        snprintf(why, PDB_ERRMSG_MAX, "%sfile %.200s %s", owner_only ? "secret " : "", path,
+                 problem);
         return PDB_EINVAL;
     }
     buf[st.st_size] = '\0';

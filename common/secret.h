@@ -20,6 +20,9 @@
 //  PDB_EINVAL with `why` naming the file and the problem (missing, not a
 //  regular file, too large, readable by group or others), or -ENOMEM.
 int secret_file_read(const char *path, char **text, char why[PDB_ERRMSG_MAX]);
+//  The same for any file with owner_only false (a certificate, public).
+int secret_file_read_mode(const char *path, bool owner_only, char **text,
+                          char why[PDB_ERRMSG_MAX]);
 
 //  True when a[0..a_len) equals b[0..b_len). Its time depends on b_len
 //  only, never on where the bytes differ: pass the stored secret as b and

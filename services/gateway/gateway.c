@@ -78,36 +78,16 @@ s_load_tokens(gateway_t *self)
     return 0;
 }
 
-//  A certificate is no secret, but is read with the same bounds.
-static int
-s_read_pem(const char *path, bool secret, char **out, char why[PDB_ERRMSG_MAX])
-{
-    if (secret)
-        return secret_file_read(path, out, why);
-    FILE *f = fopen(path, "r");
-    char *text = f ? calloc(1, SECRET_FILE_MAX + 1) : NULL;
-    size_t n = text ? fread(text, 1, SECRET_FILE_MAX + 1, f) : 0;
-    if (f)
-        fclose(f);
-    if (!text || n == 0 || n > SECRET_FILE_MAX) {
-        free(text);
-        snprintf(why, PDB_ERRMSG_MAX, "cannot read %.200s%s", path,
-                 n > SECRET_FILE_MAX ? ": larger than 1 MiB" : "");
-        return PDB_EINVAL;
-    }
-    *out = text;
-    return 0;
-}
-
 static int
 s_load_tls(gateway_t *self)
 {
     if (!self->cfg.tls_cert[0])
         return 0;
     char why[PDB_ERRMSG_MAX];
-    int rc = s_read_pem(self->cfg.tls_cert, false, &self->tls_cert, why);
+    //  A certificate is no secret, but is read with the same bounds.
+    int rc = secret_file_read_mode(self->cfg.tls_cert, false, &self->tls_cert, why);
     if (!rc)
-        rc = s_read_pem(self->cfg.tls_key, true, &self->tls_key, why);
+        rc = secret_file_read(self->cfg.tls_key, &self->tls_key, why);
     if (rc)
         log_e("gateway", "cannot load the HTTPS certificate or key rc=%d (%s): %s", rc,
               pdb_strerror(rc), why);

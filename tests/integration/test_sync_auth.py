@@ -42,8 +42,9 @@ def curve_client(server_public, keypair=None):
     return sock
 
 
-def curve_request(address, server_public, message):
-    sock = curve_client(server_public)
+def curve_request(address, server_public, message, keys=None):
+    """One request to a CURVE sync port, with keys (a made-up pair when None)."""
+    sock = curve_client(server_public, keys)
     try:
         sock.connect(address)
         sock.send(msgpack.packb(message, use_bin_type=True))
@@ -228,16 +229,7 @@ def node_keys(node):
 
 def as_peer(node, keys, server, message):
     """One request to server's sync port, made with keys (as that peer)."""
-    sock = curve_client(server.public_key, keys)
-    try:
-        sock.connect(server.sync_address)
-        sock.send(msgpack.packb(message, use_bin_type=True))
-        try:
-            return msgpack.unpackb(sock.recv(), raw=False, strict_map_key=False)
-        except zmq.Again:
-            return None
-    finally:
-        sock.close()
+    return curve_request(server.sync_address, server.public_key, message, keys)
 
 
 def changes_by_collective(src, coll):
