@@ -24,6 +24,7 @@ COPY tools tools
 COPY bench bench
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit tests/unit
+COPY tests/faultfs tests/faultfs
 # Only the programs: the tests run outside the image (scripts/test.sh).
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
  && cmake --build build -j"$(nproc)" \
@@ -43,7 +44,8 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 pulsedb \
  && useradd --system --uid 10001 --gid pulsedb --home-dir /var/lib/pulsedb \
       --shell /usr/sbin/nologin pulsedb \
- && install -d -o pulsedb -g pulsedb -m 0750 /var/lib/pulsedb
+ && install -d -o pulsedb -g pulsedb -m 0750 /var/lib/pulsedb \
+ && install -d -o pulsedb -g pulsedb -m 0700 /var/lib/pulsedb-shared
 COPY --from=build /out/ /usr/local/bin/
 COPY deploy/entrypoint.sh /usr/local/bin/pulsedb-entrypoint
 COPY deploy/show-token.sh /usr/local/bin/pulsedb-show-token
