@@ -141,10 +141,14 @@ def test_gamma_profile_adds_a_node_that_syncs_with_beta_over_http_only(stack, co
     assert not any(p["address"].startswith("tcp://") for p in status["peers"])
     networks = stack.inspect(stack.container("gamma"))["NetworkSettings"]["Networks"]
     assert mesh_name(stack) not in networks, list(networks)
-    # beta knows gamma by its peer token: gamma's inbound row names it.
-    gamma_id = gamma.get("/v1/status").json()["instance_id"]
-    inbound = {i["instance_id"]: i for i in beta.get("/v1/sync/status").json()["inbound"]}
-    assert inbound[gamma_id]["peer"] == "gamma", inbound
+    # beta's sync routes take peer tokens only (so gamma got through with
+    # its own): none is 401, the admin token 403.
+    hello = {"Content-Type": "application/msgpack"}
+    r = requests.post(beta.url + "/v1/sync/hello", data=b"\x80", headers=hello, timeout=15)
+    assert r.status_code == 401, r.status_code
+    r = requests.post(beta.url + "/v1/sync/hello", data=b"\x80", timeout=15,
+                      headers={**hello, **beta.headers})
+    assert r.status_code == 403, r.status_code
     # The peer token opens the sync routes and nothing else; the admin
     # token keeps working on both nodes.
     token = stack.run("exec", "-T", "gamma", "pulsedb-show-token", "peer:beta").stdout.strip()
