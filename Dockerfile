@@ -41,6 +41,8 @@ RUN apt-get update \
       libzmq5 libczmq4 libmsgpackc2 liblmdb0 libmicrohttpd12 libjansson4 libcurl4 \
       ca-certificates curl tini lmdb-utils \
  && rm -rf /var/lib/apt/lists/*
+# /var/lib/pulsedb-shared: where a volume two nodes share is mounted (the
+# entrypoint's first-start peer tokens), owner-only from the start.
 RUN groupadd --system --gid 10001 pulsedb \
  && useradd --system --uid 10001 --gid pulsedb --home-dir /var/lib/pulsedb \
       --shell /usr/sbin/nologin pulsedb \
