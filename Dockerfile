@@ -24,6 +24,7 @@ COPY tools tools
 COPY bench bench
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit tests/unit
+COPY tests/faultfs tests/faultfs
 # Only the programs: the tests run outside the image (scripts/test.sh).
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
  && cmake --build build -j"$(nproc)" \
@@ -40,10 +41,13 @@ RUN apt-get update \
       libzmq5 libczmq4 libmsgpackc2 liblmdb0 libmicrohttpd12 libjansson4 libcurl4 \
       ca-certificates curl tini lmdb-utils \
  && rm -rf /var/lib/apt/lists/*
+# /var/lib/pulsedb-shared: where a volume two nodes share is mounted (the
+# entrypoint's first-start peer tokens), owner-only from the start.
 RUN groupadd --system --gid 10001 pulsedb \
  && useradd --system --uid 10001 --gid pulsedb --home-dir /var/lib/pulsedb \
       --shell /usr/sbin/nologin pulsedb \
- && install -d -o pulsedb -g pulsedb -m 0750 /var/lib/pulsedb
+ && install -d -o pulsedb -g pulsedb -m 0750 /var/lib/pulsedb \
+ && install -d -o pulsedb -g pulsedb -m 0700 /var/lib/pulsedb-shared
 COPY --from=build /out/ /usr/local/bin/
 COPY deploy/entrypoint.sh /usr/local/bin/pulsedb-entrypoint
 COPY deploy/show-token.sh /usr/local/bin/pulsedb-show-token

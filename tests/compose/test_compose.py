@@ -5,6 +5,7 @@ stack and run in file order (each leaves both nodes converged)."""
 import subprocess
 
 import pytest
+import requests
 
 from conftest import Writers, wait_for
 
@@ -119,10 +120,49 @@ def test_gateways_scale_up_and_down_under_load_without_a_failed_request(stack, c
     assert_everywhere(stack, w.acked[::10] + ka.acked[::10])
 
 
-def test_gamma_profile_adds_a_node_that_syncs_through_beta(stack, coll):
+def test_gamma_profile_adds_a_node_that_syncs_with_beta_over_http_only(stack, coll):
     stack.run("--profile", "gamma", "up", "-d", "--no-build", "--no-recreate", "gamma",
               "gamma-storage", "gamma-syncer", "gamma-gateway")
-    gamma = stack.node("gamma")
+    alpha, beta, gamma = stack.node("alpha"), stack.node("beta"), stack.node("gamma")
     wait_converged(stack, coll, names=("alpha", "beta", "gamma"))
-    written = gamma.write(coll, "written on gamma")
-    wait_for(lambda: stack.node("alpha").has(written), CONVERGE_S, "gamma's write on alpha")
+    # Both ways, through beta: alpha and gamma share no network.
+    on_gamma = gamma.write(coll, "written on gamma")
+    on_alpha = alpha.write(coll, "written on alpha for gamma")
+    wait_for(lambda: alpha.has(on_gamma), CONVERGE_S, "gamma's write on alpha",
+             detail=lambda: stack.logs("gamma-syncer", "beta-syncer", "beta-gateway"))
+    wait_for(lambda: gamma.has(on_alpha), CONVERGE_S, "alpha's write on gamma",
+             detail=lambda: stack.logs("gamma-syncer", "beta-syncer", "beta-gateway"))
+    wait_converged(stack, coll, names=("alpha", "beta", "gamma"))
+    # gamma's one link is beta's gateway: no ZeroMQ peer, no sync socket,
+    # not on `mesh`.
+    status = gamma.get("/v1/sync/status").json()
+    assert [(p["name"], p["address"]) for p in status["peers"]] == [
+        ("beta", "http://beta:7070")], status["peers"]
+    assert not any(p["address"].startswith("tcp://") for p in status["peers"])
+    networks = stack.inspect(stack.container("gamma"))["NetworkSettings"]["Networks"]
+    assert mesh_name(stack) not in networks, list(networks)
+    # beta's sync routes take peer tokens only (so gamma got through with
+    # its own): none is 401, the admin token 403.
+    hello = {"Content-Type": "application/msgpack"}
+    r = requests.post(beta.url + "/v1/sync/hello", data=b"\x80", headers=hello, timeout=15)
+    assert r.status_code == 401, r.status_code
+    r = requests.post(beta.url + "/v1/sync/hello", data=b"\x80", timeout=15,
+                      headers={**hello, **beta.headers})
+    assert r.status_code == 403, r.status_code
+    # The peer token opens the sync routes and nothing else; the admin
+    # token keeps working on both nodes.
+    token = stack.run("exec", "-T", "gamma", "pulsedb-show-token", "peer:beta").stdout.strip()
+    assert token and token != beta.headers["Authorization"].split()[1]
+    r = requests.get(beta.url + "/v1/status", headers={"Authorization": f"Bearer {token}"},
+                     timeout=15)
+    assert r.status_code in (401, 403), r.status_code
+    assert beta.get("/v1/status").status_code == 200
+    assert gamma.get("/v1/status").status_code == 200
+
+
+def mesh_name(stack):
+    """The name Docker gave the project's `mesh` network."""
+    out = subprocess.run(["docker", "network", "inspect", "-f", "{{.Name}}",
+                          stack.network("mesh")], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    return out.strip()
