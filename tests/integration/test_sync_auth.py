@@ -227,8 +227,8 @@ def node_keys(node):
     return get("public-key").encode(), get("secret-key").encode()
 
 
-def as_peer(node, keys, server, message):
-    """One request to server's sync port, made with keys (as that peer)."""
+def as_peer(keys, server, message):
+    """One request to server's sync port, made with keys (as the peer they are)."""
     return curve_request(server.sync_address, server.public_key, message, keys)
 
 
@@ -259,7 +259,7 @@ def test_peers_are_held_to_their_direction_and_collectives(cluster):
                                       "direction": direction, "collectives": [x],
                                       "public_key": b.public_key})
         assert r.status_code == 201, r.text
-        wait_for(lambda: (as_peer(b, keys, a, hello_msg(me)) or [0, ""])[1] == "hello_ok",
+        wait_for(lambda: (as_peer(keys, a, hello_msg(me)) or [0, ""])[1] == "hello_ok",
                  what="b admitted")
 
     def pull(collectives=None):
@@ -267,10 +267,10 @@ def test_peers_are_held_to_their_direction_and_collectives(cluster):
                 "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}
         if collectives is not None:
             body["collectives"] = [uuid.UUID(c).bytes for c in collectives]
-        return as_peer(b, keys, a, [1, "pull", body])
+        return as_peer(keys, a, [1, "pull", body])
 
     def push(changes):
-        return as_peer(b, keys, a, [1, "push", {"source": me, "target": target,
+        return as_peer(keys, a, [1, "push", {"source": me, "target": target,
                                                 "changes": changes}])
 
     def code(reply):
@@ -281,7 +281,7 @@ def test_peers_are_held_to_their_direction_and_collectives(cluster):
     entry("pull")
     head = a.wal_head()
     assert code(pull([x])) == "forbidden"
-    assert code(as_peer(b, keys, a, [1, "snapshot", {"source": me, "target": target,
+    assert code(as_peer(keys, a, [1, "snapshot", {"source": me, "target": target,
                                                      "max_entities": 10}])) == "forbidden"
     assert code(push(in_y)) == "forbidden"
     in_order = sorted(in_x + in_y, key=lambda c: msgpack.unpackb(c, raw=False)[0])
@@ -308,4 +308,4 @@ def test_peers_are_held_to_their_direction_and_collectives(cluster):
 
     # Removed: b's key is refused at the handshake.
     assert a.delete("/v1/sync/peers/b").status_code == 204
-    wait_for(lambda: as_peer(b, keys, a, hello_msg(me)) is None, what="b refused once removed")
+    wait_for(lambda: as_peer(keys, a, hello_msg(me)) is None, what="b refused once removed")
