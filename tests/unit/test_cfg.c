@@ -585,7 +585,7 @@ test_cfg_rest_overflow_refused(void **state)
 static void
 s_usage_entry(const char *usage, const char *flag, char *out, size_t len)
 {
-    char start[64];
+    char start[128];
     snprintf(start, sizeof start, "\n  %s ", flag);
     const char *p = strstr(usage, start);
     assert_non_null(p);
