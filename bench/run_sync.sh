@@ -417,7 +417,7 @@ lag_pair() {        # SERVER CLIENT MODE(pull|push) RATE SECONDS : lag from the 
     echo "  A's vector: $("$bench" vector "$dir/$src" | tr '\n' ' ')"
     echo "  B's vector: $("$bench" vector "$dir/$dst" | tr '\n' ' ')"
   fi
-  RESULT["$TRANSPORT lag $mode"]=$(sed -n 's/^lag A durable -> B durable.*p50_ms= *\([0-9.]*\).*p99_ms= *\([0-9.]*\).*/\1\/\2/p' <<<"$out")
+  RESULT["$TRANSPORT lag $mode"]=$(sed -n 's/^lag A durable -> B durable.*p50_ms= *\(-\{0,1\}[0-9.]*\).*p99_ms= *\(-\{0,1\}[0-9.]*\).*/\1\/\2/p' <<<"$out")
   [ -n "${RESULT["$TRANSPORT lag $mode"]}" ] || RESULT["$TRANSPORT lag $mode"]="failed"
   local gw_label=A.gateway; [ "$mode" = push ] && gw_label=B.gateway
   cpu_end "A.storage" "A.syncer" "B.storage" "B.syncer" ${gw:+$gw_label}
