@@ -8,6 +8,9 @@
         flight on one DEALER. One line: writes/s, MB/s of WAL, head.
     bench_sync head DATA
         Prints storage's "stats" wal_head.
+    bench_sync vector DATA
+        Prints DATA's instance id and version vector (origin -> seq), read
+        from its LMDB file (storage may be stopped).
     bench_sync wait DATA HEAD TIMEOUT_S
         Polls storage "stats" every 2 ms until wal_head >= HEAD; prints the
         seconds it took (from this program's start). Exit 1 on timeout.
@@ -284,6 +287,46 @@ s_cmd_head(const char *data)
     return 0;
 }
 
+//  The store's instance id and version vector, read-only (storage may be
+//  stopped): what a node holds of each origin, when a lag run fails.
+static int
+s_cmd_vector(const char *data)
+{
+    store_t *store;
+    MDB_txn *txn = NULL;
+    store_meta_t meta;
+    if (store_open(data, true, 0, &store))
+        return 1;
+    int rc = store_read_begin(store, &txn);
+    if (!rc)
+        rc = store_meta_read(store, txn, &meta);
+    MDB_cursor *cur = NULL;
+    if (!rc)
+        rc = mdb_cursor_open(txn, store->origins, &cur) ? -1 : 0;
+    char id[PDB_ID_STR_LEN + 1];
+    if (!rc) {
+        pdb_id_format(&meta.instance_id, id);
+        printf("instance %s\n", id);
+    }
+    MDB_val key, val;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &key, &val, op) == 0; op = MDB_NEXT) {
+        pdb_id_t origin;
+        uint64_t seq;
+        if (key.mv_size != PDB_ID_LEN || val.mv_size != sizeof seq)
+            continue;
+        memcpy(origin.b, key.mv_data, PDB_ID_LEN);
+        memcpy(&seq, val.mv_data, sizeof seq);
+        pdb_id_format(&origin, id);
+        printf("origin %s seq=%" PRIu64 "\n", id, seq);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    store_destroy(&store);
+    return rc ? 1 : 0;
+}
+
 static int
 s_cmd_wait(const char *data, uint64_t want, double timeout_s)
 {
@@ -424,6 +467,9 @@ s_watch(void *arg)
         store_origin_seq(store, txn, &w->origin, &reached);
         mdb_txn_abort(txn);
     }
+    //  B may hold the collective already (a quick pull or push): published
+    //  here, as the loop below only publishes what moves.
+    atomic_store(&w->reached, reached);
     while (!atomic_load(&w->stop)) {
         zmq_pollitem_t item = { zsock_resolve(sub), 0, ZMQ_POLLIN, 0 };
         zmq_poll(&item, 1, 1);
@@ -546,14 +592,18 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
     uint64_t t0 = s_now_ns();
     while (atomic_load(&watch.reached) < base) {
         if (s_now_ns() - t0 > 30000000000ull) {
-            fprintf(stderr, "bench_sync: B did not get the collective (seq %" PRIu64 ") in 30 s\n",
-                    base);
             atomic_store(&watch.stop, true);
             pthread_join(thread, NULL);
+            fprintf(stderr, "bench_sync: B did not get the collective (seq %" PRIu64 ") in 30 s "
+                    "(B's entry for A: %" PRIu64 ", watcher rc=%d)\n", base,
+                    (uint64_t) atomic_load(&watch.reached), watch.rc);
+            s_writer_close(&w);
             return 1;
         }
         zclock_sleep(5);
     }
+    printf("lag setup: B had the collective %.1f ms after A's reply\n",
+           (double) (s_now_ns() - t0) / 1e6);
     zclock_sleep(200);
     sclient_t *a_client = s_client(a_data), *b_client = s_client(b_data);
     uint64_t a_commits0 = 0, b_commits0 = 0, b_applied0 = 0;
@@ -732,6 +782,7 @@ s_usage(void)
     fprintf(stderr,
             "usage: bench_sync load DATA N CONTENT_BYTES DIM INFLIGHT\n"
             "       bench_sync head DATA\n"
+            "       bench_sync vector DATA\n"
             "       bench_sync wait DATA HEAD TIMEOUT_S\n"
             "       bench_sync walbytes DATA FROM TO\n"
             "       bench_sync lag A_DATA B_DATA RATE SECONDS CONTENT_BYTES DIM\n"
@@ -749,6 +800,8 @@ main(int argc, char *argv[])
                           (uint32_t) atoi(argv[5]), (unsigned) atoi(argv[6]));
     if (strcmp(cmd, "head") == 0 && argc == 3)
         return s_cmd_head(argv[2]);
+    if (strcmp(cmd, "vector") == 0 && argc == 3)
+        return s_cmd_vector(argv[2]);
     if (strcmp(cmd, "wait") == 0 && argc == 5)
         return s_cmd_wait(argv[2], strtoull(argv[3], NULL, 10), atof(argv[4]));
     if (strcmp(cmd, "walbytes") == 0 && argc == 5)
