@@ -905,8 +905,8 @@ serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char 
         serve_destroy(&self);
         return NULL;
     }
-    log_i("syncer", "listening endpoint=%s relay=%s auth=%s", *bind ? bind : "-", relay,
-          self->zap ? "CURVE" : "none");
+    log_i("syncer", "listening endpoint=%s auth=%s relay=%s relay_auth=%s", *bind ? bind : "-",
+          self->zap ? "CURVE" : "none", relay, ctx->tokens ? "peer-tokens" : "none");
     return self;
 }
 
