@@ -197,14 +197,20 @@ def id_str(raw):
     return str(uuid.UUID(bytes=bytes(raw)))
 
 
-def sync_request(address, message, timeout_ms=5000, frames=None):
+def sync_request(address, message, timeout_ms=5000, frames=None, curve=None):
     """One request to a syncer's sync port (DEALER, as the syncer itself
     talks). `message` is a list (packed with MessagePack) or raw bytes;
-    `frames` sends these frames instead. Returns the decoded reply, or None
-    when nothing came back in time."""
+    `frames` sends these frames instead; `curve` = (server's public key, our
+    key pair or None for a made-up one) speaks CURVE. Returns the decoded
+    reply, or None when nothing came back in time (a refused CURVE
+    handshake looks the same)."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    if curve:
+        server_public, keys = curve
+        sock.curve_publickey, sock.curve_secretkey = keys or zmq.curve_keypair()
+        sock.curve_serverkey = server_public.encode()
     sock.connect(address)
     try:
         if frames is None:

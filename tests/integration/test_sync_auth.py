@@ -31,29 +31,9 @@ def with_tokens(node, lines):
     return path
 
 
-def curve_client(server_public, keypair=None):
-    """A DEALER that speaks CURVE with its own (made-up) key pair."""
-    public, secret = keypair or zmq.curve_keypair()
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 1500)
-    sock.curve_publickey, sock.curve_secretkey = public, secret
-    sock.curve_serverkey = server_public.encode()
-    return sock
-
-
 def curve_request(address, server_public, message, keys=None):
     """One request to a CURVE sync port, with keys (a made-up pair when None)."""
-    sock = curve_client(server_public, keys)
-    try:
-        sock.connect(address)
-        sock.send(msgpack.packb(message, use_bin_type=True))
-        try:
-            return msgpack.unpackb(sock.recv(), raw=False, strict_map_key=False)
-        except zmq.Again:
-            return None
-    finally:
-        sock.close()
+    return sync_request(address, message, 1500, curve=(server_public, keys))
 
 
 def curve_pair(cluster, direction="both", collectives=()):
