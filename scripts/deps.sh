@@ -8,6 +8,10 @@ PACKAGES=(cmake make gcc pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblm
           libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
           python3 python3-venv curl debootstrap)
 
+# --fuzz adds Debian 12's clang (14) and the libFuzzer + sanitizer runtimes
+# it links (scripts/fuzz.sh).
+[ "${1:-}" = "--fuzz" ] && PACKAGES+=(clang libclang-rt-14-dev)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
