@@ -29,7 +29,7 @@
 typedef struct {
     uint64_t seq;              // position in the sender's WAL (0 before append)
     pdb_id_t origin;           // instance that made the change
-    uint64_t origin_seq;       // position in the origin's own WAL, never 0
+    uint64_t origin_seq;       // the origin's own changes counted 1, 2, 3, ... (never 0)
     uint64_t hlc;              // hybrid logical clock stamp of the write
     ent_type_t entity;
     change_op_t op;            // or OP_STATE (entity.h)

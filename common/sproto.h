@@ -9,8 +9,10 @@
                                           an update/delete may leave collective_id nil
       "reinforce" [experience_id] -> [experience_id, seq]
       "apply"     [peer_name, peer_cursor, [bin(change), ...], partial?]
-                  -> [[result per change], wal_head]   result: 0 applied, 1 already
-                     known or dominated, <0 PDB_* code (PDB_EMISSINGDEP: retry later);
+                  -> [[result per change], wal_head, held?]   result: 0 applied, 1
+                     already known or dominated, <0 PDB_* code (PDB_EMISSINGDEP: retry
+                     later); held (str): why the first held-back change was, when
+                     storage knows (a whole copy skipping ahead in its origin's sequence);
                      the peer's pull cursor is set to peer_cursor in the same commit
                      (never lowered; "" peer name: no cursor). partial (bool,
                      default false): the batch came over a collective filter;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define STORE_DB_COUNT 12
+#define STORE_DB_COUNT 13
 
 typedef struct {
     const char *name;
@@ -31,6 +31,7 @@ static const s_db_t s_dbs[STORE_DB_COUNT] = {
     { "wal",              0,           offsetof(store_t, wal) },
     { "peers",            0,           offsetof(store_t, peers) },
     { "origins",          0,           offsetof(store_t, origins) },
+    { "own_changes",      0,           offsetof(store_t, own_changes) },
 };
 
 static int

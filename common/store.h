@@ -30,7 +30,8 @@ typedef struct {
     MDB_env *env;
     bool readonly;
     MDB_dbi meta, collectives, collective_names, experiences, embeddings, relations,
-            relations_by_exp, insights, versions, wal, peers, origins;
+            relations_by_exp, insights, versions, wal, peers, origins,
+            own_changes;       // this node's origin_seq -> its WAL seq (services/storage/wal.h)
 } store_t;
 
 //  Opens (read-write: creates) the environment in dir. A read-only open

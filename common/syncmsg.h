@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYNC_PROTOCOL_VERSION 1u
+#define SYNC_PROTOCOL_VERSION 2u
 #define SYNC_FILTER_MAX 256u          // collectives in a filter
 #define SYNC_VECTOR_MAX 4096u         // origins in a version vector
 #define SYNC_WAIT_MAX_MS 30000u       // longest long poll

@@ -69,6 +69,20 @@ vv_raise(vv_t *vv, const pdb_id_t *origin, uint64_t seq)
 }
 
 int
+vv_copy(vv_t *dst, const vv_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src || src->n == 0)
+        return 0;
+    dst->entries = malloc(src->n * sizeof *dst->entries);
+    if (!dst->entries)
+        return -ENOMEM;
+    memcpy(dst->entries, src->entries, src->n * sizeof *dst->entries);
+    dst->n = src->n;
+    return 0;
+}
+
+int
 vv_read(store_t *store, MDB_txn *txn, vv_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -33,6 +33,10 @@ bool vv_covers(const vv_t *vv, const pdb_id_t *origin, uint64_t origin_seq);
 //  True when vv covers every entry of other (it knows all other knows).
 bool vv_dominates(const vv_t *vv, const vv_t *other);
 
+//  A copy of src into *dst (NULL src: empty). Caller frees with vv_release.
+//  0 or -ENOMEM.
+int vv_copy(vv_t *dst, const vv_t *src);
+
 //  Reads the node's vector from the origins database. Caller frees with vv_release.
 int vv_read(store_t *store, MDB_txn *txn, vv_t *out);
 

@@ -1,5 +1,6 @@
 #include "batch.h"
 #include "bounds.h"
+#include "log.h"
 #include "peers.h"
 #include "sproto.h"
 #include "wal.h"
@@ -48,15 +49,21 @@ s_decode_all(const msgpack_object *list, change_t *changes, char *why)
 }
 
 //  Ingests in order; returns the index of the first change held back on a
-//  missing dependency (n when none), or a negative error.
+//  missing dependency (n when none; held gets its reason when it has one),
+//  or a negative error.
 static int64_t
 s_ingest_all(const ingest_t *ingest, MDB_txn *txn, const change_t *changes, uint32_t n,
-             int *results, storage_stats_t *stats, char *why)
+             int *results, storage_stats_t *stats, char held[PDB_ERRMSG_MAX], char *why)
 {
     for (uint32_t i = 0; i < n; i++) {
         char detail[PDB_ERRMSG_MAX];
         int rc = ingest_remote(ingest, txn, &changes[i], detail);
         if (rc == PDB_EMISSINGDEP) {
+            if (detail[0]) {
+                snprintf(held, PDB_ERRMSG_MAX, "change seq %llu: %.200s",
+                         (unsigned long long) changes[i].seq, detail);
+                log_d("storage", "batch held back at %s", held);
+            }
             for (uint32_t j = i; j < n; j++)
                 results[j] = PDB_EMISSINGDEP;
             stats->missing += n - i;
@@ -76,17 +83,20 @@ s_ingest_all(const ingest_t *ingest, MDB_txn *txn, const change_t *changes, uint
 }
 
 static int
-s_pack_result(store_t *store, MDB_txn *txn, const int *results, uint32_t n, mpk_out_t *out)
+s_pack_result(store_t *store, MDB_txn *txn, const int *results, uint32_t n, const char *held,
+              mpk_out_t *out)
 {
     uint64_t head;
     int rc = wal_head(store, txn, &head);
     if (rc)
         return rc;
-    mpk_pack_array(&out->pk, 2);
+    mpk_pack_array(&out->pk, held[0] ? 3 : 2);
     mpk_pack_array(&out->pk, n);
     for (uint32_t i = 0; i < n; i++)
         mpk_pack_i64(&out->pk, results[i]);
     mpk_pack_u64(&out->pk, head);
+    if (held[0])
+        mpk_pack_str(&out->pk, held);
     return 0;
 }
 
@@ -120,10 +130,11 @@ batch_apply(const ingest_t *ingest, MDB_txn *txn, const msgpack_object *args, mp
         changes[i].partial = true;
     int64_t done = 0;
     uint64_t conflicts = 0;
+    char held[PDB_ERRMSG_MAX] = "";
     ingest_t counted = *ingest;     // this batch's conflicts, for the peer's row
     counted.conflicts = &conflicts;
     if (!rc) {
-        done = s_ingest_all(&counted, txn, changes, n, results, stats, why);
+        done = s_ingest_all(&counted, txn, changes, n, results, stats, held, why);
         rc = done < 0 ? (int) done : 0;
     }
     if (!rc && peer_len > 0)
@@ -136,7 +147,7 @@ batch_apply(const ingest_t *ingest, MDB_txn *txn, const msgpack_object *args, mp
         rc = peers_raise_cursor(ingest->store, txn, peer, peer_len, reached);
     }
     if (!rc)
-        rc = s_pack_result(ingest->store, txn, results, n, out);
+        rc = s_pack_result(ingest->store, txn, results, n, held, out);
     free(changes);
     free(results);
     return rc;

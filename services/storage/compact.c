@@ -87,6 +87,9 @@ compact_wal(store_t *store, MDB_txn *txn, const msgpack_object *args, mpk_out_t 
     if (!rc)
         rc = s_delete_front(cur, below, max, head, &deleted, &floor);
     mdb_cursor_close(cur);
+    //  Each index entry names one WAL entry: as many go as were deleted.
+    if (!rc && deleted)
+        rc = wal_own_trim(store, txn, floor, deleted);
     if (rc)
         return rc;
     mpk_pack_array(&out->pk, 2);

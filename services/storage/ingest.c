@@ -81,12 +81,14 @@ s_same_change(const change_t *a, const change_t *b)
         && (a->fields_len == 0 || memcmp(a->fields, b->fields, a->fields_len) == 0);
 }
 
-//  A change naming this node as its origin. This node's own changes sit
-//  in its WAL at seq == origin_seq; one it never wrote (beyond what it
-//  wrote, or differing from the entry there) would move its own vector
-//  entry or collide with a later local write: refused, nothing applied.
-//  What it really wrote comes back as an echo or a relay: known. An entry
-//  compacted away cannot be compared; nothing is applied either way.
+//  A change naming this node as its origin. This node numbers its own
+//  changes 1, 2, 3, ... (its vector entry is the last) and indexes where
+//  each sits in its WAL; one it never wrote (beyond what it wrote, or
+//  differing from what it wrote there) would move its own vector entry or
+//  collide with a later local write: refused, nothing applied. What it
+//  really wrote comes back as an echo or a relay: known. An entry compacted
+//  away (or written before the index) cannot be compared; nothing is
+//  applied either way.
 static int
 s_own_origin(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t known, char *why)
 {
@@ -96,14 +98,19 @@ s_own_origin(const ingest_t *self, MDB_txn *txn, const change_t *c, uint64_t kno
                  (unsigned long long) c->origin_seq, (unsigned long long) known);
         return PDB_EINVAL;
     }
+    uint64_t seq;
+    int rc = wal_own_seq(self->store, txn, c->origin_seq, &seq);
+    if (rc == PDB_ENOTFOUND)
+        return SPROTO_KNOWN;
     uint8_t kbuf[8];
-    store_key_seq(kbuf, c->origin_seq);
+    store_key_seq(kbuf, seq);
     MDB_val key = { sizeof kbuf, kbuf }, val;
-    int rc = mdb_get(txn, self->store->wal, &key, &val);
-    if (rc == MDB_NOTFOUND)
+    if (!rc)
+        rc = pdb_from_mdb(mdb_get(txn, self->store->wal, &key, &val));
+    if (rc == PDB_ENOTFOUND)
         return SPROTO_KNOWN;
     if (rc)
-        return pdb_from_mdb(rc);
+        return rc;
     change_t wrote;
     if (change_decode(val.mv_data, val.mv_size, &wrote) != 0)
         return PDB_ECORRUPT;
@@ -128,6 +135,17 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
         return s_own_origin(self, txn, c, known, why);
     if (c->origin_seq <= known)
         return SPROTO_KNOWN;
+    //  A whole copy continues its origin's sequence exactly: one past the
+    //  entry would make the entry claim the changes in between, and this
+    //  node would skip them for ever. It waits for them (a sender that
+    //  cannot send them marks such a change partial; docs/sync-protocol.md).
+    if (!c->partial && c->origin_seq != known + 1) {
+        snprintf(why, PDB_ERRMSG_MAX, "whole copy of origin_seq %llu skips its origin's "
+                 "changes %llu..%llu: held back until they arrive",
+                 (unsigned long long) c->origin_seq, (unsigned long long) known + 1,
+                 (unsigned long long) c->origin_seq - 1);
+        return PDB_EMISSINGDEP;
+    }
     uint64_t stamp;
     rc = ingest_stamp(c, &stamp, why);
     if (rc)
@@ -136,7 +154,10 @@ ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c, char why[PD
     //  write must beat every version stored here.
     hlc_observe(self->hlc, stamp);
     rc = s_apply_remote(self, txn, c, NULL, why);
-    if (rc == SPROTO_APPLIED) {
+    //  Logged when it changed something, and always when whole (it raises
+    //  the vector below): what this node relays of an origin is then that
+    //  origin's sequence without holes, also where a change lost here.
+    if (rc == SPROTO_APPLIED || (rc == SPROTO_KNOWN && !c->partial)) {
         change_t relayed = *c;     // keeps origin, origin_seq, hlc, partial and source marks
         int wrc = wal_append(self->store, txn, &relayed);
         if (wrc)
@@ -157,12 +178,12 @@ int
 ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
              char why[PDB_ERRMSG_MAX])
 {
-    uint64_t head;
-    int rc = wal_head(self->store, txn, &head);
+    uint64_t mine;
+    int rc = store_origin_seq(self->store, txn, &self->self, &mine);
     if (rc)
         return rc;
     c->origin = self->self;
-    c->origin_seq = head + 1;
+    c->origin_seq = mine + 1;
     c->hlc = hlc_tick(self->hlc, wall_ms);
     rc = apply_change(self->store, txn, c, why);
     if (rc == SPROTO_KNOWN || rc == PDB_EMISSINGDEP) {
@@ -173,7 +194,7 @@ ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
     }
     if (rc != SPROTO_APPLIED)
         return rc;
-    rc = wal_append(self->store, txn, c);
+    rc = wal_append_own(self->store, txn, c);
     if (!rc)
         rc = s_raise_origin(self->store, txn, &c->origin, c->origin_seq);
     return rc;
@@ -197,17 +218,17 @@ ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c,
         return rc;
     //  Relayed as our own change: the snapshot's envelope (a position in
     //  the sender's stream) means nothing to third nodes' vectors.
-    uint64_t head;
-    rc = wal_head(self->store, txn, &head);
+    uint64_t mine;
+    rc = store_origin_seq(self->store, txn, &self->self, &mine);
     if (rc)
         return rc;
     change_t own = *c;
     own.partial = false;           // our own change: every node may count it
                                    // own.source stays: the snapshot's source has it
     own.origin = self->self;
-    own.origin_seq = head + 1;
+    own.origin_seq = mine + 1;
     own.hlc = hlc_tick(self->hlc, wall_ms);
-    rc = wal_append(self->store, txn, &own);
+    rc = wal_append_own(self->store, txn, &own);
     if (!rc)
         rc = s_raise_origin(self->store, txn, &own.origin, own.origin_seq);
     return rc ? rc : SPROTO_APPLIED;

@@ -47,3 +47,59 @@ wal_append(store_t *store, MDB_txn *txn, change_t *c)
         rc = pdb_from_mdb(mdb_put(txn, store->meta, &hkey, &hval, 0));
     return rc;
 }
+
+int
+wal_append_own(store_t *store, MDB_txn *txn, change_t *c)
+{
+    int rc = wal_append(store, txn, c);
+    if (rc)
+        return rc;
+    uint8_t kbuf[8], vbuf[8];
+    store_key_seq(kbuf, c->origin_seq);
+    store_key_seq(vbuf, c->seq);
+    MDB_val key = { sizeof kbuf, kbuf }, val = { sizeof vbuf, vbuf };
+    return pdb_from_mdb(mdb_put(txn, store->own_changes, &key, &val, MDB_APPEND));
+}
+
+int
+wal_own_seq(store_t *store, MDB_txn *txn, uint64_t origin_seq, uint64_t *seq)
+{
+    uint8_t kbuf[8];
+    store_key_seq(kbuf, origin_seq);
+    MDB_val key = { sizeof kbuf, kbuf }, val;
+    int rc = mdb_get(txn, store->own_changes, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return PDB_ENOTFOUND;
+    if (rc)
+        return pdb_from_mdb(rc);
+    if (val.mv_size != 8)
+        return PDB_ECORRUPT;
+    *seq = store_seq_from_key(&val);
+    return 0;
+}
+
+int
+wal_own_trim(store_t *store, MDB_txn *txn, uint64_t floor, uint64_t max)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, store->own_changes, &cur);
+    if (rc)
+        return pdb_from_mdb(rc);
+    MDB_val key, val;
+    uint64_t n = 0;
+    //  Both sequences grow together: the front holds the oldest entries.
+    while (n < max && (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST)) == 0) {
+        if (val.mv_size != 8) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if (store_seq_from_key(&val) >= floor)
+            break;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : pdb_from_mdb(rc);
+}

@@ -12,8 +12,22 @@
 //  log never reuses a sequence).
 int wal_head(store_t *store, MDB_txn *txn, uint64_t *head);
 
-//  Assigns c->seq = head + 1 and appends c. For a local change the caller
-//  sets origin_seq to the same value first (see ingest). Returns 0 or a code.
+//  Assigns c->seq = head + 1 and appends c. Returns 0 or a code.
 int wal_append(store_t *store, MDB_txn *txn, change_t *c);
+
+//  Appends a change this node made (its origin is this node, its origin_seq
+//  the next of this node's own, which are numbered 1, 2, 3, ... apart from
+//  the WAL's sequence) and indexes origin_seq -> seq in own_changes, so what
+//  this node wrote under an origin_seq can be found again.
+int wal_append_own(store_t *store, MDB_txn *txn, change_t *c);
+
+//  The WAL sequence of this node's own change origin_seq: 0, or
+//  PDB_ENOTFOUND when it is not indexed (compacted away, or written
+//  before the index existed).
+int wal_own_seq(store_t *store, MDB_txn *txn, uint64_t origin_seq, uint64_t *seq);
+
+//  Drops own_changes entries whose WAL entry is below `floor` (compacted);
+//  at most max of them. Returns 0 or a code.
+int wal_own_trim(store_t *store, MDB_txn *txn, uint64_t floor, uint64_t max);
 
 #endif

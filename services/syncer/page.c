@@ -1,5 +1,6 @@
 #include "page.h"
 #include "chead.h"
+#include "change.h"
 #include "err.h"
 
 #include <errno.h>
@@ -34,15 +35,54 @@ s_push(page_t *page, size_t *cap, const void *data, size_t len)
 
 typedef enum { S_TAKE, S_SKIP, S_FULL } s_verdict_t;
 
-//  What to do with one WAL entry; PDB_ETOOBIG when it can never fit.
+//  One scan's state: the receiver's vector as it will stand after the
+//  changes taken so far, and the entries re-encoded for it.
+typedef struct {
+    const page_req_t *req;
+    page_t *page;
+    size_t cap;
+    vv_t expect;
+    bool whole_link;             // no filter: whole copies stay whole
+} s_scan_t;
+
+//  The entry re-encoded as a partial copy, kept by the page.
 static int
-s_judge(const page_req_t *req, page_t *page, uint64_t seq, const MDB_val *val,
+s_remake_partial(s_scan_t *scan, const MDB_val *val, MDB_val *out)
+{
+    change_t c;
+    if (change_decode(val->mv_data, val->mv_size, &c) != 0)
+        return PDB_ECORRUPT;
+    c.partial = true;
+    mpk_out_t buf;
+    mpk_out_init(&buf);
+    change_pack(&buf.pk, &c);
+    int rc = mpk_out_status(&buf);
+    page_t *page = scan->page;
+    uint8_t **more = rc ? NULL : realloc(page->owned, (page->owned_n + 1) * sizeof *more);
+    if (!rc && !more)
+        rc = -ENOMEM;
+    if (!rc) {
+        page->owned = more;
+        page->owned[page->owned_n++] = (uint8_t *) buf.buf.data;
+        *out = (MDB_val) { buf.buf.size, buf.buf.data };
+        buf.buf.data = NULL;       // the page frees it
+    }
+    mpk_out_release(&buf);
+    return rc;
+}
+
+//  What to do with one WAL entry, and the bytes to send for it (the entry
+//  itself, or a partial copy of it); PDB_ETOOBIG when it can never fit.
+static int
+s_judge(s_scan_t *scan, uint64_t seq, const MDB_val *val, MDB_val *send,
         s_verdict_t *verdict)
 {
+    const page_req_t *req = scan->req;
+    page_t *page = scan->page;
     chead_t h;
     if (chead_read(val->mv_data, val->mv_size, &h) != 0)
         return PDB_ECORRUPT;
-    bool covered = req->vector && vv_covers(req->vector, &h.origin, h.origin_seq);
+    bool covered = vv_covers(&scan->expect, &h.origin, h.origin_seq);
     //  A state installed from the receiver's snapshot is the receiver's own
     //  data (or older): sending it back would be a second full transfer.
     bool its_own = req->receiver && pdb_id_cmp(&h.source, req->receiver) == 0;
@@ -50,28 +90,48 @@ s_judge(const page_req_t *req, page_t *page, uint64_t seq, const MDB_val *val,
         *verdict = S_SKIP;
         return 0;
     }
-    size_t cost = val->mv_size + PAGE_BLOB_OVERHEAD;
+    //  A whole copy must continue the receiver's sequence of its origin
+    //  exactly, or the receiver holds it back. Where this log does not hold
+    //  the changes in between (a snapshot installed here, compaction, a log
+    //  from before dense numbering), it goes as a partial copy: merged, but
+    //  claiming nothing about the others.
+    *send = *val;
+    bool continues = h.origin_seq == vv_get(&scan->expect, &h.origin) + 1;
+    bool remade = scan->whole_link && !h.partial && !continues;
+    if (remade) {
+        int rc = s_remake_partial(scan, val, send);
+        if (rc)
+            return rc;
+    }
+    size_t cost = send->mv_size + PAGE_BLOB_OVERHEAD;
     if (page->n >= req->max_changes || page->bytes + cost > req->max_bytes) {
         if (page->n == 0) {
             page->big_seq = seq;
-            page->big_len = val->mv_size;
+            page->big_len = send->mv_size;
             return PDB_ETOOBIG;
         }
         *verdict = S_FULL;
         return 0;
+    }
+    if (scan->whole_link && !h.partial && continues) {
+        int rc = vv_raise(&scan->expect, &h.origin, h.origin_seq);
+        if (rc)
+            return rc;
     }
     *verdict = S_TAKE;
     return 0;
 }
 
 static int
-s_scan(store_t *store, MDB_txn *txn, const page_req_t *req, page_t *page)
+s_scan(store_t *store, MDB_txn *txn, s_scan_t *scan)
 {
+    const page_req_t *req = scan->req;
+    page_t *page = scan->page;
     MDB_cursor *cur;
     int rc = pdb_from_mdb(mdb_cursor_open(txn, store->wal, &cur));
     if (rc)
         return rc;
-    size_t cap = 0, examined = 0;
+    size_t examined = 0;
     uint8_t start[8];
     store_key_seq(start, req->cursor + 1);
     MDB_val key = { sizeof start, start }, val;
@@ -84,7 +144,8 @@ s_scan(store_t *store, MDB_txn *txn, const page_req_t *req, page_t *page)
         }
         uint64_t seq = store_seq_from_key(&key);
         s_verdict_t verdict;
-        rc = s_judge(req, page, seq, &val, &verdict);
+        MDB_val send;
+        rc = s_judge(scan, seq, &val, &send, &verdict);
         if (rc)
             break;
         if (verdict == S_FULL) {
@@ -92,10 +153,10 @@ s_scan(store_t *store, MDB_txn *txn, const page_req_t *req, page_t *page)
             break;
         }
         if (verdict == S_TAKE) {
-            rc = s_push(page, &cap, val.mv_data, val.mv_size);
+            rc = s_push(page, &scan->cap, send.mv_data, send.mv_size);
             if (rc)
                 break;
-            page->bytes += val.mv_size + PAGE_BLOB_OVERHEAD;
+            page->bytes += send.mv_size + PAGE_BLOB_OVERHEAD;
         }
         page->next_cursor = seq;
         examined++;
@@ -119,7 +180,13 @@ page_build(store_t *store, MDB_txn *txn, const page_req_t *req, page_t *out)
     out->floor = meta.wal_floor;
     if (req->cursor < UINT64_MAX && req->cursor + 1 < meta.wal_floor)
         return PDB_ENOTFOUND;
-    return s_scan(store, txn, req, out);
+    s_scan_t scan = { .req = req, .page = out,
+                      .whole_link = !req->filter || req->filter_n == 0 };
+    rc = vv_copy(&scan.expect, req->vector);
+    if (!rc)
+        rc = s_scan(store, txn, &scan);
+    vv_release(&scan.expect);
+    return rc;
 }
 
 void
@@ -128,4 +195,9 @@ page_release(page_t *page)
     free(page->changes);
     page->changes = NULL;
     page->n = 0;
+    for (size_t i = 0; i < page->owned_n; i++)
+        free(page->owned[i]);
+    free(page->owned);
+    page->owned = NULL;
+    page->owned_n = 0;
 }

@@ -5,7 +5,11 @@
     has (its version vector covers them: no echo, no duplicate through a
     second path), snapshot states installed from the receiver itself (their
     source mark names it: it holds them already) and changes outside the
-    collective filter. It stops at
+    collective filter. Over an unfiltered link, a whole copy that does not
+    continue the receiver's sequence of its origin (the receiver's vector,
+    followed through the page) is sent re-encoded as a partial copy: the
+    receiver holds back whole copies with a gap, and this log may not hold
+    what is in between (docs/sync-protocol.md, "Origin sequences"). It stops at
     max_changes, before max_bytes, after PAGE_EXAMINE_MAX entries, or at
     the end of the WAL. next_cursor is the last seq examined, skipped ones
     included, so a page whose changes were all filtered out still advances.
@@ -38,7 +42,10 @@ typedef struct {
 } page_req_t;
 
 typedef struct {
-    sync_blob_t *changes;        // owned array; bytes borrowed from the txn
+    sync_blob_t *changes;        // owned array; bytes borrowed from the txn,
+                                 // or from owned
+    uint8_t **owned;             // changes re-encoded as partial copies
+    size_t owned_n;
     size_t n;
     size_t bytes;                // counted as for max_bytes
     uint64_t next_cursor;        // last seq examined (cursor when none)
@@ -48,7 +55,8 @@ typedef struct {
     size_t big_len;
 } page_t;
 
-//  Builds a page in txn; the changes are valid until txn ends. Returns 0,
+//  Builds a page in txn; the changes are valid until txn ends (and the
+//  page is released). Returns 0,
 //  PDB_ENOTFOUND when cursor + 1 < floor (those changes were compacted
 //  away: the receiver needs a snapshot), PDB_ETOOBIG when the first change
 //  to send is alone over max_bytes (big_seq/big_len name it; it is never

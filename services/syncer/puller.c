@@ -81,8 +81,9 @@ s_apply(puller_t *self, const sync_msg_t *msg, uint64_t cursor, uint64_t *reache
     const char *name = self->conn.peer->spec.name;
     //  A filtered pull brings a subset of each origin's changes: partial.
     bool partial = self->conn.peer->spec.collectives_n > 0;
+    char held_why[PDB_ERRMSG_MAX] = "";
     int rc = sops_apply(self->conn.storage, name, msg->next_cursor, msg->changes,
-                        msg->changes_n, partial, results, &head, why);
+                        msg->changes_n, partial, results, &head, held_why, why);
     peer_counts_t add = { .pulled = msg->changes_n };
     size_t held = msg->changes_n;
     for (size_t i = 0; !rc && i < msg->changes_n; i++) {
@@ -108,9 +109,9 @@ s_apply(puller_t *self, const sync_msg_t *msg, uint64_t cursor, uint64_t *reache
                         ? h.seq - 1 : cursor;
         *reached = before > cursor ? before : cursor;
         if (!self->missing_warned)
-            log_w("syncer", "pull held back peer=%s missing=%llu seq=%llu: a change needs an "
-                  "entity not here yet; retrying", name, (unsigned long long) add.pull_missing,
-                  (unsigned long long) h.seq);
+            log_w("syncer", "pull held back peer=%s missing=%llu seq=%llu: %s; retrying", name,
+                  (unsigned long long) add.pull_missing, (unsigned long long) h.seq,
+                  held_why[0] ? held_why : "a change needs an entity not here yet");
         self->missing_warned = true;
         return PULL_HELD;
     }

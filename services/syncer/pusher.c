@@ -220,7 +220,8 @@ s_send(pusher_t *self, const s_batch_t *batch, char *why)
     self->stalled = moved <= self->acked;
     if (msg->missing_n)
         log_w("syncer", "push held back peer=%s missing=%llu safe_through=%llu: the peer lacks "
-              "an entity they need; resending later", self->conn.peer->spec.name,
+              "what they depend on (an entity, or earlier changes of their origin); resending "
+              "later", self->conn.peer->spec.name,
               (unsigned long long) msg->missing_n, (unsigned long long) safe);
     if (moved > self->acked)
         self->acked = moved;

@@ -327,8 +327,9 @@ s_push_answer(serve_t *self, s_push_t *p, int rc, const void *result, size_t len
         rc = -ENOMEM;
         snprintf(detail, sizeof detail, "out of memory");
     }
+    char held[PDB_ERRMSG_MAX] = "";
     if (!rc)
-        rc = sops_apply_result(result, len, results, p->n, NULL, detail);
+        rc = sops_apply_result(result, len, results, p->n, NULL, held, detail);
     if (rc) {
         s_error(self, &p->route, s_storage_error(rc), "storage refused the batch: %s",
                 detail[0] ? detail : pdb_strerror(rc));
@@ -342,6 +343,10 @@ s_push_answer(serve_t *self, s_push_t *p, int rc, const void *result, size_t len
                              .stale_n = ack.stale, .missing_n = ack.missing,
                              .safe_through = ack.safe_through };
         s_send(self, &p->route, &reply);
+        //  A change held back for a reason storage names (a jump in its
+        //  origin's sequence) is a partial refusal: shown like one.
+        if (held[0])
+            s_note_refused(self, &p->source, SYNC_PUSH, held);
     }
     free(results);
 }

@@ -57,13 +57,19 @@ s_finish(int rc, mpk_out_t *args, void *buf, msgpack_unpacked *u, bool has, cons
 }
 
 static int
-s_apply_results(const msgpack_object *o, int *results, size_t n, uint64_t *head)
+s_apply_results(const msgpack_object *o, int *results, size_t n, uint64_t *head, char *held)
 {
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2
+    const char *text = "";
+    size_t text_len = 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 2 || o->via.array.size > 3
         || o->via.array.ptr[0].type != MSGPACK_OBJECT_ARRAY
         || o->via.array.ptr[0].via.array.size != n
-        || mpk_get_u64(&o->via.array.ptr[1], head))
+        || mpk_get_u64(&o->via.array.ptr[1], head)
+        || (o->via.array.size == 3 && mpk_get_str(&o->via.array.ptr[2], &text, &text_len)))
         return PDB_EPROTO;
+    if (held)
+        snprintf(held, PDB_ERRMSG_MAX, "%.*s", (int) (text_len < PDB_ERRMSG_MAX - 1
+                                                      ? text_len : PDB_ERRMSG_MAX - 1), text);
     for (size_t i = 0; i < n; i++) {
         int64_t v;
         if (mpk_get_i64(&o->via.array.ptr[0].via.array.ptr[i], &v) || v > 1 || v < INT32_MIN)
@@ -91,13 +97,13 @@ sops_apply_pack(mpk_out_t *args, const char *peer, uint64_t cursor,
 
 int
 sops_apply_result(const void *result, size_t len, int *results, size_t n, uint64_t *head,
-                  char why[PDB_ERRMSG_MAX])
+                  char held[PDB_ERRMSG_MAX], char why[PDB_ERRMSG_MAX])
 {
     msgpack_unpacked u;
     uint64_t ignored;
     int rc = result && mpk_parse(result, len, &u) == 0 ? 0 : PDB_EPROTO;
     if (!rc) {
-        rc = s_apply_results(&u.data, results, n, head ? head : &ignored);
+        rc = s_apply_results(&u.data, results, n, head ? head : &ignored, held);
         msgpack_unpacked_destroy(&u);
     }
     if (rc)
@@ -108,7 +114,7 @@ sops_apply_result(const void *result, size_t len, int *results, size_t n, uint64
 int
 sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
            const sync_blob_t *changes, size_t n, bool partial, int *results, uint64_t *head,
-           char why[PDB_ERRMSG_MAX])
+           char held[PDB_ERRMSG_MAX], char why[PDB_ERRMSG_MAX])
 {
     mpk_out_t args;
     (void) sops_apply_pack(&args, peer, cursor, changes, n, partial);
@@ -118,7 +124,8 @@ sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
     int rc = s_call(storage, "apply", &args, &buf, &u, &has, why);
     uint64_t ignored;
     if (!rc)
-        rc = has ? s_apply_results(&u.data, results, n, head ? head : &ignored) : PDB_EPROTO;
+        rc = has ? s_apply_results(&u.data, results, n, head ? head : &ignored, held)
+                 : PDB_EPROTO;
     return s_finish(rc, &args, buf, &u, has, "apply", why);
 }
 

@@ -33,11 +33,12 @@ typedef struct {
 //  partial: the changes came over a collective filter, so storage applies
 //  them as partial copies (no version vector moves). results (n entries,
 //  may be NULL when n == 0) get one code per change: SPROTO_APPLIED,
-//  SPROTO_KNOWN or PDB_EMISSINGDEP. Returns 0 or storage's code with why
-//  (PDB_EUNAVAIL when storage did not answer).
+//  SPROTO_KNOWN or PDB_EMISSINGDEP; held (may be NULL) why the first held
+//  back change was, when storage says ("" otherwise). Returns 0 or
+//  storage's code with why (PDB_EUNAVAIL when storage did not answer).
 int sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
                const sync_blob_t *changes, size_t n, bool partial, int *results,
-               uint64_t *head, char why[PDB_ERRMSG_MAX]);
+               uint64_t *head, char held[PDB_ERRMSG_MAX], char why[PDB_ERRMSG_MAX]);
 
 //  The halves of sops_apply, for a caller that sends the request itself
 //  (sclient_send): packs the args into args (initialised here; release
@@ -46,7 +47,7 @@ int sops_apply(sclient_t *storage, const char *peer, uint64_t cursor,
 int sops_apply_pack(mpk_out_t *args, const char *peer, uint64_t cursor,
                     const sync_blob_t *changes, size_t n, bool partial);
 int sops_apply_result(const void *result, size_t len, int *results, size_t n, uint64_t *head,
-                      char why[PDB_ERRMSG_MAX]);
+                      char held[PDB_ERRMSG_MAX], char why[PDB_ERRMSG_MAX]);
 
 //  "peer_set" [peer, {fields}]: merges the fields into the peer's row.
 int sops_peer_set(sclient_t *storage, const char *peer, const sops_kv_t *kv, size_t n,

@@ -227,7 +227,11 @@ def sync_request(address, message, timeout_ms=5000, frames=None, curve=None):
         sock.close()
 
 
-def hello_msg(instance=None, protocol=1, version=1, target=None):
+# The sync protocol's version (common/syncmsg.h SYNC_PROTOCOL_VERSION).
+PROTO = 2
+
+
+def hello_msg(instance=None, protocol=PROTO, version=PROTO, target=None):
     body = {"instance": instance or uuid.uuid4().bytes, "protocol": protocol,
             "capabilities": ["push", "pull", "snapshot"], "vector": {}}
     if target is not None:

@@ -19,7 +19,7 @@ import pytest
 import requests
 import zmq
 
-from conftest import (BUILD, PULSEDB, STORAGE, Node, SyncNode, free_port, sync_request,
+from conftest import (PROTO, BUILD, PULSEDB, STORAGE, Node, SyncNode, free_port, sync_request,
                       wait_for)
 
 FAULTFS = os.path.join(BUILD, "tests", "libpdb_faultfs.so")
@@ -173,7 +173,7 @@ def _wal_of(node):
     me, target = uuid.uuid4().bytes, uuid.UUID(node.instance_id).bytes
     changes, cursor = [], 0
     while True:
-        reply = sync_request(node.sync_address, [1, "pull", {
+        reply = sync_request(node.sync_address, [PROTO, "pull", {
             "source": me, "target": target, "cursor": cursor, "max_changes": 1000,
             "max_bytes": 4 << 20, "wait_ms": 0, "vector": {}}], timeout_ms=30000)
         assert reply and reply[1] == "pull_ok", reply

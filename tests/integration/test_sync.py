@@ -21,7 +21,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import PULSEDB, SYNCER, Cluster, hello_msg, id_str, sync_request, wait_for
+from conftest import PROTO, PULSEDB, SYNCER, Cluster, hello_msg, id_str, sync_request, wait_for
 
 DIM = 4
 
@@ -70,7 +70,7 @@ def refusing_peer():
         while not stop.is_set():
             if sock.poll(50):
                 frames = sock.recv_multipart()
-                reply = msgpack.packb([1, "error", {"code": "busy", "detail": "test refuses"}])
+                reply = msgpack.packb([PROTO, "error", {"code": "busy", "detail": "test refuses"}])
                 sock.send_multipart([*frames[:-1], reply])
 
     t = threading.Thread(target=serve)
@@ -133,7 +133,7 @@ def write_mix(node, coll_id, n, tag):
 
 def refused(reply, code):
     assert reply is not None, "no reply"
-    assert reply[0] == 1 and reply[1] == "error", reply
+    assert reply[0] == PROTO and reply[1] == "error", reply
     assert reply[2]["code"] == code, reply
     assert reply[2]["detail"], reply
     return reply[2]["detail"]
@@ -144,7 +144,7 @@ def changes_of(node, max_changes=100):
     each an encoded change: [seq, origin, origin_seq, hlc, entity, op, ...]."""
     me = uuid.uuid4().bytes
     target = uuid.UUID(node.instance_id).bytes
-    reply = sync_request(node.sync_address, [1, "pull", {
+    reply = sync_request(node.sync_address, [PROTO, "pull", {
         "source": me, "target": target, "cursor": 0, "max_changes": max_changes,
         "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}])
     assert reply and reply[1] == "pull_ok", reply
@@ -406,7 +406,7 @@ def test_filtered_link_claims_no_change_it_skipped(cluster):
     assert all(len(c) == 9 or (len(c) == 11 and c[9] is False)
                for c in decoded_changes(b) if c[1] == mine)
     # No echo: what A serves B's filtered pull holds none of B's own changes.
-    reply = sync_request(a.sync_address, [1, "pull", {
+    reply = sync_request(a.sync_address, [PROTO, "pull", {
         "source": mine, "target": uuid.UUID(a.instance_id).bytes, "cursor": 0,
         "max_changes": 100, "max_bytes": 1 << 20, "wait_ms": 0,
         "collectives": [uuid.UUID(x).bytes],
@@ -791,7 +791,7 @@ def test_installed_snapshot_does_not_flow_back_to_its_source(cluster):
     assert after["known"] == before["known"], (before, after)
     assert b.peer("a")["push_acked"] == b.wal_head()
     # What B serves A's pull, even to an empty vector: B's own write only.
-    reply = sync_request(b.sync_address, [1, "pull", {
+    reply = sync_request(b.sync_address, [PROTO, "pull", {
         "source": uuid.UUID(a.instance_id).bytes, "target": uuid.UUID(b.instance_id).bytes,
         "cursor": 0, "max_changes": 1000, "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}])
     assert reply and reply[1] == "pull_ok", reply
@@ -863,7 +863,7 @@ def test_peer_behind_the_floor_resyncs_by_snapshot(cluster):
 
     # What B's puller is told when it asks from where it stopped.
     cursor = b.peer("a")["pull_cursor"]
-    reply = sync_request(a.sync_address, [1, "pull", {
+    reply = sync_request(a.sync_address, [PROTO, "pull", {
         "source": uuid.UUID(b.instance_id).bytes, "target": uuid.UUID(a.instance_id).bytes,
         "cursor": cursor, "max_changes": 10, "max_bytes": 1 << 20, "wait_ms": 0}])
     detail = refused(reply, "cursor_below_floor")
@@ -1392,12 +1392,18 @@ def test_compaction_keeps_what_the_slowest_peer_lacks(cluster):
 def test_other_protocol_version_is_refused_clearly(cluster):
     a = cluster.add("a")
     me = uuid.uuid4().bytes
-    detail = refused(sync_request(a.sync_address, hello_msg(me, protocol=2, version=2)),
+    newer = PROTO + 1
+    detail = refused(sync_request(a.sync_address, hello_msg(me, protocol=newer, version=newer)),
                      "protocol_version")
-    assert "2" in detail and "speaks 1" in detail, detail
-    # A version-1 hello saying it speaks only an older protocol is refused too.
-    detail = refused(sync_request(a.sync_address, hello_msg(me, protocol=0)), "protocol_version")
-    assert "speaks 1" in detail, detail
+    assert str(newer) in detail and f"speaks {PROTO}" in detail, detail
+    # A hello of this version saying it speaks only an older protocol is refused too.
+    for older in range(PROTO):
+        detail = refused(sync_request(a.sync_address, hello_msg(me, protocol=older)),
+                         "protocol_version")
+        assert f"speaks {PROTO}" in detail, detail
+    # A message of the previous version (before dense origin sequences) is refused whole.
+    refused(sync_request(a.sync_address, hello_msg(me, protocol=PROTO - 1, version=PROTO - 1)),
+            "protocol_version")
     # Other ops of another version as well, before anything is looked at.
     refused(sync_request(a.sync_address, [7, "push", {"junk": True}]), "protocol_version")
     reply = sync_request(a.sync_address, hello_msg(me))
@@ -1426,7 +1432,7 @@ def test_bad_frames_get_errors_and_change_nothing(cluster):
     before = (b.collective_ids(), b.digest(coll), b.stats())
 
     def push(changes, to=target, **extra):
-        return [1, "push", {"source": me, "target": to, "changes": changes, **extra}]
+        return [PROTO, "push", {"source": me, "target": to, "changes": changes, **extra}]
 
     pull = {"source": me, "target": target, "cursor": 0, "max_changes": 10,
             "max_bytes": 1 << 20, "wait_ms": 0}
@@ -1437,16 +1443,16 @@ def test_bad_frames_get_errors_and_change_nothing(cluster):
         (msgpack.packb(push(blobs))[:-7], "bad_request"),                  # truncated
         (msgpack.packb(push(blobs)) + b"\x00", "bad_request"),             # trailing byte
         (msgpack.packb({"v": 1}), "bad_request"),
-        (msgpack.packb([1, "push"]), "bad_request"),
-        (msgpack.packb([1, "frob", {}]), "bad_request"),
-        (msgpack.packb([1, "hello_ok", {}]), "bad_request"),
-        (msgpack.packb([1, "hello", {**hello_body, "extra": 1}]), "bad_request"),
-        (msgpack.packb([1, "hello", {"instance": me}]), "bad_request"),
-        (msgpack.packb([1, "hello", {**hello_body, "instance": b"short"}]), "bad_request"),
-        (msgpack.packb([1, "pull", {**pull, "max_changes": 0}]), "bad_request"),
-        (msgpack.packb([1, "pull", {**pull, "wait_ms": 10 ** 9}]), "bad_request"),
-        (msgpack.packb([1, "pull", {**pull, "target": me}]), "bad_request"),
-        (msgpack.packb([1, "snapshot", {"source": me, "target": target, "max_entities": 5,
+        (msgpack.packb([PROTO, "push"]), "bad_request"),
+        (msgpack.packb([PROTO, "frob", {}]), "bad_request"),
+        (msgpack.packb([PROTO, "hello_ok", {}]), "bad_request"),
+        (msgpack.packb([PROTO, "hello", {**hello_body, "extra": 1}]), "bad_request"),
+        (msgpack.packb([PROTO, "hello", {"instance": me}]), "bad_request"),
+        (msgpack.packb([PROTO, "hello", {**hello_body, "instance": b"short"}]), "bad_request"),
+        (msgpack.packb([PROTO, "pull", {**pull, "max_changes": 0}]), "bad_request"),
+        (msgpack.packb([PROTO, "pull", {**pull, "wait_ms": 10 ** 9}]), "bad_request"),
+        (msgpack.packb([PROTO, "pull", {**pull, "target": me}]), "bad_request"),
+        (msgpack.packb([PROTO, "snapshot", {"source": me, "target": target, "max_entities": 5,
                                         "page_token": "nope"}]), "bad_request"),
         (msgpack.packb(push(blobs, to=me)), "bad_request"),                # not B
         (msgpack.packb(push(blobs, to=None)), "bad_request"),
@@ -1510,7 +1516,7 @@ def test_forged_change_under_the_receivers_origin_is_refused(cluster):
     before = (b.digest(coll), b.stats())
 
     def push(changes):
-        return sync_request(b.sync_address, [1, "push", {"source": me.bytes, "target": target,
+        return sync_request(b.sync_address, [PROTO, "push", {"source": me.bytes, "target": target,
                                                           "changes": changes}])
     attempts = [
         forged(own[-1], origin_seq=1000000, hlc=hlc + 1),     # far ahead
@@ -1542,6 +1548,54 @@ def test_forged_change_under_the_receivers_origin_is_refused(cluster):
     assert get_json(c, f"/v1/collectives/{coll}/digest")["experiences"] == 5
 
 
+def test_forged_jump_under_a_third_origin_is_held_back(cluster):
+    """A whole copy whose origin_seq skips ahead in its origin's sequence
+    would raise the receiver's vector entry for that origin, and the
+    origin's real changes in between and after would look known there for
+    ever. It is held back (nothing applied, shown in status), and the
+    origin's later writes still reach the receiver and a fresh peer."""
+    a, b = pair(cluster)
+    coll = a.collective("jump", DIM)["id"]
+    post_exp(a, coll, "a0")
+    cluster.wait_converged()
+    cluster.wait_quiet()
+    me = uuid.uuid4()
+    target = uuid.UUID(b.instance_id).bytes
+    of_a = [x for x in changes_of(b) if msgpack.unpackb(x)[1] == uuid.UUID(a.instance_id).bytes]
+    last = msgpack.unpackb(of_a[-1])
+    head = b.wal_head()
+    before = (b.digest(coll), b.stats())
+
+    def push(changes):
+        return sync_request(b.sync_address, [PROTO, "push", {"source": me.bytes,
+                                                              "target": target,
+                                                              "changes": changes}])
+    jumps = [forged(of_a[-1], seq=1, origin_seq=last[2] + 1000000, hlc=last[3] + 1),
+             forged(of_a[-1], seq=1, origin_seq=last[2] + 2, hlc=last[3] + 1)]
+    for change in jumps:
+        reply = push([change])
+        assert reply[1] == "push_ok", reply
+        assert reply[2]["accepted"] == 0 and reply[2]["missing"] == 1, reply
+        assert reply[2]["safe_through"] == 0, reply
+    after = (b.digest(coll), b.stats())
+    assert after[0] == before[0] and after[1]["wal_head"] == head, (before, after)
+    wait_for(lambda: (inbound_of(b, str(me)) or {}).get("refused") == 2,
+             what="status showing the hold-backs", detail=lambda: b.sync_status()["inbound"])
+    row = inbound_of(b, str(me))
+    assert "skips its origin's changes" in row["last_refusal"], row
+    # a's later writes reach b, and through b a fresh peer.
+    for i in range(3):
+        post_exp(a, coll, f"later{i}", i)
+    c = cluster.add("c", start=False)
+    Cluster.link(c, b)
+    c.start()
+    b.stop_syncer()
+    b.start_syncer()
+    cluster.wait_converged(coll_ids=[coll], timeout=30)
+    assert get_json(c, f"/v1/collectives/{coll}/digest")["experiences"] == 4
+    assert get_json(b, f"/v1/collectives/{coll}/digest")["experiences"] == 4
+
+
 def test_made_up_callers_cannot_pin_the_wal_or_the_snapshot_slots(cluster):
     """An unauthenticated pull from a made-up instance id holds no WAL, and
     snapshot sessions opened from made-up ids and left keep a real new peer
@@ -1552,12 +1606,12 @@ def test_made_up_callers_cannot_pin_the_wal_or_the_snapshot_slots(cluster):
         post_exp(a, coll, f"e{i}", i)
     target = uuid.UUID(a.instance_id).bytes
     drifter = uuid.uuid4()
-    reply = sync_request(a.sync_address, [1, "pull", {
+    reply = sync_request(a.sync_address, [PROTO, "pull", {
         "source": drifter.bytes, "target": target, "cursor": 0, "max_changes": 10,
         "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}])
     assert reply[1] == "pull_ok", reply
     for _ in range(8):
-        reply = sync_request(a.sync_address, [1, "snapshot", {
+        reply = sync_request(a.sync_address, [PROTO, "snapshot", {
             "source": uuid.uuid4().bytes, "target": target, "max_entities": 1}])
         assert reply[1] == "snapshot_ok" and not reply[2]["done"], reply
     wait_for(lambda: inbound_of(a, str(drifter)) is not None, what="the drifter's row")
@@ -1579,6 +1633,6 @@ def test_change_over_the_size_limit_is_too_large(cluster):
     me = uuid.uuid4().bytes
     target = uuid.UUID(a.instance_id).bytes
     big = b"\x00" * ((512 << 10) + 1024)
-    reply = sync_request(a.sync_address, [1, "push", {"source": me, "target": target,
+    reply = sync_request(a.sync_address, [PROTO, "push", {"source": me, "target": target,
                                                       "changes": [big]}])
     refused(reply, "too_large")

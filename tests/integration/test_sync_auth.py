@@ -10,7 +10,7 @@ import pytest
 import requests
 import zmq
 
-from conftest import GATEWAY, SYNCER, Cluster, hello_msg, sync_request, wait_for
+from conftest import PROTO, GATEWAY, SYNCER, Cluster, hello_msg, sync_request, wait_for
 
 PEER_TOKEN = "shared-" + "t" * 40
 
@@ -138,7 +138,7 @@ def test_http_sync_refuses_callers_without_the_peer_token(cluster):
     a, b, c = http_trio(cluster)
     b.start()
     head = b.wal_head()
-    push = msgpack.packb([1, "push", {"source": uuid.uuid4().bytes, "changes": []}],
+    push = msgpack.packb([PROTO, "push", {"source": uuid.uuid4().bytes, "changes": []}],
                          use_bin_type=True)
     hello = msgpack.packb(hello_msg(), use_bin_type=True)
     for token, status in ((None, 401), ("wrong-" + "x" * 40, 401), ("b" * 40, 403)):
@@ -247,10 +247,10 @@ def test_peers_are_held_to_their_direction_and_collectives(cluster):
                 "max_bytes": 1 << 20, "wait_ms": 0, "vector": {}}
         if collectives is not None:
             body["collectives"] = [uuid.UUID(c).bytes for c in collectives]
-        return as_peer(keys, a, [1, "pull", body])
+        return as_peer(keys, a, [PROTO, "pull", body])
 
     def push(changes):
-        return as_peer(keys, a, [1, "push", {"source": me, "target": target,
+        return as_peer(keys, a, [PROTO, "push", {"source": me, "target": target,
                                                 "changes": changes}])
 
     def code(reply):
@@ -261,7 +261,7 @@ def test_peers_are_held_to_their_direction_and_collectives(cluster):
     entry("pull")
     head = a.wal_head()
     assert code(pull([x])) == "forbidden"
-    assert code(as_peer(keys, a, [1, "snapshot", {"source": me, "target": target,
+    assert code(as_peer(keys, a, [PROTO, "snapshot", {"source": me, "target": target,
                                                      "max_entities": 10}])) == "forbidden"
     assert code(push(in_y)) == "forbidden"
     in_order = sorted(in_x + in_y, key=lambda c: msgpack.unpackb(c, raw=False)[0])

@@ -3,7 +3,7 @@
 # tests/CMakeLists.txt; paths are relative to this file. One executable per
 # module, each linked with the shared fixture (nodes, a populated store,
 # snapshot and install helpers).
-set(PDB_SYNC_STORAGE_TESTS snapshot install compact)
+set(PDB_SYNC_STORAGE_TESTS snapshot install compact origin_seq)
 foreach(name ${PDB_SYNC_STORAGE_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c
                  ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.c)

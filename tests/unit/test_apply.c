@@ -927,7 +927,8 @@ test_apply_delete_is_final_against_older_and_newer_writes(void **state)
     assert_int_equal(s_record(&n, E1, &r), PDB_ENOTFOUND);
     assert_int_equal(s_alive(&n, E1), 0);
     assert_int_equal(s_entries(&n, s_store(&n)->embeddings), 0);
-    assert_int_equal(s_wal_head(&n), head);               // nothing forwarded
+    //  Changed nothing, but whole copies travel on: C's sequence has no hole.
+    assert_int_equal(s_wal_head(&n), head + 4);
     //  The tombstone keeps the delete's version, not a later writer's.
     MDB_txn *txn = s_read_begin(&n);
     pdb_id_t e1 = testkit_id(E1), b = testkit_id(ORG_B);
@@ -1058,7 +1059,7 @@ test_apply_change_for_deleted_collective_is_discarded(void **state)
     for (size_t i = 0; i < 6; i++)
         assert_int_equal(s_ingest(&n, &late[i].c), SPROTO_KNOWN);
     store_t *st = s_store(&n);
-    assert_int_equal(s_wal_head(&n), head);
+    assert_int_equal(s_wal_head(&n), head + 6);           // logged whole, changing nothing
     assert_int_equal(s_entries(&n, st->experiences), 0);
     assert_int_equal(s_entries(&n, st->relations), 0);
     assert_int_equal(s_entries(&n, st->insights), 0);
@@ -1245,8 +1246,8 @@ test_apply_refuses_change_naming_another_entity_type_or_collective(void **state)
     s_change_t bad[2];
     //  A relation whose endpoint is a collective, and an update with
     //  a field of another type.
-    s_rel_create(&bad[0], ORG_B, 2, 201, COLL, R12, E1, COLL);
-    msgpack_packer *pk = s_begin(&bad[1], ORG_B, 3, H(202), ENT_EXPERIENCE, OP_UPDATE, COLL, E1);
+    s_rel_create(&bad[0], ORG_B, 1, 201, COLL, R12, E1, COLL);
+    msgpack_packer *pk = s_begin(&bad[1], ORG_B, 1, H(202), ENT_EXPERIENCE, OP_UPDATE, COLL, E1);
     mpk_pack_map(pk, 1);
     s_kv_str(pk, "name", "x");
     s_end(&bad[1]);
@@ -1305,9 +1306,9 @@ test_apply_remote_change_is_appended_with_origin_kept(void **state)
     s_node_t n;
     s_node_open(&n);
     s_change_t set[3];
-    s_coll_create(&set[0], ORG_A, 7, 100, COLL, "kb");
-    s_exp_create(&set[1], ORG_B, 40, 110, COLL, E1);
-    s_exp_set_unit(&set[2], ORG_C, 3, 120, COLL, E1, "confidence", 0.25);
+    s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
+    s_exp_create(&set[1], ORG_B, 1, 110, COLL, E1);
+    s_exp_set_unit(&set[2], ORG_C, 1, 120, COLL, E1, "confidence", 0.25);
     set[2].c.seq = 555;                  // the sender's sequence is not ours
     s_ingest_all(&n, set, 3);
     assert_int_equal(s_wal_head(&n), 3);
@@ -1329,15 +1330,15 @@ test_apply_remote_change_is_appended_with_origin_kept(void **state)
         free(copy);
     }
     pdb_id_t a = testkit_id(ORG_A), b = testkit_id(ORG_B), c = testkit_id(ORG_C);
-    assert_int_equal(s_vector(&n, &a), 7);
-    assert_int_equal(s_vector(&n, &b), 40);
-    assert_int_equal(s_vector(&n, &c), 3);
+    assert_int_equal(s_vector(&n, &a), 1);
+    assert_int_equal(s_vector(&n, &b), 1);
+    assert_int_equal(s_vector(&n, &c), 1);
     s_release(set, 3);
     s_node_close(&n);
 }
 
 static void
-test_apply_dominated_change_moves_vector_but_not_wal(void **state)
+test_apply_dominated_change_moves_vector_and_travels_on(void **state)
 {
     (void) state;
     s_node_t n;
@@ -1351,7 +1352,18 @@ test_apply_dominated_change_moves_vector_but_not_wal(void **state)
     assert_int_equal(s_ingest(&n, &set[3].c), SPROTO_KNOWN);
     pdb_id_t c = testkit_id(ORG_C);
     assert_int_equal(s_vector(&n, &c), 1);
-    assert_int_equal(s_wal_head(&n), 3);
+    //  Logged all the same, so C's next change does not look like a jump
+    //  to the nodes this one relays to.
+    assert_int_equal(s_wal_head(&n), 4);
+    change_t got;
+    void *copy;
+    s_wal_entry(&n, 4, &got, &copy);
+    assert_int_equal(got.origin_seq, 1);
+    assert_false(got.partial);
+    free(copy);
+    //  Again: known, and not logged twice.
+    assert_int_equal(s_ingest(&n, &set[3].c), SPROTO_KNOWN);
+    assert_int_equal(s_wal_head(&n), 4);
     s_record_t r;
     assert_int_equal(s_record(&n, E1, &r), 0);
     assert_true(s_get_dbl(&r, "importance") == 0.9);
@@ -1370,10 +1382,11 @@ test_apply_partial_copy_relays_its_mark_and_moves_no_vector(void **state)
     (void) state;
     s_node_t n;
     s_node_open(&n);
-    s_change_t set[3];
+    s_change_t set[4];
     s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
     s_exp_create(&set[1], ORG_A, 4, 110, COLL, E1);
     s_exp_create(&set[2], ORG_A, 2, 120, COLL, E2);
+    s_exp_create(&set[3], ORG_A, 3, 130, COLL, E3);
     pdb_id_t a = testkit_id(ORG_A);
     assert_int_equal(s_ingest(&n, &set[0].c), SPROTO_APPLIED);
     set[1].c.partial = true;
@@ -1397,12 +1410,20 @@ test_apply_partial_copy_relays_its_mark_and_moves_no_vector(void **state)
     s_wal_entry(&n, 3, &got, &copy);
     assert_false(got.partial);
     free(copy);
-    //  A's 4, whole: known here, but now the entry may cover it.
+    //  A's 4, whole, before its 3: held back, it would claim the 3.
     set[1].c.partial = false;
+    assert_int_equal(s_ingest(&n, &set[1].c), PDB_EMISSINGDEP);
+    assert_int_equal(s_vector(&n, &a), 2);
+    assert_int_equal(s_ingest(&n, &set[3].c), SPROTO_APPLIED);
+    //  Now known here, and the entry may cover it; logged whole to travel on.
     assert_int_equal(s_ingest(&n, &set[1].c), SPROTO_KNOWN);
     assert_int_equal(s_vector(&n, &a), 4);
-    assert_int_equal(s_wal_head(&n), 3);
-    s_release(set, 3);
+    assert_int_equal(s_wal_head(&n), 5);
+    s_wal_entry(&n, 5, &got, &copy);
+    assert_false(got.partial);
+    assert_int_equal(got.origin_seq, 4);
+    free(copy);
+    s_release(set, 4);
     s_node_close(&n);
 }
 
@@ -2391,13 +2412,15 @@ test_batch_partial_applies_and_marks_but_moves_no_vector(void **state)
         assert_true(got.partial);
         free(copy);
     }
-    //  An explicit false is a whole batch.
+    //  An explicit false is a whole batch: A's 1 raises the entry (and is
+    //  logged whole), A's 3 would skip A's 2 and is held back.
     res = s_batch_with(&n, "full", 2, batch, 2, NULL, 0);
     assert_int_equal(res.rc, 0);
     assert_int_equal(res.results[0], SPROTO_KNOWN);
-    assert_int_equal(res.results[1], SPROTO_KNOWN);
-    assert_int_equal(res.head, 2);
-    assert_int_equal(s_vector(&n, &a), 3);
+    assert_int_equal(res.results[1], PDB_EMISSINGDEP);
+    assert_int_equal(res.head, 3);
+    assert_int_equal(s_vector(&n, &a), 1);
+    assert_int_equal(s_pull_cursor(&n, "full"), 1);
     s_release(set, 2);
     s_node_close(&n);
 }
@@ -2413,8 +2436,8 @@ test_batch_origin_order_binds_whole_copies_only(void **state)
     s_node_open(&n);
     s_change_t set[3];
     s_coll_create(&set[0], ORG_A, 1, 100, COLL, "kb");
-    s_exp_create(&set[1], ORG_A, 5, 110, COLL, E1);
-    s_exp_create(&set[2], ORG_A, 4, 120, COLL, E2);
+    s_exp_create(&set[1], ORG_A, 3, 110, COLL, E1);
+    s_exp_create(&set[2], ORG_A, 2, 120, COLL, E2);
     for (size_t k = 0; k < 3; k++)
         set[k].c.seq = k + 1;
     s_change_t *batch[] = { &set[0], &set[1], &set[2] };
@@ -2426,7 +2449,7 @@ test_batch_origin_order_binds_whole_copies_only(void **state)
     assert_int_equal(res.results[1], SPROTO_APPLIED);
     assert_int_equal(res.results[2], SPROTO_APPLIED);
     pdb_id_t a = testkit_id(ORG_A);
-    assert_int_equal(s_vector(&n, &a), 4);
+    assert_int_equal(s_vector(&n, &a), 2);
     s_release(set, 3);
     s_node_close(&n);
 }
@@ -2658,7 +2681,7 @@ main(void)
         cmocka_unit_test(test_apply_refuses_change_naming_another_entity_type_or_collective),
         cmocka_unit_test(test_apply_known_origin_seq_is_dropped_without_wal_append),
         cmocka_unit_test(test_apply_remote_change_is_appended_with_origin_kept),
-        cmocka_unit_test(test_apply_dominated_change_moves_vector_but_not_wal),
+        cmocka_unit_test(test_apply_dominated_change_moves_vector_and_travels_on),
         cmocka_unit_test(test_apply_partial_copy_relays_its_mark_and_moves_no_vector),
         cmocka_unit_test(test_apply_remote_stamp_advances_local_clock),
         cmocka_unit_test(test_apply_refuses_clock_stamp_beyond_drift_bound),

@@ -675,7 +675,8 @@ test_install_marks_states_with_the_snapshot_source(void **state)
 }
 
 //  A relayed state that c has already outgrown is dominated: known, and
-//  not appended.
+//  changes nothing; it is logged all the same (a whole copy), so b's
+//  sequence travels on from c without holes.
 static void
 test_relayed_state_dominated_by_local_data_is_known(void **state)
 {
@@ -700,9 +701,13 @@ test_relayed_state_dominated_by_local_data_is_known(void **state)
     assert_int_equal(r.rc, 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(results[i], SPROTO_KNOWN);
-    assert_int_equal(fx_head(&c), head);
+    assert_int_equal(fx_head(&c), head + n);
     assert_true(fx_get_dbl(&c, &w.e1, "importance") == 0.4);
     assert_int_equal(fx_vector(&c, &b.ing.self), n);
+    //  Again: nothing more is logged.
+    r = fx_apply(&c, "beta", wal, n, results);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(fx_head(&c), head + n);
     free(results);
     fx_blobs_free(wal, n);
     fx_close(&a);

@@ -171,6 +171,72 @@ test_page_whole_wal_from_zero(void **state)
     assert_int_equal(r.bytes, bytes);
 }
 
+//  The receiver lacks A:1 and the page starts after it (a snapshot taken
+//  here, or compaction): A:2 and A:3 would skip A:1 at the receiver, which
+//  holds back such whole copies, so they go re-encoded as partial copies;
+//  B's continue its sequence and go as they are. Once the receiver has A:1
+//  they go whole again.
+static void
+test_page_sends_a_jump_as_a_partial_copy(void **state)
+{
+    s_node_t *n = *state;
+    page_req_t req = s_req(1);
+    pdb_id_t a = testkit_id(ORG_A);
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(n->node->store, &txn), 0);
+    page_t page;
+    assert_int_equal(page_build(n->node->store, txn, &req, &page), 0);
+    assert_int_equal(page.n, 5);
+    size_t bytes = 0;
+    for (size_t i = 0; i < page.n; i++) {
+        uint64_t seq = i + 2;
+        change_t got, stored;
+        size_t len;
+        void *copy = testkit_wal_entry(n->node->store, seq, &stored, &len);
+        assert_int_equal(change_decode(page.changes[i].data, page.changes[i].len, &got), 0);
+        bool from_a = pdb_id_cmp(&stored.origin, &a) == 0;
+        assert_memory_equal(got.origin.b, stored.origin.b, PDB_ID_LEN);
+        assert_int_equal(got.partial, from_a);
+        assert_int_equal(got.seq, seq);
+        assert_int_equal(got.origin_seq, stored.origin_seq);
+        assert_int_equal(got.hlc, stored.hlc);
+        assert_int_equal(got.fields_len, stored.fields_len);
+        assert_memory_equal(got.fields, stored.fields, stored.fields_len);
+        if (!from_a)
+            assert_int_equal(page.changes[i].len, len);   // the entry itself
+        bytes += page.changes[i].len + PAGE_BLOB_OVERHEAD;
+        free(copy);
+    }
+    assert_int_equal(page.bytes, bytes);
+    assert_int_equal(page.owned_n, 2);
+    page_release(&page);
+    assert_int_equal(page.owned_n, 0);
+    //  With A:1 known, every copy is whole.
+    vv_t vector = { 0 };
+    assert_int_equal(vv_raise(&vector, &a, 1), 0);
+    req.vector = &vector;
+    assert_int_equal(page_build(n->node->store, txn, &req, &page), 0);
+    assert_int_equal(page.n, 5);
+    assert_int_equal(page.owned_n, 0);
+    for (size_t i = 0; i < page.n; i++) {
+        change_t got;
+        assert_int_equal(change_decode(page.changes[i].data, page.changes[i].len, &got), 0);
+        assert_false(got.partial);
+    }
+    page_release(&page);
+    //  Over a filtered link everything is partial at the receiver already:
+    //  nothing is re-encoded.
+    pdb_id_t c1 = testkit_id(COLL1);
+    req.vector = NULL;
+    req.filter = &c1;
+    req.filter_n = 1;
+    assert_int_equal(page_build(n->node->store, txn, &req, &page), 0);
+    assert_int_equal(page.owned_n, 0);
+    page_release(&page);
+    vv_release(&vector);
+    mdb_txn_abort(txn);
+}
+
 static void
 test_page_skips_what_the_vector_covers(void **state)
 {
@@ -641,6 +707,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_page_whole_wal_from_zero, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_page_skips_what_the_vector_covers, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_page_sends_a_jump_as_a_partial_copy, s_setup,
                                         s_teardown),
         cmocka_unit_test(test_vector_dominates),
         cmocka_unit_test_setup_teardown(test_page_collective_filter, s_setup, s_teardown),

@@ -401,7 +401,7 @@ test_filtered_push_and_pull_are_partial(void **state)
     assert_int_equal(s_head(&w->b), 4);
     change_t got = s_wal_at(&w->b, 4);
     assert_memory_equal(got.origin.b, a_id->b, PDB_ID_LEN);
-    assert_int_equal(got.origin_seq, 3);
+    assert_int_equal(got.origin_seq, 1);                  // A's first own change
     assert_true(got.partial);
     assert_int_equal(s_vector(&w->b, a_id), 0);
     assert_int_equal(s_vector(&w->b, b_id), 3);           // its own: whole
@@ -544,9 +544,12 @@ test_bad_requests_get_errors_and_change_nothing(void **state)
     link_reply_t reply;
     s_raw(w, "garbage", 7, NULL, &reply);
     s_expect_error(&reply, SYNC_ERR_BAD_REQUEST, "MessagePack");
-    //  [2, "hello", {}]
-    s_raw(w, "\x93\x02\xa5hello\x80", 9, NULL, &reply);
-    s_expect_error(&reply, SYNC_ERR_PROTOCOL_VERSION, "speaks 1");
+    //  [1, "hello", {}]: version 1 had sparse origin sequences
+    s_raw(w, "\x93\x01\xa5hello\x80", 9, NULL, &reply);
+    s_expect_error(&reply, SYNC_ERR_PROTOCOL_VERSION, "speaks 2");
+    //  [3, "hello", {}]
+    s_raw(w, "\x93\x03\xa5hello\x80", 9, NULL, &reply);
+    s_expect_error(&reply, SYNC_ERR_PROTOCOL_VERSION, "speaks 2");
     //  A reply sent as a request.
     sync_msg_t ok = { .op = SYNC_PUSH_OK, .from = w->b.node->instance_id };
     s_raw_msg(w, &ok, &reply);
@@ -591,7 +594,7 @@ test_bad_requests_get_errors_and_change_nothing(void **state)
     assert_int_equal(s_head(&w->a), head);
 
     //  The server is still up: hello answers with A's identity and head.
-    sync_msg_t hello = { .op = SYNC_HELLO, .from = w->b.node->instance_id, .protocol = 1,
+    sync_msg_t hello = { .op = SYNC_HELLO, .from = w->b.node->instance_id, .protocol = SYNC_PROTOCOL_VERSION,
                          .has_vector = true };
     s_raw_msg(w, &hello, &reply);
     assert_int_equal(reply.msg.op, SYNC_HELLO_OK);
@@ -992,7 +995,7 @@ test_push_waiting_on_storage_does_not_block_other_peers(void **state)
     pdb_id_t other;
     assert_int_equal(pdb_id_new(&other, clock_wall_ms()), 0);
     link_reply_t reply;
-    sync_msg_t hello = { .op = SYNC_HELLO, .from = other, .protocol = 1, .has_vector = true };
+    sync_msg_t hello = { .op = SYNC_HELLO, .from = other, .protocol = SYNC_PROTOCOL_VERSION, .has_vector = true };
     s_raw_msg(w, &hello, &reply);
     assert_int_equal(reply.msg.op, SYNC_HELLO_OK);
     link_reply_release(&reply);
