@@ -1,13 +1,13 @@
 /*  cfg.c - node configuration: defaults < config file < environment < flags.
 
     Every option is one row of s_options: its file key, environment variable,
-    flag, kind, limits and help line. Loading, validation, error messages and
-    the --help text (cfg_usage: bounds and defaults included) are all driven
-    by that table and cfg_defaults, so an option is described once (plus its
-    line in cfg.h).
+    flag, kind, limits, default and help line. Loading, validation, the
+    defaults, error messages, the --help text (cfg_usage) and the README's
+    table (cfg_markdown) are all driven by that table, so an option is
+    described in one place.
 */
 #include "cfg.h"
-#include "nodekey.h"
+#include "decimal.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -29,12 +29,12 @@ typedef enum {
     S_PATH,       // char[size], non-empty unless allow_empty
     S_LEVEL,      // log_level_t, "error|warn|info|debug"
     S_NUMBER,     // unsigned (size 4) or uint64_t (size 8) in min..max
-    S_ENDPOINT,   // char[size]; "" when allow_empty; else one of `prefixes`
+    S_ENDPOINT,   // char[size]; "" when allow_empty; else one of `words` (schemes)
     S_HOST,       // char[size], a host name or address literal
     S_RATIO,      // unsigned percent from a decimal "2" / "1.5" / "1.25", in min..max percent
-    S_CHOICE,     // char[size], one of the space-separated words in `prefixes`
-    S_PEERS,      // char[size], a sync/peers list (cfg_peers_parse)
-    S_POLICIES,   // char[size], per-collective policies (cfg_policies_parse)
+    S_CHOICE,     // char[size], one of the space-separated `words`
+    S_PEERS,      // char[size], a sync/peers list (peerspec.h)
+    S_POLICIES,   // char[size], per-collective policies (policy.h)
     S_SWITCH,     // bool: true/false/yes/no/1/0; a bare flag means true
 } s_kind_t;
 
@@ -46,108 +46,141 @@ typedef struct {
     size_t offset;          // field in cfg_t
     size_t size;            // field bytes
     uint64_t min, max;      // S_NUMBER range, inclusive; S_RATIO in percent; S_PATH: max bytes
-    const char *prefixes;   // S_ENDPOINT: accepted schemes; S_CHOICE: the words; space separated
+    const char *words;      // S_ENDPOINT: accepted schemes; S_CHOICE: the words; space separated
     bool allow_empty;       // S_ENDPOINT, S_PATH: "" is a valid value
+    const char *def;        // the default, as it would be written in the file; "" for none
+    const char *unset;      // what an empty default means, for --help; NULL: "none"
     const char *arg;        // the value's name in --help ("N", "DIR"); NULL for a switch
     const char *help;       // what it is; --help adds the bounds and default from this row
 } s_option_t;
 
-#define S_FIELD(f) offsetof(cfg_t, f), sizeof(((cfg_t *) 0)->f)
+#define S_FIELD(f) .offset = offsetof(cfg_t, f), .size = sizeof(((cfg_t *) 0)->f)
 
 static const s_option_t s_options[] = {
     //  The storage socket inside the folder must fit a Unix socket address.
-    { "node/data", "PULSEDB_DATA", "--data", S_PATH, S_FIELD(data_dir),
-      0, CFG_DATA_DIR_IPC_MAX, NULL, false, "DIR", "data folder" },
-    { "node/log_level", "PULSEDB_LOG_LEVEL", "--log-level", S_LEVEL, S_FIELD(log_level),
-      0, 0, NULL, false, "L", "log level" },
+    { .key = "node/data", .env = "PULSEDB_DATA", .flag = "--data", .kind = S_PATH,
+      S_FIELD(data_dir), .max = CFG_DATA_DIR_IPC_MAX, .def = "./pulsedb-data", .arg = "DIR",
+      .help = "data folder" },
+    { .key = "node/log_level", .env = "PULSEDB_LOG_LEVEL", .flag = "--log-level",
+      .kind = S_LEVEL, S_FIELD(log_level), .def = "info", .arg = "L", .help = "log level" },
     //  16 MiB: below that LMDB fills up after a few thousand experiences;
     //  64 TiB: beyond any disk we expect, and still far inside a 64-bit mmap.
-    { "storage/map_size_mb", "PULSEDB_MAP_SIZE_MB", "--map-size-mb", S_NUMBER,
-      S_FIELD(map_size_mb), 16, 1ull << 26, NULL, false, "N", "LMDB map size in MiB" },
-    { "storage/tcp", "PULSEDB_STORAGE_TCP", "--storage-tcp", S_ENDPOINT, S_FIELD(storage_tcp),
-      0, 0, "tcp://", true, "EP", "extra storage endpoint tcp://HOST:PORT" },
+    { .key = "storage/map_size_mb", .env = "PULSEDB_MAP_SIZE_MB", .flag = "--map-size-mb",
+      .kind = S_NUMBER, S_FIELD(map_size_mb), .min = 16, .max = 1ull << 26, .def = "65536",
+      .arg = "N", .help = "LMDB map size in MiB: address space, the file grows as needed" },
+    { .key = "storage/tcp", .env = "PULSEDB_STORAGE_TCP", .flag = "--storage-tcp",
+      .kind = S_ENDPOINT, S_FIELD(storage_tcp), .words = "tcp://", .allow_empty = true,
+      .def = "", .unset = "none (ipc only)", .arg = "EP",
+      .help = "extra storage endpoint tcp://HOST:PORT, for gateways on other hosts" },
     //  65536 requests / 1 GiB per group commit: past that one commit stalls
     //  every writer for too long; the defaults are far below.
-    { "storage/commit_max_requests", "PULSEDB_COMMIT_MAX_REQUESTS", "--commit-max-requests",
-      S_NUMBER, S_FIELD(commit_max_requests), 1, 65536, NULL, false, "N",
-      "requests per group commit" },
-    { "storage/commit_max_kb", "PULSEDB_COMMIT_MAX_KB", "--commit-max-kb", S_NUMBER,
-      S_FIELD(commit_max_kb), 1, 1u << 20, NULL, false, "N", "KiB per group commit" },
-    { "gateway/host", "PULSEDB_HTTP_HOST", "--host", S_HOST, S_FIELD(http_host),
-      0, 0, NULL, false, "H", "HTTP listen host" },
-    { "gateway/port", "PULSEDB_HTTP_PORT", "--port", S_NUMBER, S_FIELD(http_port),
-      1, 65535, NULL, false, "P", "HTTP port" },
+    { .key = "storage/commit_max_requests", .env = "PULSEDB_COMMIT_MAX_REQUESTS",
+      .flag = "--commit-max-requests", .kind = S_NUMBER, S_FIELD(commit_max_requests),
+      .min = 1, .max = 65536, .def = "256", .arg = "N", .help = "requests per group commit" },
+    { .key = "storage/commit_max_kb", .env = "PULSEDB_COMMIT_MAX_KB", .flag = "--commit-max-kb",
+      .kind = S_NUMBER, S_FIELD(commit_max_kb), .min = 1, .max = 1u << 20, .def = "4096",
+      .arg = "N", .help = "KiB per group commit" },
+    { .key = "gateway/host", .env = "PULSEDB_HTTP_HOST", .flag = "--host", .kind = S_HOST,
+      S_FIELD(http_host), .def = "127.0.0.1", .arg = "H", .help = "HTTP listen host" },
+    { .key = "gateway/port", .env = "PULSEDB_HTTP_PORT", .flag = "--port", .kind = S_NUMBER,
+      S_FIELD(http_port), .min = 1, .max = 65535, .def = "7070", .arg = "P",
+      .help = "HTTP port" },
     //  64 gateways: more than any core count we run on; each holds a
     //  storage connection and a reader slot per thread.
-    { "gateway/count", "PULSEDB_GATEWAYS", "--gateways", S_NUMBER, S_FIELD(gateways),
-      1, 64, NULL, false, "N", "gateway processes for pulsedb up" },
-    //  65536: the usual hard file-descriptor limit.
-    { "gateway/max_connections", "PULSEDB_HTTP_MAX_CONNECTIONS", "--max-connections",
-      S_NUMBER, S_FIELD(http_max_connections), 1, 65536, NULL, false, "N",
-      "HTTP connections per gateway" },
+    { .key = "gateway/count", .env = "PULSEDB_GATEWAYS", .flag = "--gateways",
+      .kind = S_NUMBER, S_FIELD(gateways), .min = 1, .max = 64, .def = "1", .arg = "N",
+      .help = "gateway processes for pulsedb up" },
+    //  65536: the usual hard file-descriptor limit. The default is high
+    //  because a connection costs memory, not a thread.
+    { .key = "gateway/max_connections", .env = "PULSEDB_HTTP_MAX_CONNECTIONS",
+      .flag = "--max-connections", .kind = S_NUMBER, S_FIELD(http_max_connections),
+      .min = 1, .max = 65536, .def = "4096", .arg = "N",
+      .help = "HTTP connections per gateway" },
     //  How long a write waits for storage's durable reply before 503.
-    { "gateway/storage_timeout_ms", "PULSEDB_STORAGE_TIMEOUT_MS", "--storage-timeout-ms",
-      S_NUMBER, S_FIELD(storage_timeout_ms), 100, 600000, NULL, false, "N",
-      "wait for storage's reply before 503, in ms" },
-    { "gateway/storage", "PULSEDB_STORAGE_ENDPOINT", "--storage", S_ENDPOINT,
-      S_FIELD(storage_endpoint), 0, 0, "tcp:// ipc://", true, "EP",
-      "storage endpoint for gateways (none: ipc://DATA/storage.sock)" },
-    { "sync/bind", "PULSEDB_SYNC_BIND", "--sync-bind", S_ENDPOINT, S_FIELD(sync_bind),
-      0, 0, "tcp://", true, "EP", "sync endpoint tcp://HOST:PORT, '' to serve no peers" },
-    { "sync/peers", "PULSEDB_SYNC_PEERS", "--sync-peers", S_PEERS, S_FIELD(sync_peers),
-      0, 0, NULL, true, "LIST", "sync peers, separated by spaces, each "
-      "NAME=ADDRESS[,push|pull|both][,collectives=UUID;UUID...][,key=KEY], ADDRESS "
-      "tcp://HOST:PORT (ZeroMQ) or http(s)://HOST:PORT (a gateway)" },
+    { .key = "gateway/storage_timeout_ms", .env = "PULSEDB_STORAGE_TIMEOUT_MS",
+      .flag = "--storage-timeout-ms", .kind = S_NUMBER, S_FIELD(storage_timeout_ms),
+      .min = 100, .max = 600000, .def = "10000", .arg = "N",
+      .help = "wait for storage's reply before 503, in ms" },
+    { .key = "gateway/storage", .env = "PULSEDB_STORAGE_ENDPOINT", .flag = "--storage",
+      .kind = S_ENDPOINT, S_FIELD(storage_endpoint), .words = "tcp:// ipc://",
+      .allow_empty = true, .def = "", .unset = "ipc://DATA/storage.sock", .arg = "EP",
+      .help = "storage endpoint for gateways" },
+    { .key = "sync/bind", .env = "PULSEDB_SYNC_BIND", .flag = "--sync-bind",
+      .kind = S_ENDPOINT, S_FIELD(sync_bind), .words = "tcp://", .allow_empty = true,
+      .def = "tcp://127.0.0.1:7700", .arg = "EP",
+      .help = "sync endpoint tcp://HOST:PORT (PORT may be *), '' to serve no peers" },
+    { .key = "sync/peers", .env = "PULSEDB_SYNC_PEERS", .flag = "--sync-peers",
+      .kind = S_PEERS, S_FIELD(sync_peers), .allow_empty = true, .def = "", .arg = "LIST",
+      .help = "sync peers, separated by spaces, each "
+              "NAME=ADDRESS[,push|pull|both][,collectives=UUID;UUID...][,key=KEY], ADDRESS "
+              "tcp://HOST:PORT (ZeroMQ) or http(s)://HOST:PORT (a gateway)" },
     //  1 h / 1 day: a first retry later than an hour, or a cap beyond a day,
     //  is a peer nobody is waiting for.
-    { "sync/retry_initial_ms", "PULSEDB_SYNC_RETRY_INITIAL_MS", "--sync-retry-initial-ms",
-      S_NUMBER, S_FIELD(sync_retry_initial_ms), 1, 3600000, NULL, false, "N",
-      "first retry delay in ms" },
-    { "sync/retry_max_ms", "PULSEDB_SYNC_RETRY_MAX_MS", "--sync-retry-max-ms", S_NUMBER,
-      S_FIELD(sync_retry_max_ms), 1, 86400000, NULL, false, "N",
-      "longest retry delay in ms, at least the first" },
+    { .key = "sync/retry_initial_ms", .env = "PULSEDB_SYNC_RETRY_INITIAL_MS",
+      .flag = "--sync-retry-initial-ms", .kind = S_NUMBER, S_FIELD(sync_retry_initial_ms),
+      .min = 1, .max = 3600000, .def = "100", .arg = "N",
+      .help = "first retry delay in ms (full jitter)" },
+    { .key = "sync/retry_max_ms", .env = "PULSEDB_SYNC_RETRY_MAX_MS",
+      .flag = "--sync-retry-max-ms", .kind = S_NUMBER, S_FIELD(sync_retry_max_ms),
+      .min = 1, .max = 86400000, .def = "30000", .arg = "N",
+      .help = "longest retry delay in ms, at least the first" },
     //  x1 (constant delay) .. x10: beyond that the second retry is already the cap.
-    { "sync/retry_multiplier", "PULSEDB_SYNC_RETRY_MULTIPLIER", "--sync-retry-multiplier",
-      S_RATIO, S_FIELD(sync_retry_multiplier_pct), 100, 1000, NULL, false, "X",
-      "retry delay growth" },
+    { .key = "sync/retry_multiplier", .env = "PULSEDB_SYNC_RETRY_MULTIPLIER",
+      .flag = "--sync-retry-multiplier", .kind = S_RATIO, S_FIELD(sync_retry_multiplier_pct),
+      .min = 100, .max = 1000, .def = "2", .arg = "X", .help = "retry delay growth" },
     //  10000 / 32 MiB: the protocol's limits for one batch and one message.
-    { "sync/batch_max_changes", "PULSEDB_SYNC_BATCH_MAX_CHANGES", "--sync-batch-max-changes",
-      S_NUMBER, S_FIELD(sync_batch_max_changes), 1, 10000, NULL, false, "N",
-      "changes per push or pull" },
-    { "sync/batch_max_kb", "PULSEDB_SYNC_BATCH_MAX_KB", "--sync-batch-max-kb", S_NUMBER,
-      S_FIELD(sync_batch_max_kb), 1, 32768, NULL, false, "N", "KiB per push or pull" },
+    { .key = "sync/batch_max_changes", .env = "PULSEDB_SYNC_BATCH_MAX_CHANGES",
+      .flag = "--sync-batch-max-changes", .kind = S_NUMBER, S_FIELD(sync_batch_max_changes),
+      .min = 1, .max = 10000, .def = "1000", .arg = "N", .help = "changes per push or pull" },
+    { .key = "sync/batch_max_kb", .env = "PULSEDB_SYNC_BATCH_MAX_KB",
+      .flag = "--sync-batch-max-kb", .kind = S_NUMBER, S_FIELD(sync_batch_max_kb),
+      .min = 1, .max = 32768, .def = "4096", .arg = "N", .help = "KiB per push or pull" },
     //  30 s: the longest long poll the protocol allows.
-    { "sync/pull_wait_ms", "PULSEDB_SYNC_PULL_WAIT_MS", "--sync-pull-wait-ms", S_NUMBER,
-      S_FIELD(sync_pull_wait_ms), 0, 30000, NULL, false, "N", "long poll of a pull in ms" },
-    //  1 minute .. 10 years.
-    { "sync/peer_expiry_s", "PULSEDB_SYNC_PEER_EXPIRY_S", "--sync-peer-expiry-s", S_NUMBER,
-      S_FIELD(sync_peer_expiry_s), 60, 315360000, NULL, false, "N",
-      "seconds a peer may stay unseen and still hold the WAL" },
-    { "sync/tombstone_ttl_s", "PULSEDB_SYNC_TOMBSTONE_TTL_S", "--sync-tombstone-ttl-s",
-      S_NUMBER, S_FIELD(sync_tombstone_ttl_s), 61, 630720000, NULL, false, "N",
-      "seconds before a tombstone is purged, more than the peer expiry" },
-    { "sync/compact_interval_s", "PULSEDB_SYNC_COMPACT_INTERVAL_S", "--sync-compact-interval-s",
-      S_NUMBER, S_FIELD(sync_compact_interval_s), 1, 86400, NULL, false, "N",
-      "seconds between WAL compactions" },
-    { "sync/policy", "PULSEDB_SYNC_POLICY", "--sync-policy", S_CHOICE, S_FIELD(sync_policy),
-      0, 0, "lww remote_wins local_wins", false, "P", "conflict policy" },
-    { "sync/collective_policies", "PULSEDB_SYNC_COLLECTIVE_POLICIES",
-      "--sync-collective-policies", S_POLICIES, S_FIELD(sync_collective_policies), 0, 0, NULL,
-      true, "L", "per-collective policy overrides, \"UUID=POLICY UUID=POLICY ...\"" },
-    { "gateway/api_tokens", "PULSEDB_API_TOKENS", "--api-tokens", S_PATH, S_FIELD(api_tokens),
-      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "HTTP API tokens, one 'ROLE TOKEN [LABEL]' a "
-      "line, owner-only file; required beyond loopback" },
-    { "gateway/tls_cert", "PULSEDB_TLS_CERT", "--tls-cert", S_PATH, S_FIELD(tls_cert),
-      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "serve HTTPS with this PEM certificate "
-      "(chain); needs --tls-key" },
-    { "gateway/tls_key", "PULSEDB_TLS_KEY", "--tls-key", S_PATH, S_FIELD(tls_key),
-      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "the certificate's PEM private key, an "
-      "owner-only file" },
-    { "sync/ca_file", "PULSEDB_SYNC_CA_FILE", "--sync-ca-file", S_PATH, S_FIELD(sync_ca_file),
-      0, CFG_PATH_MAX - 1, NULL, true, "FILE", "CA certificates (PEM) that https:// peers' "
-      "certificates are checked against (none: the system's)" },
-    { "node/insecure", "PULSEDB_INSECURE", "--insecure", S_SWITCH, S_FIELD(insecure),
-      0, 0, NULL, false, NULL, "listen beyond loopback without credentials (logged loudly)" },
+    { .key = "sync/pull_wait_ms", .env = "PULSEDB_SYNC_PULL_WAIT_MS",
+      .flag = "--sync-pull-wait-ms", .kind = S_NUMBER, S_FIELD(sync_pull_wait_ms),
+      .min = 0, .max = 30000, .def = "5000", .arg = "N", .help = "long poll of a pull in ms" },
+    //  1 minute .. 10 years; the default: a week.
+    { .key = "sync/peer_expiry_s", .env = "PULSEDB_SYNC_PEER_EXPIRY_S",
+      .flag = "--sync-peer-expiry-s", .kind = S_NUMBER, S_FIELD(sync_peer_expiry_s),
+      .min = 60, .max = 315360000, .def = "604800", .arg = "N",
+      .help = "seconds a peer may stay unseen and still hold the WAL" },
+    //  The default: two weeks, twice the peer expiry.
+    { .key = "sync/tombstone_ttl_s", .env = "PULSEDB_SYNC_TOMBSTONE_TTL_S",
+      .flag = "--sync-tombstone-ttl-s", .kind = S_NUMBER, S_FIELD(sync_tombstone_ttl_s),
+      .min = 61, .max = 630720000, .def = "1209600", .arg = "N",
+      .help = "seconds before a tombstone is purged, more than the peer expiry" },
+    { .key = "sync/compact_interval_s", .env = "PULSEDB_SYNC_COMPACT_INTERVAL_S",
+      .flag = "--sync-compact-interval-s", .kind = S_NUMBER, S_FIELD(sync_compact_interval_s),
+      .min = 1, .max = 86400, .def = "60", .arg = "N", .help = "seconds between WAL compactions" },
+    { .key = "sync/policy", .env = "PULSEDB_SYNC_POLICY", .flag = "--sync-policy",
+      .kind = S_CHOICE, S_FIELD(sync_policy), .words = POLICY_NAMES, .def = "lww", .arg = "P",
+      .help = "conflict policy for peers' changes: lww (the later write wins), or "
+              "remote_wins / local_wins to settle a field this node wrote last against a "
+              "peer's write whatever their clocks (star topologies: clients remote_wins, "
+              "the hub local_wins)" },
+    { .key = "sync/collective_policies", .env = "PULSEDB_SYNC_COLLECTIVE_POLICIES",
+      .flag = "--sync-collective-policies", .kind = S_POLICIES,
+      S_FIELD(sync_collective_policies), .allow_empty = true, .def = "", .arg = "L",
+      .help = "per-collective overrides of sync/policy, \"UUID=POLICY UUID=POLICY ...\"" },
+    { .key = "gateway/api_tokens", .env = "PULSEDB_API_TOKENS", .flag = "--api-tokens",
+      .kind = S_PATH, S_FIELD(api_tokens), .max = CFG_PATH_MAX - 1, .allow_empty = true,
+      .def = "", .arg = "FILE", .help = "HTTP API tokens, one 'ROLE TOKEN [LABEL]' a line, "
+      "owner-only file; required beyond loopback" },
+    { .key = "gateway/tls_cert", .env = "PULSEDB_TLS_CERT", .flag = "--tls-cert",
+      .kind = S_PATH, S_FIELD(tls_cert), .max = CFG_PATH_MAX - 1, .allow_empty = true,
+      .def = "", .unset = "none (HTTP)", .arg = "FILE",
+      .help = "serve HTTPS with this PEM certificate (chain); needs --tls-key" },
+    { .key = "gateway/tls_key", .env = "PULSEDB_TLS_KEY", .flag = "--tls-key",
+      .kind = S_PATH, S_FIELD(tls_key), .max = CFG_PATH_MAX - 1, .allow_empty = true,
+      .def = "", .arg = "FILE", .help = "the certificate's PEM private key, an owner-only file" },
+    { .key = "sync/ca_file", .env = "PULSEDB_SYNC_CA_FILE", .flag = "--sync-ca-file",
+      .kind = S_PATH, S_FIELD(sync_ca_file), .max = CFG_PATH_MAX - 1, .allow_empty = true,
+      .def = "", .unset = "none (the system's CAs)", .arg = "FILE",
+      .help = "CA certificates (PEM) that https:// peers' certificates are checked against" },
+    { .key = "node/insecure", .env = "PULSEDB_INSECURE", .flag = "--insecure",
+      .kind = S_SWITCH, S_FIELD(insecure), .def = "false",
+      .help = "listen beyond loopback without credentials (logged as a warning at every "
+              "start)" },
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
@@ -160,31 +193,21 @@ typedef struct {
     char source[S_OPTION_COUNT][CFG_SOURCE_MAX];
 } s_origin_t;
 
+static int
+s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, char *why);
+
 void
 cfg_defaults(cfg_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->data_dir, sizeof cfg->data_dir, "./pulsedb-data");
-    cfg->log_level = LOGL_INFO;
-    cfg->map_size_mb = 65536;
-    cfg->commit_max_requests = 256;
-    cfg->commit_max_kb = 4096;
-    snprintf(cfg->http_host, sizeof cfg->http_host, "127.0.0.1");
-    cfg->http_port = 7070;
-    cfg->gateways = 1;
-    cfg->http_max_connections = 4096;   // a connection costs memory, not a thread
-    cfg->storage_timeout_ms = 10000;
-    snprintf(cfg->sync_bind, sizeof cfg->sync_bind, "tcp://127.0.0.1:7700");
-    cfg->sync_retry_initial_ms = 100;
-    cfg->sync_retry_max_ms = 30000;
-    cfg->sync_retry_multiplier_pct = 200;
-    cfg->sync_batch_max_changes = 1000;
-    cfg->sync_batch_max_kb = 4096;
-    cfg->sync_pull_wait_ms = 5000;
-    cfg->sync_peer_expiry_s = 604800;
-    cfg->sync_tombstone_ttl_s = 1209600;
-    cfg->sync_compact_interval_s = 60;
-    snprintf(cfg->sync_policy, sizeof cfg->sync_policy, "lww");
+    for (size_t i = 0; i < S_OPTION_COUNT; i++) {
+        char why[PDB_ERRMSG_MAX];
+        //  Through the same checks as any value: a default outside its own
+        //  bounds is a bug in the table, caught by every test in a debug build.
+        int rc = s_set(cfg, &s_options[i], s_options[i].def, s_options[i].key, why);
+        assert(rc == 0);
+        (void) rc;
+    }
 }
 
 //  --- value checks -------------------------------------------------------------
@@ -200,82 +223,9 @@ s_shown(const char *value, char out[CFG_VALUE_SHOWN + 4])
         snprintf(out, CFG_VALUE_SHOWN + 4, "%.*s...", CFG_VALUE_SHOWN, value);
 }
 
-//  Decimal digits only: no sign, no spaces, no hex, no overflow.
-static int
-s_parse_u64(const char *text, uint64_t *out)
-{
-    if (*text == '\0')
-        return PDB_EINVAL;
-    uint64_t value = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return PDB_EINVAL;
-        unsigned digit = (unsigned) (*p - '0');
-        if (value > (UINT64_MAX - digit) / 10)
-            return PDB_EINVAL;
-        value = value * 10 + digit;
-    }
-    *out = value;
-    return 0;
-}
 
-static bool
-s_has_space(const char *text)
-{
-    for (const char *p = text; *p; p++)
-        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-            return true;
-    return false;
-}
 
-//  A host name, IPv4 or IPv6 literal (without brackets, zone allowed).
-static bool
-s_host_valid(const char *host)
-{
-    if (*host == '\0')
-        return false;
-    for (const char *p = host; *p; p++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-               || c == '.' || c == '-' || c == ':' || c == '_' || c == '%';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
 
-//  tcp://HOST:PORT (PORT 1..65535 or * for an ephemeral bind), ipc://PATH.
-static const char *
-s_endpoint_problem(const char *value, const char *prefixes)
-{
-    size_t plen = 0;
-    for (const char *p = prefixes; *p;) {
-        size_t n = strcspn(p, " ");
-        if (strncmp(value, p, n) == 0) {
-            plen = n;
-            break;
-        }
-        p += n;
-        p += *p == ' ';
-    }
-    if (plen == 0)
-        return strchr(prefixes, ' ') ? "must start with tcp:// or ipc://" : "must start with tcp://";
-    if (value[plen] == '\0')
-        return "has no address after the scheme";
-    if (s_has_space(value))
-        return "contains white space";
-    if (strncmp(value, "tcp://", 6) != 0)
-        return NULL;
-    const char *colon = strrchr(value + plen, ':');
-    uint64_t port;
-    if (!colon || colon == value + plen)
-        return "needs HOST:PORT";
-    if (strcmp(colon + 1, "*") == 0)
-        return NULL;
-    if (s_parse_u64(colon + 1, &port) || port < 1 || port > 65535)
-        return "has a port outside 1..65535";
-    return NULL;
-}
 
 //  True when value is one of the space-separated words.
 static bool
@@ -309,6 +259,34 @@ s_fail(char *why, const char *source, const char *value, const char *problem)
     return PDB_EINVAL;
 }
 
+//  A sync/peers or sync/collective_policies value, parsed by its grammar's
+//  module to check it; the parsed list is not kept (its users parse again).
+static int
+s_grammar_check(const s_option_t *opt, const char *value, const char *source, char *why)
+{
+    char detail[PDB_ERRMSG_MAX];
+    int rc;
+    if (opt->kind == S_PEERS) {
+        peerspec_t *peers = NULL;
+        size_t n = 0;
+        rc = peerspec_list_parse(value, &peers, &n, detail);
+        free(peers);
+    }
+    else {
+        policy_override_t *list = NULL;
+        size_t n = 0;
+        rc = policy_overrides_parse(value, &list, &n, detail);
+        free(list);
+    }
+    if (rc == -ENOMEM)
+        return s_fail(why, source, value, "cannot be checked: out of memory");
+    if (rc == 0)
+        return 0;
+    char problem[PDB_ERRMSG_MAX];
+    snprintf(problem, sizeof problem, "is refused: %.160s", detail);
+    return s_fail(why, source, value, problem);
+}
+
 static int
 s_set_string(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source,
              char *why)
@@ -323,43 +301,22 @@ s_set_string(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
     }
     if (opt->kind == S_PATH && len == 0 && !opt->allow_empty)
         return s_fail(why, source, value, "is empty; a path is required");
-    if (opt->kind == S_HOST && !s_host_valid(value))
+    if (opt->kind == S_HOST && !endpoint_host_valid(value))
         return s_fail(why, source, value, "is not a host name or address");
     if (opt->kind == S_ENDPOINT && !(len == 0 && opt->allow_empty)) {
-        const char *problem = s_endpoint_problem(value, opt->prefixes);
+        const char *problem = endpoint_problem(value, opt->words);
         if (problem)
             return s_fail(why, source, value, problem);
     }
-    if (opt->kind == S_CHOICE && !s_word_in(value, opt->prefixes)) {
+    if (opt->kind == S_CHOICE && !s_word_in(value, opt->words)) {
         char problem[128];
-        snprintf(problem, sizeof problem, "is not one of: %s", opt->prefixes);
+        snprintf(problem, sizeof problem, "is not one of: %s", opt->words);
         return s_fail(why, source, value, problem);
     }
-    if (opt->kind == S_POLICIES) {
-        char detail[PDB_ERRMSG_MAX];
-        cfg_collective_policy_t *list = NULL;
-        size_t n = 0;
-        int rc = cfg_policies_parse(value, &list, &n, detail);
-        free(list);
-        if (rc) {
-            char problem[PDB_ERRMSG_MAX];
-            snprintf(problem, sizeof problem, "is refused: %.160s", detail);
-            return s_fail(why, source, value, problem);
-        }
-    }
-    if (opt->kind == S_PEERS) {
-        char detail[PDB_ERRMSG_MAX];
-        cfg_peer_t *peers = NULL;
-        size_t n = 0;
-        int rc = cfg_peers_parse(value, &peers, &n, detail);
-        free(peers);
-        if (rc == -ENOMEM)
-            return s_fail(why, source, value, "cannot be checked: out of memory");
-        if (rc) {
-            char problem[PDB_ERRMSG_MAX];
-            snprintf(problem, sizeof problem, "is refused: %.160s", detail);
-            return s_fail(why, source, value, problem);
-        }
+    if (opt->kind == S_PEERS || opt->kind == S_POLICIES) {
+        int rc = s_grammar_check(opt, value, source, why);
+        if (rc)
+            return rc;
     }
     memcpy(field, value, len + 1);
     return 0;
@@ -377,7 +334,7 @@ s_parse_percent(const char *text, uint64_t *out)
     char digits[16];
     snprintf(digits, sizeof digits, "%.*s%.*s%s", (int) int_len, text, (int) frac_len,
              dot ? dot + 1 : "", frac_len == 0 ? "00" : frac_len == 1 ? "0" : "");
-    return s_parse_u64(digits, out);
+    return decimal_parse_u64(digits, out);
 }
 
 static int
@@ -405,7 +362,7 @@ s_set_number(cfg_t *cfg, const s_option_t *opt, const char *value, const char *s
     char problem[80];
     snprintf(problem, sizeof problem, "is not a whole number in %llu..%llu",
              (unsigned long long) opt->min, (unsigned long long) opt->max);
-    if (s_parse_u64(value, &number))
+    if (decimal_parse_u64(value, &number))
         return s_fail(why, source, value, problem);
     if (number < opt->min || number > opt->max) {
         snprintf(problem, sizeof problem, "is out of range %llu..%llu",
@@ -832,9 +789,9 @@ cfg_storage_endpoint(const cfg_t *cfg, char *out, size_t out_len)
         snprintf(out, out_len, "ipc://%s/storage.sock", cfg->data_dir);
 }
 
-//  --- usage -----------------------------------------------------------------------
+//  --- usage and the README's table -------------------------------------------------
 
-#define S_USAGE_MAX (16u << 10)     // the whole --help text of the options
+#define S_TEXT_MAX (16u << 10)      // the whole --help text, or the Markdown table
 #define S_USAGE_WIDTH 79            // columns of a terminal line
 #define S_USAGE_INDENT 27           // where descriptions start
 
@@ -851,10 +808,10 @@ s_put(s_text_t *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(t->buf + t->len, S_USAGE_MAX - t->len, fmt, ap);
+    int n = vsnprintf(t->buf + t->len, S_TEXT_MAX - t->len, fmt, ap);
     va_end(ap);
     //  The buffer holds every option with room to spare: a cut is a bug here.
-    assert(n >= 0 && t->len + (size_t) n < S_USAGE_MAX);
+    assert(n >= 0 && t->len + (size_t) n < S_TEXT_MAX);
     t->len += (size_t) n;
 }
 
@@ -879,8 +836,8 @@ s_bounds(const s_option_t *opt, char *out, size_t len)
 {
     unsigned long long min = opt->min, max = opt->max;
     char words[128] = "";
-    if (opt->prefixes)
-        s_words(opt->prefixes, words, sizeof words);
+    if (opt->words)
+        s_words(opt->words, words, sizeof words);
     switch (opt->kind) {
     case S_NUMBER:   snprintf(out, len, "%llu..%llu", min, max); break;
     case S_RATIO:    snprintf(out, len, "%llu..%llu, two decimals at most", min / 100,
@@ -891,42 +848,22 @@ s_bounds(const s_option_t *opt, char *out, size_t len)
                               : (unsigned long long) opt->size - 1); break;
     case S_ENDPOINT: snprintf(out, len, "starts with %s, at most %zu bytes", words,
                               opt->size - 1); break;
-    case S_PEERS:    snprintf(out, len, "at most %d peers, %zu bytes", CFG_PEERS_MAX,
+    case S_PEERS:    snprintf(out, len, "at most %d peers, %zu bytes", PEERSPEC_LIST_MAX,
                               opt->size - 1); break;
-    case S_POLICIES: snprintf(out, len, "at most %d collectives", CFG_COLLECTIVE_POLICIES_MAX);
+    case S_POLICIES: snprintf(out, len, "at most %d collectives", POLICY_OVERRIDES_MAX);
                      break;
     case S_SWITCH:   snprintf(out, len, "a bare flag, or true or false"); break;
     default:         snprintf(out, len, "at most %zu bytes", opt->size - 1); break;
     }
 }
 
-//  The built-in value of opt, from cfg_defaults.
-static void
-s_default(const s_option_t *opt, const cfg_t *defaults, char *out, size_t len)
+//  The default as a person reads it: the row's value, or what "" means.
+static const char *
+s_default(const s_option_t *opt)
 {
-    static const char *const levels[] = { "error", "warn", "info", "debug" };
-    const char *field = (const char *) defaults + opt->offset;
-    uint64_t number = 0;
-    if (opt->kind == S_NUMBER || opt->kind == S_RATIO) {
-        unsigned narrow = 0;
-        if (opt->size == sizeof number)
-            memcpy(&number, field, sizeof number);
-        else
-            memcpy(&narrow, field, sizeof narrow), number = narrow;
-    }
-    if (opt->kind == S_LEVEL)
-        snprintf(out, len, "%s", levels[defaults->log_level]);
-    else if (opt->kind == S_NUMBER)
-        snprintf(out, len, "%llu", (unsigned long long) number);
-    else if (opt->kind == S_RATIO && number % 100 == 0)
-        snprintf(out, len, "%llu", (unsigned long long) number / 100);
-    else if (opt->kind == S_RATIO)
-        snprintf(out, len, "%llu.%02llu", (unsigned long long) number / 100,
-                 (unsigned long long) number % 100);
-    else if (opt->kind == S_SWITCH)
-        snprintf(out, len, "%s", *(const bool *) field ? "true" : "false");
-    else
-        snprintf(out, len, "%s", *field ? field : "none");
+    if (*opt->def)
+        return opt->def;
+    return opt->unset ? opt->unset : "none";
 }
 
 //  Words of text from column `col`, wrapped at S_USAGE_WIDTH onto lines
@@ -953,14 +890,13 @@ s_wrap(s_text_t *t, size_t col, const char *text)
 }
 
 static void
-s_usage_option(s_text_t *t, const s_option_t *opt, const cfg_t *defaults)
+s_usage_option(s_text_t *t, const s_option_t *opt)
 {
-    char bounds[160], value[CFG_ENDPOINT_MAX], line[1024], name[64];
+    char bounds[160], line[1024], name[64];
     s_bounds(opt, bounds, sizeof bounds);
-    s_default(opt, defaults, value, sizeof value);
     snprintf(name, sizeof name, "%s%s%s", opt->flag, opt->arg ? " " : "",
              opt->arg ? opt->arg : "");
-    snprintf(line, sizeof line, "%s; %s [%s]", opt->help, bounds, value);
+    snprintf(line, sizeof line, "%s; %s [%s]", opt->help, bounds, s_default(opt));
     size_t width = S_USAGE_INDENT - 3;
     s_put(t, "  %-*s ", (int) width, name);
     s_wrap(t, strlen(name) > width ? 3 + strlen(name) + 1 : S_USAGE_INDENT, line);
@@ -970,25 +906,74 @@ s_usage_option(s_text_t *t, const s_option_t *opt, const cfg_t *defaults)
 const char *
 cfg_usage(void)
 {
-    static char buf[S_USAGE_MAX];
+    static char buf[S_TEXT_MAX];
     if (buf[0])
         return buf;
-    cfg_t defaults;
-    cfg_defaults(&defaults);
     s_text_t t = { buf, 0 };
     s_put(&t, "Configuration: defaults < config file < PULSEDB_* environment < flags.\n"
           "Each option: flag, what; accepted values [default], then its config file key\n"
           "and environment variable.\n"
-          "  %-24s config file, zconfig format [none]\n%*s%s\n", S_CONFIG_FLAG " FILE",
-          S_USAGE_INDENT, "", S_CONFIG_ENV);
+          "  %-*s ", S_USAGE_INDENT - 3, S_CONFIG_FLAG " FILE");
+    char line[128];
+    snprintf(line, sizeof line, "config file, zconfig format; a regular file of at most "
+             "%u MiB [none]", CFG_FILE_MAX >> 20);
+    s_wrap(&t, S_USAGE_INDENT, line);
+    s_put(&t, "%*s%s\n", S_USAGE_INDENT, "", S_CONFIG_ENV);
     for (size_t i = 0; i < S_OPTION_COUNT; i++)
-        s_usage_option(&t, &s_options[i], &defaults);
+        s_usage_option(&t, &s_options[i]);
     s_put(&t, "Flags take '--flag VALUE' or '--flag=VALUE'. Unknown keys in the config file\n"
           "are errors. Example file (sections at column 0, keys indented 4 spaces):\n"
           "    node\n"
           "        data = /var/lib/pulsedb\n"
           "    gateway\n"
           "        port = 8080\n");
+    return buf;
+}
+
+//  One Markdown table cell: text with the characters that would end the
+//  cell or start markup escaped; `code` puts it in a code span.
+static void
+s_md_cell(s_text_t *t, const char *text, bool code)
+{
+    s_put(t, " %s", code ? "`" : "");
+    for (const char *p = text; *p; p++) {
+        bool special = *p == '|' || (!code && strchr("\\`*<>", *p));
+        s_put(t, "%s%c", special ? "\\" : "", *p);
+    }
+    s_put(t, "%s |", code ? "`" : "");
+}
+
+static void
+s_md_option(s_text_t *t, const s_option_t *opt)
+{
+    char bounds[160], flag[64];
+    s_bounds(opt, bounds, sizeof bounds);
+    snprintf(flag, sizeof flag, "%s%s%s", opt->flag, opt->arg ? " " : "",
+             opt->arg ? opt->arg : "");
+    s_put(t, "|");
+    s_md_cell(t, opt->key, true);
+    s_md_cell(t, opt->env, true);
+    s_md_cell(t, flag, true);
+    s_md_cell(t, s_default(opt), *opt->def != '\0');
+    s_md_cell(t, bounds, false);
+    s_md_cell(t, opt->help, false);
+    s_put(t, "\n");
+}
+
+const char *
+cfg_markdown(void)
+{
+    static char buf[S_TEXT_MAX];
+    if (buf[0])
+        return buf;
+    s_text_t t = { buf, 0 };
+    s_put(&t, "| file key | environment | flag | default | accepted | what |\n"
+              "|---|---|---|---|---|---|\n"
+              "| | `%s` | `%s FILE` | none | a regular file of at most %u MiB "
+              "| config file, zconfig format |\n", S_CONFIG_ENV, S_CONFIG_FLAG,
+              CFG_FILE_MAX >> 20);
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        s_md_option(&t, &s_options[i]);
     return buf;
 }
 
@@ -1072,312 +1057,5 @@ cfg_exposure_check(const cfg_t *cfg, unsigned sockets, char why[PDB_ERRMSG_MAX])
     if (!cfg->insecure)
         return PDB_EINVAL;
     log_w("security", "INSECURE (--insecure): %s", why);
-    return 0;
-}
-
-//  --- sync peers ------------------------------------------------------------------
-
-#define S_PEER_SHOWN 40      // bytes of a spec quoted in an error
-
-const char *
-cfg_peer_dir_name(cfg_peer_dir_t direction)
-{
-    switch (direction) {
-    case CFG_PEER_PUSH: return "push";
-    case CFG_PEER_PULL: return "pull";
-    default:            return "both";
-    }
-}
-
-bool
-cfg_peer_name_valid(const char *name, size_t len, size_t max)
-{
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-//  tcp://HOST:PORT where a connection can go: no wildcard host or port.
-static const char *
-s_peer_address_problem(const char *address, size_t len)
-{
-    char text[CFG_ENDPOINT_MAX];
-    if (len == 0)
-        return "has no address";
-    if (len >= sizeof text)
-        return "has an address that is too long";
-    memcpy(text, address, len);
-    text[len] = '\0';
-    bool http = strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0;
-    const char *problem = http ? NULL : s_endpoint_problem(text, "tcp://");
-    if (http) {
-        //  http(s)://HOST:PORT, checked as tcp://HOST:PORT would be: no path.
-        char as_tcp[CFG_ENDPOINT_MAX];
-        snprintf(as_tcp, sizeof as_tcp, "tcp://%s", strchr(text, ':') + 3);
-        problem = strchr(as_tcp + 6, '/') ? "has a path after HOST:PORT"
-                                          : s_endpoint_problem(as_tcp, "tcp://");
-        memcpy(text, as_tcp, strlen(as_tcp) + 1);
-    }
-    if (problem)
-        return problem;
-    const char *colon = strrchr(text, ':');
-    if (strcmp(colon, ":*") == 0)
-        return "needs a port number, not *";
-    char host[CFG_ENDPOINT_MAX];
-    size_t host_len = (size_t) (colon - (text + 6));
-    memcpy(host, text + 6, host_len);
-    host[host_len] = '\0';
-    //  [v6] literals keep their brackets in a ZeroMQ endpoint.
-    if (host_len > 2 && host[0] == '[' && host[host_len - 1] == ']') {
-        memmove(host, host + 1, host_len - 2);
-        host[host_len - 2] = '\0';
-    }
-    if (strcmp(host, "*") == 0 || !s_host_valid(host))
-        return "has a host that is not a name or address";
-    return NULL;
-}
-
-//  "UUID;UUID;..." into out. Returns NULL or the problem.
-static const char *
-s_peer_collectives(cfg_peer_t *out, const char *text, size_t len)
-{
-    out->collectives_n = 0;
-    if (len == 0)
-        return "has an empty collectives list";
-    const char *p = text, *end = text + len;
-    while (p <= end) {
-        const char *semi = memchr(p, ';', (size_t) (end - p));
-        size_t n = semi ? (size_t) (semi - p) : (size_t) (end - p);
-        pdb_id_t id;
-        if (n == 0 || pdb_id_parse(p, n, &id) != 0)
-            return "has a collective that is not a UUID";
-        for (size_t i = 0; i < out->collectives_n; i++)
-            if (pdb_id_cmp(&out->collectives[i], &id) == 0)
-                return "names a collective twice";
-        if (out->collectives_n == CFG_PEER_COLLECTIVES_MAX)
-            return "names more than 256 collectives";
-        out->collectives[out->collectives_n++] = id;
-        if (!semi)
-            break;
-        p = semi + 1;
-    }
-    return NULL;
-}
-
-static const char *
-s_peer_direction(cfg_peer_t *out, const char *text, size_t len)
-{
-    static const struct { const char *name; cfg_peer_dir_t dir; } dirs[] = {
-        { "both", CFG_PEER_BOTH }, { "push", CFG_PEER_PUSH }, { "pull", CFG_PEER_PULL },
-    };
-    for (size_t i = 0; i < 3; i++) {
-        if (strlen(dirs[i].name) == len && memcmp(dirs[i].name, text, len) == 0) {
-            out->direction = dirs[i].dir;
-            return NULL;
-        }
-    }
-    return "has a direction that is not push, pull or both";
-}
-
-static const char *
-s_peer_key(cfg_peer_t *out, const char *text, size_t len)
-{
-    if (!nodekey_text_valid(text, len))
-        return "has a key that is not 40 characters of Z85 (a CURVE public key)";
-    memcpy(out->public_key, text, len);
-    out->public_key[len] = '\0';
-    return NULL;
-}
-
-int
-cfg_peer_set_key(cfg_peer_t *peer, const char *key, size_t len, char why[PDB_ERRMSG_MAX])
-{
-    if (len == 0) {
-        peer->public_key[0] = '\0';
-        return 0;
-    }
-    const char *problem = s_peer_key(peer, key, len);
-    if (!problem)
-        return 0;
-    snprintf(why, PDB_ERRMSG_MAX, "peer '%.40s' %s", peer->name, problem);
-    return PDB_EINVAL;
-}
-
-//  One spec "NAME=ADDRESS[,OPTION]..." of len bytes. Returns NULL or the problem.
-static const char *
-s_peer_spec(cfg_peer_t *out, const char *spec, size_t len)
-{
-    memset(out, 0, sizeof *out);
-    const char *eq = memchr(spec, '=', len);
-    if (!eq)
-        return "needs NAME=tcp://HOST:PORT";
-    size_t name_len = (size_t) (eq - spec);
-    if (name_len == 0 || name_len > CFG_PEER_SPEC_NAME_MAX)
-        return "needs a name of 1..64 characters before '='";
-    if (!cfg_peer_name_valid(spec, name_len, CFG_PEER_SPEC_NAME_MAX))
-        return "has a name with characters other than A-Z a-z 0-9 . _ -";
-    memcpy(out->name, spec, name_len);
-    const char *p = eq + 1, *end = spec + len;
-    bool seen_dir = false, seen_coll = false, seen_key = false;
-    for (int item = 0; p <= end; item++) {
-        const char *comma = memchr(p, ',', (size_t) (end - p));
-        size_t n = comma ? (size_t) (comma - p) : (size_t) (end - p);
-        const char *problem = NULL;
-        if (item == 0) {
-            problem = s_peer_address_problem(p, n);
-            if (!problem)
-                memcpy(out->address, p, n);
-        }
-        else if (n > 12 && memcmp(p, "collectives=", 12) == 0) {
-            problem = seen_coll ? "gives collectives twice" : s_peer_collectives(out, p + 12, n - 12);
-            seen_coll = true;
-        }
-        else if (n == 12 && memcmp(p, "collectives=", 12) == 0)
-            problem = "has an empty collectives list";
-        else if (n >= 4 && memcmp(p, "key=", 4) == 0) {
-            problem = seen_key ? "gives a key twice" : s_peer_key(out, p + 4, n - 4);
-            seen_key = true;
-        }
-        else if (seen_dir && !s_peer_direction(out, p, n))
-            problem = "gives a direction twice";
-        else {
-            if (s_peer_direction(out, p, n))
-                problem = "has an option that is not push, pull, both, collectives=... or key=...";
-            seen_dir = true;
-        }
-        if (problem)
-            return problem;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return NULL;
-}
-
-static bool
-s_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-int
-cfg_peers_parse(const char *text, cfg_peer_t **peers, size_t *n, char why[PDB_ERRMSG_MAX])
-{
-    *peers = NULL;
-    *n = 0;
-    cfg_peer_t *list = NULL;
-    size_t count = 0;
-    const char *p = text;
-    while (*p) {
-        while (s_is_space(*p))
-            p++;
-        if (!*p)
-            break;
-        size_t len = 0;
-        while (p[len] && !s_is_space(p[len]))
-            len++;
-        const char *problem = count == CFG_PEERS_MAX ? "is one peer too many (at most 64)" : NULL;
-        if (!problem && !list) {
-            list = calloc(CFG_PEERS_MAX, sizeof *list);
-            if (!list)
-                return -ENOMEM;
-        }
-        if (!problem)
-            problem = s_peer_spec(&list[count], p, len);
-        for (size_t i = 0; !problem && i < count; i++)
-            if (strcmp(list[i].name, list[count].name) == 0)
-                problem = "repeats a peer name";
-        if (problem) {
-            snprintf(why, PDB_ERRMSG_MAX, "peer spec '%.*s%s' %s", (int) (len < S_PEER_SHOWN
-                     ? len : S_PEER_SHOWN), p, len > S_PEER_SHOWN ? "..." : "", problem);
-            free(list);
-            return PDB_EINVAL;
-        }
-        count++;
-        p += len;
-    }
-    *peers = list;
-    *n = count;
-    return 0;
-}
-
-int
-cfg_peer_from_fields(cfg_peer_t *out, const char *name, size_t name_len,
-                     const char *address, size_t address_len,
-                     const char *direction, size_t direction_len,
-                     const char *collectives, size_t collectives_len,
-                     char why[PDB_ERRMSG_MAX])
-{
-    memset(out, 0, sizeof *out);
-    const char *problem = NULL;
-    if (name_len == 0 || name_len > CFG_PEER_NAME_MAX || memchr(name, '\0', name_len))
-        problem = "has a name that is empty, too long or holds a NUL";
-    else if (name_len >= 3 && memcmp(name, "in:", 3) == 0)
-        problem = "has a name starting with 'in:', which names inbound peers";
-    if (!problem)
-        problem = s_peer_address_problem(address, address_len);
-    if (!problem && direction)
-        problem = s_peer_direction(out, direction, direction_len);
-    if (!problem && collectives && collectives_len > 0)
-        problem = s_peer_collectives(out, collectives, collectives_len);
-    if (problem) {
-        snprintf(why, PDB_ERRMSG_MAX, "peer '%.*s' %s", (int) (name_len < S_PEER_SHOWN
-                 ? name_len : S_PEER_SHOWN), name, problem);
-        return PDB_EINVAL;
-    }
-    memcpy(out->name, name, name_len);
-    memcpy(out->address, address, address_len);
-    return 0;
-}
-
-int
-cfg_policies_parse(const char *text, cfg_collective_policy_t **out, size_t *n,
-                   char why[PDB_ERRMSG_MAX])
-{
-    static const char *const names[] = { "lww", "remote_wins", "local_wins" };
-    *out = NULL;
-    *n = 0;
-    cfg_collective_policy_t *list = calloc(CFG_COLLECTIVE_POLICIES_MAX, sizeof *list);
-    if (!list)
-        return -ENOMEM;
-    size_t count = 0;
-    const char *p = text;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == '\n')
-            p++;
-        if (!*p)
-            break;
-        size_t len = strcspn(p, " \t\n");
-        const char *eq = memchr(p, '=', len);
-        unsigned policy = 3;
-        for (unsigned i = 0; eq && i < 3; i++)
-            if (strlen(names[i]) == len - (size_t) (eq + 1 - p)
-                && memcmp(eq + 1, names[i], strlen(names[i])) == 0)
-                policy = i;
-        pdb_id_t id;
-        int bad = !eq || pdb_id_parse(p, (size_t) (eq - p), &id) != 0 || policy == 3;
-        for (size_t i = 0; !bad && i < count; i++)
-            bad = pdb_id_cmp(&list[i].collective, &id) == 0 ? 2 : 0;
-        if (!bad && count == CFG_COLLECTIVE_POLICIES_MAX)
-            bad = 3;
-        if (bad) {
-            snprintf(why, PDB_ERRMSG_MAX, "'%.*s' %s", (int) (len > 80 ? 80 : len), p,
-                     bad == 2 ? "names a collective twice"
-                     : bad == 3 ? "is one override too many"
-                     : "is not COLLECTIVE_UUID=lww|remote_wins|local_wins");
-            free(list);
-            return PDB_EINVAL;
-        }
-        list[count++] = (cfg_collective_policy_t) { id, policy };
-        p += len;
-    }
-    *out = list;
-    *n = count;
     return 0;
 }

@@ -16,5 +16,6 @@ int cmd_peer(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif

@@ -13,7 +13,7 @@
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
-    const char *summary;
+    const char *summary;   // NULL: not listed (a tool for the project's own docs)
 } s_commands[] = {
     { "up", cmd_up, "start a node on a data folder and supervise it" },
     { "status", cmd_status, "show the node's status" },
@@ -26,6 +26,7 @@ static const struct {
     { "sync", cmd_sync, "show sync status, or sync once with every peer" },
     { "keygen", cmd_keygen, "make this node's key pair for ZeroMQ sync (CURVE)" },
     { "token", cmd_token, "make an API token and add it to a token file" },
+    { "config", cmd_config, NULL },
 };
 
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
@@ -36,7 +37,8 @@ s_usage(FILE *out, bool full)
 {
     fprintf(out, "usage: pulsedb <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < S_COMMAND_COUNT; i++)
-        fprintf(out, "  %-11s %s\n", s_commands[i].name, s_commands[i].summary);
+        if (s_commands[i].summary)
+            fprintf(out, "  %-11s %s\n", s_commands[i].name, s_commands[i].summary);
     fprintf(out, "\nRun 'pulsedb <command> --help' for a command's options.\n"
                  "Client commands talk to http://HOST:PORT from the configuration "
                  "(default\nhttp://127.0.0.1:7070) or --url URL, and print raw JSON with "

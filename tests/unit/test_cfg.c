@@ -23,7 +23,9 @@ static const char *s_env_names[] = {
     "PULSEDB_SYNC_RETRY_MAX_MS", "PULSEDB_SYNC_RETRY_MULTIPLIER", "PULSEDB_SYNC_BATCH_MAX_CHANGES",
     "PULSEDB_SYNC_BATCH_MAX_KB", "PULSEDB_SYNC_PULL_WAIT_MS", "PULSEDB_SYNC_PEER_EXPIRY_S",
     "PULSEDB_SYNC_TOMBSTONE_TTL_S", "PULSEDB_SYNC_COMPACT_INTERVAL_S", "PULSEDB_SYNC_POLICY",
-    "PULSEDB_API_TOKENS", "PULSEDB_INSECURE",
+    "PULSEDB_API_TOKENS", "PULSEDB_INSECURE", "PULSEDB_STORAGE_TIMEOUT_MS",
+    "PULSEDB_SYNC_COLLECTIVE_POLICIES", "PULSEDB_TLS_CERT", "PULSEDB_TLS_KEY",
+    "PULSEDB_SYNC_CA_FILE",
 };
 
 static int
@@ -272,123 +274,6 @@ test_cfg_sync_cross_checks_name_both_options(void **state)
 }
 
 static void
-test_cfg_peers_parse_good_lists(void **state)
-{
-    (void) state;
-    cfg_peer_t *peers = NULL;
-    size_t n = 99;
-    char why[PDB_ERRMSG_MAX];
-    assert_int_equal(cfg_peers_parse("", &peers, &n, why), 0);
-    assert_int_equal(n, 0);
-    assert_null(peers);
-    assert_int_equal(cfg_peers_parse("  \n\t ", &peers, &n, why), 0);
-    assert_int_equal(n, 0);
-    const char *text =
-        "alpha=tcp://10.0.0.1:7700\n"
-        "  edge_3.b-x=tcp://edge3.lan:7701,pull,collectives="
-        "01900000-0000-7000-8000-000000000001;01900000-0000-7000-8000-000000000002\t"
-        "c=tcp://[::1]:7702,collectives=01900000-0000-7000-8000-00000000000A,push";
-    assert_int_equal(cfg_peers_parse(text, &peers, &n, why), 0);
-    assert_int_equal(n, 3);
-    assert_string_equal(peers[0].name, "alpha");
-    assert_string_equal(peers[0].address, "tcp://10.0.0.1:7700");
-    assert_int_equal(peers[0].direction, CFG_PEER_BOTH);
-    assert_int_equal(peers[0].collectives_n, 0);
-    assert_string_equal(peers[1].name, "edge_3.b-x");
-    assert_string_equal(peers[1].address, "tcp://edge3.lan:7701");
-    assert_int_equal(peers[1].direction, CFG_PEER_PULL);
-    assert_int_equal(peers[1].collectives_n, 2);
-    assert_int_equal(peers[1].collectives[1].b[15], 2);
-    assert_string_equal(peers[2].address, "tcp://[::1]:7702");
-    assert_int_equal(peers[2].direction, CFG_PEER_PUSH);
-    assert_int_equal(peers[2].collectives_n, 1);
-    assert_int_equal(peers[2].collectives[0].b[15], 0x0a);
-    assert_string_equal(cfg_peer_dir_name(peers[2].direction), "push");
-    free(peers);
-}
-
-static void
-test_cfg_peers_parse_bad_specs(void **state)
-{
-    (void) state;
-    static const struct { const char *text, *expect; } cases[] = {
-        { "alpha", "needs NAME=tcp://HOST:PORT" },
-        { "=tcp://h:1", "name of 1..64" },
-        { "in:x=tcp://h:1", "characters other than" },
-        { "a b=tcp://h:1", "needs NAME=" },
-        { "a=", "has no address" },
-        { "a=tcp://h", "HOST:PORT" },
-        { "a=tcp://h:0", "port outside" },
-        { "a=tcp://h:*", "not *" },
-        { "a=tcp://*:1", "not a name or address" },
-        { "a=ipc:///x", "must start with tcp://" },
-        { "a=http://h:80/sync", "has a path" },
-        { "a=https://h", "HOST:PORT" },
-        { "a=http://*:80", "not a name or address" },
-        { "a=tcp://h:1,sideways", "not push, pull, both" },
-        { "a=tcp://h:1,pull,push", "direction twice" },
-        { "a=tcp://h:1,", "not push, pull, both" },
-        { "a=tcp://h:1,collectives=", "empty collectives" },
-        { "a=tcp://h:1,collectives=nope", "not a UUID" },
-        { "a=tcp://h:1,collectives=01900000-0000-7000-8000-000000000001;", "not a UUID" },
-        { "a=tcp://h:1,collectives=01900000-0000-7000-8000-000000000001;"
-          "01900000-0000-7000-8000-000000000001", "collective twice" },
-        { "a=tcp://h:1,collectives=01900000-0000-7000-8000-000000000001,"
-          "collectives=01900000-0000-7000-8000-000000000002", "collectives twice" },
-        { "a=tcp://h:1 a=tcp://h:2", "repeats a peer name" },
-        { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=tcp://h:1",
-          "name of 1..64" },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cfg_peer_t *peers = (cfg_peer_t *) 1;
-        size_t n = 99;
-        char why[PDB_ERRMSG_MAX] = "";
-        int rc = cfg_peers_parse(cases[i].text, &peers, &n, why);
-        if (rc != PDB_EINVAL || !strstr(why, cases[i].expect) || peers || n != 0)
-            fail_msg("case %zu '%s': rc=%d why='%s'", i, cases[i].text, rc, why);
-    }
-    //  65 peers is one too many.
-    char text[65 * 16 + 1] = "";
-    for (int i = 0; i < 65; i++)
-        snprintf(text + strlen(text), sizeof text - strlen(text), "p%02d=tcp://h:1 ", i);
-    cfg_peer_t *peers = NULL;
-    size_t n = 0;
-    char why[PDB_ERRMSG_MAX];
-    assert_int_equal(cfg_peers_parse(text, &peers, &n, why), PDB_EINVAL);
-    assert_non_null(strstr(why, "one peer too many"));
-}
-
-static void
-test_cfg_peer_from_fields(void **state)
-{
-    (void) state;
-    cfg_peer_t p;
-    char why[PDB_ERRMSG_MAX];
-    const char *coll = "01900000-0000-7000-8000-000000000001;01900000-0000-7000-8000-000000000002";
-    assert_int_equal(cfg_peer_from_fields(&p, "lab box", 7, "tcp://h:9", 9, "pull", 4, coll,
-                                          strlen(coll), why), 0);
-    assert_string_equal(p.name, "lab box");
-    assert_string_equal(p.address, "tcp://h:9");
-    assert_int_equal(p.direction, CFG_PEER_PULL);
-    assert_int_equal(p.collectives_n, 2);
-    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h:9", 9, NULL, 0, "", 0, why), 0);
-    assert_int_equal(p.direction, CFG_PEER_BOTH);
-    assert_int_equal(p.collectives_n, 0);
-    assert_int_equal(cfg_peer_from_fields(&p, "in:abc", 6, "tcp://h:9", 9, NULL, 0, NULL, 0,
-                                          why), PDB_EINVAL);
-    assert_non_null(strstr(why, "inbound"));
-    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h", 7, NULL, 0, NULL, 0, why),
-                     PDB_EINVAL);
-    assert_non_null(strstr(why, "peer 'x'"));
-    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h:9", 9, "up", 2, NULL, 0, why),
-                     PDB_EINVAL);
-    assert_int_equal(cfg_peer_from_fields(&p, "x", 1, "tcp://h:9", 9, NULL, 0, "zz", 2, why),
-                     PDB_EINVAL);
-    assert_int_equal(cfg_peer_from_fields(&p, "", 0, "tcp://h:9", 9, NULL, 0, NULL, 0, why),
-                     PDB_EINVAL);
-}
-
-static void
 test_cfg_long_path_and_endpoint_refused(void **state)
 {
     (void) state;
@@ -581,7 +466,8 @@ test_cfg_rest_overflow_refused(void **state)
     assert_int_equal(rest_n, 0);
 }
 
-//  The help text of one option: from its flag to the next option's.
+//  The help text of one option: from its flag to the next option's, each
+//  run of white space (where the text wraps) made one space.
 static void
 s_usage_entry(const char *usage, const char *flag, char *out, size_t len)
 {
@@ -590,8 +476,13 @@ s_usage_entry(const char *usage, const char *flag, char *out, size_t len)
     const char *p = strstr(usage, start);
     assert_non_null(p);
     const char *end = strstr(p + 1, "\n  --");
-    size_t n = end ? (size_t) (end - p) : strlen(p);
-    snprintf(out, len, "%.*s", (int) n, p);
+    size_t n = end ? (size_t) (end - p) : strlen(p), used = 0;
+    for (size_t i = 0; i < n && used + 1 < len; i++) {
+        bool space = p[i] == ' ' || p[i] == '\n';
+        if (!space || (used > 0 && out[used - 1] != ' '))
+            out[used++] = space ? ' ' : p[i];
+    }
+    out[used] = '\0';
 }
 
 static void
@@ -644,90 +535,6 @@ test_cfg_usage_lists_every_flag(void **state)
         assert_non_null(strstr(usage, flags[i]));
     for (size_t i = 0; i < sizeof s_env_names / sizeof s_env_names[0]; i++)
         assert_non_null(strstr(usage, s_env_names[i]));
-}
-
-static void
-test_cfg_collective_policies_parse(void **state)
-{
-    (void) state;
-    char why[PDB_ERRMSG_MAX];
-    cfg_collective_policy_t *list = NULL;
-    size_t n = 99;
-    const char *a = "0193a0b1-0000-7000-8000-000000000001";
-    const char *b = "0193a0b1-0000-7000-8000-000000000002";
-    char text[256];
-    assert_int_equal(cfg_policies_parse("", &list, &n, why), 0);
-    assert_int_equal(n, 0);
-    free(list);
-    snprintf(text, sizeof text, " %s=remote_wins\t%s=local_wins ", a, b);
-    assert_int_equal(cfg_policies_parse(text, &list, &n, why), 0);
-    assert_int_equal(n, 2);
-    assert_int_equal(list[0].policy, 1);
-    assert_int_equal(list[1].policy, 2);
-    free(list);
-    const char *bad[] = { "nonsense", "0193a0b1=lww", "0193a0b1-0000-7000-8000-000000000001=best",
-                          "0193a0b1-0000-7000-8000-000000000001" };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(cfg_policies_parse(bad[i], &list, &n, why), PDB_EINVAL);
-        assert_non_null(strstr(why, "COLLECTIVE_UUID="));
-    }
-    snprintf(text, sizeof text, "%s=lww %s=local_wins", a, a);
-    assert_int_equal(cfg_policies_parse(text, &list, &n, why), PDB_EINVAL);
-    assert_non_null(strstr(why, "twice"));
-    cfg_t cfg;
-    int rest[4], rest_n;
-    char *argv[] = { "x", "--sync-collective-policies", "nonsense", NULL };
-    assert_int_equal(cfg_load(&cfg, 3, argv, rest, 4, &rest_n, why), PDB_EINVAL);
-    assert_non_null(strstr(why, "--sync-collective-policies"));
-}
-
-static void
-test_cfg_peer_spec_takes_a_curve_key(void **state)
-{
-    (void) state;
-    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
-    char text[256], why[PDB_ERRMSG_MAX];
-    cfg_peer_t *peers = NULL;
-    size_t n = 0;
-    snprintf(text, sizeof text, "beta=tcp://h:7700,pull,key=%s gamma=tcp://g:7700", key);
-    assert_int_equal(cfg_peers_parse(text, &peers, &n, why), 0);
-    assert_int_equal(n, 2);
-    assert_string_equal(peers[0].public_key, key);
-    assert_int_equal(peers[0].direction, CFG_PEER_PULL);
-    assert_string_equal(peers[1].public_key, "");
-    free(peers);
-    static const char *bad[] = {
-        "beta=tcp://h:7700,key=short",
-        "beta=tcp://h:7700,key=",
-        "beta=tcp://h:7700,key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7,key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
-        "beta=tcp://h:7700,key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\"",
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(cfg_peers_parse(bad[i], &peers, &n, why), PDB_EINVAL);
-        assert_non_null(strstr(why, "key"));
-    }
-    cfg_peer_t peer;
-    memset(&peer, 0, sizeof peer);
-    assert_int_equal(cfg_peer_set_key(&peer, key, strlen(key), why), 0);
-    assert_string_equal(peer.public_key, key);
-    assert_int_equal(cfg_peer_set_key(&peer, key, 39, why), PDB_EINVAL);
-    assert_int_equal(cfg_peer_set_key(&peer, "", 0, why), 0);
-    assert_string_equal(peer.public_key, "");
-}
-
-static void
-test_cfg_peer_spec_takes_http_addresses(void **state)
-{
-    (void) state;
-    char why[PDB_ERRMSG_MAX];
-    cfg_peer_t *peers = NULL;
-    size_t n = 0;
-    assert_int_equal(cfg_peers_parse("b=http://10.0.0.2:7070,pull c=https://[::1]:443", &peers,
-                                     &n, why), 0);
-    assert_int_equal(n, 2);
-    assert_string_equal(peers[0].address, "http://10.0.0.2:7070");
-    assert_string_equal(peers[1].address, "https://[::1]:443");
-    free(peers);
 }
 
 static void
@@ -791,6 +598,66 @@ test_cfg_exposure_needs_credentials_or_insecure(void **state)
     assert_false(cfg_host_is_loopback(""));
 }
 
+static void
+test_cfg_collective_policies_checked_by_their_grammar(void **state)
+{
+    (void) state;
+    cfg_t cfg;
+    char why[PDB_ERRMSG_MAX];
+    const char *good = "0193a0b1-0000-7000-8000-000000000001=remote_wins";
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-collective-policies", good, NULL), 0);
+    assert_string_equal(cfg.sync_collective_policies, good);
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-collective-policies", "nonsense",
+                            NULL), PDB_EINVAL);
+    assert_non_null(strstr(why, "--sync-collective-policies: 'nonsense' is refused: "
+                                "'nonsense' is not COLLECTIVE_UUID="));
+    //  sync/policy takes the same names, from policy.h.
+    assert_int_equal(s_load(&cfg, why, NULL, NULL, "--sync-policy", "local_wins", NULL), 0);
+    unsigned index = 99;
+    assert_int_equal(policy_parse(cfg.sync_policy, strlen(cfg.sync_policy), &index), 0);
+    assert_int_equal(index, 2);
+}
+
+//  Cells of one Markdown table line: the '|' not escaped with a backslash.
+static size_t
+s_md_bars(const char *line, size_t len)
+{
+    size_t bars = 0;
+    for (size_t i = 0; i < len; i++)
+        bars += line[i] == '|' && (i == 0 || line[i - 1] != '\\');
+    return bars;
+}
+
+static void
+test_cfg_markdown_has_one_row_per_option(void **state)
+{
+    (void) state;
+    const char *md = cfg_markdown();
+    size_t rows = 0;
+    for (const char *p = md; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (s_md_bars(p, len) != 7)
+            fail_msg("not 6 cells: '%.*s'", (int) len, p);
+        rows++;
+        p += len + (p[len] == '\n');
+    }
+    //  Header, rule, --config, then one row per environment variable.
+    assert_int_equal(rows, 2 + sizeof s_env_names / sizeof s_env_names[0]);
+    for (size_t i = 0; i < sizeof s_env_names / sizeof s_env_names[0]; i++) {
+        char cell[64];
+        snprintf(cell, sizeof cell, "| `%s` |", s_env_names[i]);
+        if (!strstr(md, cell))
+            fail_msg("no row for %s", s_env_names[i]);
+    }
+    //  The same defaults and bounds as --help; a '|' in a help line is escaped.
+    assert_non_null(strstr(md, "| `gateway/port` | `PULSEDB_HTTP_PORT` | `--port P` | `7070` "
+                               "| 1..65535 | HTTP port |"));
+    assert_non_null(strstr(md, "| `storage/tcp` | `PULSEDB_STORAGE_TCP` | `--storage-tcp EP` "
+                               "| none (ipc only) |"));
+    assert_non_null(strstr(md, "[,push\\|pull\\|both]"));
+    assert_null(strstr(md, "push|pull"));
+}
+
 int
 main(void)
 {
@@ -802,9 +669,6 @@ main(void)
                                s_clear_env),
         cmocka_unit_test_setup(test_cfg_sync_options_accepted, s_clear_env),
         cmocka_unit_test_setup(test_cfg_sync_cross_checks_name_both_options, s_clear_env),
-        cmocka_unit_test_setup(test_cfg_peers_parse_good_lists, s_clear_env),
-        cmocka_unit_test_setup(test_cfg_peers_parse_bad_specs, s_clear_env),
-        cmocka_unit_test_setup(test_cfg_peer_from_fields, s_clear_env),
         cmocka_unit_test_setup(test_cfg_long_path_and_endpoint_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_good_endpoints_accepted, s_clear_env),
         cmocka_unit_test_setup(test_cfg_flag_without_value_refused, s_clear_env),
@@ -818,10 +682,10 @@ main(void)
         cmocka_unit_test_setup(test_cfg_rest_overflow_refused, s_clear_env),
         cmocka_unit_test_setup(test_cfg_usage_lists_every_flag, s_clear_env),
         cmocka_unit_test(test_cfg_usage_shows_bounds_and_defaults),
-        cmocka_unit_test_setup(test_cfg_collective_policies_parse, s_clear_env),
+        cmocka_unit_test_setup(test_cfg_collective_policies_checked_by_their_grammar,
+                               s_clear_env),
+        cmocka_unit_test(test_cfg_markdown_has_one_row_per_option),
         cmocka_unit_test_setup(test_cfg_insecure_is_a_switch, s_clear_env),
-        cmocka_unit_test_setup(test_cfg_peer_spec_takes_http_addresses, s_clear_env),
-        cmocka_unit_test_setup(test_cfg_peer_spec_takes_a_curve_key, s_clear_env),
         cmocka_unit_test_setup(test_cfg_exposure_needs_credentials_or_insecure, s_clear_env),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
