@@ -45,17 +45,19 @@ typedef struct {
 //  11 when it names a source.
 void change_pack(msgpack_packer *pk, const change_t *change);
 
-//  Reads a change from a decoded object (9 items, 10 with the partial
-//  mark, a boolean, or 11 with that and a source, a non-nil 16-byte bin).
-//  Checks shape, types, enums (op is
-//  create, update, delete or OP_STATE), origin_seq != 0, hlc != 0 and that
-//  fields is one bounded MessagePack map; it does not check the fields
-//  against the entity tables (entity_check, or the state's own checks).
-//  `fields` points into the object's storage. Returns 0 or PDB_EINVAL.
-int change_from_object(const msgpack_object *obj, change_t *out);
-
-//  Same, from bytes (data must outlive *out). Returns 0 or PDB_EINVAL.
+//  Reads an encoded change in place (data must outlive *out: `fields`
+//  points into it), allocating nothing, so routing and acknowledging by it
+//  is as cheap as applying by it. Checks shape and types (9 items, 10 with
+//  the partial mark, a boolean, 11 with that and a source, a non-nil id),
+//  enums (op is create, update, delete or OP_STATE), non-nil ids,
+//  origin_seq != 0, hlc != 0, a collective's change naming it twice, and
+//  that fields is one MessagePack map within PDB_CHANGE_MAX; it does not
+//  check the fields against the entity tables (entity_check, or the state's
+//  own checks). Returns 0 or PDB_EINVAL.
 int change_decode(const void *data, size_t len, change_t *out);
+
+//  The wall time (ms) of an encoded change's stamp; 0 when it does not read.
+uint64_t change_wall_ms(const void *data, size_t len);
 
 //  (hlc, origin) ordering: <0, 0, >0. The convergence rule's comparison.
 int change_version_cmp(uint64_t hlc_a, const pdb_id_t *origin_a,

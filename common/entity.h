@@ -34,7 +34,7 @@ typedef enum {
 //  A whole entity's state (common/snapshot.h), carried between nodes only:
 //  initial sync and its relay. Kept out of change_op_t on purpose, so the
 //  switches over what a client can write stay exhaustive; entity_op_valid
-//  and entity_check refuse it, change_from_object accepts it.
+//  and entity_check refuse it, change_decode accepts it.
 #define OP_STATE 4
 
 typedef enum {

@@ -1,5 +1,4 @@
 #include "page.h"
-#include "chead.h"
 #include "change.h"
 #include "err.h"
 
@@ -79,14 +78,14 @@ s_judge(s_scan_t *scan, uint64_t seq, const MDB_val *val, MDB_val *send,
 {
     const page_req_t *req = scan->req;
     page_t *page = scan->page;
-    chead_t h;
-    if (chead_read(val->mv_data, val->mv_size, &h) != 0)
+    change_t h;
+    if (change_decode(val->mv_data, val->mv_size, &h) != 0)
         return PDB_ECORRUPT;
     bool covered = vv_covers(&scan->expect, &h.origin, h.origin_seq);
     //  A state installed from the receiver's snapshot is the receiver's own
     //  data (or older): sending it back would be a second full transfer.
     bool its_own = req->receiver && pdb_id_cmp(&h.source, req->receiver) == 0;
-    if (covered || its_own || !s_in_filter(req, &h.collective)) {
+    if (covered || its_own || !s_in_filter(req, &h.collective_id)) {
         *verdict = S_SKIP;
         return 0;
     }

@@ -1,5 +1,5 @@
 #include "puller.h"
-#include "chead.h"
+#include "change.h"
 #include "hlc.h"
 #include "log.h"
 #include "sops.h"
@@ -104,8 +104,8 @@ s_apply(puller_t *self, const sync_msg_t *msg, uint64_t cursor, uint64_t *reache
     *reached = msg->next_cursor;
     if (held < msg->changes_n) {
         //  Storage stopped the cursor just before the held change.
-        chead_t h = { 0 };
-        uint64_t before = chead_read(msg->changes[held].data, msg->changes[held].len, &h) == 0
+        change_t h = { 0 };
+        uint64_t before = change_decode(msg->changes[held].data, msg->changes[held].len, &h) == 0
                         ? h.seq - 1 : cursor;
         *reached = before > cursor ? before : cursor;
         if (!self->missing_warned)
@@ -153,9 +153,7 @@ s_read_state(puller_t *self, uint64_t *cursor, vv_t *ours)
 static uint64_t
 s_change_ms(const sync_msg_t *msg, size_t i)
 {
-    chead_t h;
-    return chead_read(msg->changes[i].data, msg->changes[i].len, &h) == 0
-           ? hlc_wall_ms(h.hlc) : 0;
+    return change_wall_ms(msg->changes[i].data, msg->changes[i].len);
 }
 
 //  After a page was applied up to reached: the peer's oldest change above
@@ -169,8 +167,8 @@ s_oldest_after(puller_t *self, const sync_msg_t *msg, uint64_t reached)
     if (reached >= msg->head)
         return 0;
     for (size_t i = 0; i < msg->changes_n; i++) {
-        chead_t h;
-        if (chead_read(msg->changes[i].data, msg->changes[i].len, &h) == 0 && h.seq > reached)
+        change_t h;
+        if (change_decode(msg->changes[i].data, msg->changes[i].len, &h) == 0 && h.seq > reached)
             return hlc_wall_ms(h.hlc);
     }
     return msg->changes_n ? s_change_ms(msg, msg->changes_n - 1)

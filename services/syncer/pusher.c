@@ -1,7 +1,6 @@
 #include "pusher.h"
 #include "ack.h"
-#include "chead.h"
-#include "hlc.h"
+#include "change.h"
 #include "log.h"
 #include "page.h"
 #include "sops.h"
@@ -52,8 +51,8 @@ s_batch_copy(const page_t *page, s_batch_t *b)
     }
     size_t off = 0;
     for (size_t i = 0; i < page->n; i++) {
-        chead_t h;
-        if (chead_read(page->changes[i].data, page->changes[i].len, &h) != 0) {
+        change_t h;
+        if (change_decode(page->changes[i].data, page->changes[i].len, &h) != 0) {
             s_batch_release(b);
             return PDB_ECORRUPT;
         }
@@ -209,8 +208,8 @@ s_send(pusher_t *self, const s_batch_t *batch, char *why)
     //  partial one (filtered here, or marked) raised to its origin_seq would
     //  make the next pages skip that origin's earlier changes: never sent.
     for (size_t i = 0; !filtered && i < batch->n && batch->seqs[i] <= safe; i++) {
-        chead_t h;
-        if (chead_read(batch->blobs[i].data, batch->blobs[i].len, &h) == 0 && !h.partial
+        change_t h;
+        if (change_decode(batch->blobs[i].data, batch->blobs[i].len, &h) == 0 && !h.partial
             && vv_raise(&self->remote, &h.origin, h.origin_seq) != 0)
             break;                  // only an optimisation: the peer answers "stale"
     }
@@ -234,14 +233,6 @@ s_send(pusher_t *self, const s_batch_t *batch, char *why)
     return s_persist(self, false, why);
 }
 
-//  The HLC wall time of an encoded change (0 when it does not read).
-static uint64_t
-s_change_ms(const sync_blob_t *blob)
-{
-    chead_t h;
-    return chead_read(blob->data, blob->len, &h) == 0 ? hlc_wall_ms(h.hlc) : 0;
-}
-
 //  After a batch went out: the oldest change the peer still lacks, as far
 //  as the batch tells. One acknowledged whole leaves none, unless more is
 //  waiting: that was written after the batch's last change, so it is at
@@ -251,8 +242,11 @@ s_oldest_after(const pusher_t *self, const s_batch_t *batch)
 {
     for (size_t i = 0; i < batch->n; i++)
         if (batch->seqs[i] > self->acked)
-            return s_change_ms(&batch->blobs[i]);
-    return batch->has_more && batch->n ? s_change_ms(&batch->blobs[batch->n - 1]) : 0;
+            return change_wall_ms(batch->blobs[i].data, batch->blobs[i].len);
+    if (!batch->has_more || batch->n == 0)
+        return 0;
+    const sync_blob_t *last = &batch->blobs[batch->n - 1];
+    return change_wall_ms(last->data, last->len);
 }
 
 //  The peer cannot be reached and no batch tells what it lacks: the first
@@ -278,7 +272,7 @@ s_note_unreached(pusher_t *self)
     if (mdb_cursor_open(txn, store->wal, &cur) == 0) {
         if (mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE) == 0)
             peer_note_oldest(peer, PEER_PUSH,
-                             s_change_ms(&(sync_blob_t) { val.mv_data, val.mv_size }));
+                             change_wall_ms(val.mv_data, val.mv_size));
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
@@ -316,7 +310,7 @@ pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX])
         return rc;
     //  Until the peer acknowledges it, the batch's first change is the
     //  oldest it lacks (page.h skipped what it has or does not want).
-    peer_note_oldest(peer, PEER_PUSH, batch.n ? s_change_ms(&batch.blobs[0]) : 0);
+    peer_note_oldest(peer, PEER_PUSH, batch.n ? change_wall_ms(batch.blobs[0].data, batch.blobs[0].len) : 0);
     if (batch.n > 0)
         rc = s_send(self, &batch, why);
     else {

@@ -3,7 +3,6 @@
 #include "zap.h"
 #include "ack.h"
 #include "bounds.h"
-#include "chead.h"
 #include "inbound.h"
 #include "log.h"
 #include "mpk.h"
@@ -221,8 +220,8 @@ static bool
 s_check_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg, uint64_t *seqs)
 {
     for (size_t i = 0; i < msg->changes_n; i++) {
-        chead_t h;
-        if (chead_read(msg->changes[i].data, msg->changes[i].len, &h) != 0) {
+        change_t h;
+        if (change_decode(msg->changes[i].data, msg->changes[i].len, &h) != 0) {
             s_error(self, route, SYNC_ERR_BAD_REQUEST, "change %zu is not an encoded change", i);
             return false;
         }
@@ -233,7 +232,7 @@ s_check_push(serve_t *self, const s_route_t *route, const sync_msg_t *msg, uint6
         }
         char why[PDB_ERRMSG_MAX];
         if (route->authenticated
-            && s_verdict(route, authz_push_collective(self->authz, route->peer, &h.collective,
+            && s_verdict(route, authz_push_collective(self->authz, route->peer, &h.collective_id,
                                                       why)) != AUTHZ_OK) {
             s_error(self, route, SYNC_ERR_FORBIDDEN, "%s", why);
             s_note_refused(self, &msg->from, SYNC_PUSH, why);

@@ -63,7 +63,7 @@ s_changes(const fx_blob_t *wal, size_t n, const pdb_id_t *source)
     for (size_t i = 0; i < n; i++) {
         snprintf(name, sizeof name, "wal-%02zu", i + 1);
         s_write("change", name, wal[i].data, wal[i].len);
-        s_write("chead", name, wal[i].data, wal[i].len);
+        s_write("change_ref", name, wal[i].data, wal[i].len);
     }
     for (size_t i = 0; i < n && i < 4; i++) {
         change_t c;
@@ -76,7 +76,7 @@ s_changes(const fx_blob_t *wal, size_t n, const pdb_id_t *source)
             change_pack(&out.pk, &c);
             snprintf(name, sizeof name, "%s-%02zu", form == 0 ? "partial" : "sourced", i + 1);
             s_write("change", name, out.buf.data, out.buf.size);
-            s_write("chead", name, out.buf.data, out.buf.size);
+            s_write("change_ref", name, out.buf.data, out.buf.size);
             mpk_out_release(&out);
         }
     }

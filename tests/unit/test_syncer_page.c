@@ -1,11 +1,11 @@
 /*  test_syncer_page.c - what goes into a pull reply or a push batch (page.h)
     read from a real WAL written by the storage core: vector skipping (no
     echo), collective filters, count and byte bounds, a change too large to
-    ever send, cursors below the floor; the change envelope reader
-    (chead.h); and safe_through from storage's apply results (ack.h).
+    ever send, cursors below the floor; reading the envelope of what a page
+    holds (change_decode); and safe_through from storage's apply results (ack.h).
 */
 #include "ack.h"
-#include "chead.h"
+#include "change.h"
 #include "err.h"
 #include "ingest.h"
 #include "mpk.h"
@@ -117,8 +117,8 @@ s_page(s_node_t *n, const page_req_t *req)
     assert_int_equal(store_read_begin(n->node->store, &txn), 0);
     r.rc = page_build(n->node->store, txn, req, &r.page);
     for (size_t i = 0; i < r.page.n && i < 16; i++) {
-        chead_t h;
-        assert_int_equal(chead_read(r.page.changes[i].data, r.page.changes[i].len, &h), 0);
+        change_t h;
+        assert_int_equal(change_decode(r.page.changes[i].data, r.page.changes[i].len, &h), 0);
         r.seqs[i] = h.seq;
     }
     r.n = r.page.n;
@@ -445,7 +445,7 @@ test_page_cursor_below_floor(void **state)
 }
 
 static void
-test_chead_reads_the_envelope(void **state)
+test_change_decode_reads_the_envelope(void **state)
 {
     s_node_t *n = *state;
     MDB_txn *txn;
@@ -454,22 +454,22 @@ test_chead_reads_the_envelope(void **state)
     store_key_seq(k, 6);
     MDB_val key = { 8, k }, val;
     assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
-    chead_t h;
-    assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
+    change_t h;
+    assert_int_equal(change_decode(val.mv_data, val.mv_size, &h), 0);
     assert_int_equal(h.seq, 6);
     assert_int_equal(h.origin_seq, 3);
     pdb_id_t a = testkit_id(ORG_A), c2 = testkit_id(COLL2);
     assert_memory_equal(h.origin.b, a.b, PDB_ID_LEN);
-    assert_memory_equal(h.collective.b, c2.b, PDB_ID_LEN);
+    assert_memory_equal(h.collective_id.b, c2.b, PDB_ID_LEN);
     //  Every truncation is refused (change_decode refuses them too), and so
     //  is a wrong shape.
     for (size_t len = 0; len < val.mv_size; len++)
-        assert_int_equal(chead_read(val.mv_data, len, &h), PDB_EINVAL);
+        assert_int_equal(change_decode(val.mv_data, len, &h), PDB_EINVAL);
     uint8_t copy[512];
     assert_true(val.mv_size <= sizeof copy);
     memcpy(copy, val.mv_data, val.mv_size);
     copy[0] = 0x98;                             // 8 items
-    assert_int_equal(chead_read(copy, val.mv_size, &h), PDB_EINVAL);
+    assert_int_equal(change_decode(copy, val.mv_size, &h), PDB_EINVAL);
     mdb_txn_abort(txn);
     //  origin_seq 0 is never valid.
     mpk_out_t out;
@@ -478,9 +478,9 @@ test_chead_reads_the_envelope(void **state)
                    .op = OP_DELETE, .collective_id = a, .entity_id = a,
                    .fields = (const uint8_t *) "\x80", .fields_len = 1 };
     change_pack(&out.pk, &c);
-    assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), PDB_EINVAL);
+    assert_int_equal(change_decode(out.buf.data, out.buf.size, &h), PDB_EINVAL);
     mpk_out_release(&out);
-    assert_int_equal(chead_read("garbage", 7, &h), PDB_EINVAL);
+    assert_int_equal(change_decode("garbage", 7, &h), PDB_EINVAL);
 
     //  The partial mark is read through entity_id and fields; a whole copy
     //  reads as not partial. Every truncation of a marked copy is refused.
@@ -489,14 +489,14 @@ test_chead_reads_the_envelope(void **state)
         c.partial = mark;
         mpk_out_init(&out);
         change_pack(&out.pk, &c);
-        assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), 0);
+        assert_int_equal(change_decode(out.buf.data, out.buf.size, &h), 0);
         assert_int_equal(h.partial, (bool) mark);
         assert_int_equal(h.origin_seq, 9);
         if (mark) {
             for (size_t len = 0; len < out.buf.size; len++)
-                assert_int_equal(chead_read(out.buf.data, len, &h), PDB_EINVAL);
+                assert_int_equal(change_decode(out.buf.data, len, &h), PDB_EINVAL);
             ((uint8_t *) out.buf.data)[out.buf.size - 1] = 0xc0;    // not a boolean
-            assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), PDB_EINVAL);
+            assert_int_equal(change_decode(out.buf.data, out.buf.size, &h), PDB_EINVAL);
         }
         mpk_out_release(&out);
     }
@@ -560,21 +560,21 @@ test_page_skips_states_sourced_from_the_receiver(void **state)
     store_key_seq(k, 7);
     MDB_val key = { 8, k }, val;
     assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
-    chead_t h;
-    assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
+    change_t h;
+    assert_int_equal(change_decode(val.mv_data, val.mv_size, &h), 0);
     assert_int_equal(pdb_id_cmp(&h.source, &a), 0);
     assert_false(h.partial);
     assert_int_equal(h.seq, 7);
     for (size_t len = 0; len < val.mv_size; len++)
-        assert_int_equal(chead_read(val.mv_data, len, &h), PDB_EINVAL);
+        assert_int_equal(change_decode(val.mv_data, len, &h), PDB_EINVAL);
     uint8_t copy[512];
     assert_true(val.mv_size <= sizeof copy);
     memcpy(copy, val.mv_data, val.mv_size);
     memset(copy + val.mv_size - PDB_ID_LEN, 0, PDB_ID_LEN);  // a nil source
-    assert_int_equal(chead_read(copy, val.mv_size, &h), PDB_EINVAL);
+    assert_int_equal(change_decode(copy, val.mv_size, &h), PDB_EINVAL);
     store_key_seq(k, 8);
     assert_int_equal(mdb_get(txn, n->node->store->wal, &key, &val), 0);
-    assert_int_equal(chead_read(val.mv_data, val.mv_size, &h), 0);
+    assert_int_equal(change_decode(val.mv_data, val.mv_size, &h), 0);
     assert_true(pdb_id_is_nil(&h.source));
     mdb_txn_abort(txn);
 }
@@ -586,29 +586,26 @@ s_raw(mpk_out_t *out, const char *bytes, size_t len)
     assert_int_equal(msgpack_sbuffer_write(&out->buf, bytes, len), 0);
 }
 
-//  Both readers of c's encoding (plus `extra` bytes) give the same answer.
+//  change_decode's answer on c's encoding plus `extra` bytes.
 static int
-s_both(const change_t *c, const char *extra, size_t extra_len)
+s_decode(const change_t *c, const char *extra, size_t extra_len)
 {
     mpk_out_t out;
     mpk_out_init(&out);
     change_pack(&out.pk, c);
     s_raw(&out, extra, extra_len);
     change_t full;
-    chead_t h;
-    int rc = chead_read(out.buf.data, out.buf.size, &h);
-    assert_int_equal(change_decode(out.buf.data, out.buf.size, &full), rc);
+    int rc = change_decode(out.buf.data, out.buf.size, &full);
     mpk_out_release(&out);
     return rc;
 }
 
-//  The syncer routes by chead_read and storage applies by change_decode:
-//  each accepts exactly what the other does. A peer's encoder may write an
-//  id as a bin16 or a count as an int8; msgpack-c reads those, so does the
-//  envelope reader. And a change storage would refuse (a zero stamp, an
+//  A peer's encoder may write an id as a bin16 or a count as an int8;
+//  msgpack-c reads those, so does change_decode (the syncer routes by it,
+//  storage applies by it). A change storage would refuse (a zero stamp, an
 //  unknown type, trailing bytes) is refused up front.
 static void
-test_chead_reads_what_change_decode_reads(void **state)
+test_change_decode_reads_every_form_msgpack_c_reads(void **state)
 {
     (void) state;
     pdb_id_t a = testkit_id(ORG_A);
@@ -624,43 +621,41 @@ test_chead_reads_what_change_decode_reads(void **state)
     s_raw(&out, "\xc4\x10", 2);
     s_raw(&out, (const char *) a.b, PDB_ID_LEN);
     s_raw(&out, "\xc5\x00\x01\x80", 4);                      // fields {} as bin16
-    change_t full;
-    chead_t h;
-    assert_int_equal(change_decode(out.buf.data, out.buf.size, &full), 0);
-    assert_int_equal(chead_read(out.buf.data, out.buf.size, &h), 0);
+    change_t h;
+    assert_int_equal(change_decode(out.buf.data, out.buf.size, &h), 0);
     assert_int_equal(h.seq, 6);
     assert_int_equal(h.origin_seq, 9);
     assert_int_equal(pdb_id_cmp(&h.origin, &a), 0);
-    assert_int_equal(pdb_id_cmp(&h.collective, &a), 0);
+    assert_int_equal(pdb_id_cmp(&h.collective_id, &a), 0);
     mpk_out_release(&out);
 
     change_t c = { .seq = 1, .origin = a, .origin_seq = 9, .hlc = 1, .entity = ENT_COLLECTIVE,
                    .op = OP_DELETE, .collective_id = a, .entity_id = a,
                    .fields = (const uint8_t *) "\x80", .fields_len = 1 };
-    assert_int_equal(s_both(&c, "", 0), 0);
-    assert_int_equal(s_both(&c, "\xc0", 1), PDB_EINVAL);               // trailing bytes
+    assert_int_equal(s_decode(&c, "", 0), 0);
+    assert_int_equal(s_decode(&c, "\xc0", 1), PDB_EINVAL);               // trailing bytes
     change_t bad = c;
     bad.hlc = 0;
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
     bad = c;
     bad.entity = (ent_type_t) 9;
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
     bad = c;
     bad.op = (change_op_t) 7;
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
     bad = c;
     bad.entity_id = testkit_id(COLL1);                // a collective names itself twice
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
     bad.entity = ENT_EXPERIENCE;
-    assert_int_equal(s_both(&bad, "", 0), 0);
+    assert_int_equal(s_decode(&bad, "", 0), 0);
     bad.entity_id = (pdb_id_t) { { 0 } };
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
     bad = c;
     bad.fields = (const uint8_t *) "\x01";            // not a map
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
     bad.fields = (const uint8_t *) "\x81\xa1";        // a map cut short
     bad.fields_len = 2;
-    assert_int_equal(s_both(&bad, "", 0), PDB_EINVAL);
+    assert_int_equal(s_decode(&bad, "", 0), PDB_EINVAL);
 }
 
 static void
@@ -719,8 +714,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_page_cursor_past_head_is_empty, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_page_cursor_below_floor, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_chead_reads_the_envelope, s_setup, s_teardown),
-        cmocka_unit_test(test_chead_reads_what_change_decode_reads),
+        cmocka_unit_test_setup_teardown(test_change_decode_reads_the_envelope, s_setup, s_teardown),
+        cmocka_unit_test(test_change_decode_reads_every_form_msgpack_c_reads),
         cmocka_unit_test_setup_teardown(test_page_skips_states_sourced_from_the_receiver,
                                         s_setup, s_teardown),
         cmocka_unit_test(test_ack_safe_through),
