@@ -31,7 +31,7 @@ typedef enum {
     OP_DELETE = 3,
 } change_op_t;
 
-//  A whole entity's state (common/snapshot.h), carried between nodes only:
+//  A whole entity's state (common/state.h), carried between nodes only:
 //  initial sync and its relay. Kept out of change_op_t on purpose, so the
 //  switches over what a client can write stay exhaustive; entity_op_valid
 //  and entity_check refuse it, change_decode accepts it.

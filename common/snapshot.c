@@ -2,6 +2,7 @@
 #include "bounds.h"
 #include "err.h"
 #include "mpk.h"
+#include "state.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -331,71 +332,30 @@ s_phase_type(int phase)
     }
 }
 
-//  "record": the stored map, plus an experience's embedding.
-static int
-s_pack_record(const s_scan_t *scan, ent_type_t type, MDB_val *rkey, const pdb_id_t *coll,
-              const pdb_id_t *id, msgpack_packer *pk)
-{
-    MDB_val val, vec = { 0, NULL };
-    int rc = mdb_get(scan->txn, store_records_dbi(scan->store, type), rkey, &val);
-    if (rc)
-        return rc == MDB_NOTFOUND ? PDB_ECORRUPT : pdb_from_mdb(rc);
-    if (type == ENT_EXPERIENCE) {
-        rc = store_embedding_get(scan->store, scan->txn, coll, id, &vec);
-        if (rc)
-            return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;
-    }
-    msgpack_unpacked u;
-    if (mpk_parse(val.mv_data, val.mv_size, &u))
-        return PDB_ECORRUPT;
-    if (u.data.type != MSGPACK_OBJECT_MAP) {
-        msgpack_unpacked_destroy(&u);
-        return PDB_ECORRUPT;
-    }
-    const msgpack_object_map *map = &u.data.via.map;
-    mpk_pack_map(pk, map->size + (type == ENT_EXPERIENCE ? 1 : 0));
-    for (uint32_t i = 0; i < map->size; i++) {
-        mpk_pack_canonical(pk, &map->ptr[i].key);
-        mpk_pack_canonical(pk, &map->ptr[i].val);
-    }
-    if (type == ENT_EXPERIENCE) {
-        mpk_pack_str(pk, "embedding");
-        mpk_pack_bin(pk, vec.mv_data, vec.mv_size);
-    }
-    msgpack_unpacked_destroy(&u);
-    return 0;
-}
-
+//  The entity's state fields (state.h), from its version, record and
+//  embedding as stored.
 static int
 s_pack_state_fields(const s_scan_t *scan, ent_type_t type, const store_version_t *v,
                     MDB_val *rkey, const pdb_id_t *id, msgpack_packer *pk)
 {
-    mpk_pack_map(pk, 4);
-    mpk_pack_str(pk, "record");
-    int rc = 0;
-    if (v->tombstone)
-        mpk_pack_map(pk, 0);
-    else
-        rc = s_pack_record(scan, type, rkey, &v->collective_id, id, pk);
-    if (rc)
-        return rc;
-    mpk_pack_str(pk, "created");
-    mpk_pack_array(pk, 2);
-    mpk_pack_u64(pk, v->hlc);
-    mpk_pack_id(pk, &v->origin);
-    mpk_pack_str(pk, "versions");
-    msgpack_unpacked fv;
-    if (v->tombstone)
-        mpk_pack_map(pk, 0);
-    else if (mpk_parse(v->field_versions, v->field_versions_len, &fv) == 0) {
-        mpk_pack_canonical(pk, &fv.data);
-        msgpack_unpacked_destroy(&fv);
+    state_src_t src = { .tombstone = v->tombstone, .hlc = v->hlc, .origin = v->origin,
+                        .versions = v->field_versions, .versions_len = v->field_versions_len };
+    if (!v->tombstone) {
+        MDB_val val, vec = { 0, NULL };
+        int rc = mdb_get(scan->txn, store_records_dbi(scan->store, type), rkey, &val);
+        if (rc)
+            return rc == MDB_NOTFOUND ? PDB_ECORRUPT : pdb_from_mdb(rc);
+        if (type == ENT_EXPERIENCE) {
+            rc = store_embedding_get(scan->store, scan->txn, &v->collective_id, id, &vec);
+            if (rc)
+                return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;
+        }
+        src.record = val.mv_data;
+        src.record_len = val.mv_size;
+        src.embedding = vec.mv_data;
+        src.embedding_len = vec.mv_size;
     }
-    else
-        return PDB_ECORRUPT;
-    mpk_pack_str(pk, "tombstone");
-    mpk_pack_bool(pk, v->tombstone);
-    return 0;
+    return state_pack(pk, type, &src);
 }
 
 //  Packs the entity at `at` as an encoded change into `change`.

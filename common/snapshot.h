@@ -4,18 +4,8 @@
 
     Each entity travels as a change with op OP_STATE (entity.h): the
     envelope names the entity (type, collective, id) and its fields map is
-
-      {"record": {field: value, ...},     full record, embedding included
-       "created": [hlc, bin origin],       the create's version
-       "versions": {field: [hlc, origin]}, fields whose version differs
-       "tombstone": bool}                  true: a delete (record empty)
-
-    so the receiver merges it under the same rules as any change: per-field
-    last writer wins, counters and maxima merge, tombstones are final. A
-    tombstone's "created" is the delete's version and its "versions" is
-    empty; "versions" only ever names last-writer-wins fields, each with a
-    version above "created". An experience's "embedding" is a bin of float32,
-    as in a create change.
+    the entity's state (state.h), which the receiver merges under the same
+    rules as any change.
 
     Envelope: seq = origin_seq = the entity's position in the stream (1, 2,
     3, ... strictly increasing across the pages of one snapshot), origin =

@@ -108,7 +108,7 @@ s_check_collective(store_t *store, MDB_txn *txn, const change_t *c, bool is_dele
 
 //  --------------------------------------------------------------------------
 //  What is merged: field values and the version each carries. A change
-//  gives every field its own version; a state (snapshot.h) gives each field
+//  gives every field its own version; a state (state.h) gives each field
 //  the create's version unless its "versions" names another.
 
 typedef struct {
@@ -579,7 +579,7 @@ s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *poli
     return rc;
 }
 
-//  A whole entity (snapshot.h): created from its record and versions when
+//  A whole entity (state.h): created from its record and versions when
 //  new, merged field by field with each field's own version when here, and
 //  a tombstone deletes as a delete would.
 static int

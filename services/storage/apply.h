@@ -4,7 +4,7 @@
     and the cascades of deletes. Order-independent and idempotent: replicas
     that applied the same set of changes hold byte-identical records.
 
-    A STATE change (a whole entity, common/snapshot.h) merges under the same
+    A STATE change (a whole entity, common/state.h) merges under the same
     rules with each field's own version from the state: new entities are
     created from the record, present ones merged field by field, and a
     tombstone deletes (and cascades) as a delete would.
@@ -18,6 +18,15 @@
 #include "change.h"
 #include "state.h"
 #include "store.h"
+
+//  What install learnt checking a STATE change before writing anything, so
+//  that applying the same bytes need not work it out again: the largest
+//  stamp inside (from ingest_stamp, drift bound passed) and the embedding
+//  size its record passed state_check with (0: any).
+typedef struct {
+    uint64_t stamp;
+    uint32_t dim;
+} state_checked_t;
 
 //  Applies c inside txn. Returns SPROTO_APPLIED when anything changed,
 //  SPROTO_KNOWN when c was dominated or already here (nothing written),

@@ -2,7 +2,7 @@
     (common/syncmsg.h) installed into a real store the way the syncer hands
     it to storage ("install", services/storage/install.h): every entity
     decoded (change_decode), read and checked as a whole-entity state
-    (services/storage/state.c), then merged, in a write transaction that is
+    (common/state.c), then merged, in a write transaction that is
     aborted after each input so every input meets the same empty store.
 */
 #include "clock.h"

@@ -7,6 +7,9 @@
 
 #define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
 
+//  --------------------------------------------------------------------------
+//  Reading
+
 //  [hlc, origin] with a non-zero stamp and a real instance.
 static int
 s_version(const msgpack_object *v, uint64_t *hlc, pdb_id_t *origin)
@@ -97,4 +100,63 @@ state_check(ent_type_t type, const state_t *st, uint32_t dim, char why[PDB_ERRMS
     if (st->tombstone)
         return 0;
     return entity_check(type, OP_CREATE, st->record, false, dim, why);
+}
+
+//  --------------------------------------------------------------------------
+//  Writing
+
+//  "record": the stored map, plus an experience's embedding.
+static int
+s_pack_record(msgpack_packer *pk, ent_type_t type, const state_src_t *src)
+{
+    msgpack_unpacked u;
+    if (mpk_parse(src->record, src->record_len, &u))
+        return PDB_ECORRUPT;
+    if (u.data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&u);
+        return PDB_ECORRUPT;
+    }
+    const msgpack_object_map *map = &u.data.via.map;
+    mpk_pack_map(pk, map->size + (type == ENT_EXPERIENCE ? 1 : 0));
+    for (uint32_t i = 0; i < map->size; i++) {
+        mpk_pack_canonical(pk, &map->ptr[i].key);
+        mpk_pack_canonical(pk, &map->ptr[i].val);
+    }
+    if (type == ENT_EXPERIENCE) {
+        mpk_pack_str(pk, "embedding");
+        mpk_pack_bin(pk, src->embedding, src->embedding_len);
+    }
+    msgpack_unpacked_destroy(&u);
+    return 0;
+}
+
+int
+state_pack(msgpack_packer *pk, ent_type_t type, const state_src_t *src)
+{
+    mpk_pack_map(pk, 4);
+    mpk_pack_str(pk, "record");
+    int rc = 0;
+    if (src->tombstone)
+        mpk_pack_map(pk, 0);
+    else
+        rc = s_pack_record(pk, type, src);
+    if (rc)
+        return rc;
+    mpk_pack_str(pk, "created");
+    mpk_pack_array(pk, 2);
+    mpk_pack_u64(pk, src->hlc);
+    mpk_pack_id(pk, &src->origin);
+    mpk_pack_str(pk, "versions");
+    msgpack_unpacked fv;
+    if (src->tombstone)
+        mpk_pack_map(pk, 0);
+    else if (mpk_parse(src->versions, src->versions_len, &fv) == 0) {
+        mpk_pack_canonical(pk, &fv.data);
+        msgpack_unpacked_destroy(&fv);
+    }
+    else
+        return PDB_ECORRUPT;
+    mpk_pack_str(pk, "tombstone");
+    mpk_pack_bool(pk, src->tombstone);
+    return 0;
 }
