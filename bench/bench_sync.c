@@ -300,27 +300,21 @@ s_cmd_vector(const char *data)
     int rc = store_read_begin(store, &txn);
     if (!rc)
         rc = store_meta_read(store, txn, &meta);
-    MDB_cursor *cur = NULL;
+    store_iter_t it = { 0 };
     if (!rc)
-        rc = mdb_cursor_open(txn, store->origins, &cur) ? -1 : 0;
+        rc = store_origins(store, txn, &it);
     char id[PDB_ID_STR_LEN + 1];
     if (!rc) {
         pdb_id_format(&meta.instance_id, id);
         printf("instance %s\n", id);
     }
-    MDB_val key, val;
-    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &key, &val, op) == 0; op = MDB_NEXT) {
-        pdb_id_t origin;
-        uint64_t seq;
-        if (key.mv_size != PDB_ID_LEN || val.mv_size != sizeof seq)
-            continue;
-        memcpy(origin.b, key.mv_data, PDB_ID_LEN);
-        memcpy(&seq, val.mv_data, sizeof seq);
+    pdb_id_t origin;
+    uint64_t seq;
+    while (!rc && store_origin_next(&it, &origin, &seq) == 0) {
         pdb_id_format(&origin, id);
         printf("origin %s seq=%" PRIu64 "\n", id, seq);
     }
-    if (cur)
-        mdb_cursor_close(cur);
+    store_iter_close(&it);
     if (txn)
         mdb_txn_abort(txn);
     store_destroy(&store);
@@ -360,21 +354,16 @@ s_wal_bytes(const char *data, uint64_t from, uint64_t to, uint64_t *count, uint6
     if (store_open(data, true, 0, &store))
         return -1;
     int rc = store_read_begin(store, &txn);
-    MDB_cursor *cur = NULL;
+    store_iter_t it = { 0 };
     if (!rc)
-        rc = mdb_cursor_open(txn, store->wal, &cur);
-    uint8_t k[8];
-    store_key_seq(k, from);
-    MDB_val key = { sizeof k, k }, val;
-    for (int r = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); r == 0;
-         r = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (store_seq_from_key(&key) > to)
-            break;
+        rc = store_wal(store, txn, from, &it);
+    uint64_t seq;
+    MDB_val val;
+    while (!rc && store_wal_next(&it, &seq, &val) == 0 && seq <= to) {
         (*count)++;
         *bytes += val.mv_size;
     }
-    if (cur)
-        mdb_cursor_close(cur);
+    store_iter_close(&it);
     if (!rc)
         mdb_txn_abort(txn);
     store_destroy(&store);
@@ -723,7 +712,6 @@ s_cmd_lmdb(const char *src_data, const char *dst_dir, unsigned per_txn)
         return 1;
     }
     const char *names[] = { "experiences", "embeddings", "versions" };
-    MDB_dbi src_dbi[] = { src->experiences, src->embeddings, src->versions };
     MDB_dbi dst_dbi[3];
     MDB_txn *txn, *rtxn;
     if (mdb_txn_begin(env, NULL, 0, &txn))
@@ -737,11 +725,16 @@ s_cmd_lmdb(const char *src_data, const char *dst_dir, unsigned per_txn)
     int rc = mdb_txn_begin(env, NULL, 0, &txn);
     unsigned in_txn = 0;
     for (int i = 0; !rc && i < 3; i++) {
-        MDB_cursor *cur;
-        rc = mdb_cursor_open(rtxn, src_dbi[i], &cur);
-        MDB_val key, val;
-        for (int r = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); !rc && r == 0;
-             r = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        store_iter_t it;
+        rc = i == 0 ? store_records(src, rtxn, ENT_EXPERIENCE, NULL, &it)
+           : i == 1 ? store_embeddings(src, rtxn, NULL, &it) : store_versions(src, rtxn, &it);
+        //  The same keys as the store's: collective + id, or the id alone.
+        uint8_t kbuf[2 * PDB_ID_LEN];
+        pdb_id_t coll, id;
+        MDB_val key = { i == 2 ? PDB_ID_LEN : sizeof kbuf, kbuf }, val;
+        while (!rc && store_next(&it, &coll, &id, &val) == 0) {
+            memcpy(kbuf, i == 2 ? id.b : coll.b, PDB_ID_LEN);
+            memcpy(kbuf + PDB_ID_LEN, id.b, PDB_ID_LEN);
             rc = mdb_put(txn, dst_dbi[i], &key, &val, 0);
             puts++;
             bytes += key.mv_size + val.mv_size;
@@ -753,8 +746,7 @@ s_cmd_lmdb(const char *src_data, const char *dst_dir, unsigned per_txn)
                     rc = mdb_txn_begin(env, NULL, 0, &txn);
             }
         }
-        if (!rc)
-            mdb_cursor_close(cur);
+        store_iter_close(&it);
     }
     if (!rc) {
         rc = mdb_txn_commit(txn);

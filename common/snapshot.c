@@ -31,7 +31,8 @@ typedef struct {
     MDB_txn *txn;
     pdb_id_t *filter;               // sorted, unique; NULL when none
     size_t filter_n;
-    MDB_cursor *cur[S_DONE];        // by phase, opened on first use
+    store_iter_t walk[S_DONE];      // by phase, opened on first use
+    bool open[S_DONE];
 } s_scan_t;
 
 //  --------------------------------------------------------------------------
@@ -109,8 +110,8 @@ static void
 s_scan_release(s_scan_t *scan)
 {
     for (int i = 0; i < S_DONE; i++)
-        if (scan->cur[i])
-            mdb_cursor_close(scan->cur[i]);
+        if (scan->open[i])
+            store_iter_close(&scan->walk[i]);
     free(scan->filter);
     memset(scan, 0, sizeof *scan);
 }
@@ -142,44 +143,50 @@ s_filter_has(const s_scan_t *scan, const uint8_t *id)
 //  --------------------------------------------------------------------------
 //  Finding the next entity
 
-static MDB_dbi
-s_phase_dbi(const s_scan_t *scan, int phase)
+static ent_type_t
+s_phase_type(int phase)
 {
     switch (phase) {
-    case S_EXP: return scan->store->experiences;
-    case S_REL: return scan->store->relations;
-    case S_INS: return scan->store->insights;
-    default:    return scan->store->versions;
+    case S_EXP: return ENT_EXPERIENCE;
+    case S_REL: return ENT_RELATION;
+    case S_INS: return ENT_INSIGHT;
+    default:    return ENT_COLLECTIVE;
     }
 }
 
+//  The phase's walk (collectives and tombstones: the versions), placed on
+//  the first entry strictly after `after` (len 0: the first).
 static int
-s_cursor(s_scan_t *scan, int phase, MDB_cursor **cur)
+s_walk(s_scan_t *scan, int phase, const uint8_t *after, size_t len, store_iter_t **walk)
 {
-    if (!scan->cur[phase]) {
-        int rc = mdb_cursor_open(scan->txn, s_phase_dbi(scan, phase), &scan->cur[phase]);
+    store_iter_t *it = &scan->walk[phase];
+    if (!scan->open[phase]) {
+        int rc = phase == S_COLL || phase == S_TOMB
+               ? store_versions(scan->store, scan->txn, it)
+               : store_records(scan->store, scan->txn, s_phase_type(phase), NULL, it);
         if (rc)
-            return pdb_from_mdb(rc);
+            return rc;
+        scan->open[phase] = true;
     }
-    *cur = scan->cur[phase];
-    return 0;
-}
-
-//  Positions cur on the first key strictly after `after` (len 0: the first).
-static int
-s_seek_after(MDB_cursor *cur, const uint8_t *after, size_t len, MDB_val *key, MDB_val *val)
-{
-    if (len == 0)
-        return mdb_cursor_get(cur, key, val, MDB_FIRST);
-    key->mv_size = len;
-    key->mv_data = (void *) after;
-    int rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-    if (rc == 0 && key->mv_size == len && memcmp(key->mv_data, after, len) == 0)
-        rc = mdb_cursor_get(cur, key, val, MDB_NEXT);
+    pdb_id_t coll, id;
+    int rc;
+    if (len == PDB_ID_LEN) {
+        memcpy(id.b, after, PDB_ID_LEN);
+        rc = store_iter_seek(it, NULL, &id);
+    }
+    else if (len == STORE_KEY_PAIR_LEN) {
+        memcpy(coll.b, after, PDB_ID_LEN);
+        memcpy(id.b, after + PDB_ID_LEN, PDB_ID_LEN);
+        rc = store_iter_seek(it, &coll, &id);
+    }
+    else
+        rc = store_iter_seek(it, NULL, NULL);
+    *walk = it;
     return rc;
 }
 
-//  A key found in a phase. The s_next_* finders return 0 with one, or
+//  A key found in a phase: the entity id (collectives, tombstones) or the
+//  collective id + entity id. The s_next_* finders return 0 with one, or
 //  PDB_ENOTFOUND when their phase has nothing more.
 typedef struct {
     uint8_t key[STORE_KEY_PAIR_LEN];
@@ -187,12 +194,15 @@ typedef struct {
 } s_key_t;
 
 static int
-s_take(const MDB_val *key, s_key_t *found)
+s_take(const pdb_id_t *coll, const pdb_id_t *id, s_key_t *found)
 {
-    if (key->mv_size > sizeof found->key)
-        return PDB_ECORRUPT;
-    memcpy(found->key, key->mv_data, key->mv_size);
-    found->len = key->mv_size;
+    found->len = 0;
+    if (coll) {
+        memcpy(found->key, coll->b, PDB_ID_LEN);
+        found->len = PDB_ID_LEN;
+    }
+    memcpy(found->key + found->len, id->b, PDB_ID_LEN);
+    found->len += PDB_ID_LEN;
     return 0;
 }
 
@@ -200,43 +210,34 @@ s_take(const MDB_val *key, s_key_t *found)
 static int
 s_next_collective(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *found)
 {
-    MDB_val key, val;
     ent_type_t type;
     bool tomb;
-    pdb_id_t coll;
+    pdb_id_t coll, id;
     if (scan->filter) {
         size_t i = len ? s_filter_lower(scan, after) : 0;
         if (len && i < scan->filter_n && memcmp(scan->filter[i].b, after, PDB_ID_LEN) == 0)
             i++;
         for (; i < scan->filter_n; i++) {
-            key.mv_size = PDB_ID_LEN;
-            key.mv_data = scan->filter[i].b;
-            int rc = mdb_get(scan->txn, scan->store->versions, &key, &val);
-            if (rc == MDB_NOTFOUND)
+            store_version_t v;
+            int rc = store_version_get(scan->store, scan->txn, &scan->filter[i], &v);
+            if (rc == PDB_ENOTFOUND)
                 continue;
             if (rc)
-                return pdb_from_mdb(rc);
-            rc = store_version_head(&val, &type, &tomb, &coll);
-            if (rc)
                 return rc;
-            if (type == ENT_COLLECTIVE)
-                return s_take(&key, found);
+            if (v.entity == ENT_COLLECTIVE)
+                return s_take(NULL, &scan->filter[i], found);
         }
         return PDB_ENOTFOUND;
     }
-    MDB_cursor *cur = NULL;
-    int rc = s_cursor(scan, S_COLL, &cur);
-    if (rc)
-        return rc;
-    for (rc = s_seek_after(cur, after, len, &key, &val); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        int hrc = store_version_head(&val, &type, &tomb, &coll);
-        if (hrc)
-            return hrc;
-        if (type == ENT_COLLECTIVE)
-            return s_take(&key, found);
+    store_iter_t *walk;
+    int rc = s_walk(scan, S_COLL, after, len, &walk);
+    MDB_val val;
+    while (!rc && (rc = store_next(walk, NULL, &id, &val)) == 0) {
+        rc = store_version_head(&val, &type, &tomb, &coll);
+        if (!rc && type == ENT_COLLECTIVE)
+            return s_take(NULL, &id, found);
     }
-    return rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+    return rc;
 }
 
 //  Live experiences, relations or insights: keys lead with the collective,
@@ -244,49 +245,38 @@ s_next_collective(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *fou
 static int
 s_next_record(s_scan_t *scan, int phase, const uint8_t *after, size_t len, s_key_t *found)
 {
-    MDB_cursor *cur = NULL;
-    int rc = s_cursor(scan, phase, &cur);
-    if (rc)
-        return rc;
-    MDB_val key, val;
-    rc = s_seek_after(cur, after, len, &key, &val);
-    while (rc == 0) {
-        if (key.mv_size != STORE_KEY_PAIR_LEN)
-            return PDB_ECORRUPT;
-        if (s_filter_has(scan, key.mv_data))
-            return s_take(&key, found);
+    store_iter_t *walk;
+    int rc = s_walk(scan, phase, after, len, &walk);
+    pdb_id_t coll, id;
+    while (!rc && (rc = store_next(walk, &coll, &id, NULL)) == 0) {
+        if (s_filter_has(scan, coll.b))
+            return s_take(&coll, &id, found);
         //  Not filtered: jump to the next filtered collective's first key.
-        size_t i = s_filter_lower(scan, key.mv_data);
+        size_t i = s_filter_lower(scan, coll.b);
         if (i >= scan->filter_n)
             return PDB_ENOTFOUND;
-        key.mv_size = PDB_ID_LEN;
-        key.mv_data = scan->filter[i].b;
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        rc = store_iter_seek(walk, &scan->filter[i], NULL);
     }
-    return rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+    return rc;
 }
 
 //  Tombstones of everything but collectives (those went first).
 static int
 s_next_tombstone(s_scan_t *scan, const uint8_t *after, size_t len, s_key_t *found)
 {
-    MDB_cursor *cur = NULL;
-    int rc = s_cursor(scan, S_TOMB, &cur);
-    if (rc)
-        return rc;
-    MDB_val key, val;
-    for (rc = s_seek_after(cur, after, len, &key, &val); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    store_iter_t *walk;
+    int rc = s_walk(scan, S_TOMB, after, len, &walk);
+    pdb_id_t id;
+    MDB_val val;
+    while (!rc && (rc = store_next(walk, NULL, &id, &val)) == 0) {
         ent_type_t type;
         bool tomb;
         pdb_id_t coll;
-        int hrc = store_version_head(&val, &type, &tomb, &coll);
-        if (hrc)
-            return hrc;
-        if (tomb && type != ENT_COLLECTIVE && s_filter_has(scan, coll.b))
-            return s_take(&key, found);
+        rc = store_version_head(&val, &type, &tomb, &coll);
+        if (!rc && tomb && type != ENT_COLLECTIVE && s_filter_has(scan, coll.b))
+            return s_take(NULL, &id, found);
     }
-    return rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+    return rc;
 }
 
 //  The next entity after pos, moving through the phases; *next is where it
@@ -321,30 +311,19 @@ s_find(s_scan_t *scan, const s_pos_t *pos, s_pos_t *next)
 //  --------------------------------------------------------------------------
 //  One entity as a STATE change
 
-static ent_type_t
-s_phase_type(int phase)
-{
-    switch (phase) {
-    case S_EXP: return ENT_EXPERIENCE;
-    case S_REL: return ENT_RELATION;
-    case S_INS: return ENT_INSIGHT;
-    default:    return ENT_COLLECTIVE;
-    }
-}
-
 //  The entity's state fields (state.h), from its version, record and
 //  embedding as stored.
 static int
 s_pack_state_fields(const s_scan_t *scan, ent_type_t type, const store_version_t *v,
-                    MDB_val *rkey, const pdb_id_t *id, msgpack_packer *pk)
+                    const pdb_id_t *id, msgpack_packer *pk)
 {
     state_src_t src = { .tombstone = v->tombstone, .hlc = v->hlc, .origin = v->origin,
                         .versions = v->field_versions, .versions_len = v->field_versions_len };
     if (!v->tombstone) {
         MDB_val val, vec = { 0, NULL };
-        int rc = mdb_get(scan->txn, store_records_dbi(scan->store, type), rkey, &val);
+        int rc = store_record_at(scan->store, scan->txn, type, &v->collective_id, id, &val);
         if (rc)
-            return rc == MDB_NOTFOUND ? PDB_ECORRUPT : pdb_from_mdb(rc);
+            return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;
         if (type == ENT_EXPERIENCE) {
             rc = store_embedding_get(scan->store, scan->txn, &v->collective_id, id, &vec);
             if (rc)
@@ -376,10 +355,9 @@ s_build(const s_scan_t *scan, const s_pos_t *at, uint64_t seq, const pdb_id_t *o
     if (v.entity != type || (!by_id && (v.tombstone
                                         || memcmp(v.collective_id.b, at->key, PDB_ID_LEN))))
         return PDB_ECORRUPT;
-    MDB_val rkey = { at->key_len, (void *) at->key };
     mpk_out_t fields;
     mpk_out_init(&fields);
-    rc = s_pack_state_fields(scan, type, &v, &rkey, &id, &fields.pk);
+    rc = s_pack_state_fields(scan, type, &v, &id, &fields.pk);
     if (!rc)
         rc = mpk_out_status(&fields);
     if (!rc && fields.buf.size > PDB_CHANGE_MAX)
@@ -484,21 +462,16 @@ snapshot_page(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filte
     return 0;
 }
 
-//  Live entries of dbi whose key starts with the collective id.
+//  Live records of a type in the collective.
 static int
-s_count_prefix(MDB_txn *txn, MDB_dbi dbi, const pdb_id_t *coll, uint64_t *total)
+s_count_records(const s_scan_t *scan, ent_type_t type, const pdb_id_t *coll, uint64_t *total)
 {
-    MDB_cursor *cur = NULL;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc)
-        return pdb_from_mdb(rc);
-    MDB_val key = { PDB_ID_LEN, (void *) coll->b }, val;
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0 && key.mv_size >= PDB_ID_LEN && memcmp(key.mv_data, coll->b, PDB_ID_LEN) == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    store_iter_t it;
+    int rc = store_records(scan->store, scan->txn, type, coll, &it);
+    while (!rc && (rc = store_next(&it, NULL, NULL, NULL)) == 0)
         (*total)++;
-    mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : pdb_from_mdb(rc);
+    store_iter_close(&it);
+    return rc == PDB_ENOTFOUND ? 0 : rc;
 }
 
 //  With a filter: each collective, its live contents, and the tombstones
@@ -519,10 +492,9 @@ s_total_filtered(s_scan_t *scan, uint64_t *total)
         (*total)++;
         if (v.tombstone)
             continue;
-        const MDB_dbi dbis[] = { scan->store->experiences, scan->store->relations,
-                                 scan->store->insights };
-        for (size_t d = 0; d < 3 && !rc; d++)
-            rc = s_count_prefix(scan->txn, dbis[d], &scan->filter[i], total);
+        const ent_type_t types[] = { ENT_EXPERIENCE, ENT_RELATION, ENT_INSIGHT };
+        for (size_t t = 0; t < 3 && !rc; t++)
+            rc = s_count_records(scan, types[t], &scan->filter[i], total);
     }
     s_key_t found;
     uint8_t after[PDB_ID_LEN] = { 0 };
@@ -543,12 +515,7 @@ snapshot_total(store_t *store, MDB_txn *txn, const pdb_id_t *filter, size_t filt
     if (filter_n == 0) {
         //  Every versions entry is sent exactly once: collectives (live or
         //  deleted), live contents through their records, other tombstones.
-        MDB_stat st;
-        int rc = mdb_stat(txn, store->versions, &st);
-        if (rc)
-            return pdb_from_mdb(rc);
-        *total = st.ms_entries;
-        return 0;
+        return store_versions_count(store, txn, total);
     }
     s_scan_t scan;
     int rc = s_scan_init(&scan, store, txn, filter, filter_n);

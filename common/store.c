@@ -356,3 +356,273 @@ store_origin_seq(store_t *self, MDB_txn *txn, const pdb_id_t *origin, uint64_t *
     memcpy(seq, val.mv_data, sizeof *seq);
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  Walks
+
+//  Opens a walk over dbi; the first next hands out the first entry at or
+//  after the prefix (when within) or the database's first.
+static int
+s_iter_open(MDB_txn *txn, MDB_dbi dbi, size_t key_len, const pdb_id_t *within,
+            store_iter_t *it)
+{
+    memset(it, 0, sizeof *it);
+    it->key_len = key_len;
+    int rc = mdb_cursor_open(txn, dbi, &it->cur);
+    if (rc) {
+        it->cur = NULL;
+        return pdb_from_mdb(rc);
+    }
+    if (within) {
+        it->within = true;
+        it->prefix = *within;
+        it->key = (MDB_val) { PDB_ID_LEN, it->prefix.b };
+        rc = mdb_cursor_get(it->cur, &it->key, &it->val, MDB_SET_RANGE);
+    }
+    else
+        rc = mdb_cursor_get(it->cur, &it->key, &it->val, MDB_FIRST);
+    it->pending = rc == 0 ? 1 : rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+    return 0;
+}
+
+//  Positions the walk on the first key >= key (len bytes), or the first
+//  strictly after it.
+static void
+s_iter_range(store_iter_t *it, const uint8_t *key, size_t len, bool exclusive)
+{
+    it->key = (MDB_val) { len, (void *) key };
+    int rc = mdb_cursor_get(it->cur, &it->key, &it->val, MDB_SET_RANGE);
+    if (rc == 0 && exclusive && it->key.mv_size == len && memcmp(it->key.mv_data, key, len) == 0)
+        rc = mdb_cursor_get(it->cur, &it->key, &it->val, MDB_NEXT);
+    it->pending = rc == 0 ? 1 : rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+}
+
+//  Steps to the next entry: 0 with it->key/val, or the code to hand out.
+static int
+s_iter_step(store_iter_t *it)
+{
+    if (!it->cur)
+        return PDB_ENOTFOUND;
+    int rc = 0;
+    if (it->pending < 0)
+        return it->pending;               // the end (or a failure) stays put
+    if (it->pending == 0) {
+        rc = mdb_cursor_get(it->cur, &it->key, &it->val, MDB_NEXT);
+        if (rc)
+            it->pending = rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+    }
+    else
+        it->pending = 0;
+    if (rc)
+        return it->pending;
+    if (it->within && (it->key.mv_size < PDB_ID_LEN
+                       || memcmp(it->key.mv_data, it->prefix.b, PDB_ID_LEN) != 0)) {
+        it->pending = PDB_ENOTFOUND;
+        return it->pending;
+    }
+    if (it->key_len && it->key.mv_size != it->key_len)
+        return PDB_ECORRUPT;
+    return 0;
+}
+
+void
+store_iter_close(store_iter_t *it)
+{
+    if (it->cur)
+        mdb_cursor_close(it->cur);
+    it->cur = NULL;
+    it->pending = PDB_ENOTFOUND;
+}
+
+int
+store_wal(store_t *self, MDB_txn *txn, uint64_t from, store_iter_t *it)
+{
+    int rc = s_iter_open(txn, self->wal, 8, NULL, it);
+    if (rc)
+        return rc;
+    uint8_t start[8];
+    store_key_seq(start, from);
+    s_iter_range(it, start, sizeof start, false);
+    return 0;
+}
+
+int
+store_wal_next(store_iter_t *it, uint64_t *seq, MDB_val *change)
+{
+    int rc = s_iter_step(it);
+    if (rc)
+        return rc;
+    *seq = store_seq_from_key(&it->key);
+    *change = it->val;
+    return 0;
+}
+
+int
+store_records(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
+              store_iter_t *it)
+{
+    bool by_id = type == ENT_COLLECTIVE;
+    if (by_id && collective) {
+        memset(it, 0, sizeof *it);
+        return PDB_EINVAL;
+    }
+    return s_iter_open(txn, store_records_dbi(self, type),
+                       by_id ? PDB_ID_LEN : STORE_KEY_PAIR_LEN, collective, it);
+}
+
+int
+store_embeddings(store_t *self, MDB_txn *txn, const pdb_id_t *collective, store_iter_t *it)
+{
+    return s_iter_open(txn, self->embeddings, STORE_KEY_PAIR_LEN, collective, it);
+}
+
+int
+store_relations_of(store_t *self, MDB_txn *txn, const pdb_id_t *experience, store_iter_t *it)
+{
+    return s_iter_open(txn, self->relations_by_exp, STORE_KEY_PAIR_LEN, experience, it);
+}
+
+int
+store_versions(store_t *self, MDB_txn *txn, store_iter_t *it)
+{
+    return s_iter_open(txn, self->versions, PDB_ID_LEN, NULL, it);
+}
+
+int
+store_iter_seek(store_iter_t *it, const pdb_id_t *collective, const pdb_id_t *id)
+{
+    uint8_t key[STORE_KEY_PAIR_LEN];
+    if (!collective && !id) {
+        //  Back to the start (of the collective, for a walk kept inside one).
+        if (it->within)
+            s_iter_range(it, it->prefix.b, PDB_ID_LEN, false);
+        else {
+            int rc = mdb_cursor_get(it->cur, &it->key, &it->val, MDB_FIRST);
+            it->pending = rc == 0 ? 1 : rc == MDB_NOTFOUND ? PDB_ENOTFOUND : pdb_from_mdb(rc);
+        }
+        return 0;
+    }
+    if (it->key_len == PDB_ID_LEN && !collective && id) {
+        memcpy(key, id->b, PDB_ID_LEN);
+        s_iter_range(it, key, PDB_ID_LEN, true);
+        return 0;
+    }
+    if (it->key_len != STORE_KEY_PAIR_LEN || !collective
+        || (it->within && pdb_id_cmp(collective, &it->prefix) != 0))
+        return PDB_EINVAL;
+    if (!id) {
+        memcpy(key, collective->b, PDB_ID_LEN);
+        s_iter_range(it, key, PDB_ID_LEN, false);
+        return 0;
+    }
+    store_key_pair(key, collective, id);
+    s_iter_range(it, key, sizeof key, true);
+    return 0;
+}
+
+int
+store_next(store_iter_t *it, pdb_id_t *collective, pdb_id_t *id, MDB_val *value)
+{
+    int rc = s_iter_step(it);
+    if (rc)
+        return rc;
+    if (it->key_len != PDB_ID_LEN && it->key_len != STORE_KEY_PAIR_LEN)
+        return PDB_EINVAL;               // not a walk over ids
+    const uint8_t *k = it->key.mv_data;
+    size_t second = it->key_len == PDB_ID_LEN ? 0 : PDB_ID_LEN;
+    if (collective)
+        memcpy(collective->b, k, PDB_ID_LEN);
+    if (id)
+        memcpy(id->b, k + second, PDB_ID_LEN);
+    if (value)
+        *value = it->val;
+    return 0;
+}
+
+static int
+s_count(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
+{
+    MDB_stat st;
+    int rc = pdb_from_mdb(mdb_stat(txn, dbi, &st));
+    if (!rc)
+        *n = st.ms_entries;
+    return rc;
+}
+
+int
+store_records_count(store_t *self, MDB_txn *txn, ent_type_t type, uint64_t *n)
+{
+    return s_count(txn, store_records_dbi(self, type), n);
+}
+
+int
+store_versions_count(store_t *self, MDB_txn *txn, uint64_t *n)
+{
+    return s_count(txn, self->versions, n);
+}
+
+int
+store_record_at(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
+                const pdb_id_t *id, MDB_val *record)
+{
+    uint8_t kbuf[STORE_KEY_PAIR_LEN];
+    MDB_val key = { PDB_ID_LEN, (void *) id->b };
+    if (type != ENT_COLLECTIVE) {
+        store_key_pair(kbuf, collective, id);
+        key = (MDB_val) { sizeof kbuf, kbuf };
+    }
+    return pdb_from_mdb(mdb_get(txn, store_records_dbi(self, type), &key, record));
+}
+
+//  --------------------------------------------------------------------------
+//  Peers and origins
+
+int
+store_peer_get(store_t *self, MDB_txn *txn, const char *name, size_t len, MDB_val *row)
+{
+    MDB_val key = { len, (void *) name };
+    return pdb_from_mdb(mdb_get(txn, self->peers, &key, row));
+}
+
+int
+store_peers(store_t *self, MDB_txn *txn, store_iter_t *it)
+{
+    return s_iter_open(txn, self->peers, 0, NULL, it);
+}
+
+int
+store_peer_next(store_iter_t *it, const char **name, size_t *len, MDB_val *row)
+{
+    int rc = s_iter_step(it);
+    if (rc)
+        return rc;
+    *name = it->key.mv_data;
+    *len = it->key.mv_size;
+    *row = it->val;
+    return 0;
+}
+
+int
+store_peers_count(store_t *self, MDB_txn *txn, uint64_t *n)
+{
+    return s_count(txn, self->peers, n);
+}
+
+int
+store_origins(store_t *self, MDB_txn *txn, store_iter_t *it)
+{
+    return s_iter_open(txn, self->origins, PDB_ID_LEN, NULL, it);
+}
+
+int
+store_origin_next(store_iter_t *it, pdb_id_t *origin, uint64_t *seq)
+{
+    int rc = s_iter_step(it);
+    if (rc)
+        return rc;
+    if (it->val.mv_size != sizeof *seq)
+        return PDB_ECORRUPT;
+    memcpy(origin->b, it->key.mv_data, PDB_ID_LEN);
+    memcpy(seq, it->val.mv_data, sizeof *seq);
+    return 0;
+}

@@ -52,6 +52,84 @@ uint64_t store_seq_from_key(const MDB_val *key);
 //  the others by collective id + id).
 MDB_dbi store_records_dbi(const store_t *self, ent_type_t type);
 
+//  --- walks -----------------------------------------------------------------
+//  A forward walk over one database in key order, opened by one of the
+//  typed openers below and read with that database's next function. What a
+//  next function hands out is borrowed from txn: copy it or finish with it
+//  before the transaction ends. Next functions return 0, PDB_ENOTFOUND past
+//  the last entry (and on every call after), PDB_ECORRUPT for a key of the
+//  wrong shape, or a store error. Close with store_iter_close, whatever
+//  happened (also safe on an iterator whose opener failed).
+typedef struct {
+    MDB_cursor *cur;
+    MDB_val key, val;          // the entry the next call hands out, when `pending`
+    int pending;               // 1: key/val are next; 0: step on; < 0: the code to return
+    size_t key_len;            // every key of the database has this length
+    bool within;               // only keys that start with `prefix`
+    pdb_id_t prefix;
+} store_iter_t;
+
+void store_iter_close(store_iter_t *it);
+
+//  The WAL from sequence `from` on (inclusive): each entry's sequence and
+//  its encoded change (change.h).
+int store_wal(store_t *self, MDB_txn *txn, uint64_t from, store_iter_t *it);
+int store_wal_next(store_iter_t *it, uint64_t *seq, MDB_val *change);
+
+//  Records of one entity type in key order: collectives by id, the others
+//  by collective id, then id. `collective` non-NULL keeps the walk inside
+//  that collective (not for ENT_COLLECTIVE); NULL walks every record.
+int store_records(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
+                  store_iter_t *it);
+
+//  The embeddings of a collective's experiences, in experience id order
+//  (collective NULL: every collective's, in key order).
+int store_embeddings(store_t *self, MDB_txn *txn, const pdb_id_t *collective,
+                     store_iter_t *it);
+
+//  The index of relations by experience: one entry per relation that has
+//  `experience` as source or target (the relation may be deleted since).
+int store_relations_of(store_t *self, MDB_txn *txn, const pdb_id_t *experience,
+                       store_iter_t *it);
+
+//  Every entity's version record, alive or deleted, in id order.
+int store_versions(store_t *self, MDB_txn *txn, store_iter_t *it);
+
+//  Moves a walk of records, embeddings or versions to the first entry
+//  after (collective, id): collective's first when id is NULL, the entry
+//  after id itself (exclusive) otherwise; back to the start when both are
+//  NULL. Id-keyed databases (collectives, versions) take collective NULL
+//  and an id. A walk kept inside a collective stays inside it. Returns 0 or
+//  PDB_EINVAL for a position that does not fit the database.
+int store_iter_seek(store_iter_t *it, const pdb_id_t *collective, const pdb_id_t *id);
+
+//  The next entry of a records, embeddings, relations or versions walk:
+//  its key as two ids (collective and id; experience and relation for
+//  store_relations_of; id-keyed databases give the id twice; either may be
+//  NULL) and its value (the record, raw float32 embedding, nothing, or a
+//  versions value for store_version_head / store_version_decode).
+int store_next(store_iter_t *it, pdb_id_t *collective, pdb_id_t *id, MDB_val *value);
+
+//  Entries per database, from LMDB's own counts (no scan).
+int store_records_count(store_t *self, MDB_txn *txn, ent_type_t type, uint64_t *n);
+int store_versions_count(store_t *self, MDB_txn *txn, uint64_t *n);
+
+//  The record of (collective, id) of a type, without looking at its version
+//  (a record present is live). Returns 0, PDB_ENOTFOUND or a store error.
+int store_record_at(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
+                    const pdb_id_t *id, MDB_val *record);
+
+//  --- peers: rows of peer state under the peer's name (MessagePack maps,
+//  written by storage on the syncer's behalf) -----------------------------
+int store_peer_get(store_t *self, MDB_txn *txn, const char *name, size_t len, MDB_val *row);
+int store_peers(store_t *self, MDB_txn *txn, store_iter_t *it);
+int store_peer_next(store_iter_t *it, const char **name, size_t *len, MDB_val *row);
+int store_peers_count(store_t *self, MDB_txn *txn, uint64_t *n);
+
+//  --- origins: the version vector, instance id -> highest origin seq -----
+int store_origins(store_t *self, MDB_txn *txn, store_iter_t *it);
+int store_origin_next(store_iter_t *it, pdb_id_t *origin, uint64_t *seq);
+
 //  --- meta ----------------------------------------------------------------
 typedef struct {
     pdb_id_t instance_id;

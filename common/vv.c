@@ -86,31 +86,18 @@ int
 vv_read(store_t *store, MDB_txn *txn, vv_t *out)
 {
     memset(out, 0, sizeof *out);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, store->origins, &cur);
-    if (rc)
-        return pdb_from_mdb(rc);
-    MDB_val key, val;
-    //  LMDB returns keys in order, so appending keeps the vector sorted.
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (key.mv_size != PDB_ID_LEN || val.mv_size != sizeof(uint64_t)) {
-            rc = PDB_ECORRUPT;
-            break;
-        }
-        pdb_id_t origin;
-        uint64_t seq;
-        memcpy(origin.b, key.mv_data, PDB_ID_LEN);
-        memcpy(&seq, val.mv_data, sizeof seq);
+    store_iter_t it;
+    int rc = store_origins(store, txn, &it);
+    pdb_id_t origin;
+    uint64_t seq;
+    //  The walk is in key order, so appending keeps the vector sorted.
+    while (!rc && (rc = store_origin_next(&it, &origin, &seq)) == 0)
         rc = vv_raise(out, &origin, seq);
-        if (rc)
-            break;
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
+    store_iter_close(&it);
+    if (rc == PDB_ENOTFOUND)
         return 0;
     vv_release(out);
-    return rc < 0 ? rc : pdb_from_mdb(rc);
+    return rc;
 }
 
 void

@@ -22,10 +22,8 @@ static int
 s_result(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_hit_t *hit,
          json_t *results)
 {
-    uint8_t kbuf[STORE_KEY_PAIR_LEN];
-    store_key_pair(kbuf, collective, &hit->id);
-    MDB_val key = { sizeof kbuf, kbuf }, record;
-    int rc = pdb_from_mdb(mdb_get(txn, api->store->experiences, &key, &record));
+    MDB_val record;
+    int rc = store_record_at(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record);
     json_t *experience = NULL;
     if (!rc)
         rc = view_record(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record, 0,

@@ -296,13 +296,14 @@ s_needs_record(const search_query_t *q)
     return !q->include_archived || q->min_importance > 0.0 || q->domain_count || q->type_kind;
 }
 
-//  Reads the experience record under the embedding's key. A missing or
-//  undecodable record means the experience is not live: never a result.
+//  Reads the experience's record. A missing or undecodable record means
+//  the experience is not live: never a result.
 static bool
-s_passes(store_t *store, MDB_txn *txn, const MDB_val *key, const search_query_t *q)
+s_passes(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const pdb_id_t *id,
+         const search_query_t *q)
 {
     MDB_val record;
-    if (mdb_get(txn, store->experiences, (MDB_val *) key, &record) != 0)
+    if (store_record_at(store, txn, ENT_EXPERIENCE, collective, id, &record) != 0)
         return false;
     if (!s_needs_record(q))
         return true;
@@ -321,31 +322,24 @@ int
 search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                   const search_query_t *q, search_heap_t *heap)
 {
-    MDB_cursor *cur;
-    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->embeddings, &cur));
-    if (rc)
-        return rc;
-    uint8_t start[STORE_KEY_PAIR_LEN] = { 0 };
-    memcpy(start, collective->b, PDB_ID_LEN);
-    MDB_val key = { sizeof start, start }, val;
+    store_iter_t it;
+    int rc = store_embeddings(store, txn, collective, &it);
     uint64_t pos = 0;
-    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT), pos++) {
-        if (key.mv_size != STORE_KEY_PAIR_LEN || memcmp(key.mv_data, collective->b, PDB_ID_LEN))
-            break;
+    search_hit_t hit = { 0.0, { { 0 } }, 0 };
+    MDB_val val;
+    for (; !rc && (rc = store_next(&it, NULL, &hit.id, &val)) == 0; pos++) {
         //  A vector of another size cannot be from this collective's rules;
         //  skip it rather than read past its end.
         if (val.mv_size != q->dim * sizeof(float))
             continue;
-        search_hit_t hit = { 0.0, { { 0 } }, pos };
-        memcpy(hit.id.b, (const uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
+        hit.pos = pos;
         hit.score = vec_cosine(q->vector, q->norm2, val.mv_data, q->dim);
-        if (search_heap_admits(heap, &hit) && s_passes(store, txn, &key, q))
+        if (search_heap_admits(heap, &hit) && s_passes(store, txn, collective, &hit.id, q))
             search_heap_offer(heap, &hit);
     }
-    mdb_cursor_close(cur);
-    if (mrc != 0 && mrc != MDB_NOTFOUND)
-        return pdb_from_mdb(mrc);
+    store_iter_close(&it);
+    if (rc != PDB_ENOTFOUND)
+        return rc;
     search_heap_sort(heap);
     return 0;
 }

@@ -78,30 +78,27 @@ s_append(json_t *array, json_t *item)
     return json_array_append_new(array, item) ? -ENOMEM : 0;
 }
 
-int
-view_collectives(store_t *store, MDB_txn *txn, json_t **out)
+//  Renders the entries of a walk of records of `type` into a new array in
+//  *out: at most limit of them; *more tells whether the walk had more.
+static int
+s_render_walk(store_t *store, MDB_txn *txn, ent_type_t type, store_iter_t *it, size_t limit,
+              unsigned flags, json_t **out, bool *more)
 {
-    MDB_cursor *cur;
-    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->collectives, &cur));
-    if (rc)
-        return rc;
     json_t *array = json_array();
-    rc = array ? 0 : -ENOMEM;
-    MDB_val key, val;
-    int mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-    for (; !rc && mrc == 0; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (key.mv_size != PDB_ID_LEN)
-            continue;
-        pdb_id_t id;
-        memcpy(id.b, key.mv_data, PDB_ID_LEN);
+    int rc = array ? 0 : -ENOMEM;
+    pdb_id_t collective, id;
+    MDB_val val;
+    int wrc = store_next(it, &collective, &id, &val);
+    for (size_t n = 0; !rc && wrc == 0 && n < limit; n++) {
         json_t *item;
-        rc = view_record(store, txn, ENT_COLLECTIVE, &id, &id, &val, 0, &item);
+        rc = view_record(store, txn, type, &collective, &id, &val, flags, &item);
         if (!rc)
             rc = s_append(array, item);
+        wrc = store_next(it, &collective, &id, &val);
     }
-    mdb_cursor_close(cur);
-    if (!rc && mrc != MDB_NOTFOUND)
-        rc = pdb_from_mdb(mrc);
+    *more = !rc && wrc == 0;
+    if (!rc && wrc != 0 && wrc != PDB_ENOTFOUND)
+        rc = wrc;
     if (rc) {
         json_decref(array);
         return rc;
@@ -110,30 +107,16 @@ view_collectives(store_t *store, MDB_txn *txn, json_t **out)
     return 0;
 }
 
-static bool
-s_in_collective(const MDB_val *key, const pdb_id_t *collective)
+int
+view_collectives(store_t *store, MDB_txn *txn, json_t **out)
 {
-    return key->mv_size == STORE_KEY_PAIR_LEN
-        && memcmp(key->mv_data, collective->b, PDB_ID_LEN) == 0;
-}
-
-//  Positions cur on the first experience of the page: the first key after
-//  collective + after, or the collective's first key.
-static int
-s_page_start(MDB_cursor *cur, const pdb_id_t *collective, const pdb_id_t *after,
-             MDB_val *key, MDB_val *val)
-{
-    static const pdb_id_t zero;
-    uint8_t start[STORE_KEY_PAIR_LEN];
-    store_key_pair(start, collective, after ? after : &zero);
-    key->mv_size = sizeof start;
-    key->mv_data = start;
-    int mrc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-    //  The cursor id itself was on the previous page.
-    if (mrc == 0 && after && key->mv_size == sizeof start
-        && memcmp(key->mv_data, start, sizeof start) == 0)
-        mrc = mdb_cursor_get(cur, key, val, MDB_NEXT);
-    return mrc;
+    store_iter_t it;
+    bool more;
+    int rc = store_records(store, txn, ENT_COLLECTIVE, NULL, &it);
+    if (!rc)
+        rc = s_render_walk(store, txn, ENT_COLLECTIVE, &it, SIZE_MAX, 0, out, &more);
+    store_iter_close(&it);
+    return rc;
 }
 
 int
@@ -141,53 +124,26 @@ view_experiences(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                  const pdb_id_t *after, size_t limit, unsigned flags, json_t **out,
                  bool *more)
 {
-    MDB_cursor *cur;
-    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->experiences, &cur));
-    if (rc)
-        return rc;
-    json_t *array = json_array();
-    rc = array ? 0 : -ENOMEM;
-    MDB_val key, val;
-    int mrc = s_page_start(cur, collective, after, &key, &val);
-    size_t n = 0;
-    for (; !rc && mrc == 0 && s_in_collective(&key, collective) && n < limit; n++) {
-        pdb_id_t id;
-        memcpy(id.b, (const uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
-        json_t *item;
-        rc = view_record(store, txn, ENT_EXPERIENCE, collective, &id, &val, flags, &item);
-        if (!rc)
-            rc = s_append(array, item);
-        mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-    }
-    *more = !rc && mrc == 0 && s_in_collective(&key, collective);
-    mdb_cursor_close(cur);
-    if (!rc && mrc != 0 && mrc != MDB_NOTFOUND)
-        rc = pdb_from_mdb(mrc);
-    if (rc) {
-        json_decref(array);
-        return rc;
-    }
-    *out = array;
-    return 0;
+    store_iter_t it;
+    int rc = store_records(store, txn, ENT_EXPERIENCE, collective, &it);
+    if (!rc && after)
+        rc = store_iter_seek(&it, collective, after);   // after itself was on the last page
+    if (!rc)
+        rc = s_render_walk(store, txn, ENT_EXPERIENCE, &it, limit, flags, out, more);
+    store_iter_close(&it);
+    return rc;
 }
 
 int
 view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json_t **out)
 {
-    MDB_cursor *cur;
-    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->relations_by_exp, &cur));
-    if (rc)
-        return rc;
-    json_t *array = json_array();
-    rc = array ? 0 : -ENOMEM;
-    uint8_t start[STORE_KEY_PAIR_LEN] = { 0 };
-    memcpy(start, experience->b, PDB_ID_LEN);
-    MDB_val key = { sizeof start, start }, val;
-    int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    for (; !rc && mrc == 0 && s_in_collective(&key, experience);
-         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        pdb_id_t id;
-        memcpy(id.b, (const uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
+    store_iter_t it;
+    int rc = store_relations_of(store, txn, experience, &it);
+    json_t *array = rc ? NULL : json_array();
+    if (!rc && !array)
+        rc = -ENOMEM;
+    pdb_id_t id;
+    while (!rc && (rc = store_next(&it, NULL, &id, NULL)) == 0) {
         json_t *item;
         rc = view_entity(store, txn, ENT_RELATION, &id, 0, &item);
         if (rc == PDB_ENOTFOUND) {
@@ -197,8 +153,8 @@ view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json
         if (!rc)
             rc = s_append(array, item);
     }
-    mdb_cursor_close(cur);
-    if (rc) {
+    store_iter_close(&it);
+    if (rc != PDB_ENOTFOUND) {
         json_decref(array);
         return rc;
     }
@@ -206,25 +162,15 @@ view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json
     return 0;
 }
 
-static int
-s_entries(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
-{
-    MDB_stat st;
-    int rc = pdb_from_mdb(mdb_stat(txn, dbi, &st));
-    if (!rc)
-        *out = st.ms_entries;
-    return rc;
-}
-
 int
 view_counts(store_t *store, MDB_txn *txn, view_counts_t *out)
 {
-    int rc = s_entries(txn, store->collectives, &out->collectives);
+    int rc = store_records_count(store, txn, ENT_COLLECTIVE, &out->collectives);
     if (!rc)
-        rc = s_entries(txn, store->experiences, &out->experiences);
+        rc = store_records_count(store, txn, ENT_EXPERIENCE, &out->experiences);
     if (!rc)
-        rc = s_entries(txn, store->relations, &out->relations);
+        rc = store_records_count(store, txn, ENT_RELATION, &out->relations);
     if (!rc)
-        rc = s_entries(txn, store->insights, &out->insights);
+        rc = store_records_count(store, txn, ENT_INSIGHT, &out->insights);
     return rc;
 }

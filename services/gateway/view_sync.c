@@ -47,10 +47,9 @@ s_is_inbound(const char *name, size_t len)
 
 //  Decodes one row into slot; false when it is skipped (odd key, not a map).
 static bool
-s_row_decode(s_row_t *slot, const MDB_val *key, const MDB_val *val)
+s_row_decode(s_row_t *slot, const char *name, size_t name_len, const MDB_val *val)
 {
-    if (key->mv_size == 0 || key->mv_size > PEER_JSON_NAME_MAX
-        || !entity_utf8_valid(key->mv_data, key->mv_size))
+    if (name_len == 0 || name_len > PEER_JSON_NAME_MAX || !entity_utf8_valid(name, name_len))
         return false;
     if (mpk_parse(val->mv_data, val->mv_size, &slot->u) != 0)
         return false;
@@ -58,9 +57,9 @@ s_row_decode(s_row_t *slot, const MDB_val *key, const MDB_val *val)
         msgpack_unpacked_destroy(&slot->u);
         return false;
     }
-    memcpy(slot->name, key->mv_data, key->mv_size);
-    slot->name[key->mv_size] = '\0';
-    slot->name_len = key->mv_size;
+    memcpy(slot->name, name, name_len);
+    slot->name[name_len] = '\0';
+    slot->name_len = name_len;
     slot->inbound = s_is_inbound(slot->name, slot->name_len);
     slot->has_id = peer_json_instance(&slot->u.data, &slot->id);
     if (slot->inbound && !slot->has_id)
@@ -76,27 +75,25 @@ static int
 s_rows_read(store_t *store, MDB_txn *txn, s_rows_t *out)
 {
     memset(out, 0, sizeof *out);
-    MDB_stat st;
-    int rc = pdb_from_mdb(mdb_stat(txn, store->peers, &st));
-    size_t cap = !rc && st.ms_entries < VIEW_SYNC_ROWS_MAX ? st.ms_entries : VIEW_SYNC_ROWS_MAX;
-    MDB_cursor *cur = NULL;
-    if (!rc)
-        rc = pdb_from_mdb(mdb_cursor_open(txn, store->peers, &cur));
+    uint64_t rows;
+    int rc = store_peers_count(store, txn, &rows);
     if (rc)
         return rc;
+    size_t cap = rows < VIEW_SYNC_ROWS_MAX ? rows : VIEW_SYNC_ROWS_MAX;
     out->rows = calloc(cap ? cap : 1, sizeof *out->rows);
-    if (!out->rows) {
-        mdb_cursor_close(cur);
+    if (!out->rows)
         return -ENOMEM;
-    }
-    MDB_val key, val;
-    int mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-    for (; mrc == 0 && out->n < cap; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-        out->n += s_row_decode(&out->rows[out->n], &key, &val);
-    mdb_cursor_close(cur);
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+    store_iter_t it;
+    rc = store_peers(store, txn, &it);
+    const char *name;
+    size_t len;
+    MDB_val val;
+    while (!rc && out->n < cap && (rc = store_peer_next(&it, &name, &len, &val)) == 0)
+        out->n += s_row_decode(&out->rows[out->n], name, len, &val);
+    store_iter_close(&it);
+    if (rc && rc != PDB_ENOTFOUND) {
         s_rows_release(out);
-        return pdb_from_mdb(mrc);
+        return rc;
     }
     return 0;
 }
@@ -357,25 +354,24 @@ int
 view_sync_row(store_t *store, MDB_txn *txn, const char *name, size_t name_len, bool *exists,
               bool *has_address)
 {
-    MDB_val key = { name_len, (void *) name }, val;
-    int mrc = mdb_get(txn, store->peers, &key, &val);
-    *exists = mrc == 0;
-    *has_address = mrc == 0 && s_has_address(&val);
-    return mrc == MDB_NOTFOUND ? 0 : pdb_from_mdb(mrc);
+    MDB_val val;
+    int rc = store_peer_get(store, txn, name, name_len, &val);
+    *exists = rc == 0;
+    *has_address = rc == 0 && s_has_address(&val);
+    return rc == PDB_ENOTFOUND ? 0 : rc;
 }
 
 int
 view_sync_api_peers(store_t *store, MDB_txn *txn, size_t *count)
 {
-    MDB_cursor *cur;
-    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->peers, &cur));
-    if (rc)
-        return rc;
+    store_iter_t it;
+    int rc = store_peers(store, txn, &it);
     *count = 0;
-    MDB_val key, val;
-    int mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-        *count += !s_is_inbound(key.mv_data, key.mv_size) && s_has_address(&val);
-    mdb_cursor_close(cur);
-    return mrc == MDB_NOTFOUND ? 0 : pdb_from_mdb(mrc);
+    const char *name;
+    size_t len;
+    MDB_val val;
+    while (!rc && (rc = store_peer_next(&it, &name, &len, &val)) == 0)
+        *count += !s_is_inbound(name, len) && s_has_address(&val);
+    store_iter_close(&it);
+    return rc == PDB_ENOTFOUND ? 0 : rc;
 }

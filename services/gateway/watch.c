@@ -284,9 +284,8 @@ s_append_event(s_stream_t *st, const char *event, uint64_t seq, json_t *data)
 //  Reading the WAL
 
 static int
-s_take_change(s_stream_t *st, const MDB_val *key, const MDB_val *val)
+s_take_change(s_stream_t *st, uint64_t seq, const MDB_val *val)
 {
-    uint64_t seq = store_seq_from_key(key);
     if (seq > st->cursor + 1) {
         //  Entries were compacted away: say so, the client must resync.
         json_t *gap = json_pack("{s:I,s:I}", "from", (json_int_t) (st->cursor + 1),
@@ -320,21 +319,22 @@ s_fill(s_stream_t *st)
     int rc = store_read_begin(st->hub->store, &txn);
     if (rc)
         return rc;
-    MDB_cursor *cur;
-    rc = pdb_from_mdb(mdb_cursor_open(txn, st->hub->store->wal, &cur));
+    store_iter_t wal;
+    rc = store_wal(st->hub->store, txn, st->cursor + 1, &wal);
     if (!rc) {
-        uint8_t start[8];
-        store_key_seq(start, st->cursor + 1);
-        MDB_val key = { sizeof start, start }, val;
-        int mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        for (unsigned n = 0; !rc && mrc == 0 && !st->finished && n < WATCH_BATCH_CHANGES
+        uint64_t seq;
+        MDB_val val;
+        int wrc = store_wal_next(&wal, &seq, &val);
+        for (unsigned n = 0; !rc && wrc == 0 && !st->finished && n < WATCH_BATCH_CHANGES
                              && st->out_len < WATCH_BATCH_BYTES; n++) {
-            rc = s_take_change(st, &key, &val);
-            mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            rc = s_take_change(st, seq, &val);
+            wrc = store_wal_next(&wal, &seq, &val);
         }
-        st->more = !rc && mrc == 0 && !st->finished;
-        mdb_cursor_close(cur);
+        st->more = !rc && wrc == 0 && !st->finished;
+        if (!rc && wrc != 0 && wrc != PDB_ENOTFOUND)
+            rc = wrc;
     }
+    store_iter_close(&wal);
     mdb_txn_abort(txn);
     return rc;
 }

@@ -126,22 +126,18 @@ s_scan(store_t *store, MDB_txn *txn, s_scan_t *scan)
 {
     const page_req_t *req = scan->req;
     page_t *page = scan->page;
-    MDB_cursor *cur;
-    int rc = pdb_from_mdb(mdb_cursor_open(txn, store->wal, &cur));
-    if (rc)
-        return rc;
+    if (req->cursor == UINT64_MAX)
+        return 0;                   // nothing can come after it
+    store_iter_t wal;
+    int rc = store_wal(store, txn, req->cursor + 1, &wal);
     size_t examined = 0;
-    uint8_t start[8];
-    store_key_seq(start, req->cursor + 1);
-    MDB_val key = { sizeof start, start }, val;
-    int mrc = req->cursor == UINT64_MAX ? MDB_NOTFOUND
-            : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    uint64_t seq;
+    MDB_val val;
+    while (!rc && (rc = store_wal_next(&wal, &seq, &val)) == 0) {
         if (examined == PAGE_EXAMINE_MAX) {
             page->has_more = true;
             break;
         }
-        uint64_t seq = store_seq_from_key(&key);
         s_verdict_t verdict;
         MDB_val send;
         rc = s_judge(scan, seq, &val, &send, &verdict);
@@ -160,10 +156,8 @@ s_scan(store_t *store, MDB_txn *txn, s_scan_t *scan)
         page->next_cursor = seq;
         examined++;
     }
-    mdb_cursor_close(cur);
-    if (!rc && mrc != 0 && mrc != MDB_NOTFOUND)
-        rc = pdb_from_mdb(mrc);
-    return rc;
+    store_iter_close(&wal);
+    return rc == PDB_ENOTFOUND ? 0 : rc;
 }
 
 int

@@ -18,8 +18,8 @@ prow_read(store_t *store, MDB_txn *txn, const char *name, prow_t *out)
             return rc;
         txn = own;
     }
-    MDB_val key = { strlen(name), (void *) name }, val;
-    rc = pdb_from_mdb(mdb_get(txn, store->peers, &key, &val));
+    MDB_val val;
+    rc = store_peer_get(store, txn, name, strlen(name), &val);
     if (!rc) {
         out->copy = malloc(val.mv_size ? val.mv_size : 1);
         if (out->copy)
@@ -82,28 +82,23 @@ prow_each(store_t *store, prow_fn *fn, void *arg)
     int rc = store_read_begin(store, &txn);
     if (rc)
         return rc;
-    MDB_cursor *cur;
-    rc = pdb_from_mdb(mdb_cursor_open(txn, store->peers, &cur));
-    if (rc) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    MDB_val key, val;
-    int mrc;
-    for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrc == 0 && rc == 0;
-         mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    store_iter_t it;
+    rc = store_peers(store, txn, &it);
+    const char *name;
+    size_t len;
+    MDB_val val;
+    int walk = rc;
+    while (!rc && (walk = store_peer_next(&it, &name, &len, &val)) == 0) {
         msgpack_unpacked u;
         if (mpk_parse(val.mv_data, val.mv_size, &u) != 0)
             continue;
         if (u.data.type == MSGPACK_OBJECT_MAP)
-            rc = fn(key.mv_data, key.mv_size, &u.data, arg);
+            rc = fn(name, len, &u.data, arg);     // fn's code stops the walk as it is
         msgpack_unpacked_destroy(&u);
     }
-    mdb_cursor_close(cur);
+    store_iter_close(&it);
     mdb_txn_abort(txn);
-    if (!rc && mrc != MDB_NOTFOUND)
-        rc = pdb_from_mdb(mrc);
-    return rc;
+    return rc ? rc : walk == PDB_ENOTFOUND ? 0 : walk;
 }
 
 void

@@ -263,18 +263,14 @@ s_note_unreached(pusher_t *self)
         return;
     store_t *store = self->conn.ctx->store;
     MDB_txn *txn;
-    MDB_cursor *cur;
     if (store_read_begin(store, &txn) != 0)
         return;
-    uint8_t k[8];
-    store_key_seq(k, acked + 1);
-    MDB_val key = { sizeof k, k }, val;
-    if (mdb_cursor_open(txn, store->wal, &cur) == 0) {
-        if (mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE) == 0)
-            peer_note_oldest(peer, PEER_PUSH,
-                             change_wall_ms(val.mv_data, val.mv_size));
-        mdb_cursor_close(cur);
-    }
+    store_iter_t wal;
+    uint64_t seq;
+    MDB_val val;
+    if (store_wal(store, txn, acked + 1, &wal) == 0 && store_wal_next(&wal, &seq, &val) == 0)
+        peer_note_oldest(peer, PEER_PUSH, change_wall_ms(val.mv_data, val.mv_size));
+    store_iter_close(&wal);
     mdb_txn_abort(txn);
 }
 
