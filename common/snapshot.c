@@ -18,11 +18,12 @@ enum { S_COLL = 1, S_EXP, S_REL, S_INS, S_TOMB, S_DONE };
 #define S_COUNTER_BYTES 7
 #define S_HEAD_LEN (1 + S_COUNTER_BYTES)
 #define S_COUNTER_MAX ((1ull << (8 * S_COUNTER_BYTES)) - 1)
+#define S_PAIR_LEN (2 * PDB_ID_LEN)      // a record's position: collective id + id
 
 typedef struct {
     int phase;
     uint64_t counter;
-    uint8_t key[STORE_KEY_PAIR_LEN];
+    uint8_t key[S_PAIR_LEN];
     size_t key_len;
 } s_pos_t;
 
@@ -42,7 +43,7 @@ static size_t
 s_phase_key_len(int phase)
 {
     return phase == S_COLL || phase == S_TOMB ? PDB_ID_LEN
-         : phase == S_DONE ? 0 : STORE_KEY_PAIR_LEN;
+         : phase == S_DONE ? 0 : S_PAIR_LEN;
 }
 
 static int
@@ -174,7 +175,7 @@ s_walk(s_scan_t *scan, int phase, const uint8_t *after, size_t len, store_iter_t
         memcpy(id.b, after, PDB_ID_LEN);
         rc = store_iter_seek(it, NULL, &id);
     }
-    else if (len == STORE_KEY_PAIR_LEN) {
+    else if (len == S_PAIR_LEN) {
         memcpy(coll.b, after, PDB_ID_LEN);
         memcpy(id.b, after + PDB_ID_LEN, PDB_ID_LEN);
         rc = store_iter_seek(it, &coll, &id);
@@ -189,7 +190,7 @@ s_walk(s_scan_t *scan, int phase, const uint8_t *after, size_t len, store_iter_t
 //  collective id + entity id. The s_next_* finders return 0 with one, or
 //  PDB_ENOTFOUND when their phase has nothing more.
 typedef struct {
-    uint8_t key[STORE_KEY_PAIR_LEN];
+    uint8_t key[S_PAIR_LEN];
     size_t len;
 } s_key_t;
 

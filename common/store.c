@@ -1,4 +1,4 @@
-#include "store.h"
+#include "store_db.h"
 #include "err.h"
 #include "bounds.h"
 #include "log.h"
@@ -146,8 +146,8 @@ store_records_dbi(const store_t *self, ent_type_t type)
     return self->collectives;
 }
 
-static int
-s_meta_get(store_t *self, MDB_txn *txn, const char *name, void *out, size_t len)
+int
+store_meta_get(store_t *self, MDB_txn *txn, const char *name, void *out, size_t len)
 {
     MDB_val key = { strlen(name), (void *) name }, val;
     int rc = mdb_get(txn, self->meta, &key, &val);
@@ -163,11 +163,12 @@ int
 store_meta_read(store_t *self, MDB_txn *txn, store_meta_t *out)
 {
     store_meta_t m = { 0 };
-    int rc = s_meta_get(self, txn, "instance_id", m.instance_id.b, PDB_ID_LEN);
+    int rc = store_meta_get(self, txn, STORE_META_INSTANCE_ID, m.instance_id.b, PDB_ID_LEN);
     if (!rc)
-        rc = s_meta_get(self, txn, "schema_version", &m.schema_version, sizeof m.schema_version);
+        rc = store_meta_get(self, txn, STORE_META_SCHEMA, &m.schema_version,
+                            sizeof m.schema_version);
     if (!rc)
-        rc = s_meta_get(self, txn, "hlc", &m.hlc, sizeof m.hlc);
+        rc = store_meta_get(self, txn, STORE_META_HLC, &m.hlc, sizeof m.hlc);
     if (rc)
         return rc;
     //  Head and floor come from the WAL itself, so they can never disagree
@@ -177,7 +178,7 @@ store_meta_read(store_t *self, MDB_txn *txn, store_meta_t *out)
     if (rc)
         return pdb_from_mdb(rc);
     MDB_val key, val;
-    rc = s_meta_get(self, txn, "wal_head", &m.wal_head, sizeof m.wal_head);
+    rc = store_meta_get(self, txn, STORE_META_WAL_HEAD, &m.wal_head, sizeof m.wal_head);
     if (rc == PDB_ENOTFOUND)
         rc = 0;
     if (!rc && mdb_cursor_get(cur, &key, &val, MDB_LAST) == 0) {

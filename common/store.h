@@ -1,14 +1,8 @@
-/*  store.h - the LMDB schema shared by every process of a node (DESIGN.md
-    section 3): database names, key layout, the versions record, and opening
-    the environment. Only storage opens it writable; gateway, syncer and
+/*  store.h - reading a node's store (DESIGN.md section 3): opening the
+    environment, the meta values, an entity's version and record, and typed
+    walks over the WAL, records, versions, peers and origins. Only storage
+    opens it writable (its write side uses store_db.h); gateway, syncer and
     tools open it read-only over the same shared memory map.
-
-    Keys:   collectives, versions, peers-by-id: 16-byte id
-            experiences, embeddings, relations, insights: collective id + id (32 bytes)
-            relations_by_exp: experience id + relation id (32 bytes)
-            collective_names: the name's bytes
-            wal: u64 big-endian sequence
-            origins (version vector): 16-byte instance id -> u64 origin seq
 */
 #ifndef PDB_STORE_H
 #define PDB_STORE_H
@@ -24,15 +18,11 @@
 #define STORE_SCHEMA_VERSION 1u
 #define STORE_MAP_SIZE_DEFAULT (64ull << 30)   // 64 GiB of address space, sparse on disk
 #define STORE_MAX_READERS 1022u                // LMDB's reader slots: threads of every process
-#define STORE_KEY_PAIR_LEN 32
 
-typedef struct {
-    MDB_env *env;
-    bool readonly;
-    MDB_dbi meta, collectives, collective_names, experiences, embeddings, relations,
-            relations_by_exp, insights, versions, wal, peers, origins,
-            own_changes;       // this node's origin_seq -> its WAL seq (services/storage/wal.h)
-} store_t;
+//  One open environment. Its layout (LMDB handles, keys) is private to the
+//  store module and to storage, the only writer (store_db.h); every other
+//  reader goes through the functions and walks below.
+typedef struct store store_t;
 
 //  Opens (read-write: creates) the environment in dir. A read-only open
 //  fails with PDB_ENOTFOUND until storage has created the databases.
@@ -42,15 +32,6 @@ void store_destroy(store_t **self_p);
 
 //  Begins a read-only transaction; follows a map that storage has grown.
 int store_read_begin(store_t *self, MDB_txn **txn);
-
-//  Key builders.
-void store_key_pair(uint8_t out[STORE_KEY_PAIR_LEN], const pdb_id_t *a, const pdb_id_t *b);
-void store_key_seq(uint8_t out[8], uint64_t seq);
-uint64_t store_seq_from_key(const MDB_val *key);
-
-//  The database holding records of an entity type (collectives keyed by id,
-//  the others by collective id + id).
-MDB_dbi store_records_dbi(const store_t *self, ent_type_t type);
 
 //  --- walks -----------------------------------------------------------------
 //  A forward walk over one database in key order, opened by one of the

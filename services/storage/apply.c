@@ -4,6 +4,7 @@
 #include "mpk.h"
 #include "sproto.h"
 #include "state.h"
+#include "store_db.h"
 #include "versions.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 #include "cascade.h"
 #include "mpk.h"
+#include "store_db.h"
 #include "versions.h"
 
 #include <string.h>

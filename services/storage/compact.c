@@ -1,13 +1,12 @@
 #include "compact.h"
 #include "hlc.h"
 #include "log.h"
+#include "store_db.h"
 #include "wal.h"
 
 #include <string.h>
 
 #define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
-static const char s_head_key[] = "wal_head";
 
 static int
 s_read_two(const msgpack_object *args, uint64_t *a, uint64_t *b)
@@ -16,53 +15,6 @@ s_read_two(const msgpack_object *args, uint64_t *a, uint64_t *b)
         || mpk_get_u64(&args->via.array.ptr[1], b))
         return PDB_EINVAL;
     return 0;
-}
-
-//  The head, from meta or the log's last key, whichever is larger; meta is
-//  brought up to it, so emptying the log can never lose it.
-static int
-s_keep_head(store_t *store, MDB_txn *txn, MDB_cursor *cur, uint64_t *head)
-{
-    int rc = wal_head(store, txn, head);
-    if (rc)
-        return rc;
-    MDB_val key, val;
-    rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return pdb_from_mdb(rc);
-    uint64_t last = store_seq_from_key(&key);
-    if (last <= *head)
-        return 0;
-    *head = last;
-    MDB_val hkey = { sizeof s_head_key - 1, (void *) s_head_key };
-    MDB_val hval = { sizeof *head, head };
-    return pdb_from_mdb(mdb_put(txn, store->meta, &hkey, &hval, 0));
-}
-
-//  Deletes from the front while below `below`; *floor: the first key left.
-static int
-s_delete_front(MDB_cursor *cur, uint64_t below, uint64_t max, uint64_t head,
-               uint64_t *deleted, uint64_t *floor)
-{
-    MDB_val key, val;
-    int rc;
-    *floor = head + 1;
-    //  Back to the first entry after each delete rather than trusting the
-    //  cursor's position after mdb_cursor_del.
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST)) == 0) {
-        uint64_t seq = store_seq_from_key(&key);
-        if (seq >= below || *deleted >= max) {
-            *floor = seq;
-            return 0;
-        }
-        rc = mdb_cursor_del(cur, 0);
-        if (rc)
-            return pdb_from_mdb(rc);
-        (*deleted)++;
-    }
-    return rc == MDB_NOTFOUND ? 0 : pdb_from_mdb(rc);
 }
 
 int
@@ -75,31 +27,18 @@ compact_wal(store_t *store, MDB_txn *txn, const msgpack_object *args, mpk_out_t 
         return WHY(PDB_EINVAL, "compact takes [below seq, max entries]");
     if (max > COMPACT_STEP_MAX)
         max = COMPACT_STEP_MAX;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, store->wal, &cur);
-    if (rc)
-        return pdb_from_mdb(rc);
-    uint64_t head = 0, deleted = 0, floor = 0;
-    rc = s_keep_head(store, txn, cur, &head);
-    //  Nothing past the head exists; clamping keeps the arithmetic honest.
-    if (below > head + 1)
-        below = head + 1;
-    if (!rc)
-        rc = s_delete_front(cur, below, max, head, &deleted, &floor);
-    mdb_cursor_close(cur);
-    //  Each index entry names one WAL entry: as many go as were deleted.
-    if (!rc && deleted)
-        rc = wal_own_trim(store, txn, floor, deleted);
+    wal_trim_t trim;
+    int rc = wal_trim(store, txn, below, max, &trim);
     if (rc)
         return rc;
     mpk_pack_array(&out->pk, 2);
-    mpk_pack_u64(&out->pk, deleted);
-    mpk_pack_u64(&out->pk, floor);
-    stats->compacted += deleted;
-    if (deleted)
+    mpk_pack_u64(&out->pk, trim.deleted);
+    mpk_pack_u64(&out->pk, trim.floor);
+    stats->compacted += trim.deleted;
+    if (trim.deleted)
         log_d("storage", "wal compacted deleted=%llu floor=%llu head=%llu",
-              (unsigned long long) deleted, (unsigned long long) floor,
-              (unsigned long long) head);
+              (unsigned long long) trim.deleted, (unsigned long long) trim.floor,
+              (unsigned long long) trim.head);
     return 0;
 }
 

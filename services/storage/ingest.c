@@ -5,6 +5,7 @@
 #include "mpk.h"
 #include "sproto.h"
 #include "state.h"
+#include "store_db.h"
 #include "wal.h"
 
 #include <stdio.h>
@@ -237,7 +238,7 @@ ingest_state(const ingest_t *self, MDB_txn *txn, const change_t *c,
 int
 ingest_save_clock(const ingest_t *self, MDB_txn *txn)
 {
-    static const char name[] = "hlc";
+    static const char name[] = STORE_META_HLC;
     MDB_val key = { sizeof name - 1, (void *) name };
     MDB_val val = { sizeof self->hlc->last, &self->hlc->last };
     return pdb_from_mdb(mdb_put(txn, self->store->meta, &key, &val, 0));

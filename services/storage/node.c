@@ -2,6 +2,8 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "store_db.h"
+#include "wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,10 +50,11 @@ s_init_meta(node_t *self, MDB_txn *txn)
     int rc = pdb_id_new(&self->instance_id, clock_wall_ms());
     uint32_t schema = STORE_SCHEMA_VERSION;
     uint64_t zero = 0;
-    if (!rc) rc = s_meta_put(self->store, txn, "instance_id", self->instance_id.b, PDB_ID_LEN);
-    if (!rc) rc = s_meta_put(self->store, txn, "schema_version", &schema, sizeof schema);
-    if (!rc) rc = s_meta_put(self->store, txn, "hlc", &zero, sizeof zero);
-    if (!rc) rc = s_meta_put(self->store, txn, "wal_head", &zero, sizeof zero);
+    if (!rc) rc = s_meta_put(self->store, txn, STORE_META_INSTANCE_ID, self->instance_id.b,
+                             PDB_ID_LEN);
+    if (!rc) rc = s_meta_put(self->store, txn, STORE_META_SCHEMA, &schema, sizeof schema);
+    if (!rc) rc = s_meta_put(self->store, txn, STORE_META_HLC, &zero, sizeof zero);
+    if (!rc) rc = wal_init(self->store, txn);
     return rc;
 }
 
@@ -97,26 +100,27 @@ s_check_copied(node_t *self, MDB_txn *txn, bool fresh)
     int rc = s_file_id(self->data_dir, &now);
     if (rc)
         return rc;
-    MDB_val key = { sizeof "data_file" - 1, (void *) "data_file" }, val;
-    rc = mdb_get(txn, self->store->meta, &key, &val);
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-        return pdb_from_mdb(rc);
-    bool known = rc == MDB_SUCCESS;
-    if (known && val.mv_size == sizeof now && memcmp(val.mv_data, &now, sizeof now) == 0)
+    s_file_id_t was;
+    rc = store_meta_get(self->store, txn, STORE_META_DATA_FILE, &was, sizeof was);
+    if (rc && rc != PDB_ENOTFOUND && rc != PDB_ECORRUPT)
+        return rc;
+    bool known = rc != PDB_ENOTFOUND;
+    if (rc == 0 && memcmp(&was, &now, sizeof now) == 0)
         return 0;                            // the same file as last time
     if (known && !fresh) {
         char was[PDB_ID_STR_LEN + 1], is[PDB_ID_STR_LEN + 1];
         pdb_id_format(&self->instance_id, was);
         rc = pdb_id_new(&self->instance_id, clock_wall_ms());
         if (!rc)
-            rc = s_meta_put(self->store, txn, "instance_id", self->instance_id.b, PDB_ID_LEN);
+            rc = s_meta_put(self->store, txn, STORE_META_INSTANCE_ID, self->instance_id.b,
+                            PDB_ID_LEN);
         if (rc)
             return rc;
         pdb_id_format(&self->instance_id, is);
         log_w("storage", "data file is a copy (restored from a backup, or moved to another "
               "disk): new instance id was=%s now=%s; peers resync with it", was, is);
     }
-    return s_meta_put(self->store, txn, "data_file", &now, sizeof now);
+    return s_meta_put(self->store, txn, STORE_META_DATA_FILE, &now, sizeof now);
 }
 
 static int

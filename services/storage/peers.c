@@ -1,6 +1,7 @@
 #include "peers.h"
 #include "bounds.h"
 #include "mpk.h"
+#include "store_db.h"
 
 #include <assert.h>
 #include <string.h>

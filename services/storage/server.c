@@ -5,6 +5,7 @@
 #include "log.h"
 #include "service.h"
 #include "sproto.h"
+#include "store_db.h"
 #include "wal.h"
 
 #include <czmq.h>

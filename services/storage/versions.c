@@ -1,5 +1,6 @@
 #include "versions.h"
 #include "mpk.h"
+#include "store_db.h"
 
 int
 versions_put(store_t *store, MDB_txn *txn, const pdb_id_t *id, ent_type_t type,

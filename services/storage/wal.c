@@ -1,25 +1,32 @@
 #include "wal.h"
 #include "mpk.h"
+#include "store_db.h"
 
 #include <string.h>
-
-static const char s_head_key[] = "wal_head";
 
 int
 wal_head(store_t *store, MDB_txn *txn, uint64_t *head)
 {
-    MDB_val key = { sizeof s_head_key - 1, (void *) s_head_key }, val;
-    int rc = mdb_get(txn, store->meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    int rc = store_meta_get(store, txn, STORE_META_WAL_HEAD, head, sizeof *head);
+    if (rc == PDB_ENOTFOUND) {
         *head = 0;
         return 0;
     }
-    if (rc)
-        return pdb_from_mdb(rc);
-    if (val.mv_size != sizeof *head)
-        return PDB_ECORRUPT;
-    memcpy(head, val.mv_data, sizeof *head);
-    return 0;
+    return rc;
+}
+
+static int
+s_put_head(store_t *store, MDB_txn *txn, uint64_t head)
+{
+    static const char name[] = STORE_META_WAL_HEAD;
+    MDB_val key = { sizeof name - 1, (void *) name }, val = { sizeof head, &head };
+    return pdb_from_mdb(mdb_put(txn, store->meta, &key, &val, 0));
+}
+
+int
+wal_init(store_t *store, MDB_txn *txn)
+{
+    return s_put_head(store, txn, 0);
 }
 
 int
@@ -41,10 +48,8 @@ wal_append(store_t *store, MDB_txn *txn, change_t *c)
     if (!rc)
         rc = pdb_from_mdb(mdb_put(txn, store->wal, &key, &val, MDB_APPEND));
     mpk_out_release(&out);
-    MDB_val hkey = { sizeof s_head_key - 1, (void *) s_head_key };
-    MDB_val hval = { sizeof c->seq, &c->seq };
     if (!rc)
-        rc = pdb_from_mdb(mdb_put(txn, store->meta, &hkey, &hval, 0));
+        rc = s_put_head(store, txn, c->seq);
     return rc;
 }
 
@@ -78,8 +83,13 @@ wal_own_seq(store_t *store, MDB_txn *txn, uint64_t origin_seq, uint64_t *seq)
     return 0;
 }
 
-int
-wal_own_trim(store_t *store, MDB_txn *txn, uint64_t floor, uint64_t max)
+//  --------------------------------------------------------------------------
+//  Trimming
+
+//  Drops own_changes entries whose WAL entry is below `floor` (compacted);
+//  at most max of them.
+static int
+s_own_trim(store_t *store, MDB_txn *txn, uint64_t floor, uint64_t max)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, store->own_changes, &cur);
@@ -102,4 +112,70 @@ wal_own_trim(store_t *store, MDB_txn *txn, uint64_t floor, uint64_t max)
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : pdb_from_mdb(rc);
+}
+
+//  The head, from meta or the log's last key, whichever is larger; meta is
+//  brought up to it, so emptying the log can never lose it.
+static int
+s_keep_head(store_t *store, MDB_txn *txn, MDB_cursor *cur, uint64_t *head)
+{
+    int rc = wal_head(store, txn, head);
+    if (rc)
+        return rc;
+    MDB_val key, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return pdb_from_mdb(rc);
+    uint64_t last = store_seq_from_key(&key);
+    if (last <= *head)
+        return 0;
+    *head = last;
+    return s_put_head(store, txn, last);
+}
+
+//  Deletes from the front while below `below`; *floor: the first key left.
+static int
+s_delete_front(MDB_cursor *cur, uint64_t below, uint64_t max, uint64_t head,
+               uint64_t *deleted, uint64_t *floor)
+{
+    MDB_val key, val;
+    int rc;
+    *floor = head + 1;
+    //  Back to the first entry after each delete rather than trusting the
+    //  cursor's position after mdb_cursor_del.
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST)) == 0) {
+        uint64_t seq = store_seq_from_key(&key);
+        if (seq >= below || *deleted >= max) {
+            *floor = seq;
+            return 0;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            return pdb_from_mdb(rc);
+        (*deleted)++;
+    }
+    return rc == MDB_NOTFOUND ? 0 : pdb_from_mdb(rc);
+}
+
+int
+wal_trim(store_t *store, MDB_txn *txn, uint64_t below, uint64_t max, wal_trim_t *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, store->wal, &cur);
+    if (rc)
+        return pdb_from_mdb(rc);
+    rc = s_keep_head(store, txn, cur, &out->head);
+    //  Nothing past the head exists; clamping keeps the arithmetic honest.
+    if (below > out->head + 1)
+        below = out->head + 1;
+    if (!rc)
+        rc = s_delete_front(cur, below, max, out->head, &out->deleted, &out->floor);
+    mdb_cursor_close(cur);
+    //  Each index entry names one WAL entry: as many go as were deleted.
+    if (!rc && out->deleted)
+        rc = s_own_trim(store, txn, out->floor, out->deleted);
+    return rc;
 }

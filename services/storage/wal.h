@@ -12,6 +12,9 @@
 //  log never reuses a sequence).
 int wal_head(store_t *store, MDB_txn *txn, uint64_t *head);
 
+//  A new store's empty log: head 0.
+int wal_init(store_t *store, MDB_txn *txn);
+
 //  Assigns c->seq = head + 1 and appends c. Returns 0 or a code.
 int wal_append(store_t *store, MDB_txn *txn, change_t *c);
 
@@ -26,8 +29,15 @@ int wal_append_own(store_t *store, MDB_txn *txn, change_t *c);
 //  before the index existed).
 int wal_own_seq(store_t *store, MDB_txn *txn, uint64_t origin_seq, uint64_t *seq);
 
-//  Drops own_changes entries whose WAL entry is below `floor` (compacted);
-//  at most max of them. Returns 0 or a code.
-int wal_own_trim(store_t *store, MDB_txn *txn, uint64_t floor, uint64_t max);
+//  Deletes WAL entries with seq < below (never past the head), oldest
+//  first, at most max, and the own_changes entries that index them. The
+//  head stays in meta, so sequences are never reused. Returns 0 or a code.
+typedef struct {
+    uint64_t deleted;
+    uint64_t floor;              // the first sequence still held (head + 1 when empty)
+    uint64_t head;
+} wal_trim_t;
+
+int wal_trim(store_t *store, MDB_txn *txn, uint64_t below, uint64_t max, wal_trim_t *out);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "change.h"
 #include "id.h"
-#include "store.h"
+#include "store_db.h"            // tests look inside the store
 
 #include <stddef.h>
 
