@@ -45,7 +45,7 @@ int ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
 int ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
                  char why[PDB_ERRMSG_MAX]);
 
-//  A STATE change from a snapshot (common/snapshot.h), installed by this
+//  A STATE change from a snapshot (services/syncer/snapshot.h), installed by this
 //  node: its envelope only names the entity, so the version vector is not
 //  consulted or moved. Merges it; when that changed anything, appends it to
 //  the WAL as this node's own change (origin self, origin_seq its WAL seq,

@@ -1,4 +1,4 @@
-/*  install.h - "install": pages of a peer's snapshot (common/snapshot.h)
+/*  install.h - "install": pages of a peer's snapshot (services/syncer/snapshot.h)
     merged into this node. Every entity of a page is checked before any is
     written, and a page is installed in one transaction with, on its last
     page, the peer's pull cursor and this node's version vector, so a crash

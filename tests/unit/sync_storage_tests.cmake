@@ -1,4 +1,4 @@
-# Unit tests for the storage side of sync: snapshots (common/snapshot.c),
+# Unit tests for the storage side of sync: snapshots (services/syncer/snapshot.c),
 # installing them, WAL compaction and tombstone purge. Included from
 # tests/CMakeLists.txt; paths are relative to this file. One executable per
 # module, each linked with the shared fixture (nodes, a populated store,
@@ -8,6 +8,7 @@ foreach(name ${PDB_SYNC_STORAGE_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c
                  ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.c)
   target_include_directories(test_${name} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_testkit PkgConfig::CMOCKA)
+  target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_syncer_core pdb_testkit
+                        PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()

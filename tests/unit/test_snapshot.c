@@ -1,5 +1,5 @@
 /*  test_snapshot.c - a node's state as a stream of STATE entities
-    (common/snapshot.h): order, paging bounds, filters, totals, the shape of
+    (services/syncer/snapshot.h): order, paging bounds, filters, totals, the shape of
     each entity, and positions, on real LMDB stores.
 */
 #include "snapshot.h"
