@@ -1,5 +1,6 @@
 /*  peerspec.c - sync peer specs and peers database fields into peerspec_t. */
 #include "peerspec.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -247,7 +248,7 @@ peerspec_from_fields(peerspec_t *out, const char *name, size_t name_len,
     const char *problem = NULL;
     if (name_len == 0 || name_len > PEERSPEC_NAME_MAX || memchr(name, '\0', name_len))
         problem = "has a name that is empty, too long or holds a NUL";
-    else if (name_len >= 3 && memcmp(name, "in:", 3) == 0)
+    else if (store_peer_is_inbound(name, name_len))
         problem = "has a name starting with 'in:', which names inbound peers";
     if (!problem)
         problem = s_peer_address_problem(address, address_len);

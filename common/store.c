@@ -585,6 +585,13 @@ store_peer_get(store_t *self, MDB_txn *txn, const char *name, size_t len, MDB_va
     return pdb_from_mdb(mdb_get(txn, self->peers, &key, row));
 }
 
+bool
+store_peer_is_inbound(const char *name, size_t len)
+{
+    return len >= STORE_PEER_INBOUND_PREFIX_LEN
+        && memcmp(name, STORE_PEER_INBOUND_PREFIX, STORE_PEER_INBOUND_PREFIX_LEN) == 0;
+}
+
 int
 store_peers(store_t *self, MDB_txn *txn, store_iter_t *it)
 {

@@ -102,6 +102,12 @@ int store_record_at(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t
 
 //  --- peers: rows of peer state under the peer's name (MessagePack maps,
 //  written by storage on the syncer's behalf) -----------------------------
+//  Inbound peers (instances that pull from this node) have rows named
+//  "in:<instance uuid>"; a configured peer can never take such a name.
+#define STORE_PEER_INBOUND_PREFIX "in:"
+#define STORE_PEER_INBOUND_PREFIX_LEN 3
+
+bool store_peer_is_inbound(const char *name, size_t len);
 int store_peer_get(store_t *self, MDB_txn *txn, const char *name, size_t len, MDB_val *row);
 int store_peers(store_t *self, MDB_txn *txn, store_iter_t *it);
 int store_peer_next(store_iter_t *it, const char **name, size_t *len, MDB_val *row);

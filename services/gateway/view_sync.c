@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_INBOUND_PREFIX "in:"
-#define S_INBOUND_PREFIX_LEN 3
-
 //  One decoded row; its strings point into LMDB, valid while the txn is.
 typedef struct {
     char name[PEER_JSON_NAME_MAX + 1];
@@ -39,12 +36,6 @@ s_rows_release(s_rows_t *self)
     memset(self, 0, sizeof *self);
 }
 
-static bool
-s_is_inbound(const char *name, size_t len)
-{
-    return len >= S_INBOUND_PREFIX_LEN && memcmp(name, S_INBOUND_PREFIX, S_INBOUND_PREFIX_LEN) == 0;
-}
-
 //  Decodes one row into slot; false when it is skipped (odd key, not a map).
 static bool
 s_row_decode(s_row_t *slot, const char *name, size_t name_len, const MDB_val *val)
@@ -60,11 +51,12 @@ s_row_decode(s_row_t *slot, const char *name, size_t name_len, const MDB_val *va
     memcpy(slot->name, name, name_len);
     slot->name[name_len] = '\0';
     slot->name_len = name_len;
-    slot->inbound = s_is_inbound(slot->name, slot->name_len);
+    slot->inbound = store_peer_is_inbound(slot->name, slot->name_len);
     slot->has_id = peer_json_instance(&slot->u.data, &slot->id);
     if (slot->inbound && !slot->has_id)
-        slot->has_id = pdb_id_parse(slot->name + S_INBOUND_PREFIX_LEN,
-                                    slot->name_len - S_INBOUND_PREFIX_LEN, &slot->id) == 0;
+        slot->has_id = pdb_id_parse(slot->name + STORE_PEER_INBOUND_PREFIX_LEN,
+                                    slot->name_len - STORE_PEER_INBOUND_PREFIX_LEN,
+                                    &slot->id) == 0;
     slot->peer = NULL;
     slot->configured = false;
     return true;
@@ -371,7 +363,7 @@ view_sync_api_peers(store_t *store, MDB_txn *txn, size_t *count)
     size_t len;
     MDB_val val;
     while (!rc && (rc = store_peer_next(&it, &name, &len, &val)) == 0)
-        *count += !s_is_inbound(name, len) && s_has_address(&val);
+        *count += !store_peer_is_inbound(name, len) && s_has_address(&val);
     store_iter_close(&it);
     return rc == PDB_ENOTFOUND ? 0 : rc;
 }

@@ -135,7 +135,7 @@ static int
 s_row(const char *name, size_t len, const msgpack_object *map, void *arg)
 {
     s_collect_t *c = arg;
-    if (len > 3 && memcmp(name, PROW_INBOUND_PREFIX, 3) == 0)
+    if (len > STORE_PEER_INBOUND_PREFIX_LEN && store_peer_is_inbound(name, len))
         return s_inbound_row(c, name, len, map);
     const peers_cfg_entry_t *e = peers_cfg_find(c->peers, name, len);
     if (!e)

@@ -31,7 +31,7 @@ s_row(const char *name, size_t name_len, const msgpack_object *map, void *arg)
     peers_cfg_t *out = walk->out;
     const char *address, *dir = NULL, *coll = NULL, *key = NULL;
     size_t address_len, dir_len = 0, coll_len = 0, key_len = 0;
-    bool inbound = name_len >= 3 && memcmp(name, PROW_INBOUND_PREFIX, 3) == 0;
+    bool inbound = store_peer_is_inbound(name, name_len);
     if (inbound || !prow_map_str(map, "address", &address, &address_len))
         return 0;                   // an inbound row, or only a configured peer's status
     if (peers_cfg_find(out, name, name_len)) {

@@ -106,5 +106,5 @@ prow_inbound_name(const pdb_id_t *instance, char out[PROW_INBOUND_NAME_MAX])
 {
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(instance, id);
-    snprintf(out, PROW_INBOUND_NAME_MAX, PROW_INBOUND_PREFIX "%s", id);
+    snprintf(out, PROW_INBOUND_NAME_MAX, STORE_PEER_INBOUND_PREFIX "%s", id);
 }

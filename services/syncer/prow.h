@@ -12,10 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-//  Inbound peers (instances that pull from this node) have rows named
-//  "in:<instance uuid>".
-#define PROW_INBOUND_PREFIX "in:"
-#define PROW_INBOUND_NAME_MAX (3 + 36 + 1)
+//  An inbound peer's row name (store.h): the prefix, a UUID and a NUL.
+#define PROW_INBOUND_NAME_MAX (STORE_PEER_INBOUND_PREFIX_LEN + PDB_ID_STR_LEN + 1)
 
 typedef struct {
     void *copy;                  // the row's bytes
