@@ -195,6 +195,22 @@ store_meta_read(store_t *self, MDB_txn *txn, store_meta_t *out)
     return rc;
 }
 
+void
+store_version_pack(msgpack_packer *pk, const store_version_t *v)
+{
+    static const uint8_t empty_map = 0x80;
+    mpk_pack_array(pk, 6);
+    mpk_pack_u64(pk, v->entity);
+    mpk_pack_bool(pk, v->tombstone);
+    mpk_pack_id(pk, &v->collective_id);
+    mpk_pack_u64(pk, v->hlc);
+    mpk_pack_id(pk, &v->origin);
+    if (v->field_versions)
+        mpk_pack_bin(pk, v->field_versions, v->field_versions_len);
+    else
+        mpk_pack_bin(pk, &empty_map, 1);
+}
+
 int
 store_version_decode(const MDB_val *val, store_version_t *out)
 {
@@ -226,7 +242,7 @@ store_version_decode(const MDB_val *val, store_version_t *out)
 int
 store_version_head(const MDB_val *val, ent_type_t *type, bool *tombstone, pdb_id_t *collective)
 {
-    //  versions_put always writes fixarray(6), a fixint type, a bool and a
+    //  store_version_pack always writes fixarray(6), a fixint type, a bool and a
     //  bin8 of 16 bytes first: read those bytes in place, which is what makes
     //  a scan over a million entities cheap. Anything else takes the full
     //  decode, so an unexpected but valid encoding still reads right.

@@ -17,6 +17,7 @@
 #ifndef PDB_STORE_DB_H
 #define PDB_STORE_DB_H
 
+#include "mpk.h"
 #include "store.h"
 
 struct store {
@@ -44,6 +45,11 @@ int store_meta_get(store_t *self, MDB_txn *txn, const char *name, void *out, siz
 void store_key_pair(uint8_t out[STORE_KEY_PAIR_LEN], const pdb_id_t *a, const pdb_id_t *b);
 void store_key_seq(uint8_t out[8], uint64_t seq);
 uint64_t store_seq_from_key(const MDB_val *key);
+
+//  Packs a versions value (store.h: store_version_t), the bytes
+//  store_version_decode and store_version_head read; field_versions NULL
+//  packs an empty map.
+void store_version_pack(msgpack_packer *pk, const store_version_t *v);
 
 //  The database holding records of an entity type (collectives keyed by id,
 //  the others by collective id + id).

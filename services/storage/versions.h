@@ -1,6 +1,6 @@
-/*  versions.h - writes the versions record of an entity (layout in
-    common/store.h): who created it and when, which fields later writes
-    won, or the tombstone that makes a delete final.
+/*  versions.h - writes the versions record of an entity (its encoding is
+    the store's: store_version_pack): who created it and when, which fields
+    later writes won, or the tombstone that makes a delete final.
 */
 #ifndef PDB_VERSIONS_H
 #define PDB_VERSIONS_H
