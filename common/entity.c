@@ -150,21 +150,19 @@ entity_utf8_valid(const char *text, size_t len)
 //  --------------------------------------------------------------------------
 //  Value checks
 
-#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
-
 static int
 s_check_str(const char *name, const msgpack_object *v, uint64_t min, uint64_t max,
             char *why)
 {
     if (v->type != MSGPACK_OBJECT_STR)
-        return WHY("field '%s' must be a string", name);
+        return WHY(PDB_EINVAL, "field '%s' must be a string", name);
     if (v->via.str.size > max)
         return snprintf(why, PDB_ERRMSG_MAX, "field '%s' is %u bytes, over the limit of %llu",
                         name, v->via.str.size, (unsigned long long) max), PDB_ETOOBIG;
     if (v->via.str.size < min)
-        return WHY("field '%s' must not be empty", name);
+        return WHY(PDB_EINVAL, "field '%s' must not be empty", name);
     if (!entity_utf8_valid(v->via.str.ptr, v->via.str.size))
-        return WHY("field '%s' is not valid UTF-8", name);
+        return WHY(PDB_EINVAL, "field '%s' is not valid UTF-8", name);
     return 0;
 }
 
@@ -173,9 +171,9 @@ s_check_unit(const char *name, const msgpack_object *v, char *why)
 {
     double d;
     if (mpk_get_double(v, &d))
-        return WHY("field '%s' must be a finite number", name);
+        return WHY(PDB_EINVAL, "field '%s' must be a finite number", name);
     if (d < 0.0 || d > 1.0)
-        return WHY("field '%s' must be between 0 and 1, got %g", name, d);
+        return WHY(PDB_EINVAL, "field '%s' must be between 0 and 1, got %g", name, d);
     return 0;
 }
 
@@ -183,15 +181,15 @@ static int
 s_check_vec(const char *name, const msgpack_object *v, uint32_t dim, char *why)
 {
     if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size % sizeof(float) != 0)
-        return WHY("field '%s' must be a float32 vector", name);
+        return WHY(PDB_EINVAL, "field '%s' must be a float32 vector", name);
     uint32_t n = v->via.bin.size / sizeof(float);
     if (n == 0 || n > PDB_DIM_MAX || (dim && n != dim))
-        return WHY("field '%s' has %u dimensions, the collective has %u", name, n, dim);
+        return WHY(PDB_EINVAL, "field '%s' has %u dimensions, the collective has %u", name, n, dim);
     for (uint32_t i = 0; i < n; i++) {
         float f;
         memcpy(&f, v->via.bin.ptr + i * sizeof f, sizeof f);
         if (!isfinite(f))
-            return WHY("field '%s' holds a NaN or infinite value at index %u", name, i);
+            return WHY(PDB_EINVAL, "field '%s' holds a NaN or infinite value at index %u", name, i);
     }
     return 0;
 }
@@ -213,7 +211,7 @@ static int
 s_check_str_list(const field_spec_t *spec, const msgpack_object *v, char *why)
 {
     if (v->type != MSGPACK_OBJECT_ARRAY)
-        return WHY("field '%s' must be a list of strings", spec->name);
+        return WHY(PDB_EINVAL, "field '%s' must be a list of strings", spec->name);
     if (v->via.array.size > spec->max)
         return snprintf(why, PDB_ERRMSG_MAX, "field '%s' has %u items, over the limit of %llu",
                         spec->name, v->via.array.size, (unsigned long long) spec->max),
@@ -230,7 +228,7 @@ static int
 s_check_map(const field_spec_t *spec, const msgpack_object *v, char *why)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
-        return WHY("field '%s' must be an object", spec->name);
+        return WHY(PDB_EINVAL, "field '%s' must be an object", spec->name);
     if (v->via.map.size > spec->max)
         return snprintf(why, PDB_ERRMSG_MAX, "field '%s' has %u entries, over the limit of %llu",
                         spec->name, v->via.map.size, (unsigned long long) spec->max),
@@ -240,7 +238,7 @@ s_check_map(const field_spec_t *spec, const msgpack_object *v, char *why)
         if (spec->kind == FK_COUNTER) {
             if (kv->key.type != MSGPACK_OBJECT_BIN || kv->key.via.bin.size != 16
                 || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                return WHY("field '%s' must map instance ids to counts", spec->name);
+                return WHY(PDB_EINVAL, "field '%s' must map instance ids to counts", spec->name);
         }
         else {
             int rc = s_check_str(spec->name, &kv->key, 1, PDB_NAME_MAX, why);
@@ -251,7 +249,7 @@ s_check_map(const field_spec_t *spec, const msgpack_object *v, char *why)
         }
         for (uint32_t j = 0; j < i; j++)
             if (mpk_key_equal(&v->via.map.ptr[j].key, &kv->key))
-                return WHY("field '%s' has a duplicate key", spec->name);
+                return WHY(PDB_EINVAL, "field '%s' has a duplicate key", spec->name);
     }
     return 0;
 }
@@ -281,24 +279,25 @@ s_check_variant_field(char type, const msgpack_object *v, char *why)
     switch (type) {
     case 'S': return s_check_str("type", v, 0, PDB_STR_MAX, why);
     case 'U': return s_check_unit("type", v, why);
-    case 'B': return v->type == MSGPACK_OBJECT_BOOLEAN ? 0 : WHY("type field must be a boolean");
+    case 'B': return v->type == MSGPACK_OBJECT_BOOLEAN
+                     ? 0 : WHY(PDB_EINVAL, "type field must be a boolean");
     case 'I': return v->type == MSGPACK_OBJECT_NIL || mpk_get_id(v, &id) == 0
-                     ? 0 : WHY("type field must be an experience id");
+                     ? 0 : WHY(PDB_EINVAL, "type field must be an experience id");
     case 'V': return s_in_list(v, entity_severities)
-                     ? 0 : WHY("severity must be low, medium, high or critical");
+                     ? 0 : WHY(PDB_EINVAL, "severity must be low, medium, high or critical");
     }
-    return WHY("bad variant field");
+    return WHY(PDB_EINVAL, "bad variant field");
 }
 
 static int
 s_check_variant(const msgpack_object *v, char *why)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
-        return WHY("field 'type' must be an object with a 'kind'");
+        return WHY(PDB_EINVAL, "field 'type' must be an object with a 'kind'");
     const msgpack_object *kind = mpk_map_get(v, "kind");
     const variant_spec_t *variant = kind ? s_variant(kind) : NULL;
     if (!variant)
-        return WHY("field 'type' has no known 'kind'");
+        return WHY(PDB_EINVAL, "field 'type' has no known 'kind'");
     for (uint32_t i = 0; i < v->via.map.size; i++) {
         const msgpack_object_kv *kv = &v->via.map.ptr[i];
         if (mpk_is_str(&kv->key, "kind"))
@@ -308,10 +307,10 @@ s_check_variant(const msgpack_object *v, char *why)
             if (mpk_is_str(&kv->key, variant->fields[f].name))
                 type = variant->fields[f].type;
         if (!type)
-            return WHY("type '%s' has no such field", variant->kind);
+            return WHY(PDB_EINVAL, "type '%s' has no such field", variant->kind);
         for (uint32_t j = 0; j < i; j++)
             if (mpk_key_equal(&v->via.map.ptr[j].key, &kv->key))
-                return WHY("field 'type' has a duplicate key");
+                return WHY(PDB_EINVAL, "field 'type' has a duplicate key");
         int rc = s_check_variant_field(type, &kv->val, why);
         if (rc)
             return rc;
@@ -323,12 +322,12 @@ static int
 s_check_id_list(const field_spec_t *spec, const msgpack_object *v, char *why)
 {
     if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > spec->max)
-        return WHY("field '%s' must be a list of at most %llu ids", spec->name,
+        return WHY(PDB_EINVAL, "field '%s' must be a list of at most %llu ids", spec->name,
                    (unsigned long long) spec->max);
     pdb_id_t id;
     for (uint32_t i = 0; i < v->via.array.size; i++)
         if (mpk_get_id(&v->via.array.ptr[i], &id))
-            return WHY("field '%s' must hold ids", spec->name);
+            return WHY(PDB_EINVAL, "field '%s' must hold ids", spec->name);
     return 0;
 }
 
@@ -347,21 +346,21 @@ entity_check_value(const field_spec_t *spec, const msgpack_object *v, uint32_t d
     case FK_VARIANT:  return s_check_variant(v, why);
     case FK_ID_LIST:  return s_check_id_list(spec, v, why);
     case FK_ID:
-        return mpk_get_id(v, &id) ? WHY("field '%s' must be an id", spec->name) : 0;
+        return mpk_get_id(v, &id) ? WHY(PDB_EINVAL, "field '%s' must be an id", spec->name) : 0;
     case FK_BOOL:
         return v->type == MSGPACK_OBJECT_BOOLEAN ? 0
-               : WHY("field '%s' must be true or false", spec->name);
+               : WHY(PDB_EINVAL, "field '%s' must be true or false", spec->name);
     case FK_ENUM:
         return s_in_list(v, spec->values) ? 0
-               : WHY("field '%s' has an unknown value", spec->name);
+               : WHY(PDB_EINVAL, "field '%s' has an unknown value", spec->name);
     case FK_U64:
         if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER
             || v->via.u64 < spec->min || v->via.u64 > spec->max)
-            return WHY("field '%s' must be an integer from %llu to %llu", spec->name,
+            return WHY(PDB_EINVAL, "field '%s' must be an integer from %llu to %llu", spec->name,
                        (unsigned long long) spec->min, (unsigned long long) spec->max);
         return 0;
     }
-    return WHY("field '%s' has an unknown kind", spec->name);
+    return WHY(PDB_EINVAL, "field '%s' has an unknown kind", spec->name);
 }
 
 //  --------------------------------------------------------------------------
@@ -372,22 +371,23 @@ s_check_field(ent_type_t type, change_op_t op, const msgpack_object_kv *kv,
               bool from_client, uint32_t dim, char *why)
 {
     if (kv->key.type != MSGPACK_OBJECT_STR)
-        return WHY("field names must be strings");
+        return WHY(PDB_EINVAL, "field names must be strings");
     const field_spec_t *spec = entity_field(type, kv->key.via.str.ptr, kv->key.via.str.size);
     if (!spec)
-        return WHY("unknown field '%.*s' for a %s", (int) (kv->key.via.str.size > 64 ? 64
-                   : kv->key.via.str.size), kv->key.via.str.ptr, entity_type_name(type));
+        return WHY(PDB_EINVAL, "unknown field '%.*s' for a %s",
+                   (int) (kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size),
+                   kv->key.via.str.ptr, entity_type_name(type));
     if (from_client && (spec->flags & FIELD_MANAGED))
-        return WHY("field '%s' is set by the server", spec->name);
+        return WHY(PDB_EINVAL, "field '%s' is set by the server", spec->name);
     if (op == OP_UPDATE && spec->merge == MERGE_IMMUTABLE)
-        return WHY("field '%s' cannot change after create", spec->name);
+        return WHY(PDB_EINVAL, "field '%s' cannot change after create", spec->name);
     int rc = entity_check_value(spec, &kv->val, dim, why);
     //  A zero vector has no direction: it scores 0 against every query, so
     //  a new one is refused. Only new writes: one that another node (or an
     //  older version) already stored must still replicate, or nodes would
     //  never converge.
     if (!rc && from_client && spec->kind == FK_VEC && s_vec_all_zero(&kv->val))
-        return WHY("field '%s' must not be all zeros: a zero vector has no direction, "
+        return WHY(PDB_EINVAL, "field '%s' must not be all zeros: a zero vector has no direction, "
                    "so no search would ever match it", spec->name);
     return rc;
 }
@@ -397,29 +397,29 @@ entity_check(ent_type_t type, change_op_t op, const msgpack_object *fields,
              bool from_client, uint32_t dim, char why[PDB_ERRMSG_MAX])
 {
     if (!entity_type_valid((int) type) || !entity_op_valid((int) op))
-        return WHY("unknown entity type or operation");
+        return WHY(PDB_EINVAL, "unknown entity type or operation");
     if (!fields || fields->type != MSGPACK_OBJECT_MAP)
-        return WHY("fields must be an object");
+        return WHY(PDB_EINVAL, "fields must be an object");
     const msgpack_object_map *map = &fields->via.map;
     if (op == OP_DELETE)
-        return map->size == 0 ? 0 : WHY("a delete carries no fields");
+        return map->size == 0 ? 0 : WHY(PDB_EINVAL, "a delete carries no fields");
     if (op == OP_UPDATE && map->size == 0)
-        return WHY("an update must set at least one field");
+        return WHY(PDB_EINVAL, "an update must set at least one field");
     for (uint32_t i = 0; i < map->size; i++) {
         int rc = s_check_field(type, op, &map->ptr[i], from_client, dim, why);
         if (rc)
             return rc;
         for (uint32_t j = 0; j < i; j++)
             if (mpk_key_equal(&map->ptr[j].key, &map->ptr[i].key))
-                return WHY("field '%.*s' appears twice", (int) map->ptr[i].key.via.str.size,
-                           map->ptr[i].key.via.str.ptr);
+                return WHY(PDB_EINVAL, "field '%.*s' appears twice",
+                           (int) map->ptr[i].key.via.str.size, map->ptr[i].key.via.str.ptr);
     }
     if (op == OP_CREATE) {
         size_t count;
         const field_spec_t *spec = entity_spec(type, &count);
         for (size_t i = 0; i < count; i++)
             if ((spec[i].flags & FIELD_REQUIRED) && !mpk_map_get(fields, spec[i].name))
-                return WHY("field '%s' is required", spec[i].name);
+                return WHY(PDB_EINVAL, "field '%s' is required", spec[i].name);
     }
     return 0;
 }

@@ -6,6 +6,8 @@
 #ifndef PDB_ERR_H
 #define PDB_ERR_H
 
+#include <stdio.h>
+
 enum {
     PDB_ENOTFOUND   = -5001,   // no such entity / key
     PDB_ECONFLICT   = -5002,   // duplicate (e.g. collective name taken)
@@ -23,6 +25,11 @@ enum {
 
 //  Longest human-readable detail carried with an error (logs, replies).
 #define PDB_ERRMSG_MAX 256
+
+//  Writes the detail of a failure into the reason buffer of the function it
+//  is used in (a char[PDB_ERRMSG_MAX] named `why`) and evaluates to code:
+//      return WHY(PDB_EINVAL, "limit is %zu", max);
+#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
 
 //  One short static string for any code: errno, PDB_* or LMDB's.
 const char *pdb_strerror(int rc);

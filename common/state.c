@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
-
 //  --------------------------------------------------------------------------
 //  Reading
 
@@ -27,7 +25,7 @@ s_read_keys(const msgpack_object *fields, state_t *out, const msgpack_object **c
 {
     static const char *const keys[] = { "record", "created", "versions", "tombstone" };
     if (fields->type != MSGPACK_OBJECT_MAP || fields->via.map.size != 4)
-        return WHY("a state holds exactly record, created, versions and tombstone");
+        return WHY(PDB_EINVAL, "a state holds exactly record, created, versions and tombstone");
     const msgpack_object *found[4] = { NULL, NULL, NULL, NULL };
     for (uint32_t i = 0; i < 4; i++) {
         const msgpack_object_kv *kv = &fields->via.map.ptr[i];
@@ -35,7 +33,7 @@ s_read_keys(const msgpack_object *fields, state_t *out, const msgpack_object **c
         while (k < 4 && !mpk_is_str(&kv->key, keys[k]))
             k++;
         if (k == 4 || found[k])
-            return WHY("a state holds exactly record, created, versions and tombstone");
+            return WHY(PDB_EINVAL, "a state holds exactly record, created, versions and tombstone");
         found[k] = &kv->val;
     }
     out->record = found[0];
@@ -56,16 +54,17 @@ s_read_versions(ent_type_t type, state_t *st, char *why)
         const field_spec_t *spec = kv->key.type == MSGPACK_OBJECT_STR
             ? entity_field(type, kv->key.via.str.ptr, kv->key.via.str.size) : NULL;
         if (!spec || spec->merge != MERGE_LWW)
-            return WHY("state versions name a field that has no version of its own");
+            return WHY(PDB_EINVAL, "state versions name a field that has no version of its own");
         for (uint32_t j = 0; j < i; j++)
             if (mpk_key_equal(&map->ptr[j].key, &kv->key))
-                return WHY("state versions name field '%s' twice", spec->name);
+                return WHY(PDB_EINVAL, "state versions name field '%s' twice", spec->name);
         uint64_t hlc;
         pdb_id_t origin;
         if (s_version(&kv->val, &hlc, &origin))
-            return WHY("state version of '%s' must be [stamp, instance id]", spec->name);
+            return WHY(PDB_EINVAL, "state version of '%s' must be [stamp, instance id]",
+                       spec->name);
         if (change_version_cmp(hlc, &origin, st->hlc, &st->origin) <= 0)
-            return WHY("state version of '%s' is not above the create's", spec->name);
+            return WHY(PDB_EINVAL, "state version of '%s' is not above the create's", spec->name);
         if (hlc > st->max_hlc)
             st->max_hlc = hlc;
     }
@@ -82,15 +81,15 @@ state_read(ent_type_t type, const msgpack_object *fields, state_t *out,
     if (rc)
         return rc;
     if (tomb->type != MSGPACK_OBJECT_BOOLEAN)
-        return WHY("state 'tombstone' must be true or false");
+        return WHY(PDB_EINVAL, "state 'tombstone' must be true or false");
     out->tombstone = tomb->via.boolean;
     if (s_version(created, &out->hlc, &out->origin))
-        return WHY("state 'created' must be [stamp, instance id]");
+        return WHY(PDB_EINVAL, "state 'created' must be [stamp, instance id]");
     out->max_hlc = out->hlc;
     if (out->record->type != MSGPACK_OBJECT_MAP || out->versions->type != MSGPACK_OBJECT_MAP)
-        return WHY("state 'record' and 'versions' must be maps");
+        return WHY(PDB_EINVAL, "state 'record' and 'versions' must be maps");
     if (out->tombstone && (out->record->via.map.size || out->versions->via.map.size))
-        return WHY("a tombstone state carries no record and no versions");
+        return WHY(PDB_EINVAL, "a tombstone state carries no record and no versions");
     return s_read_versions(type, out, why);
 }
 

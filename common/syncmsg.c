@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 typedef enum { K_ID, K_U64, K_BOOL, K_STR, K_VECTOR, K_BLOBS, K_IDS, K_STRS, K_ERR } s_kind_t;
 
 typedef struct {

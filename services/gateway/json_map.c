@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
-
 //  Field names longer than this are cut in messages: a name comes from the
 //  client and must not crowd out the rest of the message.
 #define JSON_MAP_NAME_SHOWN 64
@@ -92,7 +90,7 @@ json_map_vec_from_json(const json_t *array, const char *name, float *out, size_t
                        size_t *count, char why[PDB_ERRMSG_MAX])
 {
     if (!json_is_array(array))
-        return WHY("field '%s' must be an array of numbers", name);
+        return WHY(PDB_EINVAL, "field '%s' must be an array of numbers", name);
     size_t n = json_array_size(array);
     if (n > max)
         return snprintf(why, PDB_ERRMSG_MAX, "field '%s' has %zu dimensions, over the limit of %zu",
@@ -100,12 +98,13 @@ json_map_vec_from_json(const json_t *array, const char *name, float *out, size_t
     for (size_t i = 0; i < n; i++) {
         const json_t *item = json_array_get(array, i);
         if (!json_is_number(item))
-            return WHY("field '%s' must hold only numbers (index %zu)", name, i);
+            return WHY(PDB_EINVAL, "field '%s' must hold only numbers (index %zu)", name, i);
         double d = json_number_value(item);
         //  JSON cannot spell NaN or Inf, but 1e39 is a fine double and
         //  would silently become Inf as a float32.
         if (!isfinite(d) || fabs(d) >= JSON_MAP_F32_LIMIT)
-            return WHY("field '%s' value at index %zu is outside the float32 range", name, i);
+            return WHY(PDB_EINVAL, "field '%s' value at index %zu is outside the float32 range",
+                       name, i);
         out[i] = (float) d;
     }
     *count = n;
@@ -135,10 +134,10 @@ static int
 s_pack_str_list(msgpack_packer *pk, const char *name, const json_t *value, char *why)
 {
     if (!json_is_array(value))
-        return WHY("field '%s' must be an array of strings", name);
+        return WHY(PDB_EINVAL, "field '%s' must be an array of strings", name);
     for (size_t i = 0; i < json_array_size(value); i++)
         if (!json_is_string(json_array_get(value, i)))
-            return WHY("field '%s' must hold only strings (index %zu)", name, i);
+            return WHY(PDB_EINVAL, "field '%s' must hold only strings (index %zu)", name, i);
     mpk_pack_array(pk, json_array_size(value));
     for (size_t i = 0; i < json_array_size(value); i++) {
         const json_t *item = json_array_get(value, i);
@@ -151,11 +150,11 @@ static int
 s_pack_id_list(msgpack_packer *pk, const char *name, const json_t *value, char *why)
 {
     if (!json_is_array(value))
-        return WHY("field '%s' must be an array of UUID strings", name);
+        return WHY(PDB_EINVAL, "field '%s' must be an array of UUID strings", name);
     pdb_id_t id;
     for (size_t i = 0; i < json_array_size(value); i++)
         if (s_id_from_json(json_array_get(value, i), &id))
-            return WHY("field '%s' must hold only UUID strings (index %zu)", name, i);
+            return WHY(PDB_EINVAL, "field '%s' must hold only UUID strings (index %zu)", name, i);
     mpk_pack_array(pk, json_array_size(value));
     for (size_t i = 0; i < json_array_size(value); i++) {
         (void) s_id_from_json(json_array_get(value, i), &id);
@@ -168,12 +167,12 @@ static int
 s_pack_str_map(msgpack_packer *pk, const char *name, const json_t *value, char *why)
 {
     if (!json_is_object(value))
-        return WHY("field '%s' must be an object of strings", name);
+        return WHY(PDB_EINVAL, "field '%s' must be an object of strings", name);
     const char *key;
     json_t *item;
     json_object_foreach((json_t *) value, key, item)
         if (!json_is_string(item))
-            return WHY("field '%s' must map names to strings (key '%.*s')", name,
+            return WHY(PDB_EINVAL, "field '%s' must map names to strings (key '%.*s')", name,
                        JSON_MAP_NAME_SHOWN, key);
     size_t n;
     const char **keys = s_sorted_keys(value, &n);
@@ -204,7 +203,7 @@ static int
 s_pack_counter(msgpack_packer *pk, const char *name, const json_t *value, char *why)
 {
     if (!json_is_object(value))
-        return WHY("field '%s' must map instance ids to counts", name);
+        return WHY(PDB_EINVAL, "field '%s' must map instance ids to counts", name);
     size_t n = json_object_size(value);
     if (n > PDB_COUNTER_MAX)
         return snprintf(why, PDB_ERRMSG_MAX, "field '%s' has %zu entries, over the limit of %u",
@@ -219,7 +218,8 @@ s_pack_counter(msgpack_packer *pk, const char *name, const json_t *value, char *
         if (pdb_id_parse(key, strlen(key), &counts[i].id) || !json_is_integer(item)
             || json_integer_value(item) < 0) {
             free(counts);
-            return WHY("field '%s' must map instance UUIDs to non-negative integers", name);
+            return WHY(PDB_EINVAL, "field '%s' must map instance UUIDs to non-negative integers",
+                       name);
         }
         counts[i++].count = (uint64_t) json_integer_value(item);
     }
@@ -262,17 +262,17 @@ s_pack_variant_field(msgpack_packer *pk, const char *kind, const char *name, cha
     case 'S':
     case 'V':
         if (!json_is_string(value))
-            return WHY("type '%s' field '%s' must be a string", kind, name);
+            return WHY(PDB_EINVAL, "type '%s' field '%s' must be a string", kind, name);
         mpk_pack_strn(pk, json_string_value(value), json_string_length(value));
         return 0;
     case 'U':
         if (!json_is_number(value))
-            return WHY("type '%s' field '%s' must be a number", kind, name);
+            return WHY(PDB_EINVAL, "type '%s' field '%s' must be a number", kind, name);
         mpk_pack_double(pk, json_number_value(value));
         return 0;
     case 'B':
         if (!json_is_boolean(value))
-            return WHY("type '%s' field '%s' must be true or false", kind, name);
+            return WHY(PDB_EINVAL, "type '%s' field '%s' must be true or false", kind, name);
         mpk_pack_bool(pk, json_is_true(value));
         return 0;
     case 'I':
@@ -281,30 +281,33 @@ s_pack_variant_field(msgpack_packer *pk, const char *kind, const char *name, cha
             return 0;
         }
         if (s_id_from_json(value, &id))
-            return WHY("type '%s' field '%s' must be a UUID string or null", kind, name);
+            return WHY(PDB_EINVAL, "type '%s' field '%s' must be a UUID string or null", kind,
+                       name);
         mpk_pack_id(pk, &id);
         return 0;
     }
-    return WHY("type '%s' field '%s' has an unknown kind", kind, name);
+    return WHY(PDB_EINVAL, "type '%s' field '%s' has an unknown kind", kind, name);
 }
 
 static int
 s_pack_variant(msgpack_packer *pk, const json_t *value, char *why)
 {
     if (!json_is_object(value))
-        return WHY("field 'type' must be an object with a 'kind'");
+        return WHY(PDB_EINVAL, "field 'type' must be an object with a 'kind'");
     const json_t *kind_json = json_object_get(value, "kind");
     if (!json_is_string(kind_json))
-        return WHY("field 'type' needs a string 'kind'");
+        return WHY(PDB_EINVAL, "field 'type' needs a string 'kind'");
     const char *kind = json_string_value(kind_json);
     const variant_spec_t *variant = s_variant_by_name(kind);
     if (!variant)
-        return WHY("field 'type' has an unknown kind '%.*s'", JSON_MAP_NAME_SHOWN, kind);
+        return WHY(PDB_EINVAL, "field 'type' has an unknown kind '%.*s'", JSON_MAP_NAME_SHOWN,
+                   kind);
     const char *key;
     json_t *item;
     json_object_foreach((json_t *) value, key, item)
         if (strcmp(key, "kind") != 0 && !s_variant_field_type(variant, key))
-            return WHY("type '%s' has no field '%.*s'", variant->kind, JSON_MAP_NAME_SHOWN, key);
+            return WHY(PDB_EINVAL, "type '%s' has no field '%.*s'", variant->kind,
+                       JSON_MAP_NAME_SHOWN, key);
     mpk_pack_map(pk, json_object_size(value));
     mpk_pack_str(pk, "kind");
     mpk_pack_str(pk, variant->kind);
@@ -330,31 +333,31 @@ s_pack_scalar(msgpack_packer *pk, const field_spec_t *spec, const json_t *value,
     case FK_STR:
     case FK_ENUM:
         if (!json_is_string(value))
-            return WHY("field '%s' must be a string", spec->name);
+            return WHY(PDB_EINVAL, "field '%s' must be a string", spec->name);
         mpk_pack_strn(pk, json_string_value(value), json_string_length(value));
         return 0;
     case FK_ID:
         if (s_id_from_json(value, &id))
-            return WHY("field '%s' must be a UUID string", spec->name);
+            return WHY(PDB_EINVAL, "field '%s' must be a UUID string", spec->name);
         mpk_pack_id(pk, &id);
         return 0;
     case FK_UNIT:
         if (!json_is_number(value))
-            return WHY("field '%s' must be a number from 0 to 1", spec->name);
+            return WHY(PDB_EINVAL, "field '%s' must be a number from 0 to 1", spec->name);
         mpk_pack_double(pk, json_number_value(value));
         return 0;
     case FK_BOOL:
         if (!json_is_boolean(value))
-            return WHY("field '%s' must be true or false", spec->name);
+            return WHY(PDB_EINVAL, "field '%s' must be true or false", spec->name);
         mpk_pack_bool(pk, json_is_true(value));
         return 0;
     case FK_U64:
         if (!json_is_integer(value) || json_integer_value(value) < 0)
-            return WHY("field '%s' must be a non-negative integer", spec->name);
+            return WHY(PDB_EINVAL, "field '%s' must be a non-negative integer", spec->name);
         mpk_pack_u64(pk, (uint64_t) json_integer_value(value));
         return 0;
     default:
-        return WHY("field '%s' has an unknown kind", spec->name);
+        return WHY(PDB_EINVAL, "field '%s' has an unknown kind", spec->name);
     }
 }
 
@@ -410,15 +413,15 @@ s_collect(ent_type_t type, const json_t *object, bool from_client, const json_t 
         bool skip;
         const field_spec_t *field = s_member_field(type, key, value, &skip);
         if (!field)
-            return WHY("unknown field '%.*s' for a %s", JSON_MAP_NAME_SHOWN, key,
+            return WHY(PDB_EINVAL, "unknown field '%.*s' for a %s", JSON_MAP_NAME_SHOWN, key,
                        entity_type_name(type));
         if (from_client && (field->flags & FIELD_MANAGED))
-            return WHY("field '%s' is set by the server", key);
+            return WHY(PDB_EINVAL, "field '%s' is set by the server", key);
         if (skip)
             continue;
         size_t index = (size_t) (field - spec);
         if (members[index])
-            return WHY("field '%s' appears twice", field->name);
+            return WHY(PDB_EINVAL, "field '%s' appears twice", field->name);
         members[index] = value;
         (*present)++;
     }
@@ -437,9 +440,9 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
     size_t count;
     const field_spec_t *spec = entity_spec(type, &count);
     if (!spec || count > JSON_MAP_FIELDS_MAX)
-        return WHY("unknown entity type");
+        return WHY(PDB_EINVAL, "unknown entity type");
     if (!json_is_object(object))
-        return WHY("the body must be a JSON object");
+        return WHY(PDB_EINVAL, "the body must be a JSON object");
     const json_t *members[JSON_MAP_FIELDS_MAX];
     size_t present;
     int rc = s_collect(type, object, from_client, members, &present, why);
@@ -461,7 +464,7 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
     msgpack_unpacked unpacked;
     rc = mpk_parse(out->buf.data, out->buf.size, &unpacked);
     if (rc)
-        return WHY("the fields are too large or too deeply nested");
+        return WHY(PDB_EINVAL, "the fields are too large or too deeply nested");
     rc = entity_check(type, op, &unpacked.data, from_client, dim, why);
     msgpack_unpacked_destroy(&unpacked);
     return rc;

@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 //  --------------------------------------------------------------------------
 //  In: a POST body
 

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
-
 //  --------------------------------------------------------------------------
 //  Bounded min-heap
 
@@ -121,7 +119,7 @@ s_parse_k(const json_t *body, search_query_t *q, char *why)
         return 0;
     if (!json_is_integer(k) || json_integer_value(k) < 1
         || json_integer_value(k) > (json_int_t) PDB_SEARCH_K_MAX)
-        return WHY("'k' must be an integer from 1 to %u", PDB_SEARCH_K_MAX);
+        return WHY(PDB_EINVAL, "'k' must be an integer from 1 to %u", PDB_SEARCH_K_MAX);
     q->k = (size_t) json_integer_value(k);
     return 0;
 }
@@ -134,7 +132,7 @@ s_parse_domain(const json_t *body, search_query_t *q, char *why)
         return 0;
     size_t n = json_is_array(domain) ? json_array_size(domain) : 1;
     if (!json_is_array(domain) && !json_is_string(domain))
-        return WHY("'domain' must be a string or an array of strings");
+        return WHY(PDB_EINVAL, "'domain' must be a string or an array of strings");
     if (n > PDB_DOMAIN_MAX)
         return snprintf(why, PDB_ERRMSG_MAX, "'domain' has %zu entries, over the limit of %u",
                         n, PDB_DOMAIN_MAX), PDB_ETOOBIG;
@@ -144,7 +142,7 @@ s_parse_domain(const json_t *body, search_query_t *q, char *why)
     for (size_t i = 0; i < n; i++) {
         const json_t *item = json_is_array(domain) ? json_array_get(domain, i) : domain;
         if (!json_is_string(item))
-            return WHY("'domain' must hold only strings");
+            return WHY(PDB_EINVAL, "'domain' must hold only strings");
         q->domains[q->domain_count++] = json_string_value(item);
     }
     return 0;
@@ -157,13 +155,13 @@ s_parse_type(const json_t *body, search_query_t *q, char *why)
     if (!type || json_is_null(type))
         return 0;
     if (!json_is_string(type))
-        return WHY("'type' must be an experience type kind");
+        return WHY(PDB_EINVAL, "'type' must be an experience type kind");
     for (size_t i = 0; i < entity_variant_count; i++)
         if (strcmp(entity_variants[i].kind, json_string_value(type)) == 0) {
             q->type_kind = entity_variants[i].kind;
             return 0;
         }
-    return WHY("'type' is not a known experience type kind");
+    return WHY(PDB_EINVAL, "'type' is not a known experience type kind");
 }
 
 static int
@@ -172,13 +170,13 @@ s_parse_scalars(const json_t *body, search_query_t *q, char *why)
     const json_t *min = json_object_get(body, "min_importance");
     if (min && !json_is_null(min)) {
         if (!json_is_number(min) || json_number_value(min) < 0.0 || json_number_value(min) > 1.0)
-            return WHY("'min_importance' must be a number from 0 to 1");
+            return WHY(PDB_EINVAL, "'min_importance' must be a number from 0 to 1");
         q->min_importance = json_number_value(min);
     }
     const json_t *archived = json_object_get(body, "include_archived");
     if (archived && !json_is_null(archived)) {
         if (!json_is_boolean(archived))
-            return WHY("'include_archived' must be true or false");
+            return WHY(PDB_EINVAL, "'include_archived' must be true or false");
         q->include_archived = json_is_true(archived);
     }
     return 0;
@@ -197,7 +195,7 @@ s_check_members(const json_t *body, char *why)
         while (*name && strcmp(*name, key) != 0)
             name++;
         if (!*name)
-            return WHY("unknown search option '%.64s'", key);
+            return WHY(PDB_EINVAL, "unknown search option '%.64s'", key);
     }
     return 0;
 }
@@ -207,7 +205,7 @@ s_parse_vector(const json_t *body, uint32_t dim, search_query_t *q, char *why)
 {
     const json_t *embedding = json_object_get(body, "embedding");
     if (!embedding)
-        return WHY("field 'embedding' is required");
+        return WHY(PDB_EINVAL, "field 'embedding' is required");
     q->vector = malloc(PDB_DIM_MAX * sizeof *q->vector);
     if (!q->vector)
         return -ENOMEM;
@@ -215,11 +213,12 @@ s_parse_vector(const json_t *body, uint32_t dim, search_query_t *q, char *why)
     if (rc)
         return rc;
     if (q->dim != dim)
-        return WHY("'embedding' has %zu dimensions, the collective has %u", q->dim, dim);
+        return WHY(PDB_EINVAL, "'embedding' has %zu dimensions, the collective has %u", q->dim,
+                   dim);
     q->norm2 = vec_norm2(q->vector, q->dim);
     if (!(q->norm2 > 0.0))
-        return WHY("'embedding' must not be all zeros: a zero vector has no direction to "
-                   "compare");
+        return WHY(PDB_EINVAL, "'embedding' must not be all zeros: a zero vector has no "
+                   "direction to compare");
     return 0;
 }
 
@@ -230,7 +229,7 @@ search_query_parse(const json_t *body, uint32_t dim, search_query_t *q,
     memset(q, 0, sizeof *q);
     why[0] = '\0';
     if (!json_is_object(body))
-        return WHY("the body must be a JSON object");
+        return WHY(PDB_EINVAL, "the body must be a JSON object");
     int rc = s_check_members(body, why);
     if (!rc)
         rc = s_parse_vector(body, dim, q, why);

@@ -13,8 +13,6 @@
 
 #define APPLY_FIELDS_MAX 16   // more than any entity type has
 
-#define WHY(...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), PDB_EINVAL)
-
 //  The stored state of one entity, copied out of LMDB: values returned by
 //  mdb_get are only valid until the next write in the transaction.
 typedef struct {
@@ -151,7 +149,7 @@ s_check_endpoint(store_t *store, MDB_txn *txn, const change_t *c, const msgpack_
 {
     pdb_id_t id;
     if (!ref || mpk_get_id(ref, &id))
-        return WHY("relation needs source and target ids");
+        return WHY(PDB_EINVAL, "relation needs source and target ids");
     store_version_t v;
     int rc = store_version_get(store, txn, &id, &v);
     if (rc == PDB_ENOTFOUND)
@@ -159,7 +157,7 @@ s_check_endpoint(store_t *store, MDB_txn *txn, const change_t *c, const msgpack_
     if (rc)
         return rc;
     if (v.entity != ENT_EXPERIENCE || pdb_id_cmp(&v.collective_id, &c->collective_id) != 0)
-        return WHY("relation endpoints must be experiences of the same collective");
+        return WHY(PDB_EINVAL, "relation endpoints must be experiences of the same collective");
     //  A relation to a deleted experience is dominated by that delete.
     return v.tombstone ? SPROTO_KNOWN : 0;
 }
@@ -541,7 +539,7 @@ s_load_same(store_t *store, MDB_txn *txn, const change_t *c, s_stored_t *cur, ch
     int rc = s_load(store, txn, &c->entity_id, cur);
     if (!rc && cur->exists && (cur->v.entity != c->entity
                                || pdb_id_cmp(&cur->v.collective_id, &c->collective_id) != 0))
-        rc = WHY("change names id of another %s or collective",
+        rc = WHY(PDB_EINVAL, "change names id of another %s or collective",
                  entity_type_name(cur->v.entity));
     return rc;
 }
@@ -556,7 +554,7 @@ s_apply_op(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *poli
         return rc;
     msgpack_unpacked fields;
     if (mpk_parse(c->fields, c->fields_len, &fields))
-        return WHY("change fields do not decode");
+        return WHY(PDB_EINVAL, "change fields do not decode");
     rc = entity_check(c->entity, c->op, &fields.data, false, dim, why);
     s_stored_t cur;
     memset(&cur, 0, sizeof cur);
@@ -589,7 +587,7 @@ s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *p
 {
     msgpack_unpacked fields;
     if (mpk_parse(c->fields, c->fields_len, &fields))
-        return WHY("state fields do not decode");
+        return WHY(PDB_EINVAL, "state fields do not decode");
     state_t st;
     uint32_t dim = 0;
     int rc = state_read(c->entity, &fields.data, &st, why);

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 //  Sender sequences strictly increase; so does each origin's origin_seq
 //  among whole copies. Partial copies are exempt: a node logs one when it
 //  arrives, and may log the origin's earlier changes later, whole, from

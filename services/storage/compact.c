@@ -6,8 +6,6 @@
 
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 static int
 s_read_two(const msgpack_object *args, uint64_t *a, uint64_t *b)
 {

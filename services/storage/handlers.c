@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 static bool
 s_op_is(const handler_request_t *req, const char *name)
 {

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 //  The embedding size of a collective installed earlier in the same page,
 //  for checking its children before anything is written.
 typedef struct {

@@ -4,8 +4,6 @@
 
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 //  --------------------------------------------------------------------------
 //  Full field maps for creates
 

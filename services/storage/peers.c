@@ -6,8 +6,6 @@
 #include <assert.h>
 #include <string.h>
 
-#define WHY(code, ...) (snprintf(why, PDB_ERRMSG_MAX, __VA_ARGS__), (code))
-
 bool
 peers_name_valid(const char *name, size_t len)
 {
