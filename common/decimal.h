@@ -1,6 +1,7 @@
 /*  decimal.h - unsigned decimal numbers from outside text (configuration,
-    endpoints): digits only, so " 7", "+7", "0x7" and "7 " are refused
-    rather than read as something the writer did not mean.
+    endpoints, HTTP query values and headers, command-line flags): digits
+    only, so " 7", "+7", "0x7" and "7 " are refused rather than read as
+    something the writer did not mean.
 */
 #ifndef PDB_DECIMAL_H
 #define PDB_DECIMAL_H

@@ -1,4 +1,5 @@
 #include "args.h"
+#include "decimal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -69,10 +70,8 @@ int
 args_uint(const char *what, const char *text, uint64_t min, uint64_t max, uint64_t *out,
           char why[PDB_ERRMSG_MAX])
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
-    if (!end || *end || errno || v < min || v > max) {
+    uint64_t v;
+    if (decimal_parse_u64(text, &v) != 0 || v < min || v > max) {
         snprintf(why, PDB_ERRMSG_MAX, "%s: '%.64s' is not a whole number in %llu..%llu", what,
                  text, (unsigned long long) min, (unsigned long long) max);
         return PDB_EINVAL;

@@ -120,20 +120,6 @@ api_delete(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *id)
     http_reply_empty(reply, 204);
 }
 
-bool
-api_parse_u64(const char *text, uint64_t *out)
-{
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = value;
-    return true;
-}
-
 //  --------------------------------------------------------------------------
 //  Node endpoints
 

@@ -76,9 +76,6 @@ void api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type
 //  204 on success.
 void api_delete(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *id);
 
-//  Parses an unsigned decimal query value; false when malformed.
-bool api_parse_u64(const char *text, uint64_t *out);
-
 //  --- node (api.c) -----------------------------------------------------------
 void api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);

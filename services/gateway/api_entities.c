@@ -1,4 +1,5 @@
 #include "api.h"
+#include "decimal.h"
 #include "json_map.h"
 #include "view.h"
 #include "bounds.h"
@@ -129,7 +130,7 @@ s_page_args(const http_req_t *req, http_reply_t *reply, size_t *limit, pdb_id_t 
 {
     const char *text = http_query(req, "limit");
     uint64_t n = API_PAGE_DEFAULT;
-    if (text && (!api_parse_u64(text, &n) || n < 1 || n > PDB_PAGE_MAX)) {
+    if (text && (decimal_parse_u64(text, &n) != 0 || n < 1 || n > PDB_PAGE_MAX)) {
         http_reply_error(reply, 400, "'limit' must be an integer from 1 to %u", PDB_PAGE_MAX);
         return false;
     }

@@ -1,4 +1,5 @@
 #include "api.h"
+#include "decimal.h"
 #include "digest.h"
 #include "search.h"
 #include "view.h"
@@ -114,7 +115,7 @@ s_watch_start(const http_req_t *req, http_reply_t *reply, bool *given, uint64_t 
     const char *last = http_header(req, "Last-Event-ID");
     const char *text = from ? from : last;
     *given = text != NULL;
-    if (text && !api_parse_u64(text, after)) {
+    if (text && decimal_parse_u64(text, after) != 0) {
         http_reply_error(reply, 400, "'%s' must be a WAL sequence number",
                          from ? "from" : "Last-Event-ID");
         return false;

@@ -1,6 +1,7 @@
 #include "http.h"
 #include "json_text.h"
 #include "bounds.h"
+#include "decimal.h"
 #include "log.h"
 #include "clock.h"
 
@@ -538,10 +539,10 @@ s_declared_too_large(const s_req_t *r)
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!length)
         return false;
-    errno = 0;
-    char *end;
-    unsigned long long n = strtoull(length, &end, 10);
-    return errno == ERANGE || n > r->body_max;
+    //  libmicrohttpd refuses a malformed Content-Length itself; what fails
+    //  to parse here is one past 64 bits.
+    uint64_t n;
+    return decimal_parse_u64(length, &n) != 0 || n > r->body_max;
 }
 
 //  Whether the request line held a NUL byte. libmicrohttpd (0.9.75) parses
