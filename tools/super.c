@@ -1,5 +1,4 @@
 #include "super.h"
-#include "backoff.h"
 #include "clock.h"
 #include "log.h"
 
@@ -99,7 +98,7 @@ super_add(super_t *self, const char *name, char *const argv[], int stage)
     snprintf(c->name, sizeof c->name, "%s", name);
     c->argv = copy;
     c->stage = stage;
-    backoff_init(&c->backoff);
+    super_backoff_init(&c->backoff);
     return 0;
 }
 
@@ -156,6 +155,20 @@ super_start(super_t *self, int stage)
     return 0;
 }
 
+void
+super_backoff_init(backoff_t *backoff)
+{
+    backoff_init(backoff, SUPER_RESTART_INITIAL_MS, SUPER_RESTART_MAX_MS, 200);
+}
+
+uint64_t
+super_restart_delay(backoff_t *backoff, uint64_t ran_ms)
+{
+    if (ran_ms >= SUPER_HEALTHY_MS)
+        backoff_reset(backoff);
+    return backoff_failed(backoff);
+}
+
 static void
 s_status_text(int status, char *out, size_t len)
 {
@@ -188,11 +201,12 @@ s_on_exit(super_t *self, s_child_t *c, int status)
             self->fatal = (int) (c - self->children) + 1;
         return;
     }
-    uint32_t delay = backoff_on_exit(&c->backoff, ran_ms);
+    uint64_t delay = super_restart_delay(&c->backoff, ran_ms);
     c->restart_at_ms = now + delay;
     bool store = WIFEXITED(status) && WEXITSTATUS(status) == SERVICE_EXIT_STORE;
-    log_w("up", "child exited name=%s pid=%d status=%s%s ran_ms=%llu restart_in_ms=%u", c->name,
-          (int) pid, text, store ? " (its store failed)" : "", (unsigned long long) ran_ms, delay);
+    log_w("up", "child exited name=%s pid=%d status=%s%s ran_ms=%llu restart_in_ms=%llu",
+          c->name, (int) pid, text, store ? " (its store failed)" : "", (unsigned long long) ran_ms,
+          (unsigned long long) delay);
 }
 
 static void
@@ -219,7 +233,7 @@ s_restart_due(super_t *self, int limit)
             continue;
         if (c->restart_at_ms <= now) {
             if (s_spawn(self, c) != 0)
-                c->restart_at_ms = now + backoff_on_exit(&c->backoff, 0);
+                c->restart_at_ms = now + super_restart_delay(&c->backoff, 0);
             continue;
         }
         if (c->restart_at_ms - now < (uint64_t) limit)

@@ -1,6 +1,6 @@
 /*  super.h - a process supervisor: starts children in stages, restarts one
-    that dies with backoff (backoff.h), stops them all in reverse stage
-    order on request.
+    that dies with backoff (common/backoff.h), stops them all in reverse
+    stage order on request.
 
     Signals are taken synchronously: super_new blocks SIGCHLD, SIGINT,
     SIGTERM and SIGHUP, and super_poll waits for them with sigtimedwait, so
@@ -13,6 +13,7 @@
 #ifndef PDB_SUPER_H
 #define PDB_SUPER_H
 
+#include "backoff.h"
 #include "service.h"
 
 #include <stdbool.h>
@@ -25,6 +26,17 @@
 //  exit or signal, SERVICE_EXIT_STORE included, is restarted with backoff.
 #define SUPER_CHILDREN_MAX 80          // 64 gateways plus storage, syncer, spares
 #define SUPER_NAME_MAX 32
+#define SUPER_RESTART_INITIAL_MS 100u  // first restart: quick, most crashes are one-offs
+#define SUPER_RESTART_MAX_MS 10000u    // 10 s: a crash loop costs little, recovery stays fast
+#define SUPER_HEALTHY_MS 30000u        // 30 s up counts as healthy: forget earlier crashes
+
+//  A child's restart schedule: SUPER_RESTART_INITIAL_MS doubling to
+//  SUPER_RESTART_MAX_MS.
+void super_backoff_init(backoff_t *backoff);
+
+//  A child exited after running ran_ms: how long to wait before restarting
+//  it (the schedule starts over after SUPER_HEALTHY_MS of running).
+uint64_t super_restart_delay(backoff_t *backoff, uint64_t ran_ms);
 
 typedef enum {
     SUPER_RUNNING = 0,

@@ -12,7 +12,7 @@
 #include "peers_cfg.h"
 #include "puller.h"
 #include "pusher.h"
-#include "retry.h"
+#include "backoff.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,15 +42,14 @@ static int
 s_drive(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, void *worker, s_step_fn *step,
         link_cancel_t *cancel)
 {
-    retry_t retry;
-    retry_init(&retry, ctx->retry_initial_ms, ctx->retry_max_ms, ctx->retry_multiplier_pct,
-               ctx->env);
+    backoff_t retry;
+    backoff_init(&retry, ctx->retry_initial_ms, ctx->retry_max_ms, ctx->retry_multiplier_pct);
     while (!link_cancelled(cancel)) {
         char why[PDB_ERRMSG_MAX] = "";
         uint64_t wait_ms = 0;
         int rc = step(worker, &wait_ms, why);
         if (rc == 0) {
-            retry_reset(&retry);
+            backoff_reset(&retry);
             if (wait_ms)
                 return 0;
             continue;
@@ -66,7 +65,8 @@ s_drive(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, void *worker, s_step_
               why[0] ? why : pdb_strerror(rc), failures, ONCE_ATTEMPTS);
         if (failures >= ONCE_ATTEMPTS)
             return rc;
-        if (link_cancel_wait(cancel, (int64_t) retry_failed(&retry)))
+        uint64_t delay = backoff_failed_jitter(&retry, ctx->env->random_u64(ctx->env->ctx));
+        if (link_cancel_wait(cancel, (int64_t) delay))
             return -ECANCELED;
     }
     return -ECANCELED;

@@ -4,7 +4,7 @@
 #include "log.h"
 #include "puller.h"
 #include "pusher.h"
-#include "retry.h"
+#include "backoff.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +25,7 @@ typedef struct {
     zsock_t *events;          // push only: storage's "wal <seq>" events
     pusher_t pusher;
     puller_t puller;
-    retry_t retry;
+    backoff_t retry;
 } s_worker_t;
 
 static const char *
@@ -97,16 +97,16 @@ s_loop(s_worker_t *self)
         if (rc == -ECANCELED)
             break;
         if (rc == 0) {
-            retry_reset(&self->retry);
+            backoff_reset(&self->retry);
             if (wait_ms && !s_idle(self, wait_ms, self->dir == PEER_PUSH))
                 break;
             continue;
         }
-        uint64_t delay = retry_failed(&self->retry);
+        const senv_t *env = self->ctx->env;
+        uint64_t delay = backoff_failed_jitter(&self->retry, env->random_u64(env->ctx));
         char error[PDB_ERRMSG_MAX];
         snprintf(error, sizeof error, "%s: %.240s", s_dir_name(self->dir),
                  why[0] ? why : pdb_strerror(rc));
-        const senv_t *env = self->ctx->env;
         unsigned failures = peer_note_failure(self->peer, self->dir, error,
                                               env->wall_ms(env->ctx));
         log_w("syncer", "%s failed peer=%s rc=%d (%s) failures=%u retry_in_ms=%" PRIu64 "%s",
@@ -127,8 +127,8 @@ s_actor(zsock_t *pipe, void *arg)
         .cancel = { .pipe = pipe },
     };
     const synctx_t *ctx = args.ctx;
-    retry_init(&self.retry, ctx->retry_initial_ms, ctx->retry_max_ms,
-               ctx->retry_multiplier_pct, ctx->env);
+    backoff_init(&self.retry, ctx->retry_initial_ms, ctx->retry_max_ms,
+                 ctx->retry_multiplier_pct);
     char why[PDB_ERRMSG_MAX] = "";
     int rc = 0;
     if (args.dir == PEER_PUSH) {

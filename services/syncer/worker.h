@@ -2,7 +2,7 @@
     with its own sockets (a DEALER to the peer, a storage client, and for
     pushing a SUB to storage's "wal <seq>" events). A worker loops over its
     pusher or puller: steps while there is work, idles until a "wal" event
-    or a timer, and after a failure backs off with full jitter (retry.h),
+    or a timer, and after a failure backs off with full jitter (backoff.h),
     marking the peer degraded after PEER_DEGRADED_AFTER failures in a row
     while the other peers carry on. Destroying the actor stops it promptly:
     every wait watches the actor pipe.

@@ -3,13 +3,13 @@
     status cells and program lookup.
 */
 #include "args.h"
-#include "backoff.h"
 #include "body.h"
 #include "bounds.h"
 #include "client.h"
 #include "jsonl.h"
 #include "progpath.h"
 #include "progress.h"
+#include "super.h"
 #include "syncfmt.h"
 
 #include <setjmp.h>
@@ -292,15 +292,15 @@ test_backoff_doubles_caps_and_resets(void **state)
 {
     (void) state;
     backoff_t b;
-    backoff_init(&b);
+    super_backoff_init(&b);
     uint32_t expect[] = { 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000 };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
-        assert_int_equal(backoff_on_exit(&b, 50), expect[i]);
+        assert_int_equal(super_restart_delay(&b, 50), expect[i]);
     //  Just under healthy: keeps the cap.
-    assert_int_equal(backoff_on_exit(&b, BACKOFF_HEALTHY_MS - 1), 10000);
+    assert_int_equal(super_restart_delay(&b, SUPER_HEALTHY_MS - 1), 10000);
     //  30 s of healthy running: back to the start.
-    assert_int_equal(backoff_on_exit(&b, BACKOFF_HEALTHY_MS), 100);
-    assert_int_equal(backoff_on_exit(&b, 10), 200);
+    assert_int_equal(super_restart_delay(&b, SUPER_HEALTHY_MS), 100);
+    assert_int_equal(super_restart_delay(&b, 10), 200);
 }
 
 //  --- client -----------------------------------------------------------------------

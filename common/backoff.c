@@ -1,21 +1,19 @@
-#include "retry.h"
+#include "backoff.h"
 
 #include <assert.h>
 
 void
-retry_init(retry_t *self, uint64_t initial_ms, uint64_t max_ms, unsigned multiplier_pct,
-           const senv_t *env)
+backoff_init(backoff_t *self, uint64_t initial_ms, uint64_t max_ms, unsigned multiplier_pct)
 {
-    assert(self && env);
+    assert(self);
     self->initial_ms = initial_ms;
     self->max_ms = max_ms < initial_ms ? initial_ms : max_ms;
     self->multiplier_pct = multiplier_pct < 100 ? 100 : multiplier_pct;
     self->failures = 0;
-    self->env = env;
 }
 
 uint64_t
-retry_cap_ms(const retry_t *self, unsigned failures)
+backoff_cap_ms(const backoff_t *self, unsigned failures)
 {
     if (failures == 0)
         return 0;
@@ -32,16 +30,21 @@ retry_cap_ms(const retry_t *self, unsigned failures)
 }
 
 uint64_t
-retry_failed(retry_t *self)
+backoff_failed(backoff_t *self)
 {
     if (self->failures < UINT32_MAX)
         self->failures++;
-    uint64_t cap = retry_cap_ms(self, self->failures);
-    return self->env->random_u64(self->env->ctx) % (cap + 1);
+    return backoff_cap_ms(self, self->failures);
+}
+
+uint64_t
+backoff_failed_jitter(backoff_t *self, uint64_t random)
+{
+    return random % (backoff_failed(self) + 1);
 }
 
 void
-retry_reset(retry_t *self)
+backoff_reset(backoff_t *self)
 {
     self->failures = 0;
 }
