@@ -125,29 +125,4 @@ const char *cfg_usage(void);
 //  The same as a Markdown table, the one in README.md. Static storage.
 const char *cfg_markdown(void);
 
-//  Former names of the sync/peers and sync/collective_policies grammars,
-//  from before they left this module; they keep callers compiling
-//  unchanged. New code uses the peerspec_ and policy_ names.
-typedef peerspec_t cfg_peer_t;
-typedef peerspec_dir_t cfg_peer_dir_t;
-typedef policy_override_t cfg_collective_policy_t;
-#define CFG_PEER_BOTH PEERSPEC_BOTH
-#define CFG_PEER_PUSH PEERSPEC_PUSH
-#define CFG_PEER_PULL PEERSPEC_PULL
-#define CFG_PEERS_TEXT_MAX PEERSPEC_TEXT_MAX
-#define CFG_PEERS_MAX PEERSPEC_LIST_MAX
-#define CFG_PEER_NAME_MAX PEERSPEC_NAME_MAX
-#define CFG_PEER_SPEC_NAME_MAX PEERSPEC_LIST_NAME_MAX
-#define CFG_PEER_COLLECTIVES_MAX PEERSPEC_COLLECTIVES_MAX
-#define CFG_PEER_KEY_LEN PEERSPEC_KEY_LEN
-#define CFG_POLICY_MAX POLICY_NAME_MAX
-#define CFG_COLLECTIVE_POLICIES_MAX POLICY_OVERRIDES_MAX
-#define CFG_COLLECTIVE_POLICIES_TEXT_MAX POLICY_OVERRIDES_TEXT_MAX
-#define cfg_peers_parse peerspec_list_parse
-#define cfg_peer_from_fields peerspec_from_fields
-#define cfg_peer_set_key peerspec_set_key
-#define cfg_peer_dir_name peerspec_dir_name
-#define cfg_peer_name_valid peerspec_name_valid
-#define cfg_policies_parse policy_overrides_parse
-
 #endif

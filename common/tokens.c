@@ -61,7 +61,7 @@ s_word(const char **p, size_t *len)
     return start;
 }
 
-//  "peer:NAME" with a sync peer name (cfg_peer_name_valid's characters).
+//  "peer:NAME" with a sync peer name (peerspec_name_valid's characters).
 static bool
 s_peer_role(const char *word, size_t len, s_entry_t *e)
 {

@@ -103,7 +103,7 @@ body_tag_add(json_t *tags, const char *pair, char why[PDB_ERRMSG_MAX])
 bool
 body_peer_name_valid(const char *name)
 {
-    return cfg_peer_name_valid(name, strlen(name), BODY_PEER_NAME_MAX);
+    return peerspec_name_valid(name, strlen(name), BODY_PEER_NAME_MAX);
 }
 
 //  Checks every argument of `peer add`; returns 0 or PDB_EINVAL with why.
@@ -133,9 +133,9 @@ s_peer_check(const char *name, const char *address, const char *direction,
                      "UUID)", collectives[i]);
             return PDB_EINVAL;
         }
-    cfg_peer_t peer;
+    peerspec_t peer;
     char detail[PDB_ERRMSG_MAX];
-    if (cfg_peer_from_fields(&peer, name, strlen(name), address, strlen(address), NULL, 0,
+    if (peerspec_from_fields(&peer, name, strlen(name), address, strlen(address), NULL, 0,
                              NULL, 0, detail) != 0) {
         snprintf(why, PDB_ERRMSG_MAX, "ADDRESS '%.64s' must be tcp:// or http(s)://HOST:PORT "
                  "(%.100s)", address, detail);

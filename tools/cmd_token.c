@@ -82,7 +82,7 @@ static int
 s_new(const char *role, const char *label, const char *file)
 {
     bool peer = strncmp(role, "peer:", 5) == 0
-             && cfg_peer_name_valid(role + 5, strlen(role + 5), CFG_PEER_NAME_MAX);
+             && peerspec_name_valid(role + 5, strlen(role + 5), PEERSPEC_NAME_MAX);
     if (!peer && strcmp(role, "read") && strcmp(role, "write") && strcmp(role, "admin")) {
         fprintf(stderr, "error: ROLE must be read, write, admin or peer:NAME, not '%.32s'\n",
                 role);

@@ -40,7 +40,7 @@ typedef struct {
     watch_t *watch;
     metrics_t *metrics;
     const char *storage_endpoint;
-    const cfg_peer_t *config_peers;   // sync/peers of the configuration
+    const peerspec_t *config_peers;   // sync/peers of the configuration
     size_t config_peers_n;
     const tokens_t *tokens;           // API tokens; NULL when none are required
     syncrelay_t *relay;               // HTTP sync requests to the syncer

@@ -67,7 +67,7 @@ s_storage_op(api_t *api, const char *op, const mpk_out_t *args, char why[PDB_ERR
 //  in sync/peers wins over a row, so adding one by that name would do
 //  nothing; one added already must be removed first (no silent replace).
 static int
-s_add_allowed(api_t *api, MDB_txn *txn, const cfg_peer_t *peer, char why[PDB_ERRMSG_MAX])
+s_add_allowed(api_t *api, MDB_txn *txn, const peerspec_t *peer, char why[PDB_ERRMSG_MAX])
 {
     size_t len = strlen(peer->name);
     if (view_sync_config_peer(api->config_peers, api->config_peers_n, peer->name, len)) {
@@ -119,7 +119,7 @@ api_sync_peer_add(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t 
     if (!api_body(req, reply, &body))
         return;
     char why[PDB_ERRMSG_MAX] = "";
-    cfg_peer_t peer;
+    peerspec_t peer;
     int rc = peer_json_parse(body, &peer, why);
     json_decref(body);
     MDB_txn *txn;
@@ -143,7 +143,7 @@ api_sync_peer_add(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t 
         return;
     }
     log_i("gateway", "sync peer added name=%s address=%s direction=%s collectives=%zu",
-          peer.name, peer.address, cfg_peer_dir_name(peer.direction), peer.collectives_n);
+          peer.name, peer.address, peerspec_dir_name(peer.direction), peer.collectives_n);
     s_reply_peer(api, reply, 201, peer.name);
 }
 

@@ -27,7 +27,7 @@ struct gateway {
     spool_t *pool;
     watch_t *watch;
     metrics_t *metrics;
-    cfg_peer_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
+    peerspec_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
     size_t config_peers_n;
     tokens_t *tokens;                // gateway/api_tokens; NULL: no tokens asked
     char *tls_cert, *tls_key;        // PEM texts for HTTPS; NULL for plain HTTP
@@ -136,7 +136,7 @@ s_build(gateway_t *self)
     self->metrics = metrics_new();
     if (!self->pool || !self->watch || !self->metrics)
         return -ENOMEM;
-    rc = cfg_peers_parse(self->cfg.sync_peers, &self->config_peers, &self->config_peers_n, why);
+    rc = peerspec_list_parse(self->cfg.sync_peers, &self->config_peers, &self->config_peers_n, why);
     if (rc) {
         log_e("gateway", "cannot read sync/peers rc=%d (%s): %s", rc, pdb_strerror(rc), why);
         return rc;

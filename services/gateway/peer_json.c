@@ -10,7 +10,7 @@
 bool
 peer_json_name_valid(const char *name, size_t len)
 {
-    return cfg_peer_name_valid(name, len, PEER_JSON_NAME_MAX);
+    return peerspec_name_valid(name, len, PEER_JSON_NAME_MAX);
 }
 
 static int
@@ -65,7 +65,7 @@ s_direction(const char *text, size_t len, char why[PDB_ERRMSG_MAX])
 
 //  "collectives": an array of distinct UUID strings, within both limits.
 static int
-s_collectives(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
+s_collectives(const json_t *body, peerspec_t *out, char why[PDB_ERRMSG_MAX])
 {
     const json_t *list = json_object_get(body, "collectives");
     if (!list || json_is_null(list))
@@ -95,7 +95,7 @@ s_collectives(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
 }
 
 int
-peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
+peer_json_parse(const json_t *body, peerspec_t *out, char why[PDB_ERRMSG_MAX])
 {
     memset(out, 0, sizeof *out);
     if (!json_is_object(body))
@@ -115,9 +115,9 @@ peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
     if (!rc && dir)
         rc = s_direction(dir, dir_len, why);
     char detail[PDB_ERRMSG_MAX];
-    //  The syncer reads rows with cfg_peer_from_fields: the same check here
+    //  The syncer reads rows with peerspec_from_fields: the same check here
     //  means an accepted peer is always one the syncer can dial.
-    if (!rc && cfg_peer_from_fields(out, name, name_len, address, address_len, dir, dir_len,
+    if (!rc && peerspec_from_fields(out, name, name_len, address, address_len, dir, dir_len,
                                     NULL, 0, detail) != 0)
         rc = WHY(PDB_EINVAL, "field 'address' must be tcp://HOST:PORT or http(s)://HOST:PORT: "
                  "%.180s", detail);
@@ -127,7 +127,7 @@ peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
     size_t key_len;
     if (!rc)
         rc = s_string(body, "public_key", false, &key, &key_len, why);
-    if (!rc && key && cfg_peer_set_key(out, key, key_len, detail) != 0)
+    if (!rc && key && peerspec_set_key(out, key, key_len, detail) != 0)
         rc = WHY(PDB_EINVAL, "field 'public_key' must be a CURVE public key (40 characters "
                  "of Z85, from the peer's pulsedb keygen)");
     if (rc)
@@ -136,7 +136,7 @@ peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX])
 }
 
 int
-peer_json_pack_set(const cfg_peer_t *peer, mpk_out_t *out)
+peer_json_pack_set(const peerspec_t *peer, mpk_out_t *out)
 {
     char list[PEER_JSON_COLLECTIVES_MAX * (PDB_ID_STR_LEN + 1) + 1];
     size_t used = 0;
@@ -153,7 +153,7 @@ peer_json_pack_set(const cfg_peer_t *peer, mpk_out_t *out)
     mpk_pack_str(&out->pk, "address");
     mpk_pack_str(&out->pk, peer->address);
     mpk_pack_str(&out->pk, "direction");
-    mpk_pack_str(&out->pk, cfg_peer_dir_name(peer->direction));
+    mpk_pack_str(&out->pk, peerspec_dir_name(peer->direction));
     mpk_pack_str(&out->pk, "collectives");
     mpk_pack_strn(&out->pk, list, used);
     mpk_pack_str(&out->pk, "public_key");
@@ -265,7 +265,7 @@ s_split_collectives(const char *text, size_t len)
 }
 
 static json_t *
-s_config_collectives(const cfg_peer_t *config)
+s_config_collectives(const peerspec_t *config)
 {
     json_t *list = json_array();
     for (size_t i = 0; list && i < config->collectives_n; i++)
@@ -278,7 +278,7 @@ s_config_collectives(const cfg_peer_t *config)
 
 //  name, defined_by, address, direction, collectives.
 static void
-s_put_config(json_t *object, const char *name, size_t name_len, const cfg_peer_t *config,
+s_put_config(json_t *object, const char *name, size_t name_len, const peerspec_t *config,
              const msgpack_object *row, bool *ok)
 {
     const char *text;
@@ -298,7 +298,7 @@ s_put_config(json_t *object, const char *name, size_t name_len, const cfg_peer_t
     }
     if (config) {
         s_put(object, "address", json_string(config->address), ok);
-        s_put(object, "direction", json_string(cfg_peer_dir_name(config->direction)), ok);
+        s_put(object, "direction", json_string(peerspec_dir_name(config->direction)), ok);
         s_put(object, "collectives", s_config_collectives(config), ok);
         s_put(object, "public_key", config->public_key[0] ? json_string(config->public_key)
                                                           : json_null(), ok);
@@ -439,7 +439,7 @@ s_put_status(json_t *object, const msgpack_object *row, const peer_json_ctx_t *c
 }
 
 json_t *
-peer_json_outbound(const char *name, size_t name_len, const cfg_peer_t *config,
+peer_json_outbound(const char *name, size_t name_len, const peerspec_t *config,
                    const msgpack_object *row, const peer_json_ctx_t *ctx, unsigned flags)
 {
     //  A missing row reads as an empty map: every status field is null.

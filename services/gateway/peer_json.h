@@ -2,7 +2,7 @@
     store (view_sync.c reads the rows; unit tests call these directly).
 
     In:  a POST /v1/sync/peers body {name, address, direction?, collectives?}
-         -> a checked cfg_peer_t -> storage "peer_set" args
+         -> a checked peerspec_t -> storage "peer_set" args
             [name, {address, direction, collectives: "UUID;UUID;..."}]
     Out: a peers-database row (a MessagePack map written through storage
          "peer_set": configuration, cursors, identity) and the peer's map
@@ -42,8 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PEER_JSON_NAME_MAX CFG_PEER_NAME_MAX              // 128 bytes: the peers db key
-#define PEER_JSON_COLLECTIVES_MAX CFG_PEER_COLLECTIVES_MAX  // 256: the protocol's filter limit
+#define PEER_JSON_NAME_MAX PEERSPEC_NAME_MAX              // 128 bytes: the peers db key
+#define PEER_JSON_COLLECTIVES_MAX PEERSPEC_COLLECTIVES_MAX  // 256: the protocol's filter limit
 //  The filter is kept in the row as one "UUID;UUID" string, and storage
 //  keeps strings of at most PDB_STR_MAX bytes: 37 bytes per id, so 110 fit.
 #define PEER_JSON_COLLECTIVES_STORED_MAX ((PDB_STR_MAX + 1) / (PDB_ID_STR_LEN + 1))
@@ -57,12 +57,12 @@ bool peer_json_name_valid(const char *name, size_t len);
 //  Checks a POST body and fills *out (direction defaults to both, no
 //  collectives means every collective). Unknown members are refused.
 //  Returns 0 or PDB_EINVAL with `why` naming the member and the problem.
-int peer_json_parse(const json_t *body, cfg_peer_t *out, char why[PDB_ERRMSG_MAX]);
+int peer_json_parse(const json_t *body, peerspec_t *out, char why[PDB_ERRMSG_MAX]);
 
 //  Packs the "peer_set" args for a peer into out (initialised by the
 //  caller). Every configuration field is written, so a re-added peer
 //  never keeps an old filter. Returns 0 or -ENOMEM.
-int peer_json_pack_set(const cfg_peer_t *peer, mpk_out_t *out);
+int peer_json_pack_set(const peerspec_t *peer, mpk_out_t *out);
 
 //  WAL entries kept for a peer that has everything up to pos: from
 //  max(pos + 1, floor) through head; 0 when it is in step.
@@ -81,7 +81,7 @@ typedef struct {
 //  when it is not); row: its peers-db map (NULL when it has none yet).
 //  name is used when config is NULL. flags: PEER_JSON_CONFIG or 0. Returns
 //  a new object (caller drops the reference) or NULL when out of memory.
-json_t *peer_json_outbound(const char *name, size_t name_len, const cfg_peer_t *config,
+json_t *peer_json_outbound(const char *name, size_t name_len, const peerspec_t *config,
                            const msgpack_object *row, const peer_json_ctx_t *ctx,
                            unsigned flags);
 

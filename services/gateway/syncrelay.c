@@ -27,7 +27,7 @@
 typedef struct s_job {
     struct s_job *next;
     http_deferred_t *deferred;
-    char peer[CFG_PEER_NAME_MAX + 1];
+    char peer[PEERSPEC_NAME_MAX + 1];
     char *body;
     size_t len;
 } s_job_t;

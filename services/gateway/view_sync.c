@@ -110,8 +110,8 @@ s_inbound_row(s_rows_t *rows, const pdb_id_t *instance)
     return NULL;
 }
 
-const cfg_peer_t *
-view_sync_config_peer(const cfg_peer_t *config, size_t config_n, const char *name,
+const peerspec_t *
+view_sync_config_peer(const peerspec_t *config, size_t config_n, const char *name,
                       size_t name_len)
 {
     for (size_t i = 0; i < config_n; i++)
@@ -176,7 +176,7 @@ s_note_held(s_doc_t *doc, const char *name, const json_t *item)
 }
 
 static int
-s_add_outbound(s_doc_t *doc, s_rows_t *rows, const cfg_peer_t *config, s_row_t *row)
+s_add_outbound(s_doc_t *doc, s_rows_t *rows, const peerspec_t *config, s_row_t *row)
 {
     const char *name = config ? config->name : row->name;
     const msgpack_object *status = doc->status.peers ? mpk_map_get(doc->status.peers, name)
@@ -199,7 +199,7 @@ s_add_outbound(s_doc_t *doc, s_rows_t *rows, const cfg_peer_t *config, s_row_t *
 
 //  Configured peers first, then the other outbound rows.
 static int
-s_add_peers(s_doc_t *doc, s_rows_t *rows, const cfg_peer_t *config, size_t config_n)
+s_add_peers(s_doc_t *doc, s_rows_t *rows, const peerspec_t *config, size_t config_n)
 {
     int rc = 0;
     for (size_t i = 0; !rc && i < config_n; i++) {
@@ -274,7 +274,7 @@ s_document(s_doc_t *doc)
 }
 
 int
-view_sync_status(store_t *store, MDB_txn *txn, const char *data_dir, const cfg_peer_t *config,
+view_sync_status(store_t *store, MDB_txn *txn, const char *data_dir, const peerspec_t *config,
                  size_t config_n, unsigned flags, json_t **out)
 {
     s_doc_t doc = { .flags = flags, .now_ms = clock_wall_ms() };
@@ -307,7 +307,7 @@ view_sync_status(store_t *store, MDB_txn *txn, const char *data_dir, const cfg_p
 }
 
 int
-view_sync_peer(store_t *store, MDB_txn *txn, const char *data_dir, const cfg_peer_t *config,
+view_sync_peer(store_t *store, MDB_txn *txn, const char *data_dir, const peerspec_t *config,
                size_t config_n, const char *name, size_t name_len, json_t **out)
 {
     json_t *status;

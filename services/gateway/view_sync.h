@@ -31,12 +31,12 @@
 //  [configuration fields]}) in *out; caller drops the reference. Returns
 //  0, a store code or -ENOMEM.
 int view_sync_status(store_t *store, MDB_txn *txn, const char *data_dir,
-                     const cfg_peer_t *config, size_t config_n, unsigned flags, json_t **out);
+                     const peerspec_t *config, size_t config_n, unsigned flags, json_t **out);
 
 //  One outbound peer's status object. Returns 0, PDB_ENOTFOUND when it is
 //  neither configured nor has a row, a store code or -ENOMEM.
 int view_sync_peer(store_t *store, MDB_txn *txn, const char *data_dir,
-                   const cfg_peer_t *config, size_t config_n, const char *name,
+                   const peerspec_t *config, size_t config_n, const char *name,
                    size_t name_len, json_t **out);
 
 //  Whether the peers database has a row `name` and whether that row has
@@ -49,7 +49,7 @@ int view_sync_row(store_t *store, MDB_txn *txn, const char *name, size_t name_le
 int view_sync_api_peers(store_t *store, MDB_txn *txn, size_t *count);
 
 //  The configured peer called name, or NULL.
-const cfg_peer_t *view_sync_config_peer(const cfg_peer_t *config, size_t config_n,
+const peerspec_t *view_sync_config_peer(const peerspec_t *config, size_t config_n,
                                         const char *name, size_t name_len);
 
 #endif

@@ -47,9 +47,9 @@ s_load_policies(const cfg_t *cfg, merge_policy_t *policy, apply_override_t **ove
                 size_t *n)
 {
     char why[PDB_ERRMSG_MAX];
-    cfg_collective_policy_t *list = NULL;
+    policy_override_t *list = NULL;
     if (apply_policy_parse(cfg->sync_policy, policy) != 0
-        || cfg_policies_parse(cfg->sync_collective_policies, &list, n, why) != 0) {
+        || policy_overrides_parse(cfg->sync_collective_policies, &list, n, why) != 0) {
         log_e("storage", "bad sync/policy or sync/collective_policies");
         return -1;
     }

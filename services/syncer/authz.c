@@ -9,7 +9,7 @@
 #include <string.h>
 
 struct authz {
-    cfg_peer_t *peers;
+    peerspec_t *peers;
     size_t n;
 };
 
@@ -30,9 +30,9 @@ authz_destroy(authz_t **self_p)
 }
 
 int
-authz_set_peers(authz_t *self, const cfg_peer_t *peers, size_t n)
+authz_set_peers(authz_t *self, const peerspec_t *peers, size_t n)
 {
-    cfg_peer_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    peerspec_t *copy = malloc((n ? n : 1) * sizeof *copy);
     if (!copy)
         return -ENOMEM;
     if (n)
@@ -43,7 +43,7 @@ authz_set_peers(authz_t *self, const cfg_peer_t *peers, size_t n)
     return 0;
 }
 
-static const cfg_peer_t *
+static const peerspec_t *
 s_find(const authz_t *self, const char *name)
 {
     for (size_t i = 0; i < self->n; i++)
@@ -53,7 +53,7 @@ s_find(const authz_t *self, const char *name)
 }
 
 static bool
-s_allowed(const cfg_peer_t *p, const pdb_id_t *collective)
+s_allowed(const peerspec_t *p, const pdb_id_t *collective)
 {
     if (p->collectives_n == 0)
         return true;
@@ -64,10 +64,10 @@ s_allowed(const cfg_peer_t *p, const pdb_id_t *collective)
 }
 
 //  The peer's entry, or NULL with the verdict for a peer that has none.
-static const cfg_peer_t *
+static const peerspec_t *
 s_peer(const authz_t *self, const char *name, char *why)
 {
-    const cfg_peer_t *p = s_find(self, name);
+    const peerspec_t *p = s_find(self, name);
     if (!p)
         snprintf(why, PDB_ERRMSG_MAX, "peer %.64s is not configured on this node", name);
     return p;
@@ -77,10 +77,10 @@ authz_verdict_t
 authz_read(const authz_t *self, const char *peer, const pdb_id_t *filter, size_t n,
            char why[PDB_ERRMSG_MAX])
 {
-    const cfg_peer_t *p = s_peer(self, peer, why);
+    const peerspec_t *p = s_peer(self, peer, why);
     if (!p)
         return AUTHZ_UNAUTHORIZED;
-    if (p->direction == CFG_PEER_PULL) {
+    if (p->direction == PEERSPEC_PULL) {
         snprintf(why, PDB_ERRMSG_MAX, "peer %.64s may push to this node but not pull from it",
                  peer);
         return AUTHZ_FORBIDDEN;
@@ -109,10 +109,10 @@ authz_known(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX])
 authz_verdict_t
 authz_push(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX])
 {
-    const cfg_peer_t *p = s_peer(self, peer, why);
+    const peerspec_t *p = s_peer(self, peer, why);
     if (!p)
         return AUTHZ_UNAUTHORIZED;
-    if (p->direction == CFG_PEER_PUSH) {
+    if (p->direction == PEERSPEC_PUSH) {
         snprintf(why, PDB_ERRMSG_MAX, "peer %.64s may pull from this node but not push to it",
                  peer);
         return AUTHZ_FORBIDDEN;
@@ -124,7 +124,7 @@ authz_verdict_t
 authz_push_collective(const authz_t *self, const char *peer, const pdb_id_t *collective,
                       char why[PDB_ERRMSG_MAX])
 {
-    const cfg_peer_t *p = s_peer(self, peer, why);
+    const peerspec_t *p = s_peer(self, peer, why);
     if (!p)
         return AUTHZ_UNAUTHORIZED;
     if (s_allowed(p, collective))

@@ -26,7 +26,7 @@ authz_t *authz_new(void);
 void authz_destroy(authz_t **self_p);
 
 //  Replaces the peers (copied). Returns 0 or -ENOMEM (the old list stays).
-int authz_set_peers(authz_t *self, const cfg_peer_t *peers, size_t n);
+int authz_set_peers(authz_t *self, const peerspec_t *peers, size_t n);
 
 //  May `peer` pull from this node, or take a snapshot, with this filter (n
 //  ids; 0: every collective)? `why` says why not.

@@ -76,7 +76,7 @@ s_hold(s_collect_t *c, const msgpack_object *map, const char *position_key)
 static bool
 s_pushes(const peers_cfg_entry_t *e)
 {
-    return e->spec.direction != CFG_PEER_PULL;
+    return e->spec.direction != PEERSPEC_PULL;
 }
 
 //  A row's instance_id: bin(16), or a UUID string as rows written by hand

@@ -50,7 +50,7 @@ uint64_t compact_floor(const compact_hold_t *holds, size_t n, uint64_t head, uin
 
 typedef struct {
     const synctx_t *ctx;
-    const cfg_peer_t *config;        // sync/peers
+    const peerspec_t *config;        // sync/peers
     size_t config_n;
     uint64_t peer_expiry_ms;
     uint64_t tombstone_ttl_ms;

@@ -15,7 +15,7 @@
 //  A ZeroMQ peer and this node must agree on CURVE: a CURVE server admits
 //  only known keys, and a plain one cannot talk to a CURVE client.
 static const char *
-s_credentials_problem(const synctx_t *ctx, const cfg_peer_t *spec)
+s_credentials_problem(const synctx_t *ctx, const peerspec_t *spec)
 {
     if (strncmp(spec->address, "tcp://", 6) != 0)
         return NULL;
@@ -172,7 +172,7 @@ static int
 s_check_filter(conn_t *self, const prow_t *row, const pdb_id_t *bound, bool *reset,
                char *why)
 {
-    const cfg_peer_t *spec = &self->peer->spec;
+    const peerspec_t *spec = &self->peer->spec;
     uint8_t filter[PEERS_CFG_FILTER_MAX];
     size_t len;
     peers_cfg_filter_key(spec, filter, &len);

@@ -75,7 +75,7 @@ s_take_token(initsync_t *self, const sync_msg_t *msg, char *why)
 static void
 s_request(const initsync_t *self, const conn_t *conn, sync_msg_t *req)
 {
-    const cfg_peer_t *spec = &conn->peer->spec;
+    const peerspec_t *spec = &conn->peer->spec;
     *req = (sync_msg_t) {
         .op = SYNC_SNAPSHOT, .from = conn->ctx->self, .has_target = true,
         .target = conn->responder,

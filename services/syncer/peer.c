@@ -5,7 +5,7 @@
 #include <string.h>
 
 peer_t *
-peer_new(const cfg_peer_t *spec, bool from_db)
+peer_new(const peerspec_t *spec, bool from_db)
 {
     peer_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -35,8 +35,8 @@ peer_destroy(peer_t **self_p)
 bool
 peer_runs(const peer_t *self, peer_dir_t dir)
 {
-    cfg_peer_dir_t d = self->spec.direction;
-    return d == CFG_PEER_BOTH || (dir == PEER_PUSH ? d == CFG_PEER_PUSH : d == CFG_PEER_PULL);
+    peerspec_dir_t d = self->spec.direction;
+    return d == PEERSPEC_BOTH || (dir == PEER_PUSH ? d == PEERSPEC_PUSH : d == PEERSPEC_PULL);
 }
 
 const char *

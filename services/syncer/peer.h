@@ -68,7 +68,7 @@ typedef struct {
 } peer_counts_t;
 
 typedef struct {
-    cfg_peer_t spec;
+    peerspec_t spec;
     bool from_db;                    // a peers-db row (`pulsedb peer add`) defines it
     pthread_mutex_t ident_lock;      // held across a hello's identity check and reset
     unsigned generation;             // bumped on every identity reset (under ident_lock)
@@ -91,7 +91,7 @@ typedef struct {
 
 //  A peer for spec; both directions start PEER_CONNECTING or PEER_OFF.
 //  NULL when out of memory. Caller frees with peer_destroy.
-peer_t *peer_new(const cfg_peer_t *spec, bool from_db);
+peer_t *peer_new(const peerspec_t *spec, bool from_db);
 void peer_destroy(peer_t **self_p);
 
 bool peer_runs(const peer_t *self, peer_dir_t dir);

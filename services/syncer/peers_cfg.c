@@ -18,7 +18,7 @@ s_problem(peers_cfg_t *out, const char *name, size_t len, const char *why)
     if (out->problems_n == PEERS_CFG_PROBLEMS_MAX)
         return;
     peers_cfg_problem_t *p = &out->problems[out->problems_n++];
-    size_t n = len < CFG_PEER_NAME_MAX ? len : CFG_PEER_NAME_MAX;
+    size_t n = len < PEERSPEC_NAME_MAX ? len : PEERSPEC_NAME_MAX;
     memcpy(p->name, name, n);
     p->name[n] = '\0';
     snprintf(p->why, sizeof p->why, "%s", why);
@@ -47,9 +47,9 @@ s_row(const char *name, size_t name_len, const msgpack_object *map, void *arg)
     (void) prow_map_str(map, "public_key", &key, &key_len);
     char why[PDB_ERRMSG_MAX];
     peers_cfg_entry_t *e = &out->items[out->n];
-    if (cfg_peer_from_fields(&e->spec, name, name_len, address, address_len,
+    if (peerspec_from_fields(&e->spec, name, name_len, address, address_len,
                              has_dir ? dir : NULL, dir_len, coll, coll_len, why) != 0
-        || cfg_peer_set_key(&e->spec, key, key_len, why) != 0) {
+        || peerspec_set_key(&e->spec, key, key_len, why) != 0) {
         s_problem(out, name, name_len, why);
         return 0;
     }
@@ -59,7 +59,7 @@ s_row(const char *name, size_t name_len, const msgpack_object *map, void *arg)
 }
 
 int
-peers_cfg_collect(store_t *store, const cfg_peer_t *config, size_t config_n, peers_cfg_t *out)
+peers_cfg_collect(store_t *store, const peerspec_t *config, size_t config_n, peers_cfg_t *out)
 {
     memset(out, 0, sizeof *out);
     out->items = calloc(config_n + PEERS_CFG_DB_MAX, sizeof *out->items);
@@ -94,7 +94,7 @@ peers_cfg_find(const peers_cfg_t *self, const char *name, size_t len)
 bool
 peers_cfg_same(const peers_cfg_entry_t *a, const peers_cfg_entry_t *b)
 {
-    const cfg_peer_t *x = &a->spec, *y = &b->spec;
+    const peerspec_t *x = &a->spec, *y = &b->spec;
     return a->from_db == b->from_db && strcmp(x->name, y->name) == 0
         && strcmp(x->address, y->address) == 0 && x->direction == y->direction
         && x->collectives_n == y->collectives_n
@@ -108,9 +108,9 @@ s_id_cmp(const void *a, const void *b)
 }
 
 void
-peers_cfg_filter_key(const cfg_peer_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX], size_t *len)
+peers_cfg_filter_key(const peerspec_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX], size_t *len)
 {
-    assert(spec->collectives_n <= CFG_PEER_COLLECTIVES_MAX);
+    assert(spec->collectives_n <= PEERSPEC_COLLECTIVES_MAX);
     for (size_t i = 0; i < spec->collectives_n; i++)
         memcpy(out + i * PDB_ID_LEN, spec->collectives[i].b, PDB_ID_LEN);
     //  Sorted, so the same set in another order is the same record.
@@ -119,7 +119,7 @@ peers_cfg_filter_key(const cfg_peer_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX], 
 }
 
 bool
-peers_cfg_filter_within(const cfg_peer_t *spec, const uint8_t *key, size_t len)
+peers_cfg_filter_within(const peerspec_t *spec, const uint8_t *key, size_t len)
 {
     if (len % PDB_ID_LEN != 0)
         return false;

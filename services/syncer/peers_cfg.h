@@ -19,12 +19,12 @@
 #define PEERS_CFG_PROBLEMS_MAX 16    // bad rows reported per read
 
 typedef struct {
-    cfg_peer_t spec;
+    peerspec_t spec;
     bool from_db;
 } peers_cfg_entry_t;
 
 typedef struct {
-    char name[CFG_PEER_NAME_MAX + 1];
+    char name[PEERSPEC_NAME_MAX + 1];
     char why[PDB_ERRMSG_MAX];
 } peers_cfg_problem_t;
 
@@ -37,7 +37,7 @@ typedef struct {
 
 //  Collects the peers. Returns 0 or a store error / -ENOMEM; release with
 //  peers_cfg_release either way.
-int peers_cfg_collect(store_t *store, const cfg_peer_t *config, size_t config_n,
+int peers_cfg_collect(store_t *store, const peerspec_t *config, size_t config_n,
                       peers_cfg_t *out);
 void peers_cfg_release(peers_cfg_t *self);
 
@@ -52,16 +52,16 @@ bool peers_cfg_same(const peers_cfg_entry_t *a, const peers_cfg_entry_t *b);
 //  records the filter they were built under ("cursor_filter", bin): the
 //  spec's collectives sorted, PDB_ID_LEN bytes each; empty for no filter
 //  (every collective).
-#define PEERS_CFG_FILTER_MAX (CFG_PEER_COLLECTIVES_MAX * PDB_ID_LEN)
+#define PEERS_CFG_FILTER_MAX (PEERSPEC_COLLECTIVES_MAX * PDB_ID_LEN)
 
 //  Writes spec's filter record to out and its length to *len.
-void peers_cfg_filter_key(const cfg_peer_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX],
+void peers_cfg_filter_key(const peerspec_t *spec, uint8_t out[PEERS_CFG_FILTER_MAX],
                           size_t *len);
 
 //  True when every collective spec syncs was already synced under the
 //  recorded filter (key, len): the same filter or a narrower one, so the
 //  cursors still hold. False when the filter was widened or removed, or the
 //  record is not a list of ids (the cursors must then start over).
-bool peers_cfg_filter_within(const cfg_peer_t *spec, const uint8_t *key, size_t len);
+bool peers_cfg_filter_within(const peerspec_t *spec, const uint8_t *key, size_t len);
 
 #endif

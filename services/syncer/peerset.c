@@ -20,7 +20,7 @@ typedef struct {
 
 struct peerset {
     const synctx_t *ctx;
-    cfg_peer_t *config;
+    peerspec_t *config;
     size_t config_n;
     s_running_t **running;
     size_t n;
@@ -32,14 +32,14 @@ struct peerset {
 };
 
 peerset_t *
-peerset_new(const synctx_t *ctx, const cfg_peer_t *config, size_t config_n)
+peerset_new(const synctx_t *ctx, const peerspec_t *config, size_t config_n)
 {
     peerset_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->ctx = ctx;
     self->config = calloc(config_n ? config_n : 1, sizeof *self->config);
-    self->running = calloc(CFG_PEERS_MAX + PEERS_CFG_DB_MAX, sizeof *self->running);
+    self->running = calloc(PEERSPEC_LIST_MAX + PEERS_CFG_DB_MAX, sizeof *self->running);
     if (!self->config || !self->running) {
         peerset_destroy(&self);
         return NULL;
@@ -81,7 +81,7 @@ s_start(const synctx_t *ctx, const peers_cfg_entry_t *entry)
         return NULL;
     }
     log_i("syncer", "peer started peer=%s address=%s direction=%s collectives=%zu source=%s",
-          entry->spec.name, entry->spec.address, cfg_peer_dir_name(entry->spec.direction),
+          entry->spec.name, entry->spec.address, peerspec_dir_name(entry->spec.direction),
           entry->spec.collectives_n, entry->from_db ? "peers-db" : "config");
     return r;
 }

@@ -21,7 +21,7 @@ typedef struct peerset peerset_t;
 
 //  config (config_n peers) is copied. NULL when out of memory. Caller frees
 //  with peerset_destroy, which stops every peer.
-peerset_t *peerset_new(const synctx_t *ctx, const cfg_peer_t *config, size_t config_n);
+peerset_t *peerset_new(const synctx_t *ctx, const peerspec_t *config, size_t config_n);
 void peerset_destroy(peerset_t **self_p);
 
 //  Re-reads the peers and starts/stops accordingly. Returns 0 or a store error.
@@ -43,7 +43,7 @@ uint64_t peerset_write_status(peerset_t *self, const char *data_dir, uint64_t no
 typedef struct {
     uint64_t count;
     uint64_t last_ms;
-    char last_key[CFG_PEER_KEY_LEN + 1];
+    char last_key[PEERSPEC_KEY_LEN + 1];
     char last_address[64];
 } peerset_refused_t;
 void peerset_set_refused(peerset_t *self, const peerset_refused_t *refused);

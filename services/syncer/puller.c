@@ -124,7 +124,7 @@ static void
 s_request(const puller_t *self, uint64_t cursor, const vv_t *ours, sync_msg_t *req)
 {
     const synctx_t *ctx = self->conn.ctx;
-    const cfg_peer_t *spec = &self->conn.peer->spec;
+    const peerspec_t *spec = &self->conn.peer->spec;
     *req = (sync_msg_t) {
         .op = SYNC_PULL, .from = ctx->self, .has_target = true, .target = self->conn.responder,
         .cursor = cursor, .max_changes = ctx->batch_max_changes,

@@ -30,7 +30,7 @@ typedef struct {
     bool authenticated;             // peer is set; authz applies
     bool by_token;                  // through a gateway: a peer token without an
                                     // entry here may do everything (the token says so)
-    char peer[CFG_PEER_NAME_MAX + 1];
+    char peer[PEERSPEC_NAME_MAX + 1];
 } s_route_t;
 
 typedef struct {
@@ -727,8 +727,8 @@ s_handle_relay(serve_t *self, zmsg_t *msg)
     zframe_t *peer = zmsg_size(msg) == 2 ? zmsg_pop(msg) : NULL;
     zframe_t *payload = peer ? zmsg_pop(msg) : NULL;
     size_t len = peer ? zframe_size(peer) : 0;
-    if (len > 0 && cfg_peer_name_valid((const char *) zframe_data(peer), len,
-                                       CFG_PEER_NAME_MAX)) {
+    if (len > 0 && peerspec_name_valid((const char *) zframe_data(peer), len,
+                                       PEERSPEC_NAME_MAX)) {
         memcpy(route.peer, zframe_data(peer), len);
         route.authenticated = route.by_token = true;
     }
@@ -883,7 +883,7 @@ s_bind_relay(serve_t *self, const char *endpoint)
 
 serve_t *
 serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char *relay,
-          const cfg_peer_t *config, size_t config_n)
+          const peerspec_t *config, size_t config_n)
 {
     serve_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -915,11 +915,11 @@ serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char 
 }
 
 int
-serve_peers(serve_t *self, const cfg_peer_t *config, size_t config_n)
+serve_peers(serve_t *self, const peerspec_t *config, size_t config_n)
 {
     peers_cfg_t peers;
     int rc = peers_cfg_collect(self->ctx->store, config, config_n, &peers);
-    cfg_peer_t *specs = rc ? NULL : calloc(peers.n ? peers.n : 1, sizeof *specs);
+    peerspec_t *specs = rc ? NULL : calloc(peers.n ? peers.n : 1, sizeof *specs);
     if (!rc && !specs)
         rc = -ENOMEM;
     for (size_t i = 0; !rc && i < peers.n; i++)

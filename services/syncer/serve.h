@@ -46,7 +46,7 @@ typedef struct serve serve_t;
 //  thread's client) are borrowed and must outlive the server. NULL on
 //  failure, reason logged.
 serve_t *serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind,
-                   const char *relay, const cfg_peer_t *config, size_t config_n);
+                   const char *relay, const peerspec_t *config, size_t config_n);
 //  Answers parked pulls (empty) and waiting pushes (busy), ends snapshot
 //  sessions, writes pending inbound rows, closes the socket.
 void serve_destroy(serve_t **self_p);
@@ -59,7 +59,7 @@ void serve_handle(serve_t *self, zsock_t *which);
 //  Re-reads the peers (configuration and database) that authenticated
 //  callers are held to and, with CURVE, whose keys are admitted. Returns 0
 //  or a store error / -ENOMEM (the previous peers stay).
-int serve_peers(serve_t *self, const cfg_peer_t *config, size_t config_n);
+int serve_peers(serve_t *self, const peerspec_t *config, size_t config_n);
 
 //  Connections refused for an unknown key since start (CURVE only).
 void serve_refusals(serve_t *self, uint64_t *count, uint64_t *last_ms, char *last_key,

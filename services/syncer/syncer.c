@@ -103,7 +103,7 @@ syncer_base_open(const cfg_t *cfg, volatile sig_atomic_t *stop, syncer_base_t *b
 {
     memset(base, 0, sizeof *base);
     char why[PDB_ERRMSG_MAX];
-    if (cfg_peers_parse(cfg->sync_peers, &base->peers, &base->peers_n, why) != 0) {
+    if (peerspec_list_parse(cfg->sync_peers, &base->peers, &base->peers_n, why) != 0) {
         log_e("syncer", "sync/peers: %s", why);
         return SYNCER_EXIT_FATAL;
     }

@@ -20,7 +20,7 @@
 typedef struct {
     store_t *store;                  // read-only, owned
     synctx_t ctx;
-    cfg_peer_t *peers;               // sync/peers, owned (free())
+    peerspec_t *peers;               // sync/peers, owned (free())
     size_t peers_n;
     zcert_t *cert;                   // nodekey: CURVE key pair, owned; NULL without one
     tokens_t *tokens;                // gateway/api_tokens, owned; NULL without one

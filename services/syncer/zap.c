@@ -15,7 +15,7 @@
 #define ZAP_LOG_EVERY 100      // after the first refusal of a key, log every 100th
 
 typedef struct {
-    char name[CFG_PEER_NAME_MAX + 1];
+    char name[PEERSPEC_NAME_MAX + 1];
     uint8_t key[ZAP_KEY_BYTES];
 } s_admitted_t;
 
@@ -34,13 +34,13 @@ struct zap {
 
 //  The peer whose key this is; copies its name. False when none.
 static bool
-s_lookup(s_shared_t *shared, const uint8_t *key, char name[CFG_PEER_NAME_MAX + 1])
+s_lookup(s_shared_t *shared, const uint8_t *key, char name[PEERSPEC_NAME_MAX + 1])
 {
     bool found = false;
     pthread_mutex_lock(&shared->lock);
     for (size_t i = 0; i < shared->n && !found; i++)
         if (memcmp(shared->peers[i].key, key, ZAP_KEY_BYTES) == 0) {
-            memcpy(name, shared->peers[i].name, CFG_PEER_NAME_MAX + 1);
+            memcpy(name, shared->peers[i].name, PEERSPEC_NAME_MAX + 1);
             found = true;
         }
     pthread_mutex_unlock(&shared->lock);
@@ -50,7 +50,7 @@ s_lookup(s_shared_t *shared, const uint8_t *key, char name[CFG_PEER_NAME_MAX + 1
 static void
 s_refused(s_shared_t *shared, const uint8_t *key, const char *address)
 {
-    char text[CFG_PEER_KEY_LEN + 1] = "";
+    char text[PEERSPEC_KEY_LEN + 1] = "";
     zmq_z85_encode(text, key, ZAP_KEY_BYTES);
     pthread_mutex_lock(&shared->lock);
     zap_refusals_t *r = &shared->refusals;
@@ -80,7 +80,7 @@ s_answer(zsock_t *handler, s_shared_t *shared)
     zframe_t *identity = zmsg_pop(request);
     char *mechanism = zmsg_popstr(request);
     zframe_t *key = zmsg_pop(request);
-    char name[CFG_PEER_NAME_MAX + 1] = "";
+    char name[PEERSPEC_NAME_MAX + 1] = "";
     bool curve = version && streq(version, "1.0") && mechanism && streq(mechanism, "CURVE")
               && key && zframe_size(key) == ZAP_KEY_BYTES;
     bool admitted = curve && s_lookup(shared, zframe_data(key), name);
@@ -153,7 +153,7 @@ zap_destroy(zap_t **self_p)
 }
 
 int
-zap_set_peers(zap_t *self, const cfg_peer_t *peers, size_t n)
+zap_set_peers(zap_t *self, const peerspec_t *peers, size_t n)
 {
     s_admitted_t *list = calloc(n ? n : 1, sizeof *list);
     if (!list)

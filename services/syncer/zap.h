@@ -25,7 +25,7 @@ typedef struct zap zap_t;
 typedef struct {
     uint64_t count;                            // connections refused since start
     uint64_t last_ms;                          // wall clock of the last one, 0 for none
-    char last_key[CFG_PEER_KEY_LEN + 1];       // its public key (Z85; not a secret)
+    char last_key[PEERSPEC_KEY_LEN + 1];       // its public key (Z85; not a secret)
     char last_address[64];                     // its IP address
 } zap_refusals_t;
 
@@ -36,7 +36,7 @@ void zap_destroy(zap_t **self_p);
 
 //  Replaces the admitted peers with those of peers[] that have a public key.
 //  Thread-safe; takes effect for the next connection. Returns 0 or -ENOMEM.
-int zap_set_peers(zap_t *self, const cfg_peer_t *peers, size_t n);
+int zap_set_peers(zap_t *self, const peerspec_t *peers, size_t n);
 
 void zap_refusals(zap_t *self, zap_refusals_t *out);
 

@@ -357,7 +357,7 @@ test_json_text_writes_shortest_reals(void **state)
 #define COLL_B "0190c3e2-0000-7000-8000-000000000002"
 
 static int
-s_peer_parse(const char *text, cfg_peer_t *peer, char *why)
+s_peer_parse(const char *text, peerspec_t *peer, char *why)
 {
     //  JSON_ALLOW_NUL: the gateway's parser refuses \u0000 already; this
     //  checks the second line of defence.
@@ -372,14 +372,14 @@ static void
 test_peer_json_parses_a_post_body(void **state)
 {
     (void) state;
-    cfg_peer_t peer;
+    peerspec_t peer;
     char why[PDB_ERRMSG_MAX] = "";
     assert_int_equal(s_peer_parse("{\"name\":\"edge-3.eu_1\",\"address\":\"tcp://10.0.0.2:7700\","
                                   "\"direction\":\"push\",\"collectives\":[\"" COLL_A "\",\""
                                   COLL_B "\"]}", &peer, why), 0);
     assert_string_equal(peer.name, "edge-3.eu_1");
     assert_string_equal(peer.address, "tcp://10.0.0.2:7700");
-    assert_int_equal(peer.direction, CFG_PEER_PUSH);
+    assert_int_equal(peer.direction, PEERSPEC_PUSH);
     assert_int_equal(peer.collectives_n, 2);
     char text[PDB_ID_STR_LEN + 1];
     pdb_id_format(&peer.collectives[1], text);
@@ -387,7 +387,7 @@ test_peer_json_parses_a_post_body(void **state)
     //  Defaults: both ways, every collective; null counts as absent.
     assert_int_equal(s_peer_parse("{\"name\":\"b\",\"address\":\"tcp://[::1]:1\","
                                   "\"direction\":null,\"collectives\":null}", &peer, why), 0);
-    assert_int_equal(peer.direction, CFG_PEER_BOTH);
+    assert_int_equal(peer.direction, PEERSPEC_BOTH);
     assert_int_equal(peer.collectives_n, 0);
 }
 
@@ -427,7 +427,7 @@ test_peer_json_rejects_bad_bodies(void **state)
           "unknown field 'token'" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cfg_peer_t peer;
+        peerspec_t peer;
         char why[PDB_ERRMSG_MAX] = "";
         int rc = s_peer_parse(cases[i].body, &peer, why);
         if (rc != cases[i].rc || !strstr(why, cases[i].says))
@@ -437,7 +437,7 @@ test_peer_json_rejects_bad_bodies(void **state)
     }
     json_t *body = json_array();
     char why[PDB_ERRMSG_MAX];
-    cfg_peer_t peer;
+    peerspec_t peer;
     assert_int_equal(peer_json_parse(body, &peer, why), PDB_EINVAL);
     json_decref(body);
 }
@@ -459,7 +459,7 @@ static void
 test_peer_json_bounds_the_collective_filter(void **state)
 {
     (void) state;
-    cfg_peer_t peer;
+    peerspec_t peer;
     char why[PDB_ERRMSG_MAX];
     //  What fits in one row's string is accepted and packs under the limit.
     json_t *body = s_body_with_collectives(PEER_JSON_COLLECTIVES_STORED_MAX);
@@ -492,7 +492,7 @@ static void
 test_peer_json_packs_peer_set_args(void **state)
 {
     (void) state;
-    cfg_peer_t peer;
+    peerspec_t peer;
     char why[PDB_ERRMSG_MAX];
     assert_int_equal(s_peer_parse("{\"name\":\"beta\",\"address\":\"tcp://beta:7700\","
                                   "\"direction\":\"pull\",\"collectives\":[\""
@@ -664,10 +664,10 @@ test_peer_json_error_is_current_only_while_failing(void **state)
     assert_int_equal(mpk_parse(st.buf.data, st.buf.size, &su), 0);
     peer_json_ctx_t ctx = { .wal_head = 10, .wal_floor = 1, .status = &su.data,
                             .now_ms = NOW_MS };
-    cfg_peer_t *config = NULL;
+    peerspec_t *config = NULL;
     size_t n = 0;
     char why[PDB_ERRMSG_MAX];
-    assert_int_equal(cfg_peers_parse("beta=tcp://b:7700,pull", &config, &n, why), 0);
+    assert_int_equal(peerspec_list_parse("beta=tcp://b:7700,pull", &config, &n, why), 0);
     json_t *peer = peer_json_outbound("beta", 4, config, NULL, &ctx, 0);
     assert_true(json_is_null(json_object_get(peer, "error")));
     assert_true(json_is_null(json_object_get(peer, "error_ms")));
@@ -737,11 +737,11 @@ static void
 test_peer_json_renders_configured_and_status_only_peers(void **state)
 {
     (void) state;
-    cfg_peer_t *config = NULL;
+    peerspec_t *config = NULL;
     size_t n = 0;
     char why[PDB_ERRMSG_MAX];
-    assert_int_equal(cfg_peers_parse("gamma=tcp://g:7700,pull,collectives=" COLL_A, &config, &n,
-                                     why), 0);
+    assert_int_equal(peerspec_list_parse("gamma=tcp://g:7700,pull,collectives=" COLL_A, &config, &n,
+                                         why), 0);
     assert_int_equal(n, 1);
     peer_json_ctx_t ctx = { .wal_head = 10, .wal_floor = 1 };
     //  Configured, no row yet: configuration plus null status.

@@ -13,13 +13,13 @@
 static authz_t *
 s_authz(void)
 {
-    cfg_peer_t peers[3];
+    peerspec_t peers[3];
     memset(peers, 0, sizeof peers);
     snprintf(peers[0].name, sizeof peers[0].name, "both-all");
     snprintf(peers[1].name, sizeof peers[1].name, "we-push");
-    peers[1].direction = CFG_PEER_PUSH;
+    peers[1].direction = PEERSPEC_PUSH;
     snprintf(peers[2].name, sizeof peers[2].name, "we-pull-x");
-    peers[2].direction = CFG_PEER_PULL;
+    peers[2].direction = PEERSPEC_PULL;
     peers[2].collectives_n = 1;
     peers[2].collectives[0] = testkit_id(0x11);
     authz_t *a = authz_new();
@@ -62,7 +62,7 @@ test_authz_collectives(void **state)
     assert_non_null(strstr(why, "refused whole"));
     assert_int_equal(authz_push_collective(a, "both-all", &y, why), AUTHZ_OK);
     //  A limited reader must ask with a filter inside its collectives.
-    cfg_peer_t limited;
+    peerspec_t limited;
     memset(&limited, 0, sizeof limited);
     snprintf(limited.name, sizeof limited.name, "reader-x");
     limited.collectives_n = 1;

@@ -111,12 +111,12 @@ s_teardown(void **state)
 }
 
 //  sync/peers: alpha (both), cfgonly (push, never reached), echo (pull).
-static cfg_peer_t *
+static peerspec_t *
 s_config(size_t *n)
 {
-    cfg_peer_t *peers = NULL;
+    peerspec_t *peers = NULL;
     char why[PDB_ERRMSG_MAX];
-    assert_int_equal(cfg_peers_parse("alpha=tcp://a.lan:7700 cfgonly=tcp://c.lan:7700,push "
+    assert_int_equal(peerspec_list_parse("alpha=tcp://a.lan:7700 cfgonly=tcp://c.lan:7700,push "
                                      "echo=tcp://e2.lan:7700,pull", &peers, n, why), 0);
     return peers;
 }
@@ -126,7 +126,7 @@ test_peers_config_and_database_rows(void **state)
 {
     s_node_t *n = *state;
     size_t config_n;
-    cfg_peer_t *config = s_config(&config_n);
+    peerspec_t *config = s_config(&config_n);
     peers_cfg_t p;
     assert_int_equal(peers_cfg_collect(n->node->store, config, config_n, &p), 0);
     const char *names[] = { "alpha", "cfgonly", "echo", "beta", "gamma" };
@@ -136,15 +136,15 @@ test_peers_config_and_database_rows(void **state)
     assert_false(p.items[0].from_db);
     //  The configuration wins over a row of the same name.
     assert_string_equal(p.items[2].spec.address, "tcp://e2.lan:7700");
-    assert_int_equal(p.items[2].spec.direction, CFG_PEER_PULL);
+    assert_int_equal(p.items[2].spec.direction, PEERSPEC_PULL);
     const peers_cfg_entry_t *beta = peers_cfg_find(&p, "beta", 4);
     assert_non_null(beta);
     assert_true(beta->from_db);
     assert_string_equal(beta->spec.address, "tcp://b.lan:7700");
-    assert_int_equal(beta->spec.direction, CFG_PEER_PULL);
+    assert_int_equal(beta->spec.direction, PEERSPEC_PULL);
     assert_int_equal(beta->spec.collectives_n, 1);
     assert_int_equal(beta->spec.collectives[0].b[15], 1);
-    assert_int_equal(peers_cfg_find(&p, "gamma", 5)->spec.direction, CFG_PEER_BOTH);
+    assert_int_equal(peers_cfg_find(&p, "gamma", 5)->spec.direction, PEERSPEC_BOTH);
     //  Rows without an address (status of configured or removed peers) and
     //  inbound rows are not peers to dial; a bad row is reported.
     assert_null(peers_cfg_find(&p, "removed", 7));
@@ -173,7 +173,7 @@ test_peers_database_changes_are_seen_on_reread(void **state)
     assert_int_equal(peers_cfg_collect(n->node->store, NULL, 0, &p), 0);
     assert_int_equal(p.n, count);
     assert_null(peers_cfg_find(&p, "beta", 4));
-    assert_int_equal(peers_cfg_find(&p, "zeta", 4)->spec.direction, CFG_PEER_PUSH);
+    assert_int_equal(peers_cfg_find(&p, "zeta", 4)->spec.direction, PEERSPEC_PUSH);
     const peers_cfg_entry_t *gamma = peers_cfg_find(&p, "gamma", 5);
     assert_false(peers_cfg_same(gamma, &before));
     assert_true(peers_cfg_same(gamma, gamma));
@@ -219,7 +219,7 @@ test_compact_collects_the_holds_of_live_peers(void **state)
 {
     s_node_t *n = *state;
     size_t config_n;
-    cfg_peer_t *config = s_config(&config_n);
+    peerspec_t *config = s_config(&config_n);
     senv_t env = { s_now, s_now, NULL, NULL };
     synctx_t ctx = { .store = n->node->store, .env = &env };
     compact_opts_t opts = { .ctx = &ctx, .config = config, .config_n = config_n,
@@ -279,10 +279,10 @@ test_prow_reads_rows_and_names_inbound_peers(void **state)
     assert_string_equal(name, "in:abababab-abab-abab-abab-abababababab");
 }
 
-static cfg_peer_t
+static peerspec_t
 s_filtered(const uint8_t *firsts, size_t n)
 {
-    cfg_peer_t spec = { .name = "f", .address = "tcp://127.0.0.1:1" };
+    peerspec_t spec = { .name = "f", .address = "tcp://127.0.0.1:1" };
     for (size_t i = 0; i < n; i++)
         memset(spec.collectives[i].b, firsts[i], PDB_ID_LEN);
     spec.collectives_n = n;
@@ -295,8 +295,8 @@ test_peers_filter_record_is_sorted_and_spots_widening(void **state)
     (void) state;
     uint8_t key[PEERS_CFG_FILTER_MAX], other[PEERS_CFG_FILTER_MAX];
     size_t len, other_len;
-    cfg_peer_t xy = s_filtered((const uint8_t[]) { 2, 1 }, 2);
-    cfg_peer_t yx = s_filtered((const uint8_t[]) { 1, 2 }, 2);
+    peerspec_t xy = s_filtered((const uint8_t[]) { 2, 1 }, 2);
+    peerspec_t yx = s_filtered((const uint8_t[]) { 1, 2 }, 2);
     peers_cfg_filter_key(&xy, key, &len);
     peers_cfg_filter_key(&yx, other, &other_len);
     assert_int_equal(len, 2 * PDB_ID_LEN);
@@ -305,13 +305,13 @@ test_peers_filter_record_is_sorted_and_spots_widening(void **state)
     assert_int_equal(key[0], 1);
 
     //  Same or narrower: the cursors hold.
-    cfg_peer_t x = s_filtered((const uint8_t[]) { 2 }, 1);
+    peerspec_t x = s_filtered((const uint8_t[]) { 2 }, 1);
     assert_true(peers_cfg_filter_within(&xy, key, len));
     assert_true(peers_cfg_filter_within(&x, key, len));
     //  Wider, other collectives, or no filter at all: they do not.
-    cfg_peer_t xyz = s_filtered((const uint8_t[]) { 1, 2, 3 }, 3);
-    cfg_peer_t z = s_filtered((const uint8_t[]) { 3 }, 1);
-    cfg_peer_t all = s_filtered(NULL, 0);
+    peerspec_t xyz = s_filtered((const uint8_t[]) { 1, 2, 3 }, 3);
+    peerspec_t z = s_filtered((const uint8_t[]) { 3 }, 1);
+    peerspec_t all = s_filtered(NULL, 0);
     assert_false(peers_cfg_filter_within(&xyz, key, len));
     assert_false(peers_cfg_filter_within(&z, key, len));
     assert_false(peers_cfg_filter_within(&all, key, len));

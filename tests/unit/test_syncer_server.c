@@ -194,7 +194,7 @@ s_setup(void **state)
     while (!__atomic_load_n(&w->serve.ready, __ATOMIC_ACQUIRE))
         usleep(1000);
     assert_true(strncmp(w->serve.endpoint, "tcp://127.0.0.1:", 16) == 0);
-    cfg_peer_t spec = { .name = "a", .direction = CFG_PEER_BOTH };
+    peerspec_t spec = { .name = "a", .direction = PEERSPEC_BOTH };
     snprintf(spec.address, sizeof spec.address, "%s", w->serve.endpoint);
     w->peer = peer_new(&spec, false);
     assert_non_null(w->peer);
@@ -366,7 +366,7 @@ test_filtered_push_and_pull_are_partial(void **state)
     pdb_id_t c1 = s_write(&w->b, NULL, "b-one");
     s_write(&w->b, NULL, "b-two");                       // outside the filter
     s_write(&w->b, &c1, "b-one-renamed");
-    cfg_peer_t spec = { .name = "a", .direction = CFG_PEER_BOTH, .collectives_n = 1 };
+    peerspec_t spec = { .name = "a", .direction = PEERSPEC_BOTH, .collectives_n = 1 };
     spec.collectives[0] = c1;
     snprintf(spec.address, sizeof spec.address, "%s", w->serve.endpoint);
     peer_t *peer = peer_new(&spec, false);
@@ -843,7 +843,7 @@ test_filtered_initial_sync_takes_no_vector(void **state)
     for (int i = 0; i < 3; i++)
         s_write(&w->a, &c, i % 2 ? "k-odd" : "k-even");
     s_write(&w->a, NULL, "filtered-out");
-    cfg_peer_t spec = { .name = "a", .direction = CFG_PEER_PULL, .collectives_n = 1 };
+    peerspec_t spec = { .name = "a", .direction = PEERSPEC_PULL, .collectives_n = 1 };
     spec.collectives[0] = c;
     snprintf(spec.address, sizeof spec.address, "%s", w->serve.endpoint);
     peer_t *peer = peer_new(&spec, false);
@@ -1028,8 +1028,8 @@ static void
 test_pusher_fails_cleanly_when_the_peer_is_down(void **state)
 {
     s_world_t *w = *state;
-    cfg_peer_t spec = { .name = "nobody", .address = "tcp://127.0.0.1:1",
-                        .direction = CFG_PEER_BOTH };
+    peerspec_t spec = { .name = "nobody", .address = "tcp://127.0.0.1:1",
+                        .direction = PEERSPEC_BOTH };
     peer_t *peer = peer_new(&spec, false);
     link_cancel_t cancel = { 0 };
     char why[PDB_ERRMSG_MAX];

@@ -80,7 +80,7 @@ test_zap_admits_configured_keys_and_names_the_peer(void **state)
 {
     s_fixture_t *f = *state;
     zcert_t *beta = zcert_new(), *stranger = zcert_new();
-    cfg_peer_t peers[2];
+    peerspec_t peers[2];
     memset(peers, 0, sizeof peers);
     snprintf(peers[0].name, sizeof peers[0].name, "beta");
     snprintf(peers[0].public_key, sizeof peers[0].public_key, "%s", zcert_public_txt(beta));
