@@ -147,7 +147,7 @@ static int
 s_read_batch(pusher_t *self, s_batch_t *batch, char *why)
 {
     const synctx_t *ctx = self->conn.ctx;
-    const cfg_peer_t *spec = &self->conn.peer->spec;
+    const peerspec_t *spec = &self->conn.peer->spec;
     size_t limit = self->conn.max_batch_bytes - CONN_ENVELOPE_BYTES;
     page_req_t req = {
         .cursor = self->acked,
@@ -306,7 +306,8 @@ pusher_step(pusher_t *self, uint64_t *wait_ms, char why[PDB_ERRMSG_MAX])
         return rc;
     //  Until the peer acknowledges it, the batch's first change is the
     //  oldest it lacks (page.h skipped what it has or does not want).
-    peer_note_oldest(peer, PEER_PUSH, batch.n ? change_wall_ms(batch.blobs[0].data, batch.blobs[0].len) : 0);
+    const sync_blob_t *first = batch.n ? &batch.blobs[0] : NULL;
+    peer_note_oldest(peer, PEER_PUSH, first ? change_wall_ms(first->data, first->len) : 0);
     if (batch.n > 0)
         rc = s_send(self, &batch, why);
     else {
