@@ -196,8 +196,9 @@ typedef struct {
 static int
 s_set(cfg_t *cfg, const s_option_t *opt, const char *value, const char *source, char *why);
 
-void
-cfg_defaults(cfg_t *cfg)
+//  Fills cfg with every option's default from the table.
+static void
+s_defaults(cfg_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < S_OPTION_COUNT; i++) {
@@ -754,7 +755,7 @@ cfg_load(cfg_t *cfg, int argc, char **argv, int *rest, int rest_max, int *rest_n
     why[0] = '\0';
     if (rest_n)
         *rest_n = 0;
-    cfg_defaults(cfg);
+    s_defaults(cfg);
     s_origin_t origin;
     for (size_t i = 0; i < S_OPTION_COUNT; i++)
         snprintf(origin.source[i], CFG_SOURCE_MAX, "%s (default)", s_options[i].key);

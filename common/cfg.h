@@ -79,9 +79,6 @@ typedef struct {
     bool insecure;                             // serve beyond loopback without credentials
 } cfg_t;
 
-//  Fills cfg with every option's default from the table.
-void cfg_defaults(cfg_t *cfg);
-
 //  Loads defaults, then the file named by --config FILE or PULSEDB_CONFIG
 //  (if any), then the environment, then the flags in argv (argv[0] is
 //  skipped). Flags this module does not know are left for the caller: their

@@ -30,8 +30,10 @@ tokens_role_name(token_role_t role)
     return role <= TOKEN_ROLE_PEER ? s_role_names[role] : "none";
 }
 
-int
-tokens_role_parse(const char *name, size_t len, token_role_t *role)
+//  "read", "write" or "admin" -> 0 with *role, or PDB_EINVAL (a peer role
+//  is parsed with its name by the file reader, not here).
+static int
+s_role_parse(const char *name, size_t len, token_role_t *role)
 {
     for (token_role_t r = TOKEN_ROLE_READ; r <= TOKEN_ROLE_ADMIN; r++)
         if (strlen(s_role_names[r]) == len && memcmp(s_role_names[r], name, len) == 0) {
@@ -85,7 +87,7 @@ s_parse_line(const char *line, s_entry_t *e)
     const char *p = line;
     size_t len;
     const char *word = s_word(&p, &len);
-    if (tokens_role_parse(word, len, &e->role) && !s_peer_role(word, len, e))
+    if (s_role_parse(word, len, &e->role) && !s_peer_role(word, len, e))
         return "does not start with a role (read, write, admin or peer:NAME)";
     word = s_word(&p, &len);
     if (len < TOKENS_LEN_MIN || len > TOKENS_LEN_MAX)

@@ -71,9 +71,7 @@ token_role_t tokens_role(const tokens_t *self, const char *token, size_t len,
 //  from self, or NULL when the file has none.
 const char *tokens_peer(const tokens_t *self, const char *name);
 
-//  "read", "write", "admin", "peer" (or "none"); and back: 0 or PDB_EINVAL
-//  (a peer role is parsed with its name by the file reader, not here).
+//  "read", "write", "admin", "peer" (or "none").
 const char *tokens_role_name(token_role_t role);
-int tokens_role_parse(const char *name, size_t len, token_role_t *role);
 
 #endif

@@ -192,8 +192,8 @@ s_error_code(unsigned status)
     }
 }
 
-void
-http_reply_release(http_reply_t *reply)
+static void
+s_reply_release(http_reply_t *reply)
 {
     free(reply->body);
     if (reply->stream)
@@ -205,7 +205,7 @@ void
 http_reply_text(http_reply_t *reply, unsigned status, const char *content_type,
                 const char *text, size_t len)
 {
-    http_reply_release(reply);
+    s_reply_release(reply);
     reply->status = status;
     reply->content_type = content_type;
     reply->body = malloc(len + 1);
@@ -221,7 +221,7 @@ http_reply_text(http_reply_t *reply, unsigned status, const char *content_type,
 void
 http_reply_json(http_reply_t *reply, unsigned status, json_t *body)
 {
-    http_reply_release(reply);
+    s_reply_release(reply);
     size_t len = 0;
     char *text = json_text_dump(body, &len);
     json_decref(body);
@@ -234,7 +234,7 @@ http_reply_json(http_reply_t *reply, unsigned status, json_t *body)
 void
 http_reply_empty(http_reply_t *reply, unsigned status)
 {
-    http_reply_release(reply);
+    s_reply_release(reply);
     reply->status = status;
 }
 
@@ -281,7 +281,7 @@ http_reply_rc(http_reply_t *reply, int rc, const char *why)
 void
 http_reply_stream(http_reply_t *reply, struct MHD_Response *stream)
 {
-    http_reply_release(reply);
+    s_reply_release(reply);
     reply->status = 200;
     reply->stream = stream;
 }
@@ -630,7 +630,7 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
     if (!response)
         response = s_response(reply, &reply->body);
     if (!response) {
-        http_reply_release(reply);
+        s_reply_release(reply);
         return MHD_NO;
     }
     if (r->close || r->req.body_too_large || atomic_load(&self->draining))
@@ -640,7 +640,7 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
     r->replied = true;
     if (self->observe)
         self->observe(self->arg, &r->req, reply->status, s_now_us() - r->req.start_us);
-    http_reply_release(reply);
+    s_reply_release(reply);
     return ok;
 }
 
@@ -745,7 +745,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     s_stage(self, info ? info->socket_context : NULL, S_WAIT, HTTP_WAIT_S);
-    http_reply_release(&r->reply);
+    s_reply_release(&r->reply);
     free(r->req.body);
     free(r);
     *con_cls = NULL;

@@ -120,7 +120,6 @@ const char *http_bearer(const http_req_t *req, size_t *len);
 void http_reply_rc(http_reply_t *reply, int rc, const char *why);
 //  Takes ownership of stream, replied with status 200.
 void http_reply_stream(http_reply_t *reply, struct MHD_Response *stream);
-void http_reply_release(http_reply_t *reply);
 
 //  A reply that another thread gives later (a relayed long poll), so no
 //  worker waits for it: the handler calls http_defer and returns at once,

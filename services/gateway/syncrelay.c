@@ -74,8 +74,10 @@ s_status_of(int code)
     return 500;
 }
 
-unsigned
-syncrelay_status(const void *body, size_t len)
+//  The HTTP status of a sync reply body: 200 for an answer, the mapped
+//  status for an error message, 502 for bytes that are no sync message.
+static unsigned
+s_status(const void *body, size_t len)
 {
     sync_msg_t msg;
     char why[PDB_ERRMSG_MAX];
@@ -118,7 +120,7 @@ s_finish(s_job_t *job, int sync_err, const char *detail, const void *body, size_
 {
     http_reply_t reply = { 0 };
     if (body)
-        s_reply_bytes(&reply, syncrelay_status(body, len), body, len);
+        s_reply_bytes(&reply, s_status(body, len), body, len);
     else
         syncrelay_reply_error(&reply, sync_err, "%s", detail);
     http_finish(job->deferred, &reply);

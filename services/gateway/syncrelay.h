@@ -44,8 +44,4 @@ void syncrelay_submit(syncrelay_t *self, http_req_t *req, const char *peer,
 void syncrelay_reply_error(http_reply_t *reply, int sync_err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-//  The HTTP status of a sync reply body: 200 for an answer, the mapped
-//  status for an error message, 502 for bytes that are no sync message.
-unsigned syncrelay_status(const void *body, size_t len);
-
 #endif

@@ -2,6 +2,7 @@
 #include "bounds.h"
 #include "cascade.h"
 #include "mpk.h"
+#include "policy.h"
 #include "sproto.h"
 #include "state.h"
 #include "store_db.h"
@@ -616,9 +617,9 @@ s_apply_state(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *p
     return rc;
 }
 
-int
-apply_change_with(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
-                  char why[PDB_ERRMSG_MAX])
+static int
+s_apply_with(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
+             char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
     return c->op == OP_STATE ? s_apply_state(store, txn, c, policy, NULL, why)
@@ -630,7 +631,7 @@ apply_state_checked(store_t *store, MDB_txn *txn, const change_t *c, apply_polic
                     const state_checked_t *checked, char why[PDB_ERRMSG_MAX])
 {
     if (!checked || c->op != OP_STATE)
-        return apply_change_with(store, txn, c, policy, why);
+        return s_apply_with(store, txn, c, policy, why);
     why[0] = '\0';
     return s_apply_state(store, txn, c, policy, checked, why);
 }
@@ -638,18 +639,15 @@ apply_state_checked(store_t *store, MDB_txn *txn, const change_t *c, apply_polic
 int
 apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX])
 {
-    return apply_change_with(store, txn, c, NULL, why);
+    return s_apply_with(store, txn, c, NULL, why);
 }
 
 int
 apply_policy_parse(const char *name, merge_policy_t *mode)
 {
-    static const char *const names[] = { "lww", "remote_wins", "local_wins" };
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(name, names[i]) == 0) {
-            *mode = (merge_policy_t) i;
-            return 0;
-        }
-    }
-    return PDB_EINVAL;
+    unsigned index;
+    int rc = policy_parse(name, strlen(name), &index);
+    if (!rc)
+        *mode = (merge_policy_t) index;
+    return rc;
 }

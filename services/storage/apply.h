@@ -38,12 +38,18 @@ int apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_E
 //  Conflict policies for changes from peers (DESIGN.md section 4). lww is
 //  the rule above. remote_wins / local_wins decide a field that this node
 //  wrote last and a peer's change also sets, whatever their clocks: for
-//  star topologies (clients remote_wins, the hub local_wins).
+//  star topologies (clients remote_wins, the hub local_wins). In the order
+//  of POLICY_NAMES (common/policy.h), which is how the configuration names
+//  them.
 typedef enum {
     POLICY_LWW = 0,
     POLICY_REMOTE_WINS,
     POLICY_LOCAL_WINS,
 } merge_policy_t;
+
+//  A policy's name ("lww", "remote_wins", "local_wins") -> 0 with *mode
+//  set, or PDB_EINVAL (policy_parse's grammar, in storage's terms).
+int apply_policy_parse(const char *name, merge_policy_t *mode);
 
 typedef struct {
     pdb_id_t collective;
@@ -58,19 +64,14 @@ typedef struct {
     uint64_t conflicts;       // raised once per field whose write was discarded
 } apply_policy_t;
 
-//  apply_change under a policy; counts discarded writes in policy->conflicts.
-int apply_change_with(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
-                      char why[PDB_ERRMSG_MAX]);
-
-//  apply_change_with for a STATE change whose record already passed
+//  apply_change under a policy (NULL: lww); counts discarded writes in
+//  policy->conflicts. For a STATE change whose record already passed
 //  state_check with embedding size checked->dim (install checks a whole
-//  page before writing any of it): the check is not repeated when the
-//  collective here has that size, and is when it has another. NULL checked
-//  is apply_change_with.
+//  page before writing any of it), the check is not repeated when the
+//  collective here has that size, and is when it has another; checked may
+//  be NULL.
 int apply_state_checked(store_t *store, MDB_txn *txn, const change_t *c, apply_policy_t *policy,
                         const state_checked_t *checked, char why[PDB_ERRMSG_MAX]);
 
-//  "lww", "remote_wins", "local_wins" -> 0 with *mode set, or PDB_EINVAL.
-int apply_policy_parse(const char *name, merge_policy_t *mode);
 
 #endif

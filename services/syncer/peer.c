@@ -39,8 +39,8 @@ peer_runs(const peer_t *self, peer_dir_t dir)
     return d == PEERSPEC_BOTH || (dir == PEER_PUSH ? d == PEERSPEC_PUSH : d == PEERSPEC_PULL);
 }
 
-const char *
-peer_state_name(peer_state_t state)
+static const char *
+s_state_name(peer_state_t state)
 {
     switch (state) {
     case PEER_CONNECTING: return "connecting";
@@ -286,7 +286,7 @@ s_pack_known(const peer_t *self, msgpack_packer *pk)
 {
     unsigned failures = self->failures[0] > self->failures[1] ? self->failures[0]
                                                               : self->failures[1];
-    s_kv_str(pk, "state", peer_state_name(s_state(self)));
+    s_kv_str(pk, "state", s_state_name(s_state(self)));
     s_kv_u64(pk, "failures", failures);
     s_kv_u64(pk, "retries", self->counts.errors);
     s_kv_u64(pk, "lag_changes", self->lag_changes);

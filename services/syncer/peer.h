@@ -95,7 +95,6 @@ peer_t *peer_new(const peerspec_t *spec, bool from_db);
 void peer_destroy(peer_t **self_p);
 
 bool peer_runs(const peer_t *self, peer_dir_t dir);
-const char *peer_state_name(peer_state_t state);
 
 //  The state shown for the peer: the worse of its two directions.
 peer_state_t peer_state(peer_t *self);

@@ -250,9 +250,3 @@ peerset_set_refused(peerset_t *self, const peerset_refused_t *refused)
         self->changed = true;
     self->refused = *refused;
 }
-
-size_t
-peerset_size(const peerset_t *self)
-{
-    return self->n;
-}

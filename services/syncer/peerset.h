@@ -48,6 +48,5 @@ typedef struct {
 } peerset_refused_t;
 void peerset_set_refused(peerset_t *self, const peerset_refused_t *refused);
 
-size_t peerset_size(const peerset_t *self);
 
 #endif
