@@ -12,14 +12,14 @@
 #include <string.h>
 
 static bool
-s_op_is(const handler_request_t *req, const char *name)
+s_op_is(const handlers_request_t *req, const char *name)
 {
     return strlen(name) == req->op_len && memcmp(name, req->op, req->op_len) == 0;
 }
 
 int
-handler_parse(const void *data, size_t len, msgpack_unpacked *u, handler_request_t *req,
-              char why[PDB_ERRMSG_MAX])
+handlers_parse(const void *data, size_t len, msgpack_unpacked *u, handlers_request_t *req,
+               char why[PDB_ERRMSG_MAX])
 {
     memset(req, 0, sizeof *req);
     if (mpk_parse(data, len, u))
@@ -44,7 +44,7 @@ handler_parse(const void *data, size_t len, msgpack_unpacked *u, handler_request
 }
 
 bool
-handler_is_read(const handler_request_t *req)
+handlers_is_read(const handlers_request_t *req)
 {
     return s_op_is(req, "ping") || s_op_is(req, "stats");
 }
@@ -72,7 +72,7 @@ s_pack_id_seq(mpk_out_t *out, const pdb_id_t *id, uint64_t seq)
 }
 
 static int
-s_write(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args, mpk_out_t *out,
+s_write(const handlers_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args, mpk_out_t *out,
         char *why)
 {
     const msgpack_object *a = args->via.array.ptr;
@@ -97,7 +97,7 @@ s_write(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args, mpk_
 }
 
 static int
-s_reinforce(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args,
+s_reinforce(const handlers_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args,
             mpk_out_t *out, char *why)
 {
     pdb_id_t id;
@@ -111,7 +111,7 @@ s_reinforce(const handler_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args,
 }
 
 static int
-s_stats(const handler_ctx_t *ctx, mpk_out_t *out)
+s_stats(const handlers_ctx_t *ctx, mpk_out_t *out)
 {
     MDB_txn *txn;
     int rc = store_read_begin(ctx->ingest.store, &txn);
@@ -142,8 +142,8 @@ s_stats(const handler_ctx_t *ctx, mpk_out_t *out)
 }
 
 int
-handler_run(const handler_ctx_t *ctx, MDB_txn *txn, const handler_request_t *req,
-            mpk_out_t *out, char why[PDB_ERRMSG_MAX])
+handlers_run(const handlers_ctx_t *ctx, MDB_txn *txn, const handlers_request_t *req,
+             mpk_out_t *out, char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
     if (s_op_is(req, "ping"))

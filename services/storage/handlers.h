@@ -14,26 +14,26 @@ typedef struct {
     ingest_t ingest;
     storage_stats_t *stats;
     uint64_t wall_ms;        // one clock reading per group
-} handler_ctx_t;
+} handlers_ctx_t;
 
 typedef struct {
     uint64_t request_id;
     const char *op;
     size_t op_len;
     const msgpack_object *args;
-} handler_request_t;
+} handlers_request_t;
 
 //  Decodes the envelope into req (pointing into u, which the caller
 //  destroys when the return is 0). Returns 0 or PDB_EPROTO with why.
-int handler_parse(const void *data, size_t len, msgpack_unpacked *u, handler_request_t *req,
-                  char why[PDB_ERRMSG_MAX]);
+int handlers_parse(const void *data, size_t len, msgpack_unpacked *u, handlers_request_t *req,
+                   char why[PDB_ERRMSG_MAX]);
 
 //  True for operations that never write (answered without a transaction).
-bool handler_is_read(const handler_request_t *req);
+bool handlers_is_read(const handlers_request_t *req);
 
 //  Runs req in txn (NULL for reads), packing its result into out.
 //  Returns 0 or a PDB_* code with why filled; the caller aborts txn then.
-int handler_run(const handler_ctx_t *ctx, MDB_txn *txn, const handler_request_t *req,
-                mpk_out_t *out, char why[PDB_ERRMSG_MAX]);
+int handlers_run(const handlers_ctx_t *ctx, MDB_txn *txn, const handlers_request_t *req,
+                 mpk_out_t *out, char why[PDB_ERRMSG_MAX]);
 
 #endif

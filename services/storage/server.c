@@ -25,7 +25,7 @@ typedef struct {
     zsock_t *sock;              // borrowed: the socket the request came on
     zframe_t *identity;
     zframe_t *body;
-    handler_request_t req;
+    handlers_request_t req;
     msgpack_unpacked unpacked;
     bool parsed;
     int rc;
@@ -207,17 +207,17 @@ s_drain(server_t *self)
 //  Returns true when the request wrote (ran in a nested transaction that
 //  committed into the group's).
 static bool
-s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handler_ctx_t *ctx)
+s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handlers_ctx_t *ctx)
 {
     if (p->rc)
         return false;
-    p->rc = handler_parse(zframe_data(p->body), zframe_size(p->body), &p->unpacked, &p->req,
-                          p->why);
+    p->rc = handlers_parse(zframe_data(p->body), zframe_size(p->body), &p->unpacked, &p->req,
+                           p->why);
     if (p->rc)
         return false;
     p->parsed = true;
-    if (handler_is_read(&p->req)) {
-        p->rc = handler_run(ctx, NULL, &p->req, &p->result, p->why);
+    if (handlers_is_read(&p->req)) {
+        p->rc = handlers_run(ctx, NULL, &p->req, &p->result, p->why);
         return false;
     }
     //  LMDB leaves child unset when the begin fails: there is nothing to abort.
@@ -227,7 +227,7 @@ s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handler_ctx_t *
         snprintf(p->why, sizeof p->why, "cannot begin a transaction: %s", pdb_strerror(p->rc));
         return false;
     }
-    p->rc = handler_run(ctx, child, &p->req, &p->result, p->why);
+    p->rc = handlers_run(ctx, child, &p->req, &p->result, p->why);
     if (p->rc)
         mdb_txn_abort(child);          // this request alone is rolled back
     else
@@ -300,7 +300,7 @@ s_fail_all(server_t *self, size_t n, int rc)
 static int
 s_commit_group(server_t *self, size_t n, s_group_t *out)
 {
-    handler_ctx_t ctx = {
+    handlers_ctx_t ctx = {
         .ingest = { self->node->store, self->node->instance_id, &self->node->hlc,
                     self->opts.policy, self->opts.overrides, self->opts.overrides_n, NULL },
         .stats = &self->stats,
@@ -339,7 +339,7 @@ s_fail_writes(server_t *self, size_t n, int rc)
 {
     for (size_t i = 0; i < n; i++) {
         s_pending_t *p = &self->pending[i];
-        if (p->rc == 0 && p->parsed && !handler_is_read(&p->req)) {
+        if (p->rc == 0 && p->parsed && !handlers_is_read(&p->req)) {
             p->rc = rc;
             snprintf(p->why, sizeof p->why, "commit failed: %s", pdb_strerror(rc));
             mpk_out_release(&p->result);

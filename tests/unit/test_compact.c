@@ -43,13 +43,13 @@ s_call(fx_node_t *n, const char *op, const mpk_out_t *args)
     sproto_pack_request(&req.pk, 1, op, args->buf.data, args->buf.size);
     assert_int_equal(mpk_out_status(&req), 0);
     msgpack_unpacked u;
-    handler_request_t hr;
-    assert_int_equal(handler_parse(req.buf.data, req.buf.size, &u, &hr, r.why), 0);
-    handler_ctx_t ctx = { n->ing, &r.stats, clock_wall_ms() };
+    handlers_request_t hr;
+    assert_int_equal(handlers_parse(req.buf.data, req.buf.size, &u, &hr, r.why), 0);
+    handlers_ctx_t ctx = { n->ing, &r.stats, clock_wall_ms() };
     mpk_out_t out;
     mpk_out_init(&out);
     MDB_txn *txn = fx_write_begin(n);
-    r.rc = handler_run(&ctx, txn, &hr, &out, r.why);
+    r.rc = handlers_run(&ctx, txn, &hr, &out, r.why);
     if (r.rc == 0) {
         assert_int_equal(mdb_txn_commit(txn), 0);
         msgpack_unpacked res;

@@ -725,14 +725,14 @@ s_handle(fx_node_t *n, const char *op, const mpk_out_t *args, char *why)
     mpk_out_init(&req);
     sproto_pack_request(&req.pk, 7, op, args->buf.data, args->buf.size);
     msgpack_unpacked u;
-    handler_request_t hr;
-    assert_int_equal(handler_parse(req.buf.data, req.buf.size, &u, &hr, why), 0);
+    handlers_request_t hr;
+    assert_int_equal(handlers_parse(req.buf.data, req.buf.size, &u, &hr, why), 0);
     storage_stats_t stats = { 0 };
-    handler_ctx_t ctx = { n->ing, &stats, clock_wall_ms() };
+    handlers_ctx_t ctx = { n->ing, &stats, clock_wall_ms() };
     mpk_out_t out;
     mpk_out_init(&out);
     MDB_txn *txn = fx_write_begin(n);
-    int rc = handler_run(&ctx, txn, &hr, &out, why);
+    int rc = handlers_run(&ctx, txn, &hr, &out, why);
     if (rc == 0)
         assert_int_equal(mdb_txn_commit(txn), 0);
     else
