@@ -61,7 +61,7 @@ struct serve {
     zsock_t *relay;                 // DATA/sync-relay.sock: HTTP peers, via the gateways
     authz_t *authz;                 // what each authenticated peer may do
     zap_t *zap;                     // admits configured keys (with a key pair)
-    ssess_table_t *sessions;
+    snapshot_session_table_t *sessions;
     inbound_t *inbound;
     s_parked_t *parked[SERVE_PARKED_MAX];
     size_t parked_n;
@@ -552,32 +552,32 @@ s_split_bins(const uint8_t *p, size_t len, size_t count, sync_blob_t *out)
     return off == len ? 0 : PDB_ECORRUPT;
 }
 
-static ssess_t *
+static snapshot_session_t *
 s_session(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
 {
-    ssess_t *session = NULL;
+    snapshot_session_t *session = NULL;
     if (msg->page_token) {
-        session = ssess_find(self->sessions, msg->page_token, msg->page_token_len, &msg->from,
-                             s_mono(self));
+        session = snapshot_session_find(self->sessions, msg->page_token, msg->page_token_len,
+                                        &msg->from, s_mono(self));
         if (!session)
             s_error(self, route, SYNC_ERR_BAD_REQUEST, "snapshot session unknown or expired; "
                     "start again without page_token");
         return session;
     }
-    int rc = ssess_open(self->sessions, &msg->from, msg->collectives, msg->collectives_n,
-                        s_mono(self), &session);
+    int rc = snapshot_session_open(self->sessions, &msg->from, msg->collectives,
+                                   msg->collectives_n, s_mono(self), &session);
     if (rc == PDB_EFULL)
         s_error(self, route, SYNC_ERR_BUSY, "%d snapshot sessions are running; retry later",
-                SSESS_MAX);
+                SNAPSHOT_SESSION_MAX);
     else if (rc)
         s_error(self, route, SYNC_ERR_INTERNAL, "cannot start a snapshot: %s", pdb_strerror(rc));
     else {
         //  The caller will pull from snapshot_seq: hold the WAL above it.
-        inbound_note(self->inbound, &msg->from, ssess_seq(session), s_mono(self),
+        inbound_note(self->inbound, &msg->from, snapshot_session_seq(session), s_mono(self),
                      self->ctx->env->wall_ms(self->ctx->env->ctx));
         log_i("syncer", "snapshot session started token=%.8s entities=%llu snapshot_seq=%llu",
-              ssess_token(session), (unsigned long long) ssess_total(session),
-              (unsigned long long) ssess_seq(session));
+              snapshot_session_token(session), (unsigned long long) snapshot_session_total(session),
+              (unsigned long long) snapshot_session_seq(session));
     }
     return rc ? NULL : session;
 }
@@ -591,15 +591,15 @@ s_snapshot(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
         s_error(self, route, SYNC_ERR_BAD_REQUEST, "max_entities must be at least 1");
         return;
     }
-    ssess_t *session = s_session(self, route, msg);
+    snapshot_session_t *session = s_session(self, route, msg);
     if (!session)
         return;
     mpk_out_t ents;
     mpk_out_init(&ents);
     size_t count = 0;
     bool done = false;
-    int rc = ssess_page(session, &self->ctx->self, msg->max_changes,
-                        SERVE_MAX_BATCH_BYTES - (64u << 10), &ents, &count, &done);
+    int rc = snapshot_session_page(session, &self->ctx->self, msg->max_changes,
+                                   SERVE_MAX_BATCH_BYTES - (64u << 10), &ents, &count, &done);
     sync_blob_t *blobs = calloc(count ? count : 1, sizeof *blobs);
     if (!rc)
         rc = mpk_out_status(&ents) ? -ENOMEM : blobs ? 0 : -ENOMEM;
@@ -611,18 +611,19 @@ s_snapshot(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
     else if (rc)
         s_error(self, route, SYNC_ERR_INTERNAL, "snapshot page failed: %s", pdb_strerror(rc));
     else {
-        const vv_t *vector = ssess_vector(session);
-        const char *token = done ? NULL : ssess_token(session);
+        const vv_t *vector = snapshot_session_vector(session);
+        const char *token = done ? NULL : snapshot_session_token(session);
         sync_msg_t reply = {
             .op = SYNC_SNAPSHOT_OK, .changes = blobs, .changes_n = count,
             .page_token = token, .page_token_len = token ? strlen(token) : 0,
-            .total = ssess_total(session), .done = done, .snapshot_seq = ssess_seq(session),
+            .total = snapshot_session_total(session), .done = done,
+            .snapshot_seq = snapshot_session_seq(session),
             .vector = vector->entries, .vector_n = vector->n, .has_vector = true,
         };
         s_send(self, route, &reply);
     }
     if (rc || done)
-        ssess_close(self->sessions, session);
+        snapshot_session_close(self->sessions, session);
     free(blobs);
     mpk_out_release(&ents);
 }
@@ -806,7 +807,7 @@ serve_tick(serve_t *self)
     snprintf(why, sizeof why, "storage did not apply the batch within %d ms",
              SERVE_APPLY_TIMEOUT_MS);
     s_pushes_expire(self, now, false, why);
-    ssess_expire(self->sessions, now);
+    snapshot_session_expire(self->sessions, now);
     //  Through the applier, without waiting: the loop never blocks on storage.
     inbound_flush(self->inbound, self->applier, now, false, false);
     uint64_t next = SERVE_TICK_MS;
@@ -890,7 +891,7 @@ serve_new(const synctx_t *ctx, sclient_t *storage, const char *bind, const char 
         return NULL;
     self->ctx = ctx;
     self->storage = storage;
-    self->sessions = ssess_table_new(ctx->store);
+    self->sessions = snapshot_session_table_new(ctx->store);
     self->inbound = inbound_new();
     self->applier = sclient_new(ctx->storage_endpoint, SERVE_APPLY_TIMEOUT_MS);
     self->router = s_router();
@@ -965,7 +966,7 @@ serve_destroy(serve_t **self_p)
     sclient_destroy(&self->applier);
     if (self->inbound && self->storage)
         inbound_flush(self->inbound, self->storage, s_mono(self), true, true);
-    ssess_table_destroy(&self->sessions);
+    snapshot_session_table_destroy(&self->sessions);
     inbound_destroy(&self->inbound);
     zsock_destroy(&self->router);
     zsock_destroy(&self->relay);

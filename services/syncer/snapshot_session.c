@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ssess {
+struct snapshot_session {
     store_t *store;
-    char token[SSESS_TOKEN_LEN + 1];
+    char token[SNAPSHOT_SESSION_TOKEN_LEN + 1];
     pdb_id_t source;
     MDB_txn *txn;
     pdb_id_t *filter;
@@ -19,24 +19,24 @@ struct ssess {
     uint64_t used_mono;
 };
 
-struct ssess_table {
+struct snapshot_session_table {
     store_t *store;
-    ssess_t *sessions[SSESS_MAX];
+    snapshot_session_t *sessions[SNAPSHOT_SESSION_MAX];
 };
 
-ssess_table_t *
-ssess_table_new(store_t *store)
+snapshot_session_table_t *
+snapshot_session_table_new(store_t *store)
 {
-    ssess_table_t *self = calloc(1, sizeof *self);
+    snapshot_session_table_t *self = calloc(1, sizeof *self);
     if (self)
         self->store = store;
     return self;
 }
 
 static void
-s_free(ssess_t **s_p)
+s_free(snapshot_session_t **s_p)
 {
-    ssess_t *s = *s_p;
+    snapshot_session_t *s = *s_p;
     if (!s)
         return;
     if (s->txn)
@@ -48,20 +48,20 @@ s_free(ssess_t **s_p)
 }
 
 void
-ssess_table_destroy(ssess_table_t **self_p)
+snapshot_session_table_destroy(snapshot_session_table_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    for (size_t i = 0; i < SSESS_MAX; i++)
+    for (size_t i = 0; i < SNAPSHOT_SESSION_MAX; i++)
         s_free(&(*self_p)->sessions[i]);
     free(*self_p);
     *self_p = NULL;
 }
 
 static int
-s_token(char out[SSESS_TOKEN_LEN + 1])
+s_token(char out[SNAPSHOT_SESSION_TOKEN_LEN + 1])
 {
-    uint8_t raw[SSESS_TOKEN_LEN / 2];
+    uint8_t raw[SNAPSHOT_SESSION_TOKEN_LEN / 2];
     int rc = clock_random(raw, sizeof raw);
     if (rc)
         return rc;
@@ -72,7 +72,7 @@ s_token(char out[SSESS_TOKEN_LEN + 1])
 
 //  The consistent view: meta, vector and total from the session's txn.
 static int
-s_fill(ssess_table_t *self, ssess_t *s)
+s_fill(snapshot_session_table_t *self, snapshot_session_t *s)
 {
     int rc = store_read_begin(self->store, &s->txn);
     store_meta_t meta;
@@ -89,36 +89,38 @@ s_fill(ssess_table_t *self, ssess_t *s)
 
 //  A slot for a new session of source: the one source already had (a
 //  caller restarting its snapshot ends the old one), a free one, or, when
-//  all are taken, the one idle longest if idle SSESS_EVICT_IDLE_MS or more
+//  all are taken, the one idle longest if idle SNAPSHOT_SESSION_EVICT_IDLE_MS or more
 //  (a caller that opened sessions and never read them cannot keep others
-//  out). SSESS_MAX when none.
+//  out). SNAPSHOT_SESSION_MAX when none.
 static size_t
-s_slot_for(ssess_table_t *self, const pdb_id_t *source, uint64_t mono_ms)
+s_slot_for(snapshot_session_table_t *self, const pdb_id_t *source, uint64_t mono_ms)
 {
-    size_t free_slot = SSESS_MAX, idlest = SSESS_MAX;
-    for (size_t i = 0; i < SSESS_MAX; i++) {
-        ssess_t *s = self->sessions[i];
+    size_t free_slot = SNAPSHOT_SESSION_MAX, idlest = SNAPSHOT_SESSION_MAX;
+    for (size_t i = 0; i < SNAPSHOT_SESSION_MAX; i++) {
+        snapshot_session_t *s = self->sessions[i];
         if (s && pdb_id_cmp(&s->source, source) == 0)
             return i;
-        if (!s && free_slot == SSESS_MAX)
+        if (!s && free_slot == SNAPSHOT_SESSION_MAX)
             free_slot = i;
-        if (s && (idlest == SSESS_MAX || s->used_mono < self->sessions[idlest]->used_mono))
+        if (s && (idlest == SNAPSHOT_SESSION_MAX
+                  || s->used_mono < self->sessions[idlest]->used_mono))
             idlest = i;
     }
-    if (free_slot < SSESS_MAX)
+    if (free_slot < SNAPSHOT_SESSION_MAX)
         return free_slot;
-    ssess_t *s = self->sessions[idlest];
-    if (mono_ms >= s->used_mono + SSESS_EVICT_IDLE_MS)
+    snapshot_session_t *s = self->sessions[idlest];
+    if (mono_ms >= s->used_mono + SNAPSHOT_SESSION_EVICT_IDLE_MS)
         return idlest;
-    return SSESS_MAX;
+    return SNAPSHOT_SESSION_MAX;
 }
 
 int
-ssess_open(ssess_table_t *self, const pdb_id_t *source, const pdb_id_t *filter,
-           size_t filter_n, uint64_t mono_ms, ssess_t **out)
+snapshot_session_open(snapshot_session_table_t *self, const pdb_id_t *source,
+                      const pdb_id_t *filter, size_t filter_n, uint64_t mono_ms,
+                      snapshot_session_t **out)
 {
     size_t slot = s_slot_for(self, source, mono_ms);
-    if (slot == SSESS_MAX)
+    if (slot == SNAPSHOT_SESSION_MAX)
         return PDB_EFULL;
     if (self->sessions[slot]) {
         log_i("syncer", "snapshot session ended token=%.8s idle_ms=%llu: its slot is taken "
@@ -126,7 +128,7 @@ ssess_open(ssess_table_t *self, const pdb_id_t *source, const pdb_id_t *filter,
               (unsigned long long) (mono_ms - self->sessions[slot]->used_mono));
         s_free(&self->sessions[slot]);
     }
-    ssess_t *s = calloc(1, sizeof *s);
+    snapshot_session_t *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->store = self->store;
@@ -151,13 +153,13 @@ ssess_open(ssess_table_t *self, const pdb_id_t *source, const pdb_id_t *filter,
     return 0;
 }
 
-ssess_t *
-ssess_find(ssess_table_t *self, const char *token, size_t len, const pdb_id_t *source,
-           uint64_t mono_ms)
+snapshot_session_t *
+snapshot_session_find(snapshot_session_table_t *self, const char *token, size_t len,
+                      const pdb_id_t *source, uint64_t mono_ms)
 {
-    for (size_t i = 0; i < SSESS_MAX; i++) {
-        ssess_t *s = self->sessions[i];
-        if (s && len == SSESS_TOKEN_LEN && memcmp(s->token, token, len) == 0
+    for (size_t i = 0; i < SNAPSHOT_SESSION_MAX; i++) {
+        snapshot_session_t *s = self->sessions[i];
+        if (s && len == SNAPSHOT_SESSION_TOKEN_LEN && memcmp(s->token, token, len) == 0
             && pdb_id_cmp(&s->source, source) == 0) {
             s->used_mono = mono_ms;
             return s;
@@ -167,27 +169,27 @@ ssess_find(ssess_table_t *self, const char *token, size_t len, const pdb_id_t *s
 }
 
 int
-ssess_page(ssess_t *session, const pdb_id_t *self_id, size_t max_entities, size_t max_bytes,
-           mpk_out_t *out, size_t *count, bool *done)
+snapshot_session_page(snapshot_session_t *session, const pdb_id_t *self_id, size_t max_entities,
+                      size_t max_bytes, mpk_out_t *out, size_t *count, bool *done)
 {
-    return snapshot_page(session->store, session->txn, session->filter, session->filter_n, &session->pos,
-                         max_entities, max_bytes, self_id, &out->pk, count, done);
+    return snapshot_page(session->store, session->txn, session->filter, session->filter_n,
+                         &session->pos, max_entities, max_bytes, self_id, &out->pk, count, done);
 }
 
 void
-ssess_close(ssess_table_t *self, ssess_t *session)
+snapshot_session_close(snapshot_session_table_t *self, snapshot_session_t *session)
 {
-    for (size_t i = 0; i < SSESS_MAX; i++)
+    for (size_t i = 0; i < SNAPSHOT_SESSION_MAX; i++)
         if (self->sessions[i] == session)
             s_free(&self->sessions[i]);
 }
 
 void
-ssess_expire(ssess_table_t *self, uint64_t mono_ms)
+snapshot_session_expire(snapshot_session_table_t *self, uint64_t mono_ms)
 {
-    for (size_t i = 0; i < SSESS_MAX; i++) {
-        ssess_t *s = self->sessions[i];
-        if (s && mono_ms >= s->used_mono + SSESS_IDLE_MS) {
+    for (size_t i = 0; i < SNAPSHOT_SESSION_MAX; i++) {
+        snapshot_session_t *s = self->sessions[i];
+        if (s && mono_ms >= s->used_mono + SNAPSHOT_SESSION_IDLE_MS) {
             log_i("syncer", "snapshot session expired token=%.8s idle_ms=%llu", s->token,
                   (unsigned long long) (mono_ms - s->used_mono));
             s_free(&self->sessions[i]);
@@ -196,15 +198,15 @@ ssess_expire(ssess_table_t *self, uint64_t mono_ms)
 }
 
 size_t
-ssess_count(const ssess_table_t *self)
+snapshot_session_count(const snapshot_session_table_t *self)
 {
     size_t n = 0;
-    for (size_t i = 0; i < SSESS_MAX; i++)
+    for (size_t i = 0; i < SNAPSHOT_SESSION_MAX; i++)
         n += self->sessions[i] != NULL;
     return n;
 }
 
-const char *ssess_token(const ssess_t *s) { return s->token; }
-uint64_t ssess_total(const ssess_t *s) { return s->total; }
-uint64_t ssess_seq(const ssess_t *s) { return s->seq; }
-const vv_t *ssess_vector(const ssess_t *s) { return &s->vector; }
+const char *snapshot_session_token(const snapshot_session_t *s) { return s->token; }
+uint64_t snapshot_session_total(const snapshot_session_t *s) { return s->total; }
+uint64_t snapshot_session_seq(const snapshot_session_t *s) { return s->seq; }
+const vv_t *snapshot_session_vector(const snapshot_session_t *s) { return &s->vector; }

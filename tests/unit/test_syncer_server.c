@@ -869,41 +869,39 @@ test_filtered_initial_sync_takes_no_vector(void **state)
 
 //  Snapshot sessions: one per caller (starting again ends the first), and
 //  with every slot taken by sessions nobody reads (made-up ids cost
-//  nothing), a new caller waits only SSESS_EVICT_IDLE_MS, not the expiry.
+//  nothing), a new caller waits only SNAPSHOT_SESSION_EVICT_IDLE_MS, not the expiry.
 static void
 test_snapshot_sessions_are_one_per_caller_and_idle_ones_yield(void **state)
 {
     s_world_t *w = *state;
     s_write(&w->a, NULL, "snap");
-    ssess_table_t *table = ssess_table_new(w->a.node->store);
+    snapshot_session_table_t *table = snapshot_session_table_new(w->a.node->store);
     assert_non_null(table);
     uint64_t t = 1000000;
-    ssess_t *s = NULL;
+    snapshot_session_t *s = NULL;
     pdb_id_t caller;
-    for (int i = 0; i < SSESS_MAX; i++) {
+    for (int i = 0; i < SNAPSHOT_SESSION_MAX; i++) {
         memset(caller.b, 0x10 + i, sizeof caller.b);
-        assert_int_equal(ssess_open(table, &caller, NULL, 0, t + (uint64_t) i, &s), 0);
+        assert_int_equal(snapshot_session_open(table, &caller, NULL, 0, t + (uint64_t) i, &s), 0);
     }
     //  The last caller starts again: still one session of it.
-    assert_int_equal(ssess_open(table, &caller, NULL, 0, t + 100, &s), 0);
-    assert_int_equal(ssess_count(table), SSESS_MAX);
+    assert_int_equal(snapshot_session_open(table, &caller, NULL, 0, t + 100, &s), 0);
+    assert_int_equal(snapshot_session_count(table), SNAPSHOT_SESSION_MAX);
     pdb_id_t late;
     memset(late.b, 0x77, sizeof late.b);
-    assert_int_equal(ssess_open(table, &late, NULL, 0, t + SSESS_EVICT_IDLE_MS - 1, &s),
-                     PDB_EFULL);
+    uint64_t evict = t + SNAPSHOT_SESSION_EVICT_IDLE_MS;
+    assert_int_equal(snapshot_session_open(table, &late, NULL, 0, evict - 1, &s), PDB_EFULL);
     //  The first caller starts again and reads on: it keeps its slot.
     pdb_id_t first;
     memset(first.b, 0x10, sizeof first.b);
-    assert_int_equal(ssess_open(table, &first, NULL, 0, t + SSESS_EVICT_IDLE_MS, &s), 0);
-    const char *token = ssess_token(s);
-    assert_non_null(ssess_find(table, token, strlen(token), &first,
-                               t + SSESS_EVICT_IDLE_MS + 1));
+    assert_int_equal(snapshot_session_open(table, &first, NULL, 0, evict, &s), 0);
+    const char *token = snapshot_session_token(s);
+    assert_non_null(snapshot_session_find(table, token, strlen(token), &first, evict + 1));
     //  Idle long enough, the second caller's session yields to the late one.
-    assert_int_equal(ssess_open(table, &late, NULL, 0, t + SSESS_EVICT_IDLE_MS + 2, &s), 0);
-    assert_int_equal(ssess_count(table), SSESS_MAX);
-    assert_non_null(ssess_find(table, token, strlen(token), &first,
-                               t + SSESS_EVICT_IDLE_MS + 3));
-    ssess_table_destroy(&table);
+    assert_int_equal(snapshot_session_open(table, &late, NULL, 0, evict + 2, &s), 0);
+    assert_int_equal(snapshot_session_count(table), SNAPSHOT_SESSION_MAX);
+    assert_non_null(snapshot_session_find(table, token, strlen(token), &first, evict + 3));
+    snapshot_session_table_destroy(&table);
 }
 
 static void
