@@ -7,7 +7,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "log.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 
 #include <assert.h>
 #include <czmq.h>

@@ -13,7 +13,7 @@
 #define GW_SYNCRELAY_H
 
 #include "http.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 
 #include <stddef.h>
 

@@ -4,7 +4,7 @@
 #include "peers.h"
 #include "sproto.h"
 #include "state.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 #include "wal.h"
 
 #include <errno.h>

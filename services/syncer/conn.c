@@ -309,12 +309,12 @@ s_hello_reply(conn_t *self, const sync_msg_t *msg, char *why)
 {
     char id[PDB_ID_STR_LEN + 1];
     if (msg->op == SYNC_ERROR) {
-        snprintf(why, PDB_ERRMSG_MAX, "hello refused: %s: %.*s", sync_err_name(msg->error),
+        snprintf(why, PDB_ERRMSG_MAX, "hello refused: %s: %.*s", sync_msg_err_name(msg->error),
                  (int) msg->detail_len, msg->detail);
         return PDB_EPROTO;
     }
     if (msg->op != SYNC_HELLO_OK) {
-        snprintf(why, PDB_ERRMSG_MAX, "hello answered with %s", sync_op_name(msg->op));
+        snprintf(why, PDB_ERRMSG_MAX, "hello answered with %s", sync_msg_op_name(msg->op));
         return PDB_EPROTO;
     }
     if (!msg->accepted) {
@@ -438,16 +438,16 @@ s_check_reply(conn_t *self, sync_op_t op, sync_op_t expect, link_reply_t *reply,
     bool other = pdb_id_cmp(&msg->from, &self->responder) != 0;
     if (msg->op == SYNC_ERROR) {
         *remote = msg->error;
-        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s: %s: %.*s", sync_op_name(op),
-                 sync_err_name(msg->error), (int) msg->detail_len, msg->detail);
+        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s: %s: %.*s", sync_msg_op_name(op),
+                 sync_msg_err_name(msg->error), (int) msg->detail_len, msg->detail);
         //  An error naming another responder is a replaced peer too.
         if (other && !pdb_id_is_nil(&msg->from))
             self->ready = false;
         rc = PDB_EPROTO;
     }
     else if (msg->op != expect) {
-        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s with %s", sync_op_name(op),
-                 sync_op_name(msg->op));
+        snprintf(why, PDB_ERRMSG_MAX, "peer answered %s with %s", sync_msg_op_name(op),
+                 sync_msg_op_name(msg->op));
         rc = PDB_EPROTO;
     }
     else if (other) {

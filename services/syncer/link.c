@@ -219,10 +219,10 @@ s_reply(link_t *self, sync_op_t op, int64_t deadline, int timeout_ms, link_cance
         s_reset(self);
         if (rc == 0)
             snprintf(why, PDB_ERRMSG_MAX, "peer %s did not answer %s within %d ms",
-                     self->address, sync_op_name(op), timeout_ms);
+                     self->address, sync_msg_op_name(op), timeout_ms);
         else if (rc == -EPIPE)
             snprintf(why, PDB_ERRMSG_MAX, "peer %s disconnected before answering %s",
-                     self->address, sync_op_name(op));
+                     self->address, sync_msg_op_name(op));
         return rc == 0 || rc == -EPIPE ? PDB_EUNAVAIL : rc;
     }
     rc = s_receive(self, reply, why);
@@ -250,7 +250,7 @@ s_http_send(link_t *self, const sync_msg_t *req, char *why)
     sync_msg_pack(&out.pk, req);
     int rc = mpk_out_status(&out);
     if (!rc)
-        rc = lhttp_send(self->http, sync_op_name(req->op), out.buf.data, out.buf.size, why);
+        rc = lhttp_send(self->http, sync_msg_op_name(req->op), out.buf.data, out.buf.size, why);
     mpk_out_release(&out);
     self->http_op = req->op;
     return rc;
@@ -279,7 +279,7 @@ s_http_reply(link_t *self, int timeout_ms, link_cancel_t *cancel, link_reply_t *
         char detail[PDB_ERRMSG_MAX];
         snprintf(detail, sizeof detail, "%s", why);
         snprintf(why, PDB_ERRMSG_MAX, "peer %.100s answered %s with HTTP %u and no sync "
-                 "message: %.100s", self->address, sync_op_name(self->http_op), status, detail);
+                 "message: %.100s", self->address, sync_msg_op_name(self->http_op), status, detail);
         return status == 200 ? rc : PDB_EUNAVAIL;
     }
     return 0;

@@ -11,7 +11,7 @@
 #define PDB_SYNCER_LINK_H
 
 #include "err.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 
 #include <czmq.h>
 #include <signal.h>

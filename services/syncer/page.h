@@ -18,7 +18,7 @@
 #define PDB_SYNCER_PAGE_H
 
 #include "store.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 #include "vv.h"
 
 #include <stdbool.h>

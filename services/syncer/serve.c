@@ -92,7 +92,7 @@ s_note_refused(serve_t *self, const pdb_id_t *from, sync_op_t op, const char *de
     uint64_t count = inbound_refused(self->inbound, from, detail, s_mono(self), s_wall(self));
     //  Once per caller at warning level: a caller cannot flood the log.
     log_emit(count == 1 ? LOGL_WARN : LOGL_DEBUG, "syncer", "%s refused source=%s "
-             "refused=%llu: %s", sync_op_name(op), id, (unsigned long long) count, detail);
+             "refused=%llu: %s", sync_msg_op_name(op), id, (unsigned long long) count, detail);
 }
 
 //  --------------------------------------------------------------------------
@@ -113,7 +113,7 @@ s_send(serve_t *self, const s_route_t *route, sync_msg_t *reply)
         zmsg_addmem(msg, out.buf.data, out.buf.size);
         //  A caller that went away is simply not answered.
         if (zmsg_send(&msg, route->sock) != 0)
-            log_d("syncer", "reply dropped op=%s", sync_op_name(reply->op));
+            log_d("syncer", "reply dropped op=%s", sync_msg_op_name(reply->op));
     }
     zmsg_destroy(&msg);
     mpk_out_release(&out);
@@ -131,7 +131,7 @@ s_error(serve_t *self, const s_route_t *route, sync_err_t code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    log_d("syncer", "request refused code=%s detail=%s", sync_err_name(code), detail);
+    log_d("syncer", "request refused code=%s detail=%s", sync_msg_err_name(code), detail);
     sync_msg_t reply = { .op = SYNC_ERROR, .error = code, .detail = detail,
                          .detail_len = strlen(detail) };
     s_send(self, route, &reply);
@@ -158,12 +158,12 @@ s_check_target(serve_t *self, const s_route_t *route, const sync_msg_t *msg)
     if (!msg->has_target || pdb_id_cmp(&msg->target, &self->ctx->self) != 0) {
         pdb_id_format(&msg->target, got);
         s_error(self, route, SYNC_ERR_BAD_REQUEST, "%s names target %s but this node is %s: "
-                "nothing applied; say hello again", sync_op_name(msg->op), got, want);
+                "nothing applied; say hello again", sync_msg_op_name(msg->op), got, want);
         return false;
     }
     if (pdb_id_cmp(&msg->from, &self->ctx->self) == 0) {
         s_error(self, route, SYNC_ERR_BAD_REQUEST, "%s comes from this node itself (%s)",
-                sync_op_name(msg->op), want);
+                sync_msg_op_name(msg->op), want);
         return false;
     }
     return true;
@@ -681,7 +681,7 @@ s_dispatch(serve_t *self, s_route_t *route, zframe_t *payload)
     case SYNC_SNAPSHOT: s_snapshot(self, route, &msg); break;
     default:
         s_error(self, route, SYNC_ERR_BAD_REQUEST, "'%s' is a reply, not a request",
-                sync_op_name(msg.op));
+                sync_msg_op_name(msg.op));
     }
     sync_msg_release(&msg);
 }

@@ -8,7 +8,7 @@
 #include "err.h"
 #include "mpk.h"
 #include "sclient.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 #include "vv.h"
 
 #include <stdbool.h>

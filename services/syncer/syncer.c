@@ -7,7 +7,7 @@
 #include "clock.h"
 #include "mpk.h"
 #include "sclient.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 #include "syncstat.h"
 
 #include <czmq.h>

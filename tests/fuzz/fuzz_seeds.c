@@ -9,7 +9,7 @@
 #include "clock.h"
 #include "mpk.h"
 #include "sync_fixture.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

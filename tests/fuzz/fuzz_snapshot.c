@@ -1,5 +1,5 @@
 /*  fuzz_snapshot.c - the snapshot page reader: a peer's snapshot_ok message
-    (common/syncmsg.h) installed into a real store the way the syncer hands
+    (common/sync_msg.h) installed into a real store the way the syncer hands
     it to storage ("install", services/storage/install.h): every entity
     decoded (change_decode), read and checked as a whole-entity state
     (common/state.c), then merged, in a write transaction that is
@@ -12,7 +12,7 @@
 #include "install.h"
 #include "mpk.h"
 #include "node.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 #include "testkit.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/*  fuzz_syncmsg.c - one sync protocol message (common/syncmsg.h), the
+/*  fuzz_sync_msg.c - one sync protocol message (common/sync_msg.h), the
     bytes a peer sends over ZeroMQ or HTTP: sync_msg_decode, then every
     change it carries (push, pull_ok, snapshot_ok) through change_decode and
     the field checks (fuzz_check.h). A decoded message packs to bytes that
@@ -7,7 +7,7 @@
 #include "err.h"
 #include "fuzz_check.h"
 #include "mpk.h"
-#include "syncmsg.h"
+#include "sync_msg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -34,11 +34,11 @@ s_check_repack(const sync_msg_t *msg)
     int rc = sync_msg_decode(first.buf.data, first.buf.size, &again, why);
     if (rc)
         FUZZ_FAIL("a decoded %s packs to bytes sync_msg_decode refuses: %s",
-                  sync_op_name(msg->op), why);
+                  sync_msg_op_name(msg->op), why);
     s_pack(&again, &second);
     if (first.buf.size != second.buf.size
         || memcmp(first.buf.data, second.buf.data, first.buf.size) != 0)
-        FUZZ_FAIL("a decoded %s does not pack the same way twice", sync_op_name(msg->op));
+        FUZZ_FAIL("a decoded %s does not pack the same way twice", sync_msg_op_name(msg->op));
     sync_msg_release(&again);
     mpk_out_release(&first);
     mpk_out_release(&second);

@@ -227,7 +227,7 @@ def sync_request(address, message, timeout_ms=5000, frames=None, curve=None):
         sock.close()
 
 
-# The sync protocol's version (common/syncmsg.h SYNC_PROTOCOL_VERSION).
+# The sync protocol's version (common/sync_msg.h SYNC_PROTOCOL_VERSION).
 PROTO = 2
 
 

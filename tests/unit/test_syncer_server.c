@@ -530,8 +530,8 @@ s_expect_error(link_reply_t *reply, sync_err_t code, const char *words)
 {
     assert_int_equal(reply->msg.op, SYNC_ERROR);
     if (reply->msg.error != code || !strstr(reply->msg.detail, words))
-        fail_msg("error %s '%.*s', wanted %s '%s'", sync_err_name(reply->msg.error),
-                 (int) reply->msg.detail_len, reply->msg.detail, sync_err_name(code), words);
+        fail_msg("error %s '%.*s', wanted %s '%s'", sync_msg_err_name(reply->msg.error),
+                 (int) reply->msg.detail_len, reply->msg.detail, sync_msg_err_name(code), words);
     link_reply_release(reply);
 }
 

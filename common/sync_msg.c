@@ -1,4 +1,4 @@
-#include "syncmsg.h"
+#include "sync_msg.h"
 #include "bounds.h"
 
 #include <errno.h>
@@ -116,13 +116,13 @@ static const char *const s_errs[] = {
 #define S_ERR_COUNT (sizeof s_errs / sizeof s_errs[0])
 
 const char *
-sync_op_name(sync_op_t op)
+sync_msg_op_name(sync_op_t op)
 {
     return (size_t) op < S_OP_COUNT && s_ops[op].name ? s_ops[op].name : "unknown";
 }
 
 const char *
-sync_err_name(sync_err_t code)
+sync_msg_err_name(sync_err_t code)
 {
     return (size_t) code < S_ERR_COUNT && s_errs[code] ? s_errs[code] : "internal";
 }
@@ -157,7 +157,7 @@ s_pack_value(msgpack_packer *pk, const sync_msg_t *msg, const s_field_t *f)
     switch (f->kind) {
     case K_ID:   mpk_pack_id(pk, AT_C(msg, f->offset, pdb_id_t)); break;
     case K_BOOL: mpk_pack_bool(pk, *AT_C(msg, f->offset, bool)); break;
-    case K_ERR:  mpk_pack_str(pk, sync_err_name(msg->error)); break;
+    case K_ERR:  mpk_pack_str(pk, sync_msg_err_name(msg->error)); break;
     case K_U64:
         mpk_pack_u64(pk, f->max == UINT32_MAX ? *AT_C(msg, f->offset, uint32_t)
                                               : *AT_C(msg, f->offset, uint64_t));

@@ -1,9 +1,9 @@
-/*  syncmsg.h - the sync protocol's messages (docs/sync-protocol.md): one
+/*  sync_msg.h - the sync protocol's messages (docs/sync-protocol.md): one
     MessagePack array [version, op, body] per message, the same bytes over
     ZeroMQ and HTTP. Decoding is bounded and all-or-nothing.
 */
-#ifndef PDB_SYNCMSG_H
-#define PDB_SYNCMSG_H
+#ifndef PDB_SYNC_MSG_H
+#define PDB_SYNC_MSG_H
 
 #include "err.h"
 #include "id.h"
@@ -84,7 +84,7 @@ int sync_msg_decode(const void *data, size_t len, sync_msg_t *msg, char why[PDB_
 
 void sync_msg_release(sync_msg_t *msg);
 
-const char *sync_op_name(sync_op_t op);
-const char *sync_err_name(sync_err_t code);
+const char *sync_msg_op_name(sync_op_t op);
+const char *sync_msg_err_name(sync_err_t code);
 
 #endif
