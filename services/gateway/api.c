@@ -1,4 +1,5 @@
 #include "api.h"
+#include "api_sync.h"
 #include "view.h"
 #include "log.h"
 #include "mpk.h"

@@ -1,11 +1,9 @@
-/*  api.h - the HTTP API's handlers and the helpers they share.
-
-    api.c          shared steps (body parsing, storage calls, read-back) and
-                   the node endpoints: /health, /metrics, /v1/status
-    api_entities.c collectives, experiences, relations, insights
-    api_query.c    search, watch (SSE), digest
-    api_sync.c     sync status and peers (/v1/sync/status, /v1/sync/peers)
-                   and the per-peer /metrics series
+/*  api.h - what the HTTP API's handlers share (api_t, the handler type, the
+    common steps: body parsing, storage calls, read-back) and the node
+    endpoints: /health, /metrics, /v1/status. The other handlers are in
+    api_entities.h (collectives, experiences, relations, insights),
+    api_query.h (search, watch, digest), api_sync.h (sync status and peers)
+    and api_relay.h (the sync protocol over HTTP).
 
     Reads use a fresh LMDB read transaction per request, ended before any
     blocking call; writes go to storage through a pooled client and are
@@ -80,46 +78,5 @@ void api_delete(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t
 void api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-
-//  --- entities (api_entities.c) ---------------------------------------------
-void api_collectives_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_collective_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_collective_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_collective_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_experiences_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_experience_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_experience_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_experience_patch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_experience_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_experience_reinforce(api_t *api, http_req_t *req, const pdb_id_t *id,
-                              http_reply_t *reply);
-void api_experience_relations(api_t *api, http_req_t *req, const pdb_id_t *id,
-                              http_reply_t *reply);
-void api_relation_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_relation_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_relation_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_insight_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_insight_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_insight_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-
-//  --- queries (api_query.c) --------------------------------------------------
-void api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_watch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_digest(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-
-//  --- sync (api_sync.c) ------------------------------------------------------
-void api_sync_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_sync_peers_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_sync_peer_add(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-void api_sync_peer_remove(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-//  POST /v1/sync/{hello,push,pull,snapshot} (api_relay.c): the sync protocol
-//  over HTTP, relayed to the syncer.
-void api_sync_relay(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
-
-//  The per-peer facts of /metrics, read in txn. On 0, *peers (caller frees
-//  with free()) holds *n entries whose names are borrowed from *status
-//  (caller drops it after rendering). Returns 0 or a store code / -ENOMEM.
-int api_sync_metrics(api_t *api, MDB_txn *txn, json_t **status, metrics_peer_t **peers,
-                     size_t *n);
 
 #endif

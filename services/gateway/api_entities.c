@@ -1,4 +1,4 @@
-#include "api.h"
+#include "api_entities.h"
 #include "decimal.h"
 #include "json_map.h"
 #include "view.h"

@@ -1,4 +1,4 @@
-#include "api.h"
+#include "api_query.h"
 #include "decimal.h"
 #include "digest.h"
 #include "search.h"

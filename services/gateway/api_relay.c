@@ -3,7 +3,7 @@
     which answers exactly as it answers ZeroMQ peers; refusals made here
     are sync error messages too, so a peer reads every answer one way.
 */
-#include "api.h"
+#include "api_relay.h"
 
 #include <string.h>
 #include <strings.h>
@@ -19,7 +19,7 @@ s_known_op(const char *name, size_t len)
 }
 
 void
-api_sync_relay(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
+api_relay(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
 {
     (void) id;
     if (!s_known_op(req->path_name, req->path_name_len)) {

@@ -1,4 +1,4 @@
-#include "api.h"
+#include "api_sync.h"
 #include "peer_json.h"
 #include "view_sync.h"
 #include "log.h"

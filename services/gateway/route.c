@@ -1,4 +1,8 @@
 #include "route.h"
+#include "api_entities.h"
+#include "api_query.h"
+#include "api_relay.h"
+#include "api_sync.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -43,7 +47,7 @@ static const s_route_t s_routes[] = {
     { HTTP_POST,   "/v1/sync/peers",                   api_sync_peer_add,         TOKEN_ROLE_ADMIN },
     { HTTP_DELETE, "/v1/sync/peers/{name}",            api_sync_peer_remove,      TOKEN_ROLE_ADMIN },
     //  After /v1/sync/peers, which it would otherwise shadow.
-    { HTTP_POST,   "/v1/sync/{name}",                  api_sync_relay,            TOKEN_ROLE_PEER },
+    { HTTP_POST,   "/v1/sync/{name}",                  api_relay,                 TOKEN_ROLE_PEER },
 };
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
 
