@@ -9,6 +9,7 @@
 #include "cfg.h"
 #include "nodekey.h"
 #include "log.h"
+#include "once.h"
 #include "service.h"
 #include "syncer.h"
 #include "stopsig.h"
@@ -54,7 +55,7 @@ main(int argc, char **argv)
     }
     service_czmq_init();
     volatile sig_atomic_t *stop = stopsig_install();
-    int rc = once ? syncer_once(&cfg, stop) : syncer_daemon(&cfg, stop);
+    int rc = once ? once_run(&cfg, stop) : syncer_daemon(&cfg, stop);
     if (!once)
         log_i("syncer", "stopped rc=%d", rc);
     zsys_shutdown();

@@ -1,10 +1,4 @@
-/*  once.c - `pulsedb-syncer --once` (what `pulsedb sync once` runs): for
-    every peer, push until nothing more moves, then pull (no long poll)
-    until nothing more moves, initial sync included. A failing step is
-    retried ONCE_ATTEMPTS times with backoff, then the peer counts as
-    failed and the next one runs. It binds no socket, so it can run next
-    to a running syncer; both only move cursors forward.
-*/
+#include "once.h"
 #include "syncer.h"
 #include "link.h"
 #include "log.h"
@@ -19,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ONCE_ATTEMPTS 3
 
 typedef int (s_step_fn)(void *worker, uint64_t *wait_ms, char *why);
 
@@ -128,7 +120,7 @@ s_peer(const synctx_t *ctx, const peers_cfg_entry_t *entry, link_cancel_t *cance
 }
 
 int
-syncer_once(const cfg_t *cfg, volatile sig_atomic_t *stop)
+once_run(const cfg_t *cfg, volatile sig_atomic_t *stop)
 {
     syncer_base_t base;
     int rc = syncer_base_open(cfg, stop, &base);

@@ -35,9 +35,4 @@ void syncer_base_close(syncer_base_t *base);
 //  Runs the daemon until *stop. Returns an exit code.
 int syncer_daemon(const cfg_t *cfg, volatile sig_atomic_t *stop);
 
-//  One push and one pull with every peer, to completion; a summary line
-//  per peer on stdout. Returns 0 when every peer succeeded, else 1 (3 for
-//  a bad configuration).
-int syncer_once(const cfg_t *cfg, volatile sig_atomic_t *stop);
-
 #endif
