@@ -40,14 +40,7 @@ typedef struct {
 static int
 s_be(s_rd_t *r, size_t n, uint64_t *out)
 {
-    if ((size_t) (r->end - r->p) < n)
-        return PDB_EINVAL;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | r->p[i];
-    r->p += n;
-    *out = v;
-    return 0;
+    return mpk_take_be(&r->p, r->end, n, out) ? 0 : PDB_EINVAL;
 }
 
 //  An integer msgpack-c reads as positive: a fixint, a uint of any width,

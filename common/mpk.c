@@ -19,14 +19,7 @@ typedef struct {
 static bool
 s_take(s_scan_t *s, size_t n, uint64_t *value)
 {
-    if ((size_t) (s->end - s->p) < n)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | s->p[i];
-    s->p += n;
-    *value = v;
-    return true;
+    return mpk_take_be(&s->p, s->end, n, value);
 }
 
 static bool

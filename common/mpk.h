@@ -19,6 +19,22 @@
 //  Returns 0 or PDB_EINVAL. Reads nothing past len.
 int mpk_check(const void *data, size_t len);
 
+//  For readers that walk MessagePack bytes in place (mpk_check, the change
+//  reader): the n-byte big-endian number at *p into *out, moving *p past
+//  it; false, nothing moved, when fewer than n bytes are left before end.
+static inline bool
+mpk_take_be(const uint8_t **p, const uint8_t *end, size_t n, uint64_t *out)
+{
+    if ((size_t) (end - *p) < n)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | (*p)[i];
+    *p += n;
+    *out = v;
+    return true;
+}
+
 //  mpk_check, then decode into out (caller calls msgpack_unpacked_destroy
 //  on success; nothing to free on failure). Strings and bins in the result
 //  point into data, which must outlive out.
