@@ -110,6 +110,10 @@ s_check_copied(node_t *self, MDB_txn *txn, bool fresh)
         rc = pdb_id_new(&self->instance_id, clock_wall_ms());
         if (!rc)
             rc = s_meta_put(self->store, txn, "instance_id", self->instance_id.b, PDB_ID_LEN);
+        //  The index of own changes was the old instance's: its changes are
+        //  a third origin's now, and the new one numbers from 1.
+        if (!rc)
+            rc = pdb_from_mdb(mdb_drop(txn, self->store->own_changes, 0));
         if (rc)
             return rc;
         pdb_id_format(&self->instance_id, is);
