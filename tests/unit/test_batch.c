@@ -282,7 +282,7 @@ test_batch_cursor_survives_many_peer_state_fields(void **state)
     assert_int_equal(s_batch(&n, "peer-1", 100, NULL, 0, NULL).rc, 0);
     assert_int_equal(fx_pull_cursor(&n, "peer-1"), 100);
     //  More fields than a row holds are refused whole, not truncated.
-    assert_int_not_equal(s_peer_set_fields(&n, "peer-1", "b", 2), 0);
+    assert_int_equal(s_peer_set_fields(&n, "peer-1", "b", 2), PDB_ETOOBIG);
     assert_int_equal(fx_pull_cursor(&n, "peer-1"), 100);
     assert_int_equal(s_batch(&n, "peer-1", 40, NULL, 0, NULL).rc, 0);
     assert_int_equal(fx_pull_cursor(&n, "peer-1"), 100);
@@ -447,8 +447,7 @@ test_batch_partial_applies_and_marks_but_moves_no_vector(void **state)
     assert_int_equal(fx_vector(&n, &a), 0);
     for (uint64_t seq = 1; seq <= 2; seq++) {
         change_t got;
-        void *copy;
-        copy = fx_wal_entry(&n, seq, &got);
+        void *copy = fx_wal_entry(&n, seq, &got);
         assert_true(got.partial);
         free(copy);
     }

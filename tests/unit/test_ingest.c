@@ -70,8 +70,7 @@ test_ingest_remote_change_is_appended_with_origin_kept(void **state)
     assert_int_equal(fx_head(&n), 3);
     for (uint64_t seq = 1; seq <= 3; seq++) {
         change_t got;
-        void *copy;
-        copy = fx_wal_entry(&n, seq, &got);
+        void *copy = fx_wal_entry(&n, seq, &got);
         const change_t *want = &set[seq - 1].c;
         assert_int_equal(got.seq, seq);
         assert_memory_equal(got.origin.b, want->origin.b, PDB_ID_LEN);
@@ -140,8 +139,7 @@ test_ingest_partial_copy_relays_its_mark_and_moves_no_vector(void **state)
     assert_int_equal(fx_vector(&n, &a), 1);
     assert_int_equal(fx_head(&n), 2);
     change_t got;
-    void *copy;
-    copy = fx_wal_entry(&n, 1, &got);
+    void *copy = fx_wal_entry(&n, 1, &got);
     assert_false(got.partial);
     free(copy);
     copy = fx_wal_entry(&n, 2, &got);
@@ -197,8 +195,7 @@ test_ingest_remote_stamp_advances_local_clock(void **state)
     assert_true(fx_rec_dbl(&r, "importance") == 0.2);
     fx_record_free(&r);
     change_t got;
-    void *copy;
-    copy = fx_wal_entry(&n, seq, &got);
+    void *copy = fx_wal_entry(&n, seq, &got);
     assert_true(got.hlc > FX_H(future_ms));
     free(copy);
     fx_changes_release(set, 3);
@@ -247,8 +244,7 @@ test_ingest_refuses_change_under_own_origin_it_never_wrote(void **state)
     uint64_t ahead[] = { 1000000, 3 };
     for (size_t i = 0; i < 2; i++) {
         change_t forged;
-        void *copy;
-        copy = fx_wal_entry(&n, 2, &forged);
+        void *copy = fx_wal_entry(&n, 2, &forged);
         forged.origin_seq = ahead[i];
         forged.hlc += 1;
         char why[PDB_ERRMSG_MAX];
@@ -260,8 +256,7 @@ test_ingest_refuses_change_under_own_origin_it_never_wrote(void **state)
     }
     //  At its own seq, with other bytes.
     change_t echo;
-    void *copy;
-    copy = fx_wal_entry(&n, 2, &echo);
+    void *copy = fx_wal_entry(&n, 2, &echo);
     change_t altered = echo;
     altered.hlc += 1;
     assert_int_equal(fx_ingest(&n, &altered), PDB_EINVAL);
