@@ -7,7 +7,7 @@ import pty
 import re
 import subprocess
 
-from conftest import PULSEDB, Cluster
+from conftest import PULSEDB
 
 DIM = 4
 BAR = re.compile(rb"\r(?P<label>[^\r\x1b]+?)  \[[#.]{30}\]  (?P<done>\d+)/(?P<total>\d+)\s+"

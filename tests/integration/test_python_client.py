@@ -23,6 +23,7 @@ import pulsedb  # noqa: E402  (from the source tree, as installed by the test be
 from pulsedb import PulseDB  # noqa: E402
 
 DIM = 4
+NO_SUCH_ID = "00000000-0000-7000-8000-000000000000"
 
 
 def next_event(watch, timeout=20):
@@ -140,7 +141,7 @@ def test_each_error_is_an_exception_with_the_servers_code(make_node, tmp_path, m
     c = db.collectives.create("errs", DIM)["id"]
     cases = [
         (pulsedb.BadRequest, 400, lambda: db.experiences.create(c, "x", [0, 0, 0, 0])),
-        (pulsedb.NotFound, 404, lambda: db.collectives.get("0" * 8 + "-0000-7000-8000-" + "0" * 12)),
+        (pulsedb.NotFound, 404, lambda: db.collectives.get(NO_SUCH_ID)),
         (pulsedb.Conflict, 409, lambda: db.collectives.create("errs", DIM)),
         (pulsedb.TooLarge, 413, lambda: db.experiences.create(c, "x" * (65 << 10), [1, 0, 0, 0])),
         (pulsedb.MethodNotAllowed, 405, lambda: db.request("PUT", "/v1/status")),
@@ -231,7 +232,7 @@ def test_watch_resumes_after_a_dropped_connection_and_from_the_last_event_id(nod
         assert next_event(fresh).data["entity_id"] == fourth["id"]
 
     with pytest.raises(pulsedb.NotFound):
-        db.watch("0" * 8 + "-0000-7000-8000-" + "0" * 12)
+        db.watch(NO_SUCH_ID)
 
 
 def test_sync_status_and_peers_between_two_syncing_nodes(cluster):
