@@ -147,7 +147,9 @@ def test_gateway_refuses_a_bad_token_file(tmp_path, problem, content, mode):
     os.makedirs(data)
     r = run_briefly([GATEWAY, "--data", str(data), "--port", str(free_port()),
                      "--api-tokens", str(path)])
-    assert r.returncode == 1, r.returncode     # gateway_new fails: SERVICE_EXIT_FAIL
+    # A refused configuration: SERVICE_EXIT_FATAL, so `pulsedb up` stops
+    # rather than restarting the gateway for ever.
+    assert r.returncode == 3, r.returncode
     assert problem in r.stderr + r.stdout
     assert "r" * 40 not in r.stderr + r.stdout      # never echoes a token
 
