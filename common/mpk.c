@@ -284,7 +284,7 @@ mpk_is_str(const msgpack_object *obj, const char *text)
 int
 mpk_get_id(const msgpack_object *obj, pdb_id_t *out)
 {
-    if (obj->type != MSGPACK_OBJECT_BIN || obj->via.bin.size != PDB_ID_LEN)
+    if (!obj || obj->type != MSGPACK_OBJECT_BIN || obj->via.bin.size != PDB_ID_LEN)
         return PDB_EINVAL;
     memcpy(out->b, obj->via.bin.ptr, PDB_ID_LEN);
     return 0;
@@ -293,7 +293,7 @@ mpk_get_id(const msgpack_object *obj, pdb_id_t *out)
 int
 mpk_get_u64(const msgpack_object *obj, uint64_t *out)
 {
-    if (obj->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    if (!obj || obj->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return PDB_EINVAL;
     *out = obj->via.u64;
     return 0;
@@ -302,6 +302,8 @@ mpk_get_u64(const msgpack_object *obj, uint64_t *out)
 int
 mpk_get_i64(const msgpack_object *obj, int64_t *out)
 {
+    if (!obj)
+        return PDB_EINVAL;
     if (obj->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
         *out = obj->via.i64;
         return 0;
@@ -316,6 +318,8 @@ mpk_get_i64(const msgpack_object *obj, int64_t *out)
 int
 mpk_get_double(const msgpack_object *obj, double *out)
 {
+    if (!obj)
+        return PDB_EINVAL;
     switch (obj->type) {
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:          *out = obj->via.f64; break;
@@ -329,7 +333,7 @@ mpk_get_double(const msgpack_object *obj, double *out)
 int
 mpk_get_str(const msgpack_object *obj, const char **data, size_t *len)
 {
-    if (obj->type != MSGPACK_OBJECT_STR)
+    if (!obj || obj->type != MSGPACK_OBJECT_STR)
         return PDB_EINVAL;
     *data = obj->via.str.ptr;
     *len = obj->via.str.size;
@@ -339,7 +343,7 @@ mpk_get_str(const msgpack_object *obj, const char **data, size_t *len)
 int
 mpk_get_bin(const msgpack_object *obj, const void **data, size_t *len)
 {
-    if (obj->type != MSGPACK_OBJECT_BIN)
+    if (!obj || obj->type != MSGPACK_OBJECT_BIN)
         return PDB_EINVAL;
     *data = obj->via.bin.ptr;
     *len = obj->via.bin.size;

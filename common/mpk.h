@@ -73,7 +73,8 @@ void mpk_pack_canonical(msgpack_packer *pk, const msgpack_object *obj);
 const msgpack_object *mpk_map_get(const msgpack_object *map, const char *key);
 
 bool mpk_is_str(const msgpack_object *obj, const char *text);
-//  Each returns 0 or PDB_EINVAL when obj has another type or range.
+//  Each returns 0 or PDB_EINVAL when obj has another type or range, or is
+//  NULL (so mpk_get_x(mpk_map_get(map, key), &v) reads an optional member).
 int  mpk_get_id(const msgpack_object *obj, pdb_id_t *out);
 int  mpk_get_u64(const msgpack_object *obj, uint64_t *out);
 int  mpk_get_i64(const msgpack_object *obj, int64_t *out);

@@ -12,10 +12,10 @@
 #include "cmd.h"
 #include "body.h"
 #include "jsonl.h"
-#include "log.h"
 #include "progress.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,6 @@
 
 #define IMPORT_CONCURRENCY_DEFAULT 4u   // a few: enough to fill a group commit
 #define IMPORT_CONCURRENCY_MAX 64u
-#define IMPORT_REDRAW_MS 200u           // progress bar refresh on a terminal
 #define IMPORT_POLL_MS 100
 
 static const char s_help[] =
@@ -33,7 +32,8 @@ static const char s_help[] =
     "POST /v1/collectives/{id}/experiences; '-' reads standard input).\n"
     "COLLECTIVE is an id or a name. Blank lines are skipped. A bad line is\n"
     "reported with its number and the import goes on; at the end it prints the\n"
-    "imported and failed counts and exits 1 if any line failed.\n"
+    "imported and failed counts and exits 1 if any line failed. Progress goes to\n"
+    "standard error: a bar with rate and ETA on a terminal, else a line per 10%.\n"
     "  --concurrency N       requests in flight, 1..64 [4]\n"
     "  --strict              stop at the first failed line\n"
     "  --json                print the final counts as JSON\n"
@@ -46,7 +46,7 @@ typedef struct {
     char path[128];               // POST target
     unsigned concurrency;
     bool strict;
-    bool tty;                     // draw a bar on stderr
+    progress_t progress;          // on stderr
     CURLM *multi;
     char *line;                   // read buffer
     size_t line_cap;
@@ -56,8 +56,7 @@ typedef struct {
     unsigned inflight;
     bool eof, stop, unreachable;
     char unreachable_why[PDB_ERRMSG_MAX];
-    uint64_t started_ms, drawn_ms;
-    unsigned tenth;               // last tenth logged
+    uint64_t started_ms;
 } import_t;
 
 //  Reads one line of at most PDB_HTTP_BODY_MAX bytes (plus newline) into
@@ -111,38 +110,13 @@ s_count(import_t *self)
     clearerr(self->in);
 }
 
-static void
-s_draw(import_t *self, bool force)
-{
-    uint64_t now = clock_mono_ms();
-    uint64_t done = self->imported + self->failed;
-    if (self->tty) {
-        if (!force && now - self->drawn_ms < IMPORT_REDRAW_MS)
-            return;
-        char text[256];
-        progress_line(text, sizeof text, done, self->total, self->failed,
-                      now - self->started_ms);
-        fprintf(stderr, "\r%s\x1b[K", text);
-        self->drawn_ms = now;
-        return;
-    }
-    unsigned tenth = progress_tenth(done, self->total);
-    if (tenth > self->tenth) {
-        self->tenth = tenth;
-        log_i("import", "progress done=%llu total=%llu failed=%llu percent=%u rate=%.0f/s",
-              (unsigned long long) done, (unsigned long long) self->total,
-              (unsigned long long) self->failed, tenth * 10,
-              progress_rate(done, now - self->started_ms));
-    }
-}
-
 //  One failed line: its number and why, on its own line above the bar.
 static void
 s_line_failed(import_t *self, uint64_t lineno, const char *why)
 {
-    if (self->tty)
-        fprintf(stderr, "\r\x1b[K");
-    fprintf(stderr, "%s:%llu: %s\n", self->file, (unsigned long long) lineno, why);
+    char text[PATH_MAX + PDB_ERRMSG_MAX + 32];
+    snprintf(text, sizeof text, "%s:%llu: %s", self->file, (unsigned long long) lineno, why);
+    progress_print(&self->progress, stderr, text);
     self->failed++;
     if (self->strict)
         self->stop = true;
@@ -222,6 +196,7 @@ static void
 s_run(import_t *self)
 {
     self->started_ms = clock_mono_ms();
+    progress_begin(&self->progress, stderr, isatty(STDERR_FILENO), "import", self->started_ms);
     s_fill(self);
     while (self->inflight > 0) {
         int running;
@@ -232,13 +207,14 @@ s_run(import_t *self)
             if (msg->msg == CURLMSG_DONE)
                 s_finish(self, msg);
         s_fill(self);
-        s_draw(self, false);
+        progress_update(&self->progress, self->imported + self->failed, self->total,
+                        self->failed, clock_mono_ms());
         if (self->inflight > 0)
             curl_multi_poll(self->multi, NULL, 0, IMPORT_POLL_MS, NULL);
     }
-    s_draw(self, true);
-    if (self->tty)
-        fprintf(stderr, "\n");
+    progress_update(&self->progress, self->imported + self->failed, self->total, self->failed,
+                    clock_mono_ms());
+    progress_end(&self->progress, clock_mono_ms());
 }
 
 static int
@@ -303,7 +279,6 @@ s_import(cli_t *cli)
         fprintf(stderr, "error: cannot open %s: %s\n", self.file, strerror(errno));
         return CLI_EXIT_FAIL;
     }
-    self.tty = isatty(STDERR_FILENO);
     self.multi = curl_multi_init();
     if (self.multi) {
         curl_multi_setopt(self.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) self.concurrency);

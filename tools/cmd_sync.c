@@ -3,17 +3,19 @@
 
     status asks the gateway (GET /v1/sync/status) and prints one line per
     peer; once runs the syncer for one round (pulsedb-syncer --once, found
-    the way `pulsedb up` finds its children) in place of this process.
+    the way `pulsedb up` finds its children) and shows its progress
+    (syncrun.h).
 */
 #include "cli.h"
 #include "clock.h"
 #include "cmd.h"
 #include "progpath.h"
 #include "syncfmt.h"
+#include "syncrun.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +47,9 @@ static const char s_help_once[] =
     "with the syncer's exit code. The configuration flags are passed on unchanged;\n"
     "storage must be running on the data folder. pulsedb-syncer is looked up next to\n"
     "pulsedb, in the build tree (services/syncer/), then on PATH.\n"
+    "Progress goes to standard error: per peer, direction and snapshot a bar with\n"
+    "rate and ETA on a terminal (the syncer then logs at warn unless a level is\n"
+    "given), else a line per 10%; one summary line per peer on standard output.\n"
     "Configuration flags: see 'pulsedb up --help'.\n";
 
 //  --------------------------------------------------------------------------
@@ -169,6 +174,19 @@ s_status(int argc, char **argv)
 //  --------------------------------------------------------------------------
 //  once
 
+//  On a terminal the bars say what the syncer's info lines would (one per
+//  snapshot page), so it runs at warn unless a log level was chosen.
+static bool
+s_quiet_child(const cfg_t *cfg, int argc, char **argv)
+{
+    if (!isatty(STDERR_FILENO) || cfg->log_level != LOGL_INFO || getenv("PULSEDB_LOG_LEVEL"))
+        return false;
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--log-level", strlen("--log-level")) == 0)
+            return false;
+    return true;
+}
+
 //  argv[0] is "once"; the rest are configuration flags, checked here so a
 //  typo is a usage error rather than a syncer failure.
 static int
@@ -192,17 +210,18 @@ s_once(int argc, char **argv)
                 SYNC_SYNCER_BUILD_DIR);
         return CLI_EXIT_FAIL;
     }
-    char *child[CLI_ARGS_MAX + 2];
-    child[0] = program;
-    child[1] = "--once";
+    char *child[CLI_ARGS_MAX + 4];
+    int n = 0;
+    child[n++] = program;
+    child[n++] = "--once";
     for (int i = 1; i < argc; i++)
-        child[i + 1] = argv[i];
-    child[argc + 1] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    execv(program, child);
-    fprintf(stderr, "error: cannot run %s: %s\n", program, strerror(errno));
-    return CLI_EXIT_FAIL;
+        child[n++] = argv[i];
+    if (s_quiet_child(&cfg, argc, argv)) {
+        child[n++] = "--log-level";
+        child[n++] = "warn";
+    }
+    child[n] = NULL;
+    return syncrun_exec(child);
 }
 
 static const struct {

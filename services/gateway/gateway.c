@@ -94,14 +94,17 @@ s_load_tls(gateway_t *self)
     return rc;
 }
 
+//  *refused: the failure is the configuration's (tokens, TLS, peers), which
+//  a restart cannot mend.
 static int
-s_build(gateway_t *self)
+s_build(gateway_t *self, bool *refused)
 {
     //  First: a bad token file is a configuration error, found before waiting
     //  for anything.
     int rc = s_load_tokens(self);
     if (!rc)
         rc = s_load_tls(self);
+    *refused = rc != 0;
     if (rc)
         return rc;
     char why[PDB_ERRMSG_MAX];
@@ -139,6 +142,7 @@ s_build(gateway_t *self)
     rc = peerspec_list_parse(self->cfg.sync_peers, &self->config_peers, &self->config_peers_n, why);
     if (rc) {
         log_e("gateway", "cannot read sync/peers rc=%d (%s): %s", rc, pdb_strerror(rc), why);
+        *refused = true;
         return rc;
     }
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
@@ -148,14 +152,15 @@ s_build(gateway_t *self)
 }
 
 gateway_t *
-gateway_new(const cfg_t *cfg)
+gateway_new(const cfg_t *cfg, bool *refused)
 {
+    *refused = false;
     gateway_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->cfg = *cfg;
     self->listen_fd = -1;
-    if (s_build(self) != 0)
+    if (s_build(self, refused) != 0)
         gateway_destroy(&self);
     return self;
 }

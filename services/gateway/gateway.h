@@ -15,9 +15,11 @@ typedef struct gateway gateway_t;
 
 //  Binds the HTTP port (failing at once if it is taken), then opens the
 //  store read-only, waiting up to GATEWAY_STORE_WAIT_MS for storage to
-//  create it. NULL on failure, with the reason logged. CZMQ must be set up
-//  first (service_czmq_init): gateway_run waits for SIGINT/SIGTERM itself.
-gateway_t *gateway_new(const cfg_t *cfg);
+//  create it. NULL on failure, with the reason logged; *refused tells a
+//  refused configuration (the token file, TLS files, sync/peers) from a
+//  failure a restart may mend. CZMQ must be set up first
+//  (service_czmq_init): gateway_run waits for SIGINT/SIGTERM itself.
+gateway_t *gateway_new(const cfg_t *cfg, bool *refused);
 //  Frees everything; safe on NULL and on *self_p == NULL.
 void gateway_destroy(gateway_t **self_p);
 

@@ -42,9 +42,10 @@ main(int argc, char **argv)
         return SERVICE_EXIT_FATAL;
     }
     service_czmq_init();
-    gateway_t *gateway = gateway_new(&cfg);
+    bool refused;
+    gateway_t *gateway = gateway_new(&cfg, &refused);
     if (!gateway)
-        return SERVICE_EXIT_FAIL;
+        return refused ? SERVICE_EXIT_FATAL : SERVICE_EXIT_FAIL;
     int rc = gateway_run(gateway);
     gateway_destroy(&gateway);
     return rc ? SERVICE_EXIT_FAIL : SERVICE_EXIT_OK;

@@ -114,6 +114,10 @@ s_check_copied(node_t *self, MDB_txn *txn, bool fresh)
         if (!rc)
             rc = s_meta_put(self->store, txn, STORE_META_INSTANCE_ID, self->instance_id.b,
                             PDB_ID_LEN);
+        //  The index of own changes was the old instance's: its changes are
+        //  a third origin's now, and the new one numbers from 1.
+        if (!rc)
+            rc = pdb_from_mdb(mdb_drop(txn, self->store->own_changes, 0));
         if (rc)
             return rc;
         pdb_id_format(&self->instance_id, is);

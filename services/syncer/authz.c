@@ -106,6 +106,13 @@ authz_known(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX])
     return s_peer(self, peer, why) ? AUTHZ_OK : AUTHZ_UNAUTHORIZED;
 }
 
+bool
+authz_limited(const authz_t *self, const char *peer)
+{
+    const peerspec_t *p = s_find(self, peer);
+    return p && p->collectives_n > 0;
+}
+
 authz_verdict_t
 authz_push(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX])
 {

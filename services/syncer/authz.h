@@ -36,6 +36,11 @@ authz_verdict_t authz_read(const authz_t *self, const char *peer, const pdb_id_t
 //  Is `peer` configured at all (hello)?
 authz_verdict_t authz_known(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX]);
 
+//  Is `peer`'s entry limited to some collectives? What it pushes is then a
+//  subset of each origin's changes: applied as partial copies, whatever
+//  the push says (docs/sync-protocol.md, "Partial copies").
+bool authz_limited(const authz_t *self, const char *peer);
+
 //  May `peer` push to this node? Then each change's collective is asked of
 //  authz_push_collective.
 authz_verdict_t authz_push(const authz_t *self, const char *peer, char why[PDB_ERRMSG_MAX]);

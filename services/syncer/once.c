@@ -16,6 +16,37 @@
 
 typedef int (s_step_fn)(void *worker, uint64_t *wait_ms, char *why);
 
+//  The counts of the last progress lines printed, per stage.
+typedef struct {
+    uint64_t done, total;
+} s_shown_t;
+
+static void
+s_print_progress(const peer_t *peer, peer_dir_t dir, const char *stage, s_shown_t *shown,
+                 uint64_t done, uint64_t total)
+{
+    if (done == shown->done && total == shown->total)
+        return;
+    shown->done = done;
+    shown->total = total;
+    printf("sync once progress peer=%s direction=%s stage=%s done=%" PRIu64 " total=%" PRIu64
+           "\n", peer->spec.name, dir == PEER_PUSH ? "push" : "pull", stage, done, total);
+    fflush(stdout);
+}
+
+//  After a good step: the snapshot's progress while one runs (and its last
+//  page), then the changes moved and still lacking.
+static void
+s_progress(peer_t *peer, peer_dir_t dir, s_shown_t shown[2])
+{
+    peer_progress_t p;
+    peer_progress(peer, dir, &p);
+    if (p.snap_total > 0 || p.snap_done > 0)
+        s_print_progress(peer, dir, "snapshot", &shown[1], p.snap_done, p.snap_total);
+    if (p.moved > 0 || p.lag > 0)
+        s_print_progress(peer, dir, "changes", &shown[0], p.moved, p.moved + p.lag);
+}
+
 static int
 s_push_step(void *w, uint64_t *wait_ms, char *why)
 {
@@ -36,12 +67,14 @@ s_drive(const synctx_t *ctx, peer_t *peer, peer_dir_t dir, void *worker, s_step_
 {
     backoff_t retry;
     backoff_init(&retry, ctx->retry_initial_ms, ctx->retry_max_ms, ctx->retry_multiplier_pct);
+    s_shown_t shown[2] = { { 0, 0 }, { 0, 0 } };
     while (!link_cancelled(cancel)) {
         char why[PDB_ERRMSG_MAX] = "";
         uint64_t wait_ms = 0;
         int rc = step(worker, &wait_ms, why);
         if (rc == 0) {
             backoff_reset(&retry);
+            s_progress(peer, dir, shown);
             if (wait_ms)
                 return 0;
             continue;

@@ -4,6 +4,13 @@
     retried ONCE_ATTEMPTS times with backoff, then the peer counts as
     failed and the next one runs. It binds no socket, so it can run next
     to a running syncer; both only move cursors forward.
+
+    Standard output gets, after every step that moved something, a line
+    `pulsedb sync once` draws as a progress bar:
+        sync once progress peer=NAME direction=push|pull stage=changes|snapshot done=N total=N
+    (changes: sent or received so far, total adding what the other side
+    still lacks; snapshot: entities installed of the snapshot's), and one
+    summary line per peer at its end.
 */
 #ifndef PDB_SYNCER_ONCE_H
 #define PDB_SYNCER_ONCE_H

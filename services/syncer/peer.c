@@ -219,6 +219,20 @@ peer_note_snapshot(peer_t *self, uint64_t done, uint64_t total, uint64_t bytes, 
 }
 
 void
+peer_progress(peer_t *self, peer_dir_t dir, peer_progress_t *out)
+{
+    pthread_mutex_lock(&self->lock);
+    bool push = dir == PEER_PUSH;
+    *out = (peer_progress_t) {
+        .moved = push ? self->counts.pushed : self->counts.pulled,
+        .lag = push ? self->push_lag_changes : self->lag_changes,
+        .snap_done = push ? 0 : self->snap_done,
+        .snap_total = push ? 0 : self->snap_total,
+    };
+    pthread_mutex_unlock(&self->lock);
+}
+
+void
 peer_count(peer_t *self, const peer_counts_t *add)
 {
     pthread_mutex_lock(&self->lock);

@@ -121,6 +121,14 @@ uint64_t peer_oldest(peer_t *self, peer_dir_t dir);
 void peer_note_acked(peer_t *self, uint64_t push_acked);
 void peer_note_snapshot(peer_t *self, uint64_t done, uint64_t total, uint64_t bytes,
                         uint64_t rate, uint64_t eta_ms);
+//  How far direction dir has got: changes moved (pushed or pulled) and
+//  still lacking on the other side (push_lag_changes or lag_changes), and
+//  the initial sync's entities done and total (pull; 0 when none ran).
+typedef struct {
+    uint64_t moved, lag, snap_done, snap_total;
+} peer_progress_t;
+void peer_progress(peer_t *self, peer_dir_t dir, peer_progress_t *out);
+
 //  Adds to the counters.
 void peer_count(peer_t *self, const peer_counts_t *add);
 void peer_counts(peer_t *self, peer_counts_t *out);

@@ -271,9 +271,12 @@ s_push_send(serve_t *self, s_route_t *route, const sync_msg_t *msg, uint64_t *se
     char why[PDB_ERRMSG_MAX] = "";
     mpk_out_t args;
     uint64_t request_id = 0;
-    //  A sender that filtered its push sends a subset of each origin's
-    //  changes: storage applies them as partial copies.
-    int rc = sops_apply_pack(&args, "", seqs[n - 1], msg->changes, n, msg->filtered);
+    //  A sender that filtered its push, or a peer held to some collectives
+    //  here, sends a subset of each origin's changes: storage applies them
+    //  as partial copies.
+    bool partial = msg->filtered
+                || (route->authenticated && authz_limited(self->authz, route->peer));
+    int rc = sops_apply_pack(&args, "", seqs[n - 1], msg->changes, n, partial);
     if (!rc)
         rc = sclient_send(self->applier, "apply", args.buf.data, args.buf.size, &request_id,
                           why);

@@ -15,7 +15,7 @@ def test_collective_create_list_get_delete(node):
     listed = node.get("/v1/collectives").json()["collectives"]
     assert [x["id"] for x in listed] == [c["id"]]
     assert node.get(f"/v1/collectives/{c['id']}").json()["name"] == "alpha"
-    assert node.delete(f"/v1/collectives/{c['id']}").status_code in (200, 204)
+    assert node.delete(f"/v1/collectives/{c['id']}").status_code == 204
     assert node.get(f"/v1/collectives/{c['id']}").status_code == 404
     assert node.get("/v1/collectives").json()["collectives"] == []
 
@@ -43,7 +43,7 @@ def test_experience_lifecycle(node):
     got = node.get(f"/v1/experiences/{e['id']}").json()
     assert got["importance"] == 0.2 and got["archived"] is True
     assert got["content"] == "use retries"
-    assert node.delete(f"/v1/experiences/{e['id']}").status_code in (200, 204)
+    assert node.delete(f"/v1/experiences/{e['id']}").status_code == 204
     assert node.get(f"/v1/experiences/{e['id']}").status_code == 404
     assert node.patch(f"/v1/experiences/{e['id']}", {"importance": 0.3}).status_code == 404
 
@@ -122,7 +122,7 @@ def test_insights(node):
     i = r.json()
     got = node.get(f"/v1/insights/{i['id']}").json()
     assert got["content"] == "pattern" and got["source_ids"] == [e["id"]]
-    assert node.delete(f"/v1/insights/{i['id']}").status_code in (200, 204)
+    assert node.delete(f"/v1/insights/{i['id']}").status_code == 204
     assert node.get(f"/v1/insights/{i['id']}").status_code == 404
 
 

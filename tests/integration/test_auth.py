@@ -147,7 +147,9 @@ def test_gateway_refuses_a_bad_token_file(tmp_path, problem, content, mode):
     os.makedirs(data)
     r = run_briefly([GATEWAY, "--data", str(data), "--port", str(free_port()),
                      "--api-tokens", str(path)])
-    assert r.returncode != 0
+    # A refused configuration: SERVICE_EXIT_FATAL, so `pulsedb up` stops
+    # rather than restarting the gateway for ever.
+    assert r.returncode == 3, r.returncode
     assert problem in r.stderr + r.stdout
     assert "r" * 40 not in r.stderr + r.stdout      # never echoes a token
 
@@ -164,7 +166,9 @@ def test_gateway_refuses_a_bad_token_file(tmp_path, problem, content, mode):
 def test_listening_beyond_loopback_needs_credentials_or_insecure(tmp_path, argv, option):
     data = tmp_path / "data"
     r = run_briefly(argv + ["--data", str(data), "--port", str(free_port())])
-    assert r.returncode != 0
+    # A service refuses its configuration with SERVICE_EXIT_FATAL (3); the
+    # pulsedb command with its usage error (2).
+    assert r.returncode == (2 if argv[0] == PULSEDB else 3), r.returncode
     assert option in r.stderr + r.stdout and "--insecure" in r.stderr + r.stdout
     assert not os.path.exists(data / "data.mdb")        # refused before anything started
 

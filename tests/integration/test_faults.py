@@ -7,6 +7,7 @@ commits.
 Faults come from tests/faultfs (libpdb_faultfs.so, built by CMake), preloaded
 into the services and driven through the control file named by PDB_FAULTFS
 (see faultfs.c for its words)."""
+import errno
 import os
 import signal
 import struct
@@ -264,7 +265,7 @@ def test_nested_transaction_that_cannot_begin_fails_that_request_only(fault_node
     c = n.collective("nested", 4)
     n.faults("nested")
     r = write(n, c["id"], "refused")
-    assert r[1] != 0 and "cannot begin a transaction" in r[2], r
+    assert r[1] == -errno.ENOMEM and "cannot begin a transaction" in r[2], r
     assert n.storage.poll() is None, "storage died on a nested transaction that did not begin"
     n.faults("")
     r = write(n, c["id"], "accepted")
@@ -317,7 +318,10 @@ def test_failed_commit_acknowledges_nothing_and_storage_restarts(tmp_path, fault
 
         control.write_text(fault)
         r = _post(url, coll, "must not be acknowledged")
-        assert r is None or r.status_code >= 500, r.text
+        # Storage answers the group's writes with the commit's error (500)
+        # before it exits; when the gateway sees the connection drop before
+        # it reads that answer, it reports storage unavailable (503).
+        assert r is not None and r.status_code in (500, 503), r and r.text
         wait_for(lambda: _pids(up.pid, "pulsedb-storage") not in ([], storage),
                  timeout=30, what="storage restarted after the store fault")
         control.write_text("")

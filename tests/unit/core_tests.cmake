@@ -1,7 +1,7 @@
-# Unit tests for common/ (ids, clock, MessagePack, entities, changes, backoff) and the
-# storage core (convergence rules, WAL, node). Included from tests/CMakeLists.txt;
-# paths are relative to this file. One executable per module.
-set(PDB_CORE_TESTS id hlc mpk entity change backoff apply wal node tokens)
+# Unit tests for common/ (ids, clock, MessagePack, entities, changes, API
+# tokens, backoff). Included from tests/CMakeLists.txt; paths are relative
+# to this file. One executable per module.
+set(PDB_CORE_TESTS id hlc mpk entity change tokens backoff)
 foreach(name ${PDB_CORE_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c)
   target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_testkit PkgConfig::CMOCKA)

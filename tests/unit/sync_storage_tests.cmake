@@ -5,10 +5,7 @@
 # snapshot and install helpers).
 set(PDB_SYNC_STORAGE_TESTS snapshot install compact origin_seq)
 foreach(name ${PDB_SYNC_STORAGE_TESTS})
-  add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c
-                 ${CMAKE_CURRENT_LIST_DIR}/sync_fixture.c)
-  target_include_directories(test_${name} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_syncer_core pdb_testkit
-                        PkgConfig::CMOCKA)
+  add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c)
+  target_link_libraries(test_${name} PRIVATE pdb_storage_fixture PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()

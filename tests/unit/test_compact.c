@@ -1,6 +1,6 @@
 /*  test_compact.c - "compact" (WAL entries below a bound, in bounded
-    steps), "purge" (old tombstones) and "peer_del", through the storage
-    socket's handlers on real LMDB stores.
+    steps) and "purge" (old tombstones), through the storage socket's
+    handlers on real LMDB stores.
 */
 #include "compact.h"
 #include "clock.h"
@@ -337,56 +337,6 @@ test_purge_runs_in_bounded_steps(void **state)
     fx_close(&n);
 }
 
-//  --------------------------------------------------------------------------
-
-static void
-s_peer_set_cursor(fx_node_t *n, const char *peer, uint64_t cursor)
-{
-    mpk_out_t args;
-    mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 2);
-    mpk_pack_str(&args.pk, peer);
-    mpk_pack_map(&args.pk, 1);
-    mpk_pack_str(&args.pk, "pull_cursor");
-    mpk_pack_u64(&args.pk, cursor);
-    assert_int_equal(s_call(n, "peer_set", &args).rc, 0);
-    mpk_out_release(&args);
-}
-
-static int
-s_peer_del(fx_node_t *n, const char *peer, size_t len)
-{
-    mpk_out_t args;
-    mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 1);
-    mpk_pack_strn(&args.pk, peer, len);
-    int rc = s_call(n, "peer_del", &args).rc;
-    mpk_out_release(&args);
-    return rc;
-}
-
-static void
-test_peer_del_forgets_peer_and_its_cursors(void **state)
-{
-    (void) state;
-    fx_node_t n;
-    fx_open(&n);
-    s_peer_set_cursor(&n, "edge-1", 50);
-    s_peer_set_cursor(&n, "edge-2", 70);
-    assert_int_equal(fx_pull_cursor(&n, "edge-1"), 50);
-    assert_int_equal(s_peer_del(&n, "edge-1", 6), 0);
-    assert_int_equal(fx_pull_cursor(&n, "edge-1"), -1);
-    assert_int_equal(fx_pull_cursor(&n, "edge-2"), 70);
-    assert_int_equal(s_peer_del(&n, "edge-1", 6), 0);              // already gone
-    assert_int_equal(s_peer_del(&n, "", 0), PDB_EINVAL);
-    assert_int_equal(s_peer_del(&n, "e\xff", 2), PDB_EINVAL);
-    //  A peer added again starts from nothing: its old cursor is gone.
-    s_peer_set_cursor(&n, "edge-1", 5);
-    assert_int_equal(fx_pull_cursor(&n, "edge-1"), 5);
-    assert_int_equal(fx_entries(&n, fx_store(&n)->peers), 2);
-    fx_close(&n);
-}
-
 int
 main(void)
 {
@@ -397,7 +347,6 @@ main(void)
         cmocka_unit_test(test_compact_and_purge_refuse_bad_arguments),
         cmocka_unit_test(test_purge_removes_only_old_tombstones),
         cmocka_unit_test(test_purge_runs_in_bounded_steps),
-        cmocka_unit_test(test_peer_del_forgets_peer_and_its_cursors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -718,31 +718,6 @@ test_relayed_state_dominated_by_local_data_is_known(void **state)
 //  --------------------------------------------------------------------------
 //  OP_STATE is for sync only
 
-static int
-s_handle(fx_node_t *n, const char *op, const mpk_out_t *args, char *why)
-{
-    mpk_out_t req;
-    mpk_out_init(&req);
-    sproto_pack_request(&req.pk, 7, op, args->buf.data, args->buf.size);
-    msgpack_unpacked u;
-    handlers_request_t hr;
-    assert_int_equal(handlers_parse(req.buf.data, req.buf.size, &u, &hr, why), 0);
-    storage_stats_t stats = { 0 };
-    handlers_ctx_t ctx = { n->ing, &stats, clock_wall_ms() };
-    mpk_out_t out;
-    mpk_out_init(&out);
-    MDB_txn *txn = fx_write_begin(n);
-    int rc = handlers_run(&ctx, txn, &hr, &out, why);
-    if (rc == 0)
-        assert_int_equal(mdb_txn_commit(txn), 0);
-    else
-        mdb_txn_abort(txn);
-    mpk_out_release(&out);
-    msgpack_unpacked_destroy(&u);
-    mpk_out_release(&req);
-    return rc;
-}
-
 static void
 test_client_writes_refuse_state_op(void **state)
 {
@@ -759,7 +734,7 @@ test_client_writes_refuse_state_op(void **state)
     static const uint8_t empty_map = 0x80;
     mpk_pack_bin(&args.pk, &empty_map, 1);
     char why[PDB_ERRMSG_MAX] = "";
-    assert_int_equal(s_handle(&n, "write", &args, why), PDB_EINVAL);
+    assert_int_equal(fx_handle(&n, "write", &args, NULL, NULL, why), PDB_EINVAL);
     mpk_out_release(&args);
     assert_int_equal(fx_head(&n), 0);
     //  The entity rules refuse it; the change codec carries it, and no more.
@@ -806,7 +781,7 @@ test_install_through_the_storage_handler(void **state)
     mpk_pack_u64(&args.pk, s.head);
     mpk_pack_map(&args.pk, 0);
     char why[PDB_ERRMSG_MAX];
-    assert_int_equal(s_handle(&b, "install", &args, why), 0);
+    assert_int_equal(fx_handle(&b, "install", &args, NULL, NULL, why), 0);
     s_assert_same_state(&a, &b, NULL);
     assert_int_equal(fx_pull_cursor(&b, "alpha"), s.head);
     mpk_out_release(&args);
@@ -814,7 +789,7 @@ test_install_through_the_storage_handler(void **state)
     mpk_pack_array(&args.pk, 2);
     mpk_pack_str(&args.pk, "alpha");
     mpk_pack_nil(&args.pk);
-    assert_int_equal(s_handle(&b, "install", &args, why), PDB_EINVAL);
+    assert_int_equal(fx_handle(&b, "install", &args, NULL, NULL, why), PDB_EINVAL);
     mpk_out_release(&args);
     fx_snap_free(&s);
     fx_close(&a);

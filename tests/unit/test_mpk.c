@@ -42,6 +42,27 @@ s_pack_sample(mpk_out_t *o)
     assert_int_equal(mpk_out_status(o), 0);
 }
 
+//  A missing map member reads as a type error, never a crash: callers
+//  write mpk_get_x(mpk_map_get(map, key), &v).
+static void
+test_mpk_getters_refuse_null(void **state)
+{
+    (void) state;
+    pdb_id_t id;
+    uint64_t u;
+    int64_t i;
+    double d;
+    const char *str;
+    const void *bin;
+    size_t len;
+    assert_int_equal(mpk_get_id(NULL, &id), PDB_EINVAL);
+    assert_int_equal(mpk_get_u64(NULL, &u), PDB_EINVAL);
+    assert_int_equal(mpk_get_i64(NULL, &i), PDB_EINVAL);
+    assert_int_equal(mpk_get_double(NULL, &d), PDB_EINVAL);
+    assert_int_equal(mpk_get_str(NULL, &str, &len), PDB_EINVAL);
+    assert_int_equal(mpk_get_bin(NULL, &bin, &len), PDB_EINVAL);
+}
+
 static void
 test_mpk_check_accepts_valid_values(void **state)
 {
@@ -474,6 +495,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mpk_getters_refuse_null),
         cmocka_unit_test(test_mpk_check_accepts_valid_values),
         cmocka_unit_test(test_mpk_check_rejects_every_truncation),
         cmocka_unit_test(test_mpk_check_rejects_trailing_bytes),

@@ -166,6 +166,8 @@ test_a_batch_stops_at_the_jump(void **state)
     assert_int_equal(results[1], PDB_EMISSINGDEP);
     assert_int_equal(results[2], PDB_EMISSINGDEP);
     assert_int_equal(fx_pull_cursor(&n, "relay"), 10);
+    assert_non_null(strstr(r.held, "change seq 11: whole copy of origin_seq 5 skips its "
+                                   "origin's changes 2..4"));
     assert_int_equal(fx_vector(&n, &a), 1);
     for (int k = 0; k < 3; k++) {
         free(blobs[k].data);

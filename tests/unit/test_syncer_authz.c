@@ -61,6 +61,10 @@ test_authz_collectives(void **state)
     assert_int_equal(authz_push_collective(a, "we-pull-x", &y, why), AUTHZ_FORBIDDEN);
     assert_non_null(strstr(why, "refused whole"));
     assert_int_equal(authz_push_collective(a, "both-all", &y, why), AUTHZ_OK);
+    //  What a limited peer pushes is partial, whatever its push says.
+    assert_true(authz_limited(a, "we-pull-x"));
+    assert_false(authz_limited(a, "both-all"));
+    assert_false(authz_limited(a, "stranger"));
     //  A limited reader must ask with a filter inside its collectives.
     peerspec_t limited;
     memset(&limited, 0, sizeof limited);

@@ -1,6 +1,6 @@
 /*  test_tools.c - the pulsedb command's pure pieces: argument parsing,
-    request bodies, JSONL lines, progress text, restart backoff, URLs, sync
-    status cells and program lookup.
+    request bodies, JSONL lines, progress text and drawing, restart backoff,
+    URLs, sync status cells, program lookup and the syncer's progress lines.
 */
 #include "args.h"
 #include "body.h"
@@ -11,6 +11,7 @@
 #include "progress.h"
 #include "super.h"
 #include "syncfmt.h"
+#include "syncrun.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +284,128 @@ test_progress_line_and_tenths(void **state)
     assert_int_equal(progress_tenth(99, 100), 9);
     assert_int_equal(progress_tenth(100, 100), 10);
     assert_int_equal(progress_tenth(5, 0), 0);
+}
+
+static void
+test_progress_counts_for_plain_lines(void **state)
+{
+    (void) state;
+    char out[256];
+    progress_counts(out, sizeof out, 300, 1000, 0, 2000);
+    assert_string_equal(out, "300/1000 (30%) 150/s ETA 5s");
+    progress_counts(out, sizeof out, 1200, 1000, 3, 1000);
+    assert_string_equal(out, "1000/1000 (100%) 1200/s ETA 0s failed 3");
+    progress_counts(out, sizeof out, 10, 0, 0, 1000);
+    assert_string_equal(out, "10 done 10/s");
+}
+
+//  What a progress_t wrote to its stream, from begin to end.
+static char *
+s_drawn(bool tty, const uint64_t *done, size_t n, uint64_t total, const uint64_t *at_ms)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    progress_t p;
+    progress_begin(&p, out, tty, "job", 0);
+    for (size_t i = 0; i < n; i++)
+        progress_update(&p, done[i], total, 0, at_ms[i]);
+    progress_print(&p, out, "a message");
+    progress_end(&p, at_ms[n - 1]);
+    fclose(out);
+    return text;
+}
+
+static void
+test_progress_plain_lines_one_per_tenth(void **state)
+{
+    (void) state;
+    //  Steps of 5 of 100 over 20 s: ten tenths, one line each; none repeated
+    //  by the end; the message on a line of its own.
+    uint64_t done[20], at[20];
+    for (size_t i = 0; i < 20; i++) {
+        done[i] = (i + 1) * 5;
+        at[i] = (i + 1) * 1000;
+    }
+    char *text = s_drawn(false, done, 20, 100, at);
+    assert_string_equal(text,
+        "job: 10/100 (10%) 5/s ETA 18s\n" "job: 20/100 (20%) 5/s ETA 16s\n"
+        "job: 30/100 (30%) 5/s ETA 14s\n" "job: 40/100 (40%) 5/s ETA 12s\n"
+        "job: 50/100 (50%) 5/s ETA 10s\n" "job: 60/100 (60%) 5/s ETA 8s\n"
+        "job: 70/100 (70%) 5/s ETA 6s\n" "job: 80/100 (80%) 5/s ETA 4s\n"
+        "job: 90/100 (90%) 5/s ETA 2s\n" "job: 100/100 (100%) 5/s ETA 0s\n"
+        "a message\n");
+    free(text);
+    //  A jump over tenths prints once; an end short of the total prints
+    //  the last counts; no escape codes.
+    uint64_t jump[] = { 1, 35, 36 }, jump_at[] = { 1000, 2000, 3000 };
+    text = s_drawn(false, jump, 3, 100, jump_at);
+    assert_string_equal(text, "job: 35/100 (35%) 18/s ETA 4s\na message\n"
+                              "job: 36/100 (36%) 12/s ETA 5s\n");
+    free(text);
+    //  Unknown total: a line per PROGRESS_PLAIN_MS at most, and the end.
+    uint64_t open_ended[] = { 10, 20, 30 };
+    uint64_t open_at[] = { 1000, PROGRESS_PLAIN_MS, PROGRESS_PLAIN_MS + 1000 };
+    text = s_drawn(false, open_ended, 3, 0, open_at);
+    assert_string_equal(text, "job: 20 done 2/s\na message\njob: 30 done 3/s\n");
+    free(text);
+}
+
+static void
+test_progress_bar_redrawn_in_place_on_a_terminal(void **state)
+{
+    (void) state;
+    //  Updates closer than PROGRESS_REDRAW_MS are not drawn; the message
+    //  clears the bar and redraws it; the end draws the last counts and
+    //  ends the line.
+    uint64_t done[] = { 10, 20, 50 }, at[] = { 1000, 1000 + PROGRESS_REDRAW_MS / 2, 2000 };
+    char *text = s_drawn(true, done, 3, 100, at);
+    assert_string_equal(text,
+        "\rjob  [###...........................]  10/100   10%  10/s  ETA 9s\x1b[K"
+        "\rjob  [###############...............]  50/100   50%  25/s  ETA 2s\x1b[K"
+        "\r\x1b[Ka message\n"
+        "\rjob  [###############...............]  50/100   50%  25/s  ETA 2s\x1b[K"
+        "\rjob  [###############...............]  50/100   50%  25/s  ETA 2s\x1b[K\n");
+    free(text);
+}
+
+//  --- syncrun ----------------------------------------------------------------------
+
+static void
+test_syncrun_parses_the_syncers_progress_lines(void **state)
+{
+    (void) state;
+    syncrun_event_t ev;
+    assert_true(syncrun_parse("sync once progress peer=edge-3 direction=pull stage=snapshot "
+                              "done=50 total=301", &ev));
+    assert_string_equal(ev.peer, "edge-3");
+    assert_string_equal(ev.direction, "pull");
+    assert_string_equal(ev.stage, "snapshot");
+    assert_int_equal(ev.done, 50);
+    assert_int_equal(ev.total, 301);
+    char name[SYNCRUN_NAME_MAX + 2], line[SYNCRUN_NAME_MAX + 100];
+    memset(name, 'n', SYNCRUN_NAME_MAX);
+    name[SYNCRUN_NAME_MAX] = '\0';
+    snprintf(line, sizeof line, "sync once progress peer=%s direction=push stage=changes "
+             "done=1 total=2", name);
+    assert_true(syncrun_parse(line, &ev));
+    assert_string_equal(ev.peer, name);
+    //  Anything else is passed on as is.
+    const char *others[] = {
+        "sync once peer=a pushed=0 pulled=0 result=ok",
+        "sync once progress peer=a direction=pull stage=changes done=1",
+        "sync once progress peer=a direction=pull stage=changes done=1 total=2 extra",
+        "sync once progress peer=a direction=pull stage=changes done=x total=2",
+        "", "2026-01-01T00:00:00.000Z I syncer: started",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        assert_false(syncrun_parse(others[i], &ev));
+    name[SYNCRUN_NAME_MAX] = 'n';
+    name[SYNCRUN_NAME_MAX + 1] = '\0';        // one byte over the longest name
+    snprintf(line, sizeof line, "sync once progress peer=%s direction=push stage=changes "
+             "done=1 total=2", name);
+    assert_false(syncrun_parse(line, &ev));
 }
 
 //  --- backoff ----------------------------------------------------------------------
@@ -612,6 +735,10 @@ main(void)
         cmocka_unit_test(test_jsonl_lines),
         cmocka_unit_test(test_jsonl_oversized_line_refused),
         cmocka_unit_test(test_progress_line_and_tenths),
+        cmocka_unit_test(test_progress_counts_for_plain_lines),
+        cmocka_unit_test(test_progress_plain_lines_one_per_tenth),
+        cmocka_unit_test(test_progress_bar_redrawn_in_place_on_a_terminal),
+        cmocka_unit_test(test_syncrun_parses_the_syncers_progress_lines),
         cmocka_unit_test(test_backoff_doubles_caps_and_resets),
         cmocka_unit_test(test_client_default_url),
         cmocka_unit_test(test_client_unreachable_gateway_says_node_not_running),
