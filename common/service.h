@@ -1,6 +1,6 @@
 /*  service.h - what the three service processes (pulsedb-storage,
     pulsedb-syncer, pulsedb-gateway) do alike: their exit codes, the
-    --help check made before the configuration is read, and CZMQ's set-up.
+    start (--help, then the configuration), and CZMQ's set-up.
 
     Exit codes, one convention for every service and for `pulsedb up`, which
     decides from them whether to restart a child:
@@ -19,6 +19,8 @@
 #ifndef PDB_SERVICE_H
 #define PDB_SERVICE_H
 
+#include "cfg.h"
+
 #include <stdbool.h>
 
 #define SERVICE_EXIT_OK 0
@@ -33,6 +35,19 @@ extern const char service_exit_help[];
 //  before the configuration is loaded, so help works with a bad config file
 //  or environment variable.
 bool service_wants_help(int argc, char **argv);
+
+#define SERVICE_GO_ON (-1)
+#define SERVICE_FLAGS_MAX 8          // a service's own arguments (--once, ...)
+
+//  A service's start: --help prints usage, the exit codes and the options
+//  (SERVICE_EXIT_OK); else the configuration is loaded into cfg, and its
+//  refusal, or an argument that is neither an option nor one of `flags`
+//  (NULL-terminated, at most SERVICE_FLAGS_MAX; NULL for none), is one
+//  line "NAME: ..." on stderr (SERVICE_EXIT_FATAL); else the log level is
+//  set, bit i of *given (may be NULL) tells whether flags[i] was given,
+//  and it returns SERVICE_GO_ON.
+int service_start(int argc, char **argv, const char *name, const char *usage,
+                  const char *const *flags, unsigned *given, cfg_t *cfg);
 
 //  Sets CZMQ up for a service: leaves SIGINT/SIGTERM to the service (CZMQ
 //  would otherwise install its own handlers) and initialises CZMQ now, on

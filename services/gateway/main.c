@@ -11,8 +11,6 @@
 
 #include <stdio.h>
 
-#define MAIN_REST_MAX 16
-
 static const char s_usage[] =
     "usage: pulsedb-gateway [options]\n\n"
     "The node's HTTP API: reads from the store's memory map, writes through\n"
@@ -21,22 +19,11 @@ static const char s_usage[] =
 int
 main(int argc, char **argv)
 {
-    if (service_wants_help(argc, argv)) {
-        printf("%s%s%s", s_usage, service_exit_help, cfg_usage());
-        return SERVICE_EXIT_OK;
-    }
     cfg_t cfg;
-    int rest[MAIN_REST_MAX], rest_n = 0;
+    int start = service_start(argc, argv, "pulsedb-gateway", s_usage, NULL, NULL, &cfg);
+    if (start != SERVICE_GO_ON)
+        return start;
     char why[PDB_ERRMSG_MAX] = "";
-    if (cfg_load(&cfg, argc, argv, rest, MAIN_REST_MAX, &rest_n, why) != 0) {
-        fprintf(stderr, "pulsedb-gateway: %s\n", why);
-        return SERVICE_EXIT_FATAL;
-    }
-    if (rest_n > 0) {
-        fprintf(stderr, "pulsedb-gateway: unknown option '%s' (see --help)\n", argv[rest[0]]);
-        return SERVICE_EXIT_FATAL;
-    }
-    log_set_level(cfg.log_level);
     if (cfg_exposure_check(&cfg, CFG_EXPOSE_HTTP, why) != 0) {
         log_e("gateway", "refusing to start: %s", why);
         return SERVICE_EXIT_FATAL;

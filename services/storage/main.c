@@ -68,22 +68,11 @@ s_load_policies(const cfg_t *cfg, merge_policy_t *policy, apply_override_t **ove
 int
 main(int argc, char **argv)
 {
-    if (service_wants_help(argc, argv)) {
-        printf("%s%s%s", s_usage, service_exit_help, cfg_usage());
-        return SERVICE_EXIT_OK;
-    }
     cfg_t cfg;
-    int rest[8], rest_n = 0;
+    int start = service_start(argc, argv, "pulsedb-storage", s_usage, NULL, NULL, &cfg);
+    if (start != SERVICE_GO_ON)
+        return start;
     char why[PDB_ERRMSG_MAX];
-    if (cfg_load(&cfg, argc, argv, rest, 8, &rest_n, why) != 0 || rest_n > 0) {
-        if (rest_n > 0)
-            fprintf(stderr, "pulsedb-storage: unknown option '%s' (see --help)\n",
-                    argv[rest[0]]);
-        else
-            fprintf(stderr, "pulsedb-storage: %s\n", why);
-        return SERVICE_EXIT_FATAL;
-    }
-    log_set_level(cfg.log_level);
     //  With a key pair storage/tcp is CURVE (server.h); without, loopback only.
     if (cfg_exposure_check(&cfg, nodekey_exists(cfg.data_dir) ? 0 : CFG_EXPOSE_STORAGE,
                            why) != 0) {

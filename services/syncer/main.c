@@ -28,27 +28,14 @@ static const char s_usage[] =
 int
 main(int argc, char **argv)
 {
-    if (service_wants_help(argc, argv)) {
-        printf("%s%s%s", s_usage, service_exit_help, cfg_usage());
-        return SERVICE_EXIT_OK;
-    }
+    static const char *const flags[] = { "--once", NULL };
     cfg_t cfg;
-    int rest[8], rest_n = 0;
+    unsigned given;
+    int start = service_start(argc, argv, "pulsedb-syncer", s_usage, flags, &given, &cfg);
+    if (start != SERVICE_GO_ON)
+        return start;
+    bool once = given & 1u;
     char why[PDB_ERRMSG_MAX];
-    if (cfg_load(&cfg, argc, argv, rest, 8, &rest_n, why) != 0) {
-        fprintf(stderr, "pulsedb-syncer: %s\n", why);
-        return SYNCER_EXIT_FATAL;
-    }
-    bool once = false;
-    for (int i = 0; i < rest_n; i++) {
-        if (strcmp(argv[rest[i]], "--once") == 0)
-            once = true;
-        else {
-            fprintf(stderr, "pulsedb-syncer: unknown option '%s' (see --help)\n", argv[rest[i]]);
-            return SYNCER_EXIT_FATAL;
-        }
-    }
-    log_set_level(cfg.log_level);
     if (cfg_exposure_check(&cfg, nodekey_exists(cfg.data_dir) ? 0 : CFG_EXPOSE_SYNC, why) != 0) {
         log_e("syncer", "refusing to start: %s", why);
         return SERVICE_EXIT_FATAL;
