@@ -7,3 +7,8 @@ foreach(name ${PDB_CORE_TESTS})
   target_link_libraries(test_${name} PRIVATE pdb_storage_core pdb_testkit PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()
+# The store's read side (common/store.h) reads a store the storage core
+# wrote: it links the storage fixture.
+add_executable(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
+target_link_libraries(test_store PRIVATE pdb_storage_fixture PkgConfig::CMOCKA)
+add_test(NAME test_store COMMAND test_store)
