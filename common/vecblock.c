@@ -2,12 +2,13 @@
 #include "bounds.h"
 #include "err.h"
 
+#include <math.h>
 #include <string.h>
 
 size_t
 vecblock_slot_len(uint32_t dim)
 {
-    return PDB_ID_LEN + (size_t) dim * sizeof(float);
+    return PDB_ID_LEN + VECBLOCK_QUANT_LEN + (size_t) dim * (1 + sizeof(float));
 }
 
 uint32_t
@@ -15,6 +16,48 @@ vecblock_slots_per_block(uint32_t dim)
 {
     size_t n = VECBLOCK_TARGET_BYTES / vecblock_slot_len(dim);
     return n < VECBLOCK_MIN_SLOTS ? VECBLOCK_MIN_SLOTS : (uint32_t) n;
+}
+
+size_t
+vecblock_len(uint32_t dim, uint32_t count)
+{
+    return VECBLOCK_HDR_LEN + (size_t) count * vecblock_slot_len(dim);
+}
+
+void
+vecblock_quantize(const void *vector, uint32_t dim, uint8_t *codes, float *scale, float *error)
+{
+    const uint8_t *p = vector;
+    double norm2 = 0.0, top = 0.0;
+    for (uint32_t i = 0; i < dim; i++) {
+        float x;
+        memcpy(&x, p + (size_t) i * sizeof x, sizeof x);
+        norm2 += (double) x * x;
+        top = fabs((double) x) > top ? fabs((double) x) : top;
+    }
+    memset(codes, VECBLOCK_CODE_BIAS, dim);
+    *scale = *error = 0.0f;
+    if (!(norm2 > 0.0) || !isfinite(norm2))
+        return;                     // scores 0 against anything, as vec_cosine does
+    double norm = sqrt(norm2);
+    //  The stored (float32) scale is the one the bound must hold for.
+    float a = (float) (top / norm / VECBLOCK_CODE_MAX);
+    if (!(a > 0.0f))
+        return;
+    double err2 = 0.0;
+    for (uint32_t i = 0; i < dim; i++) {
+        float x;
+        memcpy(&x, p + (size_t) i * sizeof x, sizeof x);
+        double u = (double) x / norm;
+        double c = nearbyint(u / a);
+        c = c > VECBLOCK_CODE_MAX ? VECBLOCK_CODE_MAX : c < -VECBLOCK_CODE_MAX ? -VECBLOCK_CODE_MAX : c;
+        codes[i] = (uint8_t) ((int) c + VECBLOCK_CODE_BIAS);
+        double r = u - c * a;
+        err2 += r * r;
+    }
+    *scale = a;
+    //  Rounded up: the bound must never be below the true error.
+    *error = nextafterf((float) (sqrt(err2) * (1.0 + 1e-9)), INFINITY);
 }
 
 void
@@ -88,12 +131,12 @@ vecblock_decode(uint32_t number, const MDB_val *val, vecblock_t *out)
     memcpy(&b.live, p + 4, 4);
     memcpy(&b.dim, p + 8, 4);
     if (b.dim == 0 || b.dim > PDB_DIM_MAX || b.count > vecblock_slots_per_block(b.dim)
-        || b.live > b.count)
+        || b.live > b.count || val->mv_size != vecblock_len(b.dim, b.count))
         return PDB_ECORRUPT;
-    b.slot_len = vecblock_slot_len(b.dim);
-    if (val->mv_size != VECBLOCK_HDR_LEN + (size_t) b.count * b.slot_len)
-        return PDB_ECORRUPT;
-    b.slots = p + VECBLOCK_HDR_LEN;
+    b.ids = p + VECBLOCK_HDR_LEN;
+    b.quant = b.ids + (size_t) b.count * PDB_ID_LEN;
+    b.codes = b.quant + (size_t) b.count * VECBLOCK_QUANT_LEN;
+    b.vectors = b.codes + (size_t) b.count * b.dim;
     *out = b;
     return 0;
 }
@@ -101,7 +144,7 @@ vecblock_decode(uint32_t number, const MDB_val *val, vecblock_t *out)
 const uint8_t *
 vecblock_slot_id(const vecblock_t *block, uint32_t i)
 {
-    const uint8_t *id = block->slots + (size_t) i * block->slot_len;
+    const uint8_t *id = block->ids + (size_t) i * PDB_ID_LEN;
     uint64_t a, b;
     memcpy(&a, id, 8);
     memcpy(&b, id + 8, 8);
@@ -111,7 +154,21 @@ vecblock_slot_id(const vecblock_t *block, uint32_t i)
 const void *
 vecblock_slot_vector(const vecblock_t *block, uint32_t i)
 {
-    return block->slots + (size_t) i * block->slot_len + PDB_ID_LEN;
+    return block->vectors + (size_t) i * block->dim * sizeof(float);
+}
+
+const uint8_t *
+vecblock_slot_codes(const vecblock_t *block, uint32_t i)
+{
+    return block->codes + (size_t) i * block->dim;
+}
+
+void
+vecblock_slot_quant(const vecblock_t *block, uint32_t i, float *scale, float *error)
+{
+    const uint8_t *q = block->quant + (size_t) i * VECBLOCK_QUANT_LEN;
+    memcpy(scale, q, sizeof *scale);
+    memcpy(error, q + sizeof *scale, sizeof *error);
 }
 
 int
@@ -124,6 +181,15 @@ vecblock_iter_open(store_t *store, MDB_txn *txn, const pdb_id_t *collective, vec
 
 int
 vecblock_iter_next(vecblock_iter_t *it, vecblock_t *out)
+{
+    uint32_t number = 0;
+    MDB_val val = { 0, NULL };
+    int rc = vecblock_iter_next_raw(it, &number, &val);
+    return rc ? rc : vecblock_decode(number, &val, out);
+}
+
+int
+vecblock_iter_next_raw(vecblock_iter_t *it, uint32_t *number, MDB_val *val_out)
 {
     MDB_val key, val;
     int rc;
@@ -142,7 +208,9 @@ vecblock_iter_next(vecblock_iter_t *it, vecblock_t *out)
         return pdb_from_mdb(rc);
     if (key.mv_size != VECBLOCK_KEY_LEN || memcmp(key.mv_data, it->collective.b, PDB_ID_LEN))
         return PDB_ENOTFOUND;
-    return vecblock_decode(vecblock_key_number(&key), &val, out);
+    *number = vecblock_key_number(&key);
+    *val_out = val;
+    return 0;
 }
 
 void

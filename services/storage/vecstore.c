@@ -13,44 +13,92 @@
 #define VECSTORE_BUILD_LOG_MS 5000u     // progress line interval while building
 
 //  --------------------------------------------------------------------------
-//  One block being rewritten: a private copy, changed, then stored whole
-//  (the stored bytes may move under a write, so nothing is edited in place).
+//  One block being rewritten: a private copy of its slots, laid out for
+//  one more than it holds, changed, then stored whole (the stored bytes
+//  may move under a write, so nothing is edited in place).
 
 typedef struct {
-    uint8_t *buf;            // header + slots
+    uint8_t *ids, *quant, *codes, *vectors;   // arrays of cap entries, in one allocation
+    uint32_t cap;
     uint32_t count;
     uint32_t live;
     uint32_t dim;
-    size_t slot_len;
 } s_edit_t;
 
-//  A copy of old (NULL: a new, empty block) with room for one more slot.
 static int
 s_edit_begin(s_edit_t *e, const vecblock_t *old, uint32_t dim)
 {
     e->dim = dim;
-    e->slot_len = vecblock_slot_len(dim);
     e->count = old ? old->count : 0;
     e->live = old ? old->live : 0;
-    e->buf = malloc(VECBLOCK_HDR_LEN + (size_t) (e->count + 1) * e->slot_len);
-    if (!e->buf)
+    e->cap = e->count + 1;
+    size_t vlen = (size_t) dim * sizeof(float);
+    e->ids = malloc((size_t) e->cap * vecblock_slot_len(dim));
+    if (!e->ids)
         return -ENOMEM;
-    if (old)
-        memcpy(e->buf + VECBLOCK_HDR_LEN, old->slots, (size_t) old->count * e->slot_len);
+    e->quant = e->ids + (size_t) e->cap * PDB_ID_LEN;
+    e->codes = e->quant + (size_t) e->cap * VECBLOCK_QUANT_LEN;
+    e->vectors = e->codes + (size_t) e->cap * dim;
+    if (old && old->count) {
+        memcpy(e->ids, old->ids, (size_t) old->count * PDB_ID_LEN);
+        memcpy(e->quant, old->quant, (size_t) old->count * VECBLOCK_QUANT_LEN);
+        memcpy(e->codes, old->codes, (size_t) old->count * dim);
+        memcpy(e->vectors, old->vectors, (size_t) old->count * vlen);
+    }
     return 0;
 }
 
-static uint8_t *
-s_edit_slot(s_edit_t *e, uint32_t i)
-{
-    return e->buf + VECBLOCK_HDR_LEN + (size_t) i * e->slot_len;
-}
-
 static bool
-s_slot_cleared(const uint8_t *slot)
+s_edit_cleared(const s_edit_t *e, uint32_t i)
 {
     static const uint8_t zero[PDB_ID_LEN];
-    return memcmp(slot, zero, PDB_ID_LEN) == 0;
+    return memcmp(e->ids + (size_t) i * PDB_ID_LEN, zero, PDB_ID_LEN) == 0;
+}
+
+//  Fills slot i with an experience, or clears it (id NULL): a cleared slot
+//  is zeros but for a negative error bound.
+static void
+s_edit_set(s_edit_t *e, uint32_t i, const pdb_id_t *id, const void *vector)
+{
+    size_t vlen = (size_t) e->dim * sizeof(float);
+    float scale = 0.0f, error = -1.0f;
+    if (id) {
+        memcpy(e->ids + (size_t) i * PDB_ID_LEN, id->b, PDB_ID_LEN);
+        memcpy(e->vectors + (size_t) i * vlen, vector, vlen);
+        vecblock_quantize(vector, e->dim, e->codes + (size_t) i * e->dim, &scale, &error);
+    }
+    else {
+        memset(e->ids + (size_t) i * PDB_ID_LEN, 0, PDB_ID_LEN);
+        memset(e->vectors + (size_t) i * vlen, 0, vlen);
+        memset(e->codes + (size_t) i * e->dim, 0, e->dim);
+    }
+    memcpy(e->quant + (size_t) i * VECBLOCK_QUANT_LEN, &scale, sizeof scale);
+    memcpy(e->quant + (size_t) i * VECBLOCK_QUANT_LEN + sizeof scale, &error, sizeof error);
+}
+
+//  The stored form of the first e->count slots.
+static uint8_t *
+s_edit_pack(const s_edit_t *e, size_t *len)
+{
+    *len = vecblock_len(e->dim, e->count);
+    uint8_t *out = malloc(*len), *p = out;
+    if (!out)
+        return NULL;
+    uint32_t zero = 0;
+    memcpy(p, &e->count, 4);
+    memcpy(p + 4, &e->live, 4);
+    memcpy(p + 8, &e->dim, 4);
+    memcpy(p + 12, &zero, 4);
+    p += VECBLOCK_HDR_LEN;
+    size_t n = e->count;
+    memcpy(p, e->ids, n * PDB_ID_LEN);
+    p += n * PDB_ID_LEN;
+    memcpy(p, e->quant, n * VECBLOCK_QUANT_LEN);
+    p += n * VECBLOCK_QUANT_LEN;
+    memcpy(p, e->codes, n * e->dim);
+    p += n * e->dim;
+    memcpy(p, e->vectors, n * e->dim * sizeof(float));
+    return out;
 }
 
 //  Writes the block back, or deletes it when no slot is left, and keeps
@@ -60,27 +108,26 @@ s_edit_store(store_t *store, MDB_txn *txn, const pdb_id_t *collective, uint32_t 
              s_edit_t *e)
 {
     //  Cleared slots at the end are given back rather than marked.
-    while (e->count > 0 && s_slot_cleared(s_edit_slot(e, e->count - 1)))
+    while (e->count > 0 && s_edit_cleared(e, e->count - 1))
         e->count--;
     uint8_t kbuf[VECBLOCK_KEY_LEN];
     vecblock_key(kbuf, collective, number);
-    MDB_val key = { sizeof kbuf, kbuf };
-    uint32_t zero = 0;
-    memcpy(e->buf, &e->count, 4);
-    memcpy(e->buf + 4, &e->live, 4);
-    memcpy(e->buf + 8, &e->dim, 4);
-    memcpy(e->buf + 12, &zero, 4);
-    MDB_val val = { VECBLOCK_HDR_LEN + (size_t) e->count * e->slot_len, e->buf };
+    MDB_val key = { sizeof kbuf, kbuf }, val = { 0, NULL };
+    uint8_t *packed = e->count ? s_edit_pack(e, &val.mv_size) : NULL;
+    free(e->ids);
+    e->ids = NULL;
+    if (e->count && !packed)
+        return -ENOMEM;
+    val.mv_data = packed;
     int rc = e->count ? mdb_put(txn, store->vec_blocks, &key, &val, 0)
                       : mdb_del(txn, store->vec_blocks, &key, NULL);
+    free(packed);
     if (rc == MDB_SUCCESS) {
         MDB_val none = { 0, NULL };
         rc = e->live < e->count ? mdb_put(txn, store->vec_free, &key, &none, 0)
                                 : mdb_del(txn, store->vec_free, &key, NULL);
         rc = rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
     }
-    free(e->buf);
-    e->buf = NULL;
     return pdb_from_mdb(rc);
 }
 
@@ -186,9 +233,7 @@ s_place(store_t *store, MDB_txn *txn, const pdb_id_t *collective, vecblock_head_
     if (*slot == e.count)
         e.count++;
     e.live++;
-    uint8_t *dst = s_edit_slot(&e, *slot);
-    memcpy(dst, id->b, PDB_ID_LEN);
-    memcpy(dst + PDB_ID_LEN, vector, (size_t) head->dim * sizeof(float));
+    s_edit_set(&e, *slot, id, vector);
     return s_edit_store(store, txn, collective, *number, &e);
 }
 
@@ -255,7 +300,7 @@ vecstore_remove(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const 
     rc = s_edit_begin(&e, &old, old.dim);
     if (rc)
         return rc;
-    memset(s_edit_slot(&e, slot), 0, e.slot_len);     // nothing of it stays readable
+    s_edit_set(&e, slot, NULL, NULL);       // nothing of it stays readable
     e.live--;
     rc = s_edit_store(store, txn, collective, number, &e);
     MDB_val key = { sizeof pair, pair };

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,6 +554,100 @@ test_search_filters_with_few_matches(void **state)
     s_close(&n, true);
 }
 
+//  The codes' promise (vecblock.h): for any query, the cosine lies within
+//  the error bound of scale * (q . c) / |q|, c being the unbiased codes.
+static void
+test_vecblock_quantize_bounds_the_cosine(void **state)
+{
+    (void) state;
+    static const uint32_t dims[] = { 1, 3, 17, 384, PDB_DIM_MAX };
+    static const float mags[] = { 1.0f, 3e38f, 1e-30f, 1e-44f };
+    uint64_t seed = 31;
+    float *v = malloc(PDB_DIM_MAX * sizeof *v), *q = malloc(PDB_DIM_MAX * sizeof *q);
+    uint8_t *codes = malloc(PDB_DIM_MAX);
+    assert_non_null(v);
+    assert_non_null(q);
+    assert_non_null(codes);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        for (int trial = 0; trial < 40; trial++) {
+            uint32_t dim = dims[d];
+            float mag = mags[trial % 4];
+            for (uint32_t i = 0; i < dim; i++) {
+                //  Some vectors have one large component and tiny others.
+                v[i] = s_rand(&seed) * mag * (trial % 5 == 0 && i ? 1e-6f : 1.0f);
+                q[i] = s_rand(&seed);
+            }
+            float scale, error;
+            vecblock_quantize(v, dim, codes, &scale, &error);
+            assert_true(error >= 0.0f && scale >= 0.0f);
+            double dot = 0.0, vn = 0.0, qn = 0.0, qc = 0.0;
+            for (uint32_t i = 0; i < dim; i++) {
+                dot += (double) q[i] * v[i];
+                vn += (double) v[i] * v[i];
+                qn += (double) q[i] * q[i];
+                qc += (double) q[i] * ((int) codes[i] - VECBLOCK_CODE_BIAS);
+            }
+            if (!(vn > 0.0))
+                continue;                  // underflowed to zero: scores 0 either way
+            double cosine = dot / sqrt(vn) / sqrt(qn);
+            double estimate = scale * qc / sqrt(qn);
+            assert_true(fabs(cosine - estimate) <= error + 1e-12);
+            assert_true(error < 0.05);     // tight enough to prune
+        }
+    }
+    float zero[4] = { 0 };
+    float scale, error;
+    vecblock_quantize(zero, 4, codes, &scale, &error);
+    assert_true(scale == 0.0f && error == 0.0f);
+    free(v);
+    free(q);
+    free(codes);
+}
+
+//  Data that makes the first pass's bounds overlap a lot: near-duplicates,
+//  exact duplicates and scaled copies (equal scores, ordered by id), tiny
+//  and huge vectors. The two-pass scan still returns exactly what
+//  scoring every vector does, for small and large k.
+static void
+test_search_exact_on_clustered_and_extreme_vectors(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_open(&n, NULL);
+    enum { D = 64 };
+    pdb_id_t coll = s_collective(&n, "c", D);
+    uint64_t seed = 41;
+    float base[D], v[D];
+    for (int i = 0; i < D; i++)
+        base[i] = s_rand(&seed);
+    for (int e = 0; e < 700; e++) {
+        float noise = e < 400 ? 1e-3f : e < 500 ? 0.0f : 0.2f;
+        float mag = e % 7 == 0 ? 1e30f : e % 11 == 0 ? 1e-30f : (float) (1 + e % 3);
+        for (int i = 0; i < D; i++)
+            v[i] = (base[i] + noise * s_rand(&seed)) * mag;
+        s_experience(&n, &coll, v, D, 0.5, "general");
+    }
+    memset(v, 0, sizeof v);
+    v[3] = 1.0f;
+    s_experience(&n, &coll, v, D, 0.5, "general");
+    static const size_t ks[] = { 1, 10, 100, 1000 };
+    for (size_t k = 0; k < 4; k++) {
+        for (int which = 0; which < 4; which++) {
+            json_t *vec = json_array();
+            for (int i = 0; i < D; i++) {
+                double x = which == 0 ? base[i] : which == 1 ? -base[i]
+                         : which == 2 ? base[i] + 0.01 * s_rand(&seed) : s_rand(&seed);
+                json_array_append_new(vec, json_real(x));
+            }
+            json_t *body = json_pack("{s:o,s:I}", "embedding", vec, "k", (json_int_t) ks[k]);
+            size_t hits = s_assert_same_results(&n, &coll, body);
+            assert_int_equal(hits, ks[k] < 701 ? ks[k] : 701);
+            json_decref(body);
+        }
+    }
+    s_close(&n, true);
+}
+
 int
 main(void)
 {
@@ -562,6 +657,8 @@ main(void)
         cmocka_unit_test(test_vecstore_rolls_back_with_the_transaction),
         cmocka_unit_test(test_vecstore_builds_the_layout_of_an_old_folder),
         cmocka_unit_test(test_search_filters_with_few_matches),
+        cmocka_unit_test(test_vecblock_quantize_bounds_the_cosine),
+        cmocka_unit_test(test_search_exact_on_clustered_and_extreme_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
