@@ -478,6 +478,8 @@ s_scan_codes(s_scan_t *s, const vecblock_t *block, uint64_t *pos)
 static void
 s_rescore(s_scan_t *s, search_heap_t *heap)
 {
+    if (s->cands.n == 0)
+        return;                             // qsort must not see the NULL of an empty list
     qsort(s->cands.items, s->cands.n, sizeof *s->cands.items, s_cand_cmp_upper_first);
     for (size_t i = 0; i < s->cands.n; i++) {
         const s_cand_t *c = &s->cands.items[i];
@@ -491,6 +493,33 @@ s_rescore(s_scan_t *s, search_heap_t *heap)
                 || s_filter(s->store, s->txn, s->collective, c->id, s->q)))
             search_heap_offer(heap, &hit);
     }
+}
+
+//  Pass 1 over every block, one block ahead: its first bytes are asked
+//  for while the one before is scored, so the step to a new run of pages
+//  does not stall. Returns PDB_ENOTFOUND at the end, as the iterator does.
+static int
+s_scan_all_codes(s_scan_t *s, vecblock_iter_t *it)
+{
+    uint32_t number = 0;
+    MDB_val next = { 0, NULL };
+    int rc = vecblock_iter_next_raw(it, &number, &next);
+    uint64_t pos = 0;
+    while (rc == 0) {
+        MDB_val val = next;
+        uint32_t this_number = number;
+        rc = vecblock_iter_next_raw(it, &number, &next);
+        for (size_t off = 0; rc == 0 && off < SEARCH_PREFETCH_BYTES; off += 64)
+            __builtin_prefetch((const uint8_t *) next.mv_data + off);
+        vecblock_t block;
+        int drc = vecblock_decode(this_number, &val, &block);
+        //  A block of another size cannot be from this collective's rules.
+        if (!drc && block.dim == s->q->dim)
+            drc = s_scan_codes(s, &block, &pos);
+        if (drc)
+            return drc;
+    }
+    return rc;
 }
 
 static int
@@ -510,33 +539,8 @@ s_scan_blocks(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
     vecblock_iter_t it = { 0 };
     if (!rc)
         rc = vecblock_iter_open(store, txn, collective, &it);
-    //  One block ahead: its first bytes are asked for while the one before
-    //  is scored, so the step to a new run of pages does not stall.
-    uint32_t number = 0;
-    MDB_val next = { 0, NULL };
-    bool have_next = false;
-    if (!rc) {
-        rc = vecblock_iter_next_raw(&it, &number, &next);
-        have_next = rc == 0;
-    }
-    uint64_t pos = 0;
-    while (have_next) {
-        MDB_val val = next;
-        uint32_t this_number = number;
-        rc = vecblock_iter_next_raw(&it, &number, &next);
-        have_next = rc == 0;
-        for (size_t off = 0; have_next && off < SEARCH_PREFETCH_BYTES; off += 64)
-            __builtin_prefetch((const uint8_t *) next.mv_data + off);
-        vecblock_t block;
-        int drc = vecblock_decode(this_number, &val, &block);
-        //  A block of another size cannot be from this collective's rules.
-        if (!drc && block.dim == q->dim)
-            drc = s_scan_codes(s, &block, &pos);
-        if (drc) {
-            rc = drc;
-            break;
-        }
-    }
+    if (!rc)
+        rc = s_scan_all_codes(s, &it);
     vecblock_iter_close(&it);
     if (rc == PDB_ENOTFOUND)
         rc = 0;

@@ -545,6 +545,11 @@ test_search_filters_with_few_matches(void **state)
     search_heap_release(&heap);
     assert_int_equal(s_assert_same_results(&n, &coll, q), 2);
     json_decref(q);
+    //  A filter nothing passes: no candidate at all, no result.
+    q = json_pack("{s:[f,f,f,f],s:i,s:s}", "embedding", 1.0, 0.0, 0.0, 0.0, "k", 10,
+                  "domain", "nowhere");
+    assert_int_equal(s_assert_same_results(&n, &coll, q), 0);
+    json_decref(q);
     //  Unarchived again, and the close ones deleted: the far ones rank first.
     s_set_archived(&n, &coll, &rare[2], false);
     q = json_pack("{s:[f,f,f,f],s:i,s:s}", "embedding", 0.0, 1.0, 0.0, 0.0, "k", 5,
