@@ -9,6 +9,7 @@
             collective_names: the name's bytes
             wal: u64 big-endian sequence
             origins (version vector): 16-byte instance id -> u64 origin seq
+            vec_blocks, vec_slots, vec_free: the search layout, vecblock.h
 */
 #ifndef PDB_STORE_H
 #define PDB_STORE_H
@@ -32,6 +33,8 @@ typedef struct {
     MDB_dbi meta, collectives, collective_names, experiences, embeddings, relations,
             relations_by_exp, insights, versions, wal, peers, origins,
             own_changes;       // this node's origin_seq -> its WAL seq (services/storage/wal.h)
+    MDB_dbi vec_blocks, vec_slots, vec_free;   // search layout (vecblock.h)
+    bool vec_dbs;       // false: a reader opened a folder that has no search layout yet
 } store_t;
 
 //  Opens (read-write: creates) the environment in dir. A read-only open

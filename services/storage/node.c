@@ -2,6 +2,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "vecstore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,6 +173,8 @@ node_open(const char *data_dir, uint64_t map_size, node_t **out)
         rc = store_open(data_dir, false, map_size, &self->store);
     if (!rc)
         rc = s_load_meta(self);
+    if (!rc)
+        rc = vecstore_ensure(self->store);
     if (rc) {
         node_destroy(&self);
         return rc;
