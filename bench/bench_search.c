@@ -4,7 +4,10 @@
     run, so the search figure can be read as a fraction of what the machine
     can stream.
 
-    bench_search [--quick]
+    bench_search [--quick] [--n N] [--search-only]
+    --n N runs one case of N vectors (default: 10000, then 100000);
+    --search-only leaves out the two probes (run_search_http.sh uses it to
+    time the kernel next to the end-to-end search, in the same run).
     One line per case:
       bench_search case=search n=10000 dim=384 k=10 isa=avx2 queries=200 p50_ms=.. p99_ms=.. gbps=..
       bench_search case=read_sum n=10000 ... gbps=..
@@ -107,7 +110,7 @@ s_bench_memcpy(const uint8_t *base, uint8_t *dst, size_t bytes, size_t rounds, u
 }
 
 static int
-s_case(size_t n, bool quick, uint64_t *seed)
+s_case(size_t n, bool quick, bool search_only, uint64_t *seed)
 {
     size_t bytes = n * BENCH_DIM * sizeof(float);
     uint8_t *raw = malloc(bytes + BENCH_MISALIGN);
@@ -127,10 +130,13 @@ s_case(size_t n, bool quick, uint64_t *seed)
     memcpy(dst, base, bytes);            // fault every page in before timing
     s_bench_search(base, n, queries, seed, ns);
     s_report("search", n, queries, ns, bytes);
+    if (search_only)
+        goto out;
     s_bench_read(base, bytes, queries, ns);
     s_report("read_sum", n, queries, ns, bytes);
     s_bench_memcpy(base, dst, bytes, queries, ns);
     s_report("memcpy", n, queries, ns, bytes);
+out:
     free(ns);
     free(dst);
     free(raw);
@@ -140,15 +146,26 @@ s_case(size_t n, bool quick, uint64_t *seed)
 int
 main(int argc, char **argv)
 {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    if (argc > 1 && !quick) {
-        fprintf(stderr, "usage: bench_search [--quick]\n");
-        return 2;
+    bool quick = false, search_only = false;
+    size_t sizes[2] = { 10000, 100000 }, count = 2;
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else if (strcmp(argv[i], "--search-only") == 0)
+            search_only = true;
+        else if (strcmp(argv[i], "--n") == 0 && i + 1 < argc
+                 && (sizes[0] = strtoull(argv[++i], &end, 10)) >= 1 && sizes[0] <= 10000000
+                 && *end == '\0')
+            count = 1;
+        else {
+            fprintf(stderr, "usage: bench_search [--quick] [--n 1..10000000] [--search-only]\n");
+            return 2;
+        }
     }
     uint64_t seed = 42;
-    static const size_t sizes[] = { 10000, 100000 };
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if (s_case(sizes[i], quick, &seed) != 0)
+    for (size_t i = 0; i < count; i++)
+        if (s_case(sizes[i], quick, search_only, &seed) != 0)
             return 1;
     return 0;
 }

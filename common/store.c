@@ -9,29 +9,35 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define STORE_DB_COUNT 13
+#define STORE_DB_COUNT 16
 
 typedef struct {
     const char *name;
     unsigned flags;
     size_t offset;
+    bool derived;       // rebuilt from the others: a reader copes without it
 } s_db_t;
 
 //  Names are part of the on-disk format: never rename one.
 static const s_db_t s_dbs[STORE_DB_COUNT] = {
-    { "meta",             0,           offsetof(store_t, meta) },
-    { "collectives",      0,           offsetof(store_t, collectives) },
-    { "collective_names", MDB_DUPSORT, offsetof(store_t, collective_names) },
-    { "experiences",      0,           offsetof(store_t, experiences) },
-    { "embeddings",       0,           offsetof(store_t, embeddings) },
-    { "relations",        0,           offsetof(store_t, relations) },
-    { "relations_by_exp", 0,           offsetof(store_t, relations_by_exp) },
-    { "insights",         0,           offsetof(store_t, insights) },
-    { "versions",         0,           offsetof(store_t, versions) },
-    { "wal",              0,           offsetof(store_t, wal) },
-    { "peers",            0,           offsetof(store_t, peers) },
-    { "origins",          0,           offsetof(store_t, origins) },
-    { "own_changes",      0,           offsetof(store_t, own_changes) },
+    { "meta",             0,           offsetof(store_t, meta), false },
+    { "collectives",      0,           offsetof(store_t, collectives), false },
+    { "collective_names", MDB_DUPSORT, offsetof(store_t, collective_names), false },
+    { "experiences",      0,           offsetof(store_t, experiences), false },
+    { "embeddings",       0,           offsetof(store_t, embeddings), false },
+    { "relations",        0,           offsetof(store_t, relations), false },
+    { "relations_by_exp", 0,           offsetof(store_t, relations_by_exp), false },
+    { "insights",         0,           offsetof(store_t, insights), false },
+    { "versions",         0,           offsetof(store_t, versions), false },
+    { "wal",              0,           offsetof(store_t, wal), false },
+    { "peers",            0,           offsetof(store_t, peers), false },
+    { "origins",          0,           offsetof(store_t, origins), false },
+    { "own_changes",      0,           offsetof(store_t, own_changes), false },
+    //  The search layout (vecblock.h), derived from embeddings. A folder
+    //  written before it existed has none until storage builds it.
+    { "vec_blocks",       0,           offsetof(store_t, vec_blocks), true },
+    { "vec_slots",        0,           offsetof(store_t, vec_slots),  true },
+    { "vec_free",         0,           offsetof(store_t, vec_free),   true },
 };
 
 static int
@@ -41,10 +47,15 @@ s_open_dbs(store_t *self)
     int rc = mdb_txn_begin(self->env, NULL, self->readonly ? MDB_RDONLY : 0, &txn);
     if (rc)
         return pdb_from_mdb(rc);
+    self->vec_dbs = true;
     for (int i = 0; i < STORE_DB_COUNT; i++) {
         unsigned flags = s_dbs[i].flags | (self->readonly ? 0 : MDB_CREATE);
         MDB_dbi *dbi = (MDB_dbi *) ((char *) self + s_dbs[i].offset);
         rc = mdb_dbi_open(txn, s_dbs[i].name, flags, dbi);
+        if (rc == MDB_NOTFOUND && s_dbs[i].derived) {
+            self->vec_dbs = false;           // readers fall back (vecblock.h)
+            continue;
+        }
         if (rc) {
             mdb_txn_abort(txn);
             return pdb_from_mdb(rc);

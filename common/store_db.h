@@ -12,6 +12,7 @@
             own_changes: u64 big-endian origin seq -> u64 big-endian WAL seq
             origins (version vector): 16-byte instance id -> u64 origin seq
             peers: the peer's name -> MessagePack map
+            vec_blocks, vec_slots, vec_free: the search layout, vecblock.h
             meta: the names below
 */
 #ifndef PDB_STORE_DB_H
@@ -26,6 +27,8 @@ struct store {
     MDB_dbi meta, collectives, collective_names, experiences, embeddings, relations,
             relations_by_exp, insights, versions, wal, peers, origins,
             own_changes;       // this node's origin_seq -> its WAL seq (services/storage/wal.h)
+    MDB_dbi vec_blocks, vec_slots, vec_free;   // search layout (vecblock.h)
+    bool vec_dbs;       // false: a reader opened a folder that has no search layout yet
 };
 
 //  Meta keys. Names are part of the on-disk format: never rename one.

@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # debootstrap: deploy/base-image.sh, the compose test's base image without a registry.
-PACKAGES=(cmake make gcc pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev
-          libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+# g++ and libhnswlib-dev: common/ann.cpp, the approximate index over hnswlib.
+PACKAGES=(cmake make gcc g++ pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev
+          libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libhnswlib-dev
           python3 python3-venv curl debootstrap)
 
 # --fuzz adds Debian 12's clang (14) and the libFuzzer + sanitizer runtimes

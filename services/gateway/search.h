@@ -1,11 +1,13 @@
 /*  search.h - exact cosine top-k over a collective's embeddings.
 
-    The scan walks the embeddings database under the collective's key
-    prefix, so vectors come in id order straight from the memory map: one
-    pass computes dot and norm together (vec.h), a bounded min-heap keeps
-    the k best, and filters (archived, importance, domain, type) are applied
+    The scan reads the collective's blocks of vectors (common/vecblock.h)
+    straight from the memory map, each a contiguous run of pages: one pass
+    computes dot and norm together (vec.h), a bounded min-heap keeps the k
+    best, and filters (archived, importance, domain, type) are applied
     lazily, only to a candidate that would enter the heap, because reading
-    and decoding its record costs far more than scoring it.
+    and decoding its record costs far more than scoring it. A folder whose
+    blocks storage has not built yet is scanned through the embeddings
+    database instead, one B-tree step per vector, with the same results.
 */
 #ifndef GW_SEARCH_H
 #define GW_SEARCH_H
@@ -56,10 +58,11 @@ typedef struct {
     const char *type_kind;    // experience type kind, NULL: any
     double min_importance;    // 0: any
     bool include_archived;
+    bool exact;               // scan every vector even where an index could answer
 } search_query_t;
 
 //  Reads a search body {embedding, k?, domain?, type?, min_importance?,
-//  include_archived?} for a collective of `dim` dimensions. Strings in q
+//  include_archived?, exact?} for a collective of `dim` dimensions. Strings in q
 //  borrow from body, which must outlive q. Returns 0, or PDB_EINVAL /
 //  PDB_ETOOBIG with `why`. Release with search_query_release either way.
 int  search_query_parse(const json_t *body, uint32_t dim, search_query_t *q,

@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
+#if defined(__x86_64__)
+#  include <immintrin.h>
+#endif
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "vec.c reads stored float32 little-endian vectors with native loads"
@@ -204,6 +207,54 @@ vec_cosine(const float *q, double q_norm2, const void *v, size_t dim)
     double dot, norm2;
     s_dot_norm_f64(q, v, dim, &dot, &norm2);
     return s_cosine(dot, q_norm2, norm2);
+}
+
+//  --------------------------------------------------------------------------
+//  8-bit codes (vecblock.h) against an 8-bit query: an integer sum, so
+//  every variant returns the same value.
+
+static int32_t
+s_dot_codes_scalar(const uint8_t *c, const int8_t *q, size_t dim)
+{
+    int32_t sum = 0;
+    for (size_t i = 0; i < dim; i++)
+        sum += (int32_t) c[i] * q[i];
+    return sum;
+}
+
+#ifdef VEC_HAVE_AVX2
+//  vpmaddubsw multiplies unsigned by signed bytes and adds pairs into 16
+//  bits, saturating: |255 * 63 * 2| = 32130 stays below 32767 because
+//  query codes are kept within +-VEC_QUERY_CODE_MAX.
+__attribute__((target("avx2"))) static int32_t
+s_dot_codes_avx2(const uint8_t *c, const int8_t *q, size_t dim)
+{
+    __m256i acc = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1);
+    size_t i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (c + i));
+        __m256i y = _mm256_loadu_si256((const __m256i *) (const void *) (q + i));
+        __m256i pairs = _mm256_maddubs_epi16(x, y);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+    }
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *) (void *) lanes, acc);
+    int32_t sum = 0;
+    for (int j = 0; j < 8; j++)
+        sum += lanes[j];
+    return sum + s_dot_codes_scalar(c + i, q + i, dim - i);
+}
+#endif
+
+int32_t
+vec_dot_codes(const uint8_t *codes, const int8_t *query, size_t dim)
+{
+#ifdef VEC_HAVE_AVX2
+    if (s_have_avx2())
+        return s_dot_codes_avx2(codes, query, dim);
+#endif
+    return s_dot_codes_scalar(codes, query, dim);
 }
 
 const char *

@@ -11,6 +11,7 @@
 #define GW_VEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 //  The float32 kernel: one pass over v, *dot = q . v and *norm2 = v . v,
 //  summed in float32. q holds dim floats; v holds dim little-endian
@@ -29,6 +30,15 @@ double vec_norm2(const float *q, size_t dim);
 //  have overflowed or lost digits to underflow, else v is summed again in
 //  double. The same on every CPU.
 double vec_cosine(const float *q, double q_norm2, const void *v, size_t dim);
+
+//  Query codes stay within +-VEC_QUERY_CODE_MAX so that the AVX2 kernel's
+//  16-bit pair sums cannot saturate against stored codes up to 255.
+#define VEC_QUERY_CODE_MAX 63
+
+//  sum of codes[i] * query[i] over dim bytes: stored 8-bit codes
+//  (vecblock.h, biased to 0..255) against a query in 8 bits (within
+//  +-VEC_QUERY_CODE_MAX). Exact integer arithmetic: the same on every CPU.
+int32_t vec_dot_codes(const uint8_t *codes, const int8_t *query, size_t dim);
 
 //  The name of the clone the loader picked ("avx2" or "baseline"), for
 //  benchmark lines and the startup log.

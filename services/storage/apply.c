@@ -6,6 +6,7 @@
 #include "sproto.h"
 #include "state.h"
 #include "store_db.h"
+#include "vecstore.h"
 #include "versions.h"
 
 #include <errno.h>
@@ -422,6 +423,9 @@ s_create(store_t *store, MDB_txn *txn, const change_t *c, const s_write_t *w, ch
         const msgpack_object *vec = mpk_map_get(w->fields, "embedding");
         MDB_val ev = { vec->via.bin.size, (void *) vec->via.bin.ptr };
         rc = pdb_from_mdb(mdb_put(txn, store->embeddings, &key, &ev, 0));
+        if (!rc)
+            rc = vecstore_add(store, txn, &c->collective_id, &c->entity_id, ev.mv_data,
+                              ev.mv_size);
     }
     if (!rc && c->entity == ENT_COLLECTIVE)
         rc = s_put_name(store, txn, mpk_map_get(w->fields, "name"), &c->entity_id, true);

@@ -1,6 +1,7 @@
 #include "cascade.h"
 #include "mpk.h"
 #include "store_db.h"
+#include "vecstore.h"
 #include "versions.h"
 
 #include <string.h>
@@ -96,6 +97,7 @@ s_delete_collective(store_t *store, MDB_txn *txn, const pdb_id_t *id,
     int rc = s_unlink_all_relations(store, txn, id);
     if (!rc) rc = s_del_prefix(store, txn, store->experiences, id, true);
     if (!rc) rc = s_del_prefix(store, txn, store->embeddings, id, false);
+    if (!rc) rc = vecstore_drop(store, txn, id);
     if (!rc) rc = s_del_prefix(store, txn, store->relations, id, true);
     if (!rc) rc = s_del_prefix(store, txn, store->insights, id, true);
     if (!rc) rc = s_del(txn, store->collectives, id->b, PDB_ID_LEN);
@@ -167,6 +169,7 @@ cascade_delete(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *co
     case ENT_EXPERIENCE:
         rc = s_delete_relations_of(store, txn, collective, id, hlc, origin);
         if (!rc) rc = s_del(txn, store->embeddings, kbuf, sizeof kbuf);
+        if (!rc) rc = vecstore_remove(store, txn, collective, id);
         return rc ? rc : s_del(txn, store->experiences, kbuf, sizeof kbuf);
     case ENT_RELATION:
         rc = s_unlink_relation(store, txn, id, record);

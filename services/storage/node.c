@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 #include "store_db.h"
+#include "vecstore.h"
 #include "wal.h"
 
 #include <errno.h>
@@ -176,6 +177,8 @@ node_open(const char *data_dir, uint64_t map_size, node_t **out)
         rc = store_open(data_dir, false, map_size, &self->store);
     if (!rc)
         rc = s_load_meta(self);
+    if (!rc)
+        rc = vecstore_ensure(self->store);
     if (rc) {
         node_destroy(&self);
         return rc;

@@ -51,6 +51,8 @@ def test_curve_peers_sync_and_strangers_are_refused(cluster):
     b.start()
     coll = a.collective("team")
     a.experience(coll["id"], "from a")
+    # b writes into the collective once it has it from a.
+    wait_for(lambda: b.digest(coll["id"]) is not None, what="the collective at b")
     b.experience(coll["id"], "from b")
     cluster.wait_converged()
     assert "CURVE" in a.log("syncer")

@@ -300,6 +300,34 @@ test_search_query_parse_checks_every_option(void **state)
     assert_int_equal(s_parse("{\"embedding\":[1,0,1e39]}", 3, &q, why), PDB_EINVAL);
 }
 
+//  The 8-bit kernel against a plain loop, at every length around the
+//  AVX2 kernel's 32-byte steps, with the extreme codes.
+static void
+test_vec_dot_codes_matches_reference(void **state)
+{
+    (void) state;
+    uint8_t c[PDB_DIM_MAX];
+    int8_t q[PDB_DIM_MAX];
+    uint64_t seed = 3;
+    for (size_t dim = 1; dim <= PDB_DIM_MAX; dim = dim < 70 ? dim + 1 : dim * 2 + 1) {
+        for (int trial = 0; trial < 3; trial++) {
+            int32_t want = 0;
+            for (size_t i = 0; i < dim; i++) {
+                float r = s_rand(&seed);
+                c[i] = trial == 0 ? 255 : trial == 1 ? 0 : (uint8_t) ((r + 1.0f) * 127.5f);
+                q[i] = trial == 0 ? (i % 2 ? 63 : -63) : (int8_t) (s_rand(&seed) * 63.0f);
+                want += (int32_t) c[i] * q[i];
+            }
+            assert_int_equal(vec_dot_codes(c, q, dim), want);
+        }
+    }
+    for (size_t i = 0; i < PDB_DIM_MAX; i++) {
+        c[i] = 255;
+        q[i] = VEC_QUERY_CODE_MAX;
+    }
+    assert_int_equal(vec_dot_codes(c, q, PDB_DIM_MAX), 255 * VEC_QUERY_CODE_MAX * PDB_DIM_MAX);
+}
+
 int
 main(void)
 {
@@ -308,6 +336,7 @@ main(void)
         cmocka_unit_test(test_vec_cosine_edges),
         cmocka_unit_test(test_vec_cosine_extreme_magnitudes_score_exact_match_one),
         cmocka_unit_test(test_search_buffer_ranks_extreme_vectors),
+        cmocka_unit_test(test_vec_dot_codes_matches_reference),
         cmocka_unit_test(test_search_top_k_is_sorted_best_first),
         cmocka_unit_test(test_search_k_larger_than_n_returns_all),
         cmocka_unit_test(test_search_ties_break_by_position),

@@ -1,0 +1,331 @@
+//  ann.cpp - ann.h over hnswlib. The only C++ in the project: exceptions
+//  stop here and become return codes.
+extern "C" {
+#include "ann.h"
+#include "bounds.h"
+#include "err.h"
+}
+
+//  hnswlib's SSE paths prefetch through the entry one past the end of a
+//  link list, a read beyond an upper layer's allocation (AddressSanitizer
+//  reports it; later hnswlib versions check the bound). Turning them off
+//  also turns off its SIMD distances, so the distance is ours (s_ip_space).
+#define NO_MANUAL_VECTORIZATION
+#include <hnswlib/hnswlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <sys/stat.h>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <vector>
+
+typedef hnswlib::HierarchicalNSW<float> s_hnsw_t;
+
+//  1 - a.b over unit vectors: 16 float lanes (two AVX registers, or four
+//  SSE ones, by the compiler's vector extensions), loads at any alignment
+//  (hnswlib packs vectors right after each node's links).
+typedef float s_v8_t __attribute__((vector_size(32)));
+
+template <int variant>
+static inline __attribute__((always_inline)) float
+s_dot_lanes(const float *a, const float *b, size_t dim)
+{
+    s_v8_t acc0 = { 0 }, acc1 = { 0 };
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+        s_v8_t x0, x1, y0, y1;
+        std::memcpy(&x0, a + i, sizeof x0);
+        std::memcpy(&x1, a + i + 8, sizeof x1);
+        std::memcpy(&y0, b + i, sizeof y0);
+        std::memcpy(&y1, b + i + 8, sizeof y1);
+        acc0 += x0 * y0;
+        acc1 += x1 * y1;
+    }
+    s_v8_t acc = acc0 + acc1;
+    float sum = 0.0f;
+    for (int j = 0; j < 8; j++)
+        sum += acc[j];
+    for (; i < dim; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static float
+s_dot_avx2(const float *a, const float *b, size_t dim)
+{
+    return s_dot_lanes<1>(a, b, dim);
+}
+
+static float
+s_ip_distance_avx2(const void *a, const void *b, const void *dim)
+{
+    return 1.0f - s_dot_avx2((const float *) a, (const float *) b, *(const size_t *) dim);
+}
+#endif
+
+static float
+s_dot_base(const float *a, const float *b, size_t dim)
+{
+    return s_dot_lanes<0>(a, b, dim);
+}
+
+static float
+s_ip_distance_base(const void *a, const void *b, const void *dim)
+{
+    return 1.0f - s_dot_base((const float *) a, (const float *) b, *(const size_t *) dim);
+}
+
+class s_ip_space : public hnswlib::SpaceInterface<float> {
+    size_t dim_;
+    hnswlib::DISTFUNC<float> func_;
+public:
+    explicit s_ip_space(size_t dim) : dim_(dim), func_(s_ip_distance_base)
+    {
+#if defined(__x86_64__)
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            func_ = s_ip_distance_avx2;
+#endif
+    }
+    size_t get_data_size() override { return dim_ * sizeof(float); }
+    hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
+    void *get_dist_func_param() override { return &dim_; }
+};
+
+struct ann {
+    uint32_t dim;
+    s_ip_space space;                   // must outlive index
+    s_hnsw_t *index;
+    size_t live;
+    explicit ann(uint32_t d) : dim(d), space(d), index(nullptr), live(0) {}
+};
+
+//  The unit vector of v (dim float32 at any alignment); false for a zero
+//  or non-finite one, which has no direction.
+static bool
+s_unit(const void *v, uint32_t dim, std::vector<float> &out)
+{
+    out.resize(dim);
+    std::memcpy(out.data(), v, (size_t) dim * sizeof(float));
+    double norm2 = 0.0;
+    for (float x : out)
+        norm2 += (double) x * x;
+    if (!(norm2 > 0.0) || !std::isfinite(norm2))
+        return false;
+    double inv = 1.0 / std::sqrt(norm2);
+    for (float &x : out)
+        x = (float) (x * inv);
+    return true;
+}
+
+extern "C" int
+ann_new(uint32_t dim, size_t capacity, uint32_t m, uint32_t ef_construction, ann_t **out)
+{
+    if (dim == 0 || dim > PDB_DIM_MAX || m < 2 || m > 128 || ef_construction == 0
+        || ef_construction > ANN_EF_MAX)
+        return PDB_EINVAL;
+    ann_t *self = nullptr;
+    try {
+        self = new ann(dim);
+        self->index = new s_hnsw_t(&self->space, capacity ? capacity : 1, m, ef_construction);
+    }
+    catch (...) {
+        delete self;
+        return -ENOMEM;
+    }
+    *out = self;
+    return 0;
+}
+
+extern "C" void
+ann_destroy(ann_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    delete (*self_p)->index;
+    delete *self_p;
+    *self_p = nullptr;
+}
+
+extern "C" int
+ann_add(ann_t *self, uint64_t label, const void *vector)
+{
+    std::vector<float> unit;
+    if (!s_unit(vector, self->dim, unit))
+        return PDB_EINVAL;
+    s_hnsw_t *h = self->index;
+    //  hnswlib would silently replace a vector under a label it holds.
+    if (h->label_lookup_.count((hnswlib::labeltype) label))
+        return PDB_EINVAL;
+    try {
+        if (h->cur_element_count >= h->max_elements_)
+            h->resizeIndex(h->max_elements_ * 2);
+        h->addPoint(unit.data(), (hnswlib::labeltype) label);
+    }
+    catch (...) {
+        return -ENOMEM;
+    }
+    self->live++;
+    return 0;
+}
+
+extern "C" int
+ann_remove(ann_t *self, uint64_t label)
+{
+    try {
+        self->index->markDelete((hnswlib::labeltype) label);
+    }
+    catch (...) {
+        return PDB_ENOTFOUND;        // unknown, or removed already
+    }
+    self->live--;
+    return 0;
+}
+
+//  hnswlib's searchKnn with the request's ef instead of the index-wide
+//  one, so concurrent searches with different ef need no lock: a greedy
+//  walk down the upper layers, then the base layer with ef candidates.
+static void
+s_search(const s_hnsw_t *h, const float *q, size_t k, size_t ef, ann_hit_t *hits, size_t *n)
+{
+    hnswlib::tableint cur = h->enterpoint_node_;
+    float curdist = h->fstdistfunc_(q, h->getDataByInternalId(cur), h->dist_func_param_);
+    for (int level = h->maxlevel_; level > 0; level--) {
+        for (bool changed = true; changed;) {
+            changed = false;
+            unsigned int *data = (unsigned int *) h->get_linklist(cur, level);
+            int size = h->getListCount(data);
+            hnswlib::tableint *links = (hnswlib::tableint *) (data + 1);
+            for (int i = 0; i < size; i++) {
+                float d = h->fstdistfunc_(q, h->getDataByInternalId(links[i]), h->dist_func_param_);
+                if (d < curdist) {
+                    curdist = d;
+                    cur = links[i];
+                    changed = true;
+                }
+            }
+        }
+    }
+    size_t width = ef > k ? ef : k;
+    auto top = h->num_deleted_ ? h->searchBaseLayerST<true>(cur, q, width)
+                               : h->searchBaseLayerST<false>(cur, q, width);
+    while (top.size() > k)
+        top.pop();
+    *n = top.size();
+    for (size_t i = *n; i-- > 0; top.pop()) {
+        hits[i].label = (uint64_t) h->getExternalLabel(top.top().second);
+        hits[i].score = 1.0f - top.top().first;          // distance is 1 - cosine
+    }
+}
+
+extern "C" int
+ann_search(const ann_t *self, const float *query, size_t k, size_t ef, ann_hit_t *hits,
+           size_t *n)
+{
+    *n = 0;
+    std::vector<float> unit;
+    if (k == 0 || ef == 0 || ef > ANN_EF_MAX || !s_unit(query, self->dim, unit))
+        return PDB_EINVAL;
+    if (self->index->cur_element_count == 0)
+        return 0;
+    try {
+        s_search(self->index, unit.data(), k, ef, hits, n);
+    }
+    catch (...) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+extern "C" size_t
+ann_count(const ann_t *self)
+{
+    return self->live;
+}
+
+extern "C" size_t
+ann_memory_bytes(const ann_t *self)
+{
+    const s_hnsw_t *h = self->index;
+    size_t bytes = h->max_elements_ * (h->size_data_per_element_ + sizeof(void *)
+                                       + sizeof(int) + sizeof(std::mutex));
+    for (size_t i = 0; i < h->cur_element_count; i++)
+        bytes += (size_t) h->element_levels_[i] * h->size_links_per_element_;
+    //  The label map: a node and a bucket per entry, roughly.
+    return bytes + h->label_lookup_.size() * 48;
+}
+
+extern "C" int
+ann_save(const ann_t *self, const char *path)
+{
+    //  hnswlib's saveIndex checks no stream state: open and check here.
+    FILE *f = std::fopen(path, "wb");
+    if (!f)
+        return -errno;
+    std::fclose(f);
+    try {
+        self->index->saveIndex(path);
+    }
+    catch (...) {
+        return -EIO;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size == 0)
+        return -EIO;
+    return 0;
+}
+
+extern "C" int
+ann_load(const char *path, uint32_t dim, ann_t **out)
+{
+    if (dim == 0 || dim > PDB_DIM_MAX)
+        return PDB_EINVAL;
+    ann_t *self = nullptr;
+    try {
+        self = new ann(dim);
+    }
+    catch (...) {
+        return -ENOMEM;
+    }
+    //  hnswlib 0.6.2's loading constructor leaves num_deleted_ unset before
+    //  counting into it: construct empty, set what its destructor reads,
+    //  then load.
+    s_hnsw_t *h = nullptr;
+    try {
+        h = new s_hnsw_t(&self->space);
+    }
+    catch (...) {
+        delete self;
+        return -ENOMEM;
+    }
+    h->num_deleted_ = 0;
+    h->cur_element_count = 0;
+    h->data_level0_memory_ = nullptr;
+    h->linkLists_ = nullptr;
+    h->visited_list_pool_ = nullptr;
+    try {
+        h->loadIndex(path, &self->space);
+    }
+    catch (...) {
+        h->cur_element_count = 0;          // its link lists were never read
+        delete h;
+        delete self;
+        return PDB_ECORRUPT;
+    }
+    self->index = h;
+    //  The header must describe nodes of this size, or every read is off.
+    size_t links0 = h->maxM0_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    if (h->data_size_ != (size_t) dim * sizeof(float) || h->offsetData_ != links0
+        || h->size_links_level0_ != links0
+        || h->size_data_per_element_ != links0 + h->data_size_ + sizeof(hnswlib::labeltype)
+        || h->label_offset_ != links0 + h->data_size_ || h->num_deleted_ > h->cur_element_count
+        || (h->cur_element_count && h->enterpoint_node_ >= h->cur_element_count)) {
+        ann_destroy(&self);
+        return PDB_EINVAL;
+    }
+    self->live = self->index->cur_element_count - self->index->num_deleted_;
+    *out = self;
+    return 0;
+}
