@@ -6,6 +6,7 @@
     api_query.c    search, watch (SSE), digest
     api_sync.c     sync status and peers (/v1/sync/status, /v1/sync/peers)
                    and the per-peer /metrics series
+    api_page.c     the status page (/) and the API description (/openapi.json)
 
     Reads use a fresh LMDB read transaction per request, ended before any
     blocking call; writes go to storage through a pooled client and are
@@ -83,6 +84,10 @@ bool api_parse_u64(const char *text, uint64_t *out);
 void api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+//  --- built-in files (api_page.c) -------------------------------------------
+void api_page(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_openapi(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 
 //  --- entities (api_entities.c) ---------------------------------------------
 void api_collectives_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);

@@ -55,6 +55,7 @@ typedef struct {
     const char *content_type;        // static string
     struct MHD_Response *stream;     // owned until queued (SSE)
     char allow[64];                  // Allow header for 405
+    const char *security_policy;     // Content-Security-Policy (static string), or NULL
     bool bearer_challenge;           // 401: add WWW-Authenticate: Bearer
 } http_reply_t;
 
