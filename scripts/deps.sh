@@ -4,13 +4,17 @@
 set -euo pipefail
 
 # debootstrap: deploy/base-image.sh, the compose test's base image without a registry.
+# libyaml-dev: the build step that turns docs/openapi.yaml into the JSON the
+# gateway serves.
 PACKAGES=(cmake make gcc pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev
-          libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+          libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
           python3 python3-venv curl debootstrap)
 
 # --fuzz adds Debian 12's clang (14) and the libFuzzer + sanitizer runtimes
 # it links (scripts/fuzz.sh).
 [ "${1:-}" = "--fuzz" ] && PACKAGES+=(clang libclang-rt-14-dev)
+# --test adds Chromium: the status page test loads the page in it, headless.
+[ "${1:-}" = "--test" ] && PACKAGES+=(chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
