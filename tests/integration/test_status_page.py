@@ -29,6 +29,8 @@ class Browser:
     protocol's WebSocket (loopback only)."""
 
     def __init__(self, profile):
+        self.ws = None
+        self.log = open(os.path.join(profile, "..", "chromium.log"), "wb")
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
@@ -36,16 +38,29 @@ class Browser:
              "--window-size=1400,1000", f"--user-data-dir={profile}",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(profile, "..", "chromium.log"), "wb"))
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        try:
+            self._connect(profile)
+        except BaseException:
+            self.close()
+            raise
+        self.next_id = 0
+
+    def _connect(self, profile):
         port_file = os.path.join(profile, "DevToolsActivePort")
-        wait_for(lambda: os.path.exists(port_file) and open(port_file).read().count("\n") >= 1,
-                 timeout=30, what="chromium's DevTools port")
-        port = int(open(port_file).read().split()[0])
+
+        def written():
+            # "PORT\n/devtools/browser/ID", once Chromium listens.
+            with open(port_file) as f:
+                return "\n" in f.read()
+
+        wait_for(written, timeout=30, what="chromium's DevTools port")
+        with open(port_file) as f:
+            port = int(f.read().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             page = next(t for t in json.load(r) if t["type"] == "page")
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30,
                                               suppress_origin=True)
-        self.next_id = 0
 
     def call(self, method, **params):
         self.next_id += 1
@@ -75,7 +90,8 @@ class Browser:
 
     def close(self):
         try:
-            self.ws.close()
+            if self.ws is not None:
+                self.ws.close()
         finally:
             self.proc.terminate()
             try:
@@ -83,6 +99,7 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            self.log.close()
 
 
 @pytest.fixture

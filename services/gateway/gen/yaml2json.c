@@ -8,7 +8,7 @@
     keys (each once), sequences and scalars. Quoted scalars are strings;
     plain ones are null (null, ~, empty), booleans (true, false), integers
     (12), numbers (1.5, 1.5e+10) or strings. Plain scalars that YAML 1.1
-    readers take otherwise (yes/no/on/off as booleans; 1e5, 0755, .5,
+    readers take otherwise (yes/no/on/off/y/n as booleans; 1e5, 0755, .5,
     dates) are refused unquoted, so every reader of the YAML file sees the
     document this step serves. Anchors, aliases, tags and merge keys are
     refused too. Exit status 0, or 1 with the reason and line on stderr.
@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yaml.h>
 
 #define Y2J_DEPTH_MAX 64     // nesting deeper than any API description needs
@@ -258,11 +257,14 @@ s_document(y2j_t *self)
     json_t *root = s_value(self, &event, 0);
     yaml_event_delete(&event);
     for (size_t i = 0; root && i < 2; i++) {
-        bool ok = s_next(self, &event) && event.type == after[i];
-        if (ok)
+        bool ok = s_next(self, &event);
+        if (ok) {
+            ok = event.type == after[i];
             yaml_event_delete(&event);
-        else {
-            s_fail(self, NULL, "expected exactly one YAML document");
+            if (!ok)
+                s_fail(self, NULL, "expected exactly one YAML document");
+        }
+        if (!ok) {
             json_decref(root);
             root = NULL;
         }
@@ -287,8 +289,9 @@ main(int argc, char **argv)
         || regcomp(&self.integer, "^[-+]?(0|[1-9][0-9]*)$", REG_EXTENDED | REG_NOSUB) != 0
         || regcomp(&self.number, "^[-+]?(0|[1-9][0-9]*)\\.[0-9]+([eE][-+][0-9]+)?$",
                    REG_EXTENDED | REG_NOSUB) != 0
-        || regcomp(&self.numberish, "^([-+]?\\.?[0-9][0-9a-zA-Z_.:+-]*|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*"
-                   "|[-+]?\\.(inf|Inf|INF|nan|NaN|NAN))$", REG_EXTENDED | REG_NOSUB) != 0) {
+        || regcomp(&self.numberish, "^([-+]?\\.?[0-9][0-9a-zA-Z_.:+-]*"
+                   "|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|[-+]?\\.(inf|Inf|INF|nan|NaN|NAN))$",
+                   REG_EXTENDED | REG_NOSUB) != 0) {
         fprintf(stderr, "yaml2json: out of memory\n");
         fclose(in);
         return 1;
