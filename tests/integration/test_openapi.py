@@ -34,8 +34,8 @@ SEED = int(os.environ.get("PDB_SCHEMATHESIS_SEED", "20240601"))
 #  the schema allows may still be refused for what only the node knows: an
 #  embedding must have the collective's dimension, a name must be free) and
 #  max_response_time (off unless given a limit: no timed assertions).
-#  Invalid input may also get 413:
-#  a string or list over its limit is too_large (README, "HTTP API").
+#  Invalid input may also get 413: a string or list over its limit is
+#  too_large (README, "HTTP API").
 CONFIG = """
 hooks = "schemathesis_hooks"
 
@@ -83,6 +83,8 @@ def test_schemathesis_finds_nothing(secured_node, tmp_path):
     assert os.path.exists(ST), f"schemathesis is missing: {ST} (scripts/deps.sh --test)"
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(admin=secured_node.admin, peer=secured_node.peer_token))
+    #  One worker: with two, Hypothesis' lambda descriptions (ast.parse)
+    #  raced on Python 3.11 and the run ended in a SystemError.
     argv = [ST, "--config-file", str(config), "run", "--url", secured_node.url,
             "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "1",
             "--request-timeout", "20", "--no-color", "--output-truncate", "false",
