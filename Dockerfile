@@ -13,6 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake make gcc libc6-dev pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
       liblmdb-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
+      libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # What the build reads, and nothing else, so that edits elsewhere (docs,
@@ -25,6 +26,8 @@ COPY bench bench
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit tests/unit
 COPY tests/faultfs tests/faultfs
+# Built into the gateway: GET /openapi.json.
+COPY docs/openapi.yaml docs/
 # Only the programs: the tests run outside the image (scripts/test.sh).
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
  && cmake --build build -j"$(nproc)" \

@@ -5,13 +5,18 @@ set -euo pipefail
 
 # debootstrap: deploy/base-image.sh, the compose test's base image without a registry.
 # g++ and libhnswlib-dev: common/ann.cpp, the approximate index over hnswlib.
+# libyaml-dev: the build step that turns docs/openapi.yaml into the JSON the
+# gateway serves.
 PACKAGES=(cmake make gcc g++ pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev
           libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libhnswlib-dev
+          libyaml-dev
           python3 python3-venv curl debootstrap)
 
 # --fuzz adds Debian 12's clang (14) and the libFuzzer + sanitizer runtimes
 # it links (scripts/fuzz.sh).
 [ "${1:-}" = "--fuzz" ] && PACKAGES+=(clang libclang-rt-14-dev)
+# --test adds Chromium: the status page test loads the page in it, headless.
+[ "${1:-}" = "--test" ] && PACKAGES+=(chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,8 @@
 /*  api.h - what the HTTP API's handlers share (api_t, the handler type, the
     common steps: body parsing, storage calls, read-back) and the node
-    endpoints: /health, /metrics, /v1/status. The other handlers are in
+    endpoints: /health, /metrics, /v1/status, and the built-in files of
+    api_page.c: the status page (/) and the API description (/openapi.json).
+    The other handlers are in
     api_entities.h (collectives, experiences, relations, insights),
     api_query.h (search, watch, digest), api_sync.h (sync status and peers)
     and api_relay.h (the sync protocol over HTTP).
@@ -78,5 +80,9 @@ void api_delete(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t
 void api_health(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_metrics(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+
+//  --- built-in files (api_page.c) -------------------------------------------
+void api_page(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+void api_openapi(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 
 #endif

@@ -107,19 +107,24 @@ api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
 //  Watch
 
 //  Where the stream starts: ?from=SEQ, else Last-Event-ID (a reconnecting
-//  EventSource), else the current head (only new changes).
+//  EventSource), else the current head (only new changes). Each one given
+//  must be a sequence number, the unused one too: a malformed start is a
+//  client's mistake to report, not to ignore.
 static bool
 s_watch_start(const http_req_t *req, http_reply_t *reply, bool *given, uint64_t *after)
 {
     const char *from = http_query(req, "from");
     const char *last = http_header(req, "Last-Event-ID");
-    const char *text = from ? from : last;
-    *given = text != NULL;
-    if (text && decimal_parse_u64(text, after) != 0) {
+    uint64_t from_seq = 0, last_seq = 0;
+    bool from_ok = !from || decimal_parse_u64(from, &from_seq) == 0;
+    bool last_ok = !last || decimal_parse_u64(last, &last_seq) == 0;
+    if (!from_ok || !last_ok) {
         http_reply_error(reply, 400, "'%s' must be a WAL sequence number",
-                         from ? "from" : "Last-Event-ID");
+                         from_ok ? "Last-Event-ID" : "from");
         return false;
     }
+    *given = from || last;
+    *after = from ? from_seq : last_seq;
     return true;
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,7 +50,8 @@ typedef struct s_conn {
     int fd;
     s_stage_t stage;
     uint64_t deadline_ms;       // when the stage must be over (monotonic)
-    bool cut;                   // shut down by the reaper already
+    bool cut;                   // shut down by the reaper or a drain already
+    bool served;                // answered a request: waiting now means keep-alive idle
 } s_conn_t;
 
 //  Per-request state kept by MHD in *con_cls between calls.
@@ -614,6 +616,9 @@ s_response(const http_reply_t *reply, char **body)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
     if (reply->allow[0])
         MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->security_policy)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY,
+                                reply->security_policy);
     if (reply->bearer_challenge)
         MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"pulsedb\"");
@@ -744,7 +749,13 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     //  Keep-alive: the next request line is due within HTTP_WAIT_S.
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    s_stage(self, info ? info->socket_context : NULL, S_WAIT, HTTP_WAIT_S);
+    s_conn_t *c = info ? info->socket_context : NULL;
+    s_stage(self, c, S_WAIT, HTTP_WAIT_S);
+    if (c) {
+        pthread_mutex_lock(&self->lock);
+        c->served = true;
+        pthread_mutex_unlock(&self->lock);
+    }
     s_reply_release(&r->reply);
     free(r->req.body);
     free(r);
@@ -875,6 +886,30 @@ s_connections(http_t *self)
     return info ? info->num_connections : 0;
 }
 
+//  Shuts down the keep-alive connections that sit idle after a reply, so a
+//  drain waits only for requests in flight. One with bytes already waiting
+//  in the socket is a request on its way: it is left to be answered (with
+//  Connection: close). A connection that never sent a request is left too:
+//  its client is about to, and a cut would fail that first request. Returns
+//  how many were shut down.
+static unsigned
+s_cut_idle(http_t *self)
+{
+    unsigned cut = 0;
+    pthread_mutex_lock(&self->lock);
+    for (s_conn_t *c = self->conns; c; c = c->next) {
+        int pending = 0;
+        if (c->cut || c->stage != S_WAIT || !c->served || c->fd < 0
+            || ioctl(c->fd, FIONREAD, &pending) != 0 || pending > 0)
+            continue;
+        shutdown(c->fd, SHUT_RDWR);
+        c->cut = true;
+        cut++;
+    }
+    pthread_mutex_unlock(&self->lock);
+    return cut;
+}
+
 void
 http_drain(http_t *self, unsigned timeout_ms)
 {
@@ -885,11 +920,19 @@ http_drain(http_t *self, unsigned timeout_ms)
         close(fd);
     atomic_store(&self->draining, true);
     uint64_t deadline = s_now_us() + (uint64_t) timeout_ms * 1000u;
-    unsigned left;
-    while ((left = s_connections(self)) > 0 && s_now_us() < deadline) {
+    unsigned left, idle = 0;
+    while (true) {
+        //  Every round: a connection whose reply was already going out when
+        //  the drain began said keep-alive, and is idle once it is sent.
+        idle += s_cut_idle(self);
+        left = s_connections(self);
+        if (left == 0 || s_now_us() >= deadline)
+            break;
         struct timespec nap = { 0, HTTP_DRAIN_POLL_MS * 1000000L };
         nanosleep(&nap, NULL);
     }
+    if (idle)
+        log_i("http", "drain closed idle keep-alive connections count=%u", idle);
     if (left)
         log_i("http", "drain over with connections open connections=%u", left);
 }

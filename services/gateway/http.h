@@ -55,6 +55,7 @@ typedef struct {
     const char *content_type;        // static string
     struct MHD_Response *stream;     // owned until queued (SSE)
     char allow[64];                  // Allow header for 405
+    const char *security_policy;     // Content-Security-Policy (static string), or NULL
     bool bearer_challenge;           // 401: add WWW-Authenticate: Bearer
 } http_reply_t;
 
@@ -86,11 +87,12 @@ typedef struct {
 http_t *http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
                  http_handler_fn handler, http_observe_fn observe, void *arg);
 //  Graceful stop, before http_destroy: stops accepting (the port's other
-//  gateways take the new connections), answers every request that arrives
-//  on an open connection with "Connection: close", and returns once no
-//  connection is left or after timeout_ms (idle keep-alive clients that
-//  send nothing are then cut by http_destroy). Streaming replies must have
-//  been told to end first (see watch_stop).
+//  gateways take the new connections), closes the keep-alive connections
+//  that sit idle after a reply, answers every request that arrives on an
+//  open connection with "Connection: close", and returns once no
+//  connection is left or after timeout_ms (a client that connected and
+//  never sent a request is then cut by http_destroy). Streaming replies
+//  must have been told to end first (see watch_stop).
 void http_drain(http_t *self, unsigned timeout_ms);
 //  Answers the requests already handed to workers, stops the workers, then
 //  closes every connection. Streams must have been told to end first (see

@@ -20,6 +20,9 @@ typedef struct {
 static const s_route_t s_routes[] = {
     //  /health needs no token: load balancers and supervisors probe it.
     { HTTP_GET,    "/health",                          api_health,                TOKEN_ROLE_NONE },
+    //  The page asks for a token itself; its data calls need one.
+    { HTTP_GET,    "/",                                api_page,                  TOKEN_ROLE_NONE },
+    { HTTP_GET,    "/openapi.json",                    api_openapi,               TOKEN_ROLE_NONE },
     { HTTP_GET,    "/metrics",                         api_metrics,               TOKEN_ROLE_READ },
     { HTTP_GET,    "/v1/status",                       api_status,                TOKEN_ROLE_READ },
     { HTTP_GET,    "/v1/collectives",                  api_collectives_list,      TOKEN_ROLE_READ },
@@ -122,15 +125,30 @@ s_method_name(http_method_t method)
     }
 }
 
+//  Whether `route` serves the path. A pattern with a "{name}" segment
+//  takes only paths that no route listed before it has (path_known): POST
+//  /v1/sync/status is a wrong method on the sync status, not a sync
+//  operation named "status".
+static bool
+s_route_fits(const s_route_t *route, const s_seg_t *segs, int n, bool path_known,
+             s_seg_t *id_text, s_seg_t *name_text)
+{
+    if (path_known && strstr(route->pattern, "{name}"))
+        return false;
+    return s_match(route->pattern, segs, n, id_text, name_text);
+}
+
 //  The Allow header of a path matched only for other methods.
 static void
 s_allow(const s_seg_t *segs, int n, char *allow, size_t size)
 {
     allow[0] = '\0';
+    bool path_known = false;
     for (size_t i = 0; i < ROUTE_COUNT; i++) {
         s_seg_t id, name;
-        if (!s_match(s_routes[i].pattern, segs, n, &id, &name))
+        if (!s_route_fits(&s_routes[i], segs, n, path_known, &id, &name))
             continue;
+        path_known = true;
         size_t used = strlen(allow);
         snprintf(allow + used, size - used, "%s%s", used ? ", " : "",
                  s_method_name(s_routes[i].method));
@@ -208,12 +226,13 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
     s_seg_t segs[ROUTE_SEGMENTS_MAX];
     int n = s_split(req->path, segs);
     http_method_t method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
-    bool path_known = false;
+    bool path_known = false, path_public = false;
     for (size_t i = 0; n >= 0 && i < ROUTE_COUNT; i++) {
         s_seg_t id_text = { NULL, 0 }, name_text = { NULL, 0 };
-        if (!s_match(s_routes[i].pattern, segs, n, &id_text, &name_text))
+        if (!s_route_fits(&s_routes[i], segs, n, path_known, &id_text, &name_text))
             continue;
         path_known = true;
+        path_public = path_public || s_routes[i].role == TOKEN_ROLE_NONE;
         if (s_routes[i].method != method)
             continue;
         if (!s_authorized(api, req, role, s_routes[i].role, label, reply))
@@ -229,8 +248,10 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
         s_routes[i].handler(api, req, id_text.start ? &id : NULL, reply);
         return;
     }
-    //  Unknown paths and methods are answered only to token holders.
-    if (role == TOKEN_ROLE_NONE && !s_authorized(api, req, role, TOKEN_ROLE_READ, label, reply))
+    //  Unknown paths and methods are answered only to token holders; on a
+    //  path anyone may GET (/, /health) a 405 tells nothing new.
+    if (role == TOKEN_ROLE_NONE && !path_public
+        && !s_authorized(api, req, role, TOKEN_ROLE_READ, label, reply))
         return;
     if (!path_known) {
         http_reply_error(reply, 404, "no such endpoint: %s %.200s", req->method_name, req->path);

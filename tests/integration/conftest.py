@@ -69,6 +69,15 @@ def wait_for(predicate, timeout=15.0, what="condition", detail=None):
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{extra}")
 
 
+def new_token(path, role):
+    """A new token of `role` added to the token file at path (made owner-only
+    when new) by `pulsedb token new`."""
+    r = subprocess.run([PULSEDB, "token", "new", role, "test", "--file", str(path)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().split()[-1]
+
+
 class Node:
     """One storage process and any number of gateways over one data folder."""
 

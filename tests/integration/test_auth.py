@@ -63,6 +63,20 @@ def test_requests_without_a_valid_token_are_refused_and_change_nothing(secured):
     assert counts(secured) == before
 
 
+def test_open_paths_need_no_token_and_say_405_without_one(secured):
+    """/, /health and /openapi.json need no token; a wrong method on them
+    once got 401 (found by Schemathesis): the path is no secret."""
+    assert secured.get("/").status_code == 200
+    assert secured.get("/openapi.json").json()["paths"]["/v1/status"]
+    for method, path in [("TRACE", "/"), ("POST", "/health"), ("DELETE", "/openapi.json")]:
+        r = requests.request(method, secured.url + path, timeout=10)
+        assert r.status_code == 405, (method, path, r.text)
+        assert r.headers["Allow"] == "GET"
+    # Every other path still tells nothing without a token.
+    for method, path in [("TRACE", "/v1/status"), ("POST", "/v1/sync/status")]:
+        assert requests.request(method, secured.url + path, timeout=10).status_code == 401
+
+
 def test_roles_allow_what_they_name_and_no_more(secured):
     r = secured.post("/v1/collectives", {"name": "c", "embedding_dim": 4}, headers=auth("read"))
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"

@@ -123,6 +123,32 @@ def test_unknown_route_is_404_and_wrong_method_405(node):
     assert node.delete("/v1/status").status_code == 405
 
 
+def test_wrong_method_on_a_sync_route_is_405_not_a_sync_operation(node):
+    """POST /v1/sync/status once reached the sync relay as an operation
+    named "status" (404), and its 405 listed POST (found by Schemathesis)."""
+    for method, path, allow in [("POST", "/v1/sync/status", "GET"),
+                                ("OPTIONS", "/v1/sync/status", "GET"),
+                                ("PUT", "/v1/sync/peers", "GET, POST"),
+                                ("GET", "/v1/sync/hello", "POST")]:
+        r = requests.request(method, node.url + path, timeout=10)
+        assert_refused(node, r, 405, "method_not_allowed")
+        assert r.headers["Allow"] == allow, (method, path)
+    # An unknown sync operation is still the relay's to refuse.
+    r = raw_post(node, "/v1/sync/frob", b"\x90", "application/msgpack")
+    assert_refused(node, r, 404, "not_found")
+
+
+def test_watch_refuses_a_malformed_start_even_when_another_is_given(node, coll):
+    """?from=0 with Last-Event-ID: -1 once streamed, the header ignored
+    (found by Schemathesis): each start given must be a WAL sequence."""
+    path = f"/v1/collectives/{coll['id']}/watch"
+    for query, last, bad in [("?from=0", "-1", "Last-Event-ID"), ("?from=x", "3", "from"),
+                             ("", "1e3", "Last-Event-ID"), ("?from=2", "", "Last-Event-ID")]:
+        r = node.get(path + query, headers={"Last-Event-ID": last})
+        assert_refused(node, r, 400, "bad_request")
+        assert f"'{bad}'" in r.json()["error"]["message"], (query, last)
+
+
 STORAGE_GARBAGE = [
     b"",
     b"\xc1",
