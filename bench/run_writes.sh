@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Durable write throughput: raw LMDB batch commits next to writes through the
 # gateway at 1, 16 and 64 concurrent clients, on the same disk, in one run.
+# After each gateway case, the CPU the gateway and storage processes used
+# (user + system, from /proc) per write.
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
 build="${1:-build-rel}"
@@ -8,6 +10,9 @@ seconds="${2:-10}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-writes.XXXXXX")"
 port=$((20000 + RANDOM % 20000))
 trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+# utime + stime of a process, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 mkdir -p "$dir/raw64" "$dir/raw1"
 "$build/bench/bench_writes" raw "$dir/raw1" "$seconds" 1
@@ -18,6 +23,14 @@ sleep 0.5
 "$build/services/gateway/pulsedb-gateway" --data "$dir/node" --port "$port" \
     --log-level warn --max-connections 256 & gateway=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+hz=$(getconf CLK_TCK)
 for clients in 1 16 64; do
-  "$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384
+  g0=$(ticks $gateway); s0=$(ticks $storage)
+  line=$("$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384)
+  g1=$(ticks $gateway); s1=$(ticks $storage)
+  n=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line" | head -1)
+  echo "$line"
+  awk -v g=$((g1 - g0)) -v s=$((s1 - s0)) -v n="$n" -v hz="$hz" -v c="$clients" 'BEGIN {
+      if (n > 0) printf "%-28s gateway_cpu_us=%7.1f storage_cpu_us=%7.1f\n",
+                        "cpu_per_write_clients_" c, g * 1e6 / hz / n, s * 1e6 / hz / n }'
 done
