@@ -7,6 +7,7 @@
 #include "peers.h"
 #include "sproto.h"
 #include "wal.h"
+#include "wbatch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,8 @@ handler_run(const handler_ctx_t *ctx, MDB_txn *txn, const handler_request_t *req
         return s_write(ctx, txn, req->args, out, why);
     if (s_op_is(req, "reinforce"))
         return s_reinforce(ctx, txn, req->args, out, why);
+    if (s_op_is(req, "write_batch"))
+        return wbatch_run(&ctx->ingest, txn, req->args, ctx->wall_ms, out, why);
     if (s_op_is(req, "apply"))
         return batch_apply(&ctx->ingest, txn, req->args, out, ctx->stats, why);
     if (s_op_is(req, "peer_set"))
