@@ -8,6 +8,7 @@
 #include "api.h"
 #include "bounds.h"
 #include "json_map.h"
+#include "jvec.h"
 #include "log.h"
 #include "mpk.h"
 #include "sclient.h"
@@ -69,8 +70,8 @@ s_items(const json_t *body, http_reply_t *reply)
 //  [experience, collective, [bin(fields), ...]]: each item checked as a
 //  single create would be. On a bad item replies with its index.
 static bool
-s_pack_args(const json_t *items, const pdb_id_t *collective, uint32_t dim, mpk_out_t *args,
-            http_reply_t *reply)
+s_pack_args(const json_t *items, const jvec_t *vecs, const pdb_id_t *collective, uint32_t dim,
+            mpk_out_t *args, http_reply_t *reply)
 {
     size_t n = json_array_size(items);
     mpk_pack_array(&args->pk, 3);
@@ -81,8 +82,10 @@ s_pack_args(const json_t *items, const pdb_id_t *collective, uint32_t dim, mpk_o
     for (size_t i = 0; i < n; i++) {
         char why[PDB_ERRMSG_MAX] = "", text[PDB_ERRMSG_MAX + 32];
         mpk_out_init(&fields);
-        int rc = json_map_from_json(ENT_EXPERIENCE, OP_CREATE, json_array_get(items, i), true,
-                                    dim, &fields, why);
+        jvec_vec_t vec = { NULL, 0 };
+        (void) jvec_get(vecs, i, &vec);
+        int rc = json_map_from_json_vec(ENT_EXPERIENCE, OP_CREATE, json_array_get(items, i),
+                                        true, dim, vec.values, vec.n, &fields, why);
         if (!rc)
             mpk_pack_bin(&args->pk, fields.buf.data, fields.buf.size);
         mpk_out_release(&fields);
@@ -150,15 +153,25 @@ void
 api_experiences_batch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
 {
     uint32_t dim;
-    json_t *body;
-    if (!s_dim(api, reply, id, &dim) || !api_body(req, reply, &body))
+    if (!s_dim(api, reply, id, &dim))
         return;
+    //  The items' embeddings are read on the fast path before the rest is parsed.
+    jvec_t vecs;
+    memset(&vecs, 0, sizeof vecs);
+    if (req->body_len > 0)
+        (void) jvec_extract(req->body, req->body_len, JVEC_ITEMS, PDB_WRITE_BATCH_MAX, &vecs);
+    json_t *body;
+    if (!api_body(req, reply, &body)) {
+        jvec_release(&vecs);
+        return;
+    }
     const json_t *items = s_items(body, reply);
     size_t n = items ? json_array_size(items) : 0;
     mpk_out_t args;
     mpk_out_init(&args);
-    bool packed = items && s_pack_args(items, id, dim, &args, reply);
+    bool packed = items && s_pack_args(items, &vecs, id, dim, &args, reply);
     json_decref(body);
+    jvec_release(&vecs);
     if (!packed) {
         mpk_out_release(&args);
         return;

@@ -28,6 +28,9 @@
 
 //  Suffix of the JSON member that carries a counter's per-instance map.
 #define JSON_MAP_BY_INSTANCE "_by_instance"
+//  Suffix of the compact form of an embedding: "embedding_b64" is base64 of
+//  little-endian float32 values, an alternative to the number array.
+#define JSON_MAP_B64 "_b64"
 
 //  Converts the JSON object of one change's fields (a create body, a PATCH
 //  body) into a MessagePack map packed into out (initialised by the caller),
@@ -37,6 +40,13 @@
 int json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
                        bool from_client, uint32_t dim, mpk_out_t *out,
                        char why[PDB_ERRMSG_MAX]);
+
+//  The same with the object's embedding already read (vec, vec_n values,
+//  each finite and within float32 range: jvec.h) while its JSON member holds
+//  a placeholder; vec NULL: read it from the object.
+int json_map_from_json_vec(ent_type_t type, change_op_t op, const json_t *object,
+                           bool from_client, uint32_t dim, const float *vec, size_t vec_n,
+                           mpk_out_t *out, char why[PDB_ERRMSG_MAX]);
 
 //  Adds the members for a field map (a record, or a change's partial
 //  fields) to the JSON object `into`, in spec order. vec/vec_len is the
