@@ -17,6 +17,7 @@
 #include "cfg.h"
 #include "entity.h"
 #include "http.h"
+#include "jvec.h"
 #include "id.h"
 #include "metrics.h"
 #include "spool.h"
@@ -58,6 +59,13 @@ typedef void (*api_handler_fn)(api_t *api, http_req_t *req, const pdb_id_t *id,
 //  application/json), 400 (missing, malformed or not an object) and
 //  returns false.
 bool api_body(const http_req_t *req, http_reply_t *reply, json_t **out);
+
+//  api_body for a create whose embeddings (those `mode` names, up to
+//  `objects` objects) are read on the fast path into *vecs: their JSON
+//  members then hold []. Release *vecs with jvec_release in every case
+//  (api_body.c).
+bool api_body_vecs(const http_req_t *req, http_reply_t *reply, jvec_mode_t mode,
+                   size_t objects, json_t **out, jvec_t *vecs);
 
 //  A read transaction, or false with a 500 reply.
 bool api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn);

@@ -8,7 +8,6 @@
 #include "api.h"
 #include "bounds.h"
 #include "json_map.h"
-#include "jvec.h"
 #include "log.h"
 #include "mpk.h"
 #include "sclient.h"
@@ -155,13 +154,10 @@ api_experiences_batch(api_t *api, http_req_t *req, const pdb_id_t *id, http_repl
     uint32_t dim;
     if (!s_dim(api, reply, id, &dim))
         return;
-    //  The items' embeddings are read on the fast path before the rest is parsed.
+    //  The items' embeddings are read on the fast path, the rest parsed as JSON.
     jvec_t vecs;
-    memset(&vecs, 0, sizeof vecs);
-    if (req->body_len > 0)
-        (void) jvec_extract(req->body, req->body_len, JVEC_ITEMS, PDB_WRITE_BATCH_MAX, &vecs);
     json_t *body;
-    if (!api_body(req, reply, &body)) {
+    if (!api_body_vecs(req, reply, JVEC_ITEMS, PDB_WRITE_BATCH_MAX, &body, &vecs)) {
         jvec_release(&vecs);
         return;
     }

@@ -1,6 +1,5 @@
 #include "api.h"
 #include "json_map.h"
-#include "jvec.h"
 #include "view.h"
 #include "bounds.h"
 #include "mpk.h"
@@ -56,18 +55,19 @@ static void
 s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
              change_op_t op, const pdb_id_t *collective, const pdb_id_t *id, uint32_t dim)
 {
-    //  A create's embedding is read on the fast path before the rest is parsed.
+    //  A create's embedding is read on the fast path, the rest parsed as JSON.
     jvec_t vecs;
     memset(&vecs, 0, sizeof vecs);
     jvec_vec_t vec = { NULL, 0 };
-    if (op == OP_CREATE && dim > 0 && req->body_len > 0
-        && jvec_extract(req->body, req->body_len, JVEC_BODY, 1, &vecs) == 0)
-        (void) jvec_get(&vecs, 0, &vec);
     json_t *body;
-    if (!api_body(req, reply, &body)) {
+    bool parsed = op == OP_CREATE && dim > 0
+                ? api_body_vecs(req, reply, JVEC_BODY, 1, &body, &vecs)
+                : api_body(req, reply, &body);
+    if (!parsed) {
         jvec_release(&vecs);
         return;
     }
+    (void) jvec_get(&vecs, 0, &vec);      // false: the JSON member holds it
     char why[PDB_ERRMSG_MAX] = "";
     mpk_out_t fields;
     mpk_out_init(&fields);

@@ -26,12 +26,12 @@ static const double s_pow10[] = {
 };
 
 typedef struct {
-    char *text;
+    const char *text;
     const char *p, *end;
     jvec_mode_t mode;
     jvec_t *out;
     bool broken;          // the structure is not what JSON allows: touch nothing
-    //  Arrays taken, blanked only once the whole scan has passed.
+    //  Arrays taken, left out of the copy once the whole scan has passed.
     size_t *starts, *lens, taken, taken_cap;
 } s_scan_t;
 
@@ -356,8 +356,42 @@ s_value(s_scan_t *s, int depth)
         s->p++;
 }
 
+//  The body with each taken array written "[]".
+static int
+s_compact(const s_scan_t *s, size_t len, jvec_t *out)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < s->taken; i++)
+        removed += s->lens[i] - 2;
+    out->text = malloc(len - removed + 1);
+    if (!out->text)
+        return -ENOMEM;
+    size_t from = 0, n = 0;
+    for (size_t i = 0; i < s->taken; i++) {
+        memcpy(out->text + n, s->text + from, s->starts[i] - from);
+        n += s->starts[i] - from;
+        memcpy(out->text + n, "[]", 2);
+        n += 2;
+        from = s->starts[i] + s->lens[i];
+    }
+    memcpy(out->text + n, s->text + from, len - from);
+    n += len - from;
+    out->text[n] = '\0';
+    out->text_len = n;
+    return 0;
+}
+
+//  Forgets every taken embedding: the general path reads them all.
+static void
+s_forget(jvec_t *out)
+{
+    for (size_t i = 0; i < out->objects; i++)
+        out->count[i] = SIZE_MAX;
+    out->used = 0;
+}
+
 int
-jvec_extract(char *text, size_t len, jvec_mode_t mode, size_t objects, jvec_t *out)
+jvec_extract(const char *text, size_t len, jvec_mode_t mode, size_t objects, jvec_t *out)
 {
     memset(out, 0, sizeof *out);
     out->objects = objects;
@@ -378,15 +412,16 @@ jvec_extract(char *text, size_t len, jvec_mode_t mode, size_t objects, jvec_t *o
         s.broken = true;
     //  A body that does not scan as JSON is left whole to the general path,
     //  which reports where it is wrong.
-    for (size_t i = 0; s.broken && i < objects; i++)
-        out->count[i] = SIZE_MAX;
-    for (size_t i = 0; !s.broken && i < s.taken; i++) {
-        memcpy(text + s.starts[i], "[]", 2);
-        memset(text + s.starts[i] + 2, ' ', s.lens[i] - 2);
-    }
+    int rc = 0;
+    if (s.broken || s.taken == 0)
+        s_forget(out);
+    else
+        rc = s_compact(&s, len, out);
+    if (rc)
+        s_forget(out);
     free(s.starts);
     free(s.lens);
-    return 0;
+    return rc;
 }
 
 bool
@@ -402,6 +437,7 @@ jvec_get(const jvec_t *self, size_t index, jvec_vec_t *vec)
 void
 jvec_release(jvec_t *self)
 {
+    free(self->text);
     free(self->values);
     free(self->offset);
     free(self->count);

@@ -2,9 +2,10 @@
     parsed as a whole. An embedding of 384 numbers is most of a write's
     bytes, and a general parser makes a value object (an allocation and a
     strtod) of each; here each number is read in one pass straight into a
-    float, and the array's text is replaced with "[]" and spaces, so the
-    general parser only sees the small rest (at the same byte offsets, so its
-    error positions stay true).
+    float, and a copy of the body with each such array written "[]" is what
+    the general parser gets: only the small rest. (Should that copy not
+    parse, the caller parses the original, so error messages and their
+    positions are the general path's.)
 
     Only the "embedding" member of the objects a mode names is taken: the
     body itself (JVEC_BODY), or each item of the body's "experiences" array
@@ -34,6 +35,8 @@ typedef struct {
 } jvec_vec_t;
 
 typedef struct {
+    char *text;            // the body with taken arrays written "[]"; NULL when none was
+    size_t text_len;
     float *values;         // every taken embedding, one after the other
     size_t used, cap;      // floats
     size_t *offset;        // per object index: where its embedding starts...
@@ -41,11 +44,11 @@ typedef struct {
     size_t objects;        // entries in offset/count
 } jvec_t;
 
-//  Scans text (len bytes, writable) for the embeddings of `mode`, taking
-//  those it can (at most `objects` object indexes: items past it are left to
-//  the general path) and blanking their text. Returns 0, or -ENOMEM (text
-//  unchanged). Release *out with jvec_release in every case.
-int jvec_extract(char *text, size_t len, jvec_mode_t mode, size_t objects, jvec_t *out);
+//  Scans text (len bytes) for the embeddings of `mode`, taking those it can
+//  (at most `objects` object indexes: items past it are left to the general
+//  path); out->text is then the body without them. Returns 0, or -ENOMEM
+//  (nothing taken). Release *out with jvec_release in every case.
+int jvec_extract(const char *text, size_t len, jvec_mode_t mode, size_t objects, jvec_t *out);
 
 //  The embedding taken from object `index` (0 for JVEC_BODY), or NULL when
 //  none was: the JSON value is then as the client sent it.
