@@ -4,9 +4,13 @@
     reply:    [request_id, rc, message, result]   rc 0 or a PDB_* code
 
     ops and their args -> result:
-      "write"     [entity, op, collective_id|nil, entity_id|nil, bin(fields map)]
+      "write"     [entity, op, collective_id|nil, entity_id|nil, bin(fields map), record?]
                   -> [entity_id, seq]     a create with entity_id nil gets a new id;
-                                          an update/delete may leave collective_id nil
+                                          an update/delete may leave collective_id nil;
+                     record (bool, default false) on a create: the reply is
+                     [entity_id, seq, bin(record)], the record as stored (a map of
+                     every field but the embedding), so the caller can show the
+                     new entity without reading it back
       "reinforce" [experience_id] -> [experience_id, seq]
       "write_batch" [entity, collective_id, [bin(fields map), ...]]
                   -> [[entity_id, ...], last_seq]   1..PDB_WRITE_BATCH_MAX creates of

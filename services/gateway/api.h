@@ -76,6 +76,12 @@ int api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *colle
               const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,
               char why[PDB_ERRMSG_MAX]);
 
+//  A create through storage, answered 201 with the entity as storage stored
+//  it (without the embedding), with no read-back. Returns 0 (reply filled)
+//  or storage's code with `why` (reply untouched).
+int api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *collective,
+               const void *fields, size_t fields_len, char why[PDB_ERRMSG_MAX]);
+
 //  Replies with the stored entity (read back in a new transaction).
 void api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t type,
                       const pdb_id_t *id, unsigned view_flags);

@@ -66,8 +66,9 @@ s_items(const json_t *body, http_reply_t *reply)
     return items;
 }
 
-//  [experience, collective, [bin(fields), ...]]: each item checked as a
-//  single create would be. On a bad item replies with its index.
+//  [experience, collective, [bin(fields), ...]]: each item converted as a
+//  single create's body would be (storage checks the fields). On a bad
+//  item replies with its index.
 static bool
 s_pack_args(const json_t *items, const jvec_t *vecs, const pdb_id_t *collective, uint32_t dim,
             mpk_out_t *args, http_reply_t *reply)
@@ -83,8 +84,9 @@ s_pack_args(const json_t *items, const jvec_t *vecs, const pdb_id_t *collective,
         mpk_out_init(&fields);
         jvec_vec_t vec = { NULL, 0 };
         (void) jvec_get(vecs, i, &vec);
-        int rc = json_map_from_json_vec(ENT_EXPERIENCE, OP_CREATE, json_array_get(items, i),
-                                        true, dim, vec.values, vec.n, &fields, why);
+        //  Converted only: storage checks each item (entity_check) as it takes it.
+        int rc = json_map_convert(ENT_EXPERIENCE, json_array_get(items, i), true, dim,
+                                  vec.values, vec.n, &fields, why);
         if (!rc)
             mpk_pack_bin(&args->pk, fields.buf.data, fields.buf.size);
         mpk_out_release(&fields);

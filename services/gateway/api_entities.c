@@ -71,9 +71,17 @@ s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
     char why[PDB_ERRMSG_MAX] = "";
     mpk_out_t fields;
     mpk_out_init(&fields);
-    int rc = json_map_from_json_vec(type, op, body, true, dim, vec.values, vec.n, &fields, why);
+    //  Converted only: storage checks the fields (entity_check) as it takes them.
+    int rc = json_map_convert(type, body, true, dim, vec.values, vec.n, &fields, why);
     json_decref(body);
     jvec_release(&vecs);
+    if (!rc && op == OP_CREATE) {
+        rc = api_create(api, reply, type, collective, fields.buf.data, fields.buf.size, why);
+        mpk_out_release(&fields);
+        if (rc)
+            http_reply_rc(reply, rc, why);
+        return;
+    }
     pdb_id_t written;
     if (!rc)
         rc = api_write(api, type, op, collective, id, fields.buf.data, fields.buf.size,

@@ -509,13 +509,23 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
                    bool from_client, uint32_t dim, mpk_out_t *out,
                    char why[PDB_ERRMSG_MAX])
 {
-    return json_map_from_json_vec(type, op, object, from_client, dim, NULL, 0, out, why);
+    int rc = json_map_convert(type, object, from_client, dim, NULL, 0, out, why);
+    if (rc)
+        return rc;
+    //  The same rules as every other write path: bounds, UTF-8, ranges,
+    //  required and immutable fields.
+    msgpack_unpacked unpacked;
+    rc = mpk_parse(out->buf.data, out->buf.size, &unpacked);
+    if (rc)
+        return WHY("the fields are too large or too deeply nested");
+    rc = entity_check(type, op, &unpacked.data, from_client, dim, why);
+    msgpack_unpacked_destroy(&unpacked);
+    return rc;
 }
 
 int
-json_map_from_json_vec(ent_type_t type, change_op_t op, const json_t *object,
-                       bool from_client, uint32_t dim, const float *vec, size_t vec_n,
-                       mpk_out_t *out, char why[PDB_ERRMSG_MAX])
+json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32_t dim,
+                 const float *vec, size_t vec_n, mpk_out_t *out, char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
     size_t count;
@@ -538,19 +548,7 @@ json_map_from_json_vec(ent_type_t type, change_op_t op, const json_t *object,
         mpk_pack_str(&out->pk, spec[i].name);
         rc = s_pack_value(&out->pk, &spec[i], members[i], &in, why);
     }
-    if (!rc)
-        rc = mpk_out_status(out);
-    if (rc)
-        return rc;
-    //  The same rules as every other write path: bounds, UTF-8, ranges,
-    //  required and immutable fields.
-    msgpack_unpacked unpacked;
-    rc = mpk_parse(out->buf.data, out->buf.size, &unpacked);
-    if (rc)
-        return WHY("the fields are too large or too deeply nested");
-    rc = entity_check(type, op, &unpacked.data, from_client, dim, why);
-    msgpack_unpacked_destroy(&unpacked);
-    return rc;
+    return rc ? rc : mpk_out_status(out);
 }
 
 //  --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-/*  test_wbatch.c - "write_batch" (wbatch.h) through the storage socket's
-    handler on real LMDB stores: many creates in one request and one
-    transaction, ids in item order, WAL entries in the same order, and a
-    bad item (or malformed arguments) refusing the whole request with the
-    item's index, nothing written.
+/*  test_wbatch.c - the storage side of the write path on real LMDB stores:
+    "write_batch" (wbatch.h) through the storage socket's handler (many
+    creates in one request and one transaction, ids in item order, WAL
+    entries in the same order, a bad item or malformed arguments refusing
+    the whole request with the item's index, nothing written), and "write"
+    asked for the record it stored (sproto.h), which must be what a read
+    finds.
 */
 #include "bounds.h"
 #include "err.h"
@@ -200,6 +202,66 @@ test_wbatch_refuses_malformed_arguments(void **state)
     fx_close(&n);
 }
 
+//  "write" with record=true answers [id, seq, bin(record)]: the record as
+//  stored, byte for byte, without the embedding.
+static void
+test_write_with_record_answers_the_stored_record(void **state)
+{
+    (void) state;
+    fx_node_t n;
+    fx_open(&n);
+    pdb_id_t coll = fx_new_collective(&n, FX_WALL, "kb", FX_DIM1);
+    mpk_out_t args, result;
+    mpk_out_init(&args);
+    mpk_pack_array(&args.pk, 6);
+    mpk_pack_u64(&args.pk, ENT_EXPERIENCE);
+    mpk_pack_u64(&args.pk, OP_CREATE);
+    mpk_pack_id(&args.pk, &coll);
+    mpk_pack_nil(&args.pk);
+    s_item(&args.pk, "with record", 1);
+    mpk_pack_bool(&args.pk, true);
+    char why[PDB_ERRMSG_MAX];
+    assert_int_equal(fx_handle(&n, "write", &args, &result, NULL, why), 0);
+    msgpack_unpacked u;
+    assert_int_equal(mpk_parse(result.buf.data, result.buf.size, &u), 0);
+    assert_int_equal(u.data.via.array.size, 3);
+    pdb_id_t id;
+    const void *record;
+    size_t record_len;
+    assert_int_equal(mpk_get_id(&u.data.via.array.ptr[0], &id), 0);
+    assert_int_equal(mpk_get_bin(&u.data.via.array.ptr[2], &record, &record_len), 0);
+    MDB_txn *txn = fx_read_begin(&n);
+    MDB_val stored;
+    assert_int_equal(store_record_get(fx_store(&n), txn, &id, NULL, NULL, &stored), 0);
+    assert_int_equal(stored.mv_size, record_len);
+    assert_memory_equal(stored.mv_data, record, record_len);
+    mdb_txn_abort(txn);
+    fx_record_t r;
+    fx_record_of(&n, &id, &r);
+    assert_null(mpk_map_get(r.map, "embedding"));
+    assert_true(fx_rec_str_is(&r, "content", "with record"));
+    fx_record_free(&r);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&result);
+    //  Without the flag (or false): [id, seq] as before.
+    mpk_out_release(&args);
+    mpk_out_init(&args);
+    mpk_pack_array(&args.pk, 6);
+    mpk_pack_u64(&args.pk, ENT_EXPERIENCE);
+    mpk_pack_u64(&args.pk, OP_CREATE);
+    mpk_pack_id(&args.pk, &coll);
+    mpk_pack_nil(&args.pk);
+    s_item(&args.pk, "without", 1);
+    mpk_pack_bool(&args.pk, false);
+    assert_int_equal(fx_handle(&n, "write", &args, &result, NULL, why), 0);
+    assert_int_equal(mpk_parse(result.buf.data, result.buf.size, &u), 0);
+    assert_int_equal(u.data.via.array.size, 2);
+    msgpack_unpacked_destroy(&u);
+    mpk_out_release(&result);
+    mpk_out_release(&args);
+    fx_close(&n);
+}
+
 int
 main(void)
 {
@@ -208,6 +270,7 @@ main(void)
         cmocka_unit_test(test_wbatch_bad_item_refuses_the_whole_batch),
         cmocka_unit_test(test_wbatch_unknown_collective_is_not_found),
         cmocka_unit_test(test_wbatch_refuses_malformed_arguments),
+        cmocka_unit_test(test_write_with_record_answers_the_stored_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
