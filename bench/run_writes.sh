@@ -11,8 +11,8 @@ dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-writes.XXXXXX")"
 port=$((20000 + RANDOM % 20000))
 trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-# utime + stime of a process, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime and stime of a process, in clock ticks.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 mkdir -p "$dir/raw64" "$dir/raw1"
 "$build/bench/bench_writes" raw "$dir/raw1" "$seconds" 1
@@ -25,12 +25,14 @@ sleep 0.5
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
 for clients in 1 16 64; do
-  g0=$(ticks $gateway); s0=$(ticks $storage)
+  read -r gu0 gs0 <<< "$(ticks $gateway)"; read -r su0 ss0 <<< "$(ticks $storage)"
   line=$("$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384)
-  g1=$(ticks $gateway); s1=$(ticks $storage)
+  read -r gu1 gs1 <<< "$(ticks $gateway)"; read -r su1 ss1 <<< "$(ticks $storage)"
   n=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line" | head -1)
   echo "$line"
-  awk -v g=$((g1 - g0)) -v s=$((s1 - s0)) -v n="$n" -v hz="$hz" -v c="$clients" 'BEGIN {
-      if (n > 0) printf "%-28s gateway_cpu_us=%7.1f storage_cpu_us=%7.1f\n",
-                        "cpu_per_write_clients_" c, g * 1e6 / hz / n, s * 1e6 / hz / n }'
+  awk -v gu=$((gu1 - gu0)) -v gs=$((gs1 - gs0)) -v su=$((su1 - su0)) -v ss=$((ss1 - ss0)) \
+      -v n="$n" -v hz="$hz" -v c="$clients" 'BEGIN { if (n > 0) {
+        k = 1e6 / hz / n
+        printf "%-28s gateway_cpu_us=%7.1f (user %.1f sys %.1f) storage_cpu_us=%7.1f (user %.1f sys %.1f)\n",
+               "cpu_per_write_clients_" c, (gu + gs) * k, gu * k, gs * k, (su + ss) * k, su * k, ss * k } }'
 done

@@ -16,8 +16,8 @@
     wrong) is left in the text for the general path, which gives its usual
     error. So the fast path never changes an answer, only its cost.
 */
-#ifndef GW_JVEC_H
-#define GW_JVEC_H
+#ifndef PDB_JVEC_H
+#define PDB_JVEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
