@@ -9,8 +9,8 @@
 # dependency).
 #   bench/profile_writes.sh [BUILD_DIR] [SECONDS] [CLIENTS] [DIM] [PATH]
 # PATH is the request to profile: "single" (POST .../experiences) or
-# "batch" (POST .../experiences:batch, the same body as one-item batches
-# of BATCH items: set BATCH, default 100).
+# "batch" (POST .../experiences:batch of BATCH experiences, default 100;
+# the counts are then per experience).
 set -euo pipefail
 build="${1:-build-rel}"
 seconds="${2:-20}"
@@ -34,12 +34,13 @@ for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && b
 url="http://127.0.0.1:$port"
 [ -z "${KEEP:-}" ] || echo "profile files in $dir"
 mode=http
-[ "$path" = batch ] && mode=httpbatch
+batch=()
+if [ "$path" = batch ]; then mode=httpbatch; batch=("${BATCH:-100}"); fi
 # Warm-up: first-touch costs (page faults, lazy binding, pools) left out.
-"$build/bench/bench_writes" $mode "$url" 2 "$clients" "$dim" ${BATCH:-} > /dev/null
+"$build/bench/bench_writes" $mode "$url" 2 "$clients" "$dim" "${batch[@]}" > /dev/null
 callgrind_control -z $storage > /dev/null
 callgrind_control -z $gateway > /dev/null
-line=$("$build/bench/bench_writes" $mode "$url" "$seconds" "$clients" "$dim" ${BATCH:-})
+line=$("$build/bench/bench_writes" $mode "$url" "$seconds" "$clients" "$dim" "${batch[@]}")
 callgrind_control -d $storage > /dev/null
 callgrind_control -d $gateway > /dev/null
 echo "$line"

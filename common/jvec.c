@@ -25,6 +25,46 @@ static const double s_pow10[] = {
     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
+#if LDBL_MANT_DIG == 64
+//  10^0 .. 10^27: exact in x87 extended precision (5^27 < 2^64), as is any
+//  m < 2^64, so m * 10^e or m / 10^e is rounded once, to 64 bits.
+static const long double s_pow10l[] = {
+    1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L, 1e11L, 1e12L, 1e13L,
+    1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L,
+    1e26L, 1e27L,
+};
+
+//  Decimals with more digits than a double holds exactly (the 17 of a
+//  shortest double, what most clients print): the value rounded once to 64
+//  bits, then to a double. The second rounding equals strtod's single one
+//  unless the 64-bit value sits exactly halfway between two doubles (its
+//  low 11 bits 10000000000), which may be a rounding of a value just beside
+//  it: then false, and strtod decides.
+static bool
+s_extended(uint64_t m, int exp10, double *value)
+{
+    if (exp10 < -27 || exp10 > 27)
+        return false;
+    long double x = (long double) m;
+    x = exp10 < 0 ? x / s_pow10l[-exp10] : x * s_pow10l[exp10];
+    uint64_t significand;
+    memcpy(&significand, &x, sizeof significand);     // x87: the low 8 bytes
+    if ((significand & 0x7ff) == 0x400)
+        return false;
+    *value = (double) x;
+    return true;
+}
+#else
+static bool
+s_extended(uint64_t m, int exp10, double *value)
+{
+    (void) m;
+    (void) exp10;
+    (void) value;
+    return false;
+}
+#endif
+
 typedef struct {
     const char *text;
     const char *p, *end;
@@ -129,9 +169,14 @@ s_number(const char *p, const char *end, double *value)
         *value = (double) i;
         return p;
     }
+    double d;
     if (m <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
-        double d = (double) m;
+        d = (double) m;
         d = exp10 < 0 ? d / s_pow10[-exp10] : d * s_pow10[exp10];
+        *value = neg ? -d : d;
+        return p;
+    }
+    if (s_extended(m, exp10, &d)) {
         *value = neg ? -d : d;
         return p;
     }

@@ -79,6 +79,19 @@ test_jvec_numbers_read_exactly_as_the_general_path(void **state)
         if (memcmp(&fast, &general, sizeof fast) != 0)
             fail_msg("%s: fast %.9g general %.9g", numbers[i], (double) fast, (double) general);
     }
+    //  Shortest decimals of random doubles and of doubles of float32 values
+    //  (17 significant digits: what most clients send).
+    srand(5);
+    for (int i = 0; i < 300000; i++) {
+        char number[40];
+        double x = ((double) rand() / RAND_MAX - 0.5) * pow(10, rand() % 24 - 12);
+        snprintf(number, sizeof number, "%.17g", i % 2 ? x : (double) (float) x);
+        float fast;
+        assert_true(s_fast(number, &fast));
+        float general = s_general(number);
+        if (memcmp(&fast, &general, sizeof fast) != 0)
+            fail_msg("%s: fast %.9g general %.9g", number, (double) fast, (double) general);
+    }
     //  Random decimals of 1 to 17 digits and random exponents.
     srand(7);
     for (int i = 0; i < 200000; i++) {
