@@ -228,7 +228,9 @@ s_embedding(s_scan_t *s, size_t index, int depth)
     const char *start = s->p;
     jvec_t *out = s->out;
     size_t first = out->used;
-    bool ok = index < out->objects && out->count[index] == SIZE_MAX;
+    //  Room for one value even when the array is empty, so a taken
+    //  embedding always has a buffer (values is never NULL for the caller).
+    bool ok = index < out->objects && out->count[index] == SIZE_MAX && s_reserve(out, 1);
     s->p++;
     s_ws(s);
     if (ok && s->p < s->end && *s->p == ']')
@@ -474,7 +476,8 @@ jvec_get(const jvec_t *self, size_t index, jvec_vec_t *vec)
 {
     if (!self || index >= self->objects || !self->count || self->count[index] == SIZE_MAX)
         return false;
-    vec->values = self->values + self->offset[index];
+    //  An empty array taken alone leaves no buffer: its values are none.
+    vec->values = self->values ? self->values + self->offset[index] : NULL;
     vec->n = self->count[index];
     return true;
 }

@@ -80,7 +80,7 @@ s_pack_args(const json_t *items, const jvec_t *vecs, const pdb_id_t *collective,
     mpk_pack_array(&args->pk, n);
     mpk_out_t fields;
     for (size_t i = 0; i < n; i++) {
-        char why[PDB_ERRMSG_MAX] = "", text[PDB_ERRMSG_MAX + 32];
+        char why[PDB_ERRMSG_MAX] = "", text[PDB_ERRMSG_MAX + 48];
         mpk_out_init(&fields);
         jvec_vec_t vec = { NULL, 0 };
         (void) jvec_get(vecs, i, &vec);
@@ -109,7 +109,7 @@ s_reply_refused(http_reply_t *reply, int rc, const char *why, size_t n)
     unsigned long index;
     int used = 0;
     if (sscanf(why, BATCH_STORAGE_PREFIX "%lu: %n", &index, &used) == 1 && used > 0 && index < n) {
-        char text[PDB_ERRMSG_MAX + 32];
+        char text[PDB_ERRMSG_MAX + 48];
         snprintf(text, sizeof text, BATCH_MEMBER "[%lu]: %s", index, why + used);
         http_reply_rc_index(reply, rc, text, index);
         return;
