@@ -4,10 +4,14 @@
           in DIR, the ceiling any LMDB-backed store on this disk can reach.
     http: POST /v1/collectives/{id}/experiences against a running node with
           C concurrent clients, each waiting for its durable 201.
+    httpbatch: the same with POST .../experiences:batch of BATCH experiences
+          per request (one durable commit each); writes/s counts experiences.
 
     bench_writes raw DIR SECONDS BATCH
     bench_writes http URL SECONDS CLIENTS DIM
-    Each case prints one line: name, writes/s, p50 and p99 latency in ms.
+    bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH
+    Each case prints one line: name, writes/s, p50 and p99 latency in ms
+    (per request), requests (n) and, for batches, experiences (items).
 */
 #include <curl/curl.h>
 #include <errno.h>
@@ -179,6 +183,21 @@ s_make_collective(const char *base, unsigned dim, char *out, size_t out_len)
     return 0;
 }
 
+//  {"experiences": [body, body, ...]} of `batch` copies of one body.
+static char *
+s_batch_body(const char *one, unsigned batch)
+{
+    size_t len = strlen(one), cap = 32 + (size_t) batch * (len + 1);
+    char *body = malloc(cap);
+    if (!body)
+        return NULL;
+    size_t n = (size_t) snprintf(body, cap, "{\"experiences\":[");
+    for (unsigned i = 0; i < batch; i++)
+        n += (size_t) snprintf(body + n, cap - n, "%s%s", i ? "," : "", one);
+    snprintf(body + n, cap - n, "]}");
+    return body;
+}
+
 static char *
 s_experience_body(unsigned dim)
 {
@@ -194,13 +213,20 @@ s_experience_body(unsigned dim)
     return body;
 }
 
+//  batch 0: single creates; else batches of that many.
 static int
-s_http(const char *base, double seconds, unsigned clients, unsigned dim)
+s_http(const char *base, double seconds, unsigned clients, unsigned dim, unsigned batch)
 {
     char url[512];
     if (s_make_collective(base, dim, url, sizeof url))
         return 1;
     char *body = s_experience_body(dim);
+    if (body && batch) {
+        char *many = s_batch_body(body, batch);
+        free(body);
+        body = many;
+        strncat(url, ":batch", sizeof url - strlen(url) - 1);
+    }
     s_client_t *c = calloc(clients, sizeof *c);
     pthread_t *threads = calloc(clients, sizeof *threads);
     double *all = malloc(BENCH_MAX_SAMPLES * sizeof *all);
@@ -221,8 +247,15 @@ s_http(const char *base, double seconds, unsigned clients, unsigned dim)
     }
     double elapsed = s_now() - start;
     char name[64];
-    snprintf(name, sizeof name, "http_writes_clients_%u", clients);
-    s_report(name, n, elapsed, all, n);
+    if (batch) {
+        snprintf(name, sizeof name, "http_batch_%u_clients_%u", batch, clients);
+        s_report(name, n * batch, elapsed, all, n);
+        printf("%-28s items=%zu\n", name, n * batch);
+    }
+    else {
+        snprintf(name, sizeof name, "http_writes_clients_%u", clients);
+        s_report(name, n, elapsed, all, n);
+    }
     if (errors)
         printf("%-28s errors=%zu\n", name, errors);
     free(all);
@@ -239,11 +272,20 @@ main(int argc, char **argv)
         return s_raw(argv[2], atof(argv[3]), (unsigned) atoi(argv[4]));
     if (argc == 6 && strcmp(argv[1], "http") == 0) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        int rc = s_http(argv[2], atof(argv[3]), (unsigned) atoi(argv[4]), (unsigned) atoi(argv[5]));
+        int rc = s_http(argv[2], atof(argv[3]), (unsigned) atoi(argv[4]), (unsigned) atoi(argv[5]),
+                        0);
+        curl_global_cleanup();
+        return rc;
+    }
+    if (argc == 7 && strcmp(argv[1], "httpbatch") == 0 && atoi(argv[6]) > 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = s_http(argv[2], atof(argv[3]), (unsigned) atoi(argv[4]), (unsigned) atoi(argv[5]),
+                        (unsigned) atoi(argv[6]));
         curl_global_cleanup();
         return rc;
     }
     fprintf(stderr, "usage: bench_writes raw DIR SECONDS BATCH\n"
-                    "       bench_writes http URL SECONDS CLIENTS DIM\n");
+                    "       bench_writes http URL SECONDS CLIENTS DIM\n"
+                    "       bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH\n");
     return 2;
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Durable write throughput: raw LMDB batch commits next to writes through the
 # gateway at 1, 16 and 64 concurrent clients, on the same disk, in one run.
+# After each gateway case, the CPU the gateway and storage processes used
+# (user + system, from /proc) per write, and the benchmark client's own
+# (libcurl, on the same cores; from /usr/bin/time when installed).
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
 build="${1:-build-rel}"
@@ -8,6 +11,9 @@ seconds="${2:-10}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-writes.XXXXXX")"
 port=$((20000 + RANDOM % 20000))
 trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+# utime and stime of a process, in clock ticks.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 mkdir -p "$dir/raw64" "$dir/raw1"
 "$build/bench/bench_writes" raw "$dir/raw1" "$seconds" 1
@@ -18,6 +24,21 @@ sleep 0.5
 "$build/services/gateway/pulsedb-gateway" --data "$dir/node" --port "$port" \
     --log-level warn --max-connections 256 & gateway=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+hz=$(getconf CLK_TCK)
 for clients in 1 16 64; do
-  "$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384
+  read -r gu0 gs0 <<< "$(ticks $gateway)"; read -r su0 ss0 <<< "$(ticks $storage)"
+  timer=()
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%U %S" -o "$dir/client.time")
+  echo "0 0" > "$dir/client.time"
+  line=$("${timer[@]}" "$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384)
+  read -r cu cs < "$dir/client.time"
+  read -r gu1 gs1 <<< "$(ticks $gateway)"; read -r su1 ss1 <<< "$(ticks $storage)"
+  n=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line" | head -1)
+  echo "$line"
+  awk -v gu=$((gu1 - gu0)) -v gs=$((gs1 - gs0)) -v su=$((su1 - su0)) -v ss=$((ss1 - ss0)) \
+      -v cu="$cu" -v cs="$cs" -v n="$n" -v hz="$hz" -v c="$clients" 'BEGIN { if (n > 0) {
+        k = 1e6 / hz / n
+        printf "%-28s gateway_cpu_us=%7.1f (user %.1f sys %.1f) storage_cpu_us=%7.1f (user %.1f sys %.1f) client_cpu_us=%7.1f\n",
+               "cpu_per_write_clients_" c, (gu + gs) * k, gu * k, gs * k, (su + ss) * k, su * k, ss * k,
+               (cu + cs) * 1e6 / n } }'
 done

@@ -19,6 +19,7 @@
 #define PDB_MPK_OBJECTS_MAX   (1u << 20)    // objects in one decoded message
 #define PDB_HTTP_BODY_MAX     (1u << 20)    // one JSON request body: 1 MiB
 #define PDB_PAGE_MAX          1000u         // items in one list page
+#define PDB_WRITE_BATCH_MAX   1000u         // creates in one batch write (one commit)
 #define PDB_SEARCH_K_MAX      1000u         // results of one search
 #define PDB_HLC_DRIFT_MAX_MS  (24ull * 3600 * 1000)  // a remote clock this far ahead is refused:
                                                       // it would drag every stamp with it

@@ -92,26 +92,40 @@ sclient_destroy(sclient_t **self_p)
     *self_p = NULL;
 }
 
-//  Reads one reply frame for request_id, skipping late replies to requests
-//  that timed out earlier. Returns the frame, or NULL on timeout or when
-//  storage went away (its reply died with the connection: *lost is set).
-static zframe_t *
-s_await(sclient_t *self, uint64_t request_id, int64_t deadline, bool *lost)
+//  A reply frame and its decoded form (parsed once; u points into frame).
+typedef struct {
+    zframe_t *frame;
+    msgpack_unpacked u;
+} s_reply_t;
+
+static void
+s_reply_release(s_reply_t *reply)
+{
+    if (reply->frame)
+        msgpack_unpacked_destroy(&reply->u);
+    zframe_destroy(&reply->frame);
+}
+
+//  Reads the reply for request_id into *reply, skipping late replies to
+//  requests that timed out earlier. Returns true, or false on timeout or
+//  when storage went away (its reply died with the connection: *lost set).
+static bool
+s_await(sclient_t *self, uint64_t request_id, int64_t deadline, s_reply_t *reply, bool *lost)
 {
     *lost = false;
     while (true) {
         int64_t left = deadline - zclock_mono();
         if (left <= 0)
-            return NULL;
+            return false;
         zmq_pollitem_t items[2] = { { zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0 } };
         int n = 1;
         if (self->mon)
             items[n++] = (zmq_pollitem_t) { sockmon_handle(self->mon), 0, ZMQ_POLLIN, 0 };
         if (zmq_poll(items, n, (long) left) < 0 && zmq_errno() != EINTR)
-            return NULL;
+            return false;
         if (n > 1 && (items[1].revents & ZMQ_POLLIN) && sockmon_disconnected(self->mon)) {
             *lost = true;
-            return NULL;
+            return false;
         }
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;
@@ -119,76 +133,83 @@ s_await(sclient_t *self, uint64_t request_id, int64_t deadline, bool *lost)
         zframe_t *frame = zframe_recv(self->sock);
         if (!frame)
             continue;
-        msgpack_unpacked u;
         uint64_t id = 0;
-        if (mpk_parse(zframe_data(frame), zframe_size(frame), &u) == 0) {
-            if (u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4)
-                (void) mpk_get_u64(&u.data.via.array.ptr[0], &id);
-            msgpack_unpacked_destroy(&u);
+        if (mpk_parse(zframe_data(frame), zframe_size(frame), &reply->u) != 0) {
+            zframe_destroy(&frame);
+            continue;
         }
-        if (id == request_id)
-            return frame;
+        const msgpack_object *o = &reply->u.data;
+        if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 4)
+            (void) mpk_get_u64(&o->via.array.ptr[0], &id);
+        if (id == request_id) {
+            reply->frame = frame;
+            return true;
+        }
+        msgpack_unpacked_destroy(&reply->u);
         zframe_destroy(&frame);
     }
 }
 
+//  Storage's code and message of a decoded reply; *result points to its
+//  result (inside reply) when the code is 0.
 static int
-s_read_reply(zframe_t *frame, void **result, size_t *result_len, char *why)
+s_read_reply(const msgpack_object *reply, const msgpack_object **result, char *why)
 {
-    msgpack_unpacked u;
-    int rc = mpk_parse(zframe_data(frame), zframe_size(frame), &u);
-    if (rc)
-        return PDB_EPROTO;
-    const msgpack_object *a = u.data.via.array.ptr;
+    const msgpack_object *a = reply->via.array.ptr;
     int64_t code;
     const char *msg;
     size_t msg_len;
     if (mpk_get_i64(&a[1], &code) || mpk_get_str(&a[2], &msg, &msg_len)
-        || code > 0 || code < INT32_MIN) {
-        msgpack_unpacked_destroy(&u);
+        || code > 0 || code < INT32_MIN)
         return PDB_EPROTO;
-    }
-    rc = (int) code;
     snprintf(why, PDB_ERRMSG_MAX, "%.*s", (int) (msg_len < PDB_ERRMSG_MAX ? msg_len
              : PDB_ERRMSG_MAX - 1), msg);
-    if (rc == 0 && a[3].type != MSGPACK_OBJECT_NIL) {
-        mpk_out_t out;
-        mpk_out_init(&out);
-        mpk_pack_canonical(&out.pk, &a[3]);
-        if (mpk_out_status(&out)) {
-            mpk_out_release(&out);
-            rc = -ENOMEM;
-        }
-        else {
-            *result = out.buf.data;      // ownership passes to the caller
-            *result_len = out.buf.size;
-        }
-    }
-    msgpack_unpacked_destroy(&u);
-    return rc;
+    *result = &a[3];
+    return (int) code;
 }
 
-int
-sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
-             void **result, size_t *result_len, char why[PDB_ERRMSG_MAX])
+//  The result as its own packed copy (caller frees; NULL for nil).
+static int
+s_copy_result(const msgpack_object *result, void **out, size_t *out_len)
 {
-    *result = NULL;
-    *result_len = 0;
+    if (result->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    mpk_out_t copy;
+    mpk_out_init(&copy);
+    mpk_pack_canonical(&copy.pk, result);
+    if (mpk_out_status(&copy)) {
+        mpk_out_release(&copy);
+        return -ENOMEM;
+    }
+    *out = copy.buf.data;      // ownership passes to the caller
+    *out_len = copy.buf.size;
+    return 0;
+}
+
+//  Sends op and waits for its reply, decoded into *reply (release with
+//  s_reply_release when this returns true). False with rc (PDB_EUNAVAIL or
+//  a packing error) and `why` when no reply came.
+static bool
+s_call(sclient_t *self, const char *op, const void *args, size_t args_len, s_reply_t *reply,
+       int *rc, char *why)
+{
     why[0] = '\0';
+    memset(reply, 0, sizeof *reply);
+    *rc = PDB_EUNAVAIL;
     if (!self->sock)
         s_reconnect(self);
     if (!self->sock) {
         snprintf(why, PDB_ERRMSG_MAX, "cannot create a socket for storage");
-        return PDB_EUNAVAIL;
+        return false;
     }
     uint64_t request_id = self->next_id++;
     mpk_out_t req;
     mpk_out_init(&req);
     sproto_pack_request(&req.pk, request_id, op, args, args_len);
-    int rc = mpk_out_status(&req);
-    if (rc) {
+    *rc = mpk_out_status(&req);
+    if (*rc) {
         mpk_out_release(&req);
-        return rc;
+        return false;
     }
     zframe_t *frame = zframe_new(req.buf.data, req.buf.size);
     mpk_out_release(&req);
@@ -199,14 +220,14 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
     //  give up soon, so a client sees 503 instead of a long hang.
     zsock_set_sndtimeo(self->sock, self->timeout_ms < SCLIENT_CONNECT_WAIT_MS
                                    ? self->timeout_ms : SCLIENT_CONNECT_WAIT_MS);
+    *rc = PDB_EUNAVAIL;
     if (!frame || zframe_send(&frame, self->sock, 0) != 0) {
         zframe_destroy(&frame);
         snprintf(why, PDB_ERRMSG_MAX, "storage is not reachable");
-        return PDB_EUNAVAIL;
+        return false;
     }
     bool lost;
-    zframe_t *reply = s_await(self, request_id, deadline, &lost);
-    if (!reply) {
+    if (!s_await(self, request_id, deadline, reply, &lost)) {
         //  Start afresh so the request cannot be delivered late.
         s_reconnect(self);
         if (lost)
@@ -214,10 +235,27 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
         else
             snprintf(why, PDB_ERRMSG_MAX, "storage did not answer within %d ms",
                      self->timeout_ms);
-        return PDB_EUNAVAIL;
+        return false;
     }
-    rc = s_read_reply(reply, result, result_len, why);
-    zframe_destroy(&reply);
+    *rc = 0;
+    return true;
+}
+
+int
+sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
+             void **result, size_t *result_len, char why[PDB_ERRMSG_MAX])
+{
+    *result = NULL;
+    *result_len = 0;
+    s_reply_t reply;
+    int rc;
+    if (!s_call(self, op, args, args_len, &reply, &rc, why))
+        return rc;
+    const msgpack_object *value;
+    rc = s_read_reply(&reply.u.data, &value, why);
+    if (rc == 0)
+        rc = s_copy_result(value, result, result_len);
+    s_reply_release(&reply);
     return rc;
 }
 
@@ -257,15 +295,18 @@ sclient_recv(sclient_t *self, uint64_t *request_id, int *reply_rc, void **result
     if (!frame)
         return -EAGAIN;
     msgpack_unpacked u;
-    bool known = false;
-    if (mpk_parse(zframe_data(frame), zframe_size(frame), &u) == 0) {
-        known = u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4
-             && mpk_get_u64(&u.data.via.array.ptr[0], request_id) == 0;
-        msgpack_unpacked_destroy(&u);
-    }
+    bool parsed = mpk_parse(zframe_data(frame), zframe_size(frame), &u) == 0;
+    bool known = parsed && u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4
+              && mpk_get_u64(&u.data.via.array.ptr[0], request_id) == 0;
     int rc = known ? 0 : PDB_EPROTO;
-    if (known)
-        *reply_rc = s_read_reply(frame, result, result_len, why);
+    if (known) {
+        const msgpack_object *value;
+        *reply_rc = s_read_reply(&u.data, &value, why);
+        if (*reply_rc == 0)
+            *reply_rc = s_copy_result(value, result, result_len);
+    }
+    if (parsed)
+        msgpack_unpacked_destroy(&u);
     zframe_destroy(&frame);
     return rc;
 }
@@ -282,23 +323,34 @@ sclient_lost(sclient_t *self)
     return self->mon && sockmon_disconnected(self->mon);
 }
 
+//  [id, seq] or, with a record, [id, seq, bin(record)] of a write's result.
 static int
-s_read_id_seq(const void *result, size_t len, pdb_id_t *id_out, uint64_t *seq_out)
+s_read_id_seq(const msgpack_object *o, pdb_id_t *id_out, uint64_t *seq_out,
+              void **record, size_t *record_len)
 {
-    msgpack_unpacked u;
-    if (!result || mpk_parse(result, len, &u))
-        return PDB_EPROTO;
     pdb_id_t id;
     uint64_t seq;
-    int rc = u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 2
-          && !mpk_get_id(&u.data.via.array.ptr[0], &id)
-          && !mpk_get_u64(&u.data.via.array.ptr[1], &seq) ? 0 : PDB_EPROTO;
-    msgpack_unpacked_destroy(&u);
-    if (!rc && id_out)
+    const void *rec = NULL;
+    size_t rec_len = 0;
+    bool ok = o->type == MSGPACK_OBJECT_ARRAY
+           && o->via.array.size == (record ? 3u : 2u)
+           && !mpk_get_id(&o->via.array.ptr[0], &id)
+           && !mpk_get_u64(&o->via.array.ptr[1], &seq)
+           && (!record || !mpk_get_bin(&o->via.array.ptr[2], &rec, &rec_len));
+    if (!ok)
+        return PDB_EPROTO;
+    if (record) {
+        *record = malloc(rec_len ? rec_len : 1);
+        if (!*record)
+            return -ENOMEM;
+        memcpy(*record, rec, rec_len);
+        *record_len = rec_len;
+    }
+    if (id_out)
         *id_out = id;
-    if (!rc && seq_out)
+    if (seq_out)
         *seq_out = seq;
-    return rc;
+    return 0;
 }
 
 static void
@@ -310,6 +362,39 @@ s_pack_optional_id(msgpack_packer *pk, const pdb_id_t *id)
         mpk_pack_nil(pk);
 }
 
+//  op with its packed args; the reply's result read by s_read_id_seq.
+static int
+s_call_id_seq(sclient_t *self, const char *op, const mpk_out_t *args, pdb_id_t *id_out,
+              uint64_t *seq_out, void **record, size_t *record_len, char *why)
+{
+    int rc = mpk_out_status(args);
+    if (rc)
+        return rc;
+    s_reply_t reply;
+    if (!s_call(self, op, args->buf.data, args->buf.size, &reply, &rc, why))
+        return rc;
+    const msgpack_object *value;
+    rc = s_read_reply(&reply.u.data, &value, why);
+    if (!rc)
+        rc = s_read_id_seq(value, id_out, seq_out, record, record_len);
+    s_reply_release(&reply);
+    return rc;
+}
+
+static void
+s_pack_write(mpk_out_t *args, ent_type_t entity, change_op_t op, const pdb_id_t *collective_id,
+             const pdb_id_t *entity_id, const void *fields, size_t fields_len, bool record)
+{
+    mpk_pack_array(&args->pk, record ? 6 : 5);
+    mpk_pack_u64(&args->pk, entity);
+    mpk_pack_u64(&args->pk, op);
+    s_pack_optional_id(&args->pk, collective_id);
+    s_pack_optional_id(&args->pk, entity_id);
+    mpk_pack_bin(&args->pk, fields, fields_len);
+    if (record)
+        mpk_pack_bool(&args->pk, true);
+}
+
 int
 sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
               const pdb_id_t *collective_id, const pdb_id_t *entity_id,
@@ -318,21 +403,24 @@ sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
 {
     mpk_out_t args;
     mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 5);
-    mpk_pack_u64(&args.pk, entity);
-    mpk_pack_u64(&args.pk, op);
-    s_pack_optional_id(&args.pk, collective_id);
-    s_pack_optional_id(&args.pk, entity_id);
-    mpk_pack_bin(&args.pk, fields, fields_len);
-    int rc = mpk_out_status(&args);
-    void *result = NULL;
-    size_t result_len = 0;
-    if (!rc)
-        rc = sclient_call(self, "write", args.buf.data, args.buf.size, &result, &result_len, why);
+    s_pack_write(&args, entity, op, collective_id, entity_id, fields, fields_len, false);
+    int rc = s_call_id_seq(self, "write", &args, id_out, seq_out, NULL, NULL, why);
     mpk_out_release(&args);
-    if (!rc)
-        rc = s_read_id_seq(result, result_len, id_out, seq_out);
-    free(result);
+    return rc;
+}
+
+int
+sclient_create(sclient_t *self, ent_type_t entity, const pdb_id_t *collective_id,
+               const void *fields, size_t fields_len, pdb_id_t *id_out, void **record,
+               size_t *record_len, char why[PDB_ERRMSG_MAX])
+{
+    *record = NULL;
+    *record_len = 0;
+    mpk_out_t args;
+    mpk_out_init(&args);
+    s_pack_write(&args, entity, OP_CREATE, collective_id, NULL, fields, fields_len, true);
+    int rc = s_call_id_seq(self, "write", &args, id_out, NULL, record, record_len, why);
+    mpk_out_release(&args);
     return rc;
 }
 
@@ -344,15 +432,7 @@ sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_
     mpk_out_init(&args);
     mpk_pack_array(&args.pk, 1);
     mpk_pack_id(&args.pk, experience_id);
-    int rc = mpk_out_status(&args);
-    void *result = NULL;
-    size_t result_len = 0;
-    if (!rc)
-        rc = sclient_call(self, "reinforce", args.buf.data, args.buf.size, &result,
-                          &result_len, why);
+    int rc = s_call_id_seq(self, "reinforce", &args, NULL, seq_out, NULL, NULL, why);
     mpk_out_release(&args);
-    if (!rc)
-        rc = s_read_id_seq(result, result_len, NULL, seq_out);
-    free(result);
     return rc;
 }

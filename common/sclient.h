@@ -61,6 +61,14 @@ int sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
                   const void *fields, size_t fields_len,
                   pdb_id_t *id_out, uint64_t *seq_out, char why[PDB_ERRMSG_MAX]);
 
+//  A create ("write" asking for the record) that also hands back what
+//  storage stored: the record, a packed field map without the embedding (a
+//  read of the entity would show the same), in *record (caller frees with
+//  free()), so the caller need not read it back. Same codes as sclient_write.
+int sclient_create(sclient_t *self, ent_type_t entity, const pdb_id_t *collective_id,
+                   const void *fields, size_t fields_len, pdb_id_t *id_out, void **record,
+                   size_t *record_len, char why[PDB_ERRMSG_MAX]);
+
 //  Convenience for "reinforce".
 int sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
                       char why[PDB_ERRMSG_MAX]);

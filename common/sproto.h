@@ -4,10 +4,20 @@
     reply:    [request_id, rc, message, result]   rc 0 or a PDB_* code
 
     ops and their args -> result:
-      "write"     [entity, op, collective_id|nil, entity_id|nil, bin(fields map)]
+      "write"     [entity, op, collective_id|nil, entity_id|nil, bin(fields map), record?]
                   -> [entity_id, seq]     a create with entity_id nil gets a new id;
-                                          an update/delete may leave collective_id nil
+                                          an update/delete may leave collective_id nil;
+                     record (bool, default false) on a create: the reply is
+                     [entity_id, seq, bin(record)], the record as stored (a map of
+                     every field but the embedding), so the caller can show the
+                     new entity without reading it back
       "reinforce" [experience_id] -> [experience_id, seq]
+      "write_batch" [entity, collective_id, [bin(fields map), ...]]
+                  -> [[entity_id, ...], last_seq]   1..PDB_WRITE_BATCH_MAX creates of
+                     experiences, relations or insights into one collective, each
+                     as "write" would make it, in order, all or none: the first
+                     item refused refuses the request, with a message that starts
+                     "item N: " (N from 0)
       "apply"     [peer_name, peer_cursor, [bin(change), ...], partial?]
                   -> [[result per change], wal_head, held?]   result: 0 applied, 1
                      already known or dominated, <0 PDB_* code (PDB_EMISSINGDEP: retry

@@ -71,6 +71,40 @@ api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collectiv
     return rc;
 }
 
+int
+api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *collective,
+           const void *fields, size_t fields_len, char why[PDB_ERRMSG_MAX])
+{
+    sclient_t *client = spool_take(api->pool);
+    if (!client) {
+        snprintf(why, PDB_ERRMSG_MAX, "cannot connect to storage");
+        return PDB_EUNAVAIL;
+    }
+    pdb_id_t id;
+    void *record = NULL;
+    size_t record_len = 0;
+    int rc = sclient_create(client, type, collective, fields, fields_len, &id, &record,
+                            &record_len, why);
+    spool_give(api->pool, client);
+    if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
+        && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
+        log_w("gateway", "storage create failed entity=%s rc=%d (%s) why=%s",
+              entity_type_name(type), rc, pdb_strerror(rc), why);
+    if (rc)
+        return rc;
+    //  Rendered from the record storage stored, as a read of it would be.
+    MDB_val value = { record_len, record };
+    json_t *entity = NULL;
+    rc = view_record(api->store, NULL, type, type == ENT_COLLECTIVE ? &id : collective, &id,
+                     &value, 0, &entity);
+    free(record);
+    if (rc)
+        http_reply_rc(reply, rc, "storage sent a record that does not decode");
+    else
+        http_reply_json(reply, 201, entity);
+    return 0;
+}
+
 void
 api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t type,
                  const pdb_id_t *id, unsigned view_flags)

@@ -17,6 +17,7 @@
 #include "cfg.h"
 #include "entity.h"
 #include "http.h"
+#include "jvec.h"
 #include "id.h"
 #include "metrics.h"
 #include "spool.h"
@@ -59,6 +60,13 @@ typedef void (*api_handler_fn)(api_t *api, http_req_t *req, const pdb_id_t *id,
 //  returns false.
 bool api_body(const http_req_t *req, http_reply_t *reply, json_t **out);
 
+//  api_body for a create whose embeddings (those `mode` names, up to
+//  `objects` objects) are read on the fast path into *vecs: their JSON
+//  members then hold []. Release *vecs with jvec_release in every case
+//  (api_body.c).
+bool api_body_vecs(const http_req_t *req, http_reply_t *reply, jvec_mode_t mode,
+                   size_t objects, json_t **out, jvec_t *vecs);
+
 //  A read transaction, or false with a 500 reply.
 bool api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn);
 
@@ -67,6 +75,12 @@ bool api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn);
 int api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collective,
               const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,
               char why[PDB_ERRMSG_MAX]);
+
+//  A create through storage, answered 201 with the entity as storage stored
+//  it (without the embedding), with no read-back. Returns 0 (reply filled)
+//  or storage's code with `why` (reply untouched).
+int api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *collective,
+               const void *fields, size_t fields_len, char why[PDB_ERRMSG_MAX]);
 
 //  Replies with the stored entity (read back in a new transaction).
 void api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t type,

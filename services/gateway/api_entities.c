@@ -56,14 +56,33 @@ static void
 s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
              change_op_t op, const pdb_id_t *collective, const pdb_id_t *id, uint32_t dim)
 {
+    //  A create's embedding is read on the fast path, the rest parsed as JSON.
+    jvec_t vecs;
+    memset(&vecs, 0, sizeof vecs);
+    jvec_vec_t vec = { NULL, 0 };
     json_t *body;
-    if (!api_body(req, reply, &body))
+    bool parsed = op == OP_CREATE && dim > 0
+                ? api_body_vecs(req, reply, JVEC_BODY, 1, &body, &vecs)
+                : api_body(req, reply, &body);
+    if (!parsed) {
+        jvec_release(&vecs);
         return;
+    }
+    (void) jvec_get(&vecs, 0, &vec);      // false: the JSON member holds it
     char why[PDB_ERRMSG_MAX] = "";
     mpk_out_t fields;
     mpk_out_init(&fields);
-    int rc = json_map_from_json(type, op, body, true, dim, &fields, why);
+    //  Converted only: storage checks the fields (entity_check) as it takes them.
+    int rc = json_map_convert(type, body, true, dim, vec.values, vec.n, &fields, why);
     json_decref(body);
+    jvec_release(&vecs);
+    if (!rc && op == OP_CREATE) {
+        rc = api_create(api, reply, type, collective, fields.buf.data, fields.buf.size, why);
+        mpk_out_release(&fields);
+        if (rc)
+            http_reply_rc(reply, rc, why);
+        return;
+    }
     pdb_id_t written;
     if (!rc)
         rc = api_write(api, type, op, collective, id, fields.buf.data, fields.buf.size,

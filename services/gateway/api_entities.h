@@ -13,6 +13,8 @@ void api_collective_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_re
 void api_collective_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_experiences_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_experience_create(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
+//  POST .../experiences:batch (api_batch.c): many creates, one durable commit.
+void api_experiences_batch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_experience_get(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_experience_patch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);
 void api_experience_delete(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply);

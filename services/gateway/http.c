@@ -264,20 +264,38 @@ http_reply_error(http_reply_t *reply, unsigned status, const char *fmt, ...)
     s_reply_error_text(reply, status, message);
 }
 
+static unsigned
+s_status_of(int rc)
+{
+    switch (rc) {
+    case PDB_EINVAL:    return 400;
+    case PDB_ENOTFOUND:
+    case PDB_EDELETED:  return 404;
+    case PDB_ECONFLICT: return 409;
+    case PDB_ETOOBIG:   return 413;
+    case PDB_EUNAVAIL:  return 503;
+    default:            return 500;
+    }
+}
+
 void
 http_reply_rc(http_reply_t *reply, int rc, const char *why)
 {
-    unsigned status;
-    switch (rc) {
-    case PDB_EINVAL:    status = 400; break;
-    case PDB_ENOTFOUND:
-    case PDB_EDELETED:  status = 404; break;
-    case PDB_ECONFLICT: status = 409; break;
-    case PDB_ETOOBIG:   status = 413; break;
-    case PDB_EUNAVAIL:  status = 503; break;
-    default:            status = 500; break;
+    s_reply_error_text(reply, s_status_of(rc), why && why[0] ? why : pdb_strerror(rc));
+}
+
+void
+http_reply_rc_index(http_reply_t *reply, int rc, const char *why, size_t index)
+{
+    unsigned status = s_status_of(rc);
+    json_t *body = json_pack("{s:{s:s,s:s,s:I}}", "error", "code", s_error_code(status),
+                             "message", why && why[0] ? why : pdb_strerror(rc),
+                             "index", (json_int_t) index);
+    if (!body) {
+        s_reply_error_text(reply, status, why);      // not UTF-8: the plain fallback
+        return;
     }
-    s_reply_error_text(reply, status, why && why[0] ? why : pdb_strerror(rc));
+    http_reply_json(reply, status, body);
 }
 
 void

@@ -120,6 +120,9 @@ const char *http_bearer(const http_req_t *req, size_t *len);
 //  ECONFLICT 409, ETOOBIG 413, EUNAVAIL 503, else 500) with `why` as the
 //  message (pdb_strerror when empty).
 void http_reply_rc(http_reply_t *reply, int rc, const char *why);
+//  http_reply_rc for one item of a batch request: the error object also
+//  carries "index", the item's position in the request (from 0).
+void http_reply_rc_index(http_reply_t *reply, int rc, const char *why, size_t index);
 //  Takes ownership of stream, replied with status 200.
 void http_reply_stream(http_reply_t *reply, struct MHD_Response *stream);
 

@@ -1,5 +1,6 @@
 #include "json_map.h"
 #include "json_text.h"
+#include "b64.h"
 #include "bounds.h"
 #include "id.h"
 
@@ -126,6 +127,54 @@ s_pack_vec(msgpack_packer *pk, const char *name, const json_t *value, char *why)
         mpk_pack_bin(pk, bytes, n * sizeof(float));
     }
     free(values);
+    free(bytes);
+    return rc;
+}
+
+//  An embedding already read on the fast path (jvec.h), in range.
+static int
+s_pack_vec_floats(msgpack_packer *pk, const float *values, size_t n)
+{
+    uint8_t *bytes = malloc((n ? n : 1) * sizeof(float));
+    if (!bytes)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        s_f32_le_store(bytes + i * sizeof(float), values[i]);
+    mpk_pack_bin(pk, bytes, n * sizeof(float));
+    free(bytes);
+    return 0;
+}
+
+//  "<name>_b64": base64 of little-endian float32, dim * 4 bytes when the
+//  collective's size is known, every value finite.
+static int
+s_pack_vec_b64(msgpack_packer *pk, const char *name, const json_t *value, uint32_t dim,
+               char *why)
+{
+    if (!json_is_string(value))
+        return WHY(PDB_EINVAL, "field '%s%s' must be a base64 string", name, JSON_MAP_B64);
+    size_t len = json_string_length(value);
+    if (len > ((size_t) PDB_DIM_MAX * sizeof(float) + 2) / 3 * 4)
+        return snprintf(why, PDB_ERRMSG_MAX, "field '%s%s' holds more than %u float32 values",
+                        name, JSON_MAP_B64, PDB_DIM_MAX), PDB_ETOOBIG;
+    uint8_t *bytes = malloc(B64_DECODED_MAX(len) + 1);
+    if (!bytes)
+        return -ENOMEM;
+    size_t n = 0;
+    int rc = 0;
+    if (b64_decode(json_string_value(value), len, bytes, &n) != 0)
+        rc = WHY(PDB_EINVAL, "field '%s%s' is not valid base64 (standard alphabet, '=' padding)", name,
+                 JSON_MAP_B64);
+    else if (n == 0 || n % sizeof(float) != 0 || (dim && n != (size_t) dim * sizeof(float)))
+        rc = WHY(PDB_EINVAL, "field '%s%s' holds %zu bytes; the collective's %u dimensions need %zu "
+                 "(little-endian float32 each)", name, JSON_MAP_B64, n, dim,
+                 (size_t) dim * sizeof(float));
+    for (size_t i = 0; !rc && i < n / sizeof(float); i++)
+        if (!isfinite(s_f32_le_load(bytes + i * sizeof(float))))
+            rc = WHY(PDB_EINVAL, "field '%s%s' holds a NaN or infinite value at index %zu", name,
+                     JSON_MAP_B64, i);
+    if (!rc)
+        mpk_pack_bin(pk, bytes, n);
     free(bytes);
     return rc;
 }
@@ -361,11 +410,26 @@ s_pack_scalar(msgpack_packer *pk, const field_spec_t *spec, const json_t *value,
     }
 }
 
+//  How the embedding field arrived: as "<name>_b64", or already read on the
+//  fast path (vec), or else as the JSON number array itself.
+typedef struct {
+    bool b64;
+    const float *vec;
+    size_t vec_n;
+    uint32_t dim;
+} s_vec_in_t;
+
 static int
-s_pack_value(msgpack_packer *pk, const field_spec_t *spec, const json_t *value, char *why)
+s_pack_value(msgpack_packer *pk, const field_spec_t *spec, const json_t *value,
+             const s_vec_in_t *in, char *why)
 {
     switch (spec->kind) {
-    case FK_VEC:      return s_pack_vec(pk, spec->name, value, why);
+    case FK_VEC:
+        if (in->b64)
+            return s_pack_vec_b64(pk, spec->name, value, in->dim, why);
+        if (in->vec)
+            return s_pack_vec_floats(pk, in->vec, in->vec_n);
+        return s_pack_vec(pk, spec->name, value, why);
     case FK_STR_LIST: return s_pack_str_list(pk, spec->name, value, why);
     case FK_ID_LIST:  return s_pack_id_list(pk, spec->name, value, why);
     case FK_STR_MAP:  return s_pack_str_map(pk, spec->name, value, why);
@@ -382,13 +446,21 @@ s_pack_value(msgpack_packer *pk, const field_spec_t *spec, const json_t *value, 
 //  counter is set through "<name>_by_instance"; "<name>" alone is its total,
 //  derived on output and skipped on (non-client) input.
 static const field_spec_t *
-s_member_field(ent_type_t type, const char *key, const json_t *value, bool *skip)
+s_member_field(ent_type_t type, const char *key, const json_t *value, bool *skip, bool *b64)
 {
     *skip = false;
+    *b64 = false;
     size_t len = strlen(key), suffix = strlen(JSON_MAP_BY_INSTANCE);
+    size_t b64_suffix = strlen(JSON_MAP_B64);
     const field_spec_t *spec = entity_field(type, key, len);
     if (spec && spec->kind == FK_COUNTER && json_is_integer(value))
         *skip = true;
+    if (!spec && len > b64_suffix && strcmp(key + len - b64_suffix, JSON_MAP_B64) == 0) {
+        spec = entity_field(type, key, len - b64_suffix);
+        *b64 = spec && spec->kind == FK_VEC;
+        if (!*b64)
+            spec = NULL;
+    }
     if (!spec && len > suffix && strcmp(key + len - suffix, JSON_MAP_BY_INSTANCE) == 0) {
         spec = entity_field(type, key, len - suffix);
         if (spec && spec->kind != FK_COUNTER)
@@ -401,7 +473,7 @@ s_member_field(ent_type_t type, const char *key, const json_t *value, bool *skip
 //  unknown members and, from clients, managed ones.
 static int
 s_collect(ent_type_t type, const json_t *object, bool from_client, const json_t **members,
-          size_t *present, char *why)
+          bool *b64, size_t *present, char *why)
 {
     size_t count;
     const field_spec_t *spec = entity_spec(type, &count);
@@ -410,8 +482,8 @@ s_collect(ent_type_t type, const json_t *object, bool from_client, const json_t 
     const char *key;
     json_t *value;
     json_object_foreach((json_t *) object, key, value) {
-        bool skip;
-        const field_spec_t *field = s_member_field(type, key, value, &skip);
+        bool skip, compact;
+        const field_spec_t *field = s_member_field(type, key, value, &skip, &compact);
         if (!field)
             return WHY(PDB_EINVAL, "unknown field '%.*s' for a %s", JSON_MAP_NAME_SHOWN, key,
                        entity_type_name(type));
@@ -420,9 +492,13 @@ s_collect(ent_type_t type, const json_t *object, bool from_client, const json_t 
         if (skip)
             continue;
         size_t index = (size_t) (field - spec);
+        if (members[index] && field->kind == FK_VEC)
+            return WHY(PDB_EINVAL, "give field '%s' or '%s%s', not both", field->name, field->name,
+                       JSON_MAP_B64);
         if (members[index])
             return WHY(PDB_EINVAL, "field '%s' appears twice", field->name);
         members[index] = value;
+        b64[index] = compact;
         (*present)++;
     }
     return 0;
@@ -436,27 +512,7 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
                    bool from_client, uint32_t dim, mpk_out_t *out,
                    char why[PDB_ERRMSG_MAX])
 {
-    why[0] = '\0';
-    size_t count;
-    const field_spec_t *spec = entity_spec(type, &count);
-    if (!spec || count > JSON_MAP_FIELDS_MAX)
-        return WHY(PDB_EINVAL, "unknown entity type");
-    if (!json_is_object(object))
-        return WHY(PDB_EINVAL, "the body must be a JSON object");
-    const json_t *members[JSON_MAP_FIELDS_MAX];
-    size_t present;
-    int rc = s_collect(type, object, from_client, members, &present, why);
-    if (rc)
-        return rc;
-    mpk_pack_map(&out->pk, present);
-    for (size_t i = 0; i < count && !rc; i++) {
-        if (!members[i])
-            continue;
-        mpk_pack_str(&out->pk, spec[i].name);
-        rc = s_pack_value(&out->pk, &spec[i], members[i], why);
-    }
-    if (!rc)
-        rc = mpk_out_status(out);
+    int rc = json_map_convert(type, object, from_client, dim, NULL, 0, out, why);
     if (rc)
         return rc;
     //  The same rules as every other write path: bounds, UTF-8, ranges,
@@ -468,6 +524,34 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
     rc = entity_check(type, op, &unpacked.data, from_client, dim, why);
     msgpack_unpacked_destroy(&unpacked);
     return rc;
+}
+
+int
+json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32_t dim,
+                 const float *vec, size_t vec_n, mpk_out_t *out, char why[PDB_ERRMSG_MAX])
+{
+    why[0] = '\0';
+    size_t count;
+    const field_spec_t *spec = entity_spec(type, &count);
+    if (!spec || count > JSON_MAP_FIELDS_MAX)
+        return WHY(PDB_EINVAL, "unknown entity type");
+    if (!json_is_object(object))
+        return WHY(PDB_EINVAL, "the body must be a JSON object");
+    const json_t *members[JSON_MAP_FIELDS_MAX];
+    bool b64[JSON_MAP_FIELDS_MAX] = { false };
+    size_t present;
+    int rc = s_collect(type, object, from_client, members, b64, &present, why);
+    if (rc)
+        return rc;
+    mpk_pack_map(&out->pk, present);
+    for (size_t i = 0; i < count && !rc; i++) {
+        if (!members[i])
+            continue;
+        s_vec_in_t in = { b64[i], vec, vec_n, dim };
+        mpk_pack_str(&out->pk, spec[i].name);
+        rc = s_pack_value(&out->pk, &spec[i], members[i], &in, why);
+    }
+    return rc ? rc : mpk_out_status(out);
 }
 
 //  --------------------------------------------------------------------------

@@ -12,7 +12,8 @@
       strings, string lists and string maps as themselves.
 
     Input is converted, then checked with entity_check, so a JSON body and
-    a peer's MessagePack change obey exactly the same rules and messages.
+    a peer's MessagePack change obey exactly the same rules and messages
+    (json_map_convert leaves the check to storage, which runs the same one).
 */
 #ifndef GW_JSON_MAP_H
 #define GW_JSON_MAP_H
@@ -28,6 +29,9 @@
 
 //  Suffix of the JSON member that carries a counter's per-instance map.
 #define JSON_MAP_BY_INSTANCE "_by_instance"
+//  Suffix of the compact form of an embedding: "embedding_b64" is base64 of
+//  little-endian float32 values, an alternative to the number array.
+#define JSON_MAP_B64 "_b64"
 
 //  Converts the JSON object of one change's fields (a create body, a PATCH
 //  body) into a MessagePack map packed into out (initialised by the caller),
@@ -37,6 +41,16 @@
 int json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
                        bool from_client, uint32_t dim, mpk_out_t *out,
                        char why[PDB_ERRMSG_MAX]);
+
+//  The conversion of json_map_from_json without its entity_check, for a
+//  write storage checks anyway (local writes trust nothing they are sent):
+//  only the JSON shapes are judged here (a number where a string belongs, an
+//  unknown member, a bad "embedding_b64" for dim). vec/vec_n, when vec is
+//  not NULL, is the object's embedding already read (jvec.h: each value
+//  finite and within float32 range), its JSON member a placeholder.
+int json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32_t dim,
+                     const float *vec, size_t vec_n, mpk_out_t *out,
+                     char why[PDB_ERRMSG_MAX]);
 
 //  Adds the members for a field map (a record, or a change's partial
 //  fields) to the JSON object `into`, in spec order. vec/vec_len is the

@@ -31,6 +31,7 @@ static const s_route_t s_routes[] = {
     { HTTP_DELETE, "/v1/collectives/{id}",             api_collective_delete,     TOKEN_ROLE_ADMIN },
     { HTTP_GET,    "/v1/collectives/{id}/experiences", api_experiences_list,      TOKEN_ROLE_READ },
     { HTTP_POST,   "/v1/collectives/{id}/experiences", api_experience_create,     TOKEN_ROLE_WRITE },
+    { HTTP_POST,   "/v1/collectives/{id}/experiences:batch", api_experiences_batch, TOKEN_ROLE_WRITE },
     { HTTP_POST,   "/v1/collectives/{id}/insights",    api_insight_create,        TOKEN_ROLE_WRITE },
     { HTTP_POST,   "/v1/collectives/{id}/search",      api_search,                TOKEN_ROLE_READ },
     { HTTP_GET,    "/v1/collectives/{id}/watch",       api_watch,                 TOKEN_ROLE_READ },

@@ -27,7 +27,9 @@
 int view_entity(store_t *store, MDB_txn *txn, ent_type_t want, const pdb_id_t *id,
                 unsigned flags, json_t **out);
 
-//  Renders a record already in hand (list pages, search results).
+//  Renders a record already in hand (list pages, search results, the record
+//  storage returns for a create). txn is read only for VIEW_EMBEDDING (it may
+//  be NULL without it).
 int view_record(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
                 const pdb_id_t *id, const MDB_val *record, unsigned flags, json_t **out);
 

@@ -35,6 +35,13 @@ typedef struct {
 //  store error. On error the caller aborts the (nested) transaction.
 int apply_change(store_t *store, MDB_txn *txn, const change_t *c, char why[PDB_ERRMSG_MAX]);
 
+//  apply_change for a local write that local.c checked in this same
+//  transaction (its collective or entity is live, its fields passed
+//  entity_check as a client's, defaults and managed fields are storage's
+//  own): those checks are not run again. Never for a peer's change.
+int apply_change_local(store_t *store, MDB_txn *txn, const change_t *c,
+                       char why[PDB_ERRMSG_MAX]);
+
 //  Conflict policies for changes from peers (DESIGN.md section 4). lww is
 //  the rule above. remote_wins / local_wins decide a field that this node
 //  wrote last and a peer's change also sets, whatever their clocks: for

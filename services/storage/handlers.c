@@ -7,6 +7,7 @@
 #include "peers.h"
 #include "sproto.h"
 #include "wal.h"
+#include "wbatch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -79,20 +80,34 @@ s_write(const handlers_ctx_t *ctx, MDB_txn *txn, const msgpack_object *args, mpk
     uint64_t entity, op;
     pdb_id_t coll, id;
     local_write_t w;
-    if (args->via.array.size != 5 || mpk_get_u64(&a[0], &entity) || mpk_get_u64(&a[1], &op)
+    uint32_t argc = args->via.array.size;
+    if ((argc != 5 && argc != 6) || mpk_get_u64(&a[0], &entity) || mpk_get_u64(&a[1], &op)
         || entity > ENT_INSIGHT || op > OP_DELETE     // before narrowing to int
         || !entity_type_valid((int) entity) || !entity_op_valid((int) op)
         || s_optional_id(&a[2], &coll, &w.collective_id)
         || s_optional_id(&a[3], &id, &w.entity_id)
-        || mpk_get_bin(&a[4], &w.fields, &w.fields_len))
-        return WHY(PDB_EINVAL, "write takes [entity, op, collective|nil, id|nil, bin fields]");
+        || mpk_get_bin(&a[4], &w.fields, &w.fields_len)
+        || (argc == 6 && a[5].type != MSGPACK_OBJECT_BOOLEAN))
+        return WHY(PDB_EINVAL, "write takes [entity, op, collective|nil, id|nil, bin fields, "
+                   "record?]");
     w.entity = (ent_type_t) entity;
     w.op = (change_op_t) op;
+    mpk_out_t record;
+    mpk_out_init(&record);
+    bool want_record = argc == 6 && a[5].via.boolean && w.op == OP_CREATE;
     pdb_id_t new_id;
     uint64_t seq;
-    int rc = local_write(&ctx->ingest, txn, &w, ctx->wall_ms, &new_id, &seq, why);
-    if (!rc)
+    int rc = local_write_record(&ctx->ingest, txn, &w, ctx->wall_ms, &new_id, &seq,
+                                want_record ? &record : NULL, why);
+    if (!rc && want_record) {
+        mpk_pack_array(&out->pk, 3);
+        mpk_pack_id(&out->pk, &new_id);
+        mpk_pack_u64(&out->pk, seq);
+        mpk_pack_bin(&out->pk, record.buf.data, record.buf.size);
+    }
+    else if (!rc)
         s_pack_id_seq(out, &new_id, seq);
+    mpk_out_release(&record);
     return rc;
 }
 
@@ -154,6 +169,8 @@ handlers_run(const handlers_ctx_t *ctx, MDB_txn *txn, const handlers_request_t *
         return s_write(ctx, txn, req->args, out, why);
     if (s_op_is(req, "reinforce"))
         return s_reinforce(ctx, txn, req->args, out, why);
+    if (s_op_is(req, "write_batch"))
+        return wbatch_run(&ctx->ingest, txn, req->args, ctx->wall_ms, out, why);
     if (s_op_is(req, "apply"))
         return batch_apply(&ctx->ingest, txn, req->args, out, ctx->stats, why);
     if (s_op_is(req, "peer_set"))

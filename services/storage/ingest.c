@@ -186,7 +186,8 @@ ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
     c->origin = self->self;
     c->origin_seq = mine + 1;
     c->hlc = hlc_tick(self->hlc, wall_ms);
-    rc = apply_change(self->store, txn, c, why);
+    //  local.c checked the write in this transaction: not checked again.
+    rc = apply_change_local(self->store, txn, c, why);
     if (rc == SPROTO_KNOWN || rc == PDB_EMISSINGDEP) {
         //  A fresh local stamp beats everything stored, so this means the
         //  entity (or its collective) is gone or not here.

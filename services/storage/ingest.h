@@ -40,8 +40,10 @@ typedef struct {
 int ingest_remote(const ingest_t *self, MDB_txn *txn, const change_t *c,
                   char why[PDB_ERRMSG_MAX]);
 
-//  A local write: stamps c (origin, hlc, origin_seq = its WAL seq), applies
-//  and appends it. c->seq holds the sequence on return. Returns 0 or error.
+//  A local write that local.c has checked in this transaction (so its
+//  fields and collective are not checked again): stamps c (origin, hlc,
+//  origin_seq = its WAL seq), applies and appends it. c->seq holds the
+//  sequence on return. Returns 0 or error.
 int ingest_local(const ingest_t *self, MDB_txn *txn, change_t *c, uint64_t wall_ms,
                  char why[PDB_ERRMSG_MAX]);
 

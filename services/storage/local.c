@@ -36,15 +36,20 @@ s_pack_default(msgpack_packer *pk, const field_spec_t *spec, uint64_t wall_ms)
     }
 }
 
-//  Create: every field, given or default, in table order.
+//  Create: every field, given or default, in table order; without those
+//  kept outside the record (the embedding) unless `separate`.
 static void
 s_pack_create_fields(msgpack_packer *pk, ent_type_t type, const msgpack_object *given,
-                     uint64_t wall_ms)
+                     uint64_t wall_ms, bool separate)
 {
-    size_t count;
+    size_t count, shown = 0;
     const field_spec_t *spec = entity_spec(type, &count);
-    mpk_pack_map(pk, count);
+    for (size_t i = 0; i < count; i++)
+        shown += separate || !(spec[i].flags & FIELD_SEPARATE);
+    mpk_pack_map(pk, shown);
     for (size_t i = 0; i < count; i++) {
+        if (!separate && (spec[i].flags & FIELD_SEPARATE))
+            continue;
         const msgpack_object *value = mpk_map_get(given, spec[i].name);
         mpk_pack_str(pk, spec[i].name);
         if (value)
@@ -192,6 +197,14 @@ int
 local_write(const ingest_t *ingest, MDB_txn *txn, const local_write_t *w, uint64_t wall_ms,
             pdb_id_t *id_out, uint64_t *seq_out, char why[PDB_ERRMSG_MAX])
 {
+    return local_write_record(ingest, txn, w, wall_ms, id_out, seq_out, NULL, why);
+}
+
+int
+local_write_record(const ingest_t *ingest, MDB_txn *txn, const local_write_t *w,
+                   uint64_t wall_ms, pdb_id_t *id_out, uint64_t *seq_out, mpk_out_t *record,
+                   char why[PDB_ERRMSG_MAX])
+{
     why[0] = '\0';
     msgpack_unpacked given;
     if (mpk_parse(w->fields, w->fields_len, &given))
@@ -209,7 +222,7 @@ local_write(const ingest_t *ingest, MDB_txn *txn, const local_write_t *w, uint64
     mpk_out_init(&fields);
     if (!rc) {
         if (w->op == OP_CREATE)
-            s_pack_create_fields(&fields.pk, w->entity, &given.data, wall_ms);
+            s_pack_create_fields(&fields.pk, w->entity, &given.data, wall_ms, true);
         else if (w->op == OP_UPDATE)
             s_pack_update_fields(&fields.pk, w->entity, &given.data, wall_ms);
         else
@@ -218,6 +231,11 @@ local_write(const ingest_t *ingest, MDB_txn *txn, const local_write_t *w, uint64
     }
     if (!rc && id_out)
         *id_out = c.entity_id;
+    //  The record a read would show, for a reply without a read-back.
+    if (!rc && w->op == OP_CREATE && record) {
+        s_pack_create_fields(&record->pk, w->entity, &given.data, wall_ms, false);
+        rc = mpk_out_status(record);
+    }
     mpk_out_release(&fields);
     msgpack_unpacked_destroy(&given);
     return rc;

@@ -8,6 +8,7 @@
 #define PDB_LOCAL_H
 
 #include "ingest.h"
+#include "mpk.h"
 
 #include <stdbool.h>
 
@@ -25,6 +26,13 @@ typedef struct {
 int local_write(const ingest_t *ingest, MDB_txn *txn, const local_write_t *w,
                 uint64_t wall_ms, pdb_id_t *id_out, uint64_t *seq_out,
                 char why[PDB_ERRMSG_MAX]);
+
+//  local_write that, for a create, also packs into record (initialised by
+//  the caller; NULL: none) the record as stored: every field, defaults and
+//  managed ones filled in, but those kept outside it (the embedding).
+int local_write_record(const ingest_t *ingest, MDB_txn *txn, const local_write_t *w,
+                       uint64_t wall_ms, pdb_id_t *id_out, uint64_t *seq_out,
+                       mpk_out_t *record, char why[PDB_ERRMSG_MAX]);
 
 //  Raises this instance's applications count of an experience by one and
 //  its last_reinforced time. Returns 0 or PDB_ENOTFOUND / store error.

@@ -70,8 +70,10 @@ def test_import_without_a_terminal_writes_a_line_per_tenth(node, tmp_path):
 
 def test_import_on_a_terminal_draws_a_bar(node, tmp_path):
     c = node.collective("imp", DIM)["id"]
-    src = jsonl(tmp_path / "in.jsonl", 300, bad={10})
-    code, out, screen = run_on_pty([PULSEDB, "import", c, src, "--url", node.url])
+    # Small batches, the bad line late: a bar is on the screen when it is read.
+    src = jsonl(tmp_path / "in.jsonl", 300, bad={250})
+    code, out, screen = run_on_pty([PULSEDB, "import", c, src, "--url", node.url,
+                                    "--batch", "10", "--concurrency", "1"])
     assert code == 1, screen
     bars = list(BAR.finditer(screen))
     assert bars and all(b["label"] == b"import" for b in bars), screen
@@ -79,7 +81,7 @@ def test_import_on_a_terminal_draws_a_bar(node, tmp_path):
     assert (last["done"], last["total"], last["pct"]) == (b"300", b"300", b"100")
     assert screen.rstrip(b"\r\n").endswith(b"failed 1\x1b[K"), screen[-200:]
     # The failed line is printed on a cleared line of its own, above the bar.
-    assert f"\r\x1b[K{src}:11: ".encode() in screen
+    assert f"\r\x1b[K{src}:251: ".encode() in screen
     assert "imported 299, failed 1" in out
 
 

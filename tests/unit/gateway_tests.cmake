@@ -1,6 +1,6 @@
 # Unit tests for services/gateway (JSON mapping, vector search). Included
 # from tests/CMakeLists.txt; paths are relative to this file.
-set(PDB_GATEWAY_TESTS json_map search)
+set(PDB_GATEWAY_TESTS json_map search jvec)
 foreach(name ${PDB_GATEWAY_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c)
   target_link_libraries(test_${name} PRIVATE pdb_gateway_core pdb_testkit PkgConfig::CMOCKA)

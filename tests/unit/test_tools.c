@@ -227,6 +227,8 @@ test_jsonl_lines(void **state)
     assert_int_equal(jsonl_check(good, strlen(good), &start, &len, why), 0);
     assert_int_equal(start, 2);
     assert_int_equal(len, strlen("{\"content\":\"x\",\"embedding\":[1,0]}"));
+    const char *b64 = "{\"content\":\"x\",\"embedding_b64\":\"AACAPw==\"}";
+    assert_int_equal(jsonl_check(b64, strlen(b64), &start, &len, why), 0);
     assert_int_equal(jsonl_check("   \n", 4, &start, &len, why), JSONL_BLANK);
     assert_int_equal(jsonl_check("", 0, &start, &len, why), JSONL_BLANK);
     static const struct { const char *line, *expect; } bad[] = {
@@ -235,6 +237,9 @@ test_jsonl_lines(void **state)
         { "{\"embedding\":[1]}", "no \"content\"" },
         { "{\"content\":\"x\"}", "no \"embedding\"" },
         { "{\"content\":\"x\",\"content\":\"y\",\"embedding\":[1]}", "invalid JSON" },
+        //  After an embedding the fast path takes: the error is the line's own.
+        { "{\"embedding\":[1, 2, 3],\"content\":\"x\",}", "invalid JSON at column 38" },
+        { "{\"content\":\"x\",\"embedding_b64\":7}", "no \"embedding\"" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = jsonl_check(bad[i].line, strlen(bad[i].line), &start, &len, why);
