@@ -292,6 +292,25 @@ typedef enum { S_PLAIN, S_TARGET, S_TOP_OF_ITEMS } s_role_t;
 
 static void s_items(s_scan_t *s, int depth);
 
+//  After a member or an element: true when a ',' leads to the next one;
+//  false when `close` ended the container, or the text is broken there.
+static bool
+s_more(s_scan_t *s, char close)
+{
+    s_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        s_ws(s);
+        return true;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return false;
+    }
+    s->broken = true;
+    return false;
+}
+
 static void
 s_object(s_scan_t *s, int depth, s_role_t role, size_t index)
 {
@@ -323,17 +342,8 @@ s_object(s_scan_t *s, int depth, s_role_t role, size_t index)
             s_items(s, depth + 1);
         else
             s_value(s, depth + 1);
-        s_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            s_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
+        if (!s_more(s, '}'))
             return;
-        }
-        s->broken = true;
     }
 }
 
@@ -352,17 +362,8 @@ s_array(s_scan_t *s, int depth, bool items)
             s_object(s, depth + 1, S_TARGET, i);
         else
             s_value(s, depth + 1);
-        s_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            s_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
+        if (!s_more(s, ']'))
             return;
-        }
-        s->broken = true;
     }
 }
 
