@@ -80,6 +80,15 @@ static const s_option_t s_options[] = {
     { .key = "storage/commit_max_kb", .env = "PULSEDB_COMMIT_MAX_KB", .flag = "--commit-max-kb",
       .kind = S_NUMBER, S_FIELD(commit_max_kb), .min = 1, .max = 1u << 20, .def = "4096",
       .arg = "N", .help = "KiB per group commit" },
+    //  Below the threshold the exact two-pass scan answers in a few ms
+    //  (docs/search.md); 0 turns the approximate index off.
+    { .key = "search/ann_threshold", .env = "PULSEDB_SEARCH_ANN_THRESHOLD",
+      .flag = "--ann-threshold", .kind = S_NUMBER, S_FIELD(ann_threshold), .min = 0,
+      .max = 1u << 30, .def = "20000", .arg = "N",
+      .help = "vectors from which a collective is searched by its approximate index (0: never)" },
+    { .key = "search/ann_ef", .env = "PULSEDB_SEARCH_ANN_EF", .flag = "--ann-ef",
+      .kind = S_NUMBER, S_FIELD(ann_ef), .min = 1, .max = 4096, .def = "128", .arg = "N",
+      .help = "candidates an approximate search keeps when the request names no ef" },
     { .key = "gateway/host", .env = "PULSEDB_HTTP_HOST", .flag = "--host", .kind = S_HOST,
       S_FIELD(http_host), .def = "127.0.0.1", .arg = "H", .help = "HTTP listen host" },
     { .key = "gateway/port", .env = "PULSEDB_HTTP_PORT", .flag = "--port", .kind = S_NUMBER,

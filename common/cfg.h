@@ -52,6 +52,8 @@ typedef struct {
     char storage_tcp[CFG_ENDPOINT_MAX];
     unsigned commit_max_requests;
     unsigned commit_max_kb;
+    unsigned ann_threshold;                    // search: vectors for the approximate index
+    unsigned ann_ef;                           // search: default ef of an approximate search
     char http_host[CFG_ENDPOINT_MAX];
     unsigned http_port;
     unsigned gateways;

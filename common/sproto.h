@@ -55,6 +55,19 @@
                      max_entries per call (and at most 100,000)
       "stats"     [] -> map of counters
       "ping"      [] -> nil
+
+    The search socket (ipc://DATA/search.sock, storage's search thread,
+    services/storage/annsvc.h) takes the same envelope:
+      "ann_search" [collective_id, bin(query: dim little-endian float32), k, ef]
+                  -> [state, [[experience_id, score], ...]]   state "ready": the
+                     collective's approximate index, caught up with the WAL as it
+                     was when the request arrived, gave its k best (k 1..1000, ef
+                     1..ANN_EF_MAX, score the cosine), best first; "small" (below
+                     the size threshold, or no such collective), "building" (in the
+                     background now) or "behind" (too far behind the WAL to catch
+                     up at once): no hits, scan exactly
+      "ann_status" [] -> [[collective_id, state, vectors, covered_seq,
+                     build_done, build_total], ...]   one per index held
 */
 #ifndef PDB_SPROTO_H
 #define PDB_SPROTO_H
@@ -66,6 +79,7 @@
 #define SPROTO_VERSION 1u
 #define SPROTO_SOCKET "storage.sock"       // ipc endpoint inside the data folder
 #define SPROTO_EVENTS "storage-events.sock" // PUB: "wal <seq>" after each commit
+#define SPROTO_SEARCH "search.sock"         // the search thread's ROUTER
 #define SPROTO_APPLIED 0
 #define SPROTO_KNOWN 1
 

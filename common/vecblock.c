@@ -180,6 +180,12 @@ vecblock_iter_open(store_t *store, MDB_txn *txn, const pdb_id_t *collective, vec
     return pdb_from_mdb(mdb_cursor_open(txn, store->vec_blocks, &it->cur));
 }
 
+void
+vecblock_iter_from(vecblock_iter_t *it, uint32_t number)
+{
+    it->first = number;
+}
+
 int
 vecblock_iter_next(vecblock_iter_t *it, vecblock_t *out)
 {
@@ -199,7 +205,7 @@ vecblock_iter_next_raw(vecblock_iter_t *it, uint32_t *number, MDB_val *val_out)
     else {
         //  The first key of a collective is its head (16 bytes); blocks follow.
         uint8_t first[VECBLOCK_KEY_LEN];
-        vecblock_key(first, &it->collective, 0);
+        vecblock_key(first, &it->collective, it->first);
         key.mv_size = sizeof first;
         key.mv_data = first;
         rc = mdb_cursor_get(it->cur, &key, &val, MDB_SET_RANGE);

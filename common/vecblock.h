@@ -119,11 +119,15 @@ void vecblock_slot_quant(const vecblock_t *block, uint32_t i, float *scale, floa
 typedef struct {
     MDB_cursor *cur;
     pdb_id_t collective;
+    uint32_t first;            // the walk starts at this block number
     bool started;
 } vecblock_iter_t;
 
 int vecblock_iter_open(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                        vecblock_iter_t *it);
+//  Before the first next: start at block `number` instead (a walk resumed
+//  in a later transaction).
+void vecblock_iter_from(vecblock_iter_t *it, uint32_t number);
 //  Returns 0 with the next block, PDB_ENOTFOUND after the last, or a code.
 int vecblock_iter_next(vecblock_iter_t *it, vecblock_t *out);
 //  The same, undecoded: the block's number and stored bytes, untouched, so

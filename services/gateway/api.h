@@ -14,6 +14,7 @@
 #ifndef GW_API_H
 #define GW_API_H
 
+#include "annquery.h"
 #include "cfg.h"
 #include "entity.h"
 #include "http.h"
@@ -46,6 +47,7 @@ typedef struct {
     const tokens_t *tokens;           // API tokens; NULL when none are required
     syncrelay_t *relay;               // HTTP sync requests to the syncer
     const char *data_dir;             // the syncer's status file is there
+    annquery_t *ann;                  // approximate search, or NULL (storage on another host)
 } api_t;
 
 //  Every handler: `id` is the UUID captured from the path (NULL when the

@@ -1,4 +1,5 @@
 #include "api_query.h"
+#include "annquery.h"
 #include "decimal.h"
 #include "digest.h"
 #include "search.h"
@@ -40,14 +41,17 @@ s_result(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_hit_
 
 static int
 s_search(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_query_t *q,
-         json_t **out)
+         json_t **out, bool *approximate)
 {
     search_heap_t heap;
     int rc = search_heap_init(&heap, q->k);
     if (rc)
         return rc;
     json_t *results = json_array();
-    rc = results ? search_collective(api->store, txn, collective, q, &heap) : -ENOMEM;
+    rc = results ? 0 : -ENOMEM;
+    *approximate = !rc && annquery_search(api->ann, api->store, txn, collective, q, &heap);
+    if (!rc && !*approximate)
+        rc = search_collective(api->store, txn, collective, q, &heap);
     for (size_t i = 0; !rc && i < heap.n; i++)
         rc = s_result(api, txn, collective, &heap.hits[i], results);
     search_heap_release(&heap);
@@ -63,7 +67,7 @@ s_search(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_quer
 //  reply filled (404, 400, 413, 500) on failure.
 static bool
 s_run_query(api_t *api, MDB_txn *txn, const pdb_id_t *id, const json_t *body,
-            http_reply_t *reply, json_t **results)
+            http_reply_t *reply, json_t **results, bool *approximate)
 {
     uint32_t dim;
     int rc = store_collective_dim(api->store, txn, id, &dim);
@@ -80,7 +84,7 @@ s_run_query(api_t *api, MDB_txn *txn, const pdb_id_t *id, const json_t *body,
     rc = search_query_parse(body, dim, &q, why);
     if (rc)
         http_reply_rc(reply, rc, why);
-    else if ((rc = s_search(api, txn, id, &q, results)) != 0)
+    else if ((rc = s_search(api, txn, id, &q, results, approximate)) != 0)
         http_reply_rc(reply, rc, "search failed");
     search_query_release(&q);
     return rc == 0;
@@ -94,11 +98,13 @@ api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
         return;
     MDB_txn *txn;
     json_t *results = NULL;
+    bool approximate = false;
     if (api_read_begin(api, reply, &txn)) {
-        bool ok = s_run_query(api, txn, id, body, reply, &results);
+        bool ok = s_run_query(api, txn, id, body, reply, &results, &approximate);
         mdb_txn_abort(txn);
         if (ok)
-            http_reply_json(reply, 200, json_pack("{s:o}", "results", results));
+            http_reply_json(reply, 200, json_pack("{s:o,s:s}", "results", results, "method",
+                                                  approximate ? "approximate" : "exact"));
     }
     json_decref(body);
 }

@@ -32,6 +32,7 @@ struct gateway {
     tokens_t *tokens;                // gateway/api_tokens; NULL: no tokens asked
     char *tls_cert, *tls_key;        // PEM texts for HTTPS; NULL for plain HTTP
     zcert_t *storage_cert;           // CURVE to storage/tcp: the node's key pair, or NULL
+    annquery_t *ann;                 // storage's search thread, when storage is on this host
     api_t api;
 };
 
@@ -145,9 +146,15 @@ s_build(gateway_t *self, bool *refused)
         *refused = true;
         return rc;
     }
+    //  The search thread's socket is in the data folder: a gateway whose
+    //  storage is on another host scans exactly.
+    if (strncmp(self->storage_endpoint, "ipc://", 6) == 0
+        && !(self->ann = annquery_new(self->cfg.data_dir, self->cfg.ann_threshold,
+                                      self->cfg.ann_ef)))
+        return -ENOMEM;
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
                           self->storage_endpoint, self->config_peers, self->config_peers_n,
-                          self->tokens, NULL, self->cfg.data_dir };
+                          self->tokens, NULL, self->cfg.data_dir, self->ann };
     return 0;
 }
 
@@ -175,6 +182,7 @@ gateway_destroy(gateway_t **self_p)
         close(self->listen_fd);
     watch_destroy(&self->watch);
     spool_destroy(&self->pool);
+    annquery_destroy(&self->ann);
     metrics_destroy(&self->metrics);
     free(self->config_peers);
     tokens_destroy(&self->tokens);

@@ -1,4 +1,5 @@
 #include "search.h"
+#include "ann.h"
 #include "json_map.h"
 #include "vec.h"
 #include "bounds.h"
@@ -181,6 +182,13 @@ s_parse_scalars(const json_t *body, search_query_t *q, char *why)
             return WHY(PDB_EINVAL, "'exact' must be true or false");
         q->exact = json_is_true(exact);
     }
+    const json_t *ef = json_object_get(body, "ef");
+    if (ef && !json_is_null(ef)) {
+        if (!json_is_integer(ef) || json_integer_value(ef) < 1
+            || json_integer_value(ef) > ANN_EF_MAX)
+            return WHY(PDB_EINVAL, "'ef' must be an integer from 1 to %d", ANN_EF_MAX);
+        q->ef = (size_t) json_integer_value(ef);
+    }
     const json_t *archived = json_object_get(body, "include_archived");
     if (archived && !json_is_null(archived)) {
         if (!json_is_boolean(archived))
@@ -195,7 +203,7 @@ s_check_members(const json_t *body, char *why)
 {
     static const char *const known[] = {
         "embedding", "k", "domain", "type", "min_importance", "include_archived", "exact",
-        NULL
+        "ef", NULL
     };
     const char *key;
     json_t *value;
@@ -307,9 +315,9 @@ s_needs_record(const search_query_t *q)
 //  Whether the experience passes the query's filters, read from its
 //  record. A missing or undecodable record means the experience is not
 //  live: never a result.
-static bool
-s_passes(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const pdb_id_t *id,
-         const search_query_t *q)
+bool
+search_passes(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const pdb_id_t *id,
+              const search_query_t *q)
 {
     MDB_val record;
     if (store_record_at(store, txn, ENT_EXPERIENCE, collective, id, &record) != 0)
@@ -422,7 +430,7 @@ s_filter(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const uint8_t
 {
     pdb_id_t eid;
     memcpy(eid.b, id, PDB_ID_LEN);
-    return s_passes(store, txn, collective, &eid, q);
+    return search_passes(store, txn, collective, &eid, q);
 }
 
 typedef struct {
@@ -567,7 +575,7 @@ s_scan_embeddings(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
             continue;
         hit.pos = pos;
         hit.score = vec_cosine(q->vector, q->norm2, val.mv_data, q->dim);
-        if (search_heap_admits(heap, &hit) && s_passes(store, txn, collective, &hit.id, q))
+        if (search_heap_admits(heap, &hit) && search_passes(store, txn, collective, &hit.id, q))
             search_heap_offer(heap, &hit);
     }
     store_iter_close(&it);

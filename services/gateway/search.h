@@ -59,10 +59,11 @@ typedef struct {
     double min_importance;    // 0: any
     bool include_archived;
     bool exact;               // scan every vector even where an index could answer
+    size_t ef;                // candidates for an approximate search (0: the default)
 } search_query_t;
 
 //  Reads a search body {embedding, k?, domain?, type?, min_importance?,
-//  include_archived?, exact?} for a collective of `dim` dimensions. Strings in q
+//  include_archived?, exact?, ef?} for a collective of `dim` dimensions. Strings in q
 //  borrow from body, which must outlive q. Returns 0, or PDB_EINVAL /
 //  PDB_ETOOBIG with `why`. Release with search_query_release either way.
 int  search_query_parse(const json_t *body, uint32_t dim, search_query_t *q,
@@ -74,6 +75,11 @@ void search_query_release(search_query_t *q);
 //  on return). Returns 0 or a store code.
 int search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                       const search_query_t *q, search_heap_t *heap);
+
+//  Whether experience id of the collective is live in txn and passes q's
+//  filters (read from its record only when q has some).
+bool search_passes(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                   const pdb_id_t *id, const search_query_t *q);
 
 //  The same scan over n vectors of dim float32 laid end to end at `base`
 //  (any alignment), no filters: for tests and benchmarks. Hits carry the

@@ -6,6 +6,7 @@
     another schema), 4 when the store failed (a write or fsync error, MDB_PANIC):
     the supervisor restarts storage, which opens the environment afresh.
 */
+#include "annsvc.h"
 #include "cfg.h"
 #include "nodekey.h"
 #include "log.h"
@@ -122,10 +123,21 @@ main(int argc, char **argv)
         zsys_shutdown();
         return SERVICE_EXIT_FATAL;
     }
+    //  Approximate search runs beside the writer, on its own socket and thread.
+    annsvc_t *search = annsvc_new(node, cfg.ann_threshold);
+    if (!search) {
+        server_destroy(&server);
+        zcert_destroy(&cert);
+        free(overrides);
+        node_destroy(&node);
+        zsys_shutdown();
+        return SERVICE_EXIT_FAIL;
+    }
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(&node->instance_id, id);
     log_i("storage", "started data=%s instance=%s pid=%d", cfg.data_dir, id, (int) getpid());
     int code = server_run(server, stop);
+    annsvc_destroy(&search);
     server_destroy(&server);
     zcert_destroy(&cert);
     free(overrides);

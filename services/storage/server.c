@@ -45,8 +45,8 @@ struct server {
     uint64_t published_head;
 };
 
-static int
-s_ipc_endpoint(const char *dir, const char *name, char *out, size_t len)
+int
+server_ipc_endpoint(const char *dir, const char *name, char *out, size_t len)
 {
     char *real = realpath(dir, NULL);
     if (!real)
@@ -107,7 +107,7 @@ static int
 s_bind(server_t *self, const char *data_dir)
 {
     char endpoint[4096];
-    int rc = s_ipc_endpoint(data_dir, SPROTO_SOCKET, endpoint, sizeof endpoint);
+    int rc = server_ipc_endpoint(data_dir, SPROTO_SOCKET, endpoint, sizeof endpoint);
     if (rc) {
         log_e("storage", "socket path too long data=%s (ipc paths are limited to %d bytes)",
               data_dir, SERVER_IPC_PATH_MAX);
@@ -126,7 +126,7 @@ s_bind(server_t *self, const char *data_dir)
     if (self->opts.tcp_endpoint && *self->opts.tcp_endpoint
         && s_bind_remote(self, data_dir) != 0)
         return PDB_EUNAVAIL;
-    rc = s_ipc_endpoint(data_dir, SPROTO_EVENTS, endpoint, sizeof endpoint);
+    rc = server_ipc_endpoint(data_dir, SPROTO_EVENTS, endpoint, sizeof endpoint);
     if (rc || zsock_bind(self->events, "%s", endpoint) < 0 || chmod(endpoint + 6, 0600) != 0) {
         log_e("storage", "cannot bind events endpoint=%s", endpoint);
         return PDB_EUNAVAIL;

@@ -35,6 +35,11 @@ typedef struct {
 
 typedef struct server server_t;
 
+//  "ipc://" + the real path of dir + "/" + name into out, with a stale
+//  socket of a crashed storage removed (the caller holds the folder's
+//  lock). Returns 0, -ENAMETOOLONG (beyond a Unix socket path) or -errno.
+int server_ipc_endpoint(const char *dir, const char *name, char *out, size_t len);
+
 //  Binds the sockets. NULL on failure (reason logged). Caller frees with
 //  server_destroy; the node must outlive the server.
 server_t *server_new(node_t *node, const server_opts_t *opts);

@@ -1,0 +1,160 @@
+#include "annquery.h"
+#include "log.h"
+#include "mpk.h"
+#include "spool.h"
+#include "sproto.h"
+#include "vec.h"
+#include "vecblock.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  The search thread answers in about a millisecond; it is busy for longer
+//  only while it saves a large index. Past the timeout the gateway scans,
+//  and keeps scanning for S_PAUSE_MS before it asks again.
+#define S_TIMEOUT_MS 1000
+#define S_PAUSE_MS 2000
+#define S_K_MAX 1000
+//  Extra hits asked for, so that a few archived or just-deleted ones, or a
+//  filter most experiences pass, still leave k.
+#define S_SPARE 16
+#define S_FILTER_FACTOR 4
+
+struct annquery {
+    spool_t *pool;
+    size_t threshold;
+    size_t ef_default;
+    _Atomic int64_t paused_until_ms;
+};
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+annquery_t *
+annquery_new(const char *data_dir, size_t threshold, size_t ef_default)
+{
+    annquery_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    char endpoint[4096];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/%s", data_dir, SPROTO_SEARCH);
+    self->pool = spool_new(endpoint, S_TIMEOUT_MS, NULL);
+    self->threshold = threshold;
+    self->ef_default = ef_default;
+    if (!self->pool)
+        annquery_destroy(&self);
+    return self;
+}
+
+void
+annquery_destroy(annquery_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    spool_destroy(&(*self_p)->pool);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static bool
+s_filtered(const search_query_t *q)
+{
+    return q->domain_count || q->type_kind || q->min_importance > 0.0;
+}
+
+//  Asks the search thread; on "ready", *result holds the reply's result
+//  (caller frees) parsed into u.
+static bool
+s_ask(annquery_t *self, const pdb_id_t *collective, const search_query_t *q, size_t k_ask,
+      msgpack_unpacked *u, void **result)
+{
+    size_t ef = q->ef ? q->ef : self->ef_default;
+    mpk_out_t args;
+    mpk_out_init(&args);
+    mpk_pack_array(&args.pk, 4);
+    mpk_pack_id(&args.pk, collective);
+    mpk_pack_bin(&args.pk, q->vector, q->dim * sizeof(float));
+    mpk_pack_u64(&args.pk, k_ask);
+    mpk_pack_u64(&args.pk, ef > k_ask ? ef : k_ask);
+    sclient_t *client = mpk_out_status(&args) ? NULL : spool_take(self->pool);
+    char why[PDB_ERRMSG_MAX] = "";
+    size_t len = 0;
+    int rc = client ? sclient_call(client, "ann_search", args.buf.data, args.buf.size, result,
+                                   &len, why) : PDB_EUNAVAIL;
+    spool_give(self->pool, client);
+    mpk_out_release(&args);
+    if (rc) {
+        if (rc == PDB_EUNAVAIL)
+            atomic_store(&self->paused_until_ms, s_now_ms() + S_PAUSE_MS);
+        log_d("gateway", "approximate search not answered rc=%d (%s): scanning", rc, why);
+        return false;
+    }
+    const msgpack_object *o;
+    if (!*result || mpk_parse(*result, len, u) != 0)
+        goto refused;
+    o = &u->data;
+    if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 2
+        && mpk_is_str(&o->via.array.ptr[0], "ready")
+        && o->via.array.ptr[1].type == MSGPACK_OBJECT_ARRAY)
+        return true;
+    msgpack_unpacked_destroy(u);
+refused:
+    free(*result);
+    *result = NULL;
+    return false;
+}
+
+bool
+annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                const search_query_t *q, search_heap_t *heap)
+{
+    vecblock_head_t head;
+    if (!self || q->exact || self->threshold == 0
+        || atomic_load(&self->paused_until_ms) > s_now_ms()
+        || vecblock_head_get(store, txn, collective, &head) != 0 || head.live < self->threshold)
+        return false;
+    size_t k_ask = q->k + S_SPARE + (s_filtered(q) ? S_FILTER_FACTOR * q->k : 0);
+    k_ask = k_ask > S_K_MAX ? S_K_MAX : k_ask;
+    msgpack_unpacked u;
+    void *result = NULL;
+    if (!s_ask(self, collective, q, k_ask, &u, &result))
+        return false;
+    const msgpack_object *hits = &u.data.via.array.ptr[1];
+    size_t passed = 0;
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < hits->via.array.size; i++) {
+        const msgpack_object *h = &hits->via.array.ptr[i];
+        search_hit_t hit = { 0.0, { { 0 } }, i };
+        MDB_val vector;
+        ok = h->type == MSGPACK_OBJECT_ARRAY && h->via.array.size == 2
+             && mpk_get_id(&h->via.array.ptr[0], &hit.id) == 0;
+        if (!ok || !search_passes(store, txn, collective, &hit.id, q)
+            || store_embedding_get(store, txn, collective, &hit.id, &vector) != 0
+            || vector.mv_size != q->dim * sizeof(float))
+            continue;
+        //  Scored as the exact scan scores it, so both paths agree.
+        hit.score = vec_cosine(q->vector, q->norm2, vector.mv_data, q->dim);
+        search_heap_offer(heap, &hit);
+        passed++;
+    }
+    //  Fewer than k passed although the index had more to give: the
+    //  filters are selective, and only a scan finds every match.
+    if (ok && passed < q->k && hits->via.array.size >= k_ask)
+        ok = false;
+    msgpack_unpacked_destroy(&u);
+    free(result);
+    if (!ok) {
+        heap->n = 0;
+        return false;
+    }
+    search_heap_sort(heap);
+    return true;
+}

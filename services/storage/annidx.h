@@ -1,0 +1,87 @@
+/*  annidx.h - the approximate index of one collective (docs/search.md):
+    an HNSW graph (common/ann.h) over its embeddings, the experience id of
+    each label, and the WAL sequence it covers. Storage's search thread
+    (annsvc.h) owns every index; nothing here writes the store.
+
+    Labels are dense (0, 1, 2, ...) and never reused: a removed experience
+    keeps its label, marked removed, and one that comes back (a snapshot
+    can bring back what a delete took) gets a new one.
+
+    Files, in DATA/ann/: COLLECTIVE.hnsw (hnswlib's own format, ann_save)
+    and COLLECTIVE.map (a header, then every label's experience id and
+    removed mark). The map is written last and names the graph file's size
+    and checksum, so a pair cut short or damaged reads as no index at all.
+*/
+#ifndef PDB_ANNIDX_H
+#define PDB_ANNIDX_H
+
+#include "ann.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANNIDX_DIR "ann"                // inside the data folder
+
+typedef struct {
+    pdb_id_t collective;
+    uint32_t dim;
+    ann_t *ann;
+    uint64_t covered;       // every WAL entry up to here is reflected
+    //  Building from the collective's blocks: the next block to read, and
+    //  the WAL head when the build began (the catch-up starts after it).
+    bool building;
+    uint32_t build_next_block;
+    uint64_t build_total;   // live vectors when the build began (progress)
+    //  Labels: label -> experience id and removed mark; id -> label in an
+    //  open-addressing table of label + 1 (0: empty).
+    pdb_id_t *ids;
+    uint8_t *removed;       // ANNIDX_LIVE, ANNIDX_REMOVED or ANNIDX_UNRANKED
+    size_t labels, labels_cap;
+    uint64_t *table;
+    size_t table_cap;
+    size_t unranked;        // held zero vectors: no direction, so not in the graph
+    uint64_t changes_since_save;
+    int64_t saved_us;       // when it was last saved (the owner's clock)
+} annidx_t;
+
+#define ANNIDX_LIVE 0
+#define ANNIDX_REMOVED 1
+#define ANNIDX_UNRANKED 2
+
+//  A new empty index with room for capacity vectors. Returns 0, PDB_EINVAL
+//  or -ENOMEM. Caller frees with annidx_destroy.
+int  annidx_new(const pdb_id_t *collective, uint32_t dim, size_t capacity, annidx_t **out);
+void annidx_destroy(annidx_t **self_p);
+
+//  Brings experience `id` in line with txn: in the index when it has an
+//  embedding there, out of it when not. Returns 0, -ENOMEM or a store code.
+int  annidx_follow(annidx_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *id);
+
+//  Adds the vectors of blocks from build_next_block on, until the
+//  collective's last block (*done) or until `deadline_us` (monotonic) has
+//  passed. Returns 0, -ENOMEM or a store code.
+int  annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t deadline_us,
+                       bool *done);
+
+//  The up to k best experiences for query, best first (ids and cosine
+//  scores, k entries each). Returns 0 or a code of ann_search.
+int  annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef,
+                   pdb_id_t *ids, float *scores, size_t *n);
+
+//  Live vectors in the graph (held zero vectors are counted in unranked).
+size_t annidx_count(const annidx_t *self);
+
+//  Writes the index to dir (DATA/ann) beside the node's instance id:
+//  new files aside, flushed, then renamed. Returns 0 or -errno.
+int  annidx_save(const annidx_t *self, const char *dir, const pdb_id_t *instance);
+//  Reads a collective's index back. PDB_ENOTFOUND: no files;
+//  PDB_ECORRUPT: damaged, cut short, of another dimension or written by
+//  another instance (a restored copy of the data): build it again.
+int  annidx_load(const char *dir, const pdb_id_t *collective, uint32_t dim,
+                 const pdb_id_t *instance, annidx_t **out);
+//  Deletes a collective's files (missing ones are fine).
+void annidx_unlink(const char *dir, const pdb_id_t *collective);
+
+#endif

@@ -1,0 +1,614 @@
+#include "annsvc.h"
+#include "annidx.h"
+#include "bounds.h"
+#include "change.h"
+#include "handlers.h"
+#include "log.h"
+#include "server.h"
+#include "sproto.h"
+#include "vecblock.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_SEARCH_K_MAX 1000
+#define S_PROGRESS_EVERY_US 5000000     // a build's progress line at most this often
+
+typedef struct {
+    node_t *node;
+    size_t threshold;
+    char dir[PATH_MAX];            // DATA/ann
+    zsock_t *pipe;
+    zsock_t *router;
+    annidx_t **idx;
+    size_t n, cap;
+    int64_t last_progress_us;
+} s_svc_t;
+
+
+static int64_t
+s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+s_idtext(const pdb_id_t *id, char out[PDB_ID_STR_LEN + 1])
+{
+    pdb_id_format(id, out);
+}
+
+//  --------------------------------------------------------------------------
+//  The set of indexes
+
+static annidx_t *
+s_find(s_svc_t *self, const pdb_id_t *collective, size_t *at)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (!memcmp(self->idx[i]->collective.b, collective->b, PDB_ID_LEN)) {
+            if (at)
+                *at = i;
+            return self->idx[i];
+        }
+    return NULL;
+}
+
+static int
+s_keep(s_svc_t *self, annidx_t *idx)
+{
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? 2 * self->cap : 8;
+        annidx_t **list = realloc(self->idx, cap * sizeof *list);
+        if (!list)
+            return -ENOMEM;
+        self->idx = list;
+        self->cap = cap;
+    }
+    self->idx[self->n++] = idx;
+    return 0;
+}
+
+//  Forgets an index and its files (its collective is gone, or it is to be
+//  built again).
+static void
+s_drop(s_svc_t *self, size_t at)
+{
+    annidx_unlink(self->dir, &self->idx[at]->collective);
+    annidx_destroy(&self->idx[at]);
+    self->idx[at] = self->idx[--self->n];
+}
+
+//  A new index of the collective, to be built from its blocks; it will
+//  follow the WAL from the head of txn.
+static int
+s_start_build(s_svc_t *self, MDB_txn *txn, const pdb_id_t *collective, uint32_t dim,
+              uint64_t live)
+{
+    store_meta_t meta;
+    int rc = store_meta_read(self->node->store, txn, &meta);
+    annidx_t *idx = NULL;
+    if (!rc)
+        rc = annidx_new(collective, dim, (size_t) (live + live / 8 + 16), &idx);
+    if (!rc) {
+        idx->building = true;
+        idx->covered = meta.wal_head;
+        idx->build_total = live;
+        rc = s_keep(self, idx);
+    }
+    if (rc) {
+        annidx_destroy(&idx);
+        return rc;
+    }
+    char id[PDB_ID_STR_LEN + 1];
+    s_idtext(collective, id);
+    log_i("search", "index build started collective=%s vectors=%llu", id,
+          (unsigned long long) live);
+    return 0;
+}
+
+static void
+s_save(s_svc_t *self, annidx_t *idx)
+{
+    char id[PDB_ID_STR_LEN + 1];
+    s_idtext(&idx->collective, id);
+    int64_t t0 = s_now_us();
+    int rc = annidx_save(idx, self->dir, &self->node->instance_id);
+    if (rc) {
+        log_w("search", "index not saved collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
+        return;
+    }
+    idx->changes_since_save = 0;
+    idx->saved_us = s_now_us();
+    log_i("search", "index saved collective=%s vectors=%zu covered=%llu ms=%lld", id,
+          annidx_count(idx), (unsigned long long) idx->covered,
+          (long long) (s_now_us() - t0) / 1000);
+}
+
+//  --------------------------------------------------------------------------
+//  Following the WAL
+
+//  Catches idx up with the WAL of txn, up to max_entries entries. *gone: its
+//  collective no longer exists; *stale: the WAL no longer holds what it
+//  needs (compacted past it, or older than the index: a restored store),
+//  so it must be built again.
+static int
+s_catch_up(s_svc_t *self, MDB_txn *txn, annidx_t *idx, size_t max_entries, bool *gone,
+           bool *stale)
+{
+    store_t *store = self->node->store;
+    *gone = *stale = false;
+    uint32_t dim;
+    int rc = store_collective_dim(store, txn, &idx->collective, &dim);
+    if (rc == PDB_ENOTFOUND || rc == PDB_EDELETED || (!rc && dim != idx->dim)) {
+        *gone = true;
+        return 0;
+    }
+    store_meta_t meta;
+    if (rc || (rc = store_meta_read(store, txn, &meta)) != 0)
+        return rc;
+    if (idx->covered == meta.wal_head)
+        return 0;
+    if (idx->covered > meta.wal_head || idx->covered + 1 < meta.wal_floor) {
+        *stale = true;
+        return 0;
+    }
+    store_iter_t it;
+    rc = store_wal(store, txn, idx->covered + 1, &it);
+    uint64_t seq;
+    MDB_val val;
+    for (size_t n = 0; !rc && n < max_entries && !(rc = store_wal_next(&it, &seq, &val)); n++) {
+        change_t change;
+        if (change_decode(val.mv_data, val.mv_size, &change) == 0
+            && change.entity == ENT_EXPERIENCE
+            && !memcmp(change.collective_id.b, idx->collective.b, PDB_ID_LEN))
+            rc = annidx_follow(idx, store, txn, &change.entity_id);
+        if (!rc)
+            idx->covered = seq;
+    }
+    store_iter_close(&it);
+    if (rc == PDB_ENOTFOUND)
+        rc = 0;
+    if (!rc && idx->covered == meta.wal_head) {
+        //  Caught up: the index must hold exactly what the blocks hold.
+        vecblock_head_t head = { 0 };
+        int hrc = vecblock_head_get(store, txn, &idx->collective, &head);
+        if ((hrc && hrc != PDB_ENOTFOUND) || head.live != annidx_count(idx) + idx->unranked) {
+            char id[PDB_ID_STR_LEN + 1];
+            s_idtext(&idx->collective, id);
+            log_w("search", "index disagrees with the store collective=%s index=%zu "
+                  "store=%llu: building it again", id, annidx_count(idx) + idx->unranked,
+                  (unsigned long long) head.live);
+            *stale = true;
+        }
+    }
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Background work
+
+static void
+s_build_progress(s_svc_t *self, annidx_t *idx, bool done)
+{
+    int64_t now = s_now_us();
+    if (!done && now - self->last_progress_us < S_PROGRESS_EVERY_US)
+        return;
+    self->last_progress_us = now;
+    char id[PDB_ID_STR_LEN + 1];
+    s_idtext(&idx->collective, id);
+    size_t have = annidx_count(idx);
+    if (done) {
+        log_i("search", "index built collective=%s vectors=%zu", id, have);
+        return;
+    }
+    uint64_t total = idx->build_total ? idx->build_total : 1;
+    log_i("search", "index building collective=%s vectors=%zu of %llu (%.0f%%)", id, have,
+          (unsigned long long) idx->build_total,
+          100.0 * (double) have / (double) total);
+}
+
+//  One slice of work on idx (build, or catch up). Returns true when it did
+//  something, so the thread comes back at once.
+static bool
+s_work_one(s_svc_t *self, size_t at, int64_t deadline_us)
+{
+    annidx_t *idx = self->idx[at];
+    MDB_txn *txn;
+    if (store_read_begin(self->node->store, &txn) != 0)
+        return false;
+    bool worked = false, gone = false, stale = false;
+    int rc = 0;
+    if (idx->building) {
+        bool done = false;
+        rc = annidx_build_step(idx, self->node->store, txn, deadline_us, &done);
+        worked = true;
+        if (!rc && done) {
+            idx->building = false;
+            s_build_progress(self, idx, true);
+            s_save(self, idx);
+        }
+        else if (!rc)
+            s_build_progress(self, idx, false);
+    }
+    else {
+        uint64_t before = idx->covered;
+        rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
+        worked = idx->covered != before;
+    }
+    mdb_txn_abort(txn);
+    char id[PDB_ID_STR_LEN + 1];
+    s_idtext(&idx->collective, id);
+    if (rc) {
+        log_w("search", "index dropped collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
+        s_drop(self, at);
+        return true;
+    }
+    if (gone) {
+        log_i("search", "index dropped collective=%s: the collective is gone", id);
+        s_drop(self, at);
+        return true;
+    }
+    if (stale) {
+        uint32_t dim = idx->dim;
+        pdb_id_t collective = idx->collective;
+        s_drop(self, at);
+        if (store_read_begin(self->node->store, &txn) == 0) {
+            vecblock_head_t head = { 0 };
+            if (vecblock_head_get(self->node->store, txn, &collective, &head) == 0)
+                (void) s_start_build(self, txn, &collective, dim, head.live);
+            mdb_txn_abort(txn);
+        }
+        return true;
+    }
+    if (!idx->building && !worked && idx->changes_since_save
+        && s_now_us() - idx->saved_us >= (int64_t) ANNSVC_SAVE_INTERVAL_S * 1000000)
+        s_save(self, idx);
+    return worked;
+}
+
+static bool
+s_work(s_svc_t *self)
+{
+    bool worked = false;
+    int64_t deadline = s_now_us() + ANNSVC_SLICE_MS * 1000;
+    for (size_t i = self->n; i-- > 0;) {
+        worked |= s_work_one(self, i, deadline);
+        if (s_now_us() >= deadline)
+            break;
+    }
+    return worked;
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+typedef struct {
+    pdb_id_t collective;
+    const void *query;
+    size_t query_len;
+    uint64_t k, ef;
+} s_search_args_t;
+
+static int
+s_search_args(const msgpack_object *args, s_search_args_t *a, char why[PDB_ERRMSG_MAX])
+{
+    if (args->via.array.size != 4 || mpk_get_id(&args->via.array.ptr[0], &a->collective)
+        || mpk_get_bin(&args->via.array.ptr[1], &a->query, &a->query_len)
+        || mpk_get_u64(&args->via.array.ptr[2], &a->k)
+        || mpk_get_u64(&args->via.array.ptr[3], &a->ef))
+        return WHY(PDB_EINVAL, "ann_search takes [collective_id, bin(query), k, ef]");
+    if (a->k < 1 || a->k > S_SEARCH_K_MAX || a->ef < 1 || a->ef > ANN_EF_MAX)
+        return WHY(PDB_EINVAL, "k must be 1..%d and ef 1..%d", S_SEARCH_K_MAX, ANN_EF_MAX);
+    return 0;
+}
+
+static void
+s_pack_state(mpk_out_t *out, const char *state)
+{
+    mpk_pack_array(&out->pk, 2);
+    mpk_pack_str(&out->pk, state);
+    mpk_pack_array(&out->pk, 0);
+}
+
+//  Finds or starts the collective's index and, when it is ready, catches it
+//  up and searches it.
+static int
+s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *out,
+            char why[PDB_ERRMSG_MAX])
+{
+    store_t *store = self->node->store;
+    uint32_t dim;
+    int rc = store_collective_dim(store, txn, &a->collective, &dim);
+    if (rc == PDB_ENOTFOUND || rc == PDB_EDELETED) {
+        s_pack_state(out, "small");
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (a->query_len != (size_t) dim * sizeof(float))
+        return WHY(PDB_EINVAL, "the query has %zu bytes; the collective's vectors have %u",
+                   a->query_len, (unsigned) (dim * sizeof(float)));
+    size_t at;
+    annidx_t *idx = s_find(self, &a->collective, &at);
+    if (!idx) {
+        vecblock_head_t head = { 0 };
+        rc = vecblock_head_get(store, txn, &a->collective, &head);
+        if (rc == PDB_ENOTFOUND || (!rc && (self->threshold == 0 || head.live < self->threshold))) {
+            s_pack_state(out, "small");
+            return 0;
+        }
+        if (!rc)
+            rc = s_start_build(self, txn, &a->collective, dim, head.live);
+        if (!rc)
+            s_pack_state(out, "building");
+        return rc;
+    }
+    if (idx->building) {
+        s_pack_state(out, "building");
+        return 0;
+    }
+    bool gone, stale;
+    rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
+    store_meta_t meta;
+    if (!rc)
+        rc = store_meta_read(store, txn, &meta);
+    if (rc || gone || stale || idx->covered != meta.wal_head) {
+        //  The background work drops, rebuilds or finishes catching up.
+        s_pack_state(out, gone ? "small" : stale ? "building" : "behind");
+        return 0;
+    }
+    float *query = malloc(a->query_len);
+    pdb_id_t *ids = malloc(a->k * sizeof *ids);
+    float *scores = malloc(a->k * sizeof *scores);
+    size_t n = 0;
+    rc = query && ids && scores ? 0 : -ENOMEM;
+    if (!rc) {
+        memcpy(query, a->query, a->query_len);
+        rc = annidx_search(idx, query, a->k, a->ef, ids, scores, &n);
+        if (rc == PDB_EINVAL)
+            snprintf(why, PDB_ERRMSG_MAX, "the query must be a non-zero, finite vector");
+    }
+    if (!rc) {
+        mpk_pack_array(&out->pk, 2);
+        mpk_pack_str(&out->pk, "ready");
+        mpk_pack_array(&out->pk, n);
+        for (size_t i = 0; i < n; i++) {
+            mpk_pack_array(&out->pk, 2);
+            mpk_pack_id(&out->pk, &ids[i]);
+            mpk_pack_double(&out->pk, scores[i]);
+        }
+    }
+    free(query);
+    free(ids);
+    free(scores);
+    return rc;
+}
+
+static int
+s_status(s_svc_t *self, mpk_out_t *out)
+{
+    mpk_pack_array(&out->pk, self->n);
+    for (size_t i = 0; i < self->n; i++) {
+        const annidx_t *idx = self->idx[i];
+        mpk_pack_array(&out->pk, 6);
+        mpk_pack_id(&out->pk, &idx->collective);
+        mpk_pack_str(&out->pk, idx->building ? "building" : "ready");
+        mpk_pack_u64(&out->pk, annidx_count(idx));
+        mpk_pack_u64(&out->pk, idx->covered);
+        mpk_pack_u64(&out->pk, annidx_count(idx));
+        mpk_pack_u64(&out->pk, idx->building ? idx->build_total : annidx_count(idx));
+    }
+    return 0;
+}
+
+static int
+s_run(s_svc_t *self, const handlers_request_t *req, mpk_out_t *out, char why[PDB_ERRMSG_MAX])
+{
+    if (req->op_len == strlen("ann_status") && !memcmp(req->op, "ann_status", req->op_len))
+        return s_status(self, out);
+    if (req->op_len != strlen("ann_search") || memcmp(req->op, "ann_search", req->op_len))
+        return WHY(PDB_EINVAL, "unknown operation '%.*s' on the search socket",
+                   (int) (req->op_len < 64 ? req->op_len : 64), req->op);
+    s_search_args_t a;
+    int rc = s_search_args(req->args, &a, why);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    rc = store_read_begin(self->node->store, &txn);
+    if (rc)
+        return rc;
+    rc = s_search_in(self, txn, &a, out, why);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static void
+s_serve_one(s_svc_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->router);
+    if (!msg)
+        return;
+    zframe_t *identity = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    char why[PDB_ERRMSG_MAX] = "";
+    mpk_out_t result;
+    mpk_out_init(&result);
+    handlers_request_t req = { 0 };
+    msgpack_unpacked u;
+    int rc = !identity || !body || zmsg_size(msg) != 0
+             ? WHY(PDB_EPROTO, "a request is one frame")
+             : handlers_parse(zframe_data(body), zframe_size(body), &u, &req, why);
+    if (!rc) {
+        rc = s_run(self, &req, &result, why);
+        msgpack_unpacked_destroy(&u);
+    }
+    if (!rc)
+        rc = mpk_out_status(&result);
+    if (rc && !why[0])
+        snprintf(why, sizeof why, "%s", pdb_strerror(rc));
+    mpk_out_t out;
+    mpk_out_init(&out);
+    sproto_pack_reply(&out.pk, req.request_id, rc, why, rc ? NULL : result.buf.data,
+                      rc ? 0 : result.buf.size);
+    if (identity && mpk_out_status(&out) == 0) {
+        zmsg_t *reply = zmsg_new();
+        zmsg_append(reply, &identity);
+        zmsg_addmem(reply, out.buf.data, out.buf.size);
+        if (zmsg_send(&reply, self->router) != 0)
+            zmsg_destroy(&reply);
+    }
+    mpk_out_release(&out);
+    mpk_out_release(&result);
+    zframe_destroy(&identity);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+}
+
+//  --------------------------------------------------------------------------
+//  Start and stop
+
+//  Reads back every saved index; one that does not read is dropped and
+//  built again in the background.
+static void
+s_load_all(s_svc_t *self)
+{
+    DIR *d = opendir(self->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    MDB_txn *txn;
+    if (store_read_begin(self->node->store, &txn) != 0) {
+        closedir(d);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        pdb_id_t collective;
+        if (len != PDB_ID_STR_LEN + 4 || strcmp(e->d_name + PDB_ID_STR_LEN, ".map")
+            || pdb_id_parse(e->d_name, PDB_ID_STR_LEN, &collective) != 0)
+            continue;
+        uint32_t dim;
+        if (store_collective_dim(self->node->store, txn, &collective, &dim) != 0) {
+            annidx_unlink(self->dir, &collective);
+            continue;
+        }
+        annidx_t *idx = NULL;
+        int rc = annidx_load(self->dir, &collective, dim, &self->node->instance_id, &idx);
+        if (!rc && (rc = s_keep(self, idx)) != 0)
+            annidx_destroy(&idx);
+        if (!rc) {
+            log_i("search", "index loaded collective=%.*s vectors=%zu covered=%llu",
+                  PDB_ID_STR_LEN, e->d_name, annidx_count(idx),
+                  (unsigned long long) idx->covered);
+            continue;
+        }
+        log_w("search", "index not loaded collective=%.*s rc=%d (%s): building it again",
+              PDB_ID_STR_LEN, e->d_name, rc, pdb_strerror(rc));
+        annidx_unlink(self->dir, &collective);
+        vecblock_head_t head = { 0 };
+        if (vecblock_head_get(self->node->store, txn, &collective, &head) == 0)
+            (void) s_start_build(self, txn, &collective, dim, head.live);
+    }
+    mdb_txn_abort(txn);
+    closedir(d);
+}
+
+typedef struct {
+    node_t *node;
+    size_t threshold;
+    int rc;                 // the actor's start: 0, or why it could not bind
+} s_args_t;
+
+struct annsvc {
+    zactor_t *actor;
+    s_args_t args;
+};
+
+static void
+s_actor(zsock_t *pipe, void *arg)
+{
+    s_args_t *args = arg;
+    s_svc_t self = { .node = args->node, .threshold = args->threshold, .pipe = pipe };
+    snprintf(self.dir, sizeof self.dir, "%s/%s", args->node->data_dir, ANNIDX_DIR);
+    char endpoint[PATH_MAX + 16];
+    self.router = zsock_new(ZMQ_ROUTER);
+    int rc = self.router ? server_ipc_endpoint(args->node->data_dir, SPROTO_SEARCH, endpoint,
+                                               sizeof endpoint) : -ENOMEM;
+    if (!rc) {
+        zsock_set_maxmsgsize(self.router, (int) PDB_MSG_MAX);
+        zsock_set_linger(self.router, 0);
+        zsock_set_sndtimeo(self.router, 0);
+        rc = zsock_bind(self.router, "%s", endpoint) < 0 || chmod(endpoint + 6, 0600) != 0
+             ? PDB_EUNAVAIL : 0;
+    }
+    if (rc) {
+        log_e("search", "cannot bind the search socket rc=%d", rc);
+        zsock_destroy(&self.router);
+        args->rc = rc;
+        zsock_signal(pipe, 0);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    s_load_all(&self);
+    zpoller_t *poller = zpoller_new(pipe, self.router, NULL);
+    bool busy = self.n > 0;
+    while (poller) {
+        void *which = zpoller_wait(poller, busy ? 0 : 100);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            bool term = !command || streq(command, "$TERM");
+            zstr_free(&command);
+            if (term)
+                break;
+        }
+        else if (which == self.router)
+            s_serve_one(&self);
+        else if (zpoller_terminated(poller))
+            break;
+        busy = s_work(&self);
+    }
+    zpoller_destroy(&poller);
+    for (size_t i = 0; i < self.n; i++) {
+        if (!self.idx[i]->building && self.idx[i]->changes_since_save)
+            s_save(&self, self.idx[i]);
+        annidx_destroy(&self.idx[i]);
+    }
+    free(self.idx);
+    zsock_destroy(&self.router);
+}
+
+annsvc_t *
+annsvc_new(node_t *node, size_t threshold)
+{
+    annsvc_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->args = (s_args_t) { node, threshold, 0 };
+    //  zactor_new returns once the actor has signalled: bound, or not.
+    self->actor = zactor_new(s_actor, &self->args);
+    if (!self->actor || self->args.rc) {
+        zactor_destroy(&self->actor);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+annsvc_destroy(annsvc_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zactor_destroy(&(*self_p)->actor);
+    free(*self_p);
+    *self_p = NULL;
+}

@@ -1,0 +1,43 @@
+/*  annsvc.h - storage's search thread: the one owner of a node's
+    approximate indexes (annidx.h), so that N gateways do not each hold a
+    copy (about 1.8 GB per million vectors of 384 dimensions) or each build
+    one. It answers "ann_search" and "ann_status" on ipc://DATA/search.sock
+    (common/sproto.h) and works between requests:
+
+    - a collective with at least `threshold` live vectors gets an index at
+      its first search: built in the background from its blocks, a time
+      slice at a time, with progress logged, searches answered "building"
+      (the gateway scans exactly) meanwhile;
+    - each index follows the WAL from the sequence it covers: every change
+      to an experience, local, from a peer or from a snapshot, brings that
+      experience in line with the store. A search first catches its index
+      up with the WAL head it reads, so it sees every write acknowledged
+      before it was asked;
+    - indexes are saved in DATA/ann (after a build, every few minutes while
+      they change, and at stop) and read back at start, then caught up. A
+      file that is damaged, cut short, from another instance, or older than
+      the WAL's floor is dropped and the index built again.
+
+    The thread reads through the node's store, in its own read
+    transactions; it never writes the store.
+*/
+#ifndef PDB_ANNSVC_H
+#define PDB_ANNSVC_H
+
+#include "node.h"
+
+#include <stddef.h>
+
+#define ANNSVC_SAVE_INTERVAL_S 300      // a changed index is saved this often
+#define ANNSVC_SLICE_MS 50              // background work between requests
+#define ANNSVC_CATCHUP_SYNC_MAX 20000   // WAL entries a search may wait for
+
+typedef struct annsvc annsvc_t;
+
+//  Binds the search socket and starts the thread; threshold 0 keeps no
+//  index (every search scans). NULL on failure (logged). The node must
+//  outlive it; annsvc_destroy stops the thread after saving.
+annsvc_t *annsvc_new(node_t *node, size_t threshold);
+void annsvc_destroy(annsvc_t **self_p);
+
+#endif

@@ -1,0 +1,204 @@
+"""Approximate search: storage's HNSW index per large collective
+(services/storage/annsvc.h, docs/search.md), asked by the gateway. Every
+test lowers the size threshold so a small collective gets an index, and
+raises ef above the collective's size so the graph's answer is the exact
+one: the tests check what the index follows (writes, deletes, archives,
+sync, snapshots, restarts, damage), the benchmarks measure its recall."""
+import glob
+import os
+import random
+import signal
+
+import pytest
+
+from conftest import Cluster, wait_for
+from test_search import DIM, cosine, fill, rand_vec, ranked
+
+THRESHOLD = 60
+
+
+@pytest.fixture(autouse=True)
+def ann_settings(monkeypatch):
+    monkeypatch.setenv("PULSEDB_SEARCH_ANN_THRESHOLD", str(THRESHOLD))
+    monkeypatch.setenv("PULSEDB_SEARCH_ANN_EF", "1024")
+
+
+def query(node, coll, q, k=10, **opts):
+    r = node.post(f"/v1/collectives/{coll}/search", {"embedding": q, "k": k, **opts})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["method"], [(x["id"], x["score"]) for x in body["results"]]
+
+
+def wait_approximate(node, coll, timeout=30):
+    q = rand_vec(random.Random(99))
+    wait_for(lambda: query(node, coll, q)[0] == "approximate", timeout=timeout,
+             what="searches answered by the index")
+
+
+def assert_matches_exact(node, coll, live, rnd, queries=8, k=10, keep=lambda f: True,
+                         **opts):
+    """The index's answer is the exact top k (ef is above the collective's
+    size), with the exact scan's scores."""
+    for _ in range(queries):
+        q = rand_vec(rnd)
+        method, got = query(node, coll, q, k, **opts)
+        assert method == "approximate"
+        want = ranked(live, q, keep)
+        assert len(got) == min(k, len(want))
+        for (gid, gs), (ws, _) in zip(got, want):
+            assert abs(gs - ws) < 1e-5, (gid, gs, ws)
+            assert gid in {i for s, i in want if abs(s - ws) < 1e-5}, (gid, gs)
+
+
+def test_below_the_threshold_search_scans(node):
+    rnd = random.Random(10)
+    coll = node.collective("small", DIM)["id"]
+    fill(node, coll, THRESHOLD - 1, rnd)
+    assert query(node, coll, rand_vec(rnd))[0] == "exact"
+    assert not glob.glob(os.path.join(node.data, "ann", "*"))
+
+
+def test_the_index_follows_every_write_at_once(node):
+    rnd = random.Random(11)
+    coll = node.collective("big", DIM)["id"]
+    live = fill(node, coll, 150, rnd)
+    wait_approximate(node, coll)
+    assert_matches_exact(node, coll, live, rnd)
+
+    # A new experience is found by the very next search, a deleted one is gone.
+    q = rand_vec(rnd)
+    new = node.experience(coll, "new", q)["id"]
+    assert query(node, coll, q, 1) == ("approximate", [(new, pytest.approx(1.0, abs=1e-6))])
+    assert node.delete(f"/v1/experiences/{new}").status_code == 204
+    method, got = query(node, coll, q, 20)
+    assert method == "approximate" and new not in [i for i, _ in got]
+
+    # An archived one leaves default results and comes back when asked for.
+    top = got[0][0]
+    assert node.patch(f"/v1/experiences/{top}", {"archived": True}).status_code == 200
+    live[top][1]["archived"] = True
+    assert top not in [i for i, _ in query(node, coll, q, 20)[1]]
+    assert query(node, coll, q, 1, include_archived=True)[1][0][0] == top
+    assert_matches_exact(node, coll, live, rnd, keep=lambda f: not f["archived"])
+
+    # A selective filter: the few that pass are all found, by a scan.
+    chosen = rnd.sample(sorted(i for i in live if not live[i][1]["archived"]), 3)
+    for i in chosen:
+        assert node.patch(f"/v1/experiences/{i}", {"importance": 0.95}).status_code == 200
+    method, got = query(node, coll, q, 10, min_importance=0.9)
+    assert method == "exact" and sorted(i for i, _ in got) == sorted(chosen)
+
+    # exact: true always scans; ef is bounded.
+    assert query(node, coll, q, exact=True)[0] == "exact"
+    assert query(node, coll, q, ef=8)[0] == "approximate"
+    for ef in (0, 4097, "many", 1.5):
+        r = node.post(f"/v1/collectives/{coll}/search", {"embedding": q, "ef": ef})
+        assert r.status_code == 400 and "ef" in r.json()["error"]["message"], r.text
+
+
+def test_the_index_is_saved_read_back_and_caught_up(node):
+    rnd = random.Random(12)
+    coll = node.collective("kept", DIM)["id"]
+    live = fill(node, coll, 120, rnd)
+    wait_approximate(node, coll)
+    assert node.stop() == [0, 0]
+    storage_log = os.path.join(node.log_dir, "storage.log")
+    assert "search: index saved collective=" + coll in open(storage_log).read()
+
+    # A clean restart reads the index back instead of building it again.
+    node.start()
+    assert query(node, coll, rand_vec(rnd))[0] == "approximate"
+    text = open(storage_log).read()
+    assert text.count("index build started collective=" + coll) == 1
+    assert "index loaded collective=" + coll in text
+
+    # Writes after the last save, then a crash: the saved index is older
+    # than the store, and is caught up from the WAL at the first search.
+    more = fill(node, coll, 30, rnd)
+    live.update(more)
+    gone = rnd.sample(sorted(live), 10)
+    for i in gone:
+        assert node.delete(f"/v1/experiences/{i}").status_code == 204
+        del live[i]
+    node.storage.send_signal(signal.SIGKILL)
+    node.storage.wait()
+    node.stop()
+    node.start()
+    assert_matches_exact(node, coll, live, rnd)
+    for i in more:
+        if i in live:
+            assert query(node, coll, live[i][0], 1)[1][0][0] == i
+    assert open(storage_log).read().count("index build started collective=" + coll) == 1
+
+
+@pytest.mark.parametrize("damage", ["graph", "map", "truncate"])
+def test_a_damaged_index_is_built_again(node, damage):
+    rnd = random.Random(13)
+    coll = node.collective("hurt", DIM)["id"]
+    live = fill(node, coll, 100, rnd)
+    wait_approximate(node, coll)
+    assert node.stop() == [0, 0]
+    path = os.path.join(node.data, "ann", coll + (".map" if damage == "map" else ".hnsw"))
+    with open(path, "r+b") as f:
+        size = os.path.getsize(path)
+        if damage == "truncate":
+            f.truncate(size // 2)
+        else:
+            f.seek(size // 2)
+            byte = f.read(1)
+            f.seek(size // 2)
+            f.write(bytes([byte[0] ^ 0x5A]))
+    node.start()
+    storage_log = os.path.join(node.log_dir, "storage.log")
+    wait_approximate(node, coll)
+    text = open(storage_log).read()
+    assert "index not loaded collective=" + coll in text
+    assert text.count("index build started collective=" + coll) == 2
+    assert_matches_exact(node, coll, live, rnd)
+
+
+def test_a_deleted_collective_drops_its_index(node):
+    rnd = random.Random(14)
+    coll = node.collective("dropped", DIM)["id"]
+    fill(node, coll, 80, rnd)
+    wait_approximate(node, coll)
+    assert glob.glob(os.path.join(node.data, "ann", coll + ".*"))
+    assert node.delete(f"/v1/collectives/{coll}").status_code == 204
+    wait_for(lambda: not glob.glob(os.path.join(node.data, "ann", coll + ".*")),
+             what="the index files removed")
+
+
+def test_the_index_follows_sync_and_a_snapshot_install(cluster):
+    rnd = random.Random(15)
+    a = cluster.add("a", start=False)
+    b = cluster.add("b", start=False)
+    Cluster.link(a, b)
+    a.start()
+    b.start()
+    coll = a.collective("p", DIM)["id"]
+    live = fill(a, coll, 100, rnd)
+    cluster.wait_converged()
+    wait_approximate(b, coll)
+    assert_matches_exact(b, coll, live, rnd)
+
+    # A change made on A is in B's index as soon as B has applied it.
+    q = rand_vec(rnd)
+    new = a.experience(coll, "from-a", q)["id"]
+    wait_for(lambda: query(b, coll, q, 1)[1][0][0] == new, what="a's write in b's index")
+    assert query(b, coll, q, 1)[0] == "approximate"
+    assert a.delete(f"/v1/experiences/{new}").status_code == 204
+    wait_for(lambda: new not in [i for i, _ in query(b, coll, q, 5)[1]],
+             what="a's delete in b's index")
+
+    # A new node installs A's snapshot, then builds its own index of it.
+    c = cluster.add("c")
+    r = c.post("/v1/sync/peers", {"name": "a", "address": a.sync_address})
+    assert r.status_code == 201, r.text
+    wait_for(lambda: "initial sync done peer=a" in c.log("syncer"), timeout=30,
+             what="c's snapshot of a", detail=lambda: c.log_tail("syncer", 5))
+    cluster.wait_converged(nodes=[a, c], coll_ids=[coll])
+    wait_approximate(c, coll)
+    assert_matches_exact(c, coll, live, rnd)
+    assert max(cosine(q, v) for v, _ in live.values()) == pytest.approx(
+        query(c, coll, q, 1)[1][0][1], abs=1e-5)
