@@ -18,7 +18,9 @@ extern "C" {
 #include <sys/stat.h>
 #include <cmath>
 #include <cstring>
+#include <atomic>
 #include <new>
+#include <thread>
 #include <vector>
 
 typedef hnswlib::HierarchicalNSW<float> s_hnsw_t;
@@ -169,6 +171,55 @@ ann_add(ann_t *self, uint64_t label, const void *vector)
     }
     self->live++;
     return 0;
+}
+
+extern "C" int
+ann_add_many(ann_t *self, const uint64_t *labels, const void *const *vectors, size_t n,
+             unsigned threads)
+{
+    if (threads < 1 || threads > 16)
+        return PDB_EINVAL;
+    s_hnsw_t *h = self->index;
+    try {
+        size_t want = h->cur_element_count + n;
+        if (want > h->max_elements_)
+            h->resizeIndex(want > 2 * h->max_elements_ ? want : 2 * h->max_elements_);
+    }
+    catch (...) {
+        return -ENOMEM;
+    }
+    //  hnswlib's inserts lock what they touch, so threads may insert at once.
+    std::atomic<int> rc(0);
+    std::atomic<size_t> next(0), added(0);
+    auto work = [&]() {
+        std::vector<float> unit;
+        for (size_t i; rc.load() == 0 && (i = next.fetch_add(1)) < n;) {
+            if (!s_unit(vectors[i], self->dim, unit)) {
+                rc.store(PDB_EINVAL);
+                break;
+            }
+            try {
+                h->addPoint(unit.data(), (hnswlib::labeltype) labels[i]);
+                added.fetch_add(1);
+            }
+            catch (...) {
+                rc.store(-ENOMEM);
+            }
+        }
+    };
+    std::vector<std::thread> pool;
+    try {
+        for (unsigned t = 1; t < threads; t++)
+            pool.emplace_back(work);
+    }
+    catch (...) {
+        //  Fewer threads than asked: the ones running, and this one, do it all.
+    }
+    work();
+    for (auto &t : pool)
+        t.join();
+    self->live += added.load();
+    return rc.load();
 }
 
 extern "C" int

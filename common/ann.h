@@ -38,6 +38,13 @@ void ann_destroy(ann_t **self_p);
 //  -ENOMEM.
 int  ann_add(ann_t *self, uint64_t label, const void *vector);
 
+//  Adds n vectors at once on `threads` threads (1..16), for building an
+//  index: labels must be new and distinct, vectors non-zero and finite (the
+//  caller checks; ann_add refuses what this would not). Returns 0 or
+//  -ENOMEM / PDB_EINVAL (then some may have been added: destroy the index).
+int  ann_add_many(ann_t *self, const uint64_t *labels, const void *const *vectors, size_t n,
+                  unsigned threads);
+
 //  Leaves label out of every later result. Returns 0 or PDB_ENOTFOUND.
 int  ann_remove(ann_t *self, uint64_t label);
 

@@ -62,12 +62,16 @@
                   -> [state, [[experience_id, score], ...]]   state "ready": the
                      collective's approximate index, caught up with the WAL as it
                      was when the request arrived, gave its k best (k 1..1000, ef
-                     1..ANN_EF_MAX, score the cosine), best first; "small" (below
-                     the size threshold, or no such collective), "building" (in the
-                     background now) or "behind" (too far behind the WAL to catch
-                     up at once): no hits, scan exactly
-      "ann_status" [] -> [[collective_id, state, vectors, covered_seq,
-                     build_done, build_total], ...]   one per index held
+                     0..ANN_EF_MAX, 0 for the ef its recall measurement chose;
+                     score the cosine), best first; else no hits, scan exactly:
+                     "small" (below the size threshold, or no such collective),
+                     "building" (built or measured in the background now),
+                     "behind" (too far behind the WAL to catch up at once) or
+                     "scan" (its recall is below the target at every ef, and the
+                     request named none)
+      "ann_status" [] -> [[collective_id, state, vectors, covered_seq, build_total,
+                     ef, recall], ...]   one per index held; state "building",
+                     "measuring", "ready" or "scan"
 */
 #ifndef PDB_SPROTO_H
 #define PDB_SPROTO_H

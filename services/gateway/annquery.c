@@ -26,7 +26,6 @@
 struct annquery {
     spool_t *pool;
     size_t threshold;
-    size_t ef_default;
     _Atomic int64_t paused_until_ms;
 };
 
@@ -39,7 +38,7 @@ s_now_ms(void)
 }
 
 annquery_t *
-annquery_new(const char *data_dir, size_t threshold, size_t ef_default)
+annquery_new(const char *data_dir, size_t threshold)
 {
     annquery_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -48,7 +47,6 @@ annquery_new(const char *data_dir, size_t threshold, size_t ef_default)
     snprintf(endpoint, sizeof endpoint, "ipc://%s/%s", data_dir, SPROTO_SEARCH);
     self->pool = spool_new(endpoint, S_TIMEOUT_MS, NULL);
     self->threshold = threshold;
-    self->ef_default = ef_default;
     if (!self->pool)
         annquery_destroy(&self);
     return self;
@@ -76,14 +74,13 @@ static bool
 s_ask(annquery_t *self, const pdb_id_t *collective, const search_query_t *q, size_t k_ask,
       msgpack_unpacked *u, void **result)
 {
-    size_t ef = q->ef ? q->ef : self->ef_default;
     mpk_out_t args;
     mpk_out_init(&args);
     mpk_pack_array(&args.pk, 4);
     mpk_pack_id(&args.pk, collective);
     mpk_pack_bin(&args.pk, q->vector, q->dim * sizeof(float));
     mpk_pack_u64(&args.pk, k_ask);
-    mpk_pack_u64(&args.pk, ef > k_ask ? ef : k_ask);
+    mpk_pack_u64(&args.pk, q->ef);         // 0: the index's measured ef
     sclient_t *client = mpk_out_status(&args) ? NULL : spool_take(self->pool);
     char why[PDB_ERRMSG_MAX] = "";
     size_t len = 0;

@@ -18,10 +18,10 @@
 
 typedef struct annquery annquery_t;
 
-//  data_dir holds storage's search socket; threshold (0: never ask) and
-//  ef_default as configured (search/ann_threshold, search/ann_ef). NULL
-//  when out of memory. Caller frees with annquery_destroy.
-annquery_t *annquery_new(const char *data_dir, size_t threshold, size_t ef_default);
+//  data_dir holds storage's search socket; threshold as configured
+//  (search/ann_threshold; 0: never ask). NULL when out of memory. Caller
+//  frees with annquery_destroy.
+annquery_t *annquery_new(const char *data_dir, size_t threshold);
 void annquery_destroy(annquery_t **self_p);
 
 //  Fills heap (initialised with q->k) with the index's answer, sorted, and

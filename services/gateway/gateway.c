@@ -149,8 +149,7 @@ s_build(gateway_t *self, bool *refused)
     //  The search thread's socket is in the data folder: a gateway whose
     //  storage is on another host scans exactly.
     if (strncmp(self->storage_endpoint, "ipc://", 6) == 0
-        && !(self->ann = annquery_new(self->cfg.data_dir, self->cfg.ann_threshold,
-                                      self->cfg.ann_ef)))
+        && !(self->ann = annquery_new(self->cfg.data_dir, self->cfg.ann_threshold)))
         return -ENOMEM;
     self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
                           self->storage_endpoint, self->config_peers, self->config_peers_n,

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,9 +131,40 @@ annidx_destroy(annidx_t **self_p)
     *self_p = NULL;
 }
 
-//  Adds id's vector unless the index holds it already.
+//  A vector the graph can rank: non-zero and finite.
+static bool
+s_has_direction(const void *vector, uint32_t dim)
+{
+    double norm2 = 0.0;
+    for (uint32_t i = 0; i < dim; i++) {
+        float x;
+        memcpy(&x, (const uint8_t *) vector + (size_t) i * sizeof x, sizeof x);
+        norm2 += (double) x * x;
+    }
+    return norm2 > 0.0 && isfinite(norm2);
+}
+
+int
+annidx_flush(annidx_t *self)
+{
+    if (self->pending_n == 0)
+        return 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = cores < 1 ? 1 : cores > ANNIDX_BUILD_THREADS_MAX
+                       ? ANNIDX_BUILD_THREADS_MAX : (unsigned) cores;
+    if (self->pending_n < ANNIDX_BUILD_BATCH_MIN)
+        threads = 1;                    // not worth starting threads for
+    int rc = ann_add_many(self->ann, self->pending_labels, self->pending_vectors,
+                          self->pending_n, threads);
+    self->changes_since_save += self->pending_n;
+    self->pending_n = 0;
+    return rc;
+}
+
+//  Queues id's vector (borrowed from the caller's transaction) for the
+//  graph, unless the index holds it already; a full queue is inserted.
 static int
-s_add(annidx_t *self, const pdb_id_t *id, const void *vector)
+s_queue(annidx_t *self, const pdb_id_t *id, const void *vector)
 {
     if (s_label_of(self, id) >= 0)
         return 0;
@@ -139,17 +172,17 @@ s_add(annidx_t *self, const pdb_id_t *id, const void *vector)
     int rc = s_label_new(self, id, &label);
     if (rc)
         return rc;
-    rc = ann_add(self->ann, label, vector);
-    if (rc == PDB_EINVAL) {
+    if (!s_has_direction(vector, self->dim)) {
         //  A zero vector has no direction: no cosine ranks it, and the
         //  exact scan scores it 0. Hold it unranked, so counts still agree.
         self->removed[label] = ANNIDX_UNRANKED;
         self->unranked++;
+        self->changes_since_save++;
         return 0;
     }
-    if (!rc)
-        self->changes_since_save++;
-    return rc;
+    self->pending_labels[self->pending_n] = label;
+    self->pending_vectors[self->pending_n++] = vector;
+    return self->pending_n == ANNIDX_BUILD_BATCH_MAX ? annidx_flush(self) : 0;
 }
 
 int
@@ -159,18 +192,20 @@ annidx_follow(annidx_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *id)
     int rc = store_embedding_get(store, txn, &self->collective, id, &vector);
     if (rc == 0)
         return vector.mv_size == (size_t) self->dim * sizeof(float)
-               ? s_add(self, id, vector.mv_data) : PDB_ECORRUPT;
+               ? s_queue(self, id, vector.mv_data) : PDB_ECORRUPT;
     if (rc != PDB_ENOTFOUND)
         return rc;
     int64_t label = s_label_of(self, id);
-    if (label >= 0) {
-        if (self->removed[label] == ANNIDX_UNRANKED)
-            self->unranked--;
-        else
-            (void) ann_remove(self->ann, (uint64_t) label);   // held: cannot fail
-        self->removed[label] = ANNIDX_REMOVED;
-        self->changes_since_save++;
-    }
+    if (label < 0)
+        return 0;
+    if ((rc = annidx_flush(self)) != 0)     // the label may be queued still
+        return rc;
+    if (self->removed[label] == ANNIDX_UNRANKED)
+        self->unranked--;
+    else
+        (void) ann_remove(self->ann, (uint64_t) label);   // held: cannot fail
+    self->removed[label] = ANNIDX_REMOVED;
+    self->changes_since_save++;
     return 0;
 }
 
@@ -189,11 +224,10 @@ annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t deadline
     *done = false;
     vecblock_iter_t it;
     int rc = vecblock_iter_open(store, txn, &self->collective, &it);
-    if (rc)
-        return rc;
-    vecblock_iter_from(&it, self->build_next_block);
+    if (!rc)
+        vecblock_iter_from(&it, self->build_next_block);
     vecblock_t block;
-    while (!(rc = vecblock_iter_next(&it, &block))) {
+    while (!rc && !(rc = vecblock_iter_next(&it, &block))) {
         if (block.dim != self->dim) {
             rc = PDB_ECORRUPT;
             break;
@@ -204,20 +238,22 @@ annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t deadline
                 continue;
             pdb_id_t id;
             memcpy(id.b, raw, PDB_ID_LEN);
-            rc = s_add(self, &id, vecblock_slot_vector(&block, i));
+            rc = s_queue(self, &id, vecblock_slot_vector(&block, i));
         }
-        if (rc)
-            break;
         self->build_next_block = block.number + 1;
-        if (s_now_us() >= deadline_us)
-            break;
+        if (!rc && self->pending_n >= ANNIDX_BUILD_BATCH_MIN) {
+            rc = annidx_flush(self);
+            if (!rc && s_now_us() >= deadline_us)
+                break;
+        }
     }
-    vecblock_iter_close(&it);
     if (rc == PDB_ENOTFOUND) {
         *done = true;
         rc = 0;
     }
-    return rc;
+    int frc = annidx_flush(self);           // the queue borrows txn: insert it now
+    vecblock_iter_close(&it);
+    return rc ? rc : frc;
 }
 
 int
@@ -238,6 +274,26 @@ annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef, pdb
     }
     free(hits);
     return rc;
+}
+
+int
+annidx_sample(const annidx_t *self, store_t *store, MDB_txn *txn, uint64_t from, pdb_id_t *id,
+              MDB_val *vector)
+{
+    if (self->labels == 0)
+        return PDB_ENOTFOUND;
+    for (size_t i = 0, label = (size_t) (from % self->labels); i < self->labels;
+         i++, label = (label + 1) % self->labels) {
+        if (self->removed[label] != ANNIDX_LIVE)
+            continue;
+        *id = self->ids[label];
+        int rc = store_embedding_get(store, txn, &self->collective, id, vector);
+        if (rc == 0 && vector->mv_size == (size_t) self->dim * sizeof(float))
+            return 0;
+        if (rc && rc != PDB_ENOTFOUND)
+            return rc;
+    }
+    return PDB_ENOTFOUND;
 }
 
 size_t
@@ -262,6 +318,10 @@ typedef struct {
     uint64_t graph_size;
     uint64_t graph_sum;
     uint64_t map_sum;           // of the ids and removed marks that follow
+    uint32_t ef;                // measured recall (annrecall.h)
+    uint32_t reserved;
+    double recall;
+    uint64_t measured_at;
     uint8_t instance[PDB_ID_LEN];
     uint8_t collective[PDB_ID_LEN];
 } s_header_t;
@@ -364,7 +424,8 @@ annidx_save(const annidx_t *self, const char *dir, const pdb_id_t *instance)
     if (mkdir(dir, 0700) && errno != EEXIST)
         return -errno;
     s_header_t h = { .version = S_VERSION, .dim = self->dim, .covered = self->covered,
-                     .labels = self->labels };
+                     .labels = self->labels, .ef = self->ef, .recall = self->recall,
+                     .measured_at = self->measured_at };
     memcpy(h.magic, S_MAGIC, sizeof h.magic);
     memcpy(h.instance, instance->b, PDB_ID_LEN);
     memcpy(h.collective, self->collective.b, PDB_ID_LEN);
@@ -451,6 +512,9 @@ annidx_load(const char *dir, const pdb_id_t *collective, uint32_t dim,
         self->collective = *collective;
         self->dim = dim;
         self->covered = h.covered;
+        self->ef = h.ef;
+        self->recall = h.recall;
+        self->measured_at = h.measured_at;
         self->ids = ids;
         self->removed = removed;
         self->labels = self->labels_cap = (size_t) h.labels;

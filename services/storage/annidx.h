@@ -16,6 +16,7 @@
 #define PDB_ANNIDX_H
 
 #include "ann.h"
+#include "annrecall.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -23,8 +24,14 @@
 #include <stdint.h>
 
 #define ANNIDX_DIR "ann"                // inside the data folder
+//  A build inserts vectors on up to this many cores at once, in batches of
+//  at least BATCH_MIN (so threads have work) and at most BATCH_MAX (so a
+//  slice ends soon after its deadline).
+#define ANNIDX_BUILD_THREADS_MAX 8
+#define ANNIDX_BUILD_BATCH_MIN 256
+#define ANNIDX_BUILD_BATCH_MAX 2048
 
-typedef struct {
+typedef struct annidx_s {
     pdb_id_t collective;
     uint32_t dim;
     ann_t *ann;
@@ -41,7 +48,20 @@ typedef struct {
     size_t labels, labels_cap;
     uint64_t *table;
     size_t table_cap;
+    //  Measured recall (annrecall.h): the ef searches use (0: the index is
+    //  not good enough on this data, scan), its recall, and the vectors it
+    //  was measured at (measured again when the index has doubled).
+    uint32_t ef;
+    double recall;
+    uint64_t measured_at;
+    bool measuring;
+    annrecall_t measure;
     size_t unranked;        // held zero vectors: no direction, so not in the graph
+    //  Vectors waiting to be inserted together (borrowed from the caller's
+    //  read transaction: annidx_flush before it ends).
+    uint64_t pending_labels[ANNIDX_BUILD_BATCH_MAX];
+    const void *pending_vectors[ANNIDX_BUILD_BATCH_MAX];
+    size_t pending_n;
     uint64_t changes_since_save;
     int64_t saved_us;       // when it was last saved (the owner's clock)
 } annidx_t;
@@ -56,8 +76,11 @@ int  annidx_new(const pdb_id_t *collective, uint32_t dim, size_t capacity, annid
 void annidx_destroy(annidx_t **self_p);
 
 //  Brings experience `id` in line with txn: in the index when it has an
-//  embedding there, out of it when not. Returns 0, -ENOMEM or a store code.
+//  embedding there, out of it when not. An insert may wait in the queue
+//  (inserted together, on every core): annidx_flush before txn ends.
+//  Returns 0, -ENOMEM or a store code.
 int  annidx_follow(annidx_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *id);
+int  annidx_flush(annidx_t *self);
 
 //  Adds the vectors of blocks from build_next_block on, until the
 //  collective's last block (*done) or until `deadline_us` (monotonic) has
@@ -69,6 +92,12 @@ int  annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t dea
 //  scores, k entries each). Returns 0 or a code of ann_search.
 int  annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef,
                    pdb_id_t *ids, float *scores, size_t *n);
+
+//  A live label's experience id and its vector in txn, for sampling: the
+//  n-th live label counting on from `from` (wrapping). Returns 0,
+//  PDB_ENOTFOUND (no live label) or a store code.
+int  annidx_sample(const annidx_t *self, store_t *store, MDB_txn *txn, uint64_t from,
+                   pdb_id_t *id, MDB_val *vector);
 
 //  Live vectors in the graph (held zero vectors are counted in unranked).
 size_t annidx_count(const annidx_t *self);

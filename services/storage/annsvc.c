@@ -24,6 +24,7 @@
 typedef struct {
     node_t *node;
     size_t threshold;
+    uint32_t ef_floor;
     char dir[PATH_MAX];            // DATA/ann
     zsock_t *pipe;
     zsock_t *router;
@@ -177,6 +178,8 @@ s_catch_up(s_svc_t *self, MDB_txn *txn, annidx_t *idx, size_t max_entries, bool 
     store_iter_close(&it);
     if (rc == PDB_ENOTFOUND)
         rc = 0;
+    int frc = annidx_flush(idx);          // inserts borrow txn
+    rc = rc ? rc : frc;
     if (!rc && idx->covered == meta.wal_head) {
         //  Caught up: the index must hold exactly what the blocks hold.
         vecblock_head_t head = { 0 };
@@ -216,6 +219,31 @@ s_build_progress(s_svc_t *self, annidx_t *idx, bool done)
           100.0 * (double) have / (double) total);
 }
 
+static void
+s_measure_start(annidx_t *idx)
+{
+    idx->measuring = true;
+    memset(&idx->measure, 0, sizeof idx->measure);
+}
+
+static void
+s_measured(s_svc_t *self, annidx_t *idx)
+{
+    idx->measuring = false;
+    idx->ef = annrecall_choose(&idx->measure, self->ef_floor, &idx->recall);
+    idx->measured_at = annidx_count(idx) ? annidx_count(idx) : 1;
+    char id[PDB_ID_STR_LEN + 1];
+    s_idtext(&idx->collective, id);
+    if (idx->ef)
+        log_i("search", "index recall measured collective=%s vectors=%zu ef=%u recall10=%.3f "
+              "samples=%u", id, annidx_count(idx), idx->ef, idx->recall, idx->measure.done);
+    else
+        log_w("search", "index recall too low collective=%s vectors=%zu recall10=%.3f at "
+              "ef=%u (target %.2f): searches scan exactly", id, annidx_count(idx),
+              idx->recall, annrecall_ef(ANNRECALL_STEPS - 1), ANNRECALL_TARGET);
+    s_save(self, idx);
+}
+
 //  One slice of work on idx (build, or catch up). Returns true when it did
 //  something, so the thread comes back at once.
 static bool
@@ -234,15 +262,28 @@ s_work_one(s_svc_t *self, size_t at, int64_t deadline_us)
         if (!rc && done) {
             idx->building = false;
             s_build_progress(self, idx, true);
-            s_save(self, idx);
+            s_measure_start(idx);
         }
         else if (!rc)
             s_build_progress(self, idx, false);
+    }
+    else if (idx->measuring) {
+        bool done = false;
+        while (!rc && !done && s_now_us() < deadline_us)
+            rc = annrecall_step(&idx->measure, idx, self->node->store, txn, &done);
+        worked = true;
+        if (!rc && done)
+            s_measured(self, idx);
     }
     else {
         uint64_t before = idx->covered;
         rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
         worked = idx->covered != before;
+        //  Grown to twice what was measured: measure again (the ef in use
+        //  stays until then).
+        if (!rc && !gone && !stale && annidx_count(idx) >= 2 * idx->measured_at
+            && annidx_count(idx) >= self->threshold)
+            s_measure_start(idx);
     }
     mdb_txn_abort(txn);
     char id[PDB_ID_STR_LEN + 1];
@@ -306,8 +347,8 @@ s_search_args(const msgpack_object *args, s_search_args_t *a, char why[PDB_ERRMS
         || mpk_get_u64(&args->via.array.ptr[2], &a->k)
         || mpk_get_u64(&args->via.array.ptr[3], &a->ef))
         return WHY(PDB_EINVAL, "ann_search takes [collective_id, bin(query), k, ef]");
-    if (a->k < 1 || a->k > S_SEARCH_K_MAX || a->ef < 1 || a->ef > ANN_EF_MAX)
-        return WHY(PDB_EINVAL, "k must be 1..%d and ef 1..%d", S_SEARCH_K_MAX, ANN_EF_MAX);
+    if (a->k < 1 || a->k > S_SEARCH_K_MAX || a->ef > ANN_EF_MAX)
+        return WHY(PDB_EINVAL, "k must be 1..%d and ef 0..%d", S_SEARCH_K_MAX, ANN_EF_MAX);
     return 0;
 }
 
@@ -352,8 +393,12 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
             s_pack_state(out, "building");
         return rc;
     }
-    if (idx->building) {
+    if (idx->building || (idx->measuring && idx->measured_at == 0)) {
         s_pack_state(out, "building");
+        return 0;
+    }
+    if (idx->ef == 0 && a->ef == 0) {
+        s_pack_state(out, "scan");
         return 0;
     }
     bool gone, stale;
@@ -373,7 +418,7 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
     rc = query && ids && scores ? 0 : -ENOMEM;
     if (!rc) {
         memcpy(query, a->query, a->query_len);
-        rc = annidx_search(idx, query, a->k, a->ef, ids, scores, &n);
+        rc = annidx_search(idx, query, a->k, a->ef ? a->ef : idx->ef, ids, scores, &n);
         if (rc == PDB_EINVAL)
             snprintf(why, PDB_ERRMSG_MAX, "the query must be a non-zero, finite vector");
     }
@@ -399,13 +444,15 @@ s_status(s_svc_t *self, mpk_out_t *out)
     mpk_pack_array(&out->pk, self->n);
     for (size_t i = 0; i < self->n; i++) {
         const annidx_t *idx = self->idx[i];
-        mpk_pack_array(&out->pk, 6);
+        mpk_pack_array(&out->pk, 7);
         mpk_pack_id(&out->pk, &idx->collective);
-        mpk_pack_str(&out->pk, idx->building ? "building" : "ready");
+        mpk_pack_str(&out->pk, idx->building ? "building" : idx->measuring ? "measuring"
+                               : idx->ef ? "ready" : "scan");
         mpk_pack_u64(&out->pk, annidx_count(idx));
         mpk_pack_u64(&out->pk, idx->covered);
-        mpk_pack_u64(&out->pk, annidx_count(idx));
         mpk_pack_u64(&out->pk, idx->building ? idx->build_total : annidx_count(idx));
+        mpk_pack_u64(&out->pk, idx->ef);
+        mpk_pack_double(&out->pk, idx->recall);
     }
     return 0;
 }
@@ -506,9 +553,11 @@ s_load_all(s_svc_t *self)
         if (!rc && (rc = s_keep(self, idx)) != 0)
             annidx_destroy(&idx);
         if (!rc) {
-            log_i("search", "index loaded collective=%.*s vectors=%zu covered=%llu",
+            log_i("search", "index loaded collective=%.*s vectors=%zu covered=%llu ef=%u",
                   PDB_ID_STR_LEN, e->d_name, annidx_count(idx),
-                  (unsigned long long) idx->covered);
+                  (unsigned long long) idx->covered, idx->ef);
+            if (idx->measured_at == 0)
+                s_measure_start(idx);
             continue;
         }
         log_w("search", "index not loaded collective=%.*s rc=%d (%s): building it again",
@@ -525,6 +574,7 @@ s_load_all(s_svc_t *self)
 typedef struct {
     node_t *node;
     size_t threshold;
+    uint32_t ef_floor;
     int rc;                 // the actor's start: 0, or why it could not bind
 } s_args_t;
 
@@ -537,7 +587,8 @@ static void
 s_actor(zsock_t *pipe, void *arg)
 {
     s_args_t *args = arg;
-    s_svc_t self = { .node = args->node, .threshold = args->threshold, .pipe = pipe };
+    s_svc_t self = { .node = args->node, .threshold = args->threshold,
+                     .ef_floor = args->ef_floor, .pipe = pipe };
     snprintf(self.dir, sizeof self.dir, "%s/%s", args->node->data_dir, ANNIDX_DIR);
     char endpoint[PATH_MAX + 16];
     self.router = zsock_new(ZMQ_ROUTER);
@@ -587,12 +638,12 @@ s_actor(zsock_t *pipe, void *arg)
 }
 
 annsvc_t *
-annsvc_new(node_t *node, size_t threshold)
+annsvc_new(node_t *node, size_t threshold, uint32_t ef_floor)
 {
     annsvc_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->args = (s_args_t) { node, threshold, 0 };
+    self->args = (s_args_t) { node, threshold, ef_floor, 0 };
     //  zactor_new returns once the actor has signalled: bound, or not.
     self->actor = zactor_new(s_actor, &self->args);
     if (!self->actor || self->args.rc) {

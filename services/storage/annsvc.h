@@ -6,8 +6,10 @@
 
     - a collective with at least `threshold` live vectors gets an index at
       its first search: built in the background from its blocks, a time
-      slice at a time, with progress logged, searches answered "building"
-      (the gateway scans exactly) meanwhile;
+      slice at a time, with progress logged, then its recall measured
+      (annrecall.h) to choose the ef searches use, or to leave searches
+      to the exact scan on data the graph cannot serve; searches are
+      answered "building" (the gateway scans exactly) meanwhile;
     - each index follows the WAL from the sequence it covers: every change
       to an experience, local, from a peer or from a snapshot, brings that
       experience in line with the store. A search first catches its index
@@ -27,6 +29,7 @@
 #include "node.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define ANNSVC_SAVE_INTERVAL_S 300      // a changed index is saved this often
 #define ANNSVC_SLICE_MS 50              // background work between requests
@@ -35,9 +38,10 @@
 typedef struct annsvc annsvc_t;
 
 //  Binds the search socket and starts the thread; threshold 0 keeps no
-//  index (every search scans). NULL on failure (logged). The node must
+//  index (every search scans); ef_floor is the smallest ef the recall
+//  measurement may choose. NULL on failure (logged). The node must
 //  outlive it; annsvc_destroy stops the thread after saving.
-annsvc_t *annsvc_new(node_t *node, size_t threshold);
+annsvc_t *annsvc_new(node_t *node, size_t threshold, uint32_t ef_floor);
 void annsvc_destroy(annsvc_t **self_p);
 
 #endif

@@ -124,7 +124,7 @@ main(int argc, char **argv)
         return SERVICE_EXIT_FATAL;
     }
     //  Approximate search runs beside the writer, on its own socket and thread.
-    annsvc_t *search = annsvc_new(node, cfg.ann_threshold);
+    annsvc_t *search = annsvc_new(node, cfg.ann_threshold, cfg.ann_ef);
     if (!search) {
         server_destroy(&server);
         zcert_destroy(&cert);

@@ -1,0 +1,174 @@
+#include "annrecall.h"
+#include "annidx.h"
+#include "err.h"
+#include "vecblock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint32_t
+annrecall_ef(unsigned step)
+{
+    return (uint32_t) ANNRECALL_EF_FIRST << step;
+}
+
+typedef struct {
+    double score;
+    pdb_id_t id;
+} s_hit_t;
+
+//  Keeps the best `cap` by score, best first (cap is small: insertion).
+static void
+s_keep(s_hit_t *top, size_t *n, size_t cap, double score, const uint8_t *id)
+{
+    if (*n == cap && score <= top[cap - 1].score)
+        return;
+    size_t i = *n < cap ? (*n)++ : cap - 1;
+    while (i > 0 && top[i - 1].score < score) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i].score = score;
+    memcpy(top[i].id.b, id, PDB_ID_LEN);
+}
+
+//  Cosine of unit query q and v (any alignment), eight sums so the compiler
+//  can keep them in vector lanes.
+static double
+s_cosine(const float *q, const void *v, uint32_t dim)
+{
+    float dot[8] = { 0 }, norm[8] = { 0 };
+    const uint8_t *p = v;
+    uint32_t i = 0;
+    for (; i + 8 <= dim; i += 8) {
+        float x[8];
+        memcpy(x, p + (size_t) i * sizeof(float), sizeof x);
+        for (int j = 0; j < 8; j++) {
+            dot[j] += q[i + j] * x[j];
+            norm[j] += x[j] * x[j];
+        }
+    }
+    double d = 0.0, n = 0.0;
+    for (int j = 0; j < 8; j++) {
+        d += dot[j];
+        n += norm[j];
+    }
+    for (; i < dim; i++) {
+        float x;
+        memcpy(&x, p + (size_t) i * sizeof x, sizeof x);
+        d += (double) q[i] * x;
+        n += (double) x * x;
+    }
+    return n > 0.0 ? d / sqrt(n) : 0.0;
+}
+
+//  The exact ANNRECALL_K nearest experiences to q, other than `self`.
+static int
+s_exact(store_t *store, MDB_txn *txn, const annidx_t *idx, const float *q,
+        const pdb_id_t *self, s_hit_t *top, size_t *n)
+{
+    *n = 0;
+    vecblock_iter_t it;
+    int rc = vecblock_iter_open(store, txn, &idx->collective, &it);
+    vecblock_t block;
+    while (!rc && !(rc = vecblock_iter_next(&it, &block))) {
+        if (block.dim != idx->dim) {
+            rc = PDB_ECORRUPT;
+            break;
+        }
+        for (uint32_t i = 0; i < block.count; i++) {
+            const uint8_t *id = vecblock_slot_id(&block, i);
+            if (id && memcmp(id, self->b, PDB_ID_LEN))
+                s_keep(top, n, ANNRECALL_K, s_cosine(q, vecblock_slot_vector(&block, i),
+                                                     idx->dim), id);
+        }
+    }
+    vecblock_iter_close(&it);
+    return rc == PDB_ENOTFOUND ? 0 : rc;
+}
+
+//  How many of truth the index returns for q at ef, itself left out.
+static int
+s_found(const annidx_t *idx, const float *q, uint32_t ef, const pdb_id_t *self,
+        const s_hit_t *truth, size_t truth_n, uint64_t *found)
+{
+    pdb_id_t ids[ANNRECALL_K + 1];
+    float scores[ANNRECALL_K + 1];
+    size_t n = 0;
+    int rc = annidx_search(idx, q, ANNRECALL_K + 1, ef, ids, scores, &n);
+    for (size_t i = 0, kept = 0; !rc && i < n && kept < ANNRECALL_K; i++) {
+        if (!memcmp(ids[i].b, self->b, PDB_ID_LEN))
+            continue;
+        kept++;
+        for (size_t j = 0; j < truth_n; j++)
+            if (!memcmp(ids[i].b, truth[j].id.b, PDB_ID_LEN)) {
+                (*found)++;
+                break;
+            }
+    }
+    return rc;
+}
+
+int
+annrecall_step(annrecall_t *self, annidx_t *idx, store_t *store, MDB_txn *txn, bool *done)
+{
+    *done = self->done >= ANNRECALL_SAMPLES;
+    if (*done)
+        return 0;
+    pdb_id_t sample;
+    MDB_val vector;
+    int rc = annidx_sample(idx, store, txn, (uint64_t) self->done * 2654435761u, &sample,
+                           &vector);
+    if (rc == PDB_ENOTFOUND) {
+        *done = true;
+        return 0;
+    }
+    float *q = rc ? NULL : malloc((size_t) idx->dim * sizeof *q);
+    if (!rc && !q)
+        rc = -ENOMEM;
+    if (rc)
+        return rc;
+    memcpy(q, vector.mv_data, (size_t) idx->dim * sizeof *q);
+    double norm2 = 0.0;
+    for (uint32_t i = 0; i < idx->dim; i++)
+        norm2 += (double) q[i] * q[i];
+    for (uint32_t i = 0; i < idx->dim; i++)
+        q[i] = (float) (q[i] / sqrt(norm2));         // a sample has a direction
+    s_hit_t truth[ANNRECALL_K];
+    size_t truth_n = 0;
+    rc = s_exact(store, txn, idx, q, &sample, truth, &truth_n);
+    for (unsigned step = 0; !rc && step < ANNRECALL_STEPS; step++)
+        rc = s_found(idx, q, annrecall_ef(step), &sample, truth, truth_n, &self->found[step]);
+    free(q);
+    if (rc)
+        return rc;
+    self->wanted += truth_n;
+    self->done++;
+    *done = self->done >= ANNRECALL_SAMPLES;
+    return 0;
+}
+
+uint32_t
+annrecall_choose(const annrecall_t *self, uint32_t ef_floor, double *recall)
+{
+    *recall = 1.0;
+    if (self->wanted == 0)
+        return ef_floor;
+    double best = 0.0;
+    bool tried = false;
+    for (unsigned step = 0; step < ANNRECALL_STEPS; step++) {
+        if (annrecall_ef(step) < ef_floor)
+            continue;
+        tried = true;
+        double r = (double) self->found[step] / (double) self->wanted;
+        best = r > best ? r : best;
+        if (r >= ANNRECALL_TARGET) {
+            *recall = r;
+            return annrecall_ef(step);
+        }
+    }
+    *recall = tried ? best : -1.0;
+    return tried ? 0 : ef_floor;
+}
