@@ -317,7 +317,7 @@ typedef struct {
     uint64_t labels;
     uint64_t graph_size;
     uint64_t graph_sum;
-    uint64_t map_sum;           // of the ids and removed marks that follow
+    uint64_t map_sum;           // of this header (map_sum 0) and what follows
     uint32_t ef;                // measured recall (annrecall.h)
     uint32_t reserved;
     double recall;
@@ -343,6 +343,15 @@ s_sum(uint64_t h, const void *data, size_t len)
         len -= take;
     }
     return h;
+}
+
+//  The map file's checksum: its header (with map_sum 0) and what follows.
+static uint64_t
+s_map_sum(const s_header_t *h, const pdb_id_t *ids, const uint8_t *removed, size_t n)
+{
+    s_header_t copy = *h;
+    copy.map_sum = 0;
+    return s_sum(s_sum(s_sum(0, &copy, sizeof copy), ids, n * sizeof *ids), removed, n);
 }
 
 static int
@@ -429,8 +438,6 @@ annidx_save(const annidx_t *self, const char *dir, const pdb_id_t *instance)
     memcpy(h.magic, S_MAGIC, sizeof h.magic);
     memcpy(h.instance, instance->b, PDB_ID_LEN);
     memcpy(h.collective, self->collective.b, PDB_ID_LEN);
-    h.map_sum = s_sum(s_sum(0, self->ids, self->labels * sizeof *self->ids), self->removed,
-                      self->labels);
     int rc = ann_save(self->ann, graph_tmp);
     if (!rc)
         rc = s_file_sum(graph_tmp, &h.graph_size, &h.graph_sum);
@@ -438,8 +445,10 @@ annidx_save(const annidx_t *self, const char *dir, const pdb_id_t *instance)
         rc = s_fsync_path(graph_tmp);
     if (!rc && rename(graph_tmp, graph))
         rc = -errno;
-    if (!rc)
+    if (!rc) {
+        h.map_sum = s_map_sum(&h, self->ids, self->removed, self->labels);
         rc = s_write_map(self, map_tmp, &h);
+    }
     if (!rc && rename(map_tmp, map))
         rc = -errno;
     if (!rc)
@@ -476,7 +485,7 @@ s_read_map(const char *path, const pdb_id_t *collective, uint32_t dim,
         rc = -ENOMEM;
     if (!rc && n && (fread(*ids, sizeof **ids, n, f) != n || fread(*removed, 1, n, f) != n))
         rc = PDB_ECORRUPT;
-    if (!rc && s_sum(s_sum(0, *ids, n * sizeof **ids), *removed, n) != h->map_sum)
+    if (!rc && s_map_sum(h, *ids, *removed, n) != h->map_sum)
         rc = PDB_ECORRUPT;
     fclose(f);
     if (rc) {

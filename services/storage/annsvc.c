@@ -267,23 +267,29 @@ s_work_one(s_svc_t *self, size_t at, int64_t deadline_us)
         else if (!rc)
             s_build_progress(self, idx, false);
     }
-    else if (idx->measuring) {
-        bool done = false;
-        while (!rc && !done && s_now_us() < deadline_us)
-            rc = annrecall_step(&idx->measure, idx, self->node->store, txn, &done);
-        worked = true;
-        if (!rc && done)
-            s_measured(self, idx);
-    }
     else {
         uint64_t before = idx->covered;
-        rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
+        rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SLICE, &gone, &stale);
         worked = idx->covered != before;
         //  Grown to twice what was measured: measure again (the ef in use
         //  stays until then).
-        if (!rc && !gone && !stale && annidx_count(idx) >= 2 * idx->measured_at
+        if (!rc && !gone && !stale && !idx->measuring
+            && annidx_count(idx) >= 2 * idx->measured_at
             && annidx_count(idx) >= self->threshold)
             s_measure_start(idx);
+        //  Measured against the store as txn sees it, which the index must
+        //  then hold exactly: only once caught up.
+        store_meta_t meta;
+        if (!rc && !gone && !stale && idx->measuring
+            && !(rc = store_meta_read(self->node->store, txn, &meta))
+            && idx->covered == meta.wal_head) {
+            bool done = false;
+            while (!rc && !done && s_now_us() < deadline_us)
+                rc = annrecall_step(&idx->measure, idx, self->node->store, txn, &done);
+            worked = true;
+            if (!rc && done)
+                s_measured(self, idx);
+        }
     }
     mdb_txn_abort(txn);
     char id[PDB_ID_STR_LEN + 1];

@@ -33,7 +33,8 @@
 
 #define ANNSVC_SAVE_INTERVAL_S 300      // a changed index is saved this often
 #define ANNSVC_SLICE_MS 50              // background work between requests
-#define ANNSVC_CATCHUP_SYNC_MAX 20000   // WAL entries a search may wait for
+#define ANNSVC_CATCHUP_SYNC_MAX 1000    // WAL entries a search may wait for (else: scan)
+#define ANNSVC_CATCHUP_SLICE 10000      // WAL entries caught up between requests
 
 typedef struct annsvc annsvc_t;
 

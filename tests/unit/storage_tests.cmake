@@ -3,7 +3,7 @@
 # Each links the shared fixture (sync_fixture.h). Included from
 # tests/CMakeLists.txt; paths are relative to this file.
 set(PDB_STORAGE_TESTS
-    apply ingest local batch cascade versions state peers handlers server wal node wbatch)
+    annidx apply ingest local batch cascade versions state peers handlers server wal node wbatch)
 foreach(name ${PDB_STORAGE_TESTS})
   add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c)
   target_link_libraries(test_${name} PRIVATE pdb_storage_fixture PkgConfig::CMOCKA)
