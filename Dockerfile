@@ -11,9 +11,9 @@ ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      cmake make gcc libc6-dev pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
+      cmake make gcc g++ libc6-dev pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
       liblmdb-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
-      libyaml-dev \
+      libyaml-dev libhnswlib-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # What the build reads, and nothing else, so that edits elsewhere (docs,
@@ -41,7 +41,7 @@ FROM ${BASE_IMAGE}
 # forwards signals as PID 1, mdb_copy (lmdb-utils) makes hot backups.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libzmq5 libczmq4 libmsgpackc2 liblmdb0 libmicrohttpd12 libjansson4 libcurl4 \
+      libzmq5 libczmq4 libmsgpackc2 liblmdb0 libmicrohttpd12 libjansson4 libcurl4 libstdc++6 \
       ca-certificates curl tini lmdb-utils \
  && rm -rf /var/lib/apt/lists/*
 # /var/lib/pulsedb-shared: where a volume two nodes share is mounted (the

@@ -83,11 +83,11 @@ def run(exact, ef=None):
     lat.sort()
     return out, lat
 
-def client(exact, seed):
+def client(exact, seed, ef=None):
     conn = http.client.HTTPConnection("127.0.0.1", port)
     done, i, end = 0, seed, time.perf_counter() + SECONDS
     while time.perf_counter() < end:
-        search(conn, queries[i % len(queries)], exact)
+        search(conn, queries[i % len(queries)], exact, ef)
         done += 1
         i += 1
     return done
@@ -119,11 +119,11 @@ for ef in (None, 64, 256, 1024):
     print(f"default data={kind} n={n} ef={ef or 'measured'} approximate={approx}/{len(got)} "
           f"recall10={recall:.3f} p50_ms={pct(lat, .5):.2f} p99_ms={pct(lat, .99):.2f}",
           flush=True)
-for exact in (False, True):
+for exact, ef in ((False, None), (False, 256), (True, None)):
     with multiprocessing.Pool(clients) as pool:
-        done = sum(pool.starmap(client, [(exact, i * 17) for i in range(clients)]))
-    print(f"clients data={kind} n={n} method={'exact' if exact else 'approximate'} "
-          f"clients={clients} qps={done / SECONDS:.0f}", flush=True)
+        done = sum(pool.starmap(client, [(exact, i * 17, ef) for i in range(clients)]))
+    print(f"clients data={kind} n={n} method={'exact' if exact else 'default'} "
+          f"ef={ef or '-'} clients={clients} qps={done / SECONDS:.0f}", flush=True)
 PY
     "$build/bench/bench_search" --n "$n" --search-only | sed "s/^/kernel data=$kind /"
     if [ -n "${CHROMA_PY:-}" ]; then

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # debootstrap: deploy/base-image.sh, the compose test's base image without a registry.
-# g++ and libhnswlib-dev: common/ann.cpp, the approximate index over hnswlib.
+# g++ and libhnswlib-dev: common/ann.cpp, storage's approximate search index
+# (hnswlib, header-only C++).
 # libyaml-dev: the build step that turns docs/openapi.yaml into the JSON the
 # gateway serves.
 PACKAGES=(cmake make gcc g++ pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev

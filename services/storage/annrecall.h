@@ -20,7 +20,9 @@
 
 struct annidx_s;
 
-#define ANNRECALL_TARGET 0.95
+//  The goal is 95% of the true top 10; 50 samples measure it within about
+//  +-2%, so the measured recall must reach 97%.
+#define ANNRECALL_TARGET 0.97
 #define ANNRECALL_SAMPLES 50
 #define ANNRECALL_K 10
 #define ANNRECALL_STEPS 8          // ef 16, 32, ..., 2048
