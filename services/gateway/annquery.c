@@ -155,3 +155,60 @@ annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *
     search_heap_sort(heap);
     return true;
 }
+
+//  One ann_status entry as JSON; NULL when it does not read.
+static json_t *
+s_status_entry(const msgpack_object *o)
+{
+    pdb_id_t collective;
+    const char *state;
+    size_t state_len;
+    uint64_t vectors, covered, total, ef;
+    double recall;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 7
+        || mpk_get_id(&o->via.array.ptr[0], &collective)
+        || mpk_get_str(&o->via.array.ptr[1], &state, &state_len)
+        || mpk_get_u64(&o->via.array.ptr[2], &vectors)
+        || mpk_get_u64(&o->via.array.ptr[3], &covered)
+        || mpk_get_u64(&o->via.array.ptr[4], &total) || mpk_get_u64(&o->via.array.ptr[5], &ef)
+        || mpk_get_double(&o->via.array.ptr[6], &recall))
+        return NULL;
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&collective, id);
+    return json_pack("{s:s,s:s%,s:I,s:I,s:I,s:I,s:f}", "collective", id, "state", state,
+                     state_len, "vectors", (json_int_t) vectors, "covered_seq",
+                     (json_int_t) covered, "build_total", (json_int_t) total, "ef",
+                     (json_int_t) ef, "recall", recall);
+}
+
+json_t *
+annquery_status(annquery_t *self)
+{
+    json_t *out = json_array();
+    if (!out || !self || atomic_load(&self->paused_until_ms) > s_now_ms())
+        return out;
+    sclient_t *client = spool_take(self->pool);
+    char why[PDB_ERRMSG_MAX] = "";
+    void *result = NULL;
+    size_t len = 0;
+    int rc = client ? sclient_call(client, "ann_status", NULL, 0, &result, &len, why)
+                    : PDB_EUNAVAIL;
+    spool_give(self->pool, client);
+    msgpack_unpacked u;
+    if (rc || !result || mpk_parse(result, len, &u) != 0) {
+        free(result);
+        return out;
+    }
+    if (u.data.type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < u.data.via.array.size; i++) {
+            json_t *entry = s_status_entry(&u.data.via.array.ptr[i]);
+            if (entry && json_array_append_new(out, entry) != 0) {
+                json_decref(out);
+                out = NULL;
+                break;
+            }
+        }
+    msgpack_unpacked_destroy(&u);
+    free(result);
+    return out;
+}

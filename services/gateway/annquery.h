@@ -13,6 +13,8 @@
 
 #include "search.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -29,5 +31,11 @@ void annquery_destroy(annquery_t **self_p);
 bool annquery_search(annquery_t *self, store_t *store, MDB_txn *txn,
                      const pdb_id_t *collective, const search_query_t *q,
                      search_heap_t *heap);
+
+//  The indexes storage holds, for /v1/status: [{collective, state,
+//  vectors, covered_seq, build_total, ef, recall}] (state "building",
+//  "measuring", "ready" or "scan"); an empty array when the search thread
+//  does not answer. NULL when out of memory.
+json_t *annquery_status(annquery_t *self);
 
 #endif

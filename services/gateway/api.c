@@ -270,11 +270,17 @@ api_status(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
     }
     char instance[PDB_ID_STR_LEN + 1];
     pdb_id_format(&meta.instance_id, instance);
+    json_t *indexes = annquery_status(api->ann);
+    if (!indexes) {
+        http_reply_error(reply, 500, "out of memory");
+        return;
+    }
     http_reply_json(reply, 200, json_pack(
-        "{s:s,s:s,s:{s:I,s:I},s:{s:I,s:I,s:I,s:I}}",
+        "{s:s,s:s,s:{s:I,s:I},s:{s:I,s:I,s:I,s:I},s:o}",
         "instance_id", instance, "version", GW_VERSION,
         "wal", "head", (json_int_t) meta.wal_head, "floor", (json_int_t) meta.wal_floor,
         "counts", "collectives", (json_int_t) counts.collectives,
         "experiences", (json_int_t) counts.experiences,
-        "relations", (json_int_t) counts.relations, "insights", (json_int_t) counts.insights));
+        "relations", (json_int_t) counts.relations, "insights", (json_int_t) counts.insights,
+        "search_indexes", indexes));
 }

@@ -57,6 +57,7 @@ def test_below_the_threshold_search_scans(node):
     fill(node, coll, THRESHOLD - 1, rnd)
     assert query(node, coll, rand_vec(rnd))[0] == "exact"
     assert not glob.glob(os.path.join(node.data, "ann", "*"))
+    assert node.get("/v1/status").json()["search_indexes"] == []
 
 
 def test_the_index_follows_every_write_at_once(node):
@@ -65,6 +66,9 @@ def test_the_index_follows_every_write_at_once(node):
     live = fill(node, coll, 150, rnd)
     wait_approximate(node, coll)
     assert_matches_exact(node, coll, live, rnd)
+    indexes = node.get("/v1/status").json()["search_indexes"]
+    assert [(i["collective"], i["state"], i["vectors"]) for i in indexes] == [(coll, "ready", 150)]
+    assert indexes[0]["ef"] >= 1024 and indexes[0]["recall"] >= 0.97
 
     # A new experience is found by the very next search, a deleted one is gone.
     q = rand_vec(rnd)
