@@ -36,3 +36,11 @@ clock_random(void *buf, size_t len)
     }
     return 0;
 }
+
+uint64_t
+clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}

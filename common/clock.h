@@ -10,8 +10,9 @@
 //  Milliseconds since the Unix epoch.
 uint64_t clock_wall_ms(void);
 
-//  Monotonic milliseconds, for timeouts and rates.
+//  Monotonic milliseconds, for timeouts and rates; microseconds, for time slices.
 uint64_t clock_mono_ms(void);
+uint64_t clock_mono_us(void);
 
 //  Fills buf with random bytes from the kernel; returns 0 or -errno.
 int clock_random(void *buf, size_t len);

@@ -1,4 +1,5 @@
 #include "annquery.h"
+#include "clock.h"
 #include "log.h"
 #include "mpk.h"
 #include "spool.h"
@@ -26,16 +27,8 @@
 struct annquery {
     spool_t *pool;
     size_t threshold;
-    _Atomic int64_t paused_until_ms;
+    _Atomic uint64_t paused_until_ms;
 };
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 annquery_t *
 annquery_new(const char *data_dir, size_t threshold)
@@ -90,7 +83,7 @@ s_ask(annquery_t *self, const pdb_id_t *collective, const search_query_t *q, siz
     mpk_out_release(&args);
     if (rc) {
         if (rc == PDB_EUNAVAIL)
-            atomic_store(&self->paused_until_ms, s_now_ms() + S_PAUSE_MS);
+            atomic_store(&self->paused_until_ms, clock_mono_ms() + S_PAUSE_MS);
         log_d("gateway", "approximate search not answered rc=%d (%s): scanning", rc, why);
         return false;
     }
@@ -115,7 +108,7 @@ annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *
 {
     vecblock_head_t head;
     if (!self || q->exact || self->threshold == 0
-        || atomic_load(&self->paused_until_ms) > s_now_ms()
+        || atomic_load(&self->paused_until_ms) > clock_mono_ms()
         || vecblock_head_get(store, txn, collective, &head) != 0 || head.live < self->threshold)
         return false;
     size_t k_ask = q->k + S_SPARE + (s_filtered(q) ? S_FILTER_FACTOR * q->k : 0);
@@ -185,7 +178,7 @@ json_t *
 annquery_status(annquery_t *self)
 {
     json_t *out = json_array();
-    if (!out || !self || atomic_load(&self->paused_until_ms) > s_now_ms())
+    if (!out || !self || atomic_load(&self->paused_until_ms) > clock_mono_ms())
         return out;
     sclient_t *client = spool_take(self->pool);
     char why[PDB_ERRMSG_MAX] = "";

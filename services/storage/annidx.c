@@ -1,4 +1,5 @@
 #include "annidx.h"
+#include "clock.h"
 #include "err.h"
 #include "vecblock.h"
 
@@ -209,16 +210,8 @@ annidx_follow(annidx_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *id)
     return 0;
 }
 
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int
-annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t deadline_us,
+annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, uint64_t deadline_us,
                   bool *done)
 {
     *done = false;
@@ -243,7 +236,7 @@ annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t deadline
         self->build_next_block = block.number + 1;
         if (!rc && self->pending_n >= ANNIDX_BUILD_BATCH_MIN) {
             rc = annidx_flush(self);
-            if (!rc && s_now_us() >= deadline_us)
+            if (!rc && clock_mono_us() >= deadline_us)
                 break;
         }
     }

@@ -63,7 +63,7 @@ typedef struct annidx_s {
     const void *pending_vectors[ANNIDX_BUILD_BATCH_MAX];
     size_t pending_n;
     uint64_t changes_since_save;
-    int64_t saved_us;       // when it was last saved (the owner's clock)
+    uint64_t saved_us;      // when it was last saved (the owner's clock)
 } annidx_t;
 
 #define ANNIDX_LIVE 0
@@ -85,7 +85,7 @@ int  annidx_flush(annidx_t *self);
 //  Adds the vectors of blocks from build_next_block on, until the
 //  collective's last block (*done) or until `deadline_us` (monotonic) has
 //  passed. Returns 0, -ENOMEM or a store code.
-int  annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, int64_t deadline_us,
+int  annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, uint64_t deadline_us,
                        bool *done);
 
 //  The up to k best experiences for query, best first (ids and cosine

@@ -2,6 +2,7 @@
 #include "annidx.h"
 #include "bounds.h"
 #include "change.h"
+#include "clock.h"
 #include "handlers.h"
 #include "log.h"
 #include "server.h"
@@ -30,17 +31,9 @@ typedef struct {
     zsock_t *router;
     annidx_t **idx;
     size_t n, cap;
-    int64_t last_progress_us;
+    uint64_t last_progress_us;
 } s_svc_t;
 
-
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 s_idtext(const pdb_id_t *id, char out[PDB_ID_STR_LEN + 1])
@@ -121,17 +114,17 @@ s_save(s_svc_t *self, annidx_t *idx)
 {
     char id[PDB_ID_STR_LEN + 1];
     s_idtext(&idx->collective, id);
-    int64_t t0 = s_now_us();
+    uint64_t t0 = clock_mono_us();
     int rc = annidx_save(idx, self->dir, &self->node->instance_id);
     if (rc) {
         log_w("search", "index not saved collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
         return;
     }
     idx->changes_since_save = 0;
-    idx->saved_us = s_now_us();
+    idx->saved_us = clock_mono_us();
     log_i("search", "index saved collective=%s vectors=%zu covered=%llu ms=%lld", id,
           annidx_count(idx), (unsigned long long) idx->covered,
-          (long long) (s_now_us() - t0) / 1000);
+          (long long) ((clock_mono_us() - t0) / 1000));
 }
 
 //  --------------------------------------------------------------------------
@@ -202,7 +195,7 @@ s_catch_up(s_svc_t *self, MDB_txn *txn, annidx_t *idx, size_t max_entries, bool 
 static void
 s_build_progress(s_svc_t *self, annidx_t *idx, bool done)
 {
-    int64_t now = s_now_us();
+    uint64_t now = clock_mono_us();
     if (!done && now - self->last_progress_us < S_PROGRESS_EVERY_US)
         return;
     self->last_progress_us = now;
@@ -247,7 +240,7 @@ s_measured(s_svc_t *self, annidx_t *idx)
 //  One slice of work on idx (build, or catch up). Returns true when it did
 //  something, so the thread comes back at once.
 static bool
-s_work_one(s_svc_t *self, size_t at, int64_t deadline_us)
+s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
 {
     annidx_t *idx = self->idx[at];
     MDB_txn *txn;
@@ -284,7 +277,7 @@ s_work_one(s_svc_t *self, size_t at, int64_t deadline_us)
             && !(rc = store_meta_read(self->node->store, txn, &meta))
             && idx->covered == meta.wal_head) {
             bool done = false;
-            while (!rc && !done && s_now_us() < deadline_us)
+            while (!rc && !done && clock_mono_us() < deadline_us)
                 rc = annrecall_step(&idx->measure, idx, self->node->store, txn, &done);
             worked = true;
             if (!rc && done)
@@ -317,7 +310,7 @@ s_work_one(s_svc_t *self, size_t at, int64_t deadline_us)
         return true;
     }
     if (!idx->building && !worked && idx->changes_since_save
-        && s_now_us() - idx->saved_us >= (int64_t) ANNSVC_SAVE_INTERVAL_S * 1000000)
+        && clock_mono_us() - idx->saved_us >= (uint64_t) ANNSVC_SAVE_INTERVAL_S * 1000000u)
         s_save(self, idx);
     return worked;
 }
@@ -326,10 +319,10 @@ static bool
 s_work(s_svc_t *self)
 {
     bool worked = false;
-    int64_t deadline = s_now_us() + ANNSVC_SLICE_MS * 1000;
+    uint64_t deadline = clock_mono_us() + ANNSVC_SLICE_MS * 1000;
     for (size_t i = self->n; i-- > 0;) {
         worked |= s_work_one(self, i, deadline);
-        if (s_now_us() >= deadline)
+        if (clock_mono_us() >= deadline)
             break;
     }
     return worked;
