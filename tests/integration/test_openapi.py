@@ -11,7 +11,9 @@ token must refuse callers without one.
 PDB_SCHEMATHESIS_EXAMPLES (default 25) sets the examples per operation and
 PDB_SCHEMATHESIS_SEED (default fixed) the seed: CI is repeatable, a longer
 local run (say 500 and a random seed) searches further."""
+import base64
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -126,7 +128,8 @@ def test_success_replies_match_the_description(secured_node):
     """Schemathesis' random bodies rarely fit a collective's dimension, so
     most of its creates end in 400: this walks every operation's success
     path (every experience type, every optional field, a stream, a sync
-    status with a snapshot and an inbound caller) and a refusal of each kind."""
+    status with a snapshot and an inbound caller, a batch and both embedding
+    forms) and a refusal of each kind."""
     node = secured_node
     with open(DOC) as f:
         doc = yaml.safe_load(f)
@@ -171,8 +174,45 @@ def test_success_replies_match_the_description(secured_node):
     solved = call("POST", "/v1/collectives/{id}/experiences", 201, cpath + "/experiences",
                   json_body={"content": "fix", "embedding": [0, 0, 1, 0],
                              "type": {"kind": "solution", "problem_ref": ids[0]}}).json()
+    compact = base64.b64encode(struct.pack("<4f", 0.5, 1, 0, -2)).decode()
+    call("POST", "/v1/collectives/{id}/experiences", 201, cpath + "/experiences",
+         json_body={"content": "compact", "embedding_b64": compact})
     call("POST", "/v1/collectives/{id}/experiences", 400, cpath + "/experiences",
          json_body={"content": "x", "embedding": [1, 0]})
+    call("POST", "/v1/collectives/{id}/experiences", 400, cpath + "/experiences",
+         json_body={"content": "x", "embedding_b64": compact[:-4]})
+
+    # Batches: both embedding forms in one; a bad item refuses the batch,
+    # named by its index; over 1000 items is 413; nothing is written by a
+    # refusal.
+    bpath = cpath + "/experiences:batch"
+    batch = call("POST", "/v1/collectives/{id}/experiences:batch", 201, bpath, json_body={
+        "experiences": [{"content": "b0", "embedding": [1, 0, 0, 1], "importance": 0.3,
+                         "type": {"kind": "fact", "statement": "s", "source": "src"}},
+                        {"content": "b1", "embedding_b64": compact}]}).json()
+    assert len(batch["ids"]) == 2
+    assert call("GET", "/v1/experiences/{id}", 200, "/v1/experiences/" + batch["ids"][1]) \
+        .json()["embedding"] == [0.5, 1, 0, -2]
+    before = node.get("/v1/status", headers=call.headers).json()["counts"]["experiences"]
+    refused = call("POST", "/v1/collectives/{id}/experiences:batch", 400, bpath, json_body={
+        "experiences": [{"content": "ok", "embedding": [1, 0, 0, 0]},
+                        {"content": "bad", "embedding": [1, 0]}]}).json()["error"]
+    assert refused["index"] == 1 and refused["message"].startswith("experiences[1]: "), refused
+    refused = call("POST", "/v1/collectives/{id}/experiences:batch", 413, bpath, json_body={
+        "experiences": [{"content": "ok", "embedding": [1, 0, 0, 0]},
+                        {"content": "x", "embedding": [1, 0, 0, 0],
+                         "source_agent": "é" * 65}]}).json()["error"]
+    assert refused["index"] == 1, refused
+    refused = call("POST", "/v1/collectives/{id}/experiences:batch", 413, bpath, json_body={
+        "experiences": [{"content": "x", "embedding": [1, 0, 0, 0]}] * 1001}).json()["error"]
+    assert "index" not in refused and "1000" in refused["message"], refused
+    call("POST", "/v1/collectives/{id}/experiences:batch", 400, bpath,
+         json_body={"experiences": []})
+    call("POST", "/v1/collectives/{id}/experiences:batch", 404,
+         "/v1/collectives/00000000-0000-7000-8000-000000000000/experiences:batch",
+         json_body={"experiences": [{"content": "x", "embedding": [1, 0, 0, 0]}]})
+    assert node.get("/v1/status", headers=call.headers).json()["counts"]["experiences"] \
+        == before
     call("POST", "/v1/collectives/{id}/experiences", 413, cpath + "/experiences",
          json_body={"content": "x", "embedding": [1, 0, 0, 0], "source_agent": "é" * 65})
     call("POST", "/v1/collectives/{id}/experiences", 415, cpath + "/experiences",
@@ -201,6 +241,8 @@ def test_success_replies_match_the_description(secured_node):
     insight = call("POST", "/v1/collectives/{id}/insights", 201, cpath + "/insights", json_body={
         "content": "pattern", "embedding": [0, 1, 0, 0], "source_ids": ids[:2],
         "type": "synthesis", "confidence": 0.8, "domain": ["net"]}).json()
+    call("POST", "/v1/collectives/{id}/insights", 201, cpath + "/insights", json_body={
+        "content": "compact", "embedding_b64": compact, "type": "pattern"})
     call("GET", "/v1/insights/{id}", 200, "/v1/insights/" + insight["id"])
     call("GET", "/v1/collectives/{id}/digest", 200, cpath + "/digest")
 

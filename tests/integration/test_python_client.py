@@ -3,7 +3,9 @@ pip, covers the API the README's tour walks through, raises one exception
 type per error code the server sends, resumes a watch after a dropped
 connection and after a restart of its own, and reads sync status between
 two syncing nodes."""
+import base64
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -109,30 +111,136 @@ def test_tour_collectives_experiences_relations_insights_search(db):
     assert db.collectives.list() == []
 
 
+def requests_by_status(db):
+    """The gateway's own count of replies by status (its /metrics)."""
+    out = {}
+    for line in db.metrics().splitlines():
+        m = re.match(r'pulsedb_http_requests_total\{code="(\d+)"\} (\d+)$', line)
+        if m:
+            out[int(m.group(1))] = int(m.group(2))
+    return out
+
+
+def test_create_batch_is_all_or_nothing_and_names_the_refused_item(db):
+    c = db.collectives.create("batch", DIM)["id"]
+    compact = base64.b64encode(struct.pack("<4f", 0, 1, 0.5, 0)).decode()
+    ids = db.experiences.create_batch(c, [
+        {"content": "first", "embedding": [1, 0, 0, 0], "importance": 0.7,
+         "type": {"kind": "fact", "statement": "s", "source": "t"}},
+        {"content": "second", "embedding_b64": compact},
+        {"content": "third", "embedding": [0, 0, 1, 0], "domain": ["ops"]}])
+    assert len(ids) == 3 and len(set(ids)) == 3
+    got = [db.experiences.get(i) for i in ids]
+    assert [e["content"] for e in got] == ["first", "second", "third"]
+    assert got[0]["importance"] == 0.7 and got[0]["type"]["kind"] == "fact"
+    assert got[1]["embedding"] == [0, 1, 0.5, 0] and got[2]["domain"] == ["ops"]
+    assert db.status()["counts"]["experiences"] == 3
+
+    # One bad item refuses the whole batch: nothing written, the item named.
+    items = [{"content": f"x{i}", "embedding": [1, i, 0, 0]} for i in range(10)]
+    items[6]["importance"] = 2
+    with pytest.raises(pulsedb.BadRequest) as info:
+        db.experiences.create_batch(c, items)
+    err = info.value
+    assert (err.status, err.code, err.index) == (400, "bad_request", 6), err
+    assert err.message.startswith("experiences[6]: ") and "importance" in err.message
+    items[6] = {"content": "x6", "embedding": [1, 2]}          # the wrong size
+    with pytest.raises(pulsedb.BadRequest) as info:
+        db.experiences.create_batch(c, items)
+    assert info.value.index == 6, info.value
+    items[6] = {"content": "x6", "embedding": [1, 6, 0, 0], "source_agent": "é" * 65}
+    with pytest.raises(pulsedb.TooLarge) as info:                # a value over its limit
+        db.experiences.create_batch(c, items)
+    assert (info.value.status, info.value.index) == (413, 6), info.value
+    assert db.status()["counts"]["experiences"] == 3
+
+    # Refusals of the request as a whole name no item.
+    with pytest.raises(pulsedb.TooLarge) as info:
+        db.experiences.create_batch(c, [{"content": "y", "embedding": [1, 0, 0, 0]}] * 1001)
+    assert info.value.index is None and "1000" in info.value.message
+    with pytest.raises(pulsedb.BadRequest) as info:
+        db.experiences.create_batch(c, [])
+    assert info.value.index is None
+    with pytest.raises(pulsedb.NotFound) as info:
+        db.experiences.create_batch(NO_SUCH_ID, items[:1])
+    assert info.value.index is None
+    assert db.status()["counts"]["experiences"] == 3
+    # Errors other than a batch's carry no index either.
+    with pytest.raises(pulsedb.BadRequest) as info:
+        db.experiences.create(c, "z", [0, 0, 0, 0])
+    assert info.value.index is None
+
+
 def test_list_pages_and_import_with_progress(db):
     c = db.collectives.create("bulk", DIM)["id"]
     items = [{"content": f"item {i}", "embedding": [1, i, 0, 0]} for i in range(60)]
     items[17] = {"content": "no embedding"}                  # refused by the server
     items[42] = {"content": "zero", "embedding": [0, 0, 0, 0]}
     seen = []
-    result = db.experiences.import_(c, items, concurrency=4, progress=seen.append)
+    before = requests_by_status(db)
+    result = db.experiences.import_(c, items, batch_size=25, concurrency=4,
+                                    progress=seen.append)
     assert (result.imported, result.failed, result.stopped) == (58, 2, False)
     assert sorted(i for i, _ in result.errors) == [17, 42]
-    assert all(isinstance(e, pulsedb.BadRequest) for _, e in result.errors)
-    # One report per item, counting up to the total.
-    assert [p.done for p in seen] == list(range(1, 61))
+    for index, error in result.errors:
+        # The item's place in the input, not in the request that carried it.
+        assert isinstance(error, pulsedb.BadRequest) and error.index == index, error
+        assert "experiences[" not in error.message, error.message
+    # Batches of 25: 0-24, 25-49 and 50-59, the first two each refused for
+    # one item and sent again without it; a report after each request.
+    after = requests_by_status(db)
+    assert after.get(201, 0) - before.get(201, 0) == 3
+    assert after.get(400, 0) - before.get(400, 0) == 2
+    assert result.requests == 5 and len(seen) == 5
+    assert [p.done for p in seen] == sorted(p.done for p in seen) and seen[-1].done == 60
     assert seen[-1].total == 60 and seen[-1].failed == 2 and seen[-1].eta_s == 0
 
     page = db.experiences.list(c, limit=25)
     assert len(page["experiences"]) == 25 and page["next_cursor"]
     everything = list(db.experiences.iter(c, page_size=25))
+    assert {e["content"] for e in everything} == \
+        {f"item {i}" for i in range(60)} - {"item 17", "item 42"}
     assert len({e["id"] for e in everything}) == 58
 
-    # stop_on_error stops at the first refusal; a generator has no total.
+    # stop_on_error stops at the first refusal: the items before it are
+    # written, none after; a generator has no total.
     bad = ({"content": f"g{i}", "embedding": [1, 0, 0, 0] if i != 3 else [0, 0, 0, 0]}
            for i in range(100))
     result = db.experiences.import_(c, bad, concurrency=1, stop_on_error=True)
     assert result.stopped and result.failed == 1 and result.imported == 3
+    assert [i for i, _ in result.errors] == [3]
+    contents = {e["content"] for e in db.experiences.iter(c, page_size=1000)}
+    assert {"g0", "g1", "g2"} <= contents and not contents & {f"g{i}" for i in range(3, 100)}
+
+
+def test_import_sends_batches_of_up_to_1000_items_and_1_mib(db):
+    c = db.collectives.create("big", DIM)["id"]
+    before = requests_by_status(db)
+    compact = base64.b64encode(struct.pack("<4f", 1, 0, 0, 0)).decode()
+    items = ({"content": f"n{i}", **({"embedding": [1, i, 0, 0]} if i % 2 else
+                                      {"embedding_b64": compact})} for i in range(2500))
+    result = db.experiences.import_(c, items)
+    assert (result.imported, result.failed, result.stopped) == (2500, 0, False)
+    assert result.requests == 3                             # 1000, 1000, 500
+    after = requests_by_status(db)
+    assert after.get(201, 0) - before.get(201, 0) == 3
+    assert db.collectives.digest(c)["experiences"] == 2500
+
+    # ~1.6 KB items: 1 MiB fills before 1000 do. One item larger than any
+    # request can carry fails without being sent, the others go.
+    d = db.collectives.create("wide", DIM)["id"]
+    items = [{"content": f"{i:04d}" + "w" * 1600, "embedding": [1, i, 0, 0]} for i in range(1000)]
+    items[500] = {"content": "h" * 60000, "embedding": [1, 0, 0, 0], "tags": {"t": "v" * 4000},
+                  "related_files": ["f" * 4000] * 256}
+    before = requests_by_status(db)
+    result = db.experiences.import_(d, items)
+    assert (result.imported, result.failed) == (999, 1), result.errors[:3]
+    index, error = result.errors[0]
+    assert index == 500 and isinstance(error, pulsedb.TooLarge) and error.index == 500
+    after = requests_by_status(db)
+    assert after.get(201, 0) - before.get(201, 0) == result.requests == 2
+    assert after.get(413, 0) == before.get(413, 0)
+    assert db.collectives.digest(d)["experiences"] == 999
 
 
 def test_each_error_is_an_exception_with_the_servers_code(make_node, tmp_path, monkeypatch):

@@ -158,10 +158,10 @@ def decode(status: int, content_type: str, raw: bytes) -> Any:
 
 
 def error_of(status: int, raw: bytes) -> PulseDBError:
-    """{"error": {"code", "message"}} as an exception; any other body (a
-    proxy's page, /health's {"status", "reason"}) gives its text."""
+    """{"error": {"code", "message"[, "index"]}} as an exception; any other
+    body (a proxy's page, /health's {"status", "reason"}) gives its text."""
     text = raw[:_ERROR_BODY_MAX].decode("utf-8", "replace")
-    code, message = None, text.strip() or f"HTTP {status}"
+    code, message, index = None, text.strip() or f"HTTP {status}", None
     try:
         doc = json.loads(text)
     except ValueError:
@@ -169,6 +169,9 @@ def error_of(status: int, raw: bytes) -> PulseDBError:
     if isinstance(doc, dict) and isinstance(doc.get("error"), dict):
         code = doc["error"].get("code")
         message = str(doc["error"].get("message", message))
+        index = doc["error"].get("index")      # a batch's refused item
     elif isinstance(doc, dict) and "reason" in doc:
         message = str(doc["reason"])
-    return api_error(status, code if isinstance(code, str) else None, message)
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        index = None
+    return api_error(status, code if isinstance(code, str) else None, message, index)

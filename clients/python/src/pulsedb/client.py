@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from ._http import Transport
 from .errors import PulseDBError
-from .bulk import CONCURRENCY_DEFAULT, ImportProgress, ImportResult, run_import
+from .bulk import BATCH_MAX, CONCURRENCY_DEFAULT, ImportProgress, ImportResult, run_import
 from .watch import READ_TIMEOUT_S, Watch
 
 JSON = Dict[str, Any]
@@ -83,6 +83,22 @@ class Experiences(_Group):
         return self._json("POST", f"/v1/collectives/{_seg(collective_id)}/experiences",
                                   body)
 
+    def create_batch(self, collective_id: str, items: Sequence[JSON]) -> List[str]:
+        """Creates 1 to 1000 experiences with one request, one storage
+        transaction and one durable commit; each item is a body as for
+        create ({"content", "embedding" or "embedding_b64", ...}), the whole
+        request at most 1 MiB. Returns the new ids in item order. All or
+        nothing: when one item is refused nothing is written, and the error
+        (BadRequest, TooLarge, ...) names it in `index`, its position in
+        items; a refusal of the request as a whole (no items, more than
+        1000: TooLarge) has index None."""
+        value = self._json("POST", f"/v1/collectives/{_seg(collective_id)}/experiences:batch",
+                           {"experiences": list(items)})
+        ids = value.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise PulseDBError(f"experiences:batch: expected a list of ids, got {value!r:.80}")
+        return ids
+
     def get(self, experience_id: str) -> JSON:
         return self._json("GET", f"/v1/experiences/{_seg(experience_id)}")
 
@@ -121,15 +137,21 @@ class Experiences(_Group):
                 return
 
     def import_(self, collective_id: str, items: Iterable[JSON], *,
-                concurrency: int = CONCURRENCY_DEFAULT, stop_on_error: bool = False,
+                batch_size: int = BATCH_MAX, concurrency: int = CONCURRENCY_DEFAULT,
+                stop_on_error: bool = False,
                 progress: Optional[Callable[[ImportProgress], None]] = None) -> ImportResult:
-        """Creates one experience per item (each a body as for create: content,
-        embedding, ...), `concurrency` requests in flight. Items the server
-        refuses are counted in the result with their index and error; the
-        import goes on unless stop_on_error, and stops when the server
-        cannot be reached. progress(ImportProgress) is called after each item."""
+        """Creates one experience per item (each a body as for create:
+        content, embedding or embedding_b64, ...) in batches of up to
+        batch_size items (1..1000) and 1 MiB, `concurrency` requests in
+        flight; items is read as it goes (a generator is fine). An item the
+        server refuses is counted in the result with its index in items and
+        the error, and the rest of its batch is sent again without it; the
+        import goes on unless stop_on_error (then the items before the
+        refused one are still written, none after), and stops when the
+        server cannot be reached. progress(ImportProgress) is called after
+        each request."""
         return run_import(self._http, _seg(collective_id), items, concurrency, stop_on_error,
-                          progress)
+                          progress, batch_size)
 
 
 class Relations(_Group):

@@ -2,6 +2,8 @@
 
 The server answers every failure with {"error": {"code", "message"}} and an
 HTTP status; each exception carries both (`code`, `status`) and the message.
+A batch refused for one of its items also names the item ("index"): the
+exception's `index`, None for any other error.
 """
 from typing import Dict, Optional, Type
 
@@ -13,9 +15,11 @@ class PulseDBError(Exception):
     status: Optional[int] = None
 
     def __init__(self, message: str, status: Optional[int] = None,
-                 code: Optional[str] = None) -> None:
+                 code: Optional[str] = None, index: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
+        #  The item of a batch that was refused (from 0); None for other errors.
+        self.index = index
         if status is not None:
             self.status = status
         if code is not None:
@@ -88,7 +92,8 @@ _BY_STATUS: Dict[int, Type[APIError]] = {cls.status: cls for cls in _BY_CODE.val
                                          if cls.status is not None}
 
 
-def api_error(status: int, code: Optional[str], message: str) -> APIError:
+def api_error(status: int, code: Optional[str], message: str,
+              index: Optional[int] = None) -> APIError:
     """The exception for a reply: by the server's code, else by its status."""
     cls = _BY_CODE.get(code or "") or _BY_STATUS.get(status) or APIError
-    return cls(message, status=status, code=code or cls.code)
+    return cls(message, status=status, code=code or cls.code, index=index)
