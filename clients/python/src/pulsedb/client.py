@@ -267,12 +267,15 @@ class PulseDB(_Group):
     def search(self, collective_id: str, embedding: Vector, k: Optional[int] = None, *,
                domain: Optional[Sequence[str]] = None, type: Optional[str] = None,
                min_importance: Optional[float] = None,
-               include_archived: Optional[bool] = None) -> List[JSON]:
-        """The k nearest experiences by cosine similarity: [{id, score, experience}]."""
+               include_archived: Optional[bool] = None, exact: Optional[bool] = None,
+               ef: Optional[int] = None) -> List[JSON]:
+        """The k nearest experiences by cosine similarity: [{id, score, experience}].
+        exact=True scans every vector even where the collective's approximate
+        index could answer; ef sets how many candidates that index keeps."""
         body = _fields({"embedding": list(embedding), "k": k,
                         "domain": list(domain) if domain is not None else None, "type": type,
                         "min_importance": min_importance,
-                        "include_archived": include_archived})
+                        "include_archived": include_archived, "exact": exact, "ef": ef})
         return self._items("POST", f"/v1/collectives/{_seg(collective_id)}/search",
                            "results", body)
 
