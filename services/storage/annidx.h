@@ -64,6 +64,7 @@ typedef struct annidx_s {
     size_t pending_n;
     uint64_t changes_since_save;
     uint64_t saved_us;      // when it was last saved (the owner's clock)
+    bool save_wanted;       // to be saved as soon as it can be
 } annidx_t;
 
 #define ANNIDX_LIVE 0

@@ -10,6 +10,8 @@
 #include "vecblock.h"
 
 #include <czmq.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,10 +24,24 @@
 #define S_SEARCH_K_MAX 1000
 #define S_PROGRESS_EVERY_US 5000000     // a build's progress line at most this often
 
+//  Saving a large index takes seconds (1.8 GB at a million vectors), so it
+//  runs on a thread of its own while this one goes on answering searches
+//  from it: the index is only read meanwhile (no catch-up, no build).
+typedef struct {
+    pthread_t thread;
+    annidx_t *idx;                 // the index being saved, or NULL
+    const char *dir;
+    pdb_id_t instance;
+    uint64_t started_us;
+    int rc;
+    atomic_bool done;
+} s_saver_t;
+
 typedef struct {
     node_t *node;
     size_t threshold;
     uint32_t ef_floor;
+    s_saver_t saver;
     char dir[PATH_MAX];            // DATA/ann
     zsock_t *pipe;
     zsock_t *router;
@@ -33,13 +49,6 @@ typedef struct {
     size_t n, cap;
     uint64_t last_progress_us;
 } s_svc_t;
-
-
-static void
-s_idtext(const pdb_id_t *id, char out[PDB_ID_STR_LEN + 1])
-{
-    pdb_id_format(id, out);
-}
 
 //  --------------------------------------------------------------------------
 //  The set of indexes
@@ -103,28 +112,73 @@ s_start_build(s_svc_t *self, MDB_txn *txn, const pdb_id_t *collective, uint32_t 
         return rc;
     }
     char id[PDB_ID_STR_LEN + 1];
-    s_idtext(collective, id);
+    pdb_id_format(collective, id);
     log_i("search", "index build started collective=%s vectors=%llu", id,
           (unsigned long long) live);
     return 0;
 }
 
+static void *
+s_saver_run(void *arg)
+{
+    s_saver_t *saver = arg;
+    saver->rc = annidx_save(saver->idx, saver->dir, &saver->instance);
+    atomic_store(&saver->done, true);
+    return NULL;
+}
+
+//  Waits for the save in progress, if any, and logs how it went.
+static void
+s_save_finish(s_svc_t *self)
+{
+    s_saver_t *saver = &self->saver;
+    if (!saver->idx)
+        return;
+    pthread_join(saver->thread, NULL);
+    annidx_t *idx = saver->idx;
+    saver->idx = NULL;
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&idx->collective, id);
+    if (saver->rc) {
+        idx->save_wanted = true;
+        log_w("search", "index not saved collective=%s rc=%d (%s)", id, saver->rc,
+              pdb_strerror(saver->rc));
+        return;
+    }
+    idx->saved_us = clock_mono_us();
+    log_i("search", "index saved collective=%s vectors=%zu covered=%llu ms=%llu", id,
+          annidx_count(idx), (unsigned long long) idx->covered,
+          (unsigned long long) ((idx->saved_us - saver->started_us) / 1000));
+}
+
+//  Starts saving idx in the background (or marks it wanted while another
+//  save runs).
 static void
 s_save(s_svc_t *self, annidx_t *idx)
 {
-    char id[PDB_ID_STR_LEN + 1];
-    s_idtext(&idx->collective, id);
-    uint64_t t0 = clock_mono_us();
-    int rc = annidx_save(idx, self->dir, &self->node->instance_id);
-    if (rc) {
-        log_w("search", "index not saved collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
+    s_saver_t *saver = &self->saver;
+    if (saver->idx && atomic_load(&saver->done))
+        s_save_finish(self);
+    if (saver->idx) {
+        idx->save_wanted = true;
         return;
     }
+    *saver = (s_saver_t) { .idx = idx, .dir = self->dir, .instance = self->node->instance_id,
+                           .started_us = clock_mono_us() };
+    atomic_init(&saver->done, false);
+    idx->save_wanted = false;
     idx->changes_since_save = 0;
-    idx->saved_us = clock_mono_us();
-    log_i("search", "index saved collective=%s vectors=%zu covered=%llu ms=%lld", id,
-          annidx_count(idx), (unsigned long long) idx->covered,
-          (long long) ((clock_mono_us() - t0) / 1000));
+    if (pthread_create(&saver->thread, NULL, s_saver_run, saver) != 0) {
+        saver->idx = NULL;
+        idx->save_wanted = true;
+    }
+}
+
+//  True while idx is being saved: it may be searched, not changed.
+static bool
+s_saving(const s_svc_t *self, const annidx_t *idx)
+{
+    return self->saver.idx == idx;
 }
 
 //  --------------------------------------------------------------------------
@@ -179,7 +233,7 @@ s_catch_up(s_svc_t *self, MDB_txn *txn, annidx_t *idx, size_t max_entries, bool 
         int hrc = vecblock_head_get(store, txn, &idx->collective, &head);
         if ((hrc && hrc != PDB_ENOTFOUND) || head.live != annidx_count(idx) + idx->unranked) {
             char id[PDB_ID_STR_LEN + 1];
-            s_idtext(&idx->collective, id);
+            pdb_id_format(&idx->collective, id);
             log_w("search", "index disagrees with the store collective=%s index=%zu "
                   "store=%llu: building it again", id, annidx_count(idx) + idx->unranked,
                   (unsigned long long) head.live);
@@ -200,7 +254,7 @@ s_build_progress(s_svc_t *self, annidx_t *idx, bool done)
         return;
     self->last_progress_us = now;
     char id[PDB_ID_STR_LEN + 1];
-    s_idtext(&idx->collective, id);
+    pdb_id_format(&idx->collective, id);
     size_t have = annidx_count(idx);
     if (done) {
         log_i("search", "index built collective=%s vectors=%zu", id, have);
@@ -226,7 +280,7 @@ s_measured(s_svc_t *self, annidx_t *idx)
     idx->ef = annrecall_choose(&idx->measure, self->ef_floor, &idx->recall);
     idx->measured_at = annidx_count(idx) ? annidx_count(idx) : 1;
     char id[PDB_ID_STR_LEN + 1];
-    s_idtext(&idx->collective, id);
+    pdb_id_format(&idx->collective, id);
     if (idx->ef)
         log_i("search", "index recall measured collective=%s vectors=%zu ef=%u recall10=%.3f "
               "samples=%u", id, annidx_count(idx), idx->ef, idx->recall, idx->measure.done);
@@ -243,6 +297,8 @@ static bool
 s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
 {
     annidx_t *idx = self->idx[at];
+    if (s_saving(self, idx))
+        return false;
     MDB_txn *txn;
     if (store_read_begin(self->node->store, &txn) != 0)
         return false;
@@ -286,7 +342,7 @@ s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
     }
     mdb_txn_abort(txn);
     char id[PDB_ID_STR_LEN + 1];
-    s_idtext(&idx->collective, id);
+    pdb_id_format(&idx->collective, id);
     if (rc) {
         log_w("search", "index dropped collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
         s_drop(self, at);
@@ -309,8 +365,8 @@ s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
         }
         return true;
     }
-    if (!idx->building && !worked && idx->changes_since_save
-        && clock_mono_us() - idx->saved_us >= (uint64_t) ANNSVC_SAVE_INTERVAL_S * 1000000u)
+    if (!idx->building && !worked && (idx->save_wanted || (idx->changes_since_save
+        && clock_mono_us() - idx->saved_us >= (uint64_t) ANNSVC_SAVE_INTERVAL_S * 1000000u)))
         s_save(self, idx);
     return worked;
 }
@@ -318,7 +374,9 @@ s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
 static bool
 s_work(s_svc_t *self)
 {
-    bool worked = false;
+    if (self->saver.idx && atomic_load(&self->saver.done))
+        s_save_finish(self);
+    bool worked = self->saver.idx != NULL;     // come back to see it finish
     uint64_t deadline = clock_mono_us() + ANNSVC_SLICE_MS * 1000;
     for (size_t i = self->n; i-- > 0;) {
         worked |= s_work_one(self, i, deadline);
@@ -400,8 +458,9 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
         s_pack_state(out, "scan");
         return 0;
     }
-    bool gone, stale;
-    rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
+    bool gone = false, stale = false;
+    if (!s_saving(self, idx))
+        rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
     store_meta_t meta;
     if (!rc)
         rc = store_meta_read(store, txn, &meta);
@@ -628,8 +687,11 @@ s_actor(zsock_t *pipe, void *arg)
     }
     zpoller_destroy(&poller);
     for (size_t i = 0; i < self.n; i++) {
-        if (!self.idx[i]->building && self.idx[i]->changes_since_save)
+        s_save_finish(&self);
+        if (!self.idx[i]->building && (self.idx[i]->changes_since_save
+                                       || self.idx[i]->save_wanted))
             s_save(&self, self.idx[i]);
+        s_save_finish(&self);
         annidx_destroy(&self.idx[i]);
     }
     free(self.idx);
