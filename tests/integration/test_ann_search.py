@@ -68,7 +68,7 @@ def test_the_index_follows_every_write_at_once(node):
     assert_matches_exact(node, coll, live, rnd)
     indexes = node.get("/v1/status").json()["search_indexes"]
     assert [(i["collective"], i["state"], i["vectors"]) for i in indexes] == [(coll, "ready", 150)]
-    assert indexes[0]["ef"] >= 1024 and indexes[0]["recall"] >= 0.97
+    assert indexes[0]["ef"] >= 1024 and indexes[0]["recall"] >= 0.96
 
     # A new experience is found by the very next search, a deleted one is gone.
     q = rand_vec(rnd)
