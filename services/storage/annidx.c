@@ -447,8 +447,8 @@ annidx_save(const annidx_t *self, const char *dir, const pdb_id_t *instance)
     if (!rc)
         rc = s_fsync_path(dir);
     if (rc) {
-        unlink(graph_tmp);
-        unlink(map_tmp);
+        (void) unlink(graph_tmp);
+        (void) unlink(map_tmp);
     }
     return rc;
 }
@@ -552,7 +552,7 @@ annidx_unlink(const char *dir, const pdb_id_t *collective)
 {
     char path[PATH_MAX];
     s_path(path, sizeof path, dir, collective, ".map");
-    unlink(path);
+    (void) unlink(path);
     s_path(path, sizeof path, dir, collective, ".hnsw");
-    unlink(path);
+    (void) unlink(path);
 }

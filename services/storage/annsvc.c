@@ -134,7 +134,7 @@ s_save_finish(s_svc_t *self)
     s_saver_t *saver = &self->saver;
     if (!saver->idx)
         return;
-    pthread_join(saver->thread, NULL);
+    (void) pthread_join(saver->thread, NULL);   // our own thread: cannot fail
     annidx_t *idx = saver->idx;
     saver->idx = NULL;
     char id[PDB_ID_STR_LEN + 1];
