@@ -535,6 +535,18 @@ class Cluster:
                 return False
         return True
 
+    def add_from_snapshot(self, name, source, coll_ids=None):
+        """A new, empty node that adds `source` as a peer through the API,
+        installs its snapshot and converges with it."""
+        node = self.add(name)
+        r = node.post("/v1/sync/peers", {"name": source.name, "address": source.sync_address})
+        assert r.status_code == 201, r.text
+        wait_for(lambda: f"initial sync done peer={source.name}" in node.log("syncer"),
+                 timeout=30, what=f"{name}'s snapshot of {source.name}",
+                 detail=lambda: node.log_tail("syncer", 5))
+        self.wait_converged(nodes=[source, node], coll_ids=coll_ids)
+        return node
+
     def wait_converged(self, nodes=None, coll_ids=None, timeout=30, what="convergence"):
         wait_for(lambda: self.converged(nodes, coll_ids), timeout=timeout, what=what,
                  detail=lambda: self.describe(coll_ids))

@@ -196,12 +196,7 @@ def test_the_index_follows_sync_and_a_snapshot_install(cluster):
              what="a's delete in b's index")
 
     # A new node installs A's snapshot, then builds its own index of it.
-    c = cluster.add("c")
-    r = c.post("/v1/sync/peers", {"name": "a", "address": a.sync_address})
-    assert r.status_code == 201, r.text
-    wait_for(lambda: "initial sync done peer=a" in c.log("syncer"), timeout=30,
-             what="c's snapshot of a", detail=lambda: c.log_tail("syncer", 5))
-    cluster.wait_converged(nodes=[a, c], coll_ids=[coll])
+    c = cluster.add_from_snapshot("c", a, coll_ids=[coll])
     wait_approximate(c, coll)
     assert_matches_exact(c, coll, live, rnd)
     assert max(cosine(q, v) for v, _ in live.values()) == pytest.approx(

@@ -156,12 +156,7 @@ def test_search_on_a_peer_after_sync_and_after_snapshot_install(cluster):
     assert [search(b, coll, q) for q in queries] == [search(a, coll, q) for q in queries]
 
     # A new, empty node installs a snapshot of A, then searches the same.
-    c = cluster.add("c")
-    r = c.post("/v1/sync/peers", {"name": "a", "address": a.sync_address})
-    assert r.status_code == 201, r.text
-    wait_for(lambda: "initial sync done peer=a" in c.log("syncer"), timeout=30,
-             what="c's snapshot of a", detail=lambda: c.log_tail("syncer", 5))
-    cluster.wait_converged(nodes=[a, c], coll_ids=[coll])
+    c = cluster.add_from_snapshot("c", a, coll_ids=[coll])
     assert [search(c, coll, q) for q in queries] == [search(a, coll, q) for q in queries]
     assert_exact(c, coll, live, rnd, keep=keep)
     # And a delete made on A afterwards reaches C's search.
