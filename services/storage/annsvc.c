@@ -464,6 +464,16 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
     store_meta_t meta;
     if (!rc)
         rc = store_meta_read(store, txn, &meta);
+    if (rc && !s_saving(self, idx)) {
+        //  A catch-up cut short may have left the index behind what it
+        //  covers: never search it again.
+        char id[PDB_ID_STR_LEN + 1];
+        pdb_id_format(&idx->collective, id);
+        log_w("search", "index dropped collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
+        s_drop(self, at);
+        s_pack_state(out, "behind");
+        return 0;
+    }
     if (rc || gone || stale || idx->covered != meta.wal_head) {
         //  The background work drops, rebuilds or finishes catching up.
         s_pack_state(out, gone ? "small" : stale ? "building" : "behind");
