@@ -8,8 +8,12 @@ import glob
 import os
 import random
 import signal
+import struct
+import uuid
 
+import msgpack
 import pytest
+import zmq
 
 from conftest import Cluster, wait_for
 from test_search import DIM, cosine, fill, rand_vec, ranked
@@ -201,3 +205,47 @@ def test_the_index_follows_sync_and_a_snapshot_install(cluster):
     assert_matches_exact(c, coll, live, rnd)
     assert max(cosine(q, v) for v, _ in live.values()) == pytest.approx(
         query(c, coll, q, 1)[1][0][1], abs=1e-5)
+
+
+def search_socket_call(node, message, raw=False):
+    """One request on storage's search socket: [id, rc, message, result]."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 3000)
+    sock.connect(f"ipc://{os.path.realpath(node.data)}/search.sock")
+    try:
+        sock.send(message if raw else msgpack.packb(message, use_bin_type=True))
+        return msgpack.unpackb(sock.recv(), raw=False)
+    finally:
+        sock.close()
+
+
+def test_the_search_socket_refuses_bad_requests(node):
+    rnd = random.Random(16)
+    coll = node.collective("socket", DIM)["id"]
+    live = fill(node, coll, 80, rnd)
+    wait_approximate(node, coll)
+    raw = uuid.UUID(coll).bytes
+    good = struct.pack(f"<{DIM}f", *rand_vec(rnd))
+    for args, why in [
+        ([raw, good, 10], "takes"),
+        ([raw, good, 0, 0], "k must be"),
+        ([raw, good, 1001, 0], "k must be"),
+        ([raw, good, 10, 4097], "ef"),
+        ([raw, good[:-4], 10, 0], "bytes"),
+        ([raw, struct.pack(f"<{DIM}f", *([0.0] * DIM)), 10, 0], "non-zero"),
+        ([raw, struct.pack(f"<{DIM}f", *([float("nan")] * DIM)), 10, 0], "non-zero"),
+        (["not an id", good, 10, 0], "takes"),
+    ]:
+        reply = search_socket_call(node, [1, 5, "ann_search", args])
+        assert reply[1] != 0 and why in reply[2], (args, reply)
+    reply = search_socket_call(node, [1, 6, "drop_everything", []])
+    assert reply[1] != 0 and "unknown operation" in reply[2]
+    reply = search_socket_call(node, b"\xc1 not msgpack", raw=True)
+    assert reply[1] != 0
+    reply = search_socket_call(node, [9, 7, "ann_status", []])
+    assert reply[1] != 0 and "version" in reply[2]
+    # Nothing was harmed: the index still answers, exactly as before.
+    assert_matches_exact(node, coll, live, rnd, queries=3)
+    ok = search_socket_call(node, [1, 8, "ann_search", [raw, good, 5, 0]])
+    assert ok[1] == 0 and ok[3][0] == "ready" and len(ok[3][1]) == 5
