@@ -168,7 +168,8 @@ s_truth(const float *vecs, size_t n, size_t dim, const float *queries, size_t nq
 int
 main(int argc, char **argv)
 {
-    size_t n = 100000, dim = 384, nq = 200;
+    size_t n = 100000, dim = 384, nq = 200, ncent = 0, m = ANN_M_DEFAULT,
+           efc = ANN_EF_CONSTRUCTION_DEFAULT, threads = 1;
     bool clustered = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--n") == 0)
@@ -179,15 +180,26 @@ main(int argc, char **argv)
             nq = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--data") == 0)
             clustered = strcmp(argv[i + 1], "clustered") == 0;
+        else if (strcmp(argv[i], "--centres") == 0)
+            ncent = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--m") == 0)
+            m = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--ef-construction") == 0)
+            efc = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = strtoull(argv[i + 1], NULL, 10);
     }
-    if (argc % 2 == 0 || n < 100 || dim < 1 || dim > 4096 || nq < 10) {
+    if (argc % 2 == 0 || n < 100 || dim < 1 || dim > 4096 || nq < 10 || threads < 1
+        || threads > 16) {
         fprintf(stderr, "usage: bench_ann [--n N>=100] [--dim 1..4096] "
-                        "[--data uniform|clustered] [--queries Q>=10]\n");
+                        "[--data uniform|clustered] [--centres C (n/100)] [--queries Q>=10] "
+                        "[--m M] [--ef-construction E] [--threads 1..16]\n");
         return 2;
     }
     const char *data = clustered ? "clustered" : "uniform";
     uint64_t seed = 42;
-    size_t ncent = n / 100 ? n / 100 : 1;
+    if (ncent == 0)
+        ncent = n / 100 ? n / 100 : 1;
     float *centres = malloc(ncent * dim * sizeof *centres);
     float *vecs = malloc(n * dim * sizeof *vecs), *queries = malloc(nq * dim * sizeof *queries);
     if (!centres || !vecs || !queries)
@@ -201,21 +213,30 @@ main(int argc, char **argv)
 
     size_t rss0 = s_rss_bytes();
     ann_t *ann;
-    if (ann_new((uint32_t) dim, n, ANN_M_DEFAULT, ANN_EF_CONSTRUCTION_DEFAULT, &ann) != 0)
+    if (ann_new((uint32_t) dim, n, (uint32_t) m, (uint32_t) efc, &ann) != 0)
         return 1;
+    uint64_t *labels = malloc(n * sizeof *labels);
+    const void **ptrs = malloc(n * sizeof *ptrs);
+    if (!labels || !ptrs)
+        return 1;
+    for (size_t v = 0; v < n; v++) {
+        labels[v] = v;
+        ptrs[v] = vecs + v * dim;
+    }
     uint64_t t0 = s_now_ns();
-    for (size_t v = 0; v < n; v++)
-        if (ann_add(ann, v, vecs + v * dim) != 0)
-            return 1;
+    if (ann_add_many(ann, labels, ptrs, n, (unsigned) threads) != 0)
+        return 1;
+    free(labels);
+    free(ptrs);
     double build_s = (double) (s_now_ns() - t0) / 1e9;
     size_t rss = s_rss_bytes() - rss0;
-    printf("bench_ann case=build data=%s n=%zu dim=%zu m=%d ef_construction=%d seconds=%.1f "
-           "rss_mb=%.1f mb_per_million=%.0f index_mb=%.1f exact_p50_ms=%.3f\n", data, n, dim,
-           ANN_M_DEFAULT, ANN_EF_CONSTRUCTION_DEFAULT, build_s, (double) rss / 1e6,
+    printf("bench_ann case=build data=%s n=%zu dim=%zu centres=%zu m=%zu ef_construction=%zu "
+           "threads=%zu seconds=%.1f rss_mb=%.1f mb_per_million=%.0f index_mb=%.1f "
+           "exact_p50_ms=%.3f\n", data, n, dim, ncent, m, efc, threads, build_s, (double) rss / 1e6,
            (double) rss / 1e6 * 1e6 / (double) n, (double) ann_memory_bytes(ann) / 1e6,
            exact_ms);
     fflush(stdout);
-    static const size_t efs[] = { 16, 32, 64, 128, 256 };
+    static const size_t efs[] = { 16, 32, 64, 128, 256, 512 };
     for (size_t e = 0; e < sizeof efs / sizeof efs[0]; e++)
         s_search_case(ann, data, n, dim, queries, nq, truth, efs[e]);
     ann_destroy(&ann);

@@ -8,6 +8,8 @@
 #                seconds and the storage process's growth in resident memory;
 #   approximate  the same searches: p50/p99, recall@10 against exact;
 #   clients      CLIENTS processes (default 8) for 5 s each way: queries/s;
+#   c_client     one client's p50/p99 measured from C (bench_search_http),
+#                without the Python client's own cost: exact, then by default;
 #   kernel       bench_search over n vectors in memory (the exact kernel alone);
 #   chroma       with CHROMA_PY (a Python with chromadb installed), Chroma on
 #                the same vectors and queries (bench/chroma_side_by_side.py).
@@ -125,6 +127,11 @@ for exact, ef in ((False, None), (False, 256), (True, None)):
     print(f"clients data={kind} n={n} method={'exact' if exact else 'default'} "
           f"ef={ef or '-'} clients={clients} qps={done / SECONDS:.0f}", flush=True)
 PY
+    for args in "0 exact" "0" "64" "256" "1024"; do
+      # shellcheck disable=SC2086
+      "$build/bench/bench_search_http" "http://127.0.0.1:$port" "$coll" "$root/queries" \
+        "$queries" $args | sed "s/^/c_client data=$kind n=$n /"
+    done
     "$build/bench/bench_search" --n "$n" --search-only | sed "s/^/kernel data=$kind /"
     if [ -n "${CHROMA_PY:-}" ]; then
       "$build/bench/gen_vectors" --n "$n" --dim $dim --data "$kind" >"$root/vectors.jsonl"

@@ -6,3 +6,7 @@ target_compile_options(bench_search PRIVATE -O3)
 
 # Data for the end-to-end search benchmarks (run_ann_http.sh).
 add_executable(gen_vectors ${CMAKE_CURRENT_LIST_DIR}/gen_vectors.c)
+
+# One client's search latency through HTTP, from C (run_ann_http.sh).
+add_executable(bench_search_http ${CMAKE_CURRENT_LIST_DIR}/bench_search_http.c)
+target_link_libraries(bench_search_http PRIVATE PkgConfig::CURL_BENCH)

@@ -1,7 +1,8 @@
 """Where an approximate search's time goes outside the index: one node (its
 own data folder in a temporary directory), N vectors of 384 dimensions
 imported, the index built; then median latencies of 200 queries for
-HTTP exact, HTTP approximate, the `ann_search` request alone on storage's
+HTTP exact and approximate (from this Python client, then from C:
+bench_search_http), the `ann_search` request alone on storage's
 search socket (ZeroMQ, no gateway), `ann_search` with k=1 and ef=1, and a
 `ping` on the storage socket (the bare round trip).
 
@@ -65,7 +66,14 @@ try:
     while search(0)["method"] != "approximate":
         time.sleep(0.2)
     print(f"overhead n={n} http_exact_ms={median_ms(lambda i: search(i, True))} "
-          f"http_approximate_ms={median_ms(search)}", flush=True)
+          f"http_approximate_ms={median_ms(search)} (Python client)", flush=True)
+    with open(os.path.join(data, "queries"), "w") as f:
+        f.writelines(json.dumps(q) + "\n" for q in queries)
+    for args in (["0", "exact"], ["0"]):
+        print("overhead " + subprocess.run(
+            [f"{build}/bench/bench_search_http", f"http://127.0.0.1:{port}", coll,
+             os.path.join(data, "queries"), "200", *args], capture_output=True, text=True,
+            check=True).stdout.strip() + " (C client)", flush=True)
     ctx = zmq.Context()
     ann = ctx.socket(zmq.DEALER)
     ann.connect(f"ipc://{os.path.realpath(data)}/d/search.sock")

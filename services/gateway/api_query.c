@@ -67,7 +67,7 @@ s_search(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_quer
 //  reply filled (404, 400, 413, 500) on failure.
 static bool
 s_run_query(api_t *api, MDB_txn *txn, const pdb_id_t *id, const json_t *body,
-            http_reply_t *reply, json_t **results, bool *approximate)
+            const jvec_vec_t *taken, http_reply_t *reply, json_t **results, bool *approximate)
 {
     uint32_t dim;
     int rc = store_collective_dim(api->store, txn, id, &dim);
@@ -81,7 +81,7 @@ s_run_query(api_t *api, MDB_txn *txn, const pdb_id_t *id, const json_t *body,
     }
     char why[PDB_ERRMSG_MAX] = "";
     search_query_t q;
-    rc = search_query_parse(body, dim, &q, why);
+    rc = search_query_parse_taken(body, dim, taken, &q, why);
     if (rc)
         http_reply_rc(reply, rc, why);
     else if ((rc = s_search(api, txn, id, &q, results, approximate)) != 0)
@@ -94,19 +94,27 @@ void
 api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
 {
     json_t *body;
-    if (!api_body(req, reply, &body))
+    jvec_t vecs;
+    //  The query's numbers on the fast path, as a create's embedding.
+    if (!api_body_vecs(req, reply, JVEC_BODY, 1, &body, &vecs)) {
+        jvec_release(&vecs);
         return;
+    }
+    jvec_vec_t taken;
+    bool have = jvec_get(&vecs, 0, &taken);
     MDB_txn *txn;
     json_t *results = NULL;
     bool approximate = false;
     if (api_read_begin(api, reply, &txn)) {
-        bool ok = s_run_query(api, txn, id, body, reply, &results, &approximate);
+        bool ok = s_run_query(api, txn, id, body, have ? &taken : NULL, reply, &results,
+                              &approximate);
         mdb_txn_abort(txn);
         if (ok)
             http_reply_json(reply, 200, json_pack("{s:o,s:s}", "results", results, "method",
                                                   approximate ? "approximate" : "exact"));
     }
     json_decref(body);
+    jvec_release(&vecs);
 }
 
 //  --------------------------------------------------------------------------

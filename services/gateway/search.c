@@ -218,7 +218,8 @@ s_check_members(const json_t *body, char *why)
 }
 
 static int
-s_parse_vector(const json_t *body, uint32_t dim, search_query_t *q, char *why)
+s_parse_vector(const json_t *body, uint32_t dim, const jvec_vec_t *taken, search_query_t *q,
+               char *why)
 {
     const json_t *embedding = json_object_get(body, "embedding");
     if (!embedding)
@@ -226,7 +227,14 @@ s_parse_vector(const json_t *body, uint32_t dim, search_query_t *q, char *why)
     q->vector = malloc(PDB_DIM_MAX * sizeof *q->vector);
     if (!q->vector)
         return -ENOMEM;
-    int rc = json_map_vec_from_json(embedding, "embedding", q->vector, PDB_DIM_MAX, &q->dim, why);
+    int rc = 0;
+    if (taken && taken->n <= PDB_DIM_MAX) {
+        memcpy(q->vector, taken->values, taken->n * sizeof *q->vector);
+        q->dim = taken->n;
+    }
+    else
+        rc = json_map_vec_from_json(embedding, "embedding", q->vector, PDB_DIM_MAX, &q->dim,
+                                    why);
     if (rc)
         return rc;
     if (q->dim != dim)
@@ -243,13 +251,20 @@ int
 search_query_parse(const json_t *body, uint32_t dim, search_query_t *q,
                    char why[PDB_ERRMSG_MAX])
 {
+    return search_query_parse_taken(body, dim, NULL, q, why);
+}
+
+int
+search_query_parse_taken(const json_t *body, uint32_t dim, const jvec_vec_t *taken,
+                         search_query_t *q, char why[PDB_ERRMSG_MAX])
+{
     memset(q, 0, sizeof *q);
     why[0] = '\0';
     if (!json_is_object(body))
         return WHY(PDB_EINVAL, "the body must be a JSON object");
     int rc = s_check_members(body, why);
     if (!rc)
-        rc = s_parse_vector(body, dim, q, why);
+        rc = s_parse_vector(body, dim, taken, q, why);
     if (!rc)
         rc = s_parse_k(body, q, why);
     if (!rc)

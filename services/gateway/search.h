@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "id.h"
+#include "jvec.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -68,6 +69,11 @@ typedef struct {
 //  PDB_ETOOBIG with `why`. Release with search_query_release either way.
 int  search_query_parse(const json_t *body, uint32_t dim, search_query_t *q,
                         char why[PDB_ERRMSG_MAX]);
+//  The same with the embedding read already on the fast path (jvec.h):
+//  taken's values stand for the body's "embedding", which then holds [].
+//  taken NULL: read from body.
+int  search_query_parse_taken(const json_t *body, uint32_t dim, const jvec_vec_t *taken,
+                              search_query_t *q, char why[PDB_ERRMSG_MAX]);
 void search_query_release(search_query_t *q);
 
 //  Scores every live experience of the collective in txn and keeps the
