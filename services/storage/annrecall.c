@@ -111,6 +111,52 @@ s_found(const annidx_t *idx, const float *q, uint32_t ef, const pdb_id_t *self,
     return rc;
 }
 
+//  A uniform number in (0, 1] from a 64-bit LCG (deterministic per sample).
+static double
+s_uniform(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return ((double) (*state >> 11) + 1.0) / 9007199254740992.0;
+}
+
+//  The query of one sample, as a new point of the data would be rather than
+//  one of its stored points (a stored point's own links lead the graph
+//  straight to its neighbours, so its recall looks better than a fresh
+//  query's: 0.978 against 0.883 on a million clustered vectors): a stored
+//  vector moved, in a random direction, as far as its nearest neighbour is.
+static int
+s_query(const annrecall_t *self, const annidx_t *idx, const pdb_id_t *sample, float *q)
+{
+    pdb_id_t ids[2];
+    float scores[2];
+    size_t n = 0;
+    int rc = annidx_search(idx, q, 2, 64, ids, scores, &n);
+    double cosine = 0.99;               // no neighbour: a small step
+    for (size_t i = 0; !rc && i < n; i++)
+        if (memcmp(ids[i].b, sample->b, PDB_ID_LEN)) {
+            cosine = scores[i];
+            break;
+        }
+    double step = sqrt(fmax(0.0, 2.0 - 2.0 * cosine)), norm2 = 0.0;
+    uint64_t state = 0x9e3779b97f4a7c15ull * (self->done + 1);
+    double *g = malloc((size_t) idx->dim * sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < idx->dim; i++) {      // Box-Muller: a Gaussian direction
+        g[i] = sqrt(-2.0 * log(s_uniform(&state))) * cos(6.283185307179586 * s_uniform(&state));
+        norm2 += g[i] * g[i];
+    }
+    double scale = norm2 > 0.0 ? step / sqrt(norm2) : 0.0, qn = 0.0;
+    for (uint32_t i = 0; i < idx->dim; i++) {
+        q[i] = (float) (q[i] + g[i] * scale);
+        qn += (double) q[i] * q[i];
+    }
+    for (uint32_t i = 0; i < idx->dim; i++)
+        q[i] = (float) (q[i] / sqrt(qn));
+    free(g);
+    return rc;
+}
+
 int
 annrecall_step(annrecall_t *self, annidx_t *idx, store_t *store, MDB_txn *txn, bool *done)
 {
@@ -136,11 +182,16 @@ annrecall_step(annrecall_t *self, annidx_t *idx, store_t *store, MDB_txn *txn, b
         norm2 += (double) q[i] * q[i];
     for (uint32_t i = 0; i < idx->dim; i++)
         q[i] = (float) (q[i] / sqrt(norm2));         // a sample has a direction
+    rc = s_query(self, idx, &sample, q);
+    //  The moved query is no stored point: every experience may be its answer.
+    pdb_id_t none;
+    memset(&none, 0, sizeof none);
     s_hit_t truth[ANNRECALL_K];
     size_t truth_n = 0;
-    rc = s_exact(store, txn, idx, q, &sample, truth, &truth_n);
+    if (!rc)
+        rc = s_exact(store, txn, idx, q, &none, truth, &truth_n);
     for (unsigned step = 0; !rc && step < ANNRECALL_STEPS; step++)
-        rc = s_found(idx, q, annrecall_ef(step), &sample, truth, truth_n, &self->found[step]);
+        rc = s_found(idx, q, annrecall_ef(step), &none, truth, truth_n, &self->found[step]);
     free(q);
     if (rc)
         return rc;

@@ -1,9 +1,11 @@
 /*  annrecall.h - how many true nearest neighbours an index finds, measured
     on its own collective, and the smallest ef that finds enough of them.
 
-    Each sample is a stored vector: its 10 nearest others, ranked exactly
-    from the collective's blocks, against what the index returns at each ef
-    of ANNRECALL_EFS. Graph indexes do well on data with neighbourhood
+    Each sample is a query made from a stored vector, moved in a random
+    direction as far as its nearest neighbour lies (so it is like a new
+    point of the data, not one the graph holds): its 10 nearest experiences,
+    ranked exactly from the collective's blocks, against what the index
+    returns at each ef of ANNRECALL_EFS. Graph indexes do well on data with neighbourhood
     structure (embeddings of text, which cluster) and badly on data without
     (vectors uniform in a cube: 0.25 recall at ef=256 on 100,000 of them,
     BENCHMARKS.md): an index whose recall stays below the target at every
