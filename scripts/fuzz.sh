@@ -19,7 +19,9 @@ input_timeout_s=10
 "$root/scripts/deps.sh" --fuzz
 
 build="$root/build-fuzz"
-cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# clang for C and C++ alike: libFuzzer's instrumentation is clang's (common/ann.cpp is C++).
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPDB_FUZZ=ON > /dev/null
 cmake --build "$build" -j"$(nproc)" --target "${harnesses[@]/#/fuzz_}"
 
