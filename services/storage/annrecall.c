@@ -1,6 +1,7 @@
 #include "annrecall.h"
 #include "annidx.h"
 #include "err.h"
+#include "vec.h"
 #include "vecblock.h"
 
 #include <errno.h>
@@ -34,42 +35,13 @@ s_keep(s_hit_t *top, size_t *n, size_t cap, double score, const uint8_t *id)
     memcpy(top[i].id.b, id, PDB_ID_LEN);
 }
 
-//  Cosine of unit query q and v (any alignment), eight sums so the compiler
-//  can keep them in vector lanes.
-static double
-s_cosine(const float *q, const void *v, uint32_t dim)
-{
-    float dot[8] = { 0 }, norm[8] = { 0 };
-    const uint8_t *p = v;
-    uint32_t i = 0;
-    for (; i + 8 <= dim; i += 8) {
-        float x[8];
-        memcpy(x, p + (size_t) i * sizeof(float), sizeof x);
-        for (int j = 0; j < 8; j++) {
-            dot[j] += q[i + j] * x[j];
-            norm[j] += x[j] * x[j];
-        }
-    }
-    double d = 0.0, n = 0.0;
-    for (int j = 0; j < 8; j++) {
-        d += dot[j];
-        n += norm[j];
-    }
-    for (; i < dim; i++) {
-        float x;
-        memcpy(&x, p + (size_t) i * sizeof x, sizeof x);
-        d += (double) q[i] * x;
-        n += (double) x * x;
-    }
-    return n > 0.0 ? d / sqrt(n) : 0.0;
-}
-
 //  The exact ANNRECALL_K nearest experiences to q, other than `self`.
 static int
 s_exact(store_t *store, MDB_txn *txn, const annidx_t *idx, const float *q,
         const pdb_id_t *self, s_hit_t *top, size_t *n)
 {
     *n = 0;
+    double q_norm2 = vec_norm2(q, idx->dim);
     vecblock_iter_t it;
     int rc = vecblock_iter_open(store, txn, &idx->collective, &it);
     vecblock_t block;
@@ -81,8 +53,9 @@ s_exact(store_t *store, MDB_txn *txn, const annidx_t *idx, const float *q,
         for (uint32_t i = 0; i < block.count; i++) {
             const uint8_t *id = vecblock_slot_id(&block, i);
             if (id && memcmp(id, self->b, PDB_ID_LEN))
-                s_keep(top, n, ANNRECALL_K, s_cosine(q, vecblock_slot_vector(&block, i),
-                                                     idx->dim), id);
+                s_keep(top, n, ANNRECALL_K, vec_cosine(q, q_norm2,
+                                                       vecblock_slot_vector(&block, i),
+                                                       idx->dim), id);
         }
     }
     vecblock_iter_close(&it);

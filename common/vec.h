@@ -1,4 +1,5 @@
-/*  vec.h - the float32 kernels under exact vector search. Stored vectors
+/*  vec.h - the float32 kernels under exact vector search (the gateway's
+    scans, storage's recall measurement). Stored vectors
     come straight from the LMDB map, which only guarantees 2-byte
     alignment, so every stored vector is read with unaligned loads.
 
@@ -7,8 +8,8 @@
     fast on new machines and correctly on old ones. Both variants return
     bit-identical results.
 */
-#ifndef GW_VEC_H
-#define GW_VEC_H
+#ifndef PDB_VEC_H
+#define PDB_VEC_H
 
 #include <stddef.h>
 #include <stdint.h>
