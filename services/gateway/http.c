@@ -77,6 +77,10 @@ typedef struct s_req {
 //  touching the request.
 static _Thread_local bool s_deferred_now;
 #define HTTP_DRAIN_POLL_MS 20        // how often a drain looks at the connections left
+//  A keep-alive connection is idle for a drain once its last reply is this
+//  old: a busy client sends its next request within a moment of reading a
+//  reply, and cutting the connection in that moment would fail the request.
+#define HTTP_DRAIN_IDLE_MS 250
 
 struct http {
     struct MHD_Daemon *daemon;
@@ -907,17 +911,22 @@ s_connections(http_t *self)
 //  Shuts down the keep-alive connections that sit idle after a reply, so a
 //  drain waits only for requests in flight. One with bytes already waiting
 //  in the socket is a request on its way: it is left to be answered (with
-//  Connection: close). A connection that never sent a request is left too:
-//  its client is about to, and a cut would fail that first request. Returns
-//  how many were shut down.
+//  Connection: close). So is one whose last reply went out less than
+//  HTTP_DRAIN_IDLE_MS ago (its next request may be on the wire), and one
+//  that never sent a request: its client is about to, and a cut would fail
+//  that first request. Returns how many were shut down.
 static unsigned
 s_cut_idle(http_t *self)
 {
     unsigned cut = 0;
+    uint64_t now = clock_mono_ms();
     pthread_mutex_lock(&self->lock);
     for (s_conn_t *c = self->conns; c; c = c->next) {
         int pending = 0;
+        //  In S_WAIT the deadline is the reply's end plus HTTP_WAIT_S.
+        uint64_t replied = c->deadline_ms - (uint64_t) HTTP_WAIT_S * 1000u;
         if (c->cut || c->stage != S_WAIT || !c->served || c->fd < 0
+            || now < replied + HTTP_DRAIN_IDLE_MS
             || ioctl(c->fd, FIONREAD, &pending) != 0 || pending > 0)
             continue;
         shutdown(c->fd, SHUT_RDWR);
