@@ -5,6 +5,7 @@
 # (user + system, from /proc) per write, and the benchmark client's own
 # (libcurl, on the same cores; from /usr/bin/time when installed).
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
+# CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB ones.
 set -euo pipefail
 build="${1:-build-rel}"
 seconds="${2:-10}"
@@ -15,9 +16,11 @@ trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -
 # utime and stime of a process, in clock ticks.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
-mkdir -p "$dir/raw64" "$dir/raw1"
-"$build/bench/bench_writes" raw "$dir/raw1" "$seconds" 1
-"$build/bench/bench_writes" raw "$dir/raw64" "$seconds" 64
+if [ "${RAW:-1}" != 0 ]; then
+  mkdir -p "$dir/raw64" "$dir/raw1"
+  "$build/bench/bench_writes" raw "$dir/raw1" "$seconds" 1
+  "$build/bench/bench_writes" raw "$dir/raw64" "$seconds" 64
+fi
 
 "$build/services/storage/pulsedb-storage" --data "$dir/node" --log-level warn & storage=$!
 sleep 0.5
@@ -25,7 +28,7 @@ sleep 0.5
     --log-level warn --max-connections 256 & gateway=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
-for clients in 1 16 64; do
+for clients in ${CLIENTS:-1 16 64}; do
   read -r gu0 gs0 <<< "$(ticks $gateway)"; read -r su0 ss0 <<< "$(ticks $storage)"
   timer=()
   [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%U %S" -o "$dir/client.time")

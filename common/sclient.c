@@ -7,7 +7,6 @@
 
 #include <czmq.h>
 
-#define SCLIENT_CONNECT_WAIT_MS 1000   // how long a request waits for a connected storage
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +19,8 @@ struct sclient {
     uint64_t next_id;
 };
 
-static zsock_t *
-s_connect(const char *endpoint, zcert_t *cert)
+zsock_t *
+sclient_connect(const char *endpoint, zcert_t *cert)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!sock)
@@ -48,7 +47,7 @@ s_reconnect(sclient_t *self)
 {
     sockmon_destroy(&self->mon);
     zsock_destroy(&self->sock);
-    self->sock = s_connect(self->endpoint, self->cert);
+    self->sock = sclient_connect(self->endpoint, self->cert);
     self->mon = self->sock ? sockmon_new(self->sock) : NULL;
 }
 
@@ -68,7 +67,7 @@ sclient_new_keyed(const char *endpoint, int timeout_ms, zcert_t *cert)
     self->endpoint = strdup(endpoint);
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : SCLIENT_TIMEOUT_MS_DEFAULT;
     self->next_id = 1;
-    self->sock = self->endpoint ? s_connect(endpoint, cert) : NULL;
+    self->sock = self->endpoint ? sclient_connect(endpoint, cert) : NULL;
     self->mon = self->sock ? sockmon_new(self->sock) : NULL;
     if (!self->sock) {
         log_e("sclient", "cannot connect endpoint=%s", endpoint);
@@ -362,6 +361,15 @@ s_pack_optional_id(msgpack_packer *pk, const pdb_id_t *id)
         mpk_pack_nil(pk);
 }
 
+int
+sclient_read_id_seq(const msgpack_object *reply, pdb_id_t *id_out, uint64_t *seq_out,
+                    void **record, size_t *record_len, char why[PDB_ERRMSG_MAX])
+{
+    const msgpack_object *value;
+    int rc = s_read_reply(reply, &value, why);
+    return rc ? rc : s_read_id_seq(value, id_out, seq_out, record, record_len);
+}
+
 //  op with its packed args; the reply's result read by s_read_id_seq.
 static int
 s_call_id_seq(sclient_t *self, const char *op, const mpk_out_t *args, pdb_id_t *id_out,
@@ -373,17 +381,15 @@ s_call_id_seq(sclient_t *self, const char *op, const mpk_out_t *args, pdb_id_t *
     s_reply_t reply;
     if (!s_call(self, op, args->buf.data, args->buf.size, &reply, &rc, why))
         return rc;
-    const msgpack_object *value;
-    rc = s_read_reply(&reply.u.data, &value, why);
-    if (!rc)
-        rc = s_read_id_seq(value, id_out, seq_out, record, record_len);
+    rc = sclient_read_id_seq(&reply.u.data, id_out, seq_out, record, record_len, why);
     s_reply_release(&reply);
     return rc;
 }
 
-static void
-s_pack_write(mpk_out_t *args, ent_type_t entity, change_op_t op, const pdb_id_t *collective_id,
-             const pdb_id_t *entity_id, const void *fields, size_t fields_len, bool record)
+void
+sclient_pack_write(mpk_out_t *args, ent_type_t entity, change_op_t op,
+                   const pdb_id_t *collective_id, const pdb_id_t *entity_id,
+                   const void *fields, size_t fields_len, bool record)
 {
     mpk_pack_array(&args->pk, record ? 6 : 5);
     mpk_pack_u64(&args->pk, entity);
@@ -403,7 +409,7 @@ sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
 {
     mpk_out_t args;
     mpk_out_init(&args);
-    s_pack_write(&args, entity, op, collective_id, entity_id, fields, fields_len, false);
+    sclient_pack_write(&args, entity, op, collective_id, entity_id, fields, fields_len, false);
     int rc = s_call_id_seq(self, "write", &args, id_out, seq_out, NULL, NULL, why);
     mpk_out_release(&args);
     return rc;
@@ -418,10 +424,17 @@ sclient_create(sclient_t *self, ent_type_t entity, const pdb_id_t *collective_id
     *record_len = 0;
     mpk_out_t args;
     mpk_out_init(&args);
-    s_pack_write(&args, entity, OP_CREATE, collective_id, NULL, fields, fields_len, true);
+    sclient_pack_write(&args, entity, OP_CREATE, collective_id, NULL, fields, fields_len, true);
     int rc = s_call_id_seq(self, "write", &args, id_out, NULL, record, record_len, why);
     mpk_out_release(&args);
     return rc;
+}
+
+void
+sclient_pack_reinforce(mpk_out_t *args, const pdb_id_t *experience_id)
+{
+    mpk_pack_array(&args->pk, 1);
+    mpk_pack_id(&args->pk, experience_id);
 }
 
 int
@@ -430,8 +443,7 @@ sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_
 {
     mpk_out_t args;
     mpk_out_init(&args);
-    mpk_pack_array(&args.pk, 1);
-    mpk_pack_id(&args.pk, experience_id);
+    sclient_pack_reinforce(&args, experience_id);
     int rc = s_call_id_seq(self, "reinforce", &args, NULL, seq_out, NULL, NULL, why);
     mpk_out_release(&args);
     return rc;

@@ -7,6 +7,7 @@
 #include "entity.h"
 #include "err.h"
 #include "id.h"
+#include "mpk.h"
 
 #include <czmq.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 typedef struct sclient sclient_t;
 
 #define SCLIENT_TIMEOUT_MS_DEFAULT 10000   // a group commit plus fsync, with slack
+#define SCLIENT_CONNECT_WAIT_MS 1000       // how long a request waits for a connected storage
 
 //  Connects to storage at endpoint ("ipc://DIR/storage.sock" or tcp://).
 //  NULL on failure (reason logged). Caller frees with sclient_destroy.
@@ -72,5 +74,22 @@ int sclient_create(sclient_t *self, ent_type_t entity, const pdb_id_t *collectiv
 //  Convenience for "reinforce".
 int sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
                       char why[PDB_ERRMSG_MAX]);
+
+//  The parts of the calls above, for a caller that carries requests its own
+//  way (the gateway's smux.h):
+//  A DEALER connected to storage as every client's is (ZMQ_IMMEDIATE: a
+//  request is queued only to a live storage; no linger). NULL on failure.
+zsock_t *sclient_connect(const char *endpoint, zcert_t *cert);
+//  The args of a "write" (record: a create asking for its record back) and
+//  of a "reinforce", into args (initialised by the caller).
+void sclient_pack_write(mpk_out_t *args, ent_type_t entity, change_op_t op,
+                        const pdb_id_t *collective_id, const pdb_id_t *entity_id,
+                        const void *fields, size_t fields_len, bool record);
+void sclient_pack_reinforce(mpk_out_t *args, const pdb_id_t *experience_id);
+//  The result of a "write" or "reinforce" from its decoded reply
+//  [request_id, rc, message, result], as sclient_write (record NULL) or
+//  sclient_create give it.
+int sclient_read_id_seq(const msgpack_object *reply, pdb_id_t *id_out, uint64_t *seq_out,
+                        void **record, size_t *record_len, char why[PDB_ERRMSG_MAX]);
 
 #endif

@@ -3,6 +3,13 @@
     request:  [version, request_id, op, args]     args is an array
     reply:    [request_id, rc, message, result]   rc 0 or a PDB_* code
 
+    A message carries 1 to SPROTO_FRAMES_MAX requests, one per frame. They
+    are served as if each had come alone (in order, each in its own nested
+    transaction of the group commit), and their replies come back as one
+    message, one frame per request, in the same order. A gateway sends the
+    writes of its many workers this way: one message per burst instead of
+    one per request on both sides of the socket.
+
     ops and their args -> result:
       "write"     [entity, op, collective_id|nil, entity_id|nil, bin(fields map), record?]
                   -> [entity_id, seq]     a create with entity_id nil gets a new id;
@@ -84,6 +91,7 @@
 #define SPROTO_SOCKET "storage.sock"       // ipc endpoint inside the data folder
 #define SPROTO_EVENTS "storage-events.sock" // PUB: "wal <seq>" after each commit
 #define SPROTO_SEARCH "search.sock"         // the search thread's ROUTER
+#define SPROTO_FRAMES_MAX 64             // requests in one message
 #define SPROTO_APPLIED 0
 #define SPROTO_KNOWN 1
 

@@ -56,14 +56,8 @@ api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collectiv
           const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,
           char why[PDB_ERRMSG_MAX])
 {
-    sclient_t *client = spool_take(api->pool);
-    if (!client) {
-        snprintf(why, PDB_ERRMSG_MAX, "cannot connect to storage");
-        return PDB_EUNAVAIL;
-    }
-    int rc = sclient_write(client, type, op, collective, id, fields, fields_len, id_out, NULL,
-                           why);
-    spool_give(api->pool, client);
+    int rc = smux_write(api->mux, type, op, collective, id, fields, fields_len, id_out, NULL,
+                        why);
     if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
         && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
         log_w("gateway", "storage write failed entity=%s op=%d rc=%d (%s) why=%s",
@@ -75,17 +69,11 @@ int
 api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *collective,
            const void *fields, size_t fields_len, char why[PDB_ERRMSG_MAX])
 {
-    sclient_t *client = spool_take(api->pool);
-    if (!client) {
-        snprintf(why, PDB_ERRMSG_MAX, "cannot connect to storage");
-        return PDB_EUNAVAIL;
-    }
     pdb_id_t id;
     void *record = NULL;
     size_t record_len = 0;
-    int rc = sclient_create(client, type, collective, fields, fields_len, &id, &record,
-                            &record_len, why);
-    spool_give(api->pool, client);
+    int rc = smux_create(api->mux, type, collective, fields, fields_len, &id, &record,
+                         &record_len, why);
     if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
         && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
         log_w("gateway", "storage create failed entity=%s rc=%d (%s) why=%s",

@@ -8,8 +8,8 @@
     and api_relay.h (the sync protocol over HTTP).
 
     Reads use a fresh LMDB read transaction per request, ended before any
-    blocking call; writes go to storage through a pooled client and are
-    read back so the reply shows what was stored (defaults included).
+    blocking call; writes go to storage through the gateway's one storage
+    writer (smux.h), and the reply shows what was stored (defaults included).
 */
 #ifndef GW_API_H
 #define GW_API_H
@@ -21,6 +21,7 @@
 #include "jvec.h"
 #include "id.h"
 #include "metrics.h"
+#include "smux.h"
 #include "spool.h"
 #include "store.h"
 #include "syncrelay.h"
@@ -38,7 +39,8 @@
 //  Everything a handler may use; owned by the gateway, borrowed here.
 typedef struct {
     store_t *store;
-    spool_t *pool;
+    spool_t *pool;                    // storage calls other than writes
+    smux_t *mux;                      // writes: creates, updates, deletes, reinforces
     watch_t *watch;
     metrics_t *metrics;
     const char *storage_endpoint;
@@ -72,7 +74,7 @@ bool api_body_vecs(const http_req_t *req, http_reply_t *reply, jvec_mode_t mode,
 //  A read transaction, or false with a 500 reply.
 bool api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn);
 
-//  One storage write through a pooled client; fields is a packed map.
+//  One storage write (smux.h); fields is a packed map.
 //  Returns 0 (id_out: the entity's id) or storage's code with `why`.
 int api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collective,
               const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,

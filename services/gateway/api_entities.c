@@ -250,11 +250,9 @@ api_experience_reinforce(api_t *api, http_req_t *req, const pdb_id_t *id, http_r
     if (!s_locate(api, reply, ENT_EXPERIENCE, id, &collective))
         return;
     char why[PDB_ERRMSG_MAX] = "";
-    sclient_t *client = spool_take(api->pool);
-    int rc = client ? sclient_reinforce(client, id, NULL, why) : PDB_EUNAVAIL;
-    spool_give(api->pool, client);
+    int rc = smux_reinforce(api->mux, id, NULL, why);
     if (rc) {
-        http_reply_rc(reply, rc, client ? why : "cannot connect to storage");
+        http_reply_rc(reply, rc, why);
         return;
     }
     api_reply_entity(api, reply, 200, ENT_EXPERIENCE, id, 0);

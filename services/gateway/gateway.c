@@ -25,6 +25,7 @@ struct gateway {
     char storage_endpoint[CFG_ENDPOINT_MAX];
     store_t *store;
     spool_t *pool;
+    smux_t *mux;
     watch_t *watch;
     metrics_t *metrics;
     peerspec_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
@@ -136,9 +137,11 @@ s_build(gateway_t *self, bool *refused)
     }
     self->pool = spool_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms,
                            self->storage_cert);
+    self->mux = smux_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms,
+                         self->storage_cert);
     self->watch = watch_new(self->store, events);
     self->metrics = metrics_new();
-    if (!self->pool || !self->watch || !self->metrics)
+    if (!self->pool || !self->mux || !self->watch || !self->metrics)
         return -ENOMEM;
     rc = peerspec_list_parse(self->cfg.sync_peers, &self->config_peers, &self->config_peers_n, why);
     if (rc) {
@@ -151,9 +154,12 @@ s_build(gateway_t *self, bool *refused)
     if (strncmp(self->storage_endpoint, "ipc://", 6) == 0
         && !(self->ann = annquery_new(self->cfg.data_dir, self->cfg.ann_threshold)))
         return -ENOMEM;
-    self->api = (api_t) { self->store, self->pool, self->watch, self->metrics,
-                          self->storage_endpoint, self->config_peers, self->config_peers_n,
-                          self->tokens, NULL, self->cfg.data_dir, self->ann };
+    self->api = (api_t) {
+        .store = self->store, .pool = self->pool, .mux = self->mux, .watch = self->watch,
+        .metrics = self->metrics, .storage_endpoint = self->storage_endpoint,
+        .config_peers = self->config_peers, .config_peers_n = self->config_peers_n,
+        .tokens = self->tokens, .data_dir = self->cfg.data_dir, .ann = self->ann,
+    };
     return 0;
 }
 
@@ -180,6 +186,7 @@ gateway_destroy(gateway_t **self_p)
     if (self->listen_fd >= 0)
         close(self->listen_fd);
     watch_destroy(&self->watch);
+    smux_destroy(&self->mux);
     spool_destroy(&self->pool);
     annquery_destroy(&self->ann);
     metrics_destroy(&self->metrics);

@@ -21,9 +21,12 @@
 //  long to leave before the process exits.
 #define SERVER_FAULT_LINGER_MS 2000
 
+//  One request. A message of several requests (sproto.h) is several in a
+//  row: the first holds the sender and the number of replies to send back.
 typedef struct {
     zsock_t *sock;              // borrowed: the socket the request came on
-    zframe_t *identity;
+    zframe_t *identity;         // the first of a message only
+    size_t frames;              // the first of a message: its requests; else 0
     zframe_t *body;
     handlers_request_t req;
     msgpack_unpacked unpacked;
@@ -146,7 +149,9 @@ server_new(node_t *node, const server_opts_t *opts)
     self->opts = *opts;
     if (self->opts.max_requests == 0)
         self->opts.max_requests = 1;
-    self->pending = calloc(self->opts.max_requests, sizeof *self->pending);
+    //  The last message taken may bring SPROTO_FRAMES_MAX requests.
+    self->pending = calloc(self->opts.max_requests + SPROTO_FRAMES_MAX - 1,
+                           sizeof *self->pending);
     if (!self->pending || s_bind(self, node->data_dir) != 0) {
         server_destroy(&self);
         return NULL;
@@ -172,7 +177,18 @@ server_destroy(server_t **self_p)
 //  --------------------------------------------------------------------------
 //  One group
 
-//  Takes every waiting request, up to the bounds. Returns how many.
+static s_pending_t *
+s_pending_init(server_t *self, size_t i, zsock_t *from)
+{
+    s_pending_t *p = &self->pending[i];
+    memset(p, 0, sizeof *p);
+    p->sock = from;
+    mpk_out_init(&p->result);
+    return p;
+}
+
+//  Takes every waiting message, up to the bounds (the last one whole).
+//  Returns how many requests.
 static size_t
 s_drain(server_t *self)
 {
@@ -186,20 +202,26 @@ s_drain(server_t *self)
         }
         if (!msg)
             break;
-        s_pending_t *p = &self->pending[n];
-        memset(p, 0, sizeof *p);
-        p->sock = from;
-        mpk_out_init(&p->result);
-        p->identity = zmsg_pop(msg);
-        p->body = zmsg_pop(msg);
-        if (!p->identity || !p->body || zmsg_size(msg) != 0) {
-            p->rc = PDB_EPROTO;
-            snprintf(p->why, sizeof p->why, "a request is one frame");
+        s_pending_t *first = s_pending_init(self, n, from);
+        first->identity = zmsg_pop(msg);
+        size_t frames = zmsg_size(msg);
+        if (!first->identity || frames == 0 || frames > SPROTO_FRAMES_MAX) {
+            first->frames = 1;          // one reply saying why
+            first->rc = PDB_EPROTO;
+            snprintf(first->why, sizeof first->why,
+                     "a message carries 1 to %d requests, one per frame", SPROTO_FRAMES_MAX);
+            n++;
+            zmsg_destroy(&msg);
+            continue;
+        }
+        first->frames = frames;
+        for (size_t i = 0; i < frames; i++) {
+            s_pending_t *p = i ? s_pending_init(self, n, from) : first;
+            p->body = zmsg_pop(msg);
+            bytes += zframe_size(p->body);
+            n++;
         }
         zmsg_destroy(&msg);
-        if (p->body)
-            bytes += zframe_size(p->body);
-        n++;
     }
     return n;
 }
@@ -237,8 +259,10 @@ s_run_one(server_t *self, MDB_txn *parent, s_pending_t *p, const handlers_ctx_t 
     return p->rc == 0;
 }
 
+//  Adds p's reply to msg as a frame of its own (an empty one if it cannot be
+//  packed, so the others keep their places) and releases p.
 static void
-s_reply(server_t *self, s_pending_t *p)
+s_reply_frame(server_t *self, s_pending_t *p, zmsg_t *msg)
 {
     if (p->rc)
         self->stats.failed++;
@@ -249,20 +273,35 @@ s_reply(server_t *self, s_pending_t *p)
         snprintf(p->why, sizeof p->why, "%s", pdb_strerror(p->rc));
     sproto_pack_reply(&out.pk, p->req.request_id, p->rc, p->why,
                       p->rc ? NULL : p->result.buf.data, p->rc ? 0 : p->result.buf.size);
-    if (p->identity && mpk_out_status(&out) == 0) {
-        zmsg_t *msg = zmsg_new();
-        zmsg_append(msg, &p->identity);
-        zmsg_addmem(msg, out.buf.data, out.buf.size);
-        //  A client that went away is no reason to stall the others.
-        if (zmsg_send(&msg, p->sock) != 0)
-            zmsg_destroy(&msg);
-    }
+    if (msg)
+        zmsg_addmem(msg, mpk_out_status(&out) ? NULL : out.buf.data,
+                    mpk_out_status(&out) ? 0 : out.buf.size);
     mpk_out_release(&out);
     mpk_out_release(&p->result);
     zframe_destroy(&p->identity);
     zframe_destroy(&p->body);
     if (p->parsed)
         msgpack_unpacked_destroy(&p->unpacked);
+}
+
+//  Answers the n requests: one message per message taken.
+static void
+s_reply_all(server_t *self, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        s_pending_t *first = &self->pending[i];
+        size_t frames = first->frames;
+        zsock_t *to = first->sock;
+        zmsg_t *msg = first->identity ? zmsg_new() : NULL;    // no sender: no answer
+        if (msg)
+            zmsg_append(msg, &first->identity);
+        for (size_t k = 0; k < frames; k++)
+            s_reply_frame(self, &self->pending[i + k], msg);
+        //  A client that went away is no reason to stall the others.
+        if (msg && zmsg_send(&msg, to) != 0)
+            zmsg_destroy(&msg);
+        i += frames;
+    }
 }
 
 //  True when a failed begin or commit of a group leaves the environment in
@@ -374,8 +413,7 @@ s_serve_group(server_t *self, size_t n)
         if (n > self->stats.group_max)
             self->stats.group_max = n;
     }
-    for (size_t i = 0; i < n; i++)
-        s_reply(self, &self->pending[i]);
+    s_reply_all(self, n);
     if (group.committed)
         s_publish(self, group.head);
     return !group.fault;

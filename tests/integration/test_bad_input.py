@@ -175,8 +175,14 @@ def test_malformed_messagepack_on_storage_socket(node, coll):
             sock.send(frame)
             reply = msgpack.unpackb(sock.recv(), raw=False)
             assert reply[1] < 0 and reply[2], (frame, reply)
+        # A message of several requests is answered in one, frame by frame.
         sock.send_multipart([b"two", b"frames"])
-        assert msgpack.unpackb(sock.recv(), raw=False)[1] < 0
+        replies = [msgpack.unpackb(f, raw=False) for f in sock.recv_multipart()]
+        assert len(replies) == 2 and all(r[1] < 0 and r[2] for r in replies), replies
+        sock.send_multipart([b"ping"] * 65)
+        replies = sock.recv_multipart()
+        assert len(replies) == 1
+        assert "1 to 64 requests" in msgpack.unpackb(replies[0], raw=False)[2]
     finally:
         sock.close()
     assert node.storage_call("ping")[1] == 0

@@ -6,3 +6,9 @@ foreach(name ${PDB_GATEWAY_TESTS})
   target_link_libraries(test_${name} PRIVATE pdb_gateway_core pdb_testkit PkgConfig::CMOCKA)
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()
+
+# The multiplexed writes against a real storage server on a thread.
+add_executable(test_smux ${CMAKE_CURRENT_LIST_DIR}/test_smux.c)
+target_link_libraries(test_smux PRIVATE pdb_gateway_core pdb_storage_fixture PkgConfig::CMOCKA
+                      Threads::Threads)
+add_test(NAME test_smux COMMAND test_smux)

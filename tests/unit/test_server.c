@@ -2,7 +2,7 @@
     real ZeroMQ sockets, with server_run on a thread of its own: the
     owner-only ipc sockets, replies and "wal <seq>" announcements, frames
     refused with a protocol error, a failed request rolled back alone
-    inside its group, the group bound, a full map failing only the writes
+    inside its group, a message of many requests answered in one, the group bound, a full map failing only the writes
     it stops, and storage/tcp admitting only the listed CURVE keys.
 */
 #include "err.h"
@@ -378,9 +378,12 @@ test_server_refuses_bad_frames_and_keeps_serving(void **state)
     s_srv_t s;
     s_start(&s, &s_opts, FX_MAP_SIZE);
     zsock_t *d = s_dealer(s.endpoint, NULL, NULL);
-    //  Two frames.
-    assert_int_equal(zsock_send(d, "ss", "ping", "pong"), 0);
-    s_expect(d, 0, PDB_EPROTO, "a request is one frame");
+    //  More requests in one message than the protocol allows.
+    zmsg_t *many = zmsg_new();
+    for (int i = 0; i <= SPROTO_FRAMES_MAX; i++)
+        assert_int_equal(zmsg_addstr(many, "ping"), 0);
+    assert_int_equal(zmsg_send(&many, d), 0);
+    s_expect(d, 0, PDB_EPROTO, "a message carries 1 to 64 requests, one per frame");
     //  Bytes that are no MessagePack, and a request of another version.
     assert_int_equal(zsock_send(d, "b", "\xc1", (size_t) 1), 0);
     s_expect(d, 0, PDB_EPROTO, "request is not one well-formed MessagePack value");
@@ -512,6 +515,67 @@ test_server_failed_request_is_rolled_back_alone(void **state)
         fx_changes_release(set, 2);
     }
     assert_true(grouped);
+    zsock_destroy(&d);
+    sclient_destroy(&c);
+    s_close(&s);
+}
+
+//  A message of several requests: each is served as if it came alone (a
+//  refused one is rolled back alone, a malformed one refused alone) and the
+//  replies come back as one message, in order, from one group.
+static void
+test_server_serves_a_message_of_many_requests(void **state)
+{
+    (void) state;
+    s_srv_t s;
+    s_start(&s, &s_opts, FX_MAP_SIZE);
+    sclient_t *c = s_client(&s);
+    uint64_t head = fx_head(&s.n);
+    zsock_t *d = s_dealer(s.endpoint, NULL, NULL);
+    mpk_out_t a, b, dup;
+    s_write_args(&a, "many-a");
+    s_write_args(&b, "many-b");
+    s_write_args(&dup, "many-a");                 // a name taken by the first
+    const mpk_out_t *args[] = { &a, NULL, &b, &dup };
+    zmsg_t *msg = zmsg_new();
+    for (uint64_t i = 0; i < 4; i++) {
+        mpk_out_t req;
+        mpk_out_init(&req);
+        if (args[i])
+            sproto_pack_request(&req.pk, 20 + i, "write", args[i]->buf.data,
+                                args[i]->buf.size);
+        else
+            mpk_pack_str(&req.pk, "no request");
+        assert_int_equal(zmsg_addmem(msg, req.buf.data, req.buf.size), 0);
+        mpk_out_release(&req);
+    }
+    assert_int_equal(zmsg_send(&msg, d), 0);
+    zsock_set_rcvtimeo(d, WAIT_MS);
+    zmsg_t *reply = zmsg_recv(d);
+    assert_non_null(reply);
+    assert_int_equal(zmsg_size(reply), 4);
+    const uint64_t want_id[] = { 20, 0, 22, 23 };
+    const int want_rc[] = { 0, PDB_EPROTO, 0, PDB_ECONFLICT };
+    for (size_t i = 0; i < 4; i++) {
+        zframe_t *frame = zmsg_pop(reply);
+        msgpack_unpacked u;
+        assert_int_equal(mpk_parse(zframe_data(frame), zframe_size(frame), &u), 0);
+        uint64_t id;
+        int64_t rc;
+        assert_int_equal(u.data.via.array.size, 4);
+        assert_int_equal(mpk_get_u64(&u.data.via.array.ptr[0], &id), 0);
+        assert_int_equal(mpk_get_i64(&u.data.via.array.ptr[1], &rc), 0);
+        assert_int_equal(id, want_id[i]);
+        assert_int_equal(rc, want_rc[i]);
+        msgpack_unpacked_destroy(&u);
+        zframe_destroy(&frame);
+    }
+    zmsg_destroy(&reply);
+    assert_int_equal(fx_head(&s.n), head + 2);     // the two creates, and only them
+    assert_true(s_stat(c, "group_max") >= 4);
+    mpk_out_release(&a);
+    mpk_out_release(&b);
+    mpk_out_release(&dup);
     zsock_destroy(&d);
     sclient_destroy(&c);
     s_close(&s);
@@ -692,6 +756,7 @@ main(void)
         cmocka_unit_test(test_server_answers_writes_and_announces_the_wal_head),
         cmocka_unit_test(test_server_refuses_bad_frames_and_keeps_serving),
         cmocka_unit_test(test_server_failed_request_is_rolled_back_alone),
+        cmocka_unit_test(test_server_serves_a_message_of_many_requests),
         cmocka_unit_test(test_server_group_holds_at_most_max_requests),
         cmocka_unit_test(test_server_full_map_fails_the_write_and_keeps_serving),
         cmocka_unit_test(test_server_tcp_with_a_key_pair_admits_only_listed_clients),
