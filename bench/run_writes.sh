@@ -10,7 +10,7 @@ set -euo pipefail
 build="${1:-build-rel}"
 seconds="${2:-10}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/pdb-bench-writes.XXXXXX")"
-port=$((20000 + RANDOM % 20000))
+port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 # utime and stime of a process, in clock ticks.
