@@ -415,36 +415,9 @@ sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
     return rc;
 }
 
-int
-sclient_create(sclient_t *self, ent_type_t entity, const pdb_id_t *collective_id,
-               const void *fields, size_t fields_len, pdb_id_t *id_out, void **record,
-               size_t *record_len, char why[PDB_ERRMSG_MAX])
-{
-    *record = NULL;
-    *record_len = 0;
-    mpk_out_t args;
-    mpk_out_init(&args);
-    sclient_pack_write(&args, entity, OP_CREATE, collective_id, NULL, fields, fields_len, true);
-    int rc = s_call_id_seq(self, "write", &args, id_out, NULL, record, record_len, why);
-    mpk_out_release(&args);
-    return rc;
-}
-
 void
 sclient_pack_reinforce(mpk_out_t *args, const pdb_id_t *experience_id)
 {
     mpk_pack_array(&args->pk, 1);
     mpk_pack_id(&args->pk, experience_id);
-}
-
-int
-sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
-                  char why[PDB_ERRMSG_MAX])
-{
-    mpk_out_t args;
-    mpk_out_init(&args);
-    sclient_pack_reinforce(&args, experience_id);
-    int rc = s_call_id_seq(self, "reinforce", &args, NULL, seq_out, NULL, NULL, why);
-    mpk_out_release(&args);
-    return rc;
 }

@@ -63,20 +63,8 @@ int sclient_write(sclient_t *self, ent_type_t entity, change_op_t op,
                   const void *fields, size_t fields_len,
                   pdb_id_t *id_out, uint64_t *seq_out, char why[PDB_ERRMSG_MAX]);
 
-//  A create ("write" asking for the record) that also hands back what
-//  storage stored: the record, a packed field map without the embedding (a
-//  read of the entity would show the same), in *record (caller frees with
-//  free()), so the caller need not read it back. Same codes as sclient_write.
-int sclient_create(sclient_t *self, ent_type_t entity, const pdb_id_t *collective_id,
-                   const void *fields, size_t fields_len, pdb_id_t *id_out, void **record,
-                   size_t *record_len, char why[PDB_ERRMSG_MAX]);
-
-//  Convenience for "reinforce".
-int sclient_reinforce(sclient_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
-                      char why[PDB_ERRMSG_MAX]);
-
-//  The parts of the calls above, for a caller that carries requests its own
-//  way (the gateway's smux.h):
+//  The parts of a call, for a caller that carries requests its own way (the
+//  gateway's smux.h):
 //  A DEALER connected to storage as every client's is (ZMQ_IMMEDIATE: a
 //  request is queued only to a live storage; no linger). NULL on failure.
 zsock_t *sclient_connect(const char *endpoint, zcert_t *cert);
@@ -87,8 +75,9 @@ void sclient_pack_write(mpk_out_t *args, ent_type_t entity, change_op_t op,
                         const void *fields, size_t fields_len, bool record);
 void sclient_pack_reinforce(mpk_out_t *args, const pdb_id_t *experience_id);
 //  The result of a "write" or "reinforce" from its decoded reply
-//  [request_id, rc, message, result], as sclient_write (record NULL) or
-//  sclient_create give it.
+//  [request_id, rc, message, result]: ids as sclient_write gives them, and
+//  with record not NULL (a create that asked for it) the record too, a copy
+//  (caller frees).
 int sclient_read_id_seq(const msgpack_object *reply, pdb_id_t *id_out, uint64_t *seq_out,
                         void **record, size_t *record_len, char why[PDB_ERRMSG_MAX]);
 

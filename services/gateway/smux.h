@@ -24,13 +24,18 @@ smux_t *smux_new(const char *endpoint, int timeout_ms, zcert_t *cert);
 //  Only once no call is running.
 void smux_destroy(smux_t **self_p);
 
-//  As sclient_write, sclient_create and sclient_reinforce.
+//  As sclient_write.
 int smux_write(smux_t *self, ent_type_t entity, change_op_t op, const pdb_id_t *collective_id,
                const pdb_id_t *entity_id, const void *fields, size_t fields_len,
                pdb_id_t *id_out, uint64_t *seq_out, char why[PDB_ERRMSG_MAX]);
+//  A create ("write" asking for the record) that also hands back what
+//  storage stored: the record, a packed field map without the embedding (a
+//  read of the entity would show the same), in *record (caller frees with
+//  free()), so the caller need not read it back.
 int smux_create(smux_t *self, ent_type_t entity, const pdb_id_t *collective_id,
                 const void *fields, size_t fields_len, pdb_id_t *id_out, void **record,
                 size_t *record_len, char why[PDB_ERRMSG_MAX]);
+//  "reinforce": *seq_out (may be NULL) the WAL sequence.
 int smux_reinforce(smux_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
                    char why[PDB_ERRMSG_MAX]);
 
