@@ -196,6 +196,7 @@ s_node_facts(api_t *api, metrics_node_t *node, json_t **sync_status)
     memset(node, 0, sizeof *node);
     *sync_status = NULL;
     node->watch_streams = watch_streams(api->watch);
+    smux_counts(api->mux, &node->storage_writes, &node->storage_messages);
     MDB_txn *txn;
     if (store_read_begin(api->store, &txn) != 0)
         return;

@@ -214,9 +214,17 @@ metrics_render(const metrics_t *self, const metrics_node_t *node, size_t *len)
                  "# TYPE pulsedb_gateway_start_time_seconds gauge\n"
                  "pulsedb_gateway_start_time_seconds %lld\n"
                  "# HELP pulsedb_watch_streams Open change streams.\n"
-                 "# TYPE pulsedb_watch_streams gauge\npulsedb_watch_streams %u\n",
+                 "# TYPE pulsedb_watch_streams gauge\npulsedb_watch_streams %u\n"
+                 "# HELP pulsedb_gateway_storage_writes_total Writes sent to storage.\n"
+                 "# TYPE pulsedb_gateway_storage_writes_total counter\n"
+                 "pulsedb_gateway_storage_writes_total %llu\n"
+                 "# HELP pulsedb_gateway_storage_messages_total Messages that carried them "
+                 "(writes that arrive together share one).\n"
+                 "# TYPE pulsedb_gateway_storage_messages_total counter\n"
+                 "pulsedb_gateway_storage_messages_total %llu\n",
             GW_VERSION, (long) getpid(), vec_isa(), (long long) self->started,
-            node->watch_streams);
+            node->watch_streams, (unsigned long long) node->storage_writes,
+            (unsigned long long) node->storage_messages);
     s_render_requests(self, out);
     s_render_node(node, out);
     if (node->store_ok)

@@ -43,6 +43,7 @@ struct smux {
     s_job_t **queue_tail;
     bool leading;                    // some caller leads
     atomic_uint_fast64_t next_id;
+    atomic_uint_fast64_t sent_requests, sent_messages;   // for /metrics
     //  The leader's own (the lock passes them from one leader to the next).
     char *endpoint;
     zcert_t *cert;
@@ -113,10 +114,12 @@ s_send(smux_t *self, s_job_t *batch)
         (void) sockmon_disconnected(self->mon);
     zmsg_t *msg = zmsg_new();
     s_job_t *last = batch;
+    uint64_t frames = 0;
     for (s_job_t *job = batch; job; job = job->next) {
         if (msg)
             zmsg_append(msg, &job->request);
         last = job;
+        frames++;
     }
     if (!msg || !self->sock || zmsg_send(&msg, self->sock) != 0) {
         zmsg_destroy(&msg);
@@ -124,6 +127,8 @@ s_send(smux_t *self, s_job_t *batch)
         return;
     }
     self->outstanding++;
+    atomic_fetch_add(&self->sent_requests, frames);
+    atomic_fetch_add(&self->sent_messages, 1);
     last->next = self->inflight;
     self->inflight = batch;
 }
@@ -297,6 +302,8 @@ smux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
     self->cert = cert;
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : SCLIENT_TIMEOUT_MS_DEFAULT;
     atomic_init(&self->next_id, 1);
+    atomic_init(&self->sent_requests, 0);
+    atomic_init(&self->sent_messages, 0);
     if (!self->endpoint || pthread_mutex_init(&self->lock, NULL) != 0) {
         free(self->endpoint);
         free(self);
@@ -322,6 +329,13 @@ smux_destroy(smux_t **self_p)
     free(self->endpoint);
     free(self);
     *self_p = NULL;
+}
+
+void
+smux_counts(smux_t *self, uint64_t *requests, uint64_t *messages)
+{
+    *requests = atomic_load(&self->sent_requests);
+    *messages = atomic_load(&self->sent_messages);
 }
 
 static void

@@ -24,6 +24,10 @@ smux_t *smux_new(const char *endpoint, int timeout_ms, zcert_t *cert);
 //  Only once no call is running.
 void smux_destroy(smux_t **self_p);
 
+//  Requests sent to storage so far, and the messages that carried them
+//  (fewer when requests arrive together). Thread-safe.
+void smux_counts(smux_t *self, uint64_t *requests, uint64_t *messages);
+
 //  As sclient_write.
 int smux_write(smux_t *self, ent_type_t entity, change_op_t op, const pdb_id_t *collective_id,
                const pdb_id_t *entity_id, const void *fields, size_t fields_len,

@@ -210,6 +210,11 @@ def test_status_health_metrics(node):
     assert node.get("/health").status_code == 200
     m = node.get("/metrics")
     assert m.status_code == 200 and "pulsedb_wal_head" in m.text
+    # The two creates went to storage, in at most two messages.
+    counters = dict(line.split() for line in m.text.splitlines()
+                    if line.startswith("pulsedb_gateway_storage_"))
+    assert int(counters["pulsedb_gateway_storage_writes_total"]) == 2
+    assert 1 <= int(counters["pulsedb_gateway_storage_messages_total"]) <= 2
 
 
 def test_watch_streams_changes_and_resumes(node):

@@ -152,6 +152,10 @@ test_smux_many_callers_each_get_their_answer(void **state)
     for (size_t i = 1; i < n; i++)
         assert_true(memcmp(&all[i - 1], &all[i], sizeof all[0]) != 0);
     assert_int_equal(fx_head(&s.n), head + CALLERS * WRITES_EACH);
+    uint64_t requests, messages;
+    smux_counts(mux, &requests, &messages);
+    assert_int_equal(requests, CALLERS * (WRITES_EACH + 1));
+    assert_true(messages >= requests / SPROTO_FRAMES_MAX && messages <= requests);
     smux_destroy(&mux);
     assert_null(mux);
     s_stop(&s);
