@@ -76,7 +76,7 @@ static const s_option_t s_options[] = {
     //  every writer for too long; the defaults are far below.
     { .key = "storage/commit_max_requests", .env = "PULSEDB_COMMIT_MAX_REQUESTS",
       .flag = "--commit-max-requests", .kind = S_NUMBER, S_FIELD(commit_max_requests),
-      .min = 1, .max = 65536, .def = "256", .arg = "N", .help = "requests per group commit" },
+      .min = 1, .max = 65536, .def = "256", .arg = "N", .help = "requests per group commit (a message of several is taken whole)" },
     { .key = "storage/commit_max_kb", .env = "PULSEDB_COMMIT_MAX_KB", .flag = "--commit-max-kb",
       .kind = S_NUMBER, S_FIELD(commit_max_kb), .min = 1, .max = 1u << 20, .def = "4096",
       .arg = "N", .help = "KiB per group commit" },
