@@ -297,6 +297,12 @@ ann_count(const ann_t *self)
 }
 
 extern "C" size_t
+ann_removed(const ann_t *self)
+{
+    return self->index->num_deleted_;
+}
+
+extern "C" size_t
 ann_memory_bytes(const ann_t *self)
 {
     const s_hnsw_t *h = self->index;

@@ -1,8 +1,8 @@
 /*  ann.h - an approximate nearest-neighbour index (HNSW) over unit
     vectors, ranked by cosine: Debian's hnswlib (libhnswlib-dev, header-only
     C++) behind a small C interface, in ann.cpp alone, so no C++ reaches the
-    rest of the code. Not yet wired into search: docs/search.md says what is
-    left, bench/bench_ann.c measures it.
+    rest of the code. Storage's index of a collective (annidx.h) is built
+    on it; bench/bench_ann.c measures it alone.
 
     Labels are the caller's u64 (a slot number, say). Vectors are copied
     and normalised; a zero vector is refused. One writer at a time (add,
@@ -60,6 +60,10 @@ int  ann_search(const ann_t *self, const float *query, size_t k, size_t ef, ann_
 //  Live (added and not removed) vectors, and the bytes the index holds.
 size_t ann_count(const ann_t *self);
 size_t ann_memory_bytes(const ann_t *self);
+//  Removed vectors the graph still holds: hnswlib only marks a removed
+//  node, which keeps its memory, its place in the saved file and its
+//  links (searches walk through it), until the index is built again.
+size_t ann_removed(const ann_t *self);
 
 //  Writes the index to path / reads one back (for dim dimensions).
 //  Returns 0, -errno, PDB_ECORRUPT or PDB_EINVAL.

@@ -77,8 +77,13 @@
                      "scan" (its recall is below the target at every ef, and the
                      request named none)
       "ann_status" [] -> [[collective_id, state, vectors, covered_seq, build_total,
-                     ef, recall], ...]   one per index held; state "building",
-                     "measuring", "ready" or "scan"
+                     ef, recall, removed, rebuilds, rebuild], ...]   one per index
+                     held; state "building", "measuring", "ready" or "scan";
+                     removed: deleted vectors its graph still holds; rebuilds:
+                     how many times a rebuild replaced it since storage started;
+                     rebuild: nil, or the one being built to replace it
+                     [state ("building", "measuring", "ready"), vectors,
+                     build_total] (services/storage/annrebuild.h)
 */
 #ifndef PDB_SPROTO_H
 #define PDB_SPROTO_H

@@ -149,6 +149,25 @@ annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *
     return true;
 }
 
+//  An entry's rebuild ([state, vectors, build_total] or nil) as JSON null
+//  or an object; NULL when it does not read.
+static json_t *
+s_status_rebuild(const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_NIL)
+        return json_null();
+    const char *state;
+    size_t state_len;
+    uint64_t vectors, total;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3
+        || mpk_get_str(&o->via.array.ptr[0], &state, &state_len)
+        || mpk_get_u64(&o->via.array.ptr[1], &vectors)
+        || mpk_get_u64(&o->via.array.ptr[2], &total))
+        return NULL;
+    return json_pack("{s:s%,s:I,s:I}", "state", state, state_len, "vectors",
+                     (json_int_t) vectors, "build_total", (json_int_t) total);
+}
+
 //  One ann_status entry as JSON; NULL when it does not read.
 static json_t *
 s_status_entry(const msgpack_object *o)
@@ -156,22 +175,28 @@ s_status_entry(const msgpack_object *o)
     pdb_id_t collective;
     const char *state;
     size_t state_len;
-    uint64_t vectors, covered, total, ef;
+    uint64_t vectors, covered, total, ef, removed, rebuilds;
     double recall;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 7
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 10
         || mpk_get_id(&o->via.array.ptr[0], &collective)
         || mpk_get_str(&o->via.array.ptr[1], &state, &state_len)
         || mpk_get_u64(&o->via.array.ptr[2], &vectors)
         || mpk_get_u64(&o->via.array.ptr[3], &covered)
         || mpk_get_u64(&o->via.array.ptr[4], &total) || mpk_get_u64(&o->via.array.ptr[5], &ef)
-        || mpk_get_double(&o->via.array.ptr[6], &recall))
+        || mpk_get_double(&o->via.array.ptr[6], &recall)
+        || mpk_get_u64(&o->via.array.ptr[7], &removed)
+        || mpk_get_u64(&o->via.array.ptr[8], &rebuilds))
+        return NULL;
+    json_t *rebuild = s_status_rebuild(&o->via.array.ptr[9]);
+    if (!rebuild)
         return NULL;
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(&collective, id);
-    return json_pack("{s:s,s:s%,s:I,s:I,s:I,s:I,s:f}", "collective", id, "state", state,
-                     state_len, "vectors", (json_int_t) vectors, "covered_seq",
+    return json_pack("{s:s,s:s%,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:o}", "collective", id, "state",
+                     state, state_len, "vectors", (json_int_t) vectors, "covered_seq",
                      (json_int_t) covered, "build_total", (json_int_t) total, "ef",
-                     (json_int_t) ef, "recall", recall);
+                     (json_int_t) ef, "recall", recall, "removed", (json_int_t) removed,
+                     "rebuilds", (json_int_t) rebuilds, "rebuild", rebuild);
 }
 
 json_t *

@@ -124,12 +124,34 @@ annidx_destroy(annidx_t **self_p)
     if (!self_p || !*self_p)
         return;
     annidx_t *self = *self_p;
+    annidx_destroy(&self->rebuild);
     ann_destroy(&self->ann);
     free(self->ids);
     free(self->removed);
     free(self->table);
     free(self);
     *self_p = NULL;
+}
+
+int
+annidx_new_build(store_t *store, MDB_txn *txn, const pdb_id_t *collective, uint32_t dim,
+                 annidx_t **out)
+{
+    store_meta_t meta;
+    vecblock_head_t head = { 0 };
+    int rc = store_meta_read(store, txn, &meta);
+    if (!rc && (rc = vecblock_head_get(store, txn, collective, &head)) == PDB_ENOTFOUND)
+        rc = 0;                         // no vector yet
+    annidx_t *self = NULL;
+    if (!rc)
+        rc = annidx_new(collective, dim, (size_t) (head.live + head.live / 8 + 16), &self);
+    if (rc)
+        return rc;
+    self->building = true;
+    self->covered = meta.wal_head;
+    self->build_total = head.live;
+    *out = self;
+    return 0;
 }
 
 //  A vector the graph can rank: non-zero and finite.
@@ -293,6 +315,12 @@ size_t
 annidx_count(const annidx_t *self)
 {
     return ann_count(self->ann);
+}
+
+size_t
+annidx_removed(const annidx_t *self)
+{
+    return ann_removed(self->ann);
 }
 
 //  --------------------------------------------------------------------------

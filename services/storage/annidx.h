@@ -3,9 +3,11 @@
     each label, and the WAL sequence it covers. Storage's search thread
     (annsvc.h) owns every index; nothing here writes the store.
 
-    Labels are dense (0, 1, 2, ...) and never reused: a removed experience
-    keeps its label, marked removed, and one that comes back (a snapshot
-    can bring back what a delete took) gets a new one.
+    Labels are dense (0, 1, 2, ...) and never reused within one graph: a
+    removed experience keeps its label, marked removed, and one that comes
+    back (a snapshot can bring back what a delete took) gets a new one.
+    When removed nodes reach a quarter of the graph, the index is built
+    again beside this one and replaces it (annrebuild.h), with new labels.
 
     Files, in DATA/ann/: COLLECTIVE.hnsw (hnswlib's own format, ann_save)
     and COLLECTIVE.map (a header, then every label's experience id and
@@ -65,6 +67,14 @@ typedef struct annidx_s {
     uint64_t changes_since_save;
     uint64_t saved_us;      // when it was last saved (the owner's clock)
     bool save_wanted;       // to be saved as soon as it can be
+    //  Compaction (annrebuild.h): the index being built to replace this
+    //  one (owned), when it began (the owner's clock), no new one before
+    //  rebuild_after_us (one failed), and how many have replaced it since
+    //  storage started.
+    struct annidx_s *rebuild;
+    uint64_t rebuild_started_us;
+    uint64_t rebuild_after_us;
+    uint32_t rebuilds;
 } annidx_t;
 
 #define ANNIDX_LIVE 0
@@ -74,7 +84,13 @@ typedef struct annidx_s {
 //  A new empty index with room for capacity vectors. Returns 0, PDB_EINVAL
 //  or -ENOMEM. Caller frees with annidx_destroy.
 int  annidx_new(const pdb_id_t *collective, uint32_t dim, size_t capacity, annidx_t **out);
-void annidx_destroy(annidx_t **self_p);
+void annidx_destroy(annidx_t **self_p);   // with the rebuild it owns
+
+//  A new index of the collective, to be built from its blocks (building,
+//  build_total: its live vectors as txn sees them) and to follow the WAL
+//  from txn's head on. Returns 0, -ENOMEM or a store code.
+int  annidx_new_build(store_t *store, MDB_txn *txn, const pdb_id_t *collective, uint32_t dim,
+                      annidx_t **out);
 
 //  Brings experience `id` in line with txn: in the index when it has an
 //  embedding there, out of it when not. An insert may wait in the queue
@@ -100,8 +116,10 @@ int  annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef
 int  annidx_sample(const annidx_t *self, store_t *store, MDB_txn *txn, uint64_t from,
                    pdb_id_t *id, MDB_val *vector);
 
-//  Live vectors in the graph (held zero vectors are counted in unranked).
+//  Live vectors in the graph (held zero vectors are counted in unranked),
+//  and removed ones it still holds as marked nodes (annrebuild.h).
 size_t annidx_count(const annidx_t *self);
+size_t annidx_removed(const annidx_t *self);
 
 //  Writes the index to dir (DATA/ann) beside the node's instance id:
 //  new files aside, flushed, then renamed. Returns 0 or -errno.

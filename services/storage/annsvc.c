@@ -1,7 +1,8 @@
 #include "annsvc.h"
 #include "annidx.h"
+#include "annrebuild.h"
+#include "annwal.h"
 #include "bounds.h"
-#include "change.h"
 #include "clock.h"
 #include "handlers.h"
 #include "log.h"
@@ -93,28 +94,18 @@ s_drop(s_svc_t *self, size_t at)
 //  A new index of the collective, to be built from its blocks; it will
 //  follow the WAL from the head of txn.
 static int
-s_start_build(s_svc_t *self, MDB_txn *txn, const pdb_id_t *collective, uint32_t dim,
-              uint64_t live)
+s_start_build(s_svc_t *self, MDB_txn *txn, const pdb_id_t *collective, uint32_t dim)
 {
-    store_meta_t meta;
-    int rc = store_meta_read(self->node->store, txn, &meta);
     annidx_t *idx = NULL;
-    if (!rc)
-        rc = annidx_new(collective, dim, (size_t) (live + live / 8 + 16), &idx);
-    if (!rc) {
-        idx->building = true;
-        idx->covered = meta.wal_head;
-        idx->build_total = live;
-        rc = s_keep(self, idx);
-    }
-    if (rc) {
+    int rc = annidx_new_build(self->node->store, txn, collective, dim, &idx);
+    if (!rc && (rc = s_keep(self, idx)) != 0)
         annidx_destroy(&idx);
+    if (rc)
         return rc;
-    }
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(collective, id);
     log_i("search", "index build started collective=%s vectors=%llu", id,
-          (unsigned long long) live);
+          (unsigned long long) idx->build_total);
     return 0;
 }
 
@@ -182,72 +173,12 @@ s_saving(const s_svc_t *self, const annidx_t *idx)
 }
 
 //  --------------------------------------------------------------------------
-//  Following the WAL
-
-//  Catches idx up with the WAL of txn, up to max_entries entries. *gone: its
-//  collective no longer exists; *stale: the WAL no longer holds what it
-//  needs (compacted past it, or older than the index: a restored store),
-//  so it must be built again.
-static int
-s_catch_up(s_svc_t *self, MDB_txn *txn, annidx_t *idx, size_t max_entries, bool *gone,
-           bool *stale)
-{
-    store_t *store = self->node->store;
-    *gone = *stale = false;
-    uint32_t dim;
-    int rc = store_collective_dim(store, txn, &idx->collective, &dim);
-    if (rc == PDB_ENOTFOUND || rc == PDB_EDELETED || (!rc && dim != idx->dim)) {
-        *gone = true;
-        return 0;
-    }
-    store_meta_t meta;
-    if (rc || (rc = store_meta_read(store, txn, &meta)) != 0)
-        return rc;
-    if (idx->covered == meta.wal_head)
-        return 0;
-    if (idx->covered > meta.wal_head || idx->covered + 1 < meta.wal_floor) {
-        *stale = true;
-        return 0;
-    }
-    store_iter_t it;
-    rc = store_wal(store, txn, idx->covered + 1, &it);
-    uint64_t seq;
-    MDB_val val;
-    for (size_t n = 0; !rc && n < max_entries && !(rc = store_wal_next(&it, &seq, &val)); n++) {
-        change_t change;
-        if (change_decode(val.mv_data, val.mv_size, &change) == 0
-            && change.entity == ENT_EXPERIENCE
-            && !memcmp(change.collective_id.b, idx->collective.b, PDB_ID_LEN))
-            rc = annidx_follow(idx, store, txn, &change.entity_id);
-        if (!rc)
-            idx->covered = seq;
-    }
-    store_iter_close(&it);
-    if (rc == PDB_ENOTFOUND)
-        rc = 0;
-    int frc = annidx_flush(idx);          // inserts borrow txn
-    rc = rc ? rc : frc;
-    if (!rc && idx->covered == meta.wal_head) {
-        //  Caught up: the index must hold exactly what the blocks hold.
-        vecblock_head_t head = { 0 };
-        int hrc = vecblock_head_get(store, txn, &idx->collective, &head);
-        if ((hrc && hrc != PDB_ENOTFOUND) || head.live != annidx_count(idx) + idx->unranked) {
-            char id[PDB_ID_STR_LEN + 1];
-            pdb_id_format(&idx->collective, id);
-            log_w("search", "index disagrees with the store collective=%s index=%zu "
-                  "store=%llu: building it again", id, annidx_count(idx) + idx->unranked,
-                  (unsigned long long) head.live);
-            *stale = true;
-        }
-    }
-    return rc;
-}
-
-//  --------------------------------------------------------------------------
 //  Background work
 
+//  A build's progress line (at most every S_PROGRESS_EVERY_US), or its
+//  end; `what` is "building" or "rebuilding".
 static void
-s_build_progress(s_svc_t *self, annidx_t *idx, bool done)
+s_build_progress(s_svc_t *self, annidx_t *idx, const char *what, bool done)
 {
     uint64_t now = clock_mono_us();
     if (!done && now - self->last_progress_us < S_PROGRESS_EVERY_US)
@@ -261,7 +192,7 @@ s_build_progress(s_svc_t *self, annidx_t *idx, bool done)
         return;
     }
     uint64_t total = idx->build_total ? idx->build_total : 1;
-    log_i("search", "index building collective=%s vectors=%zu of %llu (%.0f%%)", id, have,
+    log_i("search", "index %s collective=%s vectors=%zu of %llu (%.0f%%)", what, id, have,
           (unsigned long long) idx->build_total,
           100.0 * (double) have / (double) total);
 }
@@ -291,17 +222,16 @@ s_measured(s_svc_t *self, annidx_t *idx)
     s_save(self, idx);
 }
 
-//  One slice of work on idx (build, or catch up). Returns true when it did
-//  something, so the thread comes back at once.
+//  One slice of work on the index at `at` (build, or catch up and measure).
+//  *worked when it did something. Returns false when the index was dropped
+//  (its collective gone, or to be built again).
 static bool
-s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
+s_advance(s_svc_t *self, size_t at, uint64_t deadline_us, bool *worked_out)
 {
     annidx_t *idx = self->idx[at];
-    if (s_saving(self, idx))
-        return false;
     MDB_txn *txn;
     if (store_read_begin(self->node->store, &txn) != 0)
-        return false;
+        return true;
     bool worked = false, gone = false, stale = false;
     int rc = 0;
     if (idx->building) {
@@ -310,15 +240,15 @@ s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
         worked = true;
         if (!rc && done) {
             idx->building = false;
-            s_build_progress(self, idx, true);
+            s_build_progress(self, idx, "building", true);
             s_measure_start(idx);
         }
         else if (!rc)
-            s_build_progress(self, idx, false);
+            s_build_progress(self, idx, "building", false);
     }
     else {
         uint64_t before = idx->covered;
-        rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SLICE, &gone, &stale);
+        rc = annwal_catch_up(idx, self->node->store, txn, ANNSVC_CATCHUP_SLICE, &gone, &stale);
         worked = idx->covered != before;
         //  Grown to twice what was measured: measure again (the ef in use
         //  stays until then).
@@ -341,17 +271,18 @@ s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
         }
     }
     mdb_txn_abort(txn);
+    *worked_out = worked;
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(&idx->collective, id);
     if (rc) {
         log_w("search", "index dropped collective=%s rc=%d (%s)", id, rc, pdb_strerror(rc));
         s_drop(self, at);
-        return true;
+        return false;
     }
     if (gone) {
         log_i("search", "index dropped collective=%s: the collective is gone", id);
         s_drop(self, at);
-        return true;
+        return false;
     }
     if (stale) {
         uint32_t dim = idx->dim;
@@ -360,13 +291,83 @@ s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
         if (store_read_begin(self->node->store, &txn) == 0) {
             vecblock_head_t head = { 0 };
             if (vecblock_head_get(self->node->store, txn, &collective, &head) == 0)
-                (void) s_start_build(self, txn, &collective, dim, head.live);
+                (void) s_start_build(self, txn, &collective, dim);
             mdb_txn_abort(txn);
         }
-        return true;
+        return false;
     }
-    if (!idx->building && !worked && (idx->save_wanted || (idx->changes_since_save
-        && clock_mono_us() - idx->saved_us >= (uint64_t) ANNSVC_SAVE_INTERVAL_S * 1000000u)))
+    return true;
+}
+
+//  Puts the ready rebuild of the index at `at` in its place, and saves it.
+static void
+s_rebuilt(s_svc_t *self, size_t at)
+{
+    annidx_t *old = self->idx[at];
+    size_t removed = annidx_removed(old), nodes = annidx_count(old) + removed;
+    uint64_t started_us = old->rebuild_started_us;
+    annrebuild_swap(&self->idx[at]);
+    annidx_t *idx = self->idx[at];
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&idx->collective, id);
+    log_i("search", "index rebuilt collective=%s vectors=%zu nodes_before=%zu removed_before=%zu "
+          "ef=%u recall10=%.3f ms=%llu", id, annidx_count(idx), nodes, removed, idx->ef,
+          idx->recall, (unsigned long long) ((clock_mono_us() - started_us) / 1000));
+    s_save(self, idx);
+}
+
+//  Starts, advances or completes the rebuild of the index at `at` when its
+//  removed nodes call for one (annrebuild.h); the index goes on answering
+//  meanwhile. Returns true when it did something.
+static bool
+s_rebuild(s_svc_t *self, size_t at, uint64_t deadline_us)
+{
+    annidx_t *idx = self->idx[at];
+    uint64_t now = clock_mono_us();
+    MDB_txn *txn;
+    if ((!idx->rebuild && !annrebuild_due(idx, now))
+        || store_read_begin(self->node->store, &txn) != 0)
+        return false;
+    char id[PDB_ID_STR_LEN + 1];
+    pdb_id_format(&idx->collective, id);
+    int rc = 0;
+    if (!idx->rebuild) {
+        rc = annrebuild_start(idx, self->node->store, txn, now);
+        if (!rc)
+            log_i("search", "index rebuild started collective=%s vectors=%zu removed=%zu "
+                  "(%d%% of the graph or more)", id, annidx_count(idx), annidx_removed(idx),
+                  ANNREBUILD_REMOVED_PCT);
+    }
+    bool ready = false;
+    if (!rc)
+        rc = annrebuild_step(idx, self->node->store, txn, deadline_us, self->ef_floor, &ready);
+    mdb_txn_abort(txn);
+    if (rc) {
+        log_w("search", "index rebuild failed collective=%s rc=%d (%s): the index in use stays, "
+              "next try in %d s", id, rc, pdb_strerror(rc), ANNREBUILD_RETRY_S);
+        annrebuild_cancel(idx, clock_mono_us() + (uint64_t) ANNREBUILD_RETRY_S * 1000000u);
+    }
+    else if (idx->rebuild->building)
+        s_build_progress(self, idx->rebuild, "rebuilding", false);
+    else if (ready && !s_saving(self, idx))     // else swapped once the save is done
+        s_rebuilt(self, at);
+    return true;
+}
+
+//  One slice of work on the index at `at`: its own (build, or catch up and
+//  measure; not while it is being saved), its rebuild's, and its save when
+//  due. Returns true when it did something, so the thread comes back at once.
+static bool
+s_work_one(s_svc_t *self, size_t at, uint64_t deadline_us)
+{
+    bool worked = false;
+    if (!s_saving(self, self->idx[at]) && !s_advance(self, at, deadline_us, &worked))
+        return true;
+    worked |= s_rebuild(self, at, deadline_us);
+    annidx_t *idx = self->idx[at];
+    if (!s_saving(self, idx) && !idx->building && !worked && (idx->save_wanted
+        || (idx->changes_since_save
+            && clock_mono_us() - idx->saved_us >= (uint64_t) ANNSVC_SAVE_INTERVAL_S * 1000000u)))
         s_save(self, idx);
     return worked;
 }
@@ -445,7 +446,7 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
             return 0;
         }
         if (!rc)
-            rc = s_start_build(self, txn, &a->collective, dim, head.live);
+            rc = s_start_build(self, txn, &a->collective, dim);
         if (!rc)
             s_pack_state(out, "building");
         return rc;
@@ -460,7 +461,7 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
     }
     bool gone = false, stale = false;
     if (!s_saving(self, idx))
-        rc = s_catch_up(self, txn, idx, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
+        rc = annwal_catch_up(idx, store, txn, ANNSVC_CATCHUP_SYNC_MAX, &gone, &stale);
     store_meta_t meta;
     if (!rc)
         rc = store_meta_read(store, txn, &meta);
@@ -512,7 +513,7 @@ s_status(s_svc_t *self, mpk_out_t *out)
     mpk_pack_array(&out->pk, self->n);
     for (size_t i = 0; i < self->n; i++) {
         const annidx_t *idx = self->idx[i];
-        mpk_pack_array(&out->pk, 7);
+        mpk_pack_array(&out->pk, 10);
         mpk_pack_id(&out->pk, &idx->collective);
         mpk_pack_str(&out->pk, idx->building ? "building" : idx->measuring ? "measuring"
                                : idx->ef ? "ready" : "scan");
@@ -521,6 +522,18 @@ s_status(s_svc_t *self, mpk_out_t *out)
         mpk_pack_u64(&out->pk, idx->building ? idx->build_total : annidx_count(idx));
         mpk_pack_u64(&out->pk, idx->ef);
         mpk_pack_double(&out->pk, idx->recall);
+        mpk_pack_u64(&out->pk, annidx_removed(idx));
+        mpk_pack_u64(&out->pk, idx->rebuilds);
+        const annidx_t *next = idx->rebuild;
+        if (!next) {
+            mpk_pack_nil(&out->pk);
+            continue;
+        }
+        mpk_pack_array(&out->pk, 3);
+        mpk_pack_str(&out->pk, next->building ? "building" : next->measuring ? "measuring"
+                               : "ready");
+        mpk_pack_u64(&out->pk, annidx_count(next));
+        mpk_pack_u64(&out->pk, next->build_total);
     }
     return 0;
 }
@@ -621,8 +634,8 @@ s_load_all(s_svc_t *self)
         if (!rc && (rc = s_keep(self, idx)) != 0)
             annidx_destroy(&idx);
         if (!rc) {
-            log_i("search", "index loaded collective=%.*s vectors=%zu covered=%llu ef=%u",
-                  PDB_ID_STR_LEN, e->d_name, annidx_count(idx),
+            log_i("search", "index loaded collective=%.*s vectors=%zu removed=%zu covered=%llu "
+                  "ef=%u", PDB_ID_STR_LEN, e->d_name, annidx_count(idx), annidx_removed(idx),
                   (unsigned long long) idx->covered, idx->ef);
             if (idx->measured_at == 0)
                 s_measure_start(idx);
@@ -633,7 +646,7 @@ s_load_all(s_svc_t *self)
         annidx_unlink(self->dir, &collective);
         vecblock_head_t head = { 0 };
         if (vecblock_head_get(self->node->store, txn, &collective, &head) == 0)
-            (void) s_start_build(self, txn, &collective, dim, head.live);
+            (void) s_start_build(self, txn, &collective, dim);
     }
     mdb_txn_abort(txn);
     closedir(d);

@@ -18,7 +18,10 @@
     - indexes are saved in DATA/ann (after a build, every few minutes while
       they change, and at stop) and read back at start, then caught up. A
       file that is damaged, cut short, from another instance, or older than
-      the WAL's floor is dropped and the index built again.
+      the WAL's floor is dropped and the index built again;
+    - an index whose graph is a quarter removed nodes is rebuilt beside
+      itself and replaced once the new one is caught up and measured
+      (annrebuild.h); it answers searches until then.
 
     The thread reads through the node's store, in its own read
     transactions; it never writes the store.

@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import struct
+import time
 import uuid
 
 import msgpack
@@ -19,6 +20,7 @@ from conftest import Cluster, wait_for
 from test_search import DIM, cosine, fill, rand_vec, ranked
 
 THRESHOLD = 60
+ANY_METHOD = ("approximate", "exact")
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +43,13 @@ def wait_approximate(node, coll, timeout=30):
 
 
 def assert_matches_exact(node, coll, live, rnd, queries=8, k=10, keep=lambda f: True,
-                         **opts):
+                         methods=("approximate",), dim=DIM, **opts):
     """The index's answer is the exact top k (ef is above the collective's
     size), with the exact scan's scores."""
     for _ in range(queries):
-        q = rand_vec(rnd)
+        q = rand_vec(rnd, dim)
         method, got = query(node, coll, q, k, **opts)
-        assert method == "approximate"
+        assert method in methods
         want = ranked(live, q, keep)
         assert len(got) == min(k, len(want))
         for (gid, gs), (ws, _) in zip(got, want):
@@ -205,6 +207,138 @@ def test_the_index_follows_sync_and_a_snapshot_install(cluster):
     assert_matches_exact(c, coll, live, rnd)
     assert max(cosine(q, v) for v, _ in live.values()) == pytest.approx(
         query(c, coll, q, 1)[1][0][1], abs=1e-5)
+
+
+def index_status(node, coll):
+    found = [i for i in node.get("/v1/status").json()["search_indexes"]
+             if i["collective"] == coll]
+    return found[0] if found else None
+
+
+def settled(node, coll):
+    """The index's status once no rebuild runs and its graph holds fewer
+    removed nodes than a quarter (the rebuild threshold), else None."""
+    s = index_status(node, coll)
+    nodes = s["vectors"] + s["removed"]
+    return s if s["rebuild"] is None and 4 * s["removed"] < nodes else None
+
+
+def test_deletes_past_a_quarter_of_the_graph_rebuild_the_index(node):
+    rnd = random.Random(17)
+    coll = node.collective("churn", DIM)["id"]
+    live = fill(node, coll, 200, rnd)
+    wait_approximate(node, coll)
+    graph = os.path.join(node.data, "ann", coll + ".hnsw")
+    wait_for(lambda: os.path.exists(graph), what="the index saved")
+    size_built = os.path.getsize(graph)
+    s = index_status(node, coll)
+    assert (s["vectors"], s["removed"], s["rebuilds"], s["rebuild"]) == (200, 0, 0, None)
+
+    # Under a quarter of the graph: deleted vectors stay as removed nodes.
+    order = rnd.sample(sorted(live), 130)
+    for i in order[:40]:
+        assert node.delete(f"/v1/experiences/{i}").status_code == 204
+        del live[i]
+    assert_matches_exact(node, coll, live, rnd, queries=3)
+    s = index_status(node, coll)
+    assert (s["vectors"], s["removed"], s["rebuilds"], s["rebuild"]) == (160, 40, 0, None)
+
+    # Past it: rebuilt beside the index in use, and saved. Every search is
+    # exact and without a deleted experience (one asked while the new index
+    # is saved and a write waits for it scans, as during any save).
+    rebuilds_seen = []
+    for n, i in enumerate(order[40:]):
+        assert node.delete(f"/v1/experiences/{i}").status_code == 204
+        del live[i]
+        if n % 6 == 0:
+            assert_matches_exact(node, coll, live, rnd, queries=1, methods=ANY_METHOD)
+            rebuild = index_status(node, coll)["rebuild"]
+            if rebuild:
+                rebuilds_seen.append(rebuild)
+    for r in rebuilds_seen:
+        assert r["state"] in ("building", "measuring", "ready")
+        assert r["vectors"] <= r["build_total"] <= 160
+    wait_for(lambda: settled(node, coll), what="the index rebuilt",
+             detail=lambda: index_status(node, coll))
+    s = settled(node, coll)
+    assert s["rebuilds"] >= 1 and s["vectors"] == len(live) == 70 and s["state"] == "ready"
+    assert_matches_exact(node, coll, live, rnd)
+    text = open(os.path.join(node.log_dir, "storage.log")).read()
+    assert "index rebuild started collective=" + coll in text
+    assert "index rebuilt collective=" + coll in text
+    assert text.count("index build started collective=" + coll) == 1
+    # Saved smaller: the file holds the live vectors, not every one ever.
+    wait_for(lambda: os.path.getsize(graph) < size_built * 0.6, what="the rebuilt index saved")
+
+    # Deletes and inserts in equal numbers: the graph stays near the live count.
+    for _ in range(4):
+        for i in rnd.sample(sorted(live), 25):
+            assert node.delete(f"/v1/experiences/{i}").status_code == 204
+            del live[i]
+        live.update(fill(node, coll, 25, rnd))
+        assert_matches_exact(node, coll, live, rnd, queries=2, methods=ANY_METHOD)
+    wait_for(lambda: settled(node, coll), what="the index settled",
+             detail=lambda: index_status(node, coll))
+    s = settled(node, coll)
+    assert s["vectors"] == len(live) == 70 and s["rebuilds"] >= 2
+    assert s["vectors"] + s["removed"] < 70 * 4 / 3
+
+    # Kept across a restart: read back, not built again.
+    assert node.stop() == [0, 0]
+    node.start()
+    assert_matches_exact(node, coll, live, rnd)
+    s = index_status(node, coll)
+    assert s["vectors"] == 70 and s["rebuilds"] == 0 and s["state"] == "ready"
+    text = open(os.path.join(node.log_dir, "storage.log")).read()
+    assert text.count("index build started collective=" + coll) == 1
+    assert "index loaded collective=" + coll in text
+
+
+def test_searches_go_on_through_the_index_while_it_is_rebuilt(node):
+    """A rebuild long enough to be seen (a second or more): searches
+    asked between two status replies that report it are answered by the
+    index in use: live experiences only, scored exactly, nearly the exact
+    top 10 (9,000 vectors are more than ef here)."""
+    rnd = random.Random(18)
+    dim, n = 96, 12000
+    coll = node.collective("long", dim)["id"]
+    live = {}
+    for _ in range(n // 500):
+        batch = [rand_vec(rnd, dim) for _ in range(500)]
+        r = node.post(f"/v1/collectives/{coll}/experiences:batch",
+                      {"experiences": [{"content": "x", "embedding": v} for v in batch]})
+        assert r.status_code == 201, r.text
+        for i, v in zip(r.json()["ids"], batch):
+            live[i] = (v, {"archived": False})
+    q = rand_vec(rnd, dim)
+    wait_for(lambda: query(node, coll, q)[0] == "approximate", timeout=120,
+             what="searches answered by the index")
+    # A quarter exactly: the rebuild can start only once every delete is in.
+    for i in rnd.sample(sorted(live), n // 4):
+        assert node.delete(f"/v1/experiences/{i}").status_code == 204
+        del live[i]
+    deadline = time.monotonic() + 30
+    while index_status(node, coll)["rebuild"] is None:
+        assert time.monotonic() < deadline, ("no rebuild reported", index_status(node, coll))
+    answered = []
+    while True:
+        q = rand_vec(rnd, dim)
+        method, got = query(node, coll, q, 10)
+        if index_status(node, coll)["rebuild"] is None:
+            break                       # the search may have come after it
+        answered.append((q, method, got))
+    assert answered and all(method == "approximate" for _, method, _ in answered)
+    wait_for(lambda: settled(node, coll), timeout=60, what="the index rebuilt",
+             detail=lambda: index_status(node, coll))
+    s = settled(node, coll)
+    assert s["rebuilds"] == 1 and s["removed"] == 0 and s["vectors"] == len(live) == n * 3 // 4
+    for _ in range(3):
+        q = rand_vec(rnd, dim)
+        answered.append((q, *query(node, coll, q, 10)))
+    for q, method, got in answered[:5] + answered[-3:]:
+        assert method == "approximate" and len(got) == 10
+        assert all(abs(s - cosine(q, live[i][0])) < 1e-5 for i, s in got)
+        assert len({i for i, _ in got} & {i for _, i in ranked(live, q)[:10]}) >= 8
 
 
 def search_socket_call(node, message, raw=False):

@@ -140,6 +140,7 @@ test_ann_recall_and_removals(void **state)
     assert_int_equal(ann_remove(a, 0), PDB_ENOTFOUND);
     assert_int_equal(ann_remove(a, N + 5), PDB_ENOTFOUND);
     assert_int_equal(ann_count(a), N - (N + 2) / 3);
+    assert_int_equal(ann_removed(a), (N + 2) / 3);          // still in the graph
     assert_true(s_recall(a, removed, 200, &seed) >= 0.95);
     ann_destroy(&a);
     ann_destroy(&a);
@@ -190,6 +191,7 @@ test_ann_saved_and_loaded_answers_the_same(void **state)
     ann_t *b;
     assert_int_equal(ann_load(path, DIM, &b), 0);
     assert_int_equal(ann_count(b), ann_count(a));
+    assert_int_equal(ann_removed(b), 100);
     for (int t = 0; t < 20; t++) {
         ann_hit_t x[K], y[K];
         size_t nx, ny;

@@ -1,11 +1,15 @@
 /*  test_annidx.c - storage's approximate index of a collective (annidx) on
     a real store: built from the blocks, following writes and deletes,
     saved and read back, damaged files and
-    files of another instance refused; and the recall measurement that
-    chooses ef (annrecall).
+    files of another instance refused; the recall measurement that
+    chooses ef (annrecall); and compaction (annrebuild, following the WAL
+    with annwal): removed nodes reclaimed by a rebuild under churn, the
+    rebuild following writes made while it runs.
 */
 #include "annidx.h"
+#include "annrebuild.h"
 #include "annrecall.h"
+#include "annwal.h"
 #include "sync_fixture.h"
 
 #include <setjmp.h>
@@ -265,6 +269,267 @@ test_annrecall_chooses_the_smallest_ef_that_reaches_the_target(void **state)
     assert_int_equal(annrecall_choose(&none, 32, &recall), 32);
 }
 
+//  --------------------------------------------------------------------------
+//  Compaction
+
+#define S_POP_MAX (N + 1000)
+
+//  The collective's experiences as the test changed them: ids, vectors,
+//  and which are deleted.
+typedef struct {
+    pdb_id_t ids[S_POP_MAX];
+    float vecs[S_POP_MAX][DIM];
+    bool gone[S_POP_MAX];
+    size_t n, live;
+} s_pop_t;
+
+static s_pop_t *
+s_pop_new(const s_fixture_t *fx)
+{
+    s_pop_t *pop = calloc(1, sizeof *pop);
+    assert_non_null(pop);
+    memcpy(pop->ids, fx->ids, sizeof fx->ids);
+    memcpy(pop->vecs, fx->vecs, sizeof fx->vecs);
+    pop->n = pop->live = N;
+    return pop;
+}
+
+static void
+s_pop_add(s_fixture_t *fx, s_pop_t *pop, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        assert_true(pop->n < S_POP_MAX);
+        for (size_t d = 0; d < DIM; d++)
+            pop->vecs[pop->n][d] = s_rand();
+        pop->ids[pop->n] = s_experience(&fx->n, &fx->coll, pop->vecs[pop->n]);
+        pop->n++;
+        pop->live++;
+    }
+}
+
+//  Deletes count live experiences, chosen at random.
+static void
+s_pop_delete(s_fixture_t *fx, s_pop_t *pop, size_t count)
+{
+    assert_true(count <= pop->live);
+    for (size_t done = 0; done < count;) {
+        size_t at = (size_t) ((s_rand() + 1.0f) * 0.5f * (float) pop->n) % pop->n;
+        if (pop->gone[at])
+            continue;
+        fx_delete(&fx->n, FX_WALL + 1, ENT_EXPERIENCE, &fx->coll, &pop->ids[at]);
+        pop->gone[at] = true;
+        pop->live--;
+        done++;
+    }
+}
+
+static uint64_t
+s_wal_head(s_fixture_t *fx)
+{
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    store_meta_t meta;
+    assert_int_equal(store_meta_read(fx_store(&fx->n), txn, &meta), 0);
+    mdb_txn_abort(txn);
+    return meta.wal_head;
+}
+
+//  Brings idx up to the WAL head, as the search thread does.
+static void
+s_catch_up(s_fixture_t *fx, annidx_t *idx)
+{
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    bool gone = true, stale = true;
+    assert_int_equal(annwal_catch_up(idx, fx_store(&fx->n), txn, SIZE_MAX, &gone, &stale), 0);
+    mdb_txn_abort(txn);
+    assert_false(gone);
+    assert_false(stale);
+}
+
+//  One rebuild step in a read transaction of its own; deadline 0 does the
+//  least a step does (a batch of inserts, or a recall sample).
+static bool
+s_rebuild_step(s_fixture_t *fx, annidx_t *idx)
+{
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    bool ready = false;
+    assert_int_equal(annrebuild_step(idx, fx_store(&fx->n), txn, 0, 16, &ready), 0);
+    mdb_txn_abort(txn);
+    return ready;
+}
+
+static void
+s_rebuild(s_fixture_t *fx, annidx_t **idx_p)
+{
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    assert_int_equal(annrebuild_start(*idx_p, fx_store(&fx->n), txn, 0), 0);
+    mdb_txn_abort(txn);
+    while (!s_rebuild_step(fx, *idx_p))
+        ;
+    annrebuild_swap(idx_p);
+}
+
+//  Every live experience is its own best hit, and no deleted one is found
+//  near where it was: the labels of the graph name the right experiences.
+static void
+s_check_labels(const annidx_t *idx, const s_pop_t *pop)
+{
+    assert_int_equal(annidx_count(idx), pop->live);
+    pdb_id_t ids[10];
+    float scores[10];
+    for (size_t i = 0; i < pop->n; i += 3) {
+        size_t n = 0;
+        assert_int_equal(annidx_search(idx, pop->vecs[i], 10, 1024, ids, scores, &n), 0);
+        assert_int_equal(n, pop->live < 10 ? pop->live : 10);
+        if (!pop->gone[i])
+            assert_memory_equal(ids[0].b, pop->ids[i].b, PDB_ID_LEN);
+        for (size_t h = 0; h < n; h++)
+            for (size_t j = 0; j < pop->n; j++)
+                if (pop->gone[j])
+                    assert_memory_not_equal(ids[h].b, pop->ids[j].b, PDB_ID_LEN);
+    }
+}
+
+static void
+test_annrebuild_due_at_a_quarter_of_the_graph_removed(void **state)
+{
+    s_fixture_t *fx = *state;
+    annidx_t *idx = s_built(fx);
+    idx->covered = s_wal_head(fx);
+    s_pop_t *pop = s_pop_new(fx);
+    assert_false(annrebuild_due(idx, 0));
+    s_pop_delete(fx, pop, N / 4 - 1);
+    s_catch_up(fx, idx);
+    assert_int_equal(annidx_removed(idx), N / 4 - 1);
+    assert_false(annrebuild_due(idx, 0));
+    s_pop_delete(fx, pop, 1);
+    s_catch_up(fx, idx);
+    assert_true(annrebuild_due(idx, 0));
+
+    //  Not while one runs, nor before a failed one's retry time.
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    assert_int_equal(annrebuild_start(idx, fx_store(&fx->n), txn, 0), 0);
+    mdb_txn_abort(txn);
+    assert_non_null(idx->rebuild);
+    assert_false(annrebuild_due(idx, 0));
+    annrebuild_cancel(idx, 5000);
+    assert_null(idx->rebuild);
+    assert_false(annrebuild_due(idx, 4999));
+    assert_true(annrebuild_due(idx, 5000));
+    free(pop);
+    annidx_destroy(&idx);
+}
+
+static void
+test_annrebuild_reclaims_removed_nodes_under_churn(void **state)
+{
+    s_fixture_t *fx = *state;
+    annidx_t *idx = s_built(fx);
+    idx->covered = s_wal_head(fx);
+    //  A twin that only follows, as every index did before compaction.
+    annidx_t *twin = s_built(fx);
+    twin->covered = idx->covered;
+    s_pop_t *pop = s_pop_new(fx);
+    const size_t rounds = 8, churn = 45;
+    for (size_t r = 0; r < rounds; r++) {
+        s_pop_delete(fx, pop, churn);
+        s_pop_add(fx, pop, churn);
+        s_catch_up(fx, idx);
+        s_catch_up(fx, twin);
+        if (annrebuild_due(idx, 0)) {
+            uint32_t before = idx->rebuilds;
+            s_rebuild(fx, &idx);
+            assert_int_equal(idx->rebuilds, before + 1);
+            assert_int_equal(annidx_removed(idx), 0);
+            assert_true(idx->save_wanted);
+            assert_true(idx->ef >= 16);
+            assert_true(idx->recall >= ANNRECALL_TARGET);
+            s_check_labels(idx, pop);
+        }
+        //  Removed nodes stay under a quarter of the graph: memory within
+        //  4/3 of the live vectors'.
+        size_t nodes = annidx_count(idx) + annidx_removed(idx);
+        assert_true(4 * annidx_removed(idx) < nodes);
+        assert_true(3 * nodes < 4 * pop->live);
+        assert_int_equal(annidx_count(idx), pop->live);
+    }
+    assert_true(idx->rebuilds >= 2);
+    //  The twin holds every node it ever had.
+    assert_int_equal(annidx_removed(twin), rounds * churn);
+    assert_true(ann_memory_bytes(idx->ann) < ann_memory_bytes(twin->ann) * 3 / 4);
+    s_check_labels(idx, pop);
+    s_check_labels(twin, pop);
+
+    //  Saved and read back after rebuilds: the same labels, and it follows.
+    pdb_id_t instance = fx->n.node->instance_id;
+    assert_int_equal(annidx_save(idx, fx->files, &instance), 0);
+    annidx_t *back = NULL;
+    assert_int_equal(annidx_load(fx->files, &fx->coll, DIM, &instance, &back), 0);
+    assert_int_equal(back->covered, idx->covered);
+    assert_int_equal(back->labels, idx->labels);
+    assert_int_equal(annidx_removed(back), annidx_removed(idx));
+    s_check_labels(back, pop);
+    s_pop_delete(fx, pop, 10);
+    s_pop_add(fx, pop, 5);
+    s_catch_up(fx, back);
+    s_check_labels(back, pop);
+    annidx_destroy(&back);
+    annidx_destroy(&twin);
+    annidx_destroy(&idx);
+    free(pop);
+}
+
+static void
+test_annrebuild_follows_writes_made_while_it_runs(void **state)
+{
+    s_fixture_t *fx = *state;
+    annidx_t *idx = s_built(fx);
+    idx->covered = s_wal_head(fx);
+    s_pop_t *pop = s_pop_new(fx);
+    //  More live vectors than one block holds (512 of 8 dimensions), so
+    //  the rebuild takes several steps; a quarter of the graph removed.
+    s_pop_delete(fx, pop, 250);
+    s_pop_add(fx, pop, 700);
+    s_catch_up(fx, idx);
+    assert_true(annrebuild_due(idx, 0));
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    assert_int_equal(annrebuild_start(idx, fx_store(&fx->n), txn, 0), 0);
+    mdb_txn_abort(txn);
+    assert_int_equal(idx->rebuild->build_total, pop->live);
+    assert_false(s_rebuild_step(fx, idx));
+    assert_true(idx->rebuild->building);
+    assert_true(annidx_count(idx->rebuild) < pop->live);
+
+    //  Writes while it builds: the index in use follows them at once.
+    s_pop_delete(fx, pop, 30);
+    s_pop_add(fx, pop, 20);
+    s_catch_up(fx, idx);
+    s_check_labels(idx, pop);
+    size_t steps = 0;
+    while (!s_rebuild_step(fx, idx)) {
+        //  And while it measures or catches up.
+        if (steps++ == 3) {
+            s_pop_delete(fx, pop, 5);
+            s_pop_add(fx, pop, 5);
+            s_catch_up(fx, idx);
+        }
+    }
+    assert_true(steps > 3);
+    assert_int_equal(annidx_count(idx->rebuild), pop->live);
+    annidx_t *old = idx;
+    size_t labels_before = old->labels;
+    annrebuild_swap(&idx);
+    assert_ptr_not_equal(idx, old);
+    assert_null(idx->rebuild);
+    //  Only what was deleted while it ran can be a removed node in it.
+    assert_true(annidx_removed(idx) <= 35);
+    assert_int_equal(idx->labels, pop->live + annidx_removed(idx));
+    assert_true(idx->labels < labels_before);
+    s_catch_up(fx, idx);
+    s_check_labels(idx, pop);
+    annidx_destroy(&idx);
+    free(pop);
+}
+
 int
 main(void)
 {
@@ -276,6 +541,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_annrecall_measures_its_own_index, s_setup,
                                         s_teardown),
         cmocka_unit_test(test_annrecall_chooses_the_smallest_ef_that_reaches_the_target),
+        cmocka_unit_test_setup_teardown(test_annrebuild_due_at_a_quarter_of_the_graph_removed,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_annrebuild_reclaims_removed_nodes_under_churn,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_annrebuild_follows_writes_made_while_it_runs,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
