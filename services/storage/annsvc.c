@@ -634,6 +634,9 @@ s_load_all(s_svc_t *self)
         if (!rc && (rc = s_keep(self, idx)) != 0)
             annidx_destroy(&idx);
         if (!rc) {
+            //  As fresh as a save: the next is due an interval from now (the
+            //  WAL holds what comes meanwhile), not at the first change.
+            idx->saved_us = clock_mono_us();
             log_i("search", "index loaded collective=%.*s vectors=%zu removed=%zu covered=%llu "
                   "ef=%u", PDB_ID_STR_LEN, e->d_name, annidx_count(idx), annidx_removed(idx),
                   (unsigned long long) idx->covered, idx->ef);
