@@ -12,6 +12,7 @@
     the same way (not from the set). Uniform: every vector and query
     uniform in [-1,1]^D, the hard case for graph indexes.
 */
+#include "benchkit.h"
 #include "ann.h"
 #include "search.h"
 
@@ -26,21 +27,6 @@
 
 #define BENCH_K 10
 #define BENCH_THREADS 8
-
-static uint64_t
-s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
-static float
-s_rand(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float) ((double) (*state >> 40) / (double) (1ull << 24) * 2.0 - 1.0);
-}
 
 static size_t
 s_rss_bytes(void)
@@ -68,10 +54,10 @@ s_make(float *out, size_t n, size_t dim, bool clustered, const float *centres, s
        uint64_t *seed)
 {
     for (size_t v = 0; v < n; v++) {
-        size_t pick = (size_t) ((s_rand(seed) + 1.0f) * 0.5f * (float) ncent) % ncent;
+        size_t pick = (size_t) ((bench_rand(seed) + 1.0f) * 0.5f * (float) ncent) % ncent;
         const float *c = clustered ? centres + pick * dim : NULL;
         for (size_t i = 0; i < dim; i++)
-            out[v * dim + i] = clustered ? c[i] + 0.25f * s_rand(seed) : s_rand(seed);
+            out[v * dim + i] = clustered ? c[i] + 0.25f * bench_rand(seed) : bench_rand(seed);
     }
 }
 
@@ -102,7 +88,7 @@ s_qps_threads(const ann_t *ann, const float *queries, size_t nq, size_t dim, siz
 {
     pthread_t th[BENCH_THREADS];
     s_worker_t w[BENCH_THREADS];
-    uint64_t t0 = s_now_ns(), done = 0;
+    uint64_t t0 = bench_now_ns(), done = 0;
     for (int t = 0; t < BENCH_THREADS; t++) {
         w[t] = (s_worker_t) { ann, queries, nq, dim, ef, (size_t) t, BENCH_THREADS, 0 };
         if (pthread_create(&th[t], NULL, s_worker, &w[t]) != 0)
@@ -112,7 +98,7 @@ s_qps_threads(const ann_t *ann, const float *queries, size_t nq, size_t dim, siz
         pthread_join(th[t], NULL);
         done += w[t].done;
     }
-    return (double) done / ((double) (s_now_ns() - t0) / 1e9);
+    return (double) done / ((double) (bench_now_ns() - t0) / 1e9);
 }
 
 static void
@@ -124,9 +110,9 @@ s_search_case(const ann_t *ann, const char *data, size_t n, size_t dim, const fl
     for (size_t q = 0; q < nq; q++) {
         ann_hit_t hits[BENCH_K];
         size_t got = 0;
-        uint64_t t0 = s_now_ns();
+        uint64_t t0 = bench_now_ns();
         int rc = ann_search(ann, queries + q * dim, BENCH_K, ef, hits, &got);
-        ns[q] = s_now_ns() - t0;
+        ns[q] = bench_now_ns() - t0;
         for (size_t i = 0; !rc && i < got; i++)
             for (size_t j = 0; j < BENCH_K; j++)
                 found += hits[i].label == truth[q * BENCH_K + j];
@@ -152,9 +138,9 @@ s_truth(const float *vecs, size_t n, size_t dim, const float *queries, size_t nq
         search_heap_t heap;
         if (search_heap_init(&heap, BENCH_K) != 0)
             exit(1);
-        uint64_t t0 = s_now_ns();
+        uint64_t t0 = bench_now_ns();
         search_buffer(queries + q * dim, dim, vecs, n, &heap);
-        ns[q] = s_now_ns() - t0;
+        ns[q] = bench_now_ns() - t0;
         for (size_t i = 0; i < BENCH_K; i++)
             truth[q * BENCH_K + i] = i < heap.n ? heap.hits[i].pos : UINT64_MAX;
         search_heap_release(&heap);
@@ -205,7 +191,7 @@ main(int argc, char **argv)
     if (!centres || !vecs || !queries)
         return 1;
     for (size_t i = 0; i < ncent * dim; i++)
-        centres[i] = s_rand(&seed);
+        centres[i] = bench_rand(&seed);
     s_make(vecs, n, dim, clustered, centres, ncent, &seed);
     s_make(queries, nq, dim, clustered, centres, ncent, &seed);
     double exact_ms;
@@ -223,12 +209,12 @@ main(int argc, char **argv)
         labels[v] = v;
         ptrs[v] = vecs + v * dim;
     }
-    uint64_t t0 = s_now_ns();
+    uint64_t t0 = bench_now_ns();
     if (ann_add_many(ann, labels, ptrs, n, (unsigned) threads) != 0)
         return 1;
     free(labels);
     free(ptrs);
-    double build_s = (double) (s_now_ns() - t0) / 1e9;
+    double build_s = (double) (bench_now_ns() - t0) / 1e9;
     size_t rss = s_rss_bytes() - rss0;
     printf("bench_ann case=build data=%s n=%zu dim=%zu centres=%zu m=%zu ef_construction=%zu "
            "threads=%zu seconds=%.1f rss_mb=%.1f mb_per_million=%.0f index_mb=%.1f "

@@ -20,6 +20,7 @@
     Clustered data as bench_ann's: C centres (n/100) uniform in [-1,1]^D,
     each point its centre plus uniform noise of +-0.25 per dimension.
 */
+#include "benchkit.h"
 #include "ann.h"
 #include "annrebuild.h"
 #include "search.h"
@@ -35,25 +36,10 @@
 
 #define BENCH_K 10
 
-static uint64_t
-s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
-static float
-s_rand(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float) ((double) (*state >> 40) / (double) (1ull << 24) * 2.0 - 1.0);
-}
-
 static size_t
 s_pick(uint64_t *state, size_t n)
 {
-    return (size_t) ((s_rand(state) + 1.0f) * 0.5f * (float) n) % n;
+    return (size_t) ((bench_rand(state) + 1.0f) * 0.5f * (float) n) % n;
 }
 
 static void
@@ -61,7 +47,7 @@ s_point(float *out, size_t dim, const float *centres, size_t ncent, uint64_t *se
 {
     const float *c = centres + s_pick(seed, ncent) * dim;
     for (size_t i = 0; i < dim; i++)
-        out[i] = c[i] + 0.25f * s_rand(seed);
+        out[i] = c[i] + 0.25f * bench_rand(seed);
 }
 
 //  The process's resident bytes now and at their peak (/proc/self/status).
@@ -126,14 +112,14 @@ s_maybe_rebuild(s_bench_t *b)
     size_t removed = ann_removed(b->ann), nodes = ann_count(b->ann) + removed;
     if (100 * removed < ANNREBUILD_REMOVED_PCT * nodes)
         return;
-    uint64_t t0 = s_now_ns();
+    uint64_t t0 = bench_now_ns();
     ann_t *next = s_build(b);
     size_t both = ann_memory_bytes(b->ann) + ann_memory_bytes(next);
     b->peak_bytes = both > b->peak_bytes ? both : b->peak_bytes;
     ann_destroy(&b->ann);
     b->ann = next;
     b->rebuilds++;
-    b->rebuild_s += (double) (s_now_ns() - t0) / 1e9;
+    b->rebuild_s += (double) (bench_now_ns() - t0) / 1e9;
 }
 
 static void
@@ -207,9 +193,9 @@ s_search_case(const s_bench_t *b, const char *mode, const float *queries, size_t
     for (size_t q = 0; q < nq; q++) {
         ann_hit_t hits[BENCH_K];
         size_t got = 0;
-        uint64_t t0 = s_now_ns();
+        uint64_t t0 = bench_now_ns();
         int rc = ann_search(b->ann, queries + q * b->dim, BENCH_K, ef, hits, &got);
-        ns[q] = s_now_ns() - t0;
+        ns[q] = bench_now_ns() - t0;
         for (size_t i = 0; !rc && i < got; i++)
             for (size_t j = 0; j < BENCH_K; j++)
                 found += hits[i].label == truth[q * BENCH_K + j];
@@ -269,7 +255,7 @@ main(int argc, char **argv)
     if (!centres || !queries || !b.vecs || !b.live)
         return 1;
     for (size_t i = 0; i < ncent * dim; i++)
-        centres[i] = s_rand(&seed);
+        centres[i] = bench_rand(&seed);
     for (size_t v = 0; v < total; v++)
         s_point(b.vecs + v * dim, dim, centres, ncent, &seed);
     for (size_t q = 0; q < nq; q++)
@@ -279,13 +265,13 @@ main(int argc, char **argv)
 
     size_t rss0, hwm0, rss, hwm;
     s_rss(&rss0, &hwm0);
-    uint64_t t0 = s_now_ns();
+    uint64_t t0 = bench_now_ns();
     b.ann = s_build(&b);
-    double build_s = (double) (s_now_ns() - t0) / 1e9;
+    double build_s = (double) (bench_now_ns() - t0) / 1e9;
     double built_mb = (double) ann_memory_bytes(b.ann) / 1e6;
-    t0 = s_now_ns();
+    t0 = bench_now_ns();
     s_churn(&b, compact, &seed);
-    double churn_s = (double) (s_now_ns() - t0) / 1e9;
+    double churn_s = (double) (bench_now_ns() - t0) / 1e9;
     s_rss(&rss, &hwm);
     //  index_mb counts the capacity hnswlib reserved, most of it never
     //  touched; rss_mb and peak_rss_mb are the process's growth since the

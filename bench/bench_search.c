@@ -14,6 +14,7 @@
       bench_search case=memcpy n=10000 ... gbps=..
     gbps is bytes of vectors per second at the median time, in 1e9 bytes/s.
 */
+#include "benchkit.h"
 #include "search.h"
 #include "vec.h"
 
@@ -30,21 +31,6 @@
 #define BENCH_WORK_BYTES (3ull << 30)   // ~3 GB scanned per case bounds run time
 
 static volatile uint64_t s_sink;    // keeps probe results alive
-
-static uint64_t
-s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
-static float
-s_rand(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float) ((double) (*state >> 40) / (double) (1ull << 24) * 2.0 - 1.0);
-}
 
 static int
 s_cmp_u64(const void *a, const void *b)
@@ -71,12 +57,12 @@ s_bench_search(const uint8_t *base, size_t n, size_t queries, uint64_t *seed, ui
     search_heap_t heap;
     for (size_t q = 0; q < queries; q++) {
         for (int i = 0; i < BENCH_DIM; i++)
-            query[i] = s_rand(seed);
+            query[i] = bench_rand(seed);
         if (search_heap_init(&heap, BENCH_K) != 0)
             exit(1);
-        uint64_t t0 = s_now_ns();
+        uint64_t t0 = bench_now_ns();
         search_buffer(query, BENCH_DIM, base, n, &heap);
-        ns[q] = s_now_ns() - t0;
+        ns[q] = bench_now_ns() - t0;
         s_sink += heap.hits[0].pos;
         search_heap_release(&heap);
     }
@@ -87,13 +73,13 @@ static void
 s_bench_read(const uint8_t *base, size_t bytes, size_t rounds, uint64_t *ns)
 {
     for (size_t r = 0; r < rounds; r++) {
-        uint64_t t0 = s_now_ns(), sum = 0;
+        uint64_t t0 = bench_now_ns(), sum = 0;
         for (size_t i = 0; i + 8 <= bytes; i += 8) {
             uint64_t word;
             memcpy(&word, base + i, sizeof word);
             sum += word;
         }
-        ns[r] = s_now_ns() - t0;
+        ns[r] = bench_now_ns() - t0;
         s_sink += sum;
     }
 }
@@ -102,9 +88,9 @@ static void
 s_bench_memcpy(const uint8_t *base, uint8_t *dst, size_t bytes, size_t rounds, uint64_t *ns)
 {
     for (size_t r = 0; r < rounds; r++) {
-        uint64_t t0 = s_now_ns();
+        uint64_t t0 = bench_now_ns();
         memcpy(dst, base, bytes);
-        ns[r] = s_now_ns() - t0;
+        ns[r] = bench_now_ns() - t0;
         s_sink += dst[r % bytes];
     }
 }
@@ -124,7 +110,7 @@ s_case(size_t n, bool quick, bool search_only, uint64_t *seed)
         return 1;
     uint8_t *base = raw + BENCH_MISALIGN;
     for (size_t i = 0; i < n * BENCH_DIM; i++) {
-        float x = s_rand(seed);
+        float x = bench_rand(seed);
         memcpy(base + i * sizeof x, &x, sizeof x);
     }
     memcpy(dst, base, bytes);            // fault every page in before timing

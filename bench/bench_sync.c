@@ -35,6 +35,7 @@
         databases of SRC_DATA (read-only) into a fresh environment in
         DST_DIR with plain mdb_put, PER_TXN puts per durable commit.
 */
+#include "benchkit.h"
 #include "change.h"
 #include "id.h"
 #include "mpk.h"
@@ -53,14 +54,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static uint64_t
-s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 static int
 s_cmp_i64(const void *a, const void *b)
@@ -205,7 +198,7 @@ s_writer_open(s_writer_t *w, const char *data, size_t content_len, uint32_t dim,
         w->embedding[i] = (float) ((i * 7919u) % 1000u) / 1000.0f - 0.5f;
 
     char name[64];
-    snprintf(name, sizeof name, "bench-sync-%d-%" PRIu64, (int) getpid(), s_now_ns());
+    snprintf(name, sizeof name, "bench-sync-%d-%" PRIu64, (int) getpid(), bench_now_ns());
     mpk_out_t fields, args;
     mpk_out_init(&fields);
     mpk_pack_map(&fields.pk, 2);
@@ -324,7 +317,7 @@ s_cmd_vector(const char *data)
 static int
 s_cmd_wait(const char *data, uint64_t want, double timeout_s)
 {
-    uint64_t start = s_now_ns();
+    uint64_t start = bench_now_ns();
     sclient_t *client = s_client(data);
     if (!client)
         return 1;
@@ -332,7 +325,7 @@ s_cmd_wait(const char *data, uint64_t want, double timeout_s)
     while (true) {
         if (s_stats_head(client, &head) == 0 && head >= want)
             break;
-        if ((double) (s_now_ns() - start) / 1e9 > timeout_s) {
+        if ((double) (bench_now_ns() - start) / 1e9 > timeout_s) {
             fprintf(stderr, "bench_sync: wal_head %" PRIu64 " < %" PRIu64 " after %.0f s\n",
                     head, want, timeout_s);
             sclient_destroy(&client);
@@ -341,7 +334,7 @@ s_cmd_wait(const char *data, uint64_t want, double timeout_s)
         zclock_sleep(2);
     }
     sclient_destroy(&client);
-    printf("%.3f\n", (double) (s_now_ns() - start) / 1e9);
+    printf("%.3f\n", (double) (bench_now_ns() - start) / 1e9);
     return 0;
 }
 
@@ -393,7 +386,7 @@ s_cmd_load(const char *data, uint64_t n, size_t content_len, uint32_t dim, unsig
         fprintf(stderr, "bench_sync: cannot create the collective on %s\n", data);
         return 1;
     }
-    uint64_t start = s_now_ns(), sent = 0, done = 0, last_seq = first_seq;
+    uint64_t start = bench_now_ns(), sent = 0, done = 0, last_seq = first_seq;
     while (sent < n && sent < inflight)
         s_send_write(&w, ++sent);
     while (done < n) {
@@ -408,7 +401,7 @@ s_cmd_load(const char *data, uint64_t n, size_t content_len, uint32_t dim, unsig
         if (sent < n)
             s_send_write(&w, ++sent);
     }
-    double seconds = (double) (s_now_ns() - start) / 1e9;
+    double seconds = (double) (bench_now_ns() - start) / 1e9;
     s_writer_close(&w);
     uint64_t count, bytes;
     if (s_wal_bytes(data, first_seq + 1, last_seq, &count, &bytes))
@@ -466,7 +459,7 @@ s_watch(void *arg)
             char *event = zstr_recv(sub);
             zstr_free(&event);
         }
-        uint64_t now = s_now_ns(), seq = 0;
+        uint64_t now = bench_now_ns(), seq = 0;
         if (store_read_begin(store, &txn) != 0)
             continue;
         int rc = store_origin_seq(store, txn, &w->origin, &seq);
@@ -578,9 +571,9 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
     pthread_t thread;
     if (pthread_create(&thread, NULL, s_watch, &watch))
         return 1;
-    uint64_t t0 = s_now_ns();
+    uint64_t t0 = bench_now_ns();
     while (atomic_load(&watch.reached) < base) {
-        if (s_now_ns() - t0 > 30000000000ull) {
+        if (bench_now_ns() - t0 > 30000000000ull) {
             atomic_store(&watch.stop, true);
             pthread_join(thread, NULL);
             fprintf(stderr, "bench_sync: B did not get the collective (seq %" PRIu64 ") in 30 s "
@@ -592,7 +585,7 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
         zclock_sleep(5);
     }
     printf("lag setup: B had the collective %.1f ms after A's reply\n",
-           (double) (s_now_ns() - t0) / 1e6);
+           (double) (bench_now_ns() - t0) / 1e6);
     zclock_sleep(200);
     sclient_t *a_client = s_client(a_data), *b_client = s_client(b_data);
     uint64_t a_commits0 = 0, b_commits0 = 0, b_applied0 = 0;
@@ -601,12 +594,12 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
         || s_stats_u64(b_client, "applied", &b_applied0))
         return 1;
     uint64_t interval = (uint64_t) (1e9 / rate), sent = 0, acked = 0;
-    uint64_t start = s_now_ns(), end_wait = 0;
+    uint64_t start = bench_now_ns(), end_wait = 0;
     while (acked < n) {
-        uint64_t now = s_now_ns();
+        uint64_t now = bench_now_ns();
         while (sent < n && start + sent * interval <= now) {
             sent++;
-            send_ns[sent] = s_now_ns();
+            send_ns[sent] = bench_now_ns();
             s_send_write(&w, sent);
         }
         uint64_t next = sent < n ? start + sent * interval : now + 100000000ull;
@@ -619,24 +612,24 @@ s_cmd_lag(const char *a_data, const char *b_data, double rate, double seconds,
                 if (s_recv_reply(&w, &request_id, &seq, NULL) || request_id == 0
                     || request_id > n)
                     return 1;
-                ack_ns[request_id] = s_now_ns();
+                ack_ns[request_id] = bench_now_ns();
                 seq_of[request_id] = seq;
                 acked++;
             }
         }
-        else if (timeout_ms == 0 && next > s_now_ns()) {
-            struct timespec ts = { 0, (long) (next - s_now_ns()) };
+        else if (timeout_ms == 0 && next > bench_now_ns()) {
+            struct timespec ts = { 0, (long) (next - bench_now_ns()) };
             if (ts.tv_nsec > 0)
                 nanosleep(&ts, NULL);
         }
     }
-    uint64_t write_end = s_now_ns();
+    uint64_t write_end = bench_now_ns();
     uint64_t last_seq = 0;
     for (uint64_t i = 1; i <= n; i++)
         if (seq_of[i] > last_seq)
             last_seq = seq_of[i];
-    end_wait = s_now_ns() + 10000000000ull;
-    while (atomic_load(&watch.reached) < last_seq && s_now_ns() < end_wait)
+    end_wait = bench_now_ns() + 10000000000ull;
+    while (atomic_load(&watch.reached) < last_seq && bench_now_ns() < end_wait)
         zclock_sleep(5);
     atomic_store(&watch.stop, true);
     pthread_join(thread, NULL);
@@ -721,7 +714,7 @@ s_cmd_lmdb(const char *src_data, const char *dst_dir, unsigned per_txn)
             return 1;
     if (mdb_txn_commit(txn) || store_read_begin(src, &rtxn))
         return 1;
-    uint64_t start = s_now_ns(), puts = 0, bytes = 0, commits = 0;
+    uint64_t start = bench_now_ns(), puts = 0, bytes = 0, commits = 0;
     int rc = mdb_txn_begin(env, NULL, 0, &txn);
     unsigned in_txn = 0;
     for (int i = 0; !rc && i < 3; i++) {
@@ -752,7 +745,7 @@ s_cmd_lmdb(const char *src_data, const char *dst_dir, unsigned per_txn)
         rc = mdb_txn_commit(txn);
         commits++;
     }
-    double seconds = (double) (s_now_ns() - start) / 1e9;
+    double seconds = (double) (bench_now_ns() - start) / 1e9;
     mdb_txn_abort(rtxn);
     mdb_env_close(env);
     store_destroy(&src);
