@@ -56,12 +56,19 @@ s_serve_node(s_srv_t *s)
     assert_int_equal(pthread_create(&s->thread, NULL, s_serve, s), 0);
 }
 
+//  A node in a temporary folder and its storage endpoint, not served yet.
 static void
-s_start(s_srv_t *s)
+s_open(s_srv_t *s)
 {
     memset(s, 0, sizeof *s);
     fx_open(&s->n);
     snprintf(s->endpoint, sizeof s->endpoint, "ipc://%s/%s", s->n.dir, SPROTO_SOCKET);
+}
+
+static void
+s_start(s_srv_t *s)
+{
+    s_open(s);
     s_serve_node(s);
 }
 
@@ -236,9 +243,7 @@ test_smux_silent_storage_times_out_then_recovers(void **state)
 {
     (void) state;
     s_srv_t s;
-    memset(&s, 0, sizeof s);
-    fx_open(&s.n);
-    snprintf(s.endpoint, sizeof s.endpoint, "ipc://%s/%s", s.n.dir, SPROTO_SOCKET);
+    s_open(&s);
     zsock_t *silent = zsock_new_router(s.endpoint);
     assert_non_null(silent);
     smux_t *mux = smux_new(s.endpoint, SHORT_MS, NULL);
@@ -295,9 +300,7 @@ test_smux_storage_gone_fails_at_once(void **state)
 {
     (void) state;
     s_srv_t s;
-    memset(&s, 0, sizeof s);
-    fx_open(&s.n);
-    snprintf(s.endpoint, sizeof s.endpoint, "ipc://%s/%s", s.n.dir, SPROTO_SOCKET);
+    s_open(&s);
     zsock_t *doomed = zsock_new_router(s.endpoint);
     assert_non_null(doomed);
     smux_t *mux = smux_new(s.endpoint, WAIT_MS * 4, NULL);
