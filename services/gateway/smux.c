@@ -16,20 +16,23 @@
 #define SMUX_OUTSTANDING 1
 
 //  One request, on its caller's stack: the caller waits on cond until it is
-//  done, or until it is asked to lead.
+//  done, or until it is asked to lead. Each job has its own lock, so that a
+//  leader waking a message's callers one by one does not wake each into a
+//  wait for the mux's lock.
 typedef struct s_job {
     struct s_job *next;
     zframe_t *request;               // the packed request until it is sent
     uint64_t request_id;
     int64_t deadline;                // zclock_mono ms, from the call
-    bool done;                       // under the lock
-    bool lead;                       // under the lock: its caller leads next
     int rc;                          // 0: reply and u hold storage's answer
     char why[PDB_ERRMSG_MAX];
     zframe_t *reply;
     msgpack_unpacked u;              // decoded once; points into reply
+    pthread_mutex_t lock;            // guards done and lead
     pthread_cond_t cond;
-    bool cond_ready;
+    bool done;                       // its answer is in
+    bool lead;                       // its caller leads next
+    bool sync_ready;                 // lock and cond initialised
 } s_job_t;
 
 //  No thread of its own: one caller at a time, the leader, sends and
@@ -38,7 +41,7 @@ typedef struct s_job {
 //  crosses no more threads than through a plain client; under load, one
 //  hand-off serves a whole message of writes.
 struct smux {
-    pthread_mutex_t lock;            // guards queue, leading and each job's done/lead
+    pthread_mutex_t lock;            // guards queue and leading
     s_job_t *queue;                  // submitted, not sent yet, in order
     s_job_t **queue_tail;
     bool leading;                    // some caller leads
@@ -72,32 +75,44 @@ s_reconnect(smux_t *self)
     }
 }
 
+//  Tells a job's caller it is done, or that it leads next. Only the leader
+//  finishes jobs or passes the lead, and a job out of the queue and the
+//  in-flight list is the leader's alone until then.
+static void
+s_wake(s_job_t *job, bool lead)
+{
+    pthread_mutex_lock(&job->lock);
+    if (lead)
+        job->lead = true;
+    else
+        job->done = true;
+    //  Signalled under the job's lock: its caller cannot return (and free
+    //  the job) before the leader lets go of it.
+    pthread_cond_signal(&job->cond);
+    pthread_mutex_unlock(&job->lock);
+}
+
 //  Wakes the callers of a list of finished jobs.
 static void
-s_finish(smux_t *self, s_job_t *list)
+s_finish(s_job_t *list)
 {
-    pthread_mutex_lock(&self->lock);
     while (list) {
         s_job_t *job = list;
         list = job->next;
-        job->done = true;
-        //  Signalled under the lock: the caller cannot return (and free the
-        //  job) before the leader lets go of it.
-        pthread_cond_signal(&job->cond);
+        s_wake(job, false);
     }
-    pthread_mutex_unlock(&self->lock);
 }
 
 //  Fails every job of list with PDB_EUNAVAIL and `why`, and wakes them.
 static void
-s_fail(smux_t *self, s_job_t *list, const char *why)
+s_fail(s_job_t *list, const char *why)
 {
     for (s_job_t *job = list; job; job = job->next) {
         zframe_destroy(&job->request);
         job->rc = PDB_EUNAVAIL;
         snprintf(job->why, sizeof job->why, "%s", why);
     }
-    s_finish(self, list);
+    s_finish(list);
 }
 
 //  Sends a batch (at most SPROTO_FRAMES_MAX jobs) as one message. With no
@@ -123,7 +138,7 @@ s_send(smux_t *self, s_job_t *batch)
     }
     if (!msg || !self->sock || zmsg_send(&msg, self->sock) != 0) {
         zmsg_destroy(&msg);
-        s_fail(self, batch, "storage is not reachable");
+        s_fail(batch, "storage is not reachable");
         return;
     }
     self->outstanding++;
@@ -200,7 +215,7 @@ s_receive(smux_t *self)
             self->outstanding--;        // one answer per message
     }
     if (done)
-        s_finish(self, done);
+        s_finish(done);
 }
 
 //  Fails everything in flight and starts on a fresh socket, so that none of
@@ -211,7 +226,7 @@ s_abandon(smux_t *self, const char *why)
     s_job_t *lost = self->inflight;
     self->inflight = NULL;
     self->outstanding = 0;
-    s_fail(self, lost, why);
+    s_fail(lost, why);
     s_reconnect(self);
 }
 
@@ -247,15 +262,13 @@ s_lead(smux_t *self, s_job_t *mine)
 {
     while (true) {
         pthread_mutex_lock(&self->lock);
-        if (mine->done) {
+        if (mine->done) {       // set by this thread, the leader
             s_job_t *next = self->inflight ? self->inflight : self->queue;
-            if (next) {
-                next->lead = true;
-                pthread_cond_signal(&next->cond);
-            }
-            else
+            if (!next)
                 self->leading = false;
             pthread_mutex_unlock(&self->lock);
+            if (next)
+                s_wake(next, true);
             return;
         }
         s_job_t *batch = s_take(self);
@@ -345,8 +358,10 @@ s_job_release(s_job_t *job)
         msgpack_unpacked_destroy(&job->u);
     zframe_destroy(&job->reply);
     zframe_destroy(&job->request);
-    if (job->cond_ready)
+    if (job->sync_ready) {
         pthread_cond_destroy(&job->cond);
+        pthread_mutex_destroy(&job->lock);
+    }
 }
 
 //  Queues op with args and waits for its end. On 0, job->u is storage's
@@ -356,9 +371,13 @@ static int
 s_exchange(smux_t *self, const char *op, mpk_out_t *args, s_job_t *job)
 {
     memset(job, 0, sizeof *job);
-    job->cond_ready = pthread_cond_init(&job->cond, NULL) == 0;
-    if (!job->cond_ready)
+    if (pthread_mutex_init(&job->lock, NULL) != 0)
         return -ENOMEM;
+    if (pthread_cond_init(&job->cond, NULL) != 0) {
+        pthread_mutex_destroy(&job->lock);
+        return -ENOMEM;
+    }
+    job->sync_ready = true;
     int rc = mpk_out_status(args);
     if (rc)
         return rc;
@@ -379,11 +398,15 @@ s_exchange(smux_t *self, const char *op, mpk_out_t *args, s_job_t *job)
     self->queue_tail = &job->next;
     bool lead = !self->leading;
     self->leading = true;
-    while (!lead && !job->done && !job->lead)
-        pthread_cond_wait(&job->cond, &self->lock);
-    lead = lead || !job->done;
-    job->lead = false;
     pthread_mutex_unlock(&self->lock);
+    if (!lead) {
+        pthread_mutex_lock(&job->lock);
+        while (!job->done && !job->lead)
+            pthread_cond_wait(&job->cond, &job->lock);
+        lead = !job->done;
+        job->lead = false;
+        pthread_mutex_unlock(&job->lock);
+    }
     if (lead)
         s_lead(self, job);
     return job->rc;
