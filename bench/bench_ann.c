@@ -26,6 +26,9 @@
 #include <unistd.h>
 
 #define BENCH_K 10
+//  As the gateway asks (ann.h): the exact top 10 of these hits is the
+//  answer, so a true neighbour among them counts.
+#define BENCH_ASK (BENCH_K + ANN_SPARE)
 #define BENCH_THREADS 8
 
 static size_t
@@ -72,12 +75,12 @@ static void *
 s_worker(void *arg)
 {
     s_worker_t *w = arg;
-    ann_hit_t hits[BENCH_K];
+    ann_hit_t hits[BENCH_ASK];
     size_t n;
     //  Every thread runs the whole set, each from its own offset.
     for (size_t i = 0; i < w->nq; i++) {
         size_t q = (w->from * w->nq / w->step + i) % w->nq;
-        if (ann_search(w->ann, w->queries + q * w->dim, BENCH_K, w->ef, hits, &n) == 0)
+        if (ann_search(w->ann, w->queries + q * w->dim, BENCH_ASK, w->ef, hits, &n) == 0)
             w->done++;
     }
     return NULL;
@@ -108,10 +111,10 @@ s_search_case(const ann_t *ann, const char *data, size_t n, size_t dim, const fl
     uint64_t *ns = malloc(nq * sizeof *ns);
     size_t found = 0;
     for (size_t q = 0; q < nq; q++) {
-        ann_hit_t hits[BENCH_K];
+        ann_hit_t hits[BENCH_ASK];
         size_t got = 0;
         uint64_t t0 = bench_now_ns();
-        int rc = ann_search(ann, queries + q * dim, BENCH_K, ef, hits, &got);
+        int rc = ann_search(ann, queries + q * dim, BENCH_ASK, ef, hits, &got);
         ns[q] = bench_now_ns() - t0;
         for (size_t i = 0; !rc && i < got; i++)
             for (size_t j = 0; j < BENCH_K; j++)

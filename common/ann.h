@@ -4,8 +4,9 @@
     rest of the code. Storage's index of a collective (annidx.h) is built
     on it; bench/bench_ann.c measures it alone.
 
-    Labels are the caller's u64 (a slot number, say). Vectors are copied
-    and normalised; a zero vector is refused. One writer at a time (add,
+    Labels are the caller's u64 (a slot number, say). Vectors are
+    normalised and kept as 8-bit codes (ann.cpp), so a node takes dim + 4
+    bytes of vector; a zero vector is refused. One writer at a time (add,
     remove, save); searches may run alongside each other and alongside one
     writer (hnswlib's locks), each with its own ef.
 */
@@ -21,12 +22,18 @@
 #define ANN_M_DEFAULT 24                // links per node (48 on the base layer)
 #define ANN_EF_CONSTRUCTION_DEFAULT 200 // candidates kept while inserting
 #define ANN_EF_MAX 4096                 // bound on a request's ef
+//  Hits to ask for beyond the k a caller keeps. The index ranks by 8-bit
+//  codes, so a true neighbour may come just behind the k-th; a caller that
+//  scores the k + ANN_SPARE hits exactly and keeps the best k loses none
+//  of those it was given (annquery.h, annrecall.h).
+#define ANN_SPARE 16
 
 typedef struct ann ann_t;
 
 typedef struct {
     uint64_t label;
-    float score;            // cosine similarity, -1..1
+    float score;            // cosine similarity, -1..1, from the codes: within about
+                            // 1e-3 of the exact one, for ranking candidates
 } ann_hit_t;
 
 //  A new empty index for dim (1..4096) dimensions with room for capacity

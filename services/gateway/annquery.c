@@ -1,4 +1,5 @@
 #include "annquery.h"
+#include "ann.h"
 #include "clock.h"
 #include "log.h"
 #include "mpk.h"
@@ -19,9 +20,9 @@
 #define S_TIMEOUT_MS 1000
 #define S_PAUSE_MS 2000
 #define S_K_MAX 1000
-//  Extra hits asked for, so that a few archived or just-deleted ones, or a
-//  filter most experiences pass, still leave k.
-#define S_SPARE 16
+//  Extra hits asked for (ANN_SPARE): the index ranks by codes, and a few
+//  archived or just-deleted ones, or a filter most experiences pass, must
+//  still leave k.
 #define S_FILTER_FACTOR 4
 
 struct annquery {
@@ -111,7 +112,7 @@ annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *
         || atomic_load(&self->paused_until_ms) > clock_mono_ms()
         || vecblock_head_get(store, txn, collective, &head) != 0 || head.live < self->threshold)
         return false;
-    size_t k_ask = q->k + S_SPARE + (s_filtered(q) ? S_FILTER_FACTOR * q->k : 0);
+    size_t k_ask = q->k + ANN_SPARE + (s_filtered(q) ? S_FILTER_FACTOR * q->k : 0);
     k_ask = k_ask > S_K_MAX ? S_K_MAX : k_ask;
     msgpack_unpacked u;
     void *result = NULL;

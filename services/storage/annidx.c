@@ -327,7 +327,7 @@ annidx_removed(const annidx_t *self)
 //  Files
 
 #define S_MAGIC "PDBANN1\n"
-#define S_VERSION 1u
+#define S_VERSION 2u        // 2: the graph holds 8-bit codes (ann.cpp); a 1 is built again
 
 //  The map file's header (host byte order, as LMDB's own integers).
 typedef struct {

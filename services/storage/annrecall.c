@@ -62,16 +62,19 @@ s_exact(store_t *store, MDB_txn *txn, const annidx_t *idx, const float *q,
     return rc == PDB_ENOTFOUND ? 0 : rc;
 }
 
-//  How many of truth the index returns for q at ef, itself left out.
+//  How many of truth a search at ef finds for q, itself left out. As the
+//  gateway does, it asks for ANN_SPARE hits more than it keeps and would
+//  score them exactly: every one of truth among them is in the k it keeps,
+//  so counting them there measures what a search answers.
 static int
 s_found(const annidx_t *idx, const float *q, uint32_t ef, const pdb_id_t *self,
         const s_hit_t *truth, size_t truth_n, uint64_t *found)
 {
-    pdb_id_t ids[ANNRECALL_K + 1];
-    float scores[ANNRECALL_K + 1];
+    pdb_id_t ids[ANNRECALL_K + ANN_SPARE + 1];
+    float scores[ANNRECALL_K + ANN_SPARE + 1];
     size_t n = 0;
-    int rc = annidx_search(idx, q, ANNRECALL_K + 1, ef, ids, scores, &n);
-    for (size_t i = 0, kept = 0; !rc && i < n && kept < ANNRECALL_K; i++) {
+    int rc = annidx_search(idx, q, ANNRECALL_K + ANN_SPARE + 1, ef, ids, scores, &n);
+    for (size_t i = 0, kept = 0; !rc && i < n && kept < ANNRECALL_K + ANN_SPARE; i++) {
         if (!memcmp(ids[i].b, self->b, PDB_ID_LEN))
             continue;
         kept++;
