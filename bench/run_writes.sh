@@ -3,7 +3,8 @@
 # gateway at 1, 16 and 64 concurrent clients, on the same disk, in one run.
 # After each gateway case, the CPU the gateway and storage processes used
 # (user + system, from /proc) per write, and the benchmark client's own
-# (libcurl, on the same cores; from /usr/bin/time when installed).
+# (libcurl, on the same cores; from /usr/bin/time when installed), and the
+# gateway's context switches and CPU per write by kind of thread.
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
 # CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB ones.
 set -euo pipefail
@@ -15,6 +16,15 @@ trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -
 
 # utime and stime of a process, in clock ticks.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# Per kind of thread of a process (its name: MHD-single, ZMQbg/IO/0, the
+# workers under the process's own name): context switches and nanoseconds
+# on a CPU (schedstat: exact, where a thread's ticks in stat are sampled).
+threads() {
+  for t in /proc/"$1"/task/*; do
+    echo "$(tr ' ' _ < "$t/comm") $(awk '/ctxt_switches/ {s += $2} END {print s}' "$t/status") \
+$(cut -d' ' -f1 "$t/schedstat")"
+  done | awk '{c[$1] += $2; u[$1] += $3} END {for (k in c) print k, c[k], u[k]}' | sort
+}
 
 if [ "${RAW:-1}" != 0 ]; then
   mkdir -p "$dir/raw64" "$dir/raw1"
@@ -30,12 +40,14 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && br
 hz=$(getconf CLK_TCK)
 for clients in ${CLIENTS:-1 16 64}; do
   read -r gu0 gs0 <<< "$(ticks $gateway)"; read -r su0 ss0 <<< "$(ticks $storage)"
+  threads $gateway > "$dir/threads0"
   timer=()
   [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%U %S" -o "$dir/client.time")
   echo "0 0" > "$dir/client.time"
   line=$("${timer[@]}" "$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384)
   read -r cu cs < "$dir/client.time"
   read -r gu1 gs1 <<< "$(ticks $gateway)"; read -r su1 ss1 <<< "$(ticks $storage)"
+  threads $gateway > "$dir/threads1"
   n=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line" | head -1)
   echo "$line"
   awk -v gu=$((gu1 - gu0)) -v gs=$((gs1 - gs0)) -v su=$((su1 - su0)) -v ss=$((ss1 - ss0)) \
@@ -44,4 +56,8 @@ for clients in ${CLIENTS:-1 16 64}; do
         printf "%-28s gateway_cpu_us=%7.1f (user %.1f sys %.1f) storage_cpu_us=%7.1f (user %.1f sys %.1f) client_cpu_us=%7.1f\n",
                "cpu_per_write_clients_" c, (gu + gs) * k, gu * k, gs * k, (su + ss) * k, su * k, ss * k,
                (cu + cs) * 1e6 / n } }'
+  # Where the gateway's share goes: each kind of thread's wake-ups and CPU per write.
+  join "$dir/threads0" "$dir/threads1" | awk -v n="$n" -v c="$clients" 'n > 0 {
+    printf "%-28s thread=%s switches_per_write=%.2f cpu_us=%.1f\n", "gateway_threads_clients_" c,
+           $1, ($4 - $2) / n, ($5 - $3) / 1e3 / n }'
 done
