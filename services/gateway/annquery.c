@@ -123,11 +123,11 @@ annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *
     bool ok = true;
     for (uint32_t i = 0; ok && i < hits->via.array.size; i++) {
         const msgpack_object *h = &hits->via.array.ptr[i];
-        search_hit_t hit = { 0.0, { { 0 } }, i };
+        search_hit_t hit = { .pos = i };
         MDB_val vector;
         ok = h->type == MSGPACK_OBJECT_ARRAY && h->via.array.size == 2
              && mpk_get_id(&h->via.array.ptr[0], &hit.id) == 0;
-        if (!ok || !search_passes(store, txn, collective, &hit.id, q)
+        if (!ok || !search_passes(store, txn, collective, &hit.id, q, &hit.record)
             || store_embedding_get(store, txn, collective, &hit.id, &vector) != 0
             || vector.mv_size != q->dim * sizeof(float))
             continue;

@@ -24,8 +24,9 @@ static int
 s_result(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_hit_t *hit,
          json_t *results)
 {
-    MDB_val record;
-    int rc = store_record_at(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record);
+    MDB_val record = hit->record;
+    int rc = record.mv_data ? 0 : store_record_at(api->store, txn, ENT_EXPERIENCE, collective,
+                                                  &hit->id, &record);
     json_t *experience = NULL;
     if (!rc)
         rc = view_record(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record, 0,

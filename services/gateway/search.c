@@ -332,11 +332,13 @@ s_needs_record(const search_query_t *q)
 //  live: never a result.
 bool
 search_passes(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const pdb_id_t *id,
-              const search_query_t *q)
+              const search_query_t *q, MDB_val *record_out)
 {
     MDB_val record;
     if (store_record_at(store, txn, ENT_EXPERIENCE, collective, id, &record) != 0)
         return false;
+    if (record_out)
+        *record_out = record;
     if (!s_needs_record(q))
         return true;
     msgpack_unpacked u;
@@ -445,7 +447,7 @@ s_filter(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const uint8_t
 {
     pdb_id_t eid;
     memcpy(eid.b, id, PDB_ID_LEN);
-    return search_passes(store, txn, collective, &eid, q);
+    return search_passes(store, txn, collective, &eid, q, NULL);
 }
 
 typedef struct {
@@ -477,7 +479,7 @@ s_scan_codes(s_scan_t *s, const vecblock_t *block, uint64_t *pos)
                           estimate + slack, false };
         if (s->lower.n == s->lower.k && cand.upper < s->lower.hits[0].score)
             continue;
-        search_hit_t low = { estimate - slack, { { 0 } }, *pos };
+        search_hit_t low = { .score = estimate - slack, .pos = *pos };
         memcpy(low.id.b, cand.id, PDB_ID_LEN);
         if (search_heap_admits(&s->lower, &low)) {
             //  Only an experience that passes may raise the threshold.
@@ -505,7 +507,7 @@ s_rescore(s_scan_t *s, search_heap_t *heap)
         const s_cand_t *c = &s->cands.items[i];
         if (heap->n == heap->k && c->upper < heap->hits[0].score)
             break;                          // nothing after it can enter
-        search_hit_t hit = { 0.0, { { 0 } }, c->pos };
+        search_hit_t hit = { .pos = c->pos };
         hit.score = vec_cosine(s->q->vector, s->q->norm2, c->vector, s->q->dim);
         memcpy(hit.id.b, c->id, PDB_ID_LEN);
         if (search_heap_admits(heap, &hit)
@@ -581,7 +583,7 @@ s_scan_embeddings(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
     store_iter_t it;
     int rc = store_embeddings(store, txn, collective, &it);
     uint64_t pos = 0;
-    search_hit_t hit = { 0.0, { { 0 } }, 0 };
+    search_hit_t hit = { .pos = 0 };
     MDB_val val;
     for (; !rc && (rc = store_next(&it, NULL, &hit.id, &val)) == 0; pos++) {
         //  A vector of another size cannot be from this collective's rules;
@@ -590,7 +592,7 @@ s_scan_embeddings(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
             continue;
         hit.pos = pos;
         hit.score = vec_cosine(q->vector, q->norm2, val.mv_data, q->dim);
-        if (search_heap_admits(heap, &hit) && search_passes(store, txn, collective, &hit.id, q))
+        if (search_heap_admits(heap, &hit) && search_passes(store, txn, collective, &hit.id, q, NULL))
             search_heap_offer(heap, &hit);
     }
     store_iter_close(&it);
@@ -614,7 +616,7 @@ search_buffer(const float *query, size_t dim, const void *base, size_t n, search
     double norm2 = vec_norm2(query, dim);
     const uint8_t *p = base;
     for (size_t i = 0; i < n; i++) {
-        search_hit_t hit = { 0.0, { { 0 } }, i };
+        search_hit_t hit = { .pos = i };
         hit.score = vec_cosine(query, norm2, p + i * dim * sizeof(float), dim);
         search_heap_offer(heap, &hit);
     }

@@ -28,6 +28,8 @@ typedef struct {
     double score;       // cosine similarity, -1..1
     pdb_id_t id;        // experience id (zero for buffer scans)
     uint64_t pos;       // position in scan order
+    MDB_val record;     // its record in the search's transaction when the search
+                        // read it (approximate), else empty: the reply reads it then
 } search_hit_t;
 
 //  Bounded min-heap: the worst kept hit is at the root, so a candidate is
@@ -83,9 +85,10 @@ int search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                       const search_query_t *q, search_heap_t *heap);
 
 //  Whether experience id of the collective is live in txn and passes q's
-//  filters (read from its record only when q has some).
+//  filters (read from its record only when q has some). record (may be
+//  NULL) gets the record, valid for txn.
 bool search_passes(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
-                   const pdb_id_t *id, const search_query_t *q);
+                   const pdb_id_t *id, const search_query_t *q, MDB_val *record);
 
 //  The same scan over n vectors of dim float32 laid end to end at `base`
 //  (any alignment), no filters: for tests and benchmarks. Hits carry the

@@ -246,8 +246,8 @@ test_search_heap_admits_only_better_when_full(void **state)
     (void) state;
     search_heap_t heap;
     assert_int_equal(search_heap_init(&heap, 2), 0);
-    search_hit_t a = { 0.5, { { 0 } }, 0 }, b = { 0.7, { { 0 } }, 1 }, c = { 0.6, { { 0 } }, 2 };
-    search_hit_t low = { 0.1, { { 0 } }, 3 };
+    search_hit_t a = { .score = 0.5, .pos = 0 }, b = { .score = 0.7, .pos = 1 }, c = { .score = 0.6, .pos = 2 };
+    search_hit_t low = { .score = 0.1, .pos = 3 };
     search_heap_offer(&heap, &a);
     search_heap_offer(&heap, &b);
     assert_false(search_heap_admits(&heap, &low));
