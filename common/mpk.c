@@ -94,9 +94,9 @@ mpk_check(const void *data, size_t len)
 //  The decoded objects' first chunk for a small input (a record, a reply):
 //  with its header a 1 KiB block, which malloc serves from its per-thread
 //  cache. msgpack's own 8 KiB chunk is a large request for glibc, which
-//  then merges every free small block first (malloc_consolidate): a search
-//  decoding 36 records paid that 36 times. Hence msgpack_unpack, which
-//  fills a zone of the caller's (msgpack_unpack_next always makes its own).
+//  may first merge every free small block (malloc_consolidate), and a
+//  search decodes some 36 records. Hence msgpack_unpack, which fills a
+//  zone of the caller's (msgpack_unpack_next always makes its own).
 #define S_SMALL_INPUT 4096
 #define S_SMALL_CHUNK (1024 - sizeof(void *))
 
