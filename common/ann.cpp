@@ -4,6 +4,7 @@ extern "C" {
 #include "ann.h"
 #include "bounds.h"
 #include "err.h"
+#include "vecblock.h"
 }
 
 //  hnswlib's SSE paths prefetch each neighbour's node while it scores the
@@ -27,7 +28,6 @@ extern "C" {
 #include <cerrno>
 #include <cstdio>
 #include <sys/stat.h>
-#include <cmath>
 #include <cstring>
 #include <atomic>
 #include <new>
@@ -69,14 +69,6 @@ s_dot_codes_base(const int8_t *a, const int8_t *b, size_t dim)
     return sum;
 }
 
-static float
-s_distance_base(const void *a, const void *b, const void *param)
-{
-    size_t dim = *(const size_t *) param;
-    return 1.0f - s_code_scale(a, dim) * s_code_scale(b, dim)
-                  * (float) s_dot_codes_base((const int8_t *) a, (const int8_t *) b, dim);
-}
-
 #if defined(__x86_64__)
 //  16 codes a step, widened to 16 bits and multiplied into 32-bit sums.
 __attribute__((target("avx2"))) static int32_t
@@ -98,25 +90,27 @@ s_dot_codes_avx2(const int8_t *a, const int8_t *b, size_t dim)
         sum += (int32_t) a[i] * b[i];
     return sum;
 }
+#endif
 
+//  hnswlib's distance over two nodes, with one of the dot products above.
+template <int32_t (*dot)(const int8_t *, const int8_t *, size_t)>
 static float
-s_distance_avx2(const void *a, const void *b, const void *param)
+s_distance(const void *a, const void *b, const void *param)
 {
     size_t dim = *(const size_t *) param;
     return 1.0f - s_code_scale(a, dim) * s_code_scale(b, dim)
-                  * (float) s_dot_codes_avx2((const int8_t *) a, (const int8_t *) b, dim);
+                  * (float) dot((const int8_t *) a, (const int8_t *) b, dim);
 }
-#endif
 
 class s_code_space : public hnswlib::SpaceInterface<float> {
     size_t dim_;
     hnswlib::DISTFUNC<float> func_;
 public:
-    explicit s_code_space(size_t dim) : dim_(dim), func_(s_distance_base)
+    explicit s_code_space(size_t dim) : dim_(dim), func_(s_distance<s_dot_codes_base>)
     {
 #if defined(__x86_64__)
         if (__builtin_cpu_supports("avx2"))
-            func_ = s_distance_avx2;
+            func_ = s_distance<s_dot_codes_avx2>;
 #endif
     }
     size_t get_data_size() override { return s_code_len((uint32_t) dim_); }
@@ -132,28 +126,21 @@ struct ann {
     explicit ann(uint32_t d) : dim(d), space(d), index(nullptr), live(0) {}
 };
 
-//  The node of v (dim float32 at any alignment): its unit vector in codes
-//  and scale. False for a zero or non-finite vector, which has no direction.
+//  The node of v (dim float32 at any alignment): the search layout's codes
+//  of it (vecblock_quantize), unbiased, then its scale. False for a zero
+//  or non-finite vector, which has no direction (its scale is 0).
 static bool
 s_encode(const void *v, uint32_t dim, std::vector<int8_t> &out)
 {
-    std::vector<float> u(dim);
-    std::memcpy(u.data(), v, (size_t) dim * sizeof(float));
-    double norm2 = 0.0;
-    for (float x : u)
-        norm2 += (double) x * x;
-    if (!(norm2 > 0.0) || !std::isfinite(norm2))
+    std::vector<uint8_t> codes(dim);
+    float scale, error;
+    vecblock_quantize(v, dim, codes.data(), &scale, &error);
+    if (!(scale > 0.0f))
         return false;
-    double inv = 1.0 / std::sqrt(norm2), top = 0.0;
-    for (float x : u)
-        top = std::fmax(top, std::fabs(x * inv));
-    float a = (float) (top / 127.0);            // a unit vector has top >= 1/sqrt(dim)
     out.resize(s_code_len(dim));
-    for (uint32_t i = 0; i < dim; i++) {
-        long c = std::lrint(u[i] * inv / a);
-        out[i] = (int8_t) (c > 127 ? 127 : c < -127 ? -127 : c);
-    }
-    std::memcpy(out.data() + dim, &a, sizeof a);
+    for (uint32_t i = 0; i < dim; i++)
+        out[i] = (int8_t) ((int) codes[i] - VECBLOCK_CODE_BIAS);
+    std::memcpy(out.data() + dim, &scale, sizeof scale);
     return true;
 }
 
