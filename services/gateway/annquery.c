@@ -103,6 +103,43 @@ refused:
     return false;
 }
 
+//  Scores the index's hits exactly, as the exact scan scores them, so both
+//  paths agree; then reads records, best score first, only until k pass:
+//  the spare hits are rarely needed, and a record costs a B-tree lookup.
+//  False when the reply does not read or memory runs out.
+static bool
+s_score_hits(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+             const search_query_t *q, const msgpack_object *hits, search_heap_t *heap,
+             size_t *passed)
+{
+    search_heap_t scored;
+    if (search_heap_init(&scored, hits->via.array.size) != 0)
+        return false;
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < hits->via.array.size; i++) {
+        const msgpack_object *h = &hits->via.array.ptr[i];
+        search_hit_t hit = { .pos = i };
+        MDB_val vector;
+        ok = h->type == MSGPACK_OBJECT_ARRAY && h->via.array.size == 2
+             && mpk_get_id(&h->via.array.ptr[0], &hit.id) == 0;
+        if (!ok || store_embedding_get(store, txn, collective, &hit.id, &vector) != 0
+            || vector.mv_size != q->dim * sizeof(float))
+            continue;               // deleted since the index answered
+        hit.score = vec_cosine(q->vector, q->norm2, vector.mv_data, q->dim);
+        search_heap_offer(&scored, &hit);
+    }
+    search_heap_sort(&scored);
+    for (size_t i = 0; ok && i < scored.n && *passed < q->k; i++) {
+        search_hit_t *hit = &scored.hits[i];
+        if (search_passes(store, txn, collective, &hit->id, q, &hit->record)) {
+            search_heap_offer(heap, hit);
+            (*passed)++;
+        }
+    }
+    search_heap_release(&scored);
+    return ok;
+}
+
 bool
 annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                 const search_query_t *q, search_heap_t *heap)
@@ -120,22 +157,7 @@ annquery_search(annquery_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *
         return false;
     const msgpack_object *hits = &u.data.via.array.ptr[1];
     size_t passed = 0;
-    bool ok = true;
-    for (uint32_t i = 0; ok && i < hits->via.array.size; i++) {
-        const msgpack_object *h = &hits->via.array.ptr[i];
-        search_hit_t hit = { .pos = i };
-        MDB_val vector;
-        ok = h->type == MSGPACK_OBJECT_ARRAY && h->via.array.size == 2
-             && mpk_get_id(&h->via.array.ptr[0], &hit.id) == 0;
-        if (!ok || !search_passes(store, txn, collective, &hit.id, q, &hit.record)
-            || store_embedding_get(store, txn, collective, &hit.id, &vector) != 0
-            || vector.mv_size != q->dim * sizeof(float))
-            continue;
-        //  Scored as the exact scan scores it, so both paths agree.
-        hit.score = vec_cosine(q->vector, q->norm2, vector.mv_data, q->dim);
-        search_heap_offer(heap, &hit);
-        passed++;
-    }
+    bool ok = s_score_hits(store, txn, collective, q, hits, heap, &passed);
     //  Fewer than k passed although the index had more to give: the
     //  filters are selective, and only a scan finds every match.
     if (ok && passed < q->k && hits->via.array.size >= k_ask)
