@@ -82,14 +82,16 @@ api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *col
         return rc;
     //  Rendered from the record storage stored, as a read of it would be.
     MDB_val value = { record_len, record };
-    json_t *entity = NULL;
+    json_text_t entity = JSON_TEXT_INIT;
     rc = view_record(api->store, NULL, type, type == ENT_COLLECTIVE ? &id : collective, &id,
                      &value, 0, &entity);
     free(record);
-    if (rc)
+    if (rc) {
+        json_text_release(&entity);
         http_reply_rc(reply, rc, "storage sent a record that does not decode");
+    }
     else
-        http_reply_json(reply, 201, entity);
+        http_reply_json_text(reply, 201, &entity);
     return 0;
 }
 
@@ -100,9 +102,11 @@ api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t ty
     MDB_txn *txn;
     if (!api_read_begin(api, reply, &txn))
         return;
-    json_t *entity = NULL;
+    json_text_t entity = JSON_TEXT_INIT;
     int rc = view_entity(api->store, txn, type, id, view_flags, &entity);
     mdb_txn_abort(txn);
+    if (rc)
+        json_text_release(&entity);
     if (rc == PDB_ENOTFOUND) {
         char text[PDB_ID_STR_LEN + 1];
         pdb_id_format(id, text);
@@ -113,7 +117,7 @@ api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t ty
         http_reply_rc(reply, rc, NULL);
         return;
     }
-    http_reply_json(reply, status, entity);
+    http_reply_json_text(reply, status, &entity);
 }
 
 void

@@ -17,6 +17,18 @@ s_reply_missing(http_reply_t *reply, const char *what, const pdb_id_t *id)
     http_reply_error(reply, 404, "%s %s not found", what, text);
 }
 
+//  A list reply written by a view: sent, or dropped for the error.
+static void
+s_reply_list(http_reply_t *reply, int rc, json_text_t *text)
+{
+    if (rc) {
+        json_text_release(text);
+        http_reply_rc(reply, rc, NULL);
+        return;
+    }
+    http_reply_json_text(reply, 200, text);
+}
+
 //  The embedding size of a live collective, or false with a 404/500 reply.
 static bool
 s_collective_dim(api_t *api, http_reply_t *reply, const pdb_id_t *collective, uint32_t *dim)
@@ -108,14 +120,12 @@ api_collectives_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply
     MDB_txn *txn;
     if (!api_read_begin(api, reply, &txn))
         return;
-    json_t *list = NULL;
-    int rc = view_collectives(api->store, txn, &list);
+    json_text_t text = JSON_TEXT_INIT;
+    json_text_puts(&text, "{\"collectives\":");
+    int rc = view_collectives(api->store, txn, &text);
     mdb_txn_abort(txn);
-    if (rc) {
-        http_reply_rc(reply, rc, NULL);
-        return;
-    }
-    http_reply_json(reply, 200, json_pack("{s:o}", "collectives", list));
+    json_text_put(&text, "}", 1);
+    s_reply_list(reply, rc, &text);
 }
 
 void
@@ -171,15 +181,6 @@ s_page_args(const http_req_t *req, http_reply_t *reply, size_t *limit, pdb_id_t 
     return true;
 }
 
-static json_t *
-s_cursor_json(const json_t *page, bool more)
-{
-    const json_t *last = json_array_get(page, json_array_size(page) - 1);
-    if (!more || !last)
-        return json_null();
-    return json_incref(json_object_get(last, "id"));
-}
-
 void
 api_experiences_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
 {
@@ -193,23 +194,30 @@ api_experiences_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply
     if (!api_read_begin(api, reply, &txn))
         return;
     uint32_t dim;
-    json_t *page = NULL;
+    pdb_id_t last;
+    json_text_t text = JSON_TEXT_INIT;
+    json_text_puts(&text, "{\"experiences\":");
     int rc = store_collective_dim(api->store, txn, id, &dim);
     if (!rc)
         rc = view_experiences(api->store, txn, id, has_after ? &after : NULL, limit, flags,
-                              &page, &more);
+                              &text, &more, &last);
     mdb_txn_abort(txn);
     if (rc == PDB_ENOTFOUND || rc == PDB_EDELETED) {
+        json_text_release(&text);
         s_reply_missing(reply, "collective", id);
         return;
     }
-    if (rc) {
-        http_reply_rc(reply, rc, NULL);
-        return;
+    bool first = false;
+    json_text_put_key(&text, &first, "next_cursor");
+    if (more) {
+        char cursor[PDB_ID_STR_LEN + 1];
+        pdb_id_format(&last, cursor);
+        json_text_put_string(&text, cursor, PDB_ID_STR_LEN);
     }
-    json_t *cursor = s_cursor_json(page, more);
-    http_reply_json(reply, 200, json_pack("{s:o,s:o}", "experiences", page,
-                                          "next_cursor", cursor));
+    else
+        json_text_put(&text, "null", 4);
+    json_text_put(&text, "}", 1);
+    s_reply_list(reply, rc, &text);
 }
 
 void
@@ -266,20 +274,19 @@ api_experience_relations(api_t *api, http_req_t *req, const pdb_id_t *id, http_r
     if (!api_read_begin(api, reply, &txn))
         return;
     pdb_id_t collective;
-    json_t *list = NULL;
+    json_text_t text = JSON_TEXT_INIT;
+    json_text_puts(&text, "{\"relations\":");
     int rc = view_locate(api->store, txn, ENT_EXPERIENCE, id, &collective);
     if (!rc)
-        rc = view_relations_of(api->store, txn, id, &list);
+        rc = view_relations_of(api->store, txn, id, &text);
     mdb_txn_abort(txn);
     if (rc == PDB_ENOTFOUND) {
+        json_text_release(&text);
         s_reply_missing(reply, "experience", id);
         return;
     }
-    if (rc) {
-        http_reply_rc(reply, rc, NULL);
-        return;
-    }
-    http_reply_json(reply, 200, json_pack("{s:o}", "relations", list));
+    json_text_put(&text, "}", 1);
+    s_reply_list(reply, rc, &text);
 }
 
 //  --------------------------------------------------------------------------

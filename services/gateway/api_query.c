@@ -22,53 +22,56 @@ s_reply_missing_collective(http_reply_t *reply, const pdb_id_t *id)
 //  One result: {"id", "score", "experience": {... without embedding}}.
 static int
 s_result(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_hit_t *hit,
-         json_t *results)
+         json_text_t *out)
 {
     MDB_val record = hit->record;
     int rc = record.mv_data ? 0 : store_record_at(api->store, txn, ENT_EXPERIENCE, collective,
                                                   &hit->id, &record);
-    json_t *experience = NULL;
-    if (!rc)
-        rc = view_record(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record, 0,
-                         &experience);
     if (rc)
         return rc;
     char id[PDB_ID_STR_LEN + 1];
     pdb_id_format(&hit->id, id);
-    json_t *item = json_pack("{s:s,s:f,s:o}", "id", id, "score", hit->score,
-                             "experience", experience);
-    return item && json_array_append_new(results, item) == 0 ? 0 : -ENOMEM;
+    bool first = true;
+    json_text_put(out, "{", 1);
+    json_text_put_key(out, &first, "id");
+    json_text_put_string(out, id, PDB_ID_STR_LEN);
+    json_text_put_key(out, &first, "score");
+    json_text_put_real(out, hit->score);
+    json_text_put_key(out, &first, "experience");
+    rc = view_record(api->store, txn, ENT_EXPERIENCE, collective, &hit->id, &record, 0, out);
+    json_text_put(out, "}", 1);
+    return rc;
 }
 
+//  Writes the results array of q's answer to out.
 static int
 s_search(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_query_t *q,
-         json_t **out, bool *approximate)
+         json_text_t *out, bool *approximate)
 {
     search_heap_t heap;
     int rc = search_heap_init(&heap, q->k);
     if (rc)
         return rc;
-    json_t *results = json_array();
-    rc = results ? 0 : -ENOMEM;
-    *approximate = !rc && annquery_search(api->ann, api->store, txn, collective, q, &heap);
-    if (!rc && !*approximate)
+    *approximate = annquery_search(api->ann, api->store, txn, collective, q, &heap);
+    if (!*approximate)
         rc = search_collective(api->store, txn, collective, q, &heap);
-    for (size_t i = 0; !rc && i < heap.n; i++)
-        rc = s_result(api, txn, collective, &heap.hits[i], results);
-    search_heap_release(&heap);
-    if (rc) {
-        json_decref(results);
-        return rc;
+    json_text_put(out, "[", 1);
+    for (size_t i = 0; !rc && i < heap.n; i++) {
+        if (i)
+            json_text_put(out, ",", 1);
+        rc = s_result(api, txn, collective, &heap.hits[i], out);
     }
-    *out = results;
-    return 0;
+    json_text_put(out, "]", 1);
+    search_heap_release(&heap);
+    return rc;
 }
 
 //  Runs the body's query against the collective in txn; false with the
 //  reply filled (404, 400, 413, 500) on failure.
 static bool
 s_run_query(api_t *api, MDB_txn *txn, const pdb_id_t *id, const json_t *body,
-            const jvec_vec_t *taken, http_reply_t *reply, json_t **results, bool *approximate)
+            const jvec_vec_t *taken, http_reply_t *reply, json_text_t *results,
+            bool *approximate)
 {
     uint32_t dim;
     int rc = store_collective_dim(api->store, txn, id, &dim);
@@ -104,16 +107,19 @@ api_search(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
     jvec_vec_t taken;
     bool have = jvec_get(&vecs, 0, &taken);
     MDB_txn *txn;
-    json_t *results = NULL;
+    json_text_t text = JSON_TEXT_INIT;
     bool approximate = false;
     if (api_read_begin(api, reply, &txn)) {
-        bool ok = s_run_query(api, txn, id, body, have ? &taken : NULL, reply, &results,
+        json_text_puts(&text, "{\"results\":");
+        bool ok = s_run_query(api, txn, id, body, have ? &taken : NULL, reply, &text,
                               &approximate);
         mdb_txn_abort(txn);
+        json_text_puts(&text, approximate ? ",\"method\":\"approximate\"}"
+                                          : ",\"method\":\"exact\"}");
         if (ok)
-            http_reply_json(reply, 200, json_pack("{s:o,s:s}", "results", results, "method",
-                                                  approximate ? "approximate" : "exact"));
+            http_reply_json_text(reply, 200, &text);
     }
+    json_text_release(&text);
     json_decref(body);
     jvec_release(&vecs);
 }

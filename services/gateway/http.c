@@ -238,6 +238,18 @@ http_reply_json(http_reply_t *reply, unsigned status, json_t *body)
 }
 
 void
+http_reply_json_text(http_reply_t *reply, unsigned status, json_text_t *text)
+{
+    s_reply_release(reply);
+    size_t len = 0;
+    char *body = json_text_take(text, &len);
+    reply->content_type = "application/json";
+    reply->status = body ? status : 500;
+    reply->body = body;
+    reply->body_len = body ? len : 0;
+}
+
+void
 http_reply_empty(http_reply_t *reply, unsigned status)
 {
     s_reply_release(reply);

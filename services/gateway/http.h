@@ -17,6 +17,7 @@
 #define GW_HTTP_H
 
 #include "err.h"
+#include "json_text.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -108,6 +109,8 @@ bool http_is_json(const http_req_t *req);
 //  Reply builders. Each replaces whatever the reply held.
 //  http_reply_json takes ownership of body (drops its reference).
 void http_reply_json(http_reply_t *reply, unsigned status, json_t *body);
+//  The same for text written already; takes what text holds (json_text_take).
+void http_reply_json_text(http_reply_t *reply, unsigned status, json_text_t *text);
 void http_reply_text(http_reply_t *reply, unsigned status, const char *content_type,
                      const char *text, size_t len);
 void http_reply_empty(http_reply_t *reply, unsigned status);

@@ -50,14 +50,6 @@ s_id_from_json(const json_t *value, pdb_id_t *id)
     return pdb_id_parse(json_string_value(value), json_string_length(value), id);
 }
 
-static json_t *
-s_id_to_json(const pdb_id_t *id)
-{
-    char text[PDB_ID_STR_LEN + 1];
-    pdb_id_format(id, text);
-    return json_stringn(text, PDB_ID_STR_LEN);
-}
-
 static int
 s_strcmp_indirect(const void *a, const void *b)
 {
@@ -555,82 +547,128 @@ json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32
 }
 
 //  --------------------------------------------------------------------------
-//  MessagePack -> JSON
+//  MessagePack -> JSON text
+//
+//  Written straight into the reply's text: a search or a list page renders
+//  many records, and a tree of jansson values per record (an allocation per
+//  member) cost more than the rest of the reply. Each writer returns false
+//  when the stored value does not have its field's kind; strings are checked
+//  for UTF-8 here, as jansson checked them when it built the tree.
 
-json_t *
-json_map_vec_to_json(const void *data, size_t len)
+static void
+s_vec_write(json_text_t *out, const void *data, size_t len)
 {
     size_t n = len / sizeof(float);
-    json_t *array = json_array();
-    for (size_t i = 0; array && i < n; i++) {
+    json_text_put(out, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            json_text_put(out, ",", 1);
         float f = s_f32_le_load((const uint8_t *) data + i * sizeof(float));
-        if (json_array_append_new(array, json_real(json_text_f32(f))) != 0)
-            json_decref(array), array = NULL;
+        json_text_put_real(out, json_text_f32(f));
     }
-    return array;
+    json_text_put(out, "]", 1);
 }
 
-static json_t *
-s_str_to_json(const msgpack_object *v)
+static bool
+s_str_write(json_text_t *out, const msgpack_object *v)
 {
-    //  json_stringn refuses invalid UTF-8, which would mean a corrupt record.
-    return v->type == MSGPACK_OBJECT_STR ? json_stringn(v->via.str.ptr, v->via.str.size) : NULL;
+    if (v->type != MSGPACK_OBJECT_STR || !entity_utf8_valid(v->via.str.ptr, v->via.str.size))
+        return false;
+    json_text_put_string(out, v->via.str.ptr, v->via.str.size);
+    return true;
 }
 
-static json_t *
-s_id_obj_to_json(const msgpack_object *v)
+static void
+s_id_write(json_text_t *out, const pdb_id_t *id)
+{
+    char text[PDB_ID_STR_LEN + 1];
+    pdb_id_format(id, text);
+    json_text_put_string(out, text, PDB_ID_STR_LEN);
+}
+
+static bool
+s_id_obj_write(json_text_t *out, const msgpack_object *v)
 {
     pdb_id_t id;
-    return mpk_get_id(v, &id) ? NULL : s_id_to_json(&id);
+    if (mpk_get_id(v, &id))
+        return false;
+    s_id_write(out, &id);
+    return true;
 }
 
-static json_t *
-s_list_to_json(const msgpack_object *v, json_t *(*item_fn)(const msgpack_object *))
+static bool
+s_list_write(json_text_t *out, const msgpack_object *v,
+             bool (*item_fn)(json_text_t *, const msgpack_object *))
 {
     if (v->type != MSGPACK_OBJECT_ARRAY)
-        return NULL;
-    json_t *array = json_array();
-    for (uint32_t i = 0; array && i < v->via.array.size; i++) {
-        json_t *item = item_fn(&v->via.array.ptr[i]);
-        if (!item || json_array_append_new(array, item) != 0)
-            json_decref(array), array = NULL;
+        return false;
+    json_text_put(out, "[", 1);
+    for (uint32_t i = 0; i < v->via.array.size; i++) {
+        if (i)
+            json_text_put(out, ",", 1);
+        if (!item_fn(out, &v->via.array.ptr[i]))
+            return false;
     }
-    return array;
+    json_text_put(out, "]", 1);
+    return true;
 }
 
-static json_t *
-s_str_map_to_json(const msgpack_object *v)
+static bool
+s_str_map_write(json_text_t *out, const msgpack_object *v)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    json_t *object = json_object();
-    for (uint32_t i = 0; object && i < v->via.map.size; i++) {
+        return false;
+    json_text_put(out, "{", 1);
+    for (uint32_t i = 0; i < v->via.map.size; i++) {
         const msgpack_object_kv *kv = &v->via.map.ptr[i];
-        json_t *value = s_str_to_json(&kv->val);
-        if (!value || kv->key.type != MSGPACK_OBJECT_STR
-            || json_object_setn_new(object, kv->key.via.str.ptr, kv->key.via.str.size, value)) {
-            json_decref(value);
-            json_decref(object);
-            object = NULL;
-        }
+        if (i)
+            json_text_put(out, ",", 1);
+        if (!s_str_write(out, &kv->key))
+            return false;
+        json_text_put(out, ":", 1);
+        if (!s_str_write(out, &kv->val))
+            return false;
     }
-    return object;
+    json_text_put(out, "}", 1);
+    return true;
 }
 
-static json_t *
-s_variant_field_to_json(char type, const msgpack_object *v)
+static bool
+s_unit_write(json_text_t *out, const msgpack_object *v)
 {
     double d;
+    if (mpk_get_double(v, &d))
+        return false;
+    json_text_put_real(out, d);
+    return true;
+}
+
+static bool
+s_bool_write(json_text_t *out, const msgpack_object *v)
+{
+    if (v->type != MSGPACK_OBJECT_BOOLEAN)
+        return false;
+    json_text_put(out, v->via.boolean ? "true" : "false", v->via.boolean ? 4 : 5);
+    return true;
+}
+
+static bool
+s_variant_field_write(json_text_t *out, char type, const msgpack_object *v)
+{
     switch (type) {
-    case 'U': return mpk_get_double(v, &d) ? NULL : json_real(d);
-    case 'B': return v->type == MSGPACK_OBJECT_BOOLEAN ? json_boolean(v->via.boolean) : NULL;
-    case 'I': return v->type == MSGPACK_OBJECT_NIL ? json_null() : s_id_obj_to_json(v);
-    default:  return s_str_to_json(v);
+    case 'U': return s_unit_write(out, v);
+    case 'B': return s_bool_write(out, v);
+    case 'I': if (v->type == MSGPACK_OBJECT_NIL) {
+                  json_text_put(out, "null", 4);
+                  return true;
+              }
+              return s_id_obj_write(out, v);
+    default:  return s_str_write(out, v);
     }
 }
 
-static json_t *
-s_variant_to_json(const msgpack_object *v)
+static bool
+s_variant_write(json_text_t *out, const msgpack_object *v)
 {
     const msgpack_object *kind = mpk_map_get(v, "kind");
     const variant_spec_t *variant = NULL;
@@ -638,110 +676,139 @@ s_variant_to_json(const msgpack_object *v)
         if (mpk_is_str(kind, entity_variants[i].kind))
             variant = &entity_variants[i];
     if (!variant)
-        return NULL;
-    json_t *object = json_object();
-    if (object && json_object_set_new(object, "kind", json_string(variant->kind)))
-        json_decref(object), object = NULL;
-    for (int f = 0; object && f < VARIANT_FIELDS_MAX && variant->fields[f].name; f++) {
+        return false;
+    bool first = true;
+    json_text_put(out, "{", 1);
+    json_text_put_key(out, &first, "kind");
+    json_text_put_string(out, variant->kind, strlen(variant->kind));
+    for (int f = 0; f < VARIANT_FIELDS_MAX && variant->fields[f].name; f++) {
         const msgpack_object *member = mpk_map_get(v, variant->fields[f].name);
         if (!member)
             continue;
-        json_t *value = s_variant_field_to_json(variant->fields[f].type, member);
-        if (!value || json_object_set_new(object, variant->fields[f].name, value))
-            json_decref(object), object = NULL;
+        json_text_put_key(out, &first, variant->fields[f].name);
+        if (!s_variant_field_write(out, variant->fields[f].type, member))
+            return false;
     }
-    return object;
+    json_text_put(out, "}", 1);
+    return true;
 }
 
 //  A counter becomes two members: the total and the per-instance map.
-static int
-s_counter_to_json(const char *name, const msgpack_object *v, json_t *into)
+static bool
+s_counter_write(json_text_t *out, bool *first, const char *name, const msgpack_object *v)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
-        return PDB_ECORRUPT;
-    json_t *by_instance = json_object();
+        return false;
     uint64_t total = 0;
-    for (uint32_t i = 0; by_instance && i < v->via.map.size; i++) {
+    for (uint32_t i = 0; i < v->via.map.size; i++) {
         const msgpack_object_kv *kv = &v->via.map.ptr[i];
-        pdb_id_t id;
-        char text[PDB_ID_STR_LEN + 1];
-        if (mpk_get_id(&kv->key, &id) || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER
-            || kv->val.via.u64 > INT64_MAX) {
-            json_decref(by_instance);
-            return PDB_ECORRUPT;
-        }
-        pdb_id_format(&id, text);
+        if (mpk_get_id(&kv->key, &(pdb_id_t) { 0 })
+            || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER || kv->val.via.u64 > INT64_MAX)
+            return false;
         total = total + kv->val.via.u64 < total ? UINT64_MAX : total + kv->val.via.u64;
-        if (json_object_set_new(by_instance, text, json_integer((json_int_t) kv->val.via.u64)))
-            json_decref(by_instance), by_instance = NULL;
     }
-    if (!by_instance)
-        return -ENOMEM;
+    json_text_put_key(out, first, name);
+    json_text_put_int(out, total > INT64_MAX ? INT64_MAX : (int64_t) total);
     char member[64];
     snprintf(member, sizeof member, "%s%s", name, JSON_MAP_BY_INSTANCE);
-    json_int_t shown = total > INT64_MAX ? INT64_MAX : (json_int_t) total;
-    if (json_object_set_new(into, name, json_integer(shown))
-        || json_object_set_new(into, member, by_instance))
-        return -ENOMEM;
-    return 0;
+    json_text_put_key(out, first, member);
+    json_text_put(out, "{", 1);
+    for (uint32_t i = 0; i < v->via.map.size; i++) {
+        const msgpack_object_kv *kv = &v->via.map.ptr[i];
+        pdb_id_t id;
+        (void) mpk_get_id(&kv->key, &id);          // checked above
+        if (i)
+            json_text_put(out, ",", 1);
+        s_id_write(out, &id);
+        json_text_put(out, ":", 1);
+        json_text_put_int(out, (int64_t) kv->val.via.u64);
+    }
+    json_text_put(out, "}", 1);
+    return true;
 }
 
-static json_t *
-s_value_to_json(const field_spec_t *spec, const msgpack_object *v)
+static bool
+s_value_write(json_text_t *out, const field_spec_t *spec, const msgpack_object *v)
 {
-    double d;
     switch (spec->kind) {
     case FK_STR:
-    case FK_ENUM:     return s_str_to_json(v);
-    case FK_ID:       return s_id_obj_to_json(v);
-    case FK_UNIT:     return mpk_get_double(v, &d) ? NULL : json_real(d);
-    case FK_BOOL:     return v->type == MSGPACK_OBJECT_BOOLEAN ? json_boolean(v->via.boolean)
-                                                               : NULL;
-    case FK_U64:      return v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX
-                             ? json_integer((json_int_t) v->via.u64) : NULL;
-    case FK_VEC:      return v->type == MSGPACK_OBJECT_BIN
-                             ? json_map_vec_to_json(v->via.bin.ptr, v->via.bin.size) : NULL;
-    case FK_STR_LIST: return s_list_to_json(v, s_str_to_json);
-    case FK_ID_LIST:  return s_list_to_json(v, s_id_obj_to_json);
-    case FK_STR_MAP:  return s_str_map_to_json(v);
-    case FK_VARIANT:  return s_variant_to_json(v);
-    case FK_COUNTER:  return NULL;   // two members: s_counter_to_json
+    case FK_ENUM:     return s_str_write(out, v);
+    case FK_ID:       return s_id_obj_write(out, v);
+    case FK_UNIT:     return s_unit_write(out, v);
+    case FK_BOOL:     return s_bool_write(out, v);
+    case FK_U64:      if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > INT64_MAX)
+                          return false;
+                      json_text_put_int(out, (int64_t) v->via.u64);
+                      return true;
+    case FK_VEC:      if (v->type != MSGPACK_OBJECT_BIN)
+                          return false;
+                      s_vec_write(out, v->via.bin.ptr, v->via.bin.size);
+                      return true;
+    case FK_STR_LIST: return s_list_write(out, v, s_str_write);
+    case FK_ID_LIST:  return s_list_write(out, v, s_id_obj_write);
+    case FK_STR_MAP:  return s_str_map_write(out, v);
+    case FK_VARIANT:  return s_variant_write(out, v);
+    case FK_COUNTER:  return false;   // two members: s_counter_write
     }
-    return NULL;
+    return false;
 }
 
-static int
-s_field_to_json(const field_spec_t *spec, const msgpack_object *v, json_t *into)
+static bool
+s_field_write(json_text_t *out, bool *first, const field_spec_t *spec, const msgpack_object *v)
 {
     if (spec->kind == FK_COUNTER && v->type != MSGPACK_OBJECT_NIL)
-        return s_counter_to_json(spec->name, v, into);
-    json_t *value = v->type == MSGPACK_OBJECT_NIL ? json_null() : s_value_to_json(spec, v);
-    if (!value)
+        return s_counter_write(out, first, spec->name, v);
+    json_text_put_key(out, first, spec->name);
+    if (v->type != MSGPACK_OBJECT_NIL)
+        return s_value_write(out, spec, v);
+    json_text_put(out, "null", 4);
+    return true;
+}
+
+int
+json_map_write(ent_type_t type, const msgpack_object *fields, const void *vec,
+               size_t vec_len, json_text_t *out, bool *first)
+{
+    if (!fields || fields->type != MSGPACK_OBJECT_MAP)
         return PDB_ECORRUPT;
-    return json_object_set_new(into, spec->name, value) ? -ENOMEM : 0;
+    size_t mark = out->len;
+    size_t count;
+    const field_spec_t *spec = entity_spec(type, &count);
+    bool ok = true;
+    for (size_t i = 0; ok && i < count; i++) {
+        if ((spec[i].flags & FIELD_SEPARATE) && vec) {
+            json_text_put_key(out, first, spec[i].name);
+            s_vec_write(out, vec, vec_len);
+            continue;
+        }
+        const msgpack_object *value = mpk_map_get(fields, spec[i].name);
+        if (value)
+            ok = s_field_write(out, first, &spec[i], value);
+    }
+    if (!ok) {
+        json_text_truncate(out, mark);
+        return PDB_ECORRUPT;
+    }
+    return out->failed ? -ENOMEM : 0;
 }
 
 int
 json_map_to_json(ent_type_t type, const msgpack_object *fields, const void *vec,
                  size_t vec_len, json_t *into)
 {
-    if (!fields || fields->type != MSGPACK_OBJECT_MAP)
-        return PDB_ECORRUPT;
-    size_t count;
-    const field_spec_t *spec = entity_spec(type, &count);
-    for (size_t i = 0; i < count; i++) {
-        int rc = 0;
-        if ((spec[i].flags & FIELD_SEPARATE) && vec) {
-            json_t *array = json_map_vec_to_json(vec, vec_len);
-            rc = !array || json_object_set_new(into, spec[i].name, array) ? -ENOMEM : 0;
-        }
-        else {
-            const msgpack_object *value = mpk_map_get(fields, spec[i].name);
-            if (value)
-                rc = s_field_to_json(&spec[i], value, into);
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
+    json_text_t text = JSON_TEXT_INIT;
+    bool first = true;
+    json_text_put(&text, "{", 1);
+    int rc = json_map_write(type, fields, vec, vec_len, &text, &first);
+    json_text_put(&text, "}", 1);
+    size_t len = 0;
+    char *data = json_text_take(&text, &len);
+    if (!rc && !data)
+        rc = -ENOMEM;
+    json_t *members = rc ? NULL : json_loadb(data, len, 0, NULL);
+    free(data);
+    if (!rc && (!members || json_object_update(into, members) != 0))
+        rc = -ENOMEM;
+    json_decref(members);
+    return rc;
 }

@@ -20,6 +20,7 @@
 
 #include "entity.h"
 #include "err.h"
+#include "json_text.h"
 #include "mpk.h"
 
 #include <jansson.h>
@@ -52,17 +53,19 @@ int json_map_convert(ent_type_t type, const json_t *object, bool from_client, ui
                      const float *vec, size_t vec_n, mpk_out_t *out,
                      char why[PDB_ERRMSG_MAX]);
 
-//  Adds the members for a field map (a record, or a change's partial
-//  fields) to the JSON object `into`, in spec order. vec/vec_len is the
+//  Writes the members for a field map (a record, or a change's partial
+//  fields) into an object being written to out, in spec order: each one
+//  after a ',' unless *first (json_text_put_key). vec/vec_len is the
 //  embedding kept outside the record (FIELD_SEPARATE), placed at its spec
 //  position; NULL leaves it out. Returns 0, PDB_ECORRUPT when a stored
-//  value does not have its field's kind, or -ENOMEM.
+//  value does not have its field's kind (out is left as it was), or
+//  -ENOMEM.
+int json_map_write(ent_type_t type, const msgpack_object *fields, const void *vec,
+                   size_t vec_len, json_text_t *out, bool *first);
+
+//  The same members added to the JSON object `into`.
 int json_map_to_json(ent_type_t type, const msgpack_object *fields, const void *vec,
                      size_t vec_len, json_t *into);
-
-//  Little-endian float32 bytes (any alignment) as a JSON number array.
-//  NULL when out of memory. Caller owns the reference.
-json_t *json_map_vec_to_json(const void *data, size_t len);
 
 //  Reads a JSON number array into float32 values (at most max of them; more
 //  is PDB_ETOOBIG). Non-numbers and values outside float32 range are

@@ -6,17 +6,18 @@
 #include <errno.h>
 #include <string.h>
 
-static int
-s_set_id(json_t *object, const char *name, const pdb_id_t *id)
+static void
+s_put_id(json_text_t *out, bool *first, const char *name, const pdb_id_t *id)
 {
     char text[PDB_ID_STR_LEN + 1];
     pdb_id_format(id, text);
-    return json_object_set_new(object, name, json_string(text)) ? -ENOMEM : 0;
+    json_text_put_key(out, first, name);
+    json_text_put_string(out, text, PDB_ID_STR_LEN);
 }
 
 int
 view_record(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
-            const pdb_id_t *id, const MDB_val *record, unsigned flags, json_t **out)
+            const pdb_id_t *id, const MDB_val *record, unsigned flags, json_text_t *out)
 {
     MDB_val vec = { 0, NULL };
     if (type == ENT_EXPERIENCE && (flags & VIEW_EMBEDDING)) {
@@ -27,24 +28,25 @@ view_record(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *colle
     msgpack_unpacked u;
     if (mpk_parse(record->mv_data, record->mv_size, &u) != 0)
         return PDB_ECORRUPT;
-    json_t *object = json_object();
-    int rc = object ? s_set_id(object, "id", id) : -ENOMEM;
-    if (!rc && type != ENT_COLLECTIVE)
-        rc = s_set_id(object, "collective_id", collective);
-    if (!rc)
-        rc = json_map_to_json(type, &u.data, vec.mv_data, vec.mv_size, object);
+    size_t mark = out->len;
+    bool first = true;
+    json_text_put(out, "{", 1);
+    s_put_id(out, &first, "id", id);
+    if (type != ENT_COLLECTIVE)
+        s_put_id(out, &first, "collective_id", collective);
+    int rc = json_map_write(type, &u.data, vec.mv_data, vec.mv_size, out, &first);
+    json_text_put(out, "}", 1);
     msgpack_unpacked_destroy(&u);
-    if (rc) {
-        json_decref(object);
-        return rc;
-    }
-    *out = object;
-    return 0;
+    if (!rc && out->failed)
+        rc = -ENOMEM;
+    if (rc)
+        json_text_truncate(out, mark);
+    return rc;
 }
 
 int
 view_entity(store_t *store, MDB_txn *txn, ent_type_t want, const pdb_id_t *id,
-            unsigned flags, json_t **out)
+            unsigned flags, json_text_t *out)
 {
     ent_type_t type;
     pdb_id_t collective;
@@ -71,95 +73,84 @@ view_locate(store_t *store, MDB_txn *txn, ent_type_t want, const pdb_id_t *id,
     return 0;
 }
 
-//  Appends a rendered entity to array; takes care of the reference.
-static int
-s_append(json_t *array, json_t *item)
-{
-    return json_array_append_new(array, item) ? -ENOMEM : 0;
-}
-
-//  Renders the entries of a walk of records of `type` into a new array in
-//  *out: at most limit of them; *more tells whether the walk had more.
+//  Writes the entries of a walk of records of `type` as a JSON array: at
+//  most limit of them. *more tells whether the walk had more, and *last
+//  is the id of the last one written.
 static int
 s_render_walk(store_t *store, MDB_txn *txn, ent_type_t type, store_iter_t *it, size_t limit,
-              unsigned flags, json_t **out, bool *more)
+              unsigned flags, json_text_t *out, bool *more, pdb_id_t *last)
 {
-    json_t *array = json_array();
-    int rc = array ? 0 : -ENOMEM;
     pdb_id_t collective, id;
     MDB_val val;
+    size_t n = 0;
+    int rc = 0;
     int wrc = store_next(it, &collective, &id, &val);
-    for (size_t n = 0; !rc && wrc == 0 && n < limit; n++) {
-        json_t *item;
-        rc = view_record(store, txn, type, &collective, &id, &val, flags, &item);
-        if (!rc)
-            rc = s_append(array, item);
+    json_text_put(out, "[", 1);
+    for (; !rc && wrc == 0 && n < limit; n++) {
+        if (n)
+            json_text_put(out, ",", 1);
+        rc = view_record(store, txn, type, &collective, &id, &val, flags, out);
+        *last = id;
         wrc = store_next(it, &collective, &id, &val);
     }
-    *more = !rc && wrc == 0;
+    json_text_put(out, "]", 1);
+    *more = !rc && wrc == 0 && n > 0;
     if (!rc && wrc != 0 && wrc != PDB_ENOTFOUND)
         rc = wrc;
-    if (rc) {
-        json_decref(array);
-        return rc;
-    }
-    *out = array;
-    return 0;
+    return rc;
 }
 
 int
-view_collectives(store_t *store, MDB_txn *txn, json_t **out)
+view_collectives(store_t *store, MDB_txn *txn, json_text_t *out)
 {
     store_iter_t it;
     bool more;
+    pdb_id_t last;
     int rc = store_records(store, txn, ENT_COLLECTIVE, NULL, &it);
     if (!rc)
-        rc = s_render_walk(store, txn, ENT_COLLECTIVE, &it, SIZE_MAX, 0, out, &more);
+        rc = s_render_walk(store, txn, ENT_COLLECTIVE, &it, SIZE_MAX, 0, out, &more, &last);
     store_iter_close(&it);
     return rc;
 }
 
 int
 view_experiences(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
-                 const pdb_id_t *after, size_t limit, unsigned flags, json_t **out,
-                 bool *more)
+                 const pdb_id_t *after, size_t limit, unsigned flags, json_text_t *out,
+                 bool *more, pdb_id_t *last)
 {
     store_iter_t it;
     int rc = store_records(store, txn, ENT_EXPERIENCE, collective, &it);
     if (!rc && after)
         rc = store_iter_seek(&it, collective, after);   // after itself was on the last page
     if (!rc)
-        rc = s_render_walk(store, txn, ENT_EXPERIENCE, &it, limit, flags, out, more);
+        rc = s_render_walk(store, txn, ENT_EXPERIENCE, &it, limit, flags, out, more, last);
     store_iter_close(&it);
     return rc;
 }
 
 int
-view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json_t **out)
+view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json_text_t *out)
 {
     store_iter_t it;
     int rc = store_relations_of(store, txn, experience, &it);
-    json_t *array = rc ? NULL : json_array();
-    if (!rc && !array)
-        rc = -ENOMEM;
     pdb_id_t id;
+    bool first = true;
+    json_text_put(out, "[", 1);
     while (!rc && (rc = store_next(&it, NULL, &id, NULL)) == 0) {
-        json_t *item;
-        rc = view_entity(store, txn, ENT_RELATION, &id, 0, &item);
+        size_t mark = out->len;
+        if (!first)
+            json_text_put(out, ",", 1);
+        rc = view_entity(store, txn, ENT_RELATION, &id, 0, out);
         if (rc == PDB_ENOTFOUND) {
+            json_text_truncate(out, mark);
             rc = 0;              // index entry of a relation deleted meanwhile
             continue;
         }
-        if (!rc)
-            rc = s_append(array, item);
+        first = false;
     }
+    json_text_put(out, "]", 1);
     store_iter_close(&it);
-    if (rc != PDB_ENOTFOUND) {
-        json_decref(array);
-        return rc;
-    }
-    *out = array;
-    return 0;
+    return rc == PDB_ENOTFOUND ? 0 : rc;
 }
 
 int

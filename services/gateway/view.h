@@ -13,6 +13,7 @@
 
 #include "entity.h"
 #include "id.h"
+#include "json_text.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -21,29 +22,35 @@
 
 #define VIEW_EMBEDDING 1u    // include an experience's embedding
 
-//  The live entity `id` of type `want`, rendered into *out (caller drops
-//  the reference). Returns 0, PDB_ENOTFOUND (unknown, deleted, or another
-//  type), PDB_ECORRUPT or -ENOMEM.
+//  Each writes JSON text to out and returns 0, or a code with out as it
+//  was (a list may be left part written: the caller then sends an error).
+
+//  The live entity `id` of type `want` as an object. Returns 0,
+//  PDB_ENOTFOUND (unknown, deleted, or another type), PDB_ECORRUPT or
+//  -ENOMEM.
 int view_entity(store_t *store, MDB_txn *txn, ent_type_t want, const pdb_id_t *id,
-                unsigned flags, json_t **out);
+                unsigned flags, json_text_t *out);
 
 //  Renders a record already in hand (list pages, search results, the record
 //  storage returns for a create). txn is read only for VIEW_EMBEDDING (it may
 //  be NULL without it).
 int view_record(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
-                const pdb_id_t *id, const MDB_val *record, unsigned flags, json_t **out);
+                const pdb_id_t *id, const MDB_val *record, unsigned flags, json_text_t *out);
 
-//  Every live collective, in id order, as a JSON array in *out.
-int view_collectives(store_t *store, MDB_txn *txn, json_t **out);
+//  Every live collective, in id order, as an array.
+int view_collectives(store_t *store, MDB_txn *txn, json_text_t *out);
 
-//  One page of a collective's experiences in id order, starting after
-//  `after` (NULL: from the start). *more tells whether a later page exists.
+//  One page of a collective's experiences in id order, as an array,
+//  starting after `after` (NULL: from the start). *more tells whether a
+//  later page exists, after *last, the page's last experience.
 int view_experiences(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
-                     const pdb_id_t *after, size_t limit, unsigned flags, json_t **out,
-                     bool *more);
+                     const pdb_id_t *after, size_t limit, unsigned flags, json_text_t *out,
+                     bool *more, pdb_id_t *last);
 
-//  The live relations touching an experience (as source or target).
-int view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience, json_t **out);
+//  The live relations touching an experience (as source or target), as an
+//  array.
+int view_relations_of(store_t *store, MDB_txn *txn, const pdb_id_t *experience,
+                      json_text_t *out);
 
 //  Live entities per type, from LMDB's own counts (no scan).
 typedef struct {

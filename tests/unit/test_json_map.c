@@ -160,11 +160,46 @@ test_json_map_vec_survives_unaligned_bytes(void **state)
     uint8_t bytes[1 + 2 * sizeof(float)];
     float values[2] = { 0.1f, -3.5f };
     memcpy(bytes + 1, values, sizeof values);       // deliberately misaligned
-    json_t *array = json_map_vec_to_json(bytes + 1, sizeof values);
-    char *text = json_text_dump(array, NULL);
-    assert_string_equal(text, "[0.1,-3.5]");
+    msgpack_object none = { .type = MSGPACK_OBJECT_MAP };
+    json_text_t out = JSON_TEXT_INIT;
+    bool first = true;
+    assert_int_equal(json_map_write(ENT_EXPERIENCE, &none, bytes + 1, sizeof values, &out,
+                                    &first), 0);
+    char *text = json_text_take(&out, NULL);
+    assert_string_equal(text, "\"embedding\":[0.1,-3.5]");
     free(text);
-    json_decref(array);
+}
+
+//  A stored record the API cannot show (a string that is not UTF-8, a
+//  value of the wrong kind) is an error, and nothing of it is written.
+static void
+test_json_map_write_refuses_corrupt_records(void **state)
+{
+    (void) state;
+    const char *bad[] = { "content\0\xff\xfe", "importance\0x" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        msgpack_sbuffer buf;
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        size_t name_len = strlen(bad[i]);
+        msgpack_pack_str_with_body(&pk, bad[i], name_len);
+        const char *value = bad[i] + name_len + 1;
+        msgpack_pack_str_with_body(&pk, value, strlen(value));
+        msgpack_unpacked u;
+        assert_int_equal(mpk_parse(buf.data, buf.size, &u), 0);
+        json_text_t out = JSON_TEXT_INIT;
+        json_text_puts(&out, "{\"id\":1");
+        bool first = false;
+        assert_int_equal(json_map_write(ENT_EXPERIENCE, &u.data, NULL, 0, &out, &first),
+                         PDB_ECORRUPT);
+        char *text = json_text_take(&out, NULL);
+        assert_string_equal(text, "{\"id\":1");
+        free(text);
+        msgpack_unpacked_destroy(&u);
+        msgpack_sbuffer_destroy(&buf);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -828,6 +863,7 @@ main(void)
         cmocka_unit_test(test_json_map_round_trips_relation_and_insight),
         cmocka_unit_test(test_json_map_packs_maps_canonically),
         cmocka_unit_test(test_json_map_vec_survives_unaligned_bytes),
+        cmocka_unit_test(test_json_map_write_refuses_corrupt_records),
         cmocka_unit_test(test_json_map_rejects_wrong_types),
         cmocka_unit_test(test_json_map_rejects_missing_required_fields),
         cmocka_unit_test(test_json_map_rejects_numbers_outside_float32),
