@@ -82,18 +82,30 @@ static _Thread_local bool s_deferred_now;
 //  reply, and cutting the connection in that moment would fail the request.
 #define HTTP_DRAIN_IDLE_MS 250
 
+//  A worker thread. An idle one waits on its own condition for the request
+//  it is handed, and the most recently idle is handed the next: its stack,
+//  its heap and the code it ran are still in the cache, where a shared
+//  condition wakes whichever waited longest.
+typedef struct s_worker {
+    struct http *http;
+    pthread_t thread;
+    pthread_cond_t wake;
+    s_req_t *job;                // handed over while idle
+    struct s_worker *next_idle;
+} s_worker_t;
+
 struct http {
     struct MHD_Daemon *daemon;
     http_handler_fn handler;
     http_observe_fn observe;
     void *arg;
     pthread_mutex_t lock;        // everything below
-    pthread_cond_t work;         // a request was queued, or stopping
     pthread_cond_t tick;         // wakes the reaper early at shutdown
-    s_req_t *head, *tail;        // requests waiting for a worker
+    s_req_t *head, *tail;        // requests waiting for a worker (none idle)
+    s_worker_t *idle;            // idle workers, the most recent first
     s_conn_t *conns;             // every open connection
     bool stopping;
-    pthread_t workers[HTTP_WORKERS];
+    s_worker_t workers[HTTP_WORKERS];
     size_t workers_n;
     pthread_t reaper;
     bool reaper_running;
@@ -470,20 +482,39 @@ s_reap(void *arg)
 //  Workers: handlers run here, never on a network thread, so a handler
 //  waiting on storage stalls no other connection.
 
-static void *
-s_work(void *arg)
+//  The next request for worker w, waiting idle when there is none; NULL
+//  when stopping with nothing left to answer. Called with the lock held.
+static s_req_t *
+s_next_job(http_t *self, s_worker_t *w)
 {
-    http_t *self = arg;
-    pthread_mutex_lock(&self->lock);
-    while (true) {
-        while (!self->head && !self->stopping)
-            pthread_cond_wait(&self->work, &self->lock);
-        s_req_t *r = self->head;
-        if (!r)
-            break;              // stopping, and nothing is left to answer
+    s_req_t *r = self->head;
+    if (r) {
         self->head = r->next;
         if (!self->head)
             self->tail = NULL;
+        return r;
+    }
+    if (self->stopping)
+        return NULL;
+    w->job = NULL;
+    w->next_idle = self->idle;
+    self->idle = w;
+    while (!w->job && !self->stopping)
+        pthread_cond_wait(&w->wake, &self->lock);
+    r = w->job;
+    w->job = NULL;
+    //  Woken to stop: whatever is still queued is answered first.
+    return r ? r : s_next_job(self, w);
+}
+
+static void *
+s_work(void *arg)
+{
+    s_worker_t *w = arg;
+    http_t *self = w->http;
+    pthread_mutex_lock(&self->lock);
+    s_req_t *r;
+    while ((r = s_next_job(self, w)) != NULL) {
         pthread_mutex_unlock(&self->lock);
         s_deferred_now = false;
         self->handler(self->arg, &r->req, &r->reply);
@@ -523,21 +554,28 @@ s_enqueue(http_t *self, s_req_t *r)
 {
     pthread_mutex_lock(&self->lock);
     bool open = !self->stopping;
+    s_worker_t *w = NULL;
     if (open) {
         MHD_suspend_connection(r->req.conn);
         r->queued = true;
         r->next = NULL;
-        if (self->tail)
+        w = self->idle;
+        if (w) {
+            self->idle = w->next_idle;
+            w->job = r;
+        }
+        else if (self->tail)
             self->tail->next = r;
         else
             self->head = r;
-        self->tail = r;
+        if (!w)
+            self->tail = r;
     }
     pthread_mutex_unlock(&self->lock);
     //  After the unlock: a worker woken while the lock is still held would
     //  only block on it again (measured: a tenth of the workers' switches).
-    if (open)
-        pthread_cond_signal(&self->work);
+    if (w)
+        pthread_cond_signal(&w->wake);
     return open;
 }
 
@@ -821,7 +859,11 @@ static int
 s_threads_start(http_t *self)
 {
     for (size_t i = 0; i < HTTP_WORKERS; i++) {
-        int rc = pthread_create(&self->workers[i], NULL, s_work, self);
+        s_worker_t *w = &self->workers[i];
+        w->http = self;
+        int rc = pthread_cond_init(&w->wake, NULL);
+        if (!rc && (rc = pthread_create(&w->thread, NULL, s_work, w)) != 0)
+            pthread_cond_destroy(&w->wake);
         if (rc)
             return -rc;
         self->workers_n++;
@@ -840,12 +882,12 @@ s_threads_stop(http_t *self)
 {
     pthread_mutex_lock(&self->lock);
     self->stopping = true;
-    pthread_cond_broadcast(&self->work);
+    for (size_t i = 0; i < self->workers_n; i++)
+        pthread_cond_signal(&self->workers[i].wake);
     pthread_cond_broadcast(&self->tick);
     pthread_mutex_unlock(&self->lock);
     for (size_t i = 0; i < self->workers_n; i++)
-        pthread_join(self->workers[i], NULL);
-    self->workers_n = 0;
+        pthread_join(self->workers[i].thread, NULL);
     if (self->reaper_running)
         pthread_join(self->reaper, NULL);
     self->reaper_running = false;
@@ -897,7 +939,6 @@ http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&self->lock, NULL);
-    pthread_cond_init(&self->work, NULL);
     pthread_cond_init(&self->tick, &attr);
     pthread_condattr_destroy(&attr);
     int rc = s_threads_start(self);
@@ -989,7 +1030,8 @@ http_destroy(http_t **self_p)
     if (self->daemon)
         MHD_stop_daemon(self->daemon);   // also closes the listening socket
     pthread_cond_destroy(&self->tick);
-    pthread_cond_destroy(&self->work);
+    for (size_t i = 0; i < self->workers_n; i++)
+        pthread_cond_destroy(&self->workers[i].wake);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
