@@ -67,6 +67,35 @@ json_text_put_string(json_text_t *out, const char *text, size_t len)
     json_text_put(out, "\"", 1);
 }
 
+//  A value that some integer m over 10^d (d <= 6) gives back exactly, with
+//  1e-4 <= |value| < 1e9, written as m with the point put in: most stored
+//  reals are such short decimals (0.5, 0.25, 0.7). The division is
+//  correctly rounded, so the decimal reads back as value; it has at most 15
+//  significant digits, so %.15g below would write the same decimal, and in
+//  this range %g writes it without an exponent. False for any other value.
+static bool
+s_short_decimal(double value, char *buf, size_t size)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+    double mag = fabs(value);
+    if (!(mag >= 1e-4 && mag < 1e9))
+        return false;
+    for (int d = 0; d <= 6; d++) {
+        double m = nearbyint(mag * pow10[d]);
+        if (m / pow10[d] != mag)
+            continue;
+        uint64_t digits = (uint64_t) m, unit = (uint64_t) pow10[d];
+        uint64_t frac = digits % unit;
+        int n = snprintf(buf, size, "%s%" PRIu64, value < 0 ? "-" : "", digits / unit);
+        if (frac) {
+            //  The smallest d that works leaves no trailing zero in frac.
+            snprintf(buf + n, size - (size_t) n, ".%0*" PRIu64, d, frac);
+        }
+        return true;
+    }
+    return false;
+}
+
 //  Shortest of 15, 16, 17 significant digits that reads back exactly;
 //  %g drops trailing zeros, so 15 already gives "0.1" for 0.1.
 void
@@ -77,11 +106,12 @@ json_text_put_real(json_text_t *out, double value)
         json_text_put(out, "null", 4);    // JSON has no NaN/Inf; never produced by us
         return;
     }
-    for (int precision = 15; precision <= 17; precision++) {
-        snprintf(buf, sizeof buf, "%.*g", precision, value);
-        if (strtod(buf, NULL) == value)
-            break;
-    }
+    if (!s_short_decimal(value, buf, sizeof buf))
+        for (int precision = 15; precision <= 17; precision++) {
+            snprintf(buf, sizeof buf, "%.*g", precision, value);
+            if (strtod(buf, NULL) == value)
+                break;
+        }
     if (!strpbrk(buf, ".eE"))
         strcat(buf, ".0");
     json_text_puts(out, buf);

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "mpk.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,58 @@ test_json_map_vec_survives_unaligned_bytes(void **state)
     char *text = json_text_take(&out, NULL);
     assert_string_equal(text, "\"embedding\":[0.1,-3.5]");
     free(text);
+}
+
+//  Reals are written in the shortest of 15, 16 or 17 digits that reads
+//  back, with ".0" when that has no point; short decimals take a faster
+//  way that must write exactly the same text.
+static void
+s_real_reference(double value, char *buf, size_t size)
+{
+    for (int precision = 15; precision <= 17; precision++) {
+        snprintf(buf, size, "%.*g", precision, value);
+        if (strtod(buf, NULL) == value)
+            break;
+    }
+    if (!strpbrk(buf, ".eE"))
+        strcat(buf, ".0");
+}
+
+static void
+s_check_real(double value)
+{
+    char want[64];
+    s_real_reference(value, want, sizeof want);
+    json_text_t out = JSON_TEXT_INIT;
+    json_text_put_real(&out, value);
+    char *got = json_text_take(&out, NULL);
+    if (strcmp(got, want) != 0)
+        fail_msg("%.17g written as %s, expected %s", value, got, want);
+    free(got);
+}
+
+static void
+test_json_text_reals_are_shortest(void **state)
+{
+    (void) state;
+    const double fixed[] = {
+        0.5, 0.3, 0.7, 0.1, 0.25, 1.0, 3.0, -2.5, 0.0001, 0.00012, 1e-4,
+        nextafter(1e-4, 0.0), 999999999.0, 999999999.5, 1e9, nextafter(1e9, 0.0),
+        123456.789, 0.1 + 0.2, 1.0 / 3.0, 0.9396073608966501, 1e-7, 1e20, 5e-324,
+        0.000123456, 12345678.123456, 2.0 / 3.0 * 1e6, -0.0, 0.0, 4503599627370497.0,
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        s_check_real(fixed[i]);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double u = (double) (x >> 11) / 9007199254740992.0;      // [0, 1)
+        s_check_real(u);                                           // 16-17 digits
+        s_check_real((double) (x % 10000000) / 1e6);               // short decimals
+        s_check_real((double) (x % 1000) / 1e3 - 0.5);
+        s_check_real(json_text_f32((float) (u * 2.0 - 1.0)));     // embedding values
+        s_check_real(ldexp(u, (int) (x % 80) - 40));               // any magnitude
+    }
 }
 
 //  A stored record the API cannot show (a string that is not UTF-8, a
@@ -864,6 +917,7 @@ main(void)
         cmocka_unit_test(test_json_map_packs_maps_canonically),
         cmocka_unit_test(test_json_map_vec_survives_unaligned_bytes),
         cmocka_unit_test(test_json_map_write_refuses_corrupt_records),
+        cmocka_unit_test(test_json_text_reals_are_shortest),
         cmocka_unit_test(test_json_map_rejects_wrong_types),
         cmocka_unit_test(test_json_map_rejects_missing_required_fields),
         cmocka_unit_test(test_json_map_rejects_numbers_outside_float32),
