@@ -12,7 +12,8 @@
 uint32_t
 annrecall_ef(unsigned step)
 {
-    return (uint32_t) ANNRECALL_EF_FIRST << step;
+    uint32_t ef = (uint32_t) ANNRECALL_EF_FIRST << (step / 2);
+    return step % 2 ? ef + ef / 2 : ef;
 }
 
 typedef struct {

@@ -28,7 +28,10 @@ struct annidx_s;
 #define ANNRECALL_TARGET 0.96
 #define ANNRECALL_SAMPLES 100
 #define ANNRECALL_K 10
-#define ANNRECALL_STEPS 8          // ef 16, 32, ..., 2048
+//  ef 16, 24, 32, 48, ..., 1536, 2048: half steps, because a search's time
+//  grows with ef, and at a million vectors 64 can fall just short where
+//  128 is more than needed.
+#define ANNRECALL_STEPS 15
 #define ANNRECALL_EF_FIRST 16
 
 typedef struct {
