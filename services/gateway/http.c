@@ -564,12 +564,13 @@ s_enqueue(http_t *self, s_req_t *r)
             self->idle = w->next_idle;
             w->job = r;
         }
-        else if (self->tail)
-            self->tail->next = r;
-        else
-            self->head = r;
-        if (!w)
+        else {
+            if (self->tail)
+                self->tail->next = r;
+            else
+                self->head = r;
             self->tail = r;
+        }
     }
     pthread_mutex_unlock(&self->lock);
     //  After the unlock: a worker woken while the lock is still held would
