@@ -186,12 +186,6 @@ json_text_put_key(json_text_t *out, bool *first, const char *name)
 }
 
 void
-json_text_put_json(json_text_t *out, const json_t *value)
-{
-    s_put_value(out, value);
-}
-
-void
 json_text_truncate(json_text_t *out, size_t len)
 {
     if (len < out->len) {

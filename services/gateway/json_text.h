@@ -48,8 +48,6 @@ void json_text_put_real(json_text_t *self, double value);
 void json_text_put_int(json_text_t *self, int64_t value);
 //  An object member's name: a ',' first unless *first (then cleared).
 void json_text_put_key(json_text_t *self, bool *first, const char *name);
-//  A jansson value, as json_text_dump writes it.
-void json_text_put_json(json_text_t *self, const json_t *value);
 //  Cuts the text back to len bytes (a part that failed to render).
 void json_text_truncate(json_text_t *self, size_t len);
 

@@ -16,7 +16,6 @@
 #include "json_text.h"
 #include "store.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
