@@ -209,11 +209,8 @@ api_experiences_list(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply
     }
     bool first = false;
     json_text_put_key(&text, &first, "next_cursor");
-    if (more) {
-        char cursor[PDB_ID_STR_LEN + 1];
-        pdb_id_format(&last, cursor);
-        json_text_put_string(&text, cursor, PDB_ID_STR_LEN);
-    }
+    if (more)
+        json_map_put_id(&text, &last);
     else
         json_text_put(&text, "null", 4);
     json_text_put(&text, "}", 1);

@@ -2,6 +2,7 @@
 #include "annquery.h"
 #include "decimal.h"
 #include "digest.h"
+#include "json_map.h"
 #include "search.h"
 #include "view.h"
 
@@ -29,12 +30,10 @@ s_result(api_t *api, MDB_txn *txn, const pdb_id_t *collective, const search_hit_
                                                   &hit->id, &record);
     if (rc)
         return rc;
-    char id[PDB_ID_STR_LEN + 1];
-    pdb_id_format(&hit->id, id);
     bool first = true;
     json_text_put(out, "{", 1);
     json_text_put_key(out, &first, "id");
-    json_text_put_string(out, id, PDB_ID_STR_LEN);
+    json_map_put_id(out, &hit->id);
     json_text_put_key(out, &first, "score");
     json_text_put_real(out, hit->score);
     json_text_put_key(out, &first, "experience");

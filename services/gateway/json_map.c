@@ -578,8 +578,8 @@ s_str_write(json_text_t *out, const msgpack_object *v)
     return true;
 }
 
-static void
-s_id_write(json_text_t *out, const pdb_id_t *id)
+void
+json_map_put_id(json_text_t *out, const pdb_id_t *id)
 {
     char text[PDB_ID_STR_LEN + 1];
     pdb_id_format(id, text);
@@ -592,7 +592,7 @@ s_id_obj_write(json_text_t *out, const msgpack_object *v)
     pdb_id_t id;
     if (mpk_get_id(v, &id))
         return false;
-    s_id_write(out, &id);
+    json_map_put_id(out, &id);
     return true;
 }
 
@@ -719,7 +719,7 @@ s_counter_write(json_text_t *out, bool *first, const char *name, const msgpack_o
         (void) mpk_get_id(&kv->key, &id);          // checked above
         if (i)
             json_text_put(out, ",", 1);
-        s_id_write(out, &id);
+        json_map_put_id(out, &id);
         json_text_put(out, ":", 1);
         json_text_put_int(out, (int64_t) kv->val.via.u64);
     }

@@ -63,6 +63,9 @@ int json_map_convert(ent_type_t type, const json_t *object, bool from_client, ui
 int json_map_write(ent_type_t type, const msgpack_object *fields, const void *vec,
                    size_t vec_len, json_text_t *out, bool *first);
 
+//  An id as a JSON string (the API's UUID form).
+void json_map_put_id(json_text_t *out, const pdb_id_t *id);
+
 //  The same members added to the JSON object `into`.
 int json_map_to_json(ent_type_t type, const msgpack_object *fields, const void *vec,
                      size_t vec_len, json_t *into);

@@ -9,10 +9,8 @@
 static void
 s_put_id(json_text_t *out, bool *first, const char *name, const pdb_id_t *id)
 {
-    char text[PDB_ID_STR_LEN + 1];
-    pdb_id_format(id, text);
     json_text_put_key(out, first, name);
-    json_text_put_string(out, text, PDB_ID_STR_LEN);
+    json_map_put_id(out, id);
 }
 
 int
