@@ -719,13 +719,16 @@ s_cmd_lmdb(const char *src_data, const char *dst_dir, unsigned per_txn)
     unsigned in_txn = 0;
     for (int i = 0; !rc && i < 3; i++) {
         store_iter_t it;
-        rc = i == 0 ? store_records(src, rtxn, ENT_EXPERIENCE, NULL, &it)
-           : i == 1 ? store_embeddings(src, rtxn, NULL, &it) : store_versions(src, rtxn, &it);
+        rc = i < 2 ? store_records(src, rtxn, ENT_EXPERIENCE, NULL, &it)
+                   : store_versions(src, rtxn, &it);
         //  The same keys as the store's: collective + id, or the id alone.
         uint8_t kbuf[2 * PDB_ID_LEN];
         pdb_id_t coll, id;
         MDB_val key = { i == 2 ? PDB_ID_LEN : sizeof kbuf, kbuf }, val;
         while (!rc && store_next(&it, &coll, &id, &val) == 0) {
+            //  The second pass copies each experience's embedding.
+            if (i == 1 && (rc = store_embedding_get(src, rtxn, &coll, &id, &val)) != 0)
+                break;
             memcpy(kbuf, i == 2 ? id.b : coll.b, PDB_ID_LEN);
             memcpy(kbuf + PDB_ID_LEN, id.b, PDB_ID_LEN);
             rc = mdb_put(txn, dst_dbi[i], &key, &val, 0);

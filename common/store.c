@@ -1,4 +1,5 @@
 #include "store_db.h"
+#include "vecblock.h"
 #include "err.h"
 #include "bounds.h"
 #include "log.h"
@@ -33,8 +34,9 @@ static const s_db_t s_dbs[STORE_DB_COUNT] = {
     { "peers",            0,           offsetof(store_t, peers), false },
     { "origins",          0,           offsetof(store_t, origins), false },
     { "own_changes",      0,           offsetof(store_t, own_changes), false },
-    //  The search layout (vecblock.h), derived from embeddings. A folder
-    //  written before it existed has none until storage builds it.
+    //  Embeddings in blocks (vecblock.h); the embeddings database above
+    //  holds them only in a folder written before the blocks existed,
+    //  until storage's next start moves them.
     { "vec_blocks",       0,           offsetof(store_t, vec_blocks), true },
     { "vec_slots",        0,           offsetof(store_t, vec_slots),  true },
     { "vec_free",         0,           offsetof(store_t, vec_free),   true },
@@ -317,6 +319,10 @@ int
 store_embedding_get(store_t *self, MDB_txn *txn, const pdb_id_t *collective,
                     const pdb_id_t *id, MDB_val *vector)
 {
+    int rc = vecblock_vector_get(self, txn, collective, id, vector);
+    if (rc != PDB_ENOTFOUND || vecblock_ready(self, txn))
+        return rc;
+    //  A folder storage has not laid out yet keeps them in their database.
     uint8_t kbuf[STORE_KEY_PAIR_LEN];
     store_key_pair(kbuf, collective, id);
     MDB_val key = { sizeof kbuf, kbuf };
@@ -496,12 +502,6 @@ store_records(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t *coll
     }
     return s_iter_open(txn, store_records_dbi(self, type),
                        by_id ? PDB_ID_LEN : STORE_KEY_PAIR_LEN, collective, it);
-}
-
-int
-store_embeddings(store_t *self, MDB_txn *txn, const pdb_id_t *collective, store_iter_t *it)
-{
-    return s_iter_open(txn, self->embeddings, STORE_KEY_PAIR_LEN, collective, it);
 }
 
 int

@@ -15,7 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1u
+//  Schema 2: embeddings are kept in the search blocks only (vecblock.h).
+//  Storage moves a schema 1 folder's at start; a build that knows only
+//  schema 1 refuses a schema 2 folder rather than read it as empty.
+#define STORE_SCHEMA_VERSION 2u
+#define STORE_SCHEMA_EMBEDDINGS_DB 1u
 #define STORE_MAP_SIZE_DEFAULT (64ull << 30)   // 64 GiB of address space, sparse on disk
 #define STORE_MAX_READERS 1022u                // LMDB's reader slots: threads of every process
 
@@ -63,11 +67,6 @@ int store_wal_next(store_iter_t *it, uint64_t *seq, MDB_val *change);
 int store_records(store_t *self, MDB_txn *txn, ent_type_t type, const pdb_id_t *collective,
                   store_iter_t *it);
 
-//  The embeddings of a collective's experiences, in experience id order
-//  (collective NULL: every collective's, in key order).
-int store_embeddings(store_t *self, MDB_txn *txn, const pdb_id_t *collective,
-                     store_iter_t *it);
-
 //  The index of relations by experience: one entry per relation that has
 //  `experience` as source or target (the relation may be deleted since).
 int store_relations_of(store_t *self, MDB_txn *txn, const pdb_id_t *experience,
@@ -76,7 +75,7 @@ int store_relations_of(store_t *self, MDB_txn *txn, const pdb_id_t *experience,
 //  Every entity's version record, alive or deleted, in id order.
 int store_versions(store_t *self, MDB_txn *txn, store_iter_t *it);
 
-//  Moves a walk of records, embeddings or versions to the first entry
+//  Moves a walk of records or versions to the first entry
 //  after (collective, id): collective's first when id is NULL, the entry
 //  after id itself (exclusive) otherwise; back to the start when both are
 //  NULL. Id-keyed databases (collectives, versions) take collective NULL
@@ -84,11 +83,10 @@ int store_versions(store_t *self, MDB_txn *txn, store_iter_t *it);
 //  PDB_EINVAL for a position that does not fit the database.
 int store_iter_seek(store_iter_t *it, const pdb_id_t *collective, const pdb_id_t *id);
 
-//  The next entry of a records, embeddings, relations or versions walk:
+//  The next entry of a records, relations or versions walk:
 //  its key as two ids (collective and id; experience and relation for
 //  store_relations_of; id-keyed databases give the id twice; either may be
-//  NULL) and its value (the record, raw float32 embedding, nothing, or a
-//  versions value for store_version_head / store_version_decode).
+//  NULL) and its value (the record, nothing, or a versions value for store_version_head / store_version_decode).
 int store_next(store_iter_t *it, pdb_id_t *collective, pdb_id_t *id, MDB_val *value);
 
 //  Entries per database, from LMDB's own counts (no scan).
@@ -153,8 +151,9 @@ int store_version_head(const MDB_val *val, ent_type_t *type, bool *tombstone,
                        pdb_id_t *collective);
 
 //  The live record of an entity (MessagePack map, borrowed from txn), and
-//  for experiences its embedding (raw float32). Deleted entities are
-//  PDB_ENOTFOUND. type_out/collective_out may be NULL.
+//  for experiences its embedding (raw float32, any alignment: read from
+//  its search block, vecblock.h). Deleted entities are PDB_ENOTFOUND.
+//  type_out/collective_out may be NULL.
 int store_record_get(store_t *self, MDB_txn *txn, const pdb_id_t *id, ent_type_t *type_out,
                      pdb_id_t *collective_out, MDB_val *record);
 int store_embedding_get(store_t *self, MDB_txn *txn, const pdb_id_t *collective,

@@ -12,7 +12,9 @@
             own_changes: u64 big-endian origin seq -> u64 big-endian WAL seq
             origins (version vector): 16-byte instance id -> u64 origin seq
             peers: the peer's name -> MessagePack map
-            vec_blocks, vec_slots, vec_free: the search layout, vecblock.h
+            vec_blocks, vec_slots, vec_free: the search layout, vecblock.h, which
+                holds the embeddings (schema 2); embeddings holds them only in a
+                folder of schema 1 until storage's next start moves them
             meta: the names below
 */
 #ifndef PDB_STORE_DB_H

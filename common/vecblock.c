@@ -76,17 +76,77 @@ vecblock_key_number(const MDB_val *key)
     return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
 
+int
+vecblock_layout(store_t *store, MDB_txn *txn, uint32_t *layout)
+{
+    *layout = 0;
+    if (!store->vec_dbs)
+        return 0;
+    MDB_val key = { sizeof VECBLOCK_META_KEY - 1, (void *) VECBLOCK_META_KEY }, val;
+    int rc = mdb_get(txn, store->meta, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return pdb_from_mdb(rc);
+    uint32_t got;
+    if (val.mv_size != sizeof got)
+        return PDB_ECORRUPT;
+    memcpy(&got, val.mv_data, sizeof got);
+    if (got != VECBLOCK_LAYOUT_BESIDE && got != VECBLOCK_LAYOUT)
+        return PDB_ECORRUPT;
+    *layout = got;
+    return 0;
+}
+
 bool
 vecblock_ready(store_t *store, MDB_txn *txn)
 {
-    if (!store->vec_dbs)
-        return false;
-    MDB_val key = { sizeof VECBLOCK_META_KEY - 1, (void *) VECBLOCK_META_KEY }, val;
     uint32_t layout;
-    if (mdb_get(txn, store->meta, &key, &val) != 0 || val.mv_size != sizeof layout)
-        return false;
-    memcpy(&layout, val.mv_data, sizeof layout);
-    return layout == VECBLOCK_LAYOUT;
+    return vecblock_layout(store, txn, &layout) == 0 && layout != 0;
+}
+
+int
+vecblock_slot_find(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                   const pdb_id_t *id, uint32_t *number, uint32_t *slot)
+{
+    if (!store->vec_dbs)
+        return PDB_ENOTFOUND;
+    uint8_t pair[STORE_KEY_PAIR_LEN];
+    store_key_pair(pair, collective, id);
+    MDB_val key = { sizeof pair, pair }, val;
+    int rc = pdb_from_mdb(mdb_get(txn, store->vec_slots, &key, &val));
+    if (rc)
+        return rc;
+    if (val.mv_size != 8)
+        return PDB_ECORRUPT;
+    memcpy(number, val.mv_data, 4);
+    memcpy(slot, (const uint8_t *) val.mv_data + 4, 4);
+    return 0;
+}
+
+int
+vecblock_vector_get(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                    const pdb_id_t *id, MDB_val *vector)
+{
+    uint32_t number, slot;
+    int rc = vecblock_slot_find(store, txn, collective, id, &number, &slot);
+    if (rc)
+        return rc;
+    uint8_t kbuf[VECBLOCK_KEY_LEN];
+    vecblock_key(kbuf, collective, number);
+    MDB_val key = { sizeof kbuf, kbuf }, val;
+    rc = pdb_from_mdb(mdb_get(txn, store->vec_blocks, &key, &val));
+    vecblock_t block;
+    if (!rc)
+        rc = vecblock_decode(number, &val, &block);
+    if (rc)
+        return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;     // a slot entry without its block
+    const uint8_t *held = slot < block.count ? vecblock_slot_id(&block, slot) : NULL;
+    if (!held || memcmp(held, id->b, PDB_ID_LEN) != 0)
+        return PDB_ECORRUPT;
+    vector->mv_size = (size_t) block.dim * sizeof(float);
+    vector->mv_data = (void *) vecblock_slot_vector(&block, slot);
+    return 0;
 }
 
 int

@@ -2,20 +2,26 @@
     in fixed-size blocks, so an exact search reads them contiguously from
     the memory map instead of stepping a B-tree cursor once per vector.
 
-    It is derived from the embeddings database (the source of truth, which
-    GET, digests and snapshots read) and written by storage in the same
-    transaction as the experience it follows, so it is exactly as durable
-    and as current as the data. Embeddings never change after create, so a
-    slot is written once and cleared once.
+    The blocks are where embeddings are kept: the only copy, which search,
+    GET, digests and snapshots read (store_embedding_get). Storage writes a
+    slot in the same transaction as the experience it belongs to, so it is
+    exactly as durable and as current as the record. Embeddings never
+    change after create, so a slot is written once and cleared once.
 
     vec_blocks  collective id                        -> head (below)
                 collective id + block number (u32 BE)  -> block
     vec_slots   collective id + experience id        -> block number, slot
     vec_free    collective id + block number (u32 BE)  -> empty: the block has a
                                                          cleared slot to reuse
-    meta        "vec_layout"                         -> u32 VECBLOCK_LAYOUT once
-                                                         the layout covers every
+    meta        "vec_layout"                         -> u32 layout (below), once
+                                                         the blocks hold every
                                                          embedding
+    Layouts: VECBLOCK_LAYOUT_BESIDE (schema 1): the blocks repeat the
+    embeddings database, which was the source of truth; VECBLOCK_LAYOUT
+    (schema 2): the blocks are the only copy and that database is empty.
+    A folder without the marker was written before blocks existed: its
+    embeddings are in the embeddings database until storage's next start
+    moves them (vecstore_ensure).
     Head:   u32 dim, u32 slots per block, u32 next block number, u32 0, u64 live
     Block:  u32 count (slots used), u32 live, u32 dim, u32 0, then four arrays
             of `count` entries each, so a pass reads only what it needs:
@@ -47,7 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VECBLOCK_LAYOUT 1u
+#define VECBLOCK_LAYOUT_BESIDE 1u
+#define VECBLOCK_LAYOUT 2u
 #define VECBLOCK_TARGET_BYTES (32u << 10)  // 32 KiB: a scan step per ~16 vectors of 384
                                            // dims, and a write copies no more than this
 #define VECBLOCK_MIN_SLOTS 4u              // wide vectors (4096 dims) still share a block
@@ -94,8 +101,23 @@ void vecblock_key(uint8_t out[VECBLOCK_KEY_LEN], const pdb_id_t *collective, uin
 uint32_t vecblock_key_number(const MDB_val *key);
 
 //  True when the layout is complete in txn: storage wrote the marker, and
-//  this process opened the databases. False means: read the embeddings.
+//  this process opened the databases. False means: read the embeddings
+//  database (a folder storage has not laid out yet).
 bool vecblock_ready(store_t *store, MDB_txn *txn);
+//  The layout marker in txn: 0 when absent (or the databases are not
+//  open), else VECBLOCK_LAYOUT_BESIDE or VECBLOCK_LAYOUT; PDB_ECORRUPT for
+//  anything else.
+int vecblock_layout(store_t *store, MDB_txn *txn, uint32_t *layout);
+
+//  Where experience `id` of the collective has its slot. Returns 0,
+//  PDB_ENOTFOUND (no slot, or no layout databases) or PDB_ECORRUPT.
+int vecblock_slot_find(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                       const pdb_id_t *id, uint32_t *number, uint32_t *slot);
+//  The experience's float32 embedding, read from its slot: *vector borrows
+//  the block (valid for txn). Returns 0, PDB_ENOTFOUND or PDB_ECORRUPT (a
+//  slot entry that points at another experience or past its block).
+int vecblock_vector_get(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                        const pdb_id_t *id, MDB_val *vector);
 
 //  The head of a collective's blocks. Returns 0, PDB_ENOTFOUND (no
 //  embedding yet) or PDB_ECORRUPT.

@@ -574,21 +574,24 @@ s_scan_blocks(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
     return rc;
 }
 
-//  A folder whose block layout storage has not built yet: one B-tree step
-//  per vector over the embeddings database.
-static int
-s_scan_embeddings(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
-                  const search_query_t *q, search_heap_t *heap)
+int
+search_collective_each(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                       const search_query_t *q, search_heap_t *heap)
 {
     store_iter_t it;
-    int rc = store_embeddings(store, txn, collective, &it);
+    int rc = store_records(store, txn, ENT_EXPERIENCE, collective, &it);
     uint64_t pos = 0;
     search_hit_t hit = { .pos = 0 };
-    MDB_val val;
-    for (; !rc && (rc = store_next(&it, NULL, &hit.id, &val)) == 0; pos++) {
+    MDB_val record, val;
+    for (; !rc && (rc = store_next(&it, NULL, &hit.id, &record)) == 0; pos++) {
+        rc = store_embedding_get(store, txn, collective, &hit.id, &val);
+        if (rc == PDB_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
         //  A vector of another size cannot be from this collective's rules;
         //  skip it rather than read past its end.
-        if (val.mv_size != q->dim * sizeof(float))
+        if (rc || val.mv_size != q->dim * sizeof(float))
             continue;
         hit.pos = pos;
         hit.score = vec_cosine(q->vector, q->norm2, val.mv_data, q->dim);
@@ -604,7 +607,7 @@ search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                   const search_query_t *q, search_heap_t *heap)
 {
     int rc = vecblock_ready(store, txn) ? s_scan_blocks(store, txn, collective, q, heap)
-                                        : s_scan_embeddings(store, txn, collective, q, heap);
+                                        : search_collective_each(store, txn, collective, q, heap);
     if (!rc)
         search_heap_sort(heap);
     return rc;

@@ -83,6 +83,11 @@ void search_query_release(search_query_t *q);
 //  on return). Returns 0 or a store code.
 int search_collective(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                       const search_query_t *q, search_heap_t *heap);
+//  The same by one B-tree step per experience, each embedding read with
+//  store_embedding_get: how a folder whose blocks storage has not built
+//  yet is searched, and what the block scan is tested against.
+int search_collective_each(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                           const search_query_t *q, search_heap_t *heap);
 
 //  Whether experience id of the collective is live in txn and passes q's
 //  filters (read from its record only when q has some). record (may be

@@ -421,11 +421,8 @@ s_create(store_t *store, MDB_txn *txn, const change_t *c, const s_write_t *w, ch
         rc = pdb_from_mdb(mdb_put(txn, store_records_dbi(store, c->entity), &key, &val, 0));
     if (!rc && c->entity == ENT_EXPERIENCE) {
         const msgpack_object *vec = mpk_map_get(w->fields, "embedding");
-        MDB_val ev = { vec->via.bin.size, (void *) vec->via.bin.ptr };
-        rc = pdb_from_mdb(mdb_put(txn, store->embeddings, &key, &ev, 0));
-        if (!rc)
-            rc = vecstore_add(store, txn, &c->collective_id, &c->entity_id, ev.mv_data,
-                              ev.mv_size);
+        rc = vecstore_add(store, txn, &c->collective_id, &c->entity_id, vec->via.bin.ptr,
+                          vec->via.bin.size);
     }
     if (!rc && c->entity == ENT_COLLECTIVE)
         rc = s_put_name(store, txn, mpk_map_get(w->fields, "name"), &c->entity_id, true);

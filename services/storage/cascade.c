@@ -14,11 +14,10 @@ s_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
     return rc == MDB_NOTFOUND ? 0 : pdb_from_mdb(rc);
 }
 
-//  Deletes every key of dbi that starts with the 16-byte prefix; with
-//  versions_too also the versions entry of the id in the key's second half.
+//  Deletes every key of dbi that starts with the 16-byte prefix, and the
+//  versions entry of the id in each key's second half.
 static int
-s_del_prefix(store_t *store, MDB_txn *txn, MDB_dbi dbi, const pdb_id_t *prefix,
-             bool versions_too)
+s_del_prefix(store_t *store, MDB_txn *txn, MDB_dbi dbi, const pdb_id_t *prefix)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
@@ -28,11 +27,9 @@ s_del_prefix(store_t *store, MDB_txn *txn, MDB_dbi dbi, const pdb_id_t *prefix,
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == STORE_KEY_PAIR_LEN
            && memcmp(key.mv_data, prefix->b, PDB_ID_LEN) == 0) {
-        if (versions_too) {
-            uint8_t child[PDB_ID_LEN];
-            memcpy(child, (uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
-            rc = s_del(txn, store->versions, child, PDB_ID_LEN);
-        }
+        uint8_t child[PDB_ID_LEN];
+        memcpy(child, (uint8_t *) key.mv_data + PDB_ID_LEN, PDB_ID_LEN);
+        rc = s_del(txn, store->versions, child, PDB_ID_LEN);
         if (!rc)
             rc = mdb_cursor_del(cur, 0);
         //  Seek again rather than trust the cursor's position after a delete.
@@ -95,11 +92,10 @@ s_delete_collective(store_t *store, MDB_txn *txn, const pdb_id_t *id,
                     const msgpack_object *record)
 {
     int rc = s_unlink_all_relations(store, txn, id);
-    if (!rc) rc = s_del_prefix(store, txn, store->experiences, id, true);
-    if (!rc) rc = s_del_prefix(store, txn, store->embeddings, id, false);
+    if (!rc) rc = s_del_prefix(store, txn, store->experiences, id);
     if (!rc) rc = vecstore_drop(store, txn, id);
-    if (!rc) rc = s_del_prefix(store, txn, store->relations, id, true);
-    if (!rc) rc = s_del_prefix(store, txn, store->insights, id, true);
+    if (!rc) rc = s_del_prefix(store, txn, store->relations, id);
+    if (!rc) rc = s_del_prefix(store, txn, store->insights, id);
     if (!rc) rc = s_del(txn, store->collectives, id->b, PDB_ID_LEN);
     const msgpack_object *name = mpk_map_get(record, "name");
     if (!rc && name && name->type == MSGPACK_OBJECT_STR) {
@@ -168,7 +164,6 @@ cascade_delete(store_t *store, MDB_txn *txn, ent_type_t type, const pdb_id_t *co
         return s_delete_collective(store, txn, id, record);
     case ENT_EXPERIENCE:
         rc = s_delete_relations_of(store, txn, collective, id, hlc, origin);
-        if (!rc) rc = s_del(txn, store->embeddings, kbuf, sizeof kbuf);
         if (!rc) rc = vecstore_remove(store, txn, collective, id);
         return rc ? rc : s_del(txn, store->experiences, kbuf, sizeof kbuf);
     case ENT_RELATION:

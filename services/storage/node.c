@@ -143,7 +143,9 @@ s_load_meta(node_t *self)
         if (!rc)
             rc = store_meta_read(self->store, txn, &meta);
     }
-    if (!rc && meta.schema_version != STORE_SCHEMA_VERSION) {
+    //  Schema 1 is moved to 2 by vecstore_ensure, next in node_open.
+    if (!rc && meta.schema_version != STORE_SCHEMA_VERSION
+        && meta.schema_version != STORE_SCHEMA_EMBEDDINGS_DB) {
         log_e("storage", "unsupported schema version=%u expected=%u",
               meta.schema_version, STORE_SCHEMA_VERSION);
         rc = PDB_ECORRUPT;

@@ -174,22 +174,6 @@ s_head_put(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const vecbl
     return pdb_from_mdb(mdb_put(txn, store->vec_blocks, &key, &val, 0));
 }
 
-//  Slot locations: block number and slot index, host byte order.
-static int
-s_slot_get(store_t *store, MDB_txn *txn, const uint8_t key_pair[STORE_KEY_PAIR_LEN],
-           uint32_t *number, uint32_t *slot)
-{
-    MDB_val key = { STORE_KEY_PAIR_LEN, (void *) key_pair }, val;
-    int rc = pdb_from_mdb(mdb_get(txn, store->vec_slots, &key, &val));
-    if (rc)
-        return rc;
-    if (val.mv_size != 8)
-        return PDB_ECORRUPT;
-    memcpy(number, val.mv_data, 4);
-    memcpy(slot, (const uint8_t *) val.mv_data + 4, 4);
-    return 0;
-}
-
 //  --------------------------------------------------------------------------
 //  Add
 
@@ -247,7 +231,7 @@ vecstore_add(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const pdb
     uint8_t pair[STORE_KEY_PAIR_LEN];
     store_key_pair(pair, collective, id);
     uint32_t number = 0, slot = 0;
-    int rc = s_slot_get(store, txn, pair, &number, &slot);
+    int rc = vecblock_slot_find(store, txn, collective, id, &number, &slot);
     if (rc != PDB_ENOTFOUND)
         return rc;                      // 0: it has its slot already
     vecblock_head_t head;
@@ -283,7 +267,7 @@ vecstore_remove(store_t *store, MDB_txn *txn, const pdb_id_t *collective, const 
     uint8_t pair[STORE_KEY_PAIR_LEN];
     store_key_pair(pair, collective, id);
     uint32_t number = 0, slot = 0;
-    int rc = s_slot_get(store, txn, pair, &number, &slot);
+    int rc = vecblock_slot_find(store, txn, collective, id, &number, &slot);
     if (rc == PDB_ENOTFOUND)
         return 0;
     vecblock_head_t head;
@@ -388,54 +372,66 @@ s_build_batch(store_t *store, MDB_txn *txn, uint8_t last[STORE_KEY_PAIR_LEN], bo
     return rc;
 }
 
+//  What the folder holds: its layout marker and, unless its blocks hold
+//  every embedding already, how many its embeddings database has. A build
+//  cut short is cleared first.
 static int
-s_build_start(store_t *store, bool *ready, uint64_t *total)
+s_build_start(store_t *store, uint32_t *layout, uint64_t *total)
 {
     MDB_txn *txn;
     int rc = pdb_from_mdb(mdb_txn_begin(store->env, NULL, 0, &txn));
     if (rc)
         return rc;
-    *ready = vecblock_ready(store, txn);
-    MDB_stat st;
-    if (!*ready)
+    rc = vecblock_layout(store, txn, layout);
+    MDB_stat st = { .ms_entries = 0 };
+    if (!rc && *layout != VECBLOCK_LAYOUT)
         rc = pdb_from_mdb(mdb_stat(txn, store->embeddings, &st));
-    //  Whatever a build cut short left behind goes first.
-    if (!rc && !*ready)
+    if (!rc && *layout == 0)
         rc = pdb_from_mdb(mdb_drop(txn, store->vec_blocks, 0));
-    if (!rc && !*ready)
+    if (!rc && *layout == 0)
         rc = pdb_from_mdb(mdb_drop(txn, store->vec_slots, 0));
-    if (!rc && !*ready)
+    if (!rc && *layout == 0)
         rc = pdb_from_mdb(mdb_drop(txn, store->vec_free, 0));
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
     }
-    *total = *ready ? 0 : st.ms_entries;
+    *total = st.ms_entries;
     return pdb_from_mdb(mdb_txn_commit(txn));
 }
 
+//  In the transaction that completes the blocks: the embeddings database
+//  is emptied (its pages go back to the free list), and the marker and the
+//  schema say so together, so no build that still reads that database
+//  opens the folder again (store.h).
 static int
-s_mark_ready(store_t *store, MDB_txn *txn)
+s_take_over(store_t *store, MDB_txn *txn)
 {
-    uint32_t layout = VECBLOCK_LAYOUT;
+    uint32_t layout = VECBLOCK_LAYOUT, schema = STORE_SCHEMA_VERSION;
     MDB_val key = { sizeof VECBLOCK_META_KEY - 1, (void *) VECBLOCK_META_KEY };
     MDB_val val = { sizeof layout, &layout };
-    return pdb_from_mdb(mdb_put(txn, store->meta, &key, &val, 0));
+    MDB_val skey = { sizeof STORE_META_SCHEMA - 1, (void *) STORE_META_SCHEMA };
+    MDB_val sval = { sizeof schema, &schema };
+    int rc = mdb_drop(txn, store->embeddings, 0);
+    if (!rc)
+        rc = mdb_put(txn, store->meta, &key, &val, 0);
+    if (!rc)
+        rc = mdb_put(txn, store->meta, &skey, &sval, 0);
+    return pdb_from_mdb(rc);
 }
 
-int
-vecstore_ensure(store_t *store)
+//  Fills the blocks from the embeddings database in bounded transactions,
+//  the last of which takes over.
+static int
+s_build(store_t *store, uint64_t total)
 {
-    bool ready;
-    uint64_t total, added = 0, skipped = 0;
-    int rc = s_build_start(store, &ready, &total);
-    if (rc || ready)
-        return rc;
+    uint64_t added = 0, skipped = 0;
     if (total)
         log_i("storage", "building search blocks embeddings=%llu", (unsigned long long) total);
     uint8_t last[STORE_KEY_PAIR_LEN] = { 0 };
     bool started = false, done = false;
     uint64_t t0 = clock_mono_ms(), logged = t0;
+    int rc = 0;
     while (!rc && !done) {
         MDB_txn *txn;
         rc = pdb_from_mdb(mdb_txn_begin(store->env, NULL, 0, &txn));
@@ -443,7 +439,7 @@ vecstore_ensure(store_t *store)
             break;
         rc = s_build_batch(store, txn, last, &started, &added, &skipped, &done);
         if (!rc && done)
-            rc = s_mark_ready(store, txn);
+            rc = s_take_over(store, txn);
         if (rc)
             mdb_txn_abort(txn);
         else
@@ -459,9 +455,40 @@ vecstore_ensure(store_t *store)
               (unsigned long long) added, rc, pdb_strerror(rc));
         return rc;
     }
-    if (total || skipped)
-        log_i("storage", "search blocks built embeddings=%llu skipped=%llu ms=%llu",
-              (unsigned long long) added, (unsigned long long) skipped,
+    if (skipped)
+        log_w("storage", "search blocks built embeddings=%llu ms=%llu; dropped %llu of another "
+              "size than their collective's", (unsigned long long) added,
+              (unsigned long long) (clock_mono_ms() - t0), (unsigned long long) skipped);
+    else if (total)
+        log_i("storage", "search blocks built embeddings=%llu ms=%llu", (unsigned long long) added,
               (unsigned long long) (clock_mono_ms() - t0));
     return 0;
+}
+
+int
+vecstore_ensure(store_t *store)
+{
+    uint32_t layout;
+    uint64_t total;
+    int rc = s_build_start(store, &layout, &total);
+    if (rc || layout == VECBLOCK_LAYOUT)
+        return rc;
+    if (layout == 0)
+        return s_build(store, total);
+    //  Blocks built beside the database (schema 1): they are complete.
+    MDB_txn *txn;
+    rc = pdb_from_mdb(mdb_txn_begin(store->env, NULL, 0, &txn));
+    if (!rc)
+        rc = s_take_over(store, txn);
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = pdb_from_mdb(mdb_txn_commit(txn));
+    if (rc)
+        log_e("storage", "moving embeddings into search blocks failed rc=%d (%s)", rc,
+              pdb_strerror(rc));
+    else if (total)
+        log_i("storage", "embeddings now kept in search blocks only: freed the copies of %llu",
+              (unsigned long long) total);
+    return rc;
 }

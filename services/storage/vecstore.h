@@ -1,9 +1,9 @@
-/*  vecstore.h - keeps the search layout (common/vecblock.h) in step with
-    the embeddings, inside the caller's write transaction: whatever puts or
-    deletes an embedding (a local write, a change from a peer, a snapshot
-    install, a cascade) calls this in the same transaction, so the layout
-    commits or rolls back with the data. It keeps no state in memory: a
-    rolled-back child transaction leaves nothing behind.
+/*  vecstore.h - keeps each collective's embeddings in its search blocks
+    (common/vecblock.h), inside the caller's write transaction: whatever
+    creates or deletes an experience (a local write, a change from a peer, a
+    snapshot install, a cascade) calls this in the same transaction, so the
+    embedding commits or rolls back with the record. It keeps no state in
+    memory: a rolled-back child transaction leaves nothing behind.
 */
 #ifndef PDB_VECSTORE_H
 #define PDB_VECSTORE_H
@@ -28,11 +28,14 @@ int vecstore_remove(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
 //  Removes every block, slot and free mark of a collective.
 int vecstore_drop(store_t *store, MDB_txn *txn, const pdb_id_t *collective);
 
-//  At storage start: a folder written before the layout existed (no
-//  marker in meta) gets it built from the embeddings, in bounded
-//  transactions, with progress logged; the marker is written with the
-//  last one, so a crash midway builds again from scratch next start.
-//  Readers scan the embeddings until the marker is there. Returns 0 or a code.
+//  At storage start, for a folder written by an older build: one without
+//  blocks gets them built from its embeddings database, in bounded
+//  transactions with progress logged; one whose blocks repeat that
+//  database (schema 1) needs no build. Either way the transaction that
+//  completes the blocks empties the database and moves the folder to
+//  schema 2, so a crash midway builds again from scratch next start.
+//  Readers read the embeddings database until the marker is there.
+//  Returns 0 or a code.
 int vecstore_ensure(store_t *store);
 
 #endif

@@ -180,6 +180,8 @@ double fx_get_dbl(fx_node_t *n, const pdb_id_t *id, const char *field);
 uint64_t fx_count_of(fx_node_t *n, const pdb_id_t *exp, const pdb_id_t *instance);
 //  Whether dbi holds the key a + b (store_key_pair).
 bool fx_has_pair(fx_node_t *n, MDB_dbi dbi, const pdb_id_t *a, const pdb_id_t *b);
+//  Whether experience id of coll has an embedding (store_embedding_get).
+bool fx_has_embedding(fx_node_t *n, const pdb_id_t *coll, const pdb_id_t *id);
 //  A copy of the WAL entry at seq decoded into *out (caller frees the copy).
 void *fx_wal_entry(fx_node_t *n, uint64_t seq, change_t *out);
 

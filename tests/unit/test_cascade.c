@@ -51,14 +51,14 @@ test_cascade_collective_delete_removes_everything_inside(void **state)
     assert_int_equal(fx_entries(&n, st->collectives), 1);
     assert_int_equal(fx_entries(&n, st->collective_names), 1);
     assert_int_equal(fx_entries(&n, st->experiences), 1);
-    assert_int_equal(fx_entries(&n, st->embeddings), 1);
+    assert_int_equal(fx_entries(&n, st->vec_slots), 1);
     assert_int_equal(fx_entries(&n, st->relations), 0);
     assert_int_equal(fx_entries(&n, st->relations_by_exp), 0);
     assert_int_equal(fx_entries(&n, st->insights), 0);
     //  The other collective is untouched.
     assert_int_equal(fx_alive(&n, fx_id(FX_COLL2)), 1);
     assert_int_equal(fx_alive(&n, fx_id(FX_E3)), 1);
-    assert_true(fx_has_pair(&n, st->embeddings, fx_id(FX_COLL2), fx_id(FX_E3)));
+    assert_true(fx_has_embedding(&n, fx_id(FX_COLL2), fx_id(FX_E3)));
     MDB_txn *txn = fx_read_begin(&n);
     pdb_id_t found;
     assert_int_equal(store_collective_by_name(st, txn, "kb", 2, &found), PDB_ENOTFOUND);
@@ -108,7 +108,7 @@ test_cascade_experience_delete_removes_relations_touching_it(void **state)
     assert_false(fx_has_pair(&n, st->relations_by_exp, fx_id(FX_E1), fx_id(FX_R12)));
     assert_false(fx_has_pair(&n, st->relations_by_exp, fx_id(FX_E3), fx_id(FX_R23)));
     assert_false(fx_has_pair(&n, st->experiences, fx_id(FX_COLL), fx_id(FX_E2)));
-    assert_false(fx_has_pair(&n, st->embeddings, fx_id(FX_COLL), fx_id(FX_E2)));
+    assert_false(fx_has_embedding(&n, fx_id(FX_COLL), fx_id(FX_E2)));
 
     //  A late create of a removed relation, or a new one to the deleted
     //  experience, is discarded.
@@ -243,7 +243,7 @@ test_cascade_collective_leaves_only_its_own_version(void **state)
     const uint8_t inside[] = { FX_E1, FX_E2, FX_R12, FX_INS };
     for (size_t i = 0; i < sizeof inside; i++)
         assert_int_equal(fx_alive(&n, fx_id(inside[i])), -1);
-    assert_false(fx_has_pair(&n, st->embeddings, fx_id(FX_COLL), fx_id(FX_E1)));
+    assert_false(fx_has_embedding(&n, fx_id(FX_COLL), fx_id(FX_E1)));
     assert_int_equal(fx_entries(&n, st->relations_by_exp), 0);
     assert_int_equal(fx_entries(&n, st->collectives), 1);
     assert_int_equal(fx_entries(&n, st->collective_names), 1);
@@ -254,7 +254,7 @@ test_cascade_collective_leaves_only_its_own_version(void **state)
     mdb_txn_abort(txn);
     //  The other collective is whole, and the WAL is the caller's business.
     assert_int_equal(fx_alive(&n, fx_id(FX_E3)), 1);
-    assert_true(fx_has_pair(&n, st->embeddings, fx_id(FX_COLL2), fx_id(FX_E3)));
+    assert_true(fx_has_embedding(&n, fx_id(FX_COLL2), fx_id(FX_E3)));
     assert_int_equal(fx_head(&n), head);
     fx_changes_release(set, 7);
     fx_close(&n);
@@ -274,7 +274,7 @@ test_cascade_experience_tombstones_its_relations_with_the_delete_version(void **
     assert_int_equal(s_cascade(&n, ENT_EXPERIENCE, FX_COLL, FX_E2, FX_H(500), FX_ORG_C), 0);
     assert_int_equal(fx_alive(&n, fx_id(FX_E2)), 1);       // the caller's tombstone
     assert_false(fx_has_pair(&n, st->experiences, fx_id(FX_COLL), fx_id(FX_E2)));
-    assert_false(fx_has_pair(&n, st->embeddings, fx_id(FX_COLL), fx_id(FX_E2)));
+    assert_false(fx_has_embedding(&n, fx_id(FX_COLL), fx_id(FX_E2)));
     assert_false(fx_has_pair(&n, st->relations, fx_id(FX_COLL), fx_id(FX_R12)));
     assert_int_equal(fx_entries(&n, st->relations_by_exp), 0);
     MDB_txn *txn = fx_read_begin(&n);

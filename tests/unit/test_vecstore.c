@@ -200,7 +200,9 @@ s_check_layout(s_node_t *n, const pdb_id_t *coll)
     MDB_txn *txn;
     assert_int_equal(store_read_begin(st, &txn), 0);
     assert_true(vecblock_ready(st, txn));
-    size_t embeddings = s_count_prefix(txn, st->embeddings, coll);
+    //  Every experience has an embedding, in a slot, and no other copy.
+    size_t embeddings = s_count_prefix(txn, st->experiences, coll);
+    assert_int_equal(s_count_prefix(txn, st->embeddings, coll), 0);
     vecblock_head_t head;
     int rc = vecblock_head_get(st, txn, coll, &head);
     if (rc == PDB_ENOTFOUND) {
@@ -277,10 +279,12 @@ s_search(s_node_t *n, const pdb_id_t *coll, json_t *body, bool blocks, search_he
     char why[PDB_ERRMSG_MAX];
     assert_int_equal(search_query_parse(body, dim, &q, why), 0);
     assert_int_equal(search_heap_init(heap, q.k), 0);
-    bool had = st->vec_dbs;
-    st->vec_dbs = blocks;           // false: read as a folder without the layout
-    assert_int_equal(search_collective(st, txn, coll, &q, heap), 0);
-    st->vec_dbs = had;
+    if (blocks)
+        assert_int_equal(search_collective(st, txn, coll, &q, heap), 0);
+    else {                          // as a folder without blocks is searched
+        assert_int_equal(search_collective_each(st, txn, coll, &q, heap), 0);
+        search_heap_sort(heap);
+    }
     search_query_release(&q);
     mdb_txn_abort(txn);
 }
@@ -442,25 +446,70 @@ test_vecstore_rolls_back_with_the_transaction(void **state)
     s_close(&n, true);
 }
 
-//  Removes the layout as a folder written before it existed has none: no
-//  databases, no marker.
+//  Makes the folder as an older build left it: schema 1, every embedding
+//  in the embeddings database (copied from its slot), and either blocks
+//  beside it (marker VECBLOCK_LAYOUT_BESIDE) or, from before blocks
+//  existed, no layout databases and no marker.
 static void
-s_make_old_folder(s_node_t *n)
+s_make_old_folder(s_node_t *n, bool with_blocks)
 {
     store_t *st = s_store(n);
     MDB_txn *txn;
     assert_int_equal(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_drop(txn, st->vec_blocks, 1), 0);
-    assert_int_equal(mdb_drop(txn, st->vec_slots, 1), 0);
-    assert_int_equal(mdb_drop(txn, st->vec_free, 1), 0);
+    store_iter_t it;
+    int rc = store_records(st, txn, ENT_EXPERIENCE, NULL, &it);
+    pdb_id_t c, id;
+    MDB_val record, vec;
+    while (rc == 0 && (rc = store_next(&it, &c, &id, &record)) == 0) {
+        assert_int_equal(store_embedding_get(st, txn, &c, &id, &vec), 0);
+        uint8_t pair[STORE_KEY_PAIR_LEN];
+        store_key_pair(pair, &c, &id);
+        MDB_val key = { sizeof pair, pair };
+        assert_int_equal(mdb_put(txn, st->embeddings, &key, &vec, 0), 0);
+    }
+    assert_int_equal(rc, PDB_ENOTFOUND);
+    store_iter_close(&it);
     MDB_val key = { sizeof VECBLOCK_META_KEY - 1, (void *) VECBLOCK_META_KEY };
-    assert_int_equal(mdb_del(txn, st->meta, &key, NULL), 0);
+    uint32_t beside = VECBLOCK_LAYOUT_BESIDE, schema = STORE_SCHEMA_EMBEDDINGS_DB;
+    MDB_val val = { sizeof beside, &beside };
+    if (with_blocks)
+        assert_int_equal(mdb_put(txn, st->meta, &key, &val, 0), 0);
+    else {
+        assert_int_equal(mdb_drop(txn, st->vec_blocks, 1), 0);
+        assert_int_equal(mdb_drop(txn, st->vec_slots, 1), 0);
+        assert_int_equal(mdb_drop(txn, st->vec_free, 1), 0);
+        assert_int_equal(mdb_del(txn, st->meta, &key, NULL), 0);
+    }
+    MDB_val skey = { sizeof STORE_META_SCHEMA - 1, (void *) STORE_META_SCHEMA };
+    MDB_val sval = { sizeof schema, &schema };
+    assert_int_equal(mdb_put(txn, st->meta, &skey, &sval, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
 }
 
-//  A folder without the layout: readers open it and search the
-//  embeddings; storage's next start builds the layout (over several build
-//  transactions), after which both scans agree again.
+//  After storage's start: schema 2, the blocks marked as the only copy,
+//  the embeddings database empty.
+static void
+s_assert_moved(s_node_t *n)
+{
+    store_t *st = s_store(n);
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(st, &txn), 0);
+    uint32_t layout;
+    assert_int_equal(vecblock_layout(st, txn, &layout), 0);
+    assert_int_equal(layout, VECBLOCK_LAYOUT);
+    store_meta_t meta;
+    assert_int_equal(store_meta_read(st, txn, &meta), 0);
+    assert_int_equal(meta.schema_version, STORE_SCHEMA_VERSION);
+    MDB_stat ms;
+    assert_int_equal(mdb_stat(txn, st->embeddings, &ms), 0);
+    assert_int_equal(ms.ms_entries, 0);
+    mdb_txn_abort(txn);
+}
+
+//  A folder without the layout: readers open it and read the embeddings
+//  database; storage's next start builds the layout (over several build
+//  transactions) and empties that database, after which search finds what
+//  it found before and both scans agree.
 static void
 test_vecstore_builds_the_layout_of_an_old_folder(void **state)
 {
@@ -483,20 +532,32 @@ test_vecstore_builds_the_layout_of_an_old_folder(void **state)
     json_t *body = s_query(4, &seed, 20);
     search_heap_t before;
     s_search(&n, &coll, body, true, &before);
-    s_make_old_folder(&n);
+    MDB_txn *txn;
+    MDB_val vec;
+    assert_int_equal(store_read_begin(s_store(&n), &txn), 0);
+    assert_int_equal(store_embedding_get(s_store(&n), txn, &coll, &live.ids[0], &vec), 0);
+    float first[4];
+    assert_int_equal(vec.mv_size, sizeof first);
+    memcpy(first, vec.mv_data, sizeof first);
+    mdb_txn_abort(txn);
+    s_make_old_folder(&n, false);
 
-    //  A reader of the old folder: no layout databases, the same results.
+    //  A reader of the old folder: no layout databases, the embedding read
+    //  from its database.
     store_t *reader;
     assert_int_equal(store_open(n.dir, true, 0, &reader), 0);
     assert_false(reader->vec_dbs);
-    MDB_txn *txn;
     assert_int_equal(store_read_begin(reader, &txn), 0);
     assert_false(vecblock_ready(reader, txn));
+    assert_int_equal(store_embedding_get(reader, txn, &coll, &live.ids[0], &vec), 0);
+    assert_int_equal(vec.mv_size, sizeof first);
+    assert_memory_equal(vec.mv_data, first, sizeof first);
     mdb_txn_abort(txn);
     store_destroy(&reader);
 
     s_close(&n, false);
     s_open(&n, n.dir);
+    s_assert_moved(&n);
     assert_int_equal(s_check_layout(&n, &coll), live.n);
     assert_int_equal(s_check_layout(&n, &other), 5000);
     search_heap_t after;
@@ -510,6 +571,101 @@ test_vecstore_builds_the_layout_of_an_old_folder(void **state)
     search_heap_release(&after);
     json_decref(body);
     s_close(&n, true);
+}
+
+//  A folder whose blocks repeat the embeddings database (schema 1): storage's
+//  next start empties the database without a build, every embedding reads
+//  the same, and writes after it keep to the blocks.
+static void
+test_vecstore_moves_a_schema_1_folder(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_open(&n, NULL);
+    uint64_t seed = 29;
+    pdb_id_t coll = s_collective(&n, "c", 5);
+    static s_live_t live;
+    live.n = 0;
+    for (int i = 0; i < 200; i++)
+        live.ids[live.n++] = s_random_experience(&n, &coll, 5, &seed);
+    json_t *body = s_query(5, &seed, 10);
+    search_heap_t before;
+    s_search(&n, &coll, body, true, &before);
+    s_make_old_folder(&n, true);
+    char *dump = NULL;
+    size_t dump_len = 0;
+    {
+        FILE *fp = open_memstream(&dump, &dump_len);
+        assert_non_null(fp);
+        MDB_txn *txn;
+        assert_int_equal(store_read_begin(s_store(&n), &txn), 0);
+        for (size_t i = 0; i < live.n; i++) {
+            MDB_val vec;
+            assert_int_equal(store_embedding_get(s_store(&n), txn, &coll, &live.ids[i], &vec), 0);
+            assert_int_equal(fwrite(vec.mv_data, 1, vec.mv_size, fp), vec.mv_size);
+        }
+        mdb_txn_abort(txn);
+        assert_int_equal(fclose(fp), 0);
+    }
+
+    s_close(&n, false);
+    s_open(&n, n.dir);
+    s_assert_moved(&n);
+    MDB_txn *txn;
+    assert_int_equal(store_read_begin(s_store(&n), &txn), 0);
+    for (size_t i = 0; i < live.n; i++) {
+        MDB_val vec;
+        assert_int_equal(store_embedding_get(s_store(&n), txn, &coll, &live.ids[i], &vec), 0);
+        assert_int_equal(vec.mv_size, 5 * sizeof(float));
+        assert_memory_equal(vec.mv_data, dump + i * vec.mv_size, vec.mv_size);
+    }
+    mdb_txn_abort(txn);
+    free(dump);
+    for (int i = 0; i < 50; i++)
+        live.ids[live.n++] = s_random_experience(&n, &coll, 5, &seed);
+    assert_int_equal(s_check_layout(&n, &coll), live.n);
+    search_heap_t after;
+    s_search(&n, &coll, body, true, &after);
+    assert_true(after.n == 10 && before.n == 10);
+    s_assert_same_results(&n, &coll, body);
+    search_heap_release(&before);
+    search_heap_release(&after);
+    json_decref(body);
+    s_close(&n, true);
+}
+
+//  A folder of a later schema than this build knows is refused, untouched.
+static void
+test_storage_refuses_a_later_schema(void **state)
+{
+    (void) state;
+    s_node_t n;
+    s_open(&n, NULL);
+    pdb_id_t coll = s_collective(&n, "c", 4);
+    uint64_t seed = 31;
+    pdb_id_t id = s_random_experience(&n, &coll, 4, &seed);
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(s_store(&n)->env, NULL, 0, &txn), 0);
+    uint32_t later = STORE_SCHEMA_VERSION + 1;
+    MDB_val key = { sizeof STORE_META_SCHEMA - 1, (void *) STORE_META_SCHEMA };
+    MDB_val val = { sizeof later, &later };
+    assert_int_equal(mdb_put(txn, s_store(&n)->meta, &key, &val, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    s_close(&n, false);
+    node_t *node = NULL;
+    assert_int_equal(node_open(n.dir, MAP_SIZE, &node), PDB_ECORRUPT);
+    assert_null(node);
+    store_t *reader;
+    assert_int_equal(store_open(n.dir, true, 0, &reader), 0);
+    assert_int_equal(store_read_begin(reader, &txn), 0);
+    store_meta_t meta;
+    assert_int_equal(store_meta_read(reader, txn, &meta), 0);
+    assert_int_equal(meta.schema_version, later);
+    MDB_val vec;
+    assert_int_equal(store_embedding_get(reader, txn, &coll, &id, &vec), 0);
+    mdb_txn_abort(txn);
+    store_destroy(&reader);
+    testkit_rmdir(n.dir);
 }
 
 //  Filters that few experiences pass, and archived ones, over many that
@@ -661,6 +817,8 @@ main(void)
         cmocka_unit_test(test_vecstore_collective_delete_drops_its_layout),
         cmocka_unit_test(test_vecstore_rolls_back_with_the_transaction),
         cmocka_unit_test(test_vecstore_builds_the_layout_of_an_old_folder),
+        cmocka_unit_test(test_vecstore_moves_a_schema_1_folder),
+        cmocka_unit_test(test_storage_refuses_a_later_schema),
         cmocka_unit_test(test_search_filters_with_few_matches),
         cmocka_unit_test(test_vecblock_quantize_bounds_the_cosine),
         cmocka_unit_test(test_search_exact_on_clustered_and_extreme_vectors),
