@@ -66,11 +66,13 @@
     The search socket (ipc://DATA/search.sock, storage's search thread,
     services/storage/annsvc.h) takes the same envelope:
       "ann_search" [collective_id, bin(query: dim little-endian float32), k, ef]
-                  -> [state, [[experience_id, score], ...]]   state "ready": the
-                     collective's approximate index, caught up with the WAL as it
-                     was when the request arrived, gave its k best (k 1..1000, ef
+                  -> [state, [[experience_id, score, loc?], ...]]   state "ready":
+                     the collective's approximate index, caught up with the WAL as
+                     it was when the request arrived, gave its k best (k 1..1000, ef
                      0..ANN_EF_MAX, 0 for the ef its recall measurement chose;
-                     score the cosine), best first; else no hits, scan exactly:
+                     score the cosine), best first, each with where its vector is
+                     when known (loc: block number << 32 | slot, vecblock.h); else
+                     no hits, scan exactly:
                      "small" (below the size threshold, or no such collective),
                      "building" (built or measured in the background now),
                      "behind" (too far behind the WAL to catch up at once) or

@@ -125,6 +125,29 @@ vecblock_slot_find(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
 }
 
 int
+vecblock_vector_at(store_t *store, MDB_txn *txn, const pdb_id_t *collective, uint32_t number,
+                   uint32_t slot, const pdb_id_t *id, MDB_val *vector)
+{
+    if (!store->vec_dbs)
+        return PDB_ENOTFOUND;
+    uint8_t kbuf[VECBLOCK_KEY_LEN];
+    vecblock_key(kbuf, collective, number);
+    MDB_val key = { sizeof kbuf, kbuf }, val;
+    vecblock_t block;
+    int rc = pdb_from_mdb(mdb_get(txn, store->vec_blocks, &key, &val));
+    if (!rc)
+        rc = vecblock_decode(number, &val, &block);
+    if (rc)
+        return rc;
+    const uint8_t *held = slot < block.count ? vecblock_slot_id(&block, slot) : NULL;
+    if (!held || memcmp(held, id->b, PDB_ID_LEN) != 0)
+        return PDB_ENOTFOUND;
+    vector->mv_size = (size_t) block.dim * sizeof(float);
+    vector->mv_data = (void *) vecblock_slot_vector(&block, slot);
+    return 0;
+}
+
+int
 vecblock_vector_get(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                     const pdb_id_t *id, MDB_val *vector)
 {
@@ -132,21 +155,8 @@ vecblock_vector_get(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
     int rc = vecblock_slot_find(store, txn, collective, id, &number, &slot);
     if (rc)
         return rc;
-    uint8_t kbuf[VECBLOCK_KEY_LEN];
-    vecblock_key(kbuf, collective, number);
-    MDB_val key = { sizeof kbuf, kbuf }, val;
-    rc = pdb_from_mdb(mdb_get(txn, store->vec_blocks, &key, &val));
-    vecblock_t block;
-    if (!rc)
-        rc = vecblock_decode(number, &val, &block);
-    if (rc)
-        return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;     // a slot entry without its block
-    const uint8_t *held = slot < block.count ? vecblock_slot_id(&block, slot) : NULL;
-    if (!held || memcmp(held, id->b, PDB_ID_LEN) != 0)
-        return PDB_ECORRUPT;
-    vector->mv_size = (size_t) block.dim * sizeof(float);
-    vector->mv_data = (void *) vecblock_slot_vector(&block, slot);
-    return 0;
+    rc = vecblock_vector_at(store, txn, collective, number, slot, id, vector);
+    return rc == PDB_ENOTFOUND ? PDB_ECORRUPT : rc;     // a slot entry that misleads
 }
 
 int

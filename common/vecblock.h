@@ -118,6 +118,12 @@ int vecblock_slot_find(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
 //  slot entry that points at another experience or past its block).
 int vecblock_vector_get(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
                         const pdb_id_t *id, MDB_val *vector);
+//  The same from a known place (a slot never moves while its experience
+//  lives): the vector in slot `slot` of block `number`, provided that slot
+//  holds experience id. Returns 0, PDB_ENOTFOUND (no such block or slot,
+//  or it holds another experience: id was deleted) or PDB_ECORRUPT.
+int vecblock_vector_at(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+                       uint32_t number, uint32_t slot, const pdb_id_t *id, MDB_val *vector);
 
 //  The head of a collective's blocks. Returns 0, PDB_ENOTFOUND (no
 //  embedding yet) or PDB_ECORRUPT.

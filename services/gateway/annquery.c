@@ -103,6 +103,24 @@ refused:
     return false;
 }
 
+//  A hit's vector: read straight from the block the index says it is in
+//  (a slot does not move while its experience lives), which saves the
+//  slot's lookup, cold at a million vectors; else, or when that slot holds
+//  another experience now, looked up.
+static int
+s_hit_vector(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
+             const msgpack_object *hit, const pdb_id_t *id, MDB_val *vector)
+{
+    if (hit->via.array.size == 3
+        && hit->via.array.ptr[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        uint64_t loc = hit->via.array.ptr[2].via.u64;
+        if (vecblock_vector_at(store, txn, collective, (uint32_t) (loc >> 32), (uint32_t) loc, id,
+                               vector) == 0)
+            return 0;
+    }
+    return store_embedding_get(store, txn, collective, id, vector);
+}
+
 //  Scores the index's hits exactly, as the exact scan scores them, so both
 //  paths agree; then reads records, best score first, only until k pass:
 //  the spare hits are rarely needed, and a record costs a B-tree lookup.
@@ -120,9 +138,10 @@ s_score_hits(store_t *store, MDB_txn *txn, const pdb_id_t *collective,
         const msgpack_object *h = &hits->via.array.ptr[i];
         search_hit_t hit = { .pos = i };
         MDB_val vector;
-        ok = h->type == MSGPACK_OBJECT_ARRAY && h->via.array.size == 2
+        ok = h->type == MSGPACK_OBJECT_ARRAY
+             && (h->via.array.size == 2 || h->via.array.size == 3)
              && mpk_get_id(&h->via.array.ptr[0], &hit.id) == 0;
-        if (!ok || store_embedding_get(store, txn, collective, &hit.id, &vector) != 0
+        if (!ok || s_hit_vector(store, txn, collective, h, &hit.id, &vector) != 0
             || vector.mv_size != q->dim * sizeof(float))
             continue;               // deleted since the index answered
         hit.score = vec_cosine(q->vector, q->norm2, vector.mv_data, q->dim);

@@ -82,6 +82,10 @@ s_label_new(annidx_t *self, const pdb_id_t *id, uint64_t *label)
         if (!removed)
             return -ENOMEM;
         self->removed = removed;
+        uint64_t *locs = realloc(self->locs, cap * sizeof *locs);
+        if (!locs)
+            return -ENOMEM;
+        self->locs = locs;
         self->labels_cap = cap;
     }
     if (2 * (self->labels + 1) > self->table_cap) {
@@ -92,6 +96,7 @@ s_label_new(annidx_t *self, const pdb_id_t *id, uint64_t *label)
     *label = self->labels++;
     self->ids[*label] = *id;
     self->removed[*label] = ANNIDX_LIVE;
+    self->locs[*label] = ANNIDX_LOC_NONE;
     self->table[s_slot(self, id)] = *label + 1;
     return 0;
 }
@@ -128,6 +133,7 @@ annidx_destroy(annidx_t **self_p)
     ann_destroy(&self->ann);
     free(self->ids);
     free(self->removed);
+    free(self->locs);
     free(self->table);
     free(self);
     *self_p = NULL;
@@ -184,10 +190,17 @@ annidx_flush(annidx_t *self)
     return rc;
 }
 
-//  Queues id's vector (borrowed from the caller's transaction) for the
-//  graph, unless the index holds it already; a full queue is inserted.
+static uint64_t
+s_loc(uint32_t number, uint32_t slot)
+{
+    return (uint64_t) number << 32 | slot;
+}
+
+//  Queues id's vector (borrowed from the caller's transaction), found in
+//  slot `slot` of block `number`, for the graph, unless the index holds it
+//  already; a full queue is inserted.
 static int
-s_queue(annidx_t *self, const pdb_id_t *id, const void *vector)
+s_queue(annidx_t *self, const pdb_id_t *id, const void *vector, uint32_t number, uint32_t slot)
 {
     if (s_label_of(self, id) >= 0)
         return 0;
@@ -195,6 +208,7 @@ s_queue(annidx_t *self, const pdb_id_t *id, const void *vector)
     int rc = s_label_new(self, id, &label);
     if (rc)
         return rc;
+    self->locs[label] = s_loc(number, slot);
     if (!s_has_direction(vector, self->dim)) {
         //  A zero vector has no direction: no cosine ranks it, and the
         //  exact scan scores it 0. Hold it unranked, so counts still agree.
@@ -212,10 +226,13 @@ int
 annidx_follow(annidx_t *self, store_t *store, MDB_txn *txn, const pdb_id_t *id)
 {
     MDB_val vector;
-    int rc = store_embedding_get(store, txn, &self->collective, id, &vector);
-    if (rc == 0)
-        return vector.mv_size == (size_t) self->dim * sizeof(float)
-               ? s_queue(self, id, vector.mv_data) : PDB_ECORRUPT;
+    uint32_t number, slot;
+    int rc = vecblock_slot_find(store, txn, &self->collective, id, &number, &slot);
+    if (rc == 0) {
+        rc = vecblock_vector_at(store, txn, &self->collective, number, slot, id, &vector);
+        return rc == 0 && vector.mv_size == (size_t) self->dim * sizeof(float)
+               ? s_queue(self, id, vector.mv_data, number, slot) : PDB_ECORRUPT;
+    }
     if (rc != PDB_ENOTFOUND)
         return rc;
     int64_t label = s_label_of(self, id);
@@ -253,7 +270,7 @@ annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, uint64_t deadlin
                 continue;
             pdb_id_t id;
             memcpy(id.b, raw, PDB_ID_LEN);
-            rc = s_queue(self, &id, vecblock_slot_vector(&block, i));
+            rc = s_queue(self, &id, vecblock_slot_vector(&block, i), block.number, i);
         }
         self->build_next_block = block.number + 1;
         if (!rc && self->pending_n >= ANNIDX_BUILD_BATCH_MIN) {
@@ -273,7 +290,7 @@ annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, uint64_t deadlin
 
 int
 annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef, pdb_id_t *ids,
-              float *scores, size_t *n)
+              float *scores, uint64_t *locs, size_t *n)
 {
     *n = 0;
     ann_hit_t *hits = malloc((k ? k : 1) * sizeof *hits);
@@ -285,6 +302,8 @@ annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef, pdb
         if (hits[i].label >= self->labels)
             continue;                    // cannot happen: labels only grow
         ids[*n] = self->ids[hits[i].label];
+        if (locs)
+            locs[*n] = self->locs[hits[i].label];
         scores[(*n)++] = hits[i].score;
     }
     free(hits);
@@ -548,9 +567,15 @@ annidx_load(const char *dir, const pdb_id_t *collective, uint32_t dim,
         self->ids = ids;
         self->removed = removed;
         self->labels = self->labels_cap = (size_t) h.labels;
+        self->locs = malloc((self->labels_cap + 1) * sizeof *self->locs);
+        if (!self->locs)
+            rc = -ENOMEM;
+        for (size_t i = 0; self->locs && i < self->labels; i++)
+            self->locs[i] = ANNIDX_LOC_NONE;
         ids = NULL;
         removed = NULL;
-        rc = ann_load(graph, dim, &self->ann);
+        if (!rc)
+            rc = ann_load(graph, dim, &self->ann);
     }
     if (!rc)
         rc = s_table_grow(self, self->labels);
@@ -572,6 +597,22 @@ annidx_load(const char *dir, const pdb_id_t *collective, uint32_t dim,
         return rc == -ENOMEM ? rc : PDB_ECORRUPT;
     }
     *out = self;
+    return 0;
+}
+
+int
+annidx_locate(annidx_t *self, store_t *store, MDB_txn *txn)
+{
+    for (size_t label = 0; label < self->labels; label++) {
+        uint32_t number, slot;
+        int rc = self->removed[label] == ANNIDX_REMOVED ? PDB_ENOTFOUND
+               : vecblock_slot_find(store, txn, &self->collective, &self->ids[label], &number,
+                                    &slot);
+        if (rc && rc != PDB_ENOTFOUND)
+            return rc;
+        //  Not found: deleted after the save; the WAL's catch-up removes it.
+        self->locs[label] = rc ? ANNIDX_LOC_NONE : s_loc(number, slot);
+    }
     return 0;
 }
 

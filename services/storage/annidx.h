@@ -47,6 +47,8 @@ typedef struct annidx_s {
     //  open-addressing table of label + 1 (0: empty).
     pdb_id_t *ids;
     uint8_t *removed;       // ANNIDX_LIVE, ANNIDX_REMOVED or ANNIDX_UNRANKED
+    uint64_t *locs;         // where its vector is: block number << 32 | slot, or
+                            // ANNIDX_LOC_NONE (not kept in the saved index)
     size_t labels, labels_cap;
     uint64_t *table;
     size_t table_cap;
@@ -80,6 +82,7 @@ typedef struct annidx_s {
 #define ANNIDX_LIVE 0
 #define ANNIDX_REMOVED 1
 #define ANNIDX_UNRANKED 2
+#define ANNIDX_LOC_NONE UINT64_MAX
 
 //  A new empty index with room for capacity vectors. Returns 0, PDB_EINVAL
 //  or -ENOMEM. Caller frees with annidx_destroy.
@@ -106,9 +109,10 @@ int  annidx_build_step(annidx_t *self, store_t *store, MDB_txn *txn, uint64_t de
                        bool *done);
 
 //  The up to k best experiences for query, best first (ids and cosine
-//  scores, k entries each). Returns 0 or a code of ann_search.
+//  scores, and where their vectors are when locs is not NULL: k entries
+//  each). Returns 0 or a code of ann_search.
 int  annidx_search(const annidx_t *self, const float *query, size_t k, size_t ef,
-                   pdb_id_t *ids, float *scores, size_t *n);
+                   pdb_id_t *ids, float *scores, uint64_t *locs, size_t *n);
 
 //  A live label's experience id and its vector in txn, for sampling: the
 //  n-th live label counting on from `from` (wrapping). Returns 0,
@@ -129,6 +133,9 @@ int  annidx_save(const annidx_t *self, const char *dir, const pdb_id_t *instance
 //  another instance (a restored copy of the data): build it again.
 int  annidx_load(const char *dir, const pdb_id_t *collective, uint32_t dim,
                  const pdb_id_t *instance, annidx_t **out);
+//  Finds where each live label's vector is in txn (the saved index does
+//  not keep it). Returns 0 or a store code.
+int  annidx_locate(annidx_t *self, store_t *store, MDB_txn *txn);
 //  Deletes a collective's files (missing ones are fine).
 void annidx_unlink(const char *dir, const pdb_id_t *collective);
 

@@ -74,7 +74,7 @@ s_found(const annidx_t *idx, const float *q, uint32_t ef, const pdb_id_t *self,
     pdb_id_t ids[ANNRECALL_K + ANN_SPARE + 1];
     float scores[ANNRECALL_K + ANN_SPARE + 1];
     size_t n = 0;
-    int rc = annidx_search(idx, q, ANNRECALL_K + ANN_SPARE + 1, ef, ids, scores, &n);
+    int rc = annidx_search(idx, q, ANNRECALL_K + ANN_SPARE + 1, ef, ids, scores, NULL, &n);
     for (size_t i = 0, kept = 0; !rc && i < n && kept < ANNRECALL_K + ANN_SPARE; i++) {
         if (!memcmp(ids[i].b, self->b, PDB_ID_LEN))
             continue;
@@ -107,7 +107,7 @@ s_query(const annrecall_t *self, const annidx_t *idx, const pdb_id_t *sample, fl
     pdb_id_t ids[2];
     float scores[2];
     size_t n = 0;
-    int rc = annidx_search(idx, q, 2, 64, ids, scores, &n);
+    int rc = annidx_search(idx, q, 2, 64, ids, scores, NULL, &n);
     double cosine = 0.99;               // no neighbour: a small step
     for (size_t i = 0; !rc && i < n; i++)
         if (memcmp(ids[i].b, sample->b, PDB_ID_LEN)) {

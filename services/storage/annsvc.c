@@ -483,11 +483,12 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
     float *query = malloc(a->query_len);
     pdb_id_t *ids = malloc(a->k * sizeof *ids);
     float *scores = malloc(a->k * sizeof *scores);
+    uint64_t *locs = malloc(a->k * sizeof *locs);
     size_t n = 0;
-    rc = query && ids && scores ? 0 : -ENOMEM;
+    rc = query && ids && scores && locs ? 0 : -ENOMEM;
     if (!rc) {
         memcpy(query, a->query, a->query_len);
-        rc = annidx_search(idx, query, a->k, a->ef ? a->ef : idx->ef, ids, scores, &n);
+        rc = annidx_search(idx, query, a->k, a->ef ? a->ef : idx->ef, ids, scores, locs, &n);
         if (rc == PDB_EINVAL)
             snprintf(why, PDB_ERRMSG_MAX, "the query must be a non-zero, finite vector");
     }
@@ -495,15 +496,19 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
         mpk_pack_array(&out->pk, 2);
         mpk_pack_str(&out->pk, "ready");
         mpk_pack_array(&out->pk, n);
+        //  Each hit: its id, score, and where its vector is (annquery.h).
         for (size_t i = 0; i < n; i++) {
-            mpk_pack_array(&out->pk, 2);
+            mpk_pack_array(&out->pk, locs[i] == ANNIDX_LOC_NONE ? 2 : 3);
             mpk_pack_id(&out->pk, &ids[i]);
             mpk_pack_double(&out->pk, scores[i]);
+            if (locs[i] != ANNIDX_LOC_NONE)
+                mpk_pack_u64(&out->pk, locs[i]);
         }
     }
     free(query);
     free(ids);
     free(scores);
+    free(locs);
     return rc;
 }
 
@@ -631,6 +636,8 @@ s_load_all(s_svc_t *self)
         }
         annidx_t *idx = NULL;
         int rc = annidx_load(self->dir, &collective, dim, &self->node->instance_id, &idx);
+        if (!rc && (rc = annidx_locate(idx, self->node->store, txn)) != 0)
+            annidx_destroy(&idx);
         if (!rc && (rc = s_keep(self, idx)) != 0)
             annidx_destroy(&idx);
         if (!rc) {

@@ -7,6 +7,7 @@
     rebuild following writes made while it runs.
 */
 #include "annidx.h"
+#include "vecblock.h"
 #include "annrebuild.h"
 #include "annrecall.h"
 #include "annwal.h"
@@ -107,12 +108,47 @@ s_top(const annidx_t *idx, const float *v, const pdb_id_t *id, size_t *seen)
     pdb_id_t ids[N];
     float scores[N];
     size_t n = 0;
-    assert_int_equal(annidx_search(idx, v, N, 512, ids, scores, &n), 0);
+    assert_int_equal(annidx_search(idx, v, N, 512, ids, scores, NULL, &n), 0);
     *seen = 0;
     for (size_t i = 0; i < n; i++)
         *seen += !memcmp(ids[i].b, id->b, PDB_ID_LEN);
     assert_true(n > 0);
     return ids[0];
+}
+
+//  Every hit for v carries where its vector is, the slot storage keeps it
+//  in, or (known false: a loaded index not located yet) no place at all.
+static void
+s_assert_locs(s_fixture_t *fx, const annidx_t *idx, const float *v, bool known)
+{
+    pdb_id_t ids[N];
+    float scores[N];
+    uint64_t locs[N];
+    size_t n = 0;
+    assert_int_equal(annidx_search(idx, v, N, 512, ids, scores, locs, &n), 0);
+    assert_true(n > 0);
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    for (size_t i = 0; i < n; i++) {
+        if (!known) {
+            assert_true(locs[i] == ANNIDX_LOC_NONE);
+            continue;
+        }
+        uint32_t number, slot;
+        assert_int_equal(vecblock_slot_find(fx_store(&fx->n), txn, &fx->coll, &ids[i], &number,
+                                            &slot), 0);
+        assert_true(locs[i] == ((uint64_t) number << 32 | slot));
+        MDB_val at, looked_up;
+        assert_int_equal(vecblock_vector_at(fx_store(&fx->n), txn, &fx->coll, number, slot,
+                                            &ids[i], &at), 0);
+        assert_int_equal(store_embedding_get(fx_store(&fx->n), txn, &fx->coll, &ids[i],
+                                             &looked_up), 0);
+        assert_ptr_equal(at.mv_data, looked_up.mv_data);
+        //  Another experience's id in that slot: not there.
+        assert_int_equal(vecblock_vector_at(fx_store(&fx->n), txn, &fx->coll, number, slot,
+                                            &ids[(i + 1) % n], &at),
+                         n > 1 ? PDB_ENOTFOUND : 0);
+    }
+    mdb_txn_abort(txn);
 }
 
 static void
@@ -132,6 +168,7 @@ test_annidx_follows_writes_and_deletes(void **state)
     size_t seen;
     pdb_id_t top = s_top(idx, fx->vecs[7], &fx->ids[7], &seen);
     assert_memory_equal(top.b, fx->ids[7].b, PDB_ID_LEN);
+    s_assert_locs(fx, idx, fx->vecs[7], true);
 
     //  Following an experience it holds changes nothing.
     s_follow(fx, idx, &fx->ids[7]);
@@ -152,6 +189,7 @@ test_annidx_follows_writes_and_deletes(void **state)
     top = s_top(idx, v, &added, &seen);
     assert_memory_equal(top.b, added.b, PDB_ID_LEN);
     assert_int_equal(seen, 1);
+    s_assert_locs(fx, idx, v, true);
     annidx_destroy(&idx);
 }
 
@@ -192,6 +230,12 @@ test_annidx_saved_read_back_and_damage_refused(void **state)
     assert_int_equal(annidx_count(back), N);
     assert_int_equal(back->covered, 1234);
     assert_int_equal(back->ef, 64);
+    //  Places are not saved: found again in the store.
+    s_assert_locs(fx, back, fx->vecs[3], false);
+    MDB_txn *txn = fx_read_begin(&fx->n);
+    assert_int_equal(annidx_locate(back, fx_store(&fx->n), txn), 0);
+    mdb_txn_abort(txn);
+    s_assert_locs(fx, back, fx->vecs[3], true);
     size_t seen;
     for (size_t i = 0; i < 20; i++) {
         pdb_id_t a = s_top(idx, fx->vecs[i], &fx->ids[i], &seen);
@@ -387,7 +431,7 @@ s_check_labels(const annidx_t *idx, const s_pop_t *pop)
     float scores[10];
     for (size_t i = 0; i < pop->n; i += 3) {
         size_t n = 0;
-        assert_int_equal(annidx_search(idx, pop->vecs[i], 10, 1024, ids, scores, &n), 0);
+        assert_int_equal(annidx_search(idx, pop->vecs[i], 10, 1024, ids, scores, NULL, &n), 0);
         assert_int_equal(n, pop->live < 10 ? pop->live : 10);
         if (!pop->gone[i])
             assert_memory_equal(ids[0].b, pop->ids[i].b, PDB_ID_LEN);
