@@ -105,8 +105,8 @@ test_json_map_round_trips_every_experience_variant(void **state)
     static const char *const variants[] = {
         "{\"kind\":\"generic\",\"category\":\"\"}",
         "{\"kind\":\"difficulty\",\"description\":\"flaky\",\"severity\":\"critical\"}",
-        "{\"kind\":\"solution\",\"problem_ref\":\"0190c3e2-6a1b-7c00-8000-00000000abcd\","
-        "\"approach\":\"pin it\",\"worked\":true}",
+        ("{\"kind\":\"solution\",\"problem_ref\":\"0190c3e2-6a1b-7c00-8000-00000000abcd\","
+         "\"approach\":\"pin it\",\"worked\":true}"),
         "{\"kind\":\"solution\",\"problem_ref\":null,\"approach\":\"\",\"worked\":false}",
         "{\"kind\":\"error_pattern\",\"signature\":\"E42\",\"fix\":\"f\",\"prevention\":\"p\"}",
         "{\"kind\":\"success_pattern\",\"task_type\":\"t\",\"approach\":\"a\",\"quality\":0.9}",

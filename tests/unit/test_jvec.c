@@ -203,8 +203,9 @@ test_jvec_broken_bodies_are_left_whole(void **state)
     (void) state;
     const char *bodies[] = {
         "{\"embedding\": [1, 2]", "{\"embedding\": [1, 2]} x", "{\"embedding\": [1], }",
-        "{\"embedding\" [1]}", "[{\"embedding\": [1]}]", "{\"content\": \"unterminated, "
-        "\"embedding\": [1]}", "{\"a\": {\"b\": [1}, \"embedding\": [1]}", "",
+        "{\"embedding\" [1]}", "[{\"embedding\": [1]}]",
+        "{\"content\": \"unterminated, \"embedding\": [1]}",
+        "{\"a\": {\"b\": [1}, \"embedding\": [1]}", "",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         char text[128];
