@@ -75,18 +75,19 @@ int store_relations_of(store_t *self, MDB_txn *txn, const pdb_id_t *experience,
 //  Every entity's version record, alive or deleted, in id order.
 int store_versions(store_t *self, MDB_txn *txn, store_iter_t *it);
 
-//  Moves a walk of records or versions to the first entry
-//  after (collective, id): collective's first when id is NULL, the entry
+//  Moves a walk of records or versions to the first entry after
+//  (collective, id): collective's first when id is NULL, the entry
 //  after id itself (exclusive) otherwise; back to the start when both are
 //  NULL. Id-keyed databases (collectives, versions) take collective NULL
 //  and an id. A walk kept inside a collective stays inside it. Returns 0 or
 //  PDB_EINVAL for a position that does not fit the database.
 int store_iter_seek(store_iter_t *it, const pdb_id_t *collective, const pdb_id_t *id);
 
-//  The next entry of a records, relations or versions walk:
-//  its key as two ids (collective and id; experience and relation for
-//  store_relations_of; id-keyed databases give the id twice; either may be
-//  NULL) and its value (the record, nothing, or a versions value for store_version_head / store_version_decode).
+//  The next entry of a records, relations or versions walk: its key as two
+//  ids (collective and id; experience and relation for store_relations_of;
+//  id-keyed databases give the id twice; either may be NULL) and its value
+//  (the record, nothing, or a versions value for store_version_head /
+//  store_version_decode).
 int store_next(store_iter_t *it, pdb_id_t *collective, pdb_id_t *id, MDB_val *value);
 
 //  Entries per database, from LMDB's own counts (no scan).

@@ -496,7 +496,7 @@ s_search_in(s_svc_t *self, MDB_txn *txn, const s_search_args_t *a, mpk_out_t *ou
         mpk_pack_array(&out->pk, 2);
         mpk_pack_str(&out->pk, "ready");
         mpk_pack_array(&out->pk, n);
-        //  Each hit: its id, score, and where its vector is (annquery.h).
+        //  Each hit: its id, score, and where its vector is (sproto.h).
         for (size_t i = 0; i < n; i++) {
             mpk_pack_array(&out->pk, locs[i] == ANNIDX_LOC_NONE ? 2 : 3);
             mpk_pack_id(&out->pk, &ids[i]);
