@@ -478,12 +478,13 @@ vecstore_ensure(store_t *store)
     //  Blocks built beside the database (schema 1): they are complete.
     MDB_txn *txn;
     rc = pdb_from_mdb(mdb_txn_begin(store->env, NULL, 0, &txn));
-    if (!rc)
+    if (!rc) {
         rc = s_take_over(store, txn);
-    if (rc)
-        mdb_txn_abort(txn);
-    else
-        rc = pdb_from_mdb(mdb_txn_commit(txn));
+        if (rc)
+            mdb_txn_abort(txn);
+        else
+            rc = pdb_from_mdb(mdb_txn_commit(txn));
+    }
     if (rc)
         log_e("storage", "moving embeddings into search blocks failed rc=%d (%s)", rc,
               pdb_strerror(rc));
