@@ -6,13 +6,18 @@
           C concurrent clients, each waiting for its durable 201.
     httpbatch: the same with POST .../experiences:batch of BATCH experiences
           per request (one durable commit each); writes/s counts experiences.
+    lean: as http, the clients being keep-alive connections of one thread
+          (lean_client.h), which leaves the cores to the node.
 
     bench_writes raw DIR SECONDS BATCH
     bench_writes http URL SECONDS CLIENTS DIM
     bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH
+    bench_writes lean URL SECONDS CLIENTS DIM      (URL: http://IPV4:PORT)
     Each case prints one line: name, writes/s, p50 and p99 latency in ms
     (per request), requests (n) and, for batches, experiences (items).
 */
+#include "lean_client.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <lmdb.h>
@@ -265,6 +270,36 @@ s_http(const char *base, double seconds, unsigned clients, unsigned dim, unsigne
     return errors ? 1 : 0;
 }
 
+//  The lean client's case: single creates from `clients` connections.
+static int
+s_lean(const char *base, double seconds, unsigned clients, unsigned dim)
+{
+    char url[512], host[64];
+    unsigned port;
+    if (sscanf(base, "http://%63[0-9.]:%u", host, &port) != 2) {
+        fprintf(stderr, "bench_writes: lean needs a URL http://IPV4:PORT\n");
+        return 1;
+    }
+    if (s_make_collective(base, dim, url, sizeof url))
+        return 1;
+    char *body = s_experience_body(dim);
+    double *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
+    size_t n = 0, errors = 0;
+    double start = s_now();
+    int rc = body && lat ? lean_run(host, port, url + strlen(base), body, seconds, clients,
+                                    201, lat, BENCH_MAX_SAMPLES, &n, &errors) : -1;
+    if (!rc) {
+        char name[64];
+        snprintf(name, sizeof name, "lean_writes_clients_%u", clients);
+        s_report(name, n, s_now() - start, lat, n);
+        if (errors)
+            printf("%-28s errors=%zu\n", name, errors);
+    }
+    free(lat);
+    free(body);
+    return rc || errors ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -284,8 +319,16 @@ main(int argc, char **argv)
         curl_global_cleanup();
         return rc;
     }
+    if (argc == 6 && strcmp(argv[1], "lean") == 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = s_lean(argv[2], atof(argv[3]), (unsigned) atoi(argv[4]),
+                        (unsigned) atoi(argv[5]));
+        curl_global_cleanup();
+        return rc;
+    }
     fprintf(stderr, "usage: bench_writes raw DIR SECONDS BATCH\n"
                     "       bench_writes http URL SECONDS CLIENTS DIM\n"
-                    "       bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH\n");
+                    "       bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH\n"
+                    "       bench_writes lean URL SECONDS CLIENTS DIM\n");
     return 2;
 }

@@ -6,7 +6,9 @@
 # (libcurl, on the same cores; from /usr/bin/time when installed), and the
 # gateway's context switches and CPU per write by kind of thread.
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
-# CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB ones.
+# CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB ones;
+# CLIENT=lean drives the gateway from one thread of keep-alive connections
+# (lean_client.h) instead of a libcurl thread per client.
 set -euo pipefail
 build="${1:-build-rel}"
 seconds="${2:-10}"
@@ -16,7 +18,7 @@ trap 'kill $storage $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -
 
 # utime and stime of a process, in clock ticks.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
-# Per kind of thread of a process (its name: MHD-single, ZMQbg/IO/0, the
+# Per kind of thread of a process (its name: http-loop, ZMQbg/IO/0, the
 # workers under the process's own name): context switches and nanoseconds
 # on a CPU (schedstat: exact, where a thread's ticks in stat are sampled).
 threads() {
@@ -44,7 +46,8 @@ for clients in ${CLIENTS:-1 16 64}; do
   timer=()
   [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%U %S" -o "$dir/client.time")
   echo "0 0" > "$dir/client.time"
-  line=$("${timer[@]}" "$build/bench/bench_writes" http "http://127.0.0.1:$port" "$seconds" "$clients" 384)
+  line=$("${timer[@]}" "$build/bench/bench_writes" "${CLIENT:-http}" "http://127.0.0.1:$port" \
+         "$seconds" "$clients" 384)
   read -r cu cs < "$dir/client.time"
   read -r gu1 gs1 <<< "$(ticks $gateway)"; read -r su1 ss1 <<< "$(ticks $storage)"
   threads $gateway > "$dir/threads1"

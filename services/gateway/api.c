@@ -51,6 +51,16 @@ api_read_begin(api_t *api, http_reply_t *reply, MDB_txn **txn)
     return true;
 }
 
+//  Logs a storage refusal a client could not have caused by its input.
+static void
+s_log_failed(const char *what, ent_type_t type, int op, int rc, const char *why)
+{
+    if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
+        && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
+        log_w("gateway", "storage %s failed entity=%s op=%d rc=%d (%s) why=%s", what,
+              entity_type_name(type), op, rc, pdb_strerror(rc), why);
+}
+
 int
 api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collective,
           const pdb_id_t *id, const void *fields, size_t fields_len, pdb_id_t *id_out,
@@ -58,11 +68,26 @@ api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *collectiv
 {
     int rc = smux_write(api->mux, type, op, collective, id, fields, fields_len, id_out, NULL,
                         why);
-    if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
-        && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
-        log_w("gateway", "storage write failed entity=%s op=%d rc=%d (%s) why=%s",
-              entity_type_name(type), (int) op, rc, pdb_strerror(rc), why);
+    s_log_failed("write", type, (int) op, rc, why);
     return rc;
+}
+
+//  A create's 201, rendered from the record storage stored, as a read of
+//  it would be.
+static void
+s_reply_created(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *collective,
+                const pdb_id_t *id, void *record, size_t record_len)
+{
+    MDB_val value = { record_len, record };
+    json_text_t entity = JSON_TEXT_INIT;
+    int rc = view_record(api->store, NULL, type, type == ENT_COLLECTIVE ? id : collective, id,
+                         &value, 0, &entity);
+    if (rc) {
+        json_text_release(&entity);
+        http_reply_rc(reply, rc, "storage sent a record that does not decode");
+    }
+    else
+        http_reply_json_text(reply, 201, &entity);
 }
 
 int
@@ -74,25 +99,66 @@ api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *col
     size_t record_len = 0;
     int rc = smux_create(api->mux, type, collective, fields, fields_len, &id, &record,
                          &record_len, why);
-    if (rc && rc != PDB_EINVAL && rc != PDB_ENOTFOUND && rc != PDB_ECONFLICT
-        && rc != PDB_EDELETED && rc != PDB_ETOOBIG)
-        log_w("gateway", "storage create failed entity=%s rc=%d (%s) why=%s",
-              entity_type_name(type), rc, pdb_strerror(rc), why);
-    if (rc)
-        return rc;
-    //  Rendered from the record storage stored, as a read of it would be.
-    MDB_val value = { record_len, record };
-    json_text_t entity = JSON_TEXT_INIT;
-    rc = view_record(api->store, NULL, type, type == ENT_COLLECTIVE ? &id : collective, &id,
-                     &value, 0, &entity);
+    s_log_failed("create", type, OP_CREATE, rc, why);
+    if (!rc)
+        s_reply_created(api, reply, type, collective, &id, record, record_len);
     free(record);
-    if (rc) {
-        json_text_release(&entity);
-        http_reply_rc(reply, rc, "storage sent a record that does not decode");
-    }
+    return rc;
+}
+
+//  A create on the network thread, from amux_create to http_finish.
+typedef struct {
+    api_t *api;
+    http_deferred_t *deferred;
+    ent_type_t type;
+    pdb_id_t collective;
+} s_create_t;
+
+static void
+s_created(void *arg, int rc, const msgpack_object *answer, const char *why)
+{
+    s_create_t *create = arg;
+    char text[PDB_ERRMSG_MAX];
+    snprintf(text, sizeof text, "%s", why);
+    pdb_id_t id;
+    void *record = NULL;
+    size_t record_len = 0;
+    if (!rc)
+        rc = sclient_read_id_seq(answer, &id, NULL, &record, &record_len, text);
+    s_log_failed("create", create->type, OP_CREATE, rc, text);
+    http_reply_t reply;
+    memset(&reply, 0, sizeof reply);
+    if (rc)
+        http_reply_rc(&reply, rc, text);
     else
-        http_reply_json_text(reply, 201, &entity);
-    return 0;
+        s_reply_created(create->api, &reply, create->type, &create->collective, &id, record,
+                        record_len);
+    free(record);
+    http_finish(create->deferred, &reply);
+    free(create);
+}
+
+void
+api_create_deferred(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
+                    const pdb_id_t *collective, const void *fields, size_t fields_len)
+{
+    s_create_t *create = calloc(1, sizeof *create);
+    if (!create) {
+        http_reply_rc(reply, -ENOMEM, NULL);
+        return;
+    }
+    create->api = api;
+    create->type = type;
+    if (collective)
+        create->collective = *collective;
+    int rc = amux_create(api->amux, type, collective, fields, fields_len, s_created, create);
+    if (rc) {
+        free(create);
+        http_reply_rc(reply, rc, NULL);
+        return;
+    }
+    //  Its end never comes before this returns (amux_create).
+    create->deferred = http_defer(req);
 }
 
 void
@@ -200,7 +266,11 @@ s_node_facts(api_t *api, metrics_node_t *node, json_t **sync_status)
     memset(node, 0, sizeof *node);
     *sync_status = NULL;
     node->watch_streams = watch_streams(api->watch);
+    uint64_t loop_writes, loop_messages;
     smux_counts(api->mux, &node->storage_writes, &node->storage_messages);
+    amux_counts(api->amux, &loop_writes, &loop_messages);
+    node->storage_writes += loop_writes;
+    node->storage_messages += loop_messages;
     MDB_txn *txn;
     if (store_read_begin(api->store, &txn) != 0)
         return;

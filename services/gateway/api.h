@@ -8,12 +8,15 @@
     and api_relay.h (the sync protocol over HTTP).
 
     Reads use a fresh LMDB read transaction per request, ended before any
-    blocking call; writes go to storage through the gateway's one storage
-    writer (smux.h), and the reply shows what was stored (defaults included).
+    blocking call; writes go to storage through the workers' storage writer
+    (smux.h), or, for creates with a small body, on the network thread
+    through amux.h with no worker; the reply shows what was stored
+    (defaults included).
 */
 #ifndef GW_API_H
 #define GW_API_H
 
+#include "amux.h"
 #include "annquery.h"
 #include "cfg.h"
 #include "entity.h"
@@ -40,7 +43,8 @@
 typedef struct {
     store_t *store;
     spool_t *pool;                    // storage calls other than writes
-    smux_t *mux;                      // writes: creates, updates, deletes, reinforces
+    smux_t *mux;                      // writes from workers: creates, updates, deletes, reinforces
+    amux_t *amux;                     // creates on the network thread (http_loop_t)
     watch_t *watch;
     metrics_t *metrics;
     const char *storage_endpoint;
@@ -85,6 +89,13 @@ int api_write(api_t *api, ent_type_t type, change_op_t op, const pdb_id_t *colle
 //  or storage's code with `why` (reply untouched).
 int api_create(api_t *api, http_reply_t *reply, ent_type_t type, const pdb_id_t *collective,
                const void *fields, size_t fields_len, char why[PDB_ERRMSG_MAX]);
+
+//  api_create for a handler on the network thread (req->on_loop): the
+//  write goes through the loop's amux and the request is deferred, its
+//  reply (the same as api_create's, or the error) given when storage
+//  answers. Or, when it cannot be sent, an error reply at once.
+void api_create_deferred(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
+                         const pdb_id_t *collective, const void *fields, size_t fields_len);
 
 //  Replies with the stored entity (read back in a new transaction).
 void api_reply_entity(api_t *api, http_reply_t *reply, unsigned status, ent_type_t type,

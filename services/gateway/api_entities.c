@@ -88,6 +88,12 @@ s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
     int rc = json_map_convert(type, body, true, dim, vec.values, vec.n, &fields, why);
     json_decref(body);
     jvec_release(&vecs);
+    if (!rc && op == OP_CREATE && req->on_loop) {
+        api_create_deferred(api, req, reply, type, collective, fields.buf.data,
+                            fields.buf.size);
+        mpk_out_release(&fields);
+        return;
+    }
     if (!rc && op == OP_CREATE) {
         rc = api_create(api, reply, type, collective, fields.buf.data, fields.buf.size, why);
         mpk_out_release(&fields);

@@ -172,7 +172,7 @@ api_watch(api_t *api, http_req_t *req, const pdb_id_t *id, http_reply_t *reply)
         http_reply_rc(reply, rc, NULL);
         return;
     }
-    struct MHD_Response *stream = watch_stream(api->watch, req->conn, id, after);
+    struct MHD_Response *stream = watch_stream(api->watch, req, id, after);
     if (!stream) {
         http_reply_error(reply, 500, "cannot start the stream: out of memory");
         return;

@@ -26,6 +26,7 @@ struct gateway {
     store_t *store;
     spool_t *pool;
     smux_t *mux;
+    amux_t *amux;                    // the network thread's (http_loop_t)
     watch_t *watch;
     metrics_t *metrics;
     peerspec_t *config_peers;        // sync/peers, parsed once (cfg_load checked it)
@@ -139,9 +140,11 @@ s_build(gateway_t *self, bool *refused)
                            self->storage_cert);
     self->mux = smux_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms,
                          self->storage_cert);
+    self->amux = amux_new(self->storage_endpoint, (int) self->cfg.storage_timeout_ms,
+                          self->storage_cert);
     self->watch = watch_new(self->store, events);
     self->metrics = metrics_new();
-    if (!self->pool || !self->mux || !self->watch || !self->metrics)
+    if (!self->pool || !self->mux || !self->amux || !self->watch || !self->metrics)
         return -ENOMEM;
     rc = peerspec_list_parse(self->cfg.sync_peers, &self->config_peers, &self->config_peers_n, why);
     if (rc) {
@@ -155,7 +158,8 @@ s_build(gateway_t *self, bool *refused)
         && !(self->ann = annquery_new(self->cfg.data_dir, self->cfg.ann_threshold)))
         return -ENOMEM;
     self->api = (api_t) {
-        .store = self->store, .pool = self->pool, .mux = self->mux, .watch = self->watch,
+        .store = self->store, .pool = self->pool, .mux = self->mux, .amux = self->amux,
+        .watch = self->watch,
         .metrics = self->metrics, .storage_endpoint = self->storage_endpoint,
         .config_peers = self->config_peers, .config_peers_n = self->config_peers_n,
         .tokens = self->tokens, .data_dir = self->cfg.data_dir, .ann = self->ann,
@@ -187,6 +191,7 @@ gateway_destroy(gateway_t **self_p)
         close(self->listen_fd);
     watch_destroy(&self->watch);
     smux_destroy(&self->mux);
+    amux_destroy(&self->amux);
     spool_destroy(&self->pool);
     annquery_destroy(&self->ann);
     metrics_destroy(&self->metrics);
@@ -210,6 +215,28 @@ s_observe(void *arg, const http_req_t *req, unsigned status, uint64_t duration_u
     metrics_observe(api->metrics, status, duration_us);
     log_d("gateway", "request method=%s path=%s status=%u us=%llu", req->method_name,
           req->path, status, (unsigned long long) duration_us);
+}
+
+//  The network thread's own storage writes (http_loop_t): creates with a
+//  small body are parsed, sent and answered there (route_on_loop).
+_Static_assert(SLINK_POLL_ITEMS <= HTTP_LOOP_ITEMS_MAX, "the loop polls the link's items");
+
+static int
+s_loop_items(void *arg, zmq_pollitem_t *items, long *timeout_ms)
+{
+    return amux_poll_items(((api_t *) arg)->amux, items, timeout_ms);
+}
+
+static void
+s_loop_polled(void *arg, const zmq_pollitem_t *items, int n)
+{
+    amux_poll_done(((api_t *) arg)->amux, items, n);
+}
+
+static bool
+s_loop_busy(void *arg)
+{
+    return amux_busy(((api_t *) arg)->amux);
 }
 
 //  Blocks until SIGINT or SIGTERM arrives. The signals are blocked in every
@@ -244,9 +271,10 @@ gateway_run(gateway_t *self)
     //  After the signal mask: its thread inherits it.
     self->api.relay = syncrelay_new(self->cfg.data_dir);
     http_tls_t tls = { self->tls_cert, self->tls_key };
+    http_loop_t loop = { route_on_loop, s_loop_items, s_loop_polled, s_loop_busy, &self->api };
     http_t *http = self->api.relay ? http_new(self->listen_fd, self->cfg.http_max_connections,
                                               self->tls_cert ? &tls : NULL, route_handle,
-                                              s_observe, &self->api) : NULL;
+                                              s_observe, &self->api, &loop) : NULL;
     self->listen_fd = -1;   // now owned by the HTTP server (closed on failure too)
     if (!http) {
         watch_stop(self->watch);

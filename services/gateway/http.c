@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,6 +36,9 @@
 //  Sending a reply: libmicrohttpd's timeout, which a client reading
 //  nothing at all trips. Streams write a heartbeat far more often.
 #define HTTP_IDLE_TIMEOUT_S 120
+//  The network loop's longest wait: it looks at the stop flag this often
+//  even when nothing else wakes it.
+#define HTTP_LOOP_WAIT_MAX_MS 1000
 
 //  What a connection is waiting for; the stages before BUSY have deadlines.
 typedef enum {
@@ -76,6 +80,8 @@ typedef struct s_req {
 //  before the handler returns, so the worker must learn of it without
 //  touching the request.
 static _Thread_local bool s_deferred_now;
+//  True on the network thread: it needs no wake-up to see a resume.
+static _Thread_local bool s_on_loop_thread;
 #define HTTP_DRAIN_POLL_MS 20        // how often a drain looks at the connections left
 //  A keep-alive connection is idle for a drain once its last reply is this
 //  old: a busy client sends its next request within a moment of reading a
@@ -99,11 +105,19 @@ struct http {
     http_handler_fn handler;
     http_observe_fn observe;
     void *arg;
+    http_loop_t loop;            // the network thread's other work
+    pthread_t loop_thread;
+    bool loop_running;
+    int wake_fd;                 // eventfd: wakes the network thread
+    atomic_bool loop_stop;       // the network thread ends once its work is done
+    atomic_bool quiesce;         // http_drain asks the network thread to close the listener
+    atomic_bool quiesced;
     pthread_mutex_t lock;        // everything below
     pthread_cond_t tick;         // wakes the reaper early at shutdown
     s_req_t *head, *tail;        // requests waiting for a worker (none idle)
     s_worker_t *idle;            // idle workers, the most recent first
     s_conn_t *conns;             // every open connection
+    unsigned conns_n;
     bool stopping;
     s_worker_t workers[HTTP_WORKERS];
     size_t workers_n;
@@ -417,6 +431,7 @@ s_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
         if (self->conns)
             self->conns->prev = c;
         self->conns = c;
+        self->conns_n++;
         pthread_mutex_unlock(&self->lock);
         *socket_context = c;
         return;
@@ -430,6 +445,7 @@ s_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
         self->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    self->conns_n--;
     pthread_mutex_unlock(&self->lock);
     free(c);
     *socket_context = NULL;
@@ -478,9 +494,28 @@ s_reap(void *arg)
     return NULL;
 }
 
+//  Wakes the network thread out of its wait. libmicrohttpd has no channel
+//  of its own to it when the loop is ours (it drops MHD_USE_ITC in that
+//  mode), so every resume from another thread must come with this.
+static void
+s_wake(http_t *self)
+{
+    uint64_t one = 1;
+    if (write(self->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_w("http", "cannot wake the network thread (%s)", strerror(errno));
+}
+
+void
+http_resume(http_t *self, struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    if (!s_on_loop_thread)
+        s_wake(self);
+}
+
 //  --------------------------------------------------------------------------
-//  Workers: handlers run here, never on a network thread, so a handler
-//  waiting on storage stalls no other connection.
+//  Workers: handlers that may block run here, never on the network thread,
+//  so a handler waiting on storage stalls no other connection.
 
 //  The next request for worker w, waiting idle when there is none; NULL
 //  when stopping with nothing left to answer. Called with the lock held.
@@ -522,7 +557,7 @@ s_work(void *arg)
             r->answered = true;
             //  Resuming publishes the reply: MHD's own lock orders it before
             //  the network thread's next call of s_access for this request.
-            MHD_resume_connection(r->req.conn);
+            http_resume(self, r->req.conn);
         }
         pthread_mutex_lock(&self->lock);
     }
@@ -544,7 +579,7 @@ http_finish(http_deferred_t *deferred, http_reply_t *reply)
     r->reply = *reply;
     memset(reply, 0, sizeof *reply);      // now the request's
     r->answered = true;
-    MHD_resume_connection(r->req.conn);
+    http_resume(r->req.server, r->req.conn);
 }
 
 //  Suspends the connection and queues the request for a worker, or returns
@@ -725,8 +760,34 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
     return ok;
 }
 
-//  The whole request is in: refusals are answered here, anything else goes
-//  to a worker (or, while stopping, gets 503 at once).
+static bool
+s_stopping(http_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    bool stopping = self->stopping;
+    pthread_mutex_unlock(&self->lock);
+    return stopping;
+}
+
+//  A request the loop's owner takes on this thread: its handler answers at
+//  once or defers, and a deferred one is finished from the loop's own work
+//  (http_loop_t), on this thread too, with its connection suspended until then.
+static enum MHD_Result
+s_run_here(http_t *self, s_req_t *r)
+{
+    r->req.on_loop = true;
+    s_deferred_now = false;
+    self->handler(self->arg, &r->req, &r->reply);
+    if (!s_deferred_now)
+        return s_queue(self, r, &r->reply);
+    r->queued = true;
+    MHD_suspend_connection(r->req.conn);
+    return MHD_YES;
+}
+
+//  The whole request is in: refusals are answered here, what the loop's
+//  owner takes runs here, anything else goes to a worker (or, while
+//  stopping, gets 503 at once).
 static enum MHD_Result
 s_dispatch(http_t *self, s_req_t *r)
 {
@@ -736,7 +797,11 @@ s_dispatch(http_t *self, s_req_t *r)
                          r->body_max);
         return s_queue(self, r, &r->reply);
     }
-    if (s_enqueue(self, r))
+    if (self->loop.on_loop && self->loop.on_loop(self->loop.arg, &r->req)) {
+        if (!s_stopping(self))
+            return s_run_here(self, r);
+    }
+    else if (s_enqueue(self, r))
         return MHD_YES;
     http_reply_error(&r->reply, 503, "the server is stopping");
     r->close = true;
@@ -749,6 +814,7 @@ s_begin(http_t *self, s_req_t *r, struct MHD_Connection *conn, const char *url,
         const char *method, const char *version)
 {
     r->started = true;
+    r->req.server = self;
     r->req.conn = conn;
     r->req.method_name = method;
     r->req.method = s_method(method);
@@ -903,14 +969,15 @@ s_daemon_start(http_t *self, int listen_fd, unsigned max_connections, const http
         { MHD_OPTION_HTTPS_MEM_CERT, 0, tls ? (void *) tls->cert_pem : NULL },
         { MHD_OPTION_END, 0, NULL },
     };
-    //  One epoll loop moves the bytes of every connection; handlers run on
-    //  the workers. A connection costs memory, not a thread, so slow clients
-    //  cannot use up threads, and max_connections can be far above the
-    //  worker count. The loop does no request work, so one is enough: a
-    //  pool of two (MHD_OPTION_THREAD_POOL_SIZE) wrote no faster on two
-    //  cores shared with workers and storage (BENCHMARKS.md).
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL
-                   | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
+    //  One epoll loop, ours (s_loop), moves the bytes of every connection.
+    //  A connection costs memory, not a thread, so slow clients cannot use
+    //  up threads, and max_connections can be far above the worker count.
+    //  The loop is run by our own thread rather than libmicrohttpd's so
+    //  that it can wait on storage's socket too (http_loop_t). One is
+    //  enough: a pool of two (MHD_OPTION_THREAD_POOL_SIZE) wrote no faster
+    //  on two cores shared with workers and storage (BENCHMARKS.md).
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG
+                   | (tls ? MHD_USE_TLS : 0);
     return MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
@@ -924,9 +991,90 @@ s_daemon_start(http_t *self, int listen_fd, unsigned max_connections, const http
         MHD_OPTION_END);
 }
 
+//  How long the loop may wait: until libmicrohttpd's next timeout (0 when
+//  it has work ready), at most HTTP_LOOP_WAIT_MAX_MS.
+static long
+s_loop_timeout(http_t *self)
+{
+    MHD_UNSIGNED_LONG_LONG mhd_ms;
+    if (MHD_get_timeout(self->daemon, &mhd_ms) == MHD_YES && mhd_ms < HTTP_LOOP_WAIT_MAX_MS)
+        return (long) mhd_ms;
+    return HTTP_LOOP_WAIT_MAX_MS;
+}
+
+//  The network thread: waits on the connections (libmicrohttpd's epoll
+//  set), the wake-up fd and the loop owner's sockets at once; then hands
+//  the owner what came (its replies finish deferred requests, resuming
+//  their connections), then lets libmicrohttpd serve. Ends once asked to
+//  and the owner holds no work, so no deferred request is left behind.
+static void *
+s_loop(void *arg)
+{
+    http_t *self = arg;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->daemon,
+                                                           MHD_DAEMON_INFO_EPOLL_FD);
+    int epoll_fd = info ? info->epoll_fd : -1;
+    s_on_loop_thread = true;
+    while (true) {
+        zmq_pollitem_t items[2 + HTTP_LOOP_ITEMS_MAX] = {
+            { NULL, epoll_fd, ZMQ_POLLIN, 0 },
+            { NULL, self->wake_fd, ZMQ_POLLIN, 0 },
+        };
+        long timeout = s_loop_timeout(self);
+        int extra = self->loop.items ? self->loop.items(self->loop.arg, items + 2, &timeout) : 0;
+        if (zmq_poll(items, 2 + extra, timeout) < 0 && zmq_errno() != EINTR) {
+            log_e("http", "poll failed (%s)", zmq_strerror(zmq_errno()));
+            struct timespec nap = { 0, 10 * 1000000L };     // never spin on a broken poll
+            nanosleep(&nap, NULL);
+            continue;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            uint64_t count;
+            if (read(self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                log_w("http", "cannot read the wake-up fd (%s)", strerror(errno));
+        }
+        if (self->loop.polled)
+            self->loop.polled(self->loop.arg, items + 2, extra);
+        if (atomic_load(&self->quiesce) && !atomic_load(&self->quiesced)) {
+            MHD_socket fd = MHD_quiesce_daemon(self->daemon);
+            if (fd != MHD_INVALID_SOCKET)
+                close(fd);
+            atomic_store(&self->quiesced, true);
+        }
+        MHD_run(self->daemon);
+        if (atomic_load(&self->loop_stop)
+            && !(self->loop.busy && self->loop.busy(self->loop.arg)))
+            break;
+    }
+    return NULL;
+}
+
+static int
+s_loop_start(http_t *self)
+{
+    int rc = pthread_create(&self->loop_thread, NULL, s_loop, self);
+    if (rc)
+        return -rc;
+    pthread_setname_np(self->loop_thread, "http-loop");
+    self->loop_running = true;
+    return 0;
+}
+
+//  Lets the network thread finish the loop owner's work and end.
+static void
+s_loop_stop(http_t *self)
+{
+    if (!self->loop_running)
+        return;
+    atomic_store(&self->loop_stop, true);
+    s_wake(self);
+    pthread_join(self->loop_thread, NULL);
+    self->loop_running = false;
+}
+
 http_t *
 http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
-         http_handler_fn handler, http_observe_fn observe, void *arg)
+         http_handler_fn handler, http_observe_fn observe, void *arg, const http_loop_t *loop)
 {
     http_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -936,16 +1084,22 @@ http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
     self->handler = handler;
     self->observe = observe;
     self->arg = arg;
+    if (loop)
+        self->loop = *loop;
+    atomic_init(&self->loop_stop, false);
+    atomic_init(&self->quiesce, false);
+    atomic_init(&self->quiesced, false);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->tick, &attr);
     pthread_condattr_destroy(&attr);
-    int rc = s_threads_start(self);
+    self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int rc = self->wake_fd < 0 ? -errno : s_threads_start(self);
     if (!rc) {
         self->daemon = s_daemon_start(self, listen_fd, max_connections, tls);
-        rc = self->daemon ? 0 : -EIO;
+        rc = self->daemon ? s_loop_start(self) : -EIO;
     }
     if (rc) {
         log_e("http", "cannot start the HTTP server fd=%d rc=%d (%s)", listen_fd, rc,
@@ -957,12 +1111,15 @@ http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
     return self;
 }
 
+//  Open connections, from our own list: libmicrohttpd's count may not be
+//  read while its loop runs on another thread.
 static unsigned
 s_connections(http_t *self)
 {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return info ? info->num_connections : 0;
+    pthread_mutex_lock(&self->lock);
+    unsigned n = self->conns_n;
+    pthread_mutex_unlock(&self->lock);
+    return n;
 }
 
 //  Shuts down the keep-alive connections that sit idle after a reply, so a
@@ -998,12 +1155,16 @@ void
 http_drain(http_t *self, unsigned timeout_ms)
 {
     //  The listener first: a client told to close reconnects to another
-    //  gateway, never to this one.
-    MHD_socket fd = MHD_quiesce_daemon(self->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    atomic_store(&self->draining, true);
+    //  gateway, never to this one. The network thread closes it, as the
+    //  one thread that runs libmicrohttpd.
     uint64_t deadline = s_now_us() + (uint64_t) timeout_ms * 1000u;
+    atomic_store(&self->quiesce, true);
+    s_wake(self);
+    while (!atomic_load(&self->quiesced) && s_now_us() < deadline) {
+        struct timespec nap = { 0, 1000000L };
+        nanosleep(&nap, NULL);
+    }
+    atomic_store(&self->draining, true);
     unsigned left, idle = 0;
     while (true) {
         //  Every round: a connection whose reply was already going out when
@@ -1028,8 +1189,11 @@ http_destroy(http_t **self_p)
         return;
     http_t *self = *self_p;
     s_threads_stop(self);
+    s_loop_stop(self);
     if (self->daemon)
         MHD_stop_daemon(self->daemon);   // also closes the listening socket
+    if (self->wake_fd >= 0)
+        close(self->wake_fd);
     pthread_cond_destroy(&self->tick);
     for (size_t i = 0; i < self->workers_n; i++)
         pthread_cond_destroy(&self->workers[i].wake);

@@ -1,8 +1,10 @@
 /*  http.h - the libmicrohttpd server. One network thread runs an epoll
-    loop over all connections and only moves bytes; each complete request is
+    loop over all connections and moves bytes; each complete request is
     handed to a fixed pool of worker threads (handlers block on storage, so
     concurrent writers must not queue behind each other) while its
-    connection is suspended. A connection costs memory, not a thread, and
+    connection is suspended, except the requests the loop's owner takes on
+    the network thread itself (http_loop_t): their handlers never block, and
+    answer once a socket the loop also waits on brings their reply. A connection costs memory, not a thread, and
     every stage of a request has a deadline (the request line, the headers,
     the body), so slow or idle clients can neither use up threads nor hold a
     connection forever by sending one byte at a time. A request line holding
@@ -20,6 +22,7 @@
 #include "json_text.h"
 
 #include <jansson.h>
+#include <zmq.h>
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,8 +35,11 @@ typedef enum {
     HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_OTHER
 } http_method_t;
 
+typedef struct http http_t;
+
 //  One request, owned by the server; valid until its reply is queued.
 typedef struct {
+    http_t *server;            // the server it came to (for http_resume)
     struct MHD_Connection *conn;
     http_method_t method;
     const char *method_name;
@@ -46,6 +52,7 @@ typedef struct {
                                // MessagePack POST under HTTP_SYNC_PREFIX): the rest dropped
     uint64_t start_us;         // monotonic, for the duration metric
     const char *caller;        // route.c: the sync peer a peer token names, or ""
+    bool on_loop;              // handled on the network thread: must not block (http_loop_t)
 } http_req_t;
 
 //  What a handler answers. Exactly one of body / stream is set.
@@ -60,13 +67,32 @@ typedef struct {
     bool bearer_challenge;           // 401: add WWW-Authenticate: Bearer
 } http_reply_t;
 
-//  Called once per complete request, on a worker thread.
+//  Called once per complete request, on a worker thread (or on the network
+//  thread, req->on_loop, for what http_loop_t.on_loop takes).
 typedef void (*http_handler_fn)(void *arg, http_req_t *req, http_reply_t *reply);
 //  Called after each reply is queued: status and handler time.
 typedef void (*http_observe_fn)(void *arg, const http_req_t *req, unsigned status,
                                 uint64_t duration_us);
 
-typedef struct http http_t;
+#define HTTP_LOOP_ITEMS_MAX 4
+
+//  Work of the network thread besides HTTP, so that a request can be
+//  answered with no worker at all: a handler the thread runs defers its
+//  reply (http_defer) and sends for it; the loop waits on that socket with
+//  the connections, and what comes finishes the request (http_finish), all
+//  on the network thread. Every callback runs there; none may block.
+typedef struct {
+    //  True when this complete request is handled on the network thread.
+    bool (*on_loop)(void *arg, const http_req_t *req);
+    //  Before each wait: fills up to HTTP_LOOP_ITEMS_MAX items to poll as
+    //  well, lowers *timeout_ms to its own next deadline; returns how many.
+    int (*items)(void *arg, zmq_pollitem_t *items, long *timeout_ms);
+    //  After each wait, with the items it filled (n may be 0).
+    void (*polled)(void *arg, const zmq_pollitem_t *items, int n);
+    //  True while it holds work: at the stop, the thread runs until it has none.
+    bool (*busy)(void *arg);
+    void *arg;
+} http_loop_t;
 
 //  Binds and listens on host:port with SO_REUSEPORT, so several gateway
 //  processes share one port and the kernel spreads connections over them.
@@ -84,9 +110,11 @@ typedef struct {
 
 //  Starts serving on listen_fd (takes ownership), over HTTPS when tls is
 //  not NULL (its texts must outlive the server). max_connections bounds the open
-//  connections (threads are fixed). NULL on failure (logged; fd closed).
+//  connections (threads are fixed). loop (copied; may be NULL) adds work
+//  to the network thread. NULL on failure (logged; fd closed).
 http_t *http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
-                 http_handler_fn handler, http_observe_fn observe, void *arg);
+                 http_handler_fn handler, http_observe_fn observe, void *arg,
+                 const http_loop_t *loop);
 //  Graceful stop, before http_destroy: stops accepting (the port's other
 //  gateways take the new connections), closes the keep-alive connections
 //  that sit idle after a reply, answers every request that arrives on an
@@ -95,7 +123,8 @@ http_t *http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
 //  never sent a request is then cut by http_destroy). Streaming replies
 //  must have been told to end first (see watch_stop).
 void http_drain(http_t *self, unsigned timeout_ms);
-//  Answers the requests already handed to workers, stops the workers, then
+//  Answers the requests already handed to workers, stops the workers, lets
+//  the network thread finish the loop's work (http_loop_t.busy), then
 //  closes every connection. Streams must have been told to end first (see
 //  watch_stop): libmicrohttpd may not stop with a connection suspended.
 void http_destroy(http_t **self_p);
@@ -129,8 +158,8 @@ void http_reply_rc_index(http_reply_t *reply, int rc, const char *why, size_t in
 //  Takes ownership of stream, replied with status 200.
 void http_reply_stream(http_reply_t *reply, struct MHD_Response *stream);
 
-//  A reply that another thread gives later (a relayed long poll), so no
-//  worker waits for it: the handler calls http_defer and returns at once,
+//  A reply given later (a relayed long poll, or a write the network thread
+//  sent to storage), so no worker waits for it: the handler calls http_defer and returns at once,
 //  leaving `reply` untouched; the connection stays suspended until
 //  http_finish (from any thread, exactly once) hands over a reply and
 //  resumes it. After http_finish the request may be gone: drop the handle.
@@ -139,6 +168,11 @@ typedef struct http_deferred http_deferred_t;
 http_deferred_t *http_defer(http_req_t *req);
 //  Takes over reply's contents (reply is left empty).
 void http_finish(http_deferred_t *deferred, http_reply_t *reply);
+
+//  MHD_resume_connection for a connection this server suspended (a parked
+//  stream's): the network thread, which runs libmicrohttpd's loop, is woken
+//  to serve it. Any thread.
+void http_resume(http_t *self, struct MHD_Connection *conn);
 
 //  The file descriptor of the request's connection (to notice a client
 //  that went away while a stream waits), or -1.

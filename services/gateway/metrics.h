@@ -35,7 +35,7 @@ typedef struct {
     uint64_t wal_head, wal_floor;
     uint64_t collectives, experiences, relations, insights;
     unsigned watch_streams;
-    uint64_t storage_writes, storage_messages;   // sent by this gateway (smux.h)
+    uint64_t storage_writes, storage_messages;   // sent by this gateway (smux.h, amux.h)
     const metrics_peer_t *peers;   // borrowed; NULL when peers_n is 0
     size_t peers_n;
 } metrics_node_t;

@@ -17,6 +17,20 @@ typedef struct {
     token_role_t role;          // what a token must allow, when tokens are required
 } s_route_t;
 
+//  The bodies a create on the network thread parses there: the largest
+//  takes about a millisecond, during which no other connection is served.
+#define ROUTE_LOOP_BODY_MAX (128u * 1024u)
+
+//  The handlers that never block (they defer their storage write: see
+//  api_create_deferred), so a small request for them is served on the
+//  network thread.
+static bool
+s_never_blocks(api_handler_fn handler)
+{
+    return handler == api_collective_create || handler == api_experience_create
+        || handler == api_insight_create;
+}
+
 static const s_route_t s_routes[] = {
     //  /health needs no token: load balancers and supervisors probe it.
     { HTTP_GET,    "/health",                          api_health,                TOKEN_ROLE_NONE },
@@ -261,4 +275,24 @@ route_handle(void *arg, http_req_t *req, http_reply_t *reply)
     http_reply_error(reply, 405, "method %s is not allowed on %.200s", req->method_name,
                      req->path);
     s_allow(segs, n, reply->allow, sizeof reply->allow);
+}
+
+bool
+route_on_loop(void *arg, const http_req_t *req)
+{
+    (void) arg;
+    if (req->body_len > ROUTE_LOOP_BODY_MAX)
+        return false;
+    s_seg_t segs[ROUTE_SEGMENTS_MAX];
+    int n = s_split(req->path, segs);
+    bool path_known = false;
+    for (size_t i = 0; n >= 0 && i < ROUTE_COUNT; i++) {
+        s_seg_t id_text, name_text;
+        if (!s_route_fits(&s_routes[i], segs, n, path_known, &id_text, &name_text))
+            continue;
+        path_known = true;
+        if (s_routes[i].method == req->method)
+            return s_never_blocks(s_routes[i].handler);
+    }
+    return false;
 }

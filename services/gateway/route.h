@@ -16,5 +16,8 @@
 
 //  An http_handler_fn: arg is the api_t.
 void route_handle(void *arg, http_req_t *req, http_reply_t *reply);
+//  An http_loop_t.on_loop: true for a create whose body is small enough to
+//  parse on the network thread (its handler then defers: api_create_deferred).
+bool route_on_loop(void *arg, const http_req_t *req);
 
 #endif

@@ -37,6 +37,7 @@ struct watch {
 
 struct s_stream {
     watch_t *hub;
+    http_t *server;
     struct MHD_Connection *conn;
     s_stream_t *prev, *next;       // in hub->parked while parked
     bool parked;
@@ -68,7 +69,7 @@ s_unpark(watch_t *self, s_stream_t *st)
         st->next->prev = st->prev;
     st->prev = st->next = NULL;
     st->parked = false;
-    MHD_resume_connection(st->conn);
+    http_resume(st->server, st->conn);
 }
 
 //  Records the new head and wakes every parked stream that has something
@@ -448,15 +449,16 @@ s_free(void *cls)
 }
 
 static s_stream_t *
-s_stream_new(watch_t *self, struct MHD_Connection *conn, const pdb_id_t *collective,
+s_stream_new(watch_t *self, const http_req_t *req, const pdb_id_t *collective,
              uint64_t after)
 {
     s_stream_t *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     st->hub = self;
-    st->conn = conn;
-    st->fd = http_conn_fd(conn);
+    st->server = req->server;
+    st->conn = req->conn;
+    st->fd = http_conn_fd(req->conn);
     st->collective = *collective;
     st->cursor = after;
     st->seen_head = 0;             // first read scans whatever is there
@@ -473,10 +475,10 @@ s_stream_new(watch_t *self, struct MHD_Connection *conn, const pdb_id_t *collect
 }
 
 struct MHD_Response *
-watch_stream(watch_t *self, struct MHD_Connection *conn, const pdb_id_t *collective,
+watch_stream(watch_t *self, const http_req_t *req, const pdb_id_t *collective,
              uint64_t after)
 {
-    s_stream_t *st = s_stream_new(self, conn, collective, after);
+    s_stream_t *st = s_stream_new(self, req, collective, after);
     if (!st)
         return NULL;
     atomic_fetch_add(&self->streams, 1);

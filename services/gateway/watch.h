@@ -30,6 +30,8 @@
 #include "id.h"
 #include "store.h"
 
+#include "http.h"
+
 #include <microhttpd.h>
 #include <stdint.h>
 
@@ -51,9 +53,9 @@ int watch_start(watch_t *self);
 void watch_stop(watch_t *self);
 
 //  A streaming response for the changes of `collective` with sequence
-//  greater than `after`. NULL when out of memory. The response is the
-//  caller's to queue (http_reply_stream).
-struct MHD_Response *watch_stream(watch_t *self, struct MHD_Connection *conn,
+//  greater than `after`, for the request req. NULL when out of memory. The
+//  response is the caller's to queue (http_reply_stream).
+struct MHD_Response *watch_stream(watch_t *self, const http_req_t *req,
                                   const pdb_id_t *collective, uint64_t after);
 
 //  Streams currently open, for metrics.

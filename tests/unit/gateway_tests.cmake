@@ -7,8 +7,8 @@ foreach(name ${PDB_GATEWAY_TESTS})
   add_test(NAME test_${name} COMMAND test_${name})
 endforeach()
 
-# The multiplexed writes against a real storage server on a thread.
-add_executable(test_smux ${CMAKE_CURRENT_LIST_DIR}/test_smux.c)
-target_link_libraries(test_smux PRIVATE pdb_gateway_core pdb_storage_fixture PkgConfig::CMOCKA
+# The gateway's storage writers (smux, amux) against a real storage server on a thread.
+add_executable(test_writers ${CMAKE_CURRENT_LIST_DIR}/test_writers.c)
+target_link_libraries(test_writers PRIVATE pdb_gateway_core pdb_storage_fixture PkgConfig::CMOCKA
                       Threads::Threads)
-add_test(NAME test_smux COMMAND test_smux)
+add_test(NAME test_writers COMMAND test_writers)

@@ -1,13 +1,15 @@
-/*  test_smux.c - the gateway's multiplexed storage writes (smux.h) against
-    a real storage server (server.h, on a thread) over real ZeroMQ sockets:
-    many callers at once each get their own answer, refusals included, and
+/*  test_writers.c - the gateway's storage writers against a real storage
+    server (server.h, on a thread) over real ZeroMQ sockets: smux.h, whose
+    callers block, and amux.h, driven here as the network thread drives it.
+    Many writes at once each get their own answer, refusals included, and
     every write is in the store once; a create's record comes back; and a
-    storage that never answers, is not there or goes away fails each caller
+    storage that never answers, is not there or goes away fails each write
     with 503's code within its bound, after which writes work again.
 */
 #include "err.h"
 #include "server.h"
 #include "service.h"
+#include "amux.h"
 #include "smux.h"
 #include "sproto.h"
 #include "sync_fixture.h"
@@ -321,6 +323,229 @@ test_smux_storage_gone_fails_at_once(void **state)
     fx_close(&s.n);
 }
 
+//  --------------------------------------------------------------------------
+//  amux: driven as the network thread drives it
+
+typedef struct {
+    bool done;
+    int rc;
+    char why[PDB_ERRMSG_MAX];
+    pdb_id_t id;
+    int64_t start, took_ms;
+} s_result_t;
+
+static void
+s_result_done(void *arg, int rc, const msgpack_object *reply, const char *why)
+{
+    s_result_t *r = arg;
+    assert_false(r->done);          // exactly once
+    r->done = true;
+    r->rc = rc;
+    snprintf(r->why, sizeof r->why, "%s", why);
+    void *record = NULL;
+    size_t record_len = 0;
+    if (!rc)                        // a create's answer carries its record
+        r->rc = sclient_read_id_seq(reply, &r->id, NULL, &record, &record_len, r->why);
+    free(record);
+    r->took_ms = zclock_mono() - r->start;
+}
+
+//  Queues a collective create; its callback must not have run yet.
+static void
+s_queue_create(amux_t *mux, const char *name, s_result_t *r)
+{
+    mpk_out_t f;
+    fx_fields_new(&f, 2);
+    fx_kv_str(&f.pk, "name", name);
+    fx_kv_u64(&f.pk, "embedding_dim", FX_DIM1);
+    *r = (s_result_t) { .start = zclock_mono() };
+    assert_int_equal(amux_create(mux, ENT_COLLECTIVE, NULL, f.buf.data, f.buf.size,
+                                 s_result_done, r), 0);
+    mpk_out_release(&f);
+    assert_false(r->done);
+}
+
+//  The network thread's part, until every result is in or limit_ms passed.
+static void
+s_loop_until_done(amux_t *mux, s_result_t *results, size_t n, int limit_ms)
+{
+    int64_t end = zclock_mono() + limit_ms;
+    while (zclock_mono() < end) {
+        size_t left = 0;
+        for (size_t i = 0; i < n; i++)
+            left += !results[i].done;
+        if (!left)
+            return;
+        zmq_pollitem_t items[SLINK_POLL_ITEMS];
+        long timeout = 50;
+        int k = amux_poll_items(mux, items, &timeout);
+        if (k > 0)
+            assert_true(zmq_poll(items, k, timeout) >= 0 || zmq_errno() == EINTR);
+        else
+            zclock_sleep((int) timeout);
+        amux_poll_done(mux, items, k);
+    }
+}
+
+#define AMUX_WRITES 200
+
+//  Writes queued together leave together (SPROTO_FRAMES_MAX to a message)
+//  and each gets its own answer: a refused one too, amid writes that commit.
+static void
+test_amux_queued_writes_leave_together_each_answered(void **state)
+{
+    (void) state;
+    s_srv_t s;
+    s_start(&s);
+    uint64_t head = fx_head(&s.n);
+    amux_t *mux = amux_new(s.endpoint, WAIT_MS, NULL);
+    assert_non_null(mux);
+    static s_result_t results[AMUX_WRITES + 1];
+    char name[32];
+    for (int i = 0; i < AMUX_WRITES; i++) {
+        snprintf(name, sizeof name, "a-%03d", i);
+        s_queue_create(mux, name, &results[i]);
+    }
+    s_queue_create(mux, "a-007", &results[AMUX_WRITES]);      // a name taken just before
+    assert_true(amux_busy(mux));
+    s_loop_until_done(mux, results, AMUX_WRITES + 1, WAIT_MS);
+    static pdb_id_t all[AMUX_WRITES];
+    for (int i = 0; i < AMUX_WRITES; i++) {
+        assert_true(results[i].done);
+        assert_int_equal(results[i].rc, 0);
+        all[i] = results[i].id;
+    }
+    assert_int_equal(results[AMUX_WRITES].rc, PDB_ECONFLICT);
+    assert_non_null(strstr(results[AMUX_WRITES].why, "already"));
+    qsort(all, AMUX_WRITES, sizeof all[0], s_id_cmp);
+    for (size_t i = 1; i < AMUX_WRITES; i++)
+        assert_true(memcmp(&all[i - 1], &all[i], sizeof all[0]) != 0);
+    assert_int_equal(fx_head(&s.n), head + AMUX_WRITES);
+    assert_false(amux_busy(mux));
+    uint64_t requests, messages;
+    amux_counts(mux, &requests, &messages);
+    assert_int_equal(requests, AMUX_WRITES + 1);
+    assert_int_equal(messages, (AMUX_WRITES + 1 + SPROTO_FRAMES_MAX - 1) / SPROTO_FRAMES_MAX);
+    amux_destroy(&mux);
+    assert_null(mux);
+    s_stop(&s);
+}
+
+//  A storage that takes writes and never answers: each fails with
+//  PDB_EUNAVAIL once its timeout is up; then a real storage on the same
+//  socket answers the next.
+static void
+test_amux_silent_storage_times_out_then_recovers(void **state)
+{
+    (void) state;
+    s_srv_t s;
+    s_open(&s);
+    zsock_t *silent = zsock_new_router(s.endpoint);
+    assert_non_null(silent);
+    amux_t *mux = amux_new(s.endpoint, SHORT_MS, NULL);
+    assert_non_null(mux);
+    s_result_t out[4];
+    char name[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "silent-%d", i);
+        s_queue_create(mux, name, &out[i]);
+    }
+    s_loop_until_done(mux, out, 4, WAIT_MS);
+    for (int i = 0; i < 4; i++) {
+        assert_true(out[i].done);
+        assert_int_equal(out[i].rc, PDB_EUNAVAIL);
+        assert_non_null(strstr(out[i].why, "did not answer within 300 ms"));
+        assert_true(out[i].took_ms >= SHORT_MS - 10);
+        assert_true(out[i].took_ms < 2 * SHORT_MS);
+    }
+    zsock_destroy(&silent);
+    s_serve_node(&s);
+    s_result_t after = { .rc = PDB_EUNAVAIL };
+    for (int i = 0; i < 50 && after.rc == PDB_EUNAVAIL; i++) {   // until the DEALER reconnects
+        snprintf(name, sizeof name, "after-%d", i);
+        s_queue_create(mux, name, &after);
+        s_loop_until_done(mux, &after, 1, WAIT_MS);
+    }
+    assert_int_equal(after.rc, 0);
+    amux_destroy(&mux);
+    s_stop(&s);
+}
+
+//  No storage at all: writes wait for it SCLIENT_CONNECT_WAIT_MS, not their
+//  whole timeout, and never block the thread meanwhile.
+static void
+test_amux_absent_storage_fails_after_the_connect_wait(void **state)
+{
+    (void) state;
+    char dir[TESTKIT_DIR_MAX];
+    testkit_mkdir(dir, "amux_absent");
+    char endpoint[TESTKIT_DIR_MAX + 32];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/%s", dir, SPROTO_SOCKET);
+    amux_t *mux = amux_new(endpoint, WAIT_MS * 2, NULL);
+    assert_non_null(mux);
+    s_result_t out[2];
+    s_queue_create(mux, "nowhere-0", &out[0]);
+    s_queue_create(mux, "nowhere-1", &out[1]);
+    zmq_pollitem_t items[SLINK_POLL_ITEMS];
+    long timeout = WAIT_MS;
+    int64_t before = zclock_mono();
+    (void) amux_poll_items(mux, items, &timeout);
+    assert_true(zclock_mono() - before < 100);       // it did not wait for storage
+    assert_true(timeout <= SCLIENT_CONNECT_WAIT_MS);
+    s_loop_until_done(mux, out, 2, WAIT_MS);
+    for (int i = 0; i < 2; i++) {
+        assert_true(out[i].done);
+        assert_int_equal(out[i].rc, PDB_EUNAVAIL);
+        assert_string_equal(out[i].why, "storage is not reachable");
+        assert_true(out[i].took_ms >= SCLIENT_CONNECT_WAIT_MS - 10);
+        assert_true(out[i].took_ms < WAIT_MS);
+    }
+    amux_destroy(&mux);
+    testkit_rmdir(dir);
+}
+
+//  A storage that goes away with writes unanswered: they fail at once, well
+//  before the timeout; writes still queued when the mux is destroyed hear
+//  that the server is stopping.
+static void
+test_amux_storage_gone_fails_at_once(void **state)
+{
+    (void) state;
+    s_srv_t s;
+    s_open(&s);
+    zsock_t *doomed = zsock_new_router(s.endpoint);
+    assert_non_null(doomed);
+    amux_t *mux = amux_new(s.endpoint, WAIT_MS * 4, NULL);
+    assert_non_null(mux);
+    s_result_t out;
+    s_queue_create(mux, "doomed", &out);
+    zmq_pollitem_t items[SLINK_POLL_ITEMS];
+    for (int i = 0; i < 100 && amux_busy(mux)
+                            && !(zsock_events(doomed) & ZMQ_POLLIN); i++) {
+        long timeout = 10;
+        int k = amux_poll_items(mux, items, &timeout);
+        if (k > 0)
+            (void) zmq_poll(items, k, timeout);
+        amux_poll_done(mux, items, k);
+    }
+    zmsg_t *request = zmsg_recv(doomed);          // it arrived, and will not be answered
+    assert_non_null(request);
+    zmsg_destroy(&request);
+    zsock_destroy(&doomed);
+    s_loop_until_done(mux, &out, 1, WAIT_MS * 4);
+    assert_true(out.done);
+    assert_int_equal(out.rc, PDB_EUNAVAIL);
+    assert_string_equal(out.why, "storage went away before answering");
+    assert_true(out.took_ms < WAIT_MS * 4);
+    s_result_t left;
+    s_queue_create(mux, "never-sent", &left);
+    amux_destroy(&mux);
+    assert_true(left.done);
+    assert_int_equal(left.rc, PDB_EUNAVAIL);
+    assert_string_equal(left.why, "the server is stopping");
+    fx_close(&s.n);
+}
+
 int
 main(void)
 {
@@ -330,6 +555,10 @@ main(void)
         cmocka_unit_test(test_smux_silent_storage_times_out_then_recovers),
         cmocka_unit_test(test_smux_absent_storage_fails_fast),
         cmocka_unit_test(test_smux_storage_gone_fails_at_once),
+        cmocka_unit_test(test_amux_queued_writes_leave_together_each_answered),
+        cmocka_unit_test(test_amux_silent_storage_times_out_then_recovers),
+        cmocka_unit_test(test_amux_absent_storage_fails_after_the_connect_wait),
+        cmocka_unit_test(test_amux_storage_gone_fails_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
