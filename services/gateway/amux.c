@@ -9,6 +9,7 @@
 //  One write, from amux_create to its callback.
 typedef struct {
     slink_job_t link;                // first: the link hands this back
+    amux_t *owner;
     amux_done_fn *done;
     void *arg;
     int64_t queued_ms;               // zclock_mono, when it was queued
@@ -18,6 +19,10 @@ struct amux {
     slink_t *link;
     slink_job_t *queue;              // not sent yet, in order
     slink_job_t **queue_tail;
+    //  Ended, their callbacks not run yet: they run once the next batch is
+    //  on its way, so storage works on it while this thread renders replies.
+    slink_job_t *ended;
+    slink_job_t **ended_tail;
     atomic_uint_fast64_t sent_requests, sent_messages;
 };
 
@@ -28,6 +33,7 @@ amux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
     if (!self)
         return NULL;
     self->queue_tail = &self->queue;
+    self->ended_tail = &self->ended;
     atomic_init(&self->sent_requests, 0);
     atomic_init(&self->sent_messages, 0);
     //  Sends never wait: the loop polls for a connected storage instead.
@@ -37,17 +43,36 @@ amux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
     return self;
 }
 
-//  The link's `done`, and the end of a write that never left.
+//  The link's `done`, and the end of a write that never left: its
+//  callback waits in `ended` for s_run_ended.
 static void
 s_end(slink_job_t *link)
 {
-    s_write_t *write = (s_write_t *) link;
-    if (link->rc == 0)
-        write->done(write->arg, 0, &link->u.data, "");
-    else
-        write->done(write->arg, link->rc, NULL, link->why[0] ? link->why : pdb_strerror(link->rc));
-    slink_job_release(link);
-    free(write);
+    amux_t *self = ((s_write_t *) link)->owner;
+    link->next = NULL;
+    *self->ended_tail = link;
+    self->ended_tail = &link->next;
+}
+
+//  Runs the callbacks of the writes that ended, in order.
+static void
+s_run_ended(amux_t *self)
+{
+    slink_job_t *list = self->ended;
+    self->ended = NULL;
+    self->ended_tail = &self->ended;
+    while (list) {
+        slink_job_t *link = list;
+        list = link->next;
+        s_write_t *write = (s_write_t *) link;
+        if (link->rc == 0)
+            write->done(write->arg, 0, &link->u.data, "");
+        else
+            write->done(write->arg, link->rc, NULL,
+                        link->why[0] ? link->why : pdb_strerror(link->rc));
+        slink_job_release(link);
+        free(write);
+    }
 }
 
 //  Fails every queued write with `why`.
@@ -76,6 +101,7 @@ amux_destroy(amux_t **self_p)
     s_fail_queue(self, "the server is stopping");
     if (self->link)
         slink_abandon(self->link, "the server is stopping");
+    s_run_ended(self);
     slink_destroy(&self->link);
     free(self);
     *self_p = NULL;
@@ -97,6 +123,7 @@ amux_create(amux_t *self, ent_type_t entity, const pdb_id_t *collective_id,
         free(write);
         return rc;
     }
+    write->owner = self;
     write->done = done;
     write->arg = arg;
     write->queued_ms = zclock_mono();
@@ -139,6 +166,7 @@ int
 amux_poll_items(amux_t *self, zmq_pollitem_t *items, long *timeout_ms)
 {
     bool waiting = s_flush(self);
+    s_run_ended(self);              // writes that failed to leave
     short events = ZMQ_POLLIN;
     if (waiting) {
         //  Woken when storage connects, or when the oldest write gives up.
@@ -156,6 +184,7 @@ amux_poll_done(amux_t *self, const zmq_pollitem_t *items, int n)
 {
     slink_poll_done(self->link, items, n);
     (void) s_flush(self);
+    s_run_ended(self);
 }
 
 bool
