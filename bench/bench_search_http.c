@@ -8,6 +8,8 @@
     Runs COUNT searches (k=10) cycling over the queries after 20 warm-up
     ones; prints p50/p99 and how many the approximate index answered.
 */
+#include "benchkit.h"
+
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,14 +39,6 @@ s_collect(void *ptr, size_t size, size_t n, void *arg)
     b->len += add;
     b->data[b->len] = '\0';
     return add;
-}
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 static int
@@ -106,7 +100,7 @@ main(int argc, char **argv)
     for (long i = -20; i < count; i++) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, bodies[(size_t) (i + 20) % nq]);
         reply.len = 0;
-        double t0 = s_now();
+        double t0 = bench_now_s();
         long status = 0;
         if (curl_easy_perform(curl) != CURLE_OK
             || curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK
@@ -116,7 +110,7 @@ main(int argc, char **argv)
             return 1;
         }
         if (i >= 0) {
-            lat[i] = s_now() - t0;
+            lat[i] = bench_now_s() - t0;
             approximate += strstr(reply.data, "\"method\": \"approximate\"")
                            || strstr(reply.data, "\"method\":\"approximate\"");
         }

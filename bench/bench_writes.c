@@ -16,6 +16,7 @@
     Each case prints one line: name, writes/s, p50 and p99 latency in ms
     (per request), requests (n) and, for batches, experiences (items).
 */
+#include "benchkit.h"
 #include "lean_client.h"
 
 #include <curl/curl.h>
@@ -30,14 +31,6 @@
 
 #define BENCH_RECORD_BYTES 256     // a small experience record without embedding
 #define BENCH_MAX_SAMPLES (1u << 22)
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static int
 s_cmp_double(const void *a, const void *b)
@@ -80,10 +73,10 @@ s_raw(const char *dir, double seconds, unsigned batch)
     double *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
     size_t n = 0, commits = 0;
     uint64_t key = 0;
-    double start = s_now(), end = start + seconds;
+    double start = bench_now_s(), end = start + seconds;
     int rc = lat ? 0 : ENOMEM;
-    while (!rc && s_now() < end && commits < BENCH_MAX_SAMPLES) {
-        double t0 = s_now();
+    while (!rc && bench_now_s() < end && commits < BENCH_MAX_SAMPLES) {
+        double t0 = bench_now_s();
         rc = mdb_txn_begin(env, NULL, 0, &txn);
         for (unsigned i = 0; !rc && i < batch; i++) {
             key++;
@@ -92,13 +85,13 @@ s_raw(const char *dir, double seconds, unsigned batch)
             rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
         }
         rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
-        lat[commits++] = s_now() - t0;
+        lat[commits++] = bench_now_s() - t0;
         n += batch;
     }
     char name[64];
     snprintf(name, sizeof name, "raw_lmdb_batch_%u", batch);
     if (!rc)
-        s_report(name, n, s_now() - start, lat, commits);
+        s_report(name, n, bench_now_s() - start, lat, commits);
     free(lat);
     mdb_env_close(env);
     return rc ? 1 : 0;
@@ -140,14 +133,14 @@ s_client_run(void *arg)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, c->body);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_discard);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    while (s_now() < c->end && c->lat_n < c->lat_cap) {
-        double t0 = s_now();
+    while (bench_now_s() < c->end && c->lat_n < c->lat_cap) {
+        double t0 = bench_now_s();
         long code = 0;
         if (curl_easy_perform(curl) != CURLE_OK
             || curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK || code != 201)
             c->errors++;
         else
-            c->lat[c->lat_n++] = s_now() - t0;
+            c->lat[c->lat_n++] = bench_now_s() - t0;
     }
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
@@ -237,7 +230,7 @@ s_http(const char *base, double seconds, unsigned clients, unsigned dim, unsigne
     double *all = malloc(BENCH_MAX_SAMPLES * sizeof *all);
     if (!body || !c || !threads || !all)
         return 1;
-    double start = s_now();
+    double start = bench_now_s();
     for (unsigned i = 0; i < clients; i++) {
         c[i] = (s_client_t) { url, body, start + seconds, all + i * (BENCH_MAX_SAMPLES / clients),
                               0, BENCH_MAX_SAMPLES / clients, 0 };
@@ -250,7 +243,7 @@ s_http(const char *base, double seconds, unsigned clients, unsigned dim, unsigne
         n += c[i].lat_n;
         errors += c[i].errors;
     }
-    double elapsed = s_now() - start;
+    double elapsed = bench_now_s() - start;
     char name[64];
     if (batch) {
         snprintf(name, sizeof name, "http_batch_%u_clients_%u", batch, clients);
@@ -285,13 +278,13 @@ s_lean(const char *base, double seconds, unsigned clients, unsigned dim)
     char *body = s_experience_body(dim);
     double *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
     size_t n = 0, errors = 0;
-    double start = s_now();
+    double start = bench_now_s();
     int rc = body && lat ? lean_run(host, port, url + strlen(base), body, seconds, clients,
                                     201, lat, BENCH_MAX_SAMPLES, &n, &errors) : -1;
     if (!rc) {
         char name[64];
         snprintf(name, sizeof name, "lean_writes_clients_%u", clients);
-        s_report(name, n, s_now() - start, lat, n);
+        s_report(name, n, bench_now_s() - start, lat, n);
         if (errors)
             printf("%-28s errors=%zu\n", name, errors);
     }

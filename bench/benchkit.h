@@ -16,6 +16,13 @@ bench_now_ns(void)
     return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
 }
 
+//  The same in seconds, for latencies.
+static inline double
+bench_now_s(void)
+{
+    return (double) bench_now_ns() / 1e9;
+}
+
 //  Uniform in [-1, 1) from *state (a 64-bit LCG).
 static inline float
 bench_rand(uint64_t *state)

@@ -1,4 +1,5 @@
 #include "lean_client.h"
+#include "benchkit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,14 +23,6 @@ typedef struct {
     size_t got;                      // bytes of the reply read so far
     double t0;                       // when the request started
 } s_conn_t;
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static int
 s_connect(const char *host, unsigned port)
@@ -104,7 +97,7 @@ lean_run(const char *host, unsigned port, const char *path, const char *body, do
         "Content-Length: %zu\r\n\r\n%s", path, host, body_len, body);
     size_t n = 0, errors = 0;
     int rc = 0;
-    double start = s_now();
+    double start = bench_now_s();
     for (unsigned i = 0; i < clients && !rc; i++) {
         s_conn_t *c = &conns[i];
         c->fd = s_connect(host, port);
@@ -113,7 +106,7 @@ lean_run(const char *host, unsigned port, const char *path, const char *body, do
             rc = -1;
             break;
         }
-        c->t0 = s_now();
+        c->t0 = bench_now_s();
         if (s_send(c, request, len) != 0)
             rc = -1;
     }
@@ -143,7 +136,7 @@ lean_run(const char *host, unsigned port, const char *path, const char *body, do
             long whole = s_reply_len(c, &status);
             if (whole == 0)
                 continue;
-            double now = s_now();
+            double now = bench_now_s();
             if (whole < 0 || status != expect)
                 errors++;
             else if (n < lat_cap)

@@ -1,6 +1,5 @@
 #include "amux.h"
 #include "sclient.h"
-#include "sproto.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -17,8 +16,7 @@ typedef struct {
 
 struct amux {
     slink_t *link;
-    slink_job_t *queue;              // not sent yet, in order
-    slink_job_t **queue_tail;
+    slink_queue_t queue;             // not sent yet
     //  Ended, their callbacks not run yet: they run once the next batch is
     //  on its way, so storage works on it while this thread renders replies.
     slink_job_t *ended;
@@ -32,7 +30,7 @@ amux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
     amux_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->queue_tail = &self->queue;
+    slink_queue_init(&self->queue);
     self->ended_tail = &self->ended;
     atomic_init(&self->sent_requests, 0);
     atomic_init(&self->sent_messages, 0);
@@ -79,9 +77,8 @@ s_run_ended(amux_t *self)
 static void
 s_fail_queue(amux_t *self, const char *why)
 {
-    slink_job_t *list = self->queue;
-    self->queue = NULL;
-    self->queue_tail = &self->queue;
+    slink_job_t *list = self->queue.head;
+    slink_queue_init(&self->queue);
     while (list) {
         slink_job_t *job = list;
         list = job->next;
@@ -127,8 +124,7 @@ amux_create(amux_t *self, ent_type_t entity, const pdb_id_t *collective_id,
     write->done = done;
     write->arg = arg;
     write->queued_ms = zclock_mono();
-    *self->queue_tail = &write->link;
-    self->queue_tail = &write->link.next;
+    slink_queue_push(&self->queue, &write->link);
     return 0;
 }
 
@@ -139,23 +135,17 @@ amux_create(amux_t *self, ent_type_t entity, const pdb_id_t *collective_id,
 static bool
 s_flush(amux_t *self)
 {
-    if (!self->queue || slink_outstanding(self->link) > 0)
+    if (!self->queue.head || slink_outstanding(self->link) > 0)
         return false;
     if (!slink_writable(self->link)) {
-        s_write_t *oldest = (s_write_t *) self->queue;
+        s_write_t *oldest = (s_write_t *) self->queue.head;
         if (zclock_mono() - oldest->queued_ms < SCLIENT_CONNECT_WAIT_MS)
             return true;
         s_fail_queue(self, "storage is not reachable");
         return false;
     }
-    slink_job_t *batch = self->queue, *last = batch;
-    uint64_t n = 1;
-    for (; n < SPROTO_FRAMES_MAX && last->next; n++)
-        last = last->next;
-    self->queue = last->next;
-    if (!self->queue)
-        self->queue_tail = &self->queue;
-    last->next = NULL;
+    uint64_t n;
+    slink_job_t *batch = slink_queue_take(&self->queue, &n);
     atomic_fetch_add(&self->sent_requests, n);
     atomic_fetch_add(&self->sent_messages, 1);
     slink_send(self->link, batch);
@@ -171,7 +161,7 @@ amux_poll_items(amux_t *self, zmq_pollitem_t *items, long *timeout_ms)
     if (waiting) {
         //  Woken when storage connects, or when the oldest write gives up.
         events |= ZMQ_POLLOUT;
-        int64_t left = ((s_write_t *) self->queue)->queued_ms + SCLIENT_CONNECT_WAIT_MS
+        int64_t left = ((s_write_t *) self->queue.head)->queued_ms + SCLIENT_CONNECT_WAIT_MS
                      - zclock_mono();
         if (left < *timeout_ms)
             *timeout_ms = left > 0 ? (long) left : 0;
@@ -190,7 +180,7 @@ amux_poll_done(amux_t *self, const zmq_pollitem_t *items, int n)
 bool
 amux_busy(const amux_t *self)
 {
-    return self->queue != NULL || slink_inflight(self->link) != NULL;
+    return self->queue.head != NULL || slink_inflight(self->link) != NULL;
 }
 
 void

@@ -107,6 +107,38 @@ slink_job_release(slink_job_t *job)
     zframe_destroy(&job->request);
 }
 
+void
+slink_queue_init(slink_queue_t *queue)
+{
+    queue->head = NULL;
+    queue->tail = &queue->head;
+}
+
+void
+slink_queue_push(slink_queue_t *queue, slink_job_t *job)
+{
+    job->next = NULL;
+    *queue->tail = job;
+    queue->tail = &job->next;
+}
+
+slink_job_t *
+slink_queue_take(slink_queue_t *queue, uint64_t *n)
+{
+    slink_job_t *batch = queue->head, *last = batch;
+    *n = 0;
+    if (!batch)
+        return NULL;
+    *n = 1;
+    for (; *n < SPROTO_FRAMES_MAX && last->next; (*n)++)
+        last = last->next;
+    queue->head = last->next;
+    if (!queue->head)
+        queue->tail = &queue->head;
+    last->next = NULL;
+    return batch;
+}
+
 //  Tells each job of a list its end.
 static void
 s_finish(slink_job_t *list)

@@ -38,6 +38,18 @@ typedef struct slink_job {
 
 typedef struct slink slink_t;
 
+//  Jobs waiting to be sent, in order (initialise with slink_queue_init).
+typedef struct {
+    slink_job_t *head;
+    slink_job_t **tail;
+} slink_queue_t;
+
+void slink_queue_init(slink_queue_t *queue);
+void slink_queue_push(slink_queue_t *queue, slink_job_t *job);
+//  Takes the next batch, at most SPROTO_FRAMES_MAX jobs linked by next, and
+//  their count in *n; NULL when the queue is empty.
+slink_job_t *slink_queue_take(slink_queue_t *queue, uint64_t *n);
+
 //  Connects to storage at endpoint (CURVE with cert when not NULL: borrowed,
 //  must outlive the link). timeout_ms bounds each request from its making;
 //  send_wait_ms is how long a send may block for a storage not connected

@@ -1,7 +1,6 @@
 #include "smux.h"
 #include "log.h"
 #include "slink.h"
-#include "sproto.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,8 +33,7 @@ typedef struct {
 //  one hand-off serves a whole message of writes.
 struct smux {
     pthread_mutex_t lock;            // guards queue and leading
-    slink_job_t *queue;              // submitted, not sent yet, in order
-    slink_job_t **queue_tail;
+    slink_queue_t queue;             // submitted, not sent yet
     bool leading;                    // some caller leads
     atomic_uint_fast64_t sent_requests, sent_messages;   // for /metrics
     slink_t *link;                   // the leader's (the lock passes it on)
@@ -74,18 +72,14 @@ s_done(slink_job_t *link)
 static slink_job_t *
 s_take(smux_t *self)
 {
-    if (!self->queue || slink_outstanding(self->link) >= SMUX_OUTSTANDING)
+    if (slink_outstanding(self->link) >= SMUX_OUTSTANDING)
         return NULL;
-    slink_job_t *batch = self->queue, *last = batch;
-    uint64_t n = 1;
-    for (; n < SPROTO_FRAMES_MAX && last->next; n++)
-        last = last->next;
-    self->queue = last->next;
-    if (!self->queue)
-        self->queue_tail = &self->queue;
-    last->next = NULL;
-    atomic_fetch_add(&self->sent_requests, n);
-    atomic_fetch_add(&self->sent_messages, 1);
+    uint64_t n;
+    slink_job_t *batch = slink_queue_take(&self->queue, &n);
+    if (batch) {
+        atomic_fetch_add(&self->sent_requests, n);
+        atomic_fetch_add(&self->sent_messages, 1);
+    }
     return batch;
 }
 
@@ -99,7 +93,7 @@ s_lead(smux_t *self, s_job_t *mine)
         pthread_mutex_lock(&self->lock);
         if (mine->done) {       // set by this thread, the leader
             slink_job_t *inflight = slink_inflight(self->link);
-            s_job_t *next = (s_job_t *) (inflight ? inflight : self->queue);
+            s_job_t *next = (s_job_t *) (inflight ? inflight : self->queue.head);
             if (!next)
                 self->leading = false;
             pthread_mutex_unlock(&self->lock);
@@ -134,7 +128,7 @@ smux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
     smux_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->queue_tail = &self->queue;
+    slink_queue_init(&self->queue);
     atomic_init(&self->sent_requests, 0);
     atomic_init(&self->sent_messages, 0);
     if (pthread_mutex_init(&self->lock, NULL) != 0) {
@@ -185,8 +179,7 @@ s_exchange(smux_t *self, const char *op, mpk_out_t *args, s_job_t *job)
         return -ENOMEM;
     }
     pthread_mutex_lock(&self->lock);
-    *self->queue_tail = &job->link;
-    self->queue_tail = &job->link.next;
+    slink_queue_push(&self->queue, &job->link);
     bool lead = !self->leading;
     self->leading = true;
     pthread_mutex_unlock(&self->lock);

@@ -83,6 +83,35 @@ s_stop(s_srv_t *s)
     fx_close(&s->n);
 }
 
+//  A "storage" at s's endpoint that takes requests and never answers.
+static zsock_t *
+s_open_silent(s_srv_t *s)
+{
+    s_open(s);
+    zsock_t *silent = zsock_new_router(s->endpoint);
+    assert_non_null(silent);
+    return silent;
+}
+
+//  Takes the request that reached *doomed, then goes away unanswering.
+static void
+s_take_and_vanish(zsock_t **doomed)
+{
+    zmsg_t *request = zmsg_recv(*doomed);
+    assert_non_null(request);
+    zmsg_destroy(&request);
+    zsock_destroy(doomed);
+}
+
+//  A storage endpoint in a fresh folder where no storage listens.
+static void
+s_absent_endpoint(char dir[TESTKIT_DIR_MAX], char endpoint[TESTKIT_DIR_MAX + 32],
+                  const char *name)
+{
+    testkit_mkdir(dir, name);
+    snprintf(endpoint, TESTKIT_DIR_MAX + 32, "ipc://%s/%s", dir, SPROTO_SOCKET);
+}
+
 //  A collective create through the mux: storage's rc.
 static int
 s_create(smux_t *mux, const char *name, pdb_id_t *id, char why[PDB_ERRMSG_MAX])
@@ -245,9 +274,7 @@ test_smux_silent_storage_times_out_then_recovers(void **state)
 {
     (void) state;
     s_srv_t s;
-    s_open(&s);
-    zsock_t *silent = zsock_new_router(s.endpoint);
-    assert_non_null(silent);
+    zsock_t *silent = s_open_silent(&s);
     smux_t *mux = smux_new(s.endpoint, SHORT_MS, NULL);
     assert_non_null(mux);
     s_timed_t out[4];
@@ -278,10 +305,8 @@ static void
 test_smux_absent_storage_fails_fast(void **state)
 {
     (void) state;
-    char dir[TESTKIT_DIR_MAX];
-    testkit_mkdir(dir, "smux_absent");
-    char endpoint[TESTKIT_DIR_MAX + 32];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/%s", dir, SPROTO_SOCKET);
+    char dir[TESTKIT_DIR_MAX], endpoint[TESTKIT_DIR_MAX + 32];
+    s_absent_endpoint(dir, endpoint, "smux_absent");
     smux_t *mux = smux_new(endpoint, WAIT_MS * 2, NULL);
     assert_non_null(mux);
     s_timed_t out[4];
@@ -302,19 +327,14 @@ test_smux_storage_gone_fails_at_once(void **state)
 {
     (void) state;
     s_srv_t s;
-    s_open(&s);
-    zsock_t *doomed = zsock_new_router(s.endpoint);
-    assert_non_null(doomed);
+    zsock_t *doomed = s_open_silent(&s);
     smux_t *mux = smux_new(s.endpoint, WAIT_MS * 4, NULL);
     assert_non_null(mux);
     s_timed_t out;
     pthread_t thread;
     out = (s_timed_t) { .mux = mux };
     assert_int_equal(pthread_create(&thread, NULL, s_write_timed, &out), 0);
-    zmsg_t *request = zmsg_recv(doomed);          // it arrived, and will not be answered
-    assert_non_null(request);
-    zmsg_destroy(&request);
-    zsock_destroy(&doomed);
+    s_take_and_vanish(&doomed);                  // it arrived, and will not be answered
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_int_equal(out.rc, PDB_EUNAVAIL);
     assert_string_equal(out.why, "storage went away before answering");
@@ -439,9 +459,7 @@ test_amux_silent_storage_times_out_then_recovers(void **state)
 {
     (void) state;
     s_srv_t s;
-    s_open(&s);
-    zsock_t *silent = zsock_new_router(s.endpoint);
-    assert_non_null(silent);
+    zsock_t *silent = s_open_silent(&s);
     amux_t *mux = amux_new(s.endpoint, SHORT_MS, NULL);
     assert_non_null(mux);
     s_result_t out[4];
@@ -477,10 +495,8 @@ static void
 test_amux_absent_storage_fails_after_the_connect_wait(void **state)
 {
     (void) state;
-    char dir[TESTKIT_DIR_MAX];
-    testkit_mkdir(dir, "amux_absent");
-    char endpoint[TESTKIT_DIR_MAX + 32];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/%s", dir, SPROTO_SOCKET);
+    char dir[TESTKIT_DIR_MAX], endpoint[TESTKIT_DIR_MAX + 32];
+    s_absent_endpoint(dir, endpoint, "amux_absent");
     amux_t *mux = amux_new(endpoint, WAIT_MS * 2, NULL);
     assert_non_null(mux);
     s_result_t out[2];
@@ -512,9 +528,7 @@ test_amux_storage_gone_fails_at_once(void **state)
 {
     (void) state;
     s_srv_t s;
-    s_open(&s);
-    zsock_t *doomed = zsock_new_router(s.endpoint);
-    assert_non_null(doomed);
+    zsock_t *doomed = s_open_silent(&s);
     amux_t *mux = amux_new(s.endpoint, WAIT_MS * 4, NULL);
     assert_non_null(mux);
     s_result_t out;
@@ -528,10 +542,7 @@ test_amux_storage_gone_fails_at_once(void **state)
             (void) zmq_poll(items, k, timeout);
         amux_poll_done(mux, items, k);
     }
-    zmsg_t *request = zmsg_recv(doomed);          // it arrived, and will not be answered
-    assert_non_null(request);
-    zmsg_destroy(&request);
-    zsock_destroy(&doomed);
+    s_take_and_vanish(&doomed);                  // it arrived, and will not be answered
     s_loop_until_done(mux, &out, 1, WAIT_MS * 4);
     assert_true(out.done);
     assert_int_equal(out.rc, PDB_EUNAVAIL);
