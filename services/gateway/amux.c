@@ -19,8 +19,7 @@ struct amux {
     slink_queue_t queue;             // not sent yet
     //  Ended, their callbacks not run yet: they run once the next batch is
     //  on its way, so storage works on it while this thread renders replies.
-    slink_job_t *ended;
-    slink_job_t **ended_tail;
+    slink_queue_t ended;
     atomic_uint_fast64_t sent_requests, sent_messages;
 };
 
@@ -31,7 +30,7 @@ amux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
     if (!self)
         return NULL;
     slink_queue_init(&self->queue);
-    self->ended_tail = &self->ended;
+    slink_queue_init(&self->ended);
     atomic_init(&self->sent_requests, 0);
     atomic_init(&self->sent_messages, 0);
     //  Sends never wait: the loop polls for a connected storage instead.
@@ -46,19 +45,15 @@ amux_new(const char *endpoint, int timeout_ms, zcert_t *cert)
 static void
 s_end(slink_job_t *link)
 {
-    amux_t *self = ((s_write_t *) link)->owner;
-    link->next = NULL;
-    *self->ended_tail = link;
-    self->ended_tail = &link->next;
+    slink_queue_push(&((s_write_t *) link)->owner->ended, link);
 }
 
 //  Runs the callbacks of the writes that ended, in order.
 static void
 s_run_ended(amux_t *self)
 {
-    slink_job_t *list = self->ended;
-    self->ended = NULL;
-    self->ended_tail = &self->ended;
+    slink_job_t *list = self->ended.head;
+    slink_queue_init(&self->ended);
     while (list) {
         slink_job_t *link = list;
         list = link->next;
