@@ -4,7 +4,8 @@
 # After each gateway case, the CPU the gateway and storage processes used
 # (user + system, from /proc) per write, and the benchmark client's own
 # (libcurl, on the same cores; from /usr/bin/time when installed), and the
-# gateway's context switches and CPU per write by kind of thread.
+# gateway's context switches and CPU per write by kind of thread, and
+# storage's writes per commit and time per group (its /metrics counters).
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
 # CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB ones;
 # CLIENT=lean drives the gateway from one thread of keep-alive connections
@@ -40,7 +41,13 @@ sleep 0.5
     --log-level warn --max-connections 256 & gateway=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
+# Storage's commit counters, a "name value" line each, in a fixed order.
+storage_counters() {
+  curl -sf "http://127.0.0.1:$port/metrics" | awk '/^pulsedb_storage_(commits_total|committed_writes_total|run_seconds_total|commit_duration_seconds_sum) / {
+    print $1, $2 }' | sort
+}
 for clients in ${CLIENTS:-1 16 64}; do
+  storage_counters > "$dir/storage0"
   read -r gu0 gs0 <<< "$(ticks $gateway)"; read -r su0 ss0 <<< "$(ticks $storage)"
   threads $gateway > "$dir/threads0"
   timer=()
@@ -59,6 +66,15 @@ for clients in ${CLIENTS:-1 16 64}; do
         printf "%-28s gateway_cpu_us=%7.1f (user %.1f sys %.1f) storage_cpu_us=%7.1f (user %.1f sys %.1f) client_cpu_us=%7.1f\n",
                "cpu_per_write_clients_" c, (gu + gs) * k, gu * k, gs * k, (su + ss) * k, su * k, ss * k,
                (cu + cs) * 1e6 / n } }'
+  # Storage's writer per group (/metrics): writes per commit, and the time
+  # spent running the group's requests and committing it.
+  storage_counters > "$dir/storage1"
+  paste "$dir/storage0" "$dir/storage1" | awk -v c="$clients" '{ d[$1] = $4 - $2 }
+    END { g = d["pulsedb_storage_commits_total"]; if (g > 0)
+      printf "%-28s commits=%d writes_per_commit=%.1f run_us=%.0f commit_us=%.0f per commit\n",
+             "storage_groups_clients_" c, g, d["pulsedb_storage_committed_writes_total"] / g,
+             d["pulsedb_storage_run_seconds_total"] * 1e6 / g,
+             d["pulsedb_storage_commit_duration_seconds_sum"] * 1e6 / g }'
   # Where the gateway's share goes: each kind of thread's wake-ups and CPU per write.
   join "$dir/threads0" "$dir/threads1" | awk -v n="$n" -v c="$clients" 'n > 0 {
     printf "%-28s thread=%s switches_per_write=%.2f cpu_us=%.1f\n", "gateway_threads_clients_" c,

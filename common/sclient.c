@@ -149,10 +149,9 @@ s_await(sclient_t *self, uint64_t request_id, int64_t deadline, s_reply_t *reply
     }
 }
 
-//  Storage's code and message of a decoded reply; *result points to its
-//  result (inside reply) when the code is 0.
-static int
-s_read_reply(const msgpack_object *reply, const msgpack_object **result, char *why)
+int
+sclient_read_reply(const msgpack_object *reply, const msgpack_object **result,
+                   char why[PDB_ERRMSG_MAX])
 {
     const msgpack_object *a = reply->via.array.ptr;
     int64_t code;
@@ -251,7 +250,7 @@ sclient_call(sclient_t *self, const char *op, const void *args, size_t args_len,
     if (!s_call(self, op, args, args_len, &reply, &rc, why))
         return rc;
     const msgpack_object *value;
-    rc = s_read_reply(&reply.u.data, &value, why);
+    rc = sclient_read_reply(&reply.u.data, &value, why);
     if (rc == 0)
         rc = s_copy_result(value, result, result_len);
     s_reply_release(&reply);
@@ -300,7 +299,7 @@ sclient_recv(sclient_t *self, uint64_t *request_id, int *reply_rc, void **result
     int rc = known ? 0 : PDB_EPROTO;
     if (known) {
         const msgpack_object *value;
-        *reply_rc = s_read_reply(&u.data, &value, why);
+        *reply_rc = sclient_read_reply(&u.data, &value, why);
         if (*reply_rc == 0)
             *reply_rc = s_copy_result(value, result, result_len);
     }
@@ -366,7 +365,7 @@ sclient_read_id_seq(const msgpack_object *reply, pdb_id_t *id_out, uint64_t *seq
                     void **record, size_t *record_len, char why[PDB_ERRMSG_MAX])
 {
     const msgpack_object *value;
-    int rc = s_read_reply(reply, &value, why);
+    int rc = sclient_read_reply(reply, &value, why);
     return rc ? rc : s_read_id_seq(value, id_out, seq_out, record, record_len);
 }
 

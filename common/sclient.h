@@ -80,5 +80,9 @@ void sclient_pack_reinforce(mpk_out_t *args, const pdb_id_t *experience_id);
 //  (caller frees).
 int sclient_read_id_seq(const msgpack_object *reply, pdb_id_t *id_out, uint64_t *seq_out,
                         void **record, size_t *record_len, char why[PDB_ERRMSG_MAX]);
+//  Storage's code and message (into why) of a decoded reply; *result
+//  points to its result (inside reply) when the code is 0.
+int sclient_read_reply(const msgpack_object *reply, const msgpack_object **result,
+                       char why[PDB_ERRMSG_MAX]);
 
 #endif

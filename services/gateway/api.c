@@ -4,6 +4,7 @@
 #include "log.h"
 #include "mpk.h"
 #include "sclient.h"
+#include "sstats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -271,6 +272,7 @@ s_node_facts(api_t *api, metrics_node_t *node, json_t **sync_status)
     amux_counts(api->amux, &loop_writes, &loop_messages);
     node->storage_writes += loop_writes;
     node->storage_messages += loop_messages;
+    sstats_fetch(api->mux, &node->storage);
     MDB_txn *txn;
     if (store_read_begin(api->store, &txn) != 0)
         return;

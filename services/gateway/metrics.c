@@ -199,6 +199,77 @@ s_render_peers(const metrics_node_t *node, FILE *out)
     }
 }
 
+//  Storage's counters, one series each (offset of the value in
+//  metrics_storage_t).
+static const struct {
+    const char *name;
+    const char *help;
+    size_t offset;
+} s_storage_series[] = {
+    { "pulsedb_storage_requests_total", "Requests storage answered.",
+      offsetof(metrics_storage_t, requests) },
+    { "pulsedb_storage_failed_total", "Requests storage answered with an error.",
+      offsetof(metrics_storage_t, failed) },
+    { "pulsedb_storage_commits_total", "Write transactions committed, each made durable on disk.",
+      offsetof(metrics_storage_t, commits) },
+    { "pulsedb_storage_committed_writes_total",
+      "Write requests committed (commits_total of them at a time).",
+      offsetof(metrics_storage_t, writes) },
+    { "pulsedb_storage_applied_total", "Changes from peers applied.",
+      offsetof(metrics_storage_t, applied) },
+    { "pulsedb_storage_known_total", "Changes from peers already known or superseded.",
+      offsetof(metrics_storage_t, known) },
+    { "pulsedb_storage_missing_total", "Changes from peers held back for a missing parent.",
+      offsetof(metrics_storage_t, missing) },
+    { "pulsedb_storage_conflicts_total",
+      "Fields of peers' changes discarded by the conflict policy.",
+      offsetof(metrics_storage_t, conflicts) },
+    { "pulsedb_storage_installed_total", "Snapshot entities that changed this node.",
+      offsetof(metrics_storage_t, installed) },
+    { "pulsedb_storage_compacted_total", "WAL entries deleted by compaction.",
+      offsetof(metrics_storage_t, compacted) },
+    { "pulsedb_storage_purged_total", "Old tombstones dropped.",
+      offsetof(metrics_storage_t, purged) },
+};
+
+static void
+s_render_storage(const metrics_storage_t *st, FILE *out)
+{
+    fprintf(out, "# HELP pulsedb_storage_up 1 when storage answered this scrape.\n"
+                 "# TYPE pulsedb_storage_up gauge\npulsedb_storage_up %d\n", st->up ? 1 : 0);
+    if (!st->up)
+        return;
+    for (size_t s = 0; s < sizeof s_storage_series / sizeof s_storage_series[0]; s++) {
+        const uint64_t *value = (const uint64_t *)
+            ((const char *) st + s_storage_series[s].offset);
+        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", s_storage_series[s].name,
+                s_storage_series[s].help, s_storage_series[s].name, s_storage_series[s].name,
+                (unsigned long long) *value);
+    }
+    fprintf(out, "# HELP pulsedb_storage_group_max Most requests committed at once.\n"
+                 "# TYPE pulsedb_storage_group_max gauge\npulsedb_storage_group_max %llu\n"
+                 "# HELP pulsedb_storage_run_seconds_total Time running the requests of "
+                 "committed groups, before their commits.\n"
+                 "# TYPE pulsedb_storage_run_seconds_total counter\n"
+                 "pulsedb_storage_run_seconds_total %.6f\n"
+                 "# HELP pulsedb_storage_commit_duration_seconds Time per commit: writing "
+                 "pages and syncing them.\n"
+                 "# TYPE pulsedb_storage_commit_duration_seconds histogram\n",
+            (unsigned long long) st->group_max, (double) st->run_us / 1e6);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i + 1 < st->buckets_n; i++) {
+        cumulative += st->commits_in[i];
+        fprintf(out, "pulsedb_storage_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                (double) st->bound_us[i] / 1e6, (unsigned long long) cumulative);
+    }
+    //  +Inf counts every commit, so the histogram agrees with commits_total.
+    fprintf(out, "pulsedb_storage_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                 "pulsedb_storage_commit_duration_seconds_sum %.6f\n"
+                 "pulsedb_storage_commit_duration_seconds_count %llu\n",
+            (unsigned long long) st->commits, (double) st->commit_us / 1e6,
+            (unsigned long long) st->commits);
+}
+
 char *
 metrics_render(const metrics_t *self, const metrics_node_t *node, size_t *len)
 {
@@ -227,6 +298,7 @@ metrics_render(const metrics_t *self, const metrics_node_t *node, size_t *len)
             (unsigned long long) node->storage_messages);
     s_render_requests(self, out);
     s_render_node(node, out);
+    s_render_storage(&node->storage, out);
     if (node->store_ok)
         s_render_peers(node, out);
     if (fclose(out) != 0) {

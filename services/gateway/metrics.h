@@ -29,13 +29,26 @@ typedef struct {
     metrics_fact_t snapshot_done, snapshot_total;
 } metrics_peer_t;
 
-//  Facts read at scrape time (from LMDB and the watch hub).
+//  Storage's own counters (its "stats" request, sstats.h), asked for at
+//  scrape time: how it commits, and what it did with peers' changes.
+#define METRICS_COMMIT_BUCKETS_MAX 16
+typedef struct {
+    bool up;                       // storage answered
+    uint64_t requests, failed, commits, writes, group_max, run_us, commit_us;
+    uint64_t applied, known, missing, conflicts, installed, compacted, purged;
+    size_t buckets_n;              // commits by duration, the last bound unbounded
+    uint64_t bound_us[METRICS_COMMIT_BUCKETS_MAX];
+    uint64_t commits_in[METRICS_COMMIT_BUCKETS_MAX];   // not cumulative
+} metrics_storage_t;
+
+//  Facts read at scrape time (from LMDB, the watch hub and storage).
 typedef struct {
     bool store_ok;                 // false: the store could not be read
     uint64_t wal_head, wal_floor;
     uint64_t collectives, experiences, relations, insights;
     unsigned watch_streams;
     uint64_t storage_writes, storage_messages;   // sent by this gateway (smux.h, amux.h)
+    metrics_storage_t storage;
     const metrics_peer_t *peers;   // borrowed; NULL when peers_n is 0
     size_t peers_n;
 } metrics_node_t;

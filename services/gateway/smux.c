@@ -246,3 +246,20 @@ smux_reinforce(smux_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
     sclient_pack_reinforce(&args, experience_id);
     return s_call_id_seq(self, "reinforce", &args, NULL, seq_out, NULL, NULL, why);
 }
+
+int
+smux_call(smux_t *self, const char *op, mpk_out_t *args, smux_read_fn *read, void *arg,
+          char why[PDB_ERRMSG_MAX])
+{
+    s_job_t job;
+    int rc = s_exchange(self, op, args, &job);
+    const msgpack_object *result;
+    if (rc == 0)
+        rc = sclient_read_reply(&job.link.u.data, &result, why);
+    else
+        snprintf(why, PDB_ERRMSG_MAX, "%s", job.link.why[0] ? job.link.why : pdb_strerror(rc));
+    if (rc == 0)
+        rc = read(result, arg);
+    slink_job_release(&job.link);
+    return rc;
+}

@@ -42,5 +42,12 @@ int smux_create(smux_t *self, ent_type_t entity, const pdb_id_t *collective_id,
 //  "reinforce": *seq_out (may be NULL) the WAL sequence.
 int smux_reinforce(smux_t *self, const pdb_id_t *experience_id, uint64_t *seq_out,
                    char why[PDB_ERRMSG_MAX]);
+//  Any other request (a read such as "stats"): op with args (a packed
+//  array; released), then read(result, arg) on storage's result while its
+//  reply is held. Returns 0, storage's code (why says more), PDB_EUNAVAIL,
+//  or what read returns.
+typedef int smux_read_fn(const msgpack_object *result, void *arg);
+int smux_call(smux_t *self, const char *op, mpk_out_t *args, smux_read_fn *read, void *arg,
+              char why[PDB_ERRMSG_MAX]);
 
 #endif

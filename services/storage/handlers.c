@@ -141,17 +141,29 @@ s_stats(const handlers_ctx_t *ctx, mpk_out_t *out)
     const struct { const char *name; uint64_t value; } counters[] = {
         { "wal_head", meta.wal_head }, { "wal_floor", meta.wal_floor },
         { "requests", s->requests }, { "commits", s->commits },
-        { "group_max", s->group_max }, { "applied", s->applied }, { "known", s->known },
+        { "group_max", s->group_max }, { "writes", s->writes }, { "run_us", s->run_us },
+        { "commit_us", s->commit_us }, { "applied", s->applied }, { "known", s->known },
         { "missing", s->missing }, { "failed", s->failed }, { "conflicts", s->conflicts },
         { "installed", s->installed }, { "compacted", s->compacted }, { "purged", s->purged },
     };
     size_t n = sizeof counters / sizeof counters[0];
-    mpk_pack_map(&out->pk, n + 1);
+    mpk_pack_map(&out->pk, n + 2);
     mpk_pack_str(&out->pk, "instance_id");
     mpk_pack_id(&out->pk, &ctx->ingest.self);
     for (size_t i = 0; i < n; i++) {
         mpk_pack_str(&out->pk, counters[i].name);
         mpk_pack_u64(&out->pk, counters[i].value);
+    }
+    //  Commits by duration: [upper bound in µs (nil: none), commits] each.
+    mpk_pack_str(&out->pk, "commit_buckets");
+    mpk_pack_array(&out->pk, STORAGE_COMMIT_BOUNDS + 1);
+    for (size_t i = 0; i <= STORAGE_COMMIT_BOUNDS; i++) {
+        mpk_pack_array(&out->pk, 2);
+        if (i < STORAGE_COMMIT_BOUNDS)
+            mpk_pack_u64(&out->pk, storage_commit_bound_us(i));
+        else
+            mpk_pack_nil(&out->pk);
+        mpk_pack_u64(&out->pk, s->commit_buckets[i]);
     }
     return 0;
 }

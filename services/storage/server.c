@@ -322,6 +322,8 @@ typedef struct {
     uint64_t head;
     bool committed;
     bool fault;
+    size_t writes;              // requests that wrote
+    uint64_t run_us, commit_us;
 } s_group_t;
 
 //  Every request of the group gets rc: none of them could run.
@@ -352,10 +354,12 @@ s_commit_group(server_t *self, size_t n, s_group_t *out)
         out->fault = true;
         return s_fail_all(self, n, pdb_from_mdb(mdb_rc));
     }
+    uint64_t started_us = clock_mono_us();
     size_t writes = 0;
     for (size_t i = 0; i < n; i++)
         if (s_run_one(self, txn, &self->pending[i], &ctx))
             writes++;
+    out->writes = writes;
     if (writes == 0) {
         mdb_txn_abort(txn);       // nothing to make durable: no fsync
         return 0;
@@ -367,7 +371,10 @@ s_commit_group(server_t *self, size_t n, s_group_t *out)
         mdb_txn_abort(txn);
         return rc;
     }
+    uint64_t commit_us = clock_mono_us();
+    out->run_us = commit_us - started_us;
     mdb_rc = mdb_txn_commit(txn);          // the group's one fsync; frees txn either way
+    out->commit_us = clock_mono_us() - commit_us;
     out->committed = mdb_rc == 0;
     out->fault = mdb_rc != 0 && s_store_fault(mdb_rc);
     return pdb_from_mdb(mdb_rc);
@@ -409,7 +416,7 @@ s_serve_group(server_t *self, size_t n)
         s_fail_writes(self, n, rc);
     }
     else if (group.committed) {
-        self->stats.commits++;
+        storage_stats_commit(&self->stats, group.writes, group.run_us, group.commit_us);
         if (n > self->stats.group_max)
             self->stats.group_max = n;
     }

@@ -169,6 +169,58 @@ def test_concurrent_writes_share_one_commit_and_one_fsync(fault_node):
         assert n.get(f"/v1/experiences/{uuid.UUID(bytes=bytes(r[3][0]))}").status_code == 200
 
 
+def _metrics(node):
+    """The gateway's /metrics samples: name (labels included) -> value."""
+    m = node.get("/metrics")
+    assert m.status_code == 200
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in m.text.splitlines() if line and not line.startswith("#")}
+
+
+def test_metrics_show_storage_commits_and_how_long_they_took(fault_node):
+    n = fault_node()
+    c = n.collective("timed", 4)
+    before = _metrics(n)
+    assert before["pulsedb_storage_up"] == 1
+    # One commit held in its fdatasync for over half a second, then three more
+    # writes through the API.
+    prime = hold_a_commit(n, c["id"])
+    time.sleep(0.6)
+    n.faults("")
+    assert reply_of(prime)[1] == 0
+    prime.close()
+    for i in range(3):
+        n.experience(c["id"], f"after {i}")
+    after = _metrics(n)
+
+    def delta(name):
+        return after[name] - before[name]
+
+    commits = delta("pulsedb_storage_commits_total")
+    assert delta("pulsedb_storage_committed_writes_total") == 4
+    assert 2 <= commits <= 4
+    hist = "pulsedb_storage_commit_duration_seconds"
+    assert after[f"{hist}_count"] == after["pulsedb_storage_commits_total"]
+    assert after[f'{hist}_bucket{{le="+Inf"}}'] == after[f"{hist}_count"]
+    bounds = [k for k in after if k.startswith(f"{hist}_bucket")]
+    counts = [after[k] for k in bounds]
+    assert counts == sorted(counts), "buckets are cumulative"
+    # The held commit is in the sum and above the 0.25 s bucket; the others are
+    # fast, so at most commits - 1 new ones are at or under 0.25 s.
+    assert delta(f"{hist}_sum") >= 0.55
+    assert delta(f'{hist}_bucket{{le="0.25"}}') <= commits - 1
+    assert delta(f'{hist}_bucket{{le="10"}}') == commits
+    assert delta("pulsedb_storage_run_seconds_total") > 0
+    assert delta("pulsedb_storage_requests_total") >= 4
+    # Without storage the scrape still answers, and says so.
+    n.storage.kill()
+    n.storage.wait()
+    gone = _metrics(n)
+    assert gone["pulsedb_storage_up"] == 0
+    assert "pulsedb_storage_commits_total" not in gone
+    assert gone["pulsedb_store_up"] == 1
+
+
 def _wal_of(node):
     """node's whole WAL, each entry an encoded change, as its syncer serves it."""
     me, target = uuid.uuid4().bytes, uuid.UUID(node.instance_id).bytes
