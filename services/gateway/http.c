@@ -39,6 +39,8 @@
 //  The network loop's longest wait: it looks at the stop flag this often
 //  even when nothing else wakes it.
 #define HTTP_LOOP_WAIT_MAX_MS 1000
+//  At stop, how long the loop may go on sending replies it resumed last.
+#define HTTP_LOOP_FLUSH_MS 1000u
 
 //  What a connection is waiting for; the stages before BUSY have deadlines.
 typedef enum {
@@ -109,6 +111,9 @@ struct http {
     pthread_t loop_thread;
     bool loop_running;
     int wake_fd;                 // eventfd: wakes the network thread
+    bool resumed_here;           // the network thread resumed a connection since it last ran
+                                 // libmicrohttpd: its next wait must not sleep
+    bool sync_ready;             // lock and tick are initialised
     atomic_bool loop_stop;       // the network thread ends once its work is done
     atomic_bool quiesce;         // http_drain asks the network thread to close the listener
     atomic_bool quiesced;
@@ -509,7 +514,9 @@ void
 http_resume(http_t *self, struct MHD_Connection *conn)
 {
     MHD_resume_connection(conn);
-    if (!s_on_loop_thread)
+    if (s_on_loop_thread)
+        self->resumed_here = true;
+    else
         s_wake(self);
 }
 
@@ -723,17 +730,22 @@ s_response(const http_reply_t *reply, char **body)
     if (!response)
         return NULL;
     *body = NULL;   // now owned by the response
-    if (reply->content_type)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
-    if (reply->allow[0])
-        MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
-    if (reply->security_policy)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY,
-                                reply->security_policy);
-    if (reply->bearer_challenge)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"pulsedb\"");
-    return response;
+    //  A header that cannot be added (out of memory) fails the response.
+    bool ok = (!reply->content_type
+               || MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                          reply->content_type) == MHD_YES)
+           && (!reply->allow[0]
+               || MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW,
+                                          reply->allow) == MHD_YES)
+           && (!reply->security_policy
+               || MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY,
+                                          reply->security_policy) == MHD_YES)
+           && (!reply->bearer_challenge
+               || MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                          "Bearer realm=\"pulsedb\"") == MHD_YES);
+    if (!ok)
+        MHD_destroy_response(response);
+    return ok ? response : NULL;
 }
 
 static enum MHD_Result
@@ -749,9 +761,13 @@ s_queue(http_t *self, s_req_t *r, http_reply_t *reply)
         s_reply_release(reply);
         return MHD_NO;
     }
+    //  Without the header the client would keep a connection that closes:
+    //  refuse the reply instead, which closes it now.
+    enum MHD_Result ok = MHD_YES;
     if (r->close || r->req.body_too_large || atomic_load(&self->draining))
-        MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ok = MHD_queue_response(r->req.conn, reply->status, response);
+        ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(r->req.conn, reply->status, response);
     MHD_destroy_response(response);
     r->replied = true;
     if (self->observe)
@@ -1002,6 +1018,20 @@ s_loop_timeout(http_t *self)
     return HTTP_LOOP_WAIT_MAX_MS;
 }
 
+//  At the end: libmicrohttpd may queue a reply resumed in its last pass
+//  and send it only in a later one (it says so with a timeout of 0), so it
+//  runs while it has work ready, for HTTP_LOOP_FLUSH_MS at most, before
+//  the connections are closed.
+static void
+s_loop_flush(http_t *self)
+{
+    uint64_t deadline = s_now_us() + HTTP_LOOP_FLUSH_MS * 1000u;
+    MHD_UNSIGNED_LONG_LONG ms;
+    do
+        MHD_run(self->daemon);
+    while (MHD_get_timeout(self->daemon, &ms) == MHD_YES && ms == 0 && s_now_us() < deadline);
+}
+
 //  The network thread: waits on the connections (libmicrohttpd's epoll
 //  set), the wake-up fd and the loop owner's sockets at once; then hands
 //  the owner what came (its replies finish deferred requests, resuming
@@ -1022,11 +1052,20 @@ s_loop(void *arg)
         };
         long timeout = s_loop_timeout(self);
         int extra = self->loop.items ? self->loop.items(self->loop.arg, items + 2, &timeout) : 0;
-        if (zmq_poll(items, 2 + extra, timeout) < 0 && zmq_errno() != EINTR) {
-            log_e("http", "poll failed (%s)", zmq_strerror(zmq_errno()));
-            struct timespec nap = { 0, 10 * 1000000L };     // never spin on a broken poll
-            nanosleep(&nap, NULL);
-            continue;
+        //  The owner may have finished requests just now (a write that
+        //  could not leave): libmicrohttpd must send their replies first.
+        if (self->resumed_here)
+            timeout = 0;
+        if (zmq_poll(items, 2 + extra, timeout) < 0) {
+            //  Nothing is known to be ready; the rest of the pass still runs,
+            //  so deadlines pass and a stop ends the loop.
+            for (int i = 0; i < 2 + extra; i++)
+                items[i].revents = 0;
+            if (zmq_errno() != EINTR) {
+                log_e("http", "poll failed (%s)", zmq_strerror(zmq_errno()));
+                struct timespec nap = { 0, 10 * 1000000L };     // never spin on a broken poll
+                nanosleep(&nap, NULL);
+            }
         }
         if (items[1].revents & ZMQ_POLLIN) {
             uint64_t count;
@@ -1041,10 +1080,13 @@ s_loop(void *arg)
                 close(fd);
             atomic_store(&self->quiesced, true);
         }
+        self->resumed_here = false;
         MHD_run(self->daemon);
         if (atomic_load(&self->loop_stop)
-            && !(self->loop.busy && self->loop.busy(self->loop.arg)))
+            && !(self->loop.busy && self->loop.busy(self->loop.arg))) {
+            s_loop_flush(self);
             break;
+        }
     }
     return NULL;
 }
@@ -1055,7 +1097,8 @@ s_loop_start(http_t *self)
     int rc = pthread_create(&self->loop_thread, NULL, s_loop, self);
     if (rc)
         return -rc;
-    pthread_setname_np(self->loop_thread, "http-loop");
+    if (pthread_setname_np(self->loop_thread, "http-loop") != 0)
+        log_d("http", "cannot name the network thread");   // only tools show the name
     self->loop_running = true;
     return 0;
 }
@@ -1070,6 +1113,24 @@ s_loop_stop(http_t *self)
     s_wake(self);
     pthread_join(self->loop_thread, NULL);
     self->loop_running = false;
+}
+
+//  The lock, and the tick whose timed waits count on CLOCK_MONOTONIC.
+static int
+s_sync_init(http_t *self)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc)
+        return -rc;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (!rc)
+        rc = pthread_mutex_init(&self->lock, NULL);
+    if (!rc && (rc = pthread_cond_init(&self->tick, &attr)) != 0)
+        pthread_mutex_destroy(&self->lock);
+    pthread_condattr_destroy(&attr);
+    self->sync_ready = rc == 0;
+    return -rc;
 }
 
 http_t *
@@ -1089,14 +1150,10 @@ http_new(int listen_fd, unsigned max_connections, const http_tls_t *tls,
     atomic_init(&self->loop_stop, false);
     atomic_init(&self->quiesce, false);
     atomic_init(&self->quiesced, false);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_mutex_init(&self->lock, NULL);
-    pthread_cond_init(&self->tick, &attr);
-    pthread_condattr_destroy(&attr);
     self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int rc = self->wake_fd < 0 ? -errno : s_threads_start(self);
+    int rc = self->wake_fd < 0 ? -errno : s_sync_init(self);
+    if (!rc)
+        rc = s_threads_start(self);
     if (!rc) {
         self->daemon = s_daemon_start(self, listen_fd, max_connections, tls);
         rc = self->daemon ? s_loop_start(self) : -EIO;
@@ -1194,10 +1251,12 @@ http_destroy(http_t **self_p)
         MHD_stop_daemon(self->daemon);   // also closes the listening socket
     if (self->wake_fd >= 0)
         close(self->wake_fd);
-    pthread_cond_destroy(&self->tick);
     for (size_t i = 0; i < self->workers_n; i++)
         pthread_cond_destroy(&self->workers[i].wake);
-    pthread_mutex_destroy(&self->lock);
+    if (self->sync_ready) {
+        pthread_cond_destroy(&self->tick);
+        pthread_mutex_destroy(&self->lock);
+    }
     free(self);
     *self_p = NULL;
 }

@@ -171,9 +171,37 @@ slink_writable(slink_t *self)
     return self->sock && (zsock_events(self->sock) & ZMQ_POLLOUT);
 }
 
+//  Takes the jobs of *batch whose time is up out of it and fails them:
+//  sent now, storage might commit one after its caller was told it failed.
+static void
+s_drop_expired(slink_t *self, slink_job_t **batch)
+{
+    int64_t now = zclock_mono();
+    slink_job_t *expired = NULL, **tail = &expired;
+    for (slink_job_t **at = batch; *at;) {
+        slink_job_t *job = *at;
+        if (job->deadline > now) {
+            at = &job->next;
+            continue;
+        }
+        *at = job->next;
+        job->next = NULL;
+        *tail = job;
+        tail = &job->next;
+    }
+    if (expired) {
+        char why[PDB_ERRMSG_MAX];
+        snprintf(why, sizeof why, "storage was not free within %d ms", self->timeout_ms);
+        s_fail(expired, why);
+    }
+}
+
 void
 slink_send(slink_t *self, slink_job_t *batch)
 {
+    s_drop_expired(self, &batch);
+    if (!batch)
+        return;
     if (!self->sock)
         s_reconnect(self);
     //  Nothing is in flight: a disconnect seen before now is old news, not

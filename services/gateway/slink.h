@@ -71,6 +71,7 @@ void slink_job_release(slink_job_t *job);
 bool slink_writable(slink_t *self);
 //  Sends a batch (at most SPROTO_FRAMES_MAX jobs linked by next) as one
 //  message; when it cannot leave, its jobs fail ("storage is not reachable").
+//  A job whose deadline passed while it waited fails without leaving.
 void slink_send(slink_t *self, slink_job_t *batch);
 //  Messages sent and not answered yet.
 unsigned slink_outstanding(const slink_t *self);

@@ -12,6 +12,7 @@ import os
 import signal
 import struct
 import subprocess
+import threading
 import time
 import uuid
 
@@ -219,6 +220,48 @@ def test_metrics_show_storage_commits_and_how_long_they_took(fault_node):
     assert gone["pulsedb_storage_up"] == 0
     assert "pulsedb_storage_commits_total" not in gone
     assert gone["pulsedb_store_up"] == 1
+
+
+DRAIN_S = 5.0                  # services/gateway/gateway.h: GATEWAY_DRAIN_MS
+
+
+def test_creates_in_flight_when_the_gateway_stops_still_get_their_answers(fault_node):
+    """The gateway is told to stop while creates wait on a held commit. Its
+    drain gives up after DRAIN_S, but it stays until storage answers, and
+    every create gets that answer before the gateway exits: the writes
+    committed, and a client that saw its connection close instead would
+    retry into a duplicate. Several at once: libmicrohttpd sends some of the
+    replies it resumes only on its next pass."""
+    n = fault_node()
+    c = n.collective("stopping", 4)
+    n.faults("hold")
+    results = [{} for _ in range(4)]
+
+    def create(result, i):
+        try:
+            r = requests.post(f"{n.url}/v1/collectives/{c['id']}/experiences",
+                              json={"content": f"in flight {i}", "embedding": [1.0, 0, 0, 0]},
+                              timeout=30)
+            result["status"] = r.status_code
+        except requests.RequestException as e:
+            result["error"] = repr(e)
+
+    clients = [threading.Thread(target=create, args=(results[0], 0))]
+    clients[0].start()
+    wait_for(n.held, what="the first create held in its commit")
+    for i in range(1, len(results)):          # these wait behind it, at the gateway
+        clients.append(threading.Thread(target=create, args=(results[i], i)))
+        clients[-1].start()
+    time.sleep(SETTLE_S)
+    gateway = n.gateways[0]
+    gateway.send_signal(signal.SIGTERM)
+    time.sleep(DRAIN_S + 0.5)
+    assert gateway.poll() is None, "the gateway left creates unanswered"
+    n.faults("")
+    for client in clients:
+        client.join(20)
+    assert [r.get("status") for r in results] == [201] * len(results), results
+    assert gateway.wait(10) == 0
 
 
 def _wal_of(node):

@@ -151,8 +151,11 @@ test_handler_ping_and_stats_are_reads(void **state)
     fx_open(&n);
     fx_new_collective(&n, FX_WALL, "kb", FX_DIM1);
     fx_new_collective(&n, FX_WALL, "notes", FX_DIM1);
-    storage_stats_t stats = { .requests = 7, .commits = 3, .group_max = 5, .failed = 1,
-                              .conflicts = 2 };
+    storage_stats_t stats = { .requests = 7, .group_max = 5, .failed = 1, .conflicts = 2 };
+    //  Three commits: at a bound exactly, just past it, and past the last.
+    storage_stats_commit(&stats, 4, 100, 250);
+    storage_stats_commit(&stats, 2, 50, 251);
+    storage_stats_commit(&stats, 1, 10, 20000000);
     mpk_out_t out;
     assert_int_equal(s_read(&n, "ping", &stats, &out), 0);
     assert_int_equal(out.buf.size, 0);                    // nil: the server packs it
@@ -162,7 +165,7 @@ test_handler_ping_and_stats_are_reads(void **state)
     msgpack_unpacked u;
     assert_int_equal(mpk_parse(out.buf.data, out.buf.size, &u), 0);
     assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(u.data.via.map.size, 14);
+    assert_int_equal(u.data.via.map.size, 18);
     pdb_id_t id;
     assert_int_equal(mpk_get_id(mpk_map_get(&u.data, "instance_id"), &id), 0);
     assert_memory_equal(id.b, n.node->instance_id.b, PDB_ID_LEN);
@@ -174,6 +177,31 @@ test_handler_ping_and_stats_are_reads(void **state)
     assert_int_equal(s_counter(&u.data, "failed"), 1);
     assert_int_equal(s_counter(&u.data, "conflicts"), 2);
     assert_int_equal(s_counter(&u.data, "applied"), 0);
+    assert_int_equal(s_counter(&u.data, "writes"), 7);
+    assert_int_equal(s_counter(&u.data, "run_us"), 160);
+    assert_int_equal(s_counter(&u.data, "commit_us"), 20000501);
+    //  [bound µs or nil, commits] per bucket: 250 µs holds the first, 500 µs
+    //  the second, the unbounded last one the third.
+    const msgpack_object *buckets = mpk_map_get(&u.data, "commit_buckets");
+    assert_non_null(buckets);
+    assert_int_equal(buckets->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(buckets->via.array.size, STORAGE_COMMIT_BOUNDS + 1);
+    uint64_t expect[STORAGE_COMMIT_BOUNDS + 1] = { [0] = 1, [1] = 1, [STORAGE_COMMIT_BOUNDS] = 1 };
+    for (uint32_t i = 0; i < buckets->via.array.size; i++) {
+        const msgpack_object *pair = &buckets->via.array.ptr[i];
+        assert_int_equal(pair->via.array.size, 2);
+        uint64_t bound, count;
+        if (i < STORAGE_COMMIT_BOUNDS) {
+            assert_int_equal(mpk_get_u64(&pair->via.array.ptr[0], &bound), 0);
+            assert_int_equal(bound, storage_commit_bound_us(i));
+        }
+        else
+            assert_int_equal(pair->via.array.ptr[0].type, MSGPACK_OBJECT_NIL);
+        assert_int_equal(mpk_get_u64(&pair->via.array.ptr[1], &count), 0);
+        assert_int_equal(count, expect[i]);
+    }
+    assert_int_equal(storage_commit_bound_us(0), 250);
+    assert_int_equal(storage_commit_bound_us(1), 500);
     msgpack_unpacked_destroy(&u);
     mpk_out_release(&out);
     fx_close(&n);
