@@ -10,7 +10,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-60}"
-harnesses=(syncmsg change change_ref json_map snapshot jvec)
+harnesses=(syncmsg change change_ref json_map snapshot jvec texts)
 # Bounds for one input: memory and time (a harness slower than this on one
 # input has found a hang).
 rss_limit_mb=2048
