@@ -4,8 +4,8 @@
 
 #include <string.h>
 
-//  A counter of the reply; one storage does not report (an older build)
-//  stays 0.
+//  A counter of the reply; one that storage does not report (an older
+//  build) stays 0.
 static int
 s_counter(const msgpack_object *map, const char *name, uint64_t *out)
 {
