@@ -8,29 +8,46 @@
           per request (one durable commit each); writes/s counts experiences.
     lean: as http, the clients being keep-alive connections of one thread
           (lean_client.h), which leaves the cores to the node.
+    leanb64: as lean, the embedding sent as embedding_b64 (little-endian
+          float32 in base64) instead of a JSON array of numbers.
+    disk: what one durable flush costs on the disk under DIR: PAGES pages of
+          4 KiB written and fdatasync'ed, either scattered over a 256 MiB
+          file or as one contiguous run, for 1 to 64 pages. LMDB's commit
+          writes the pages a transaction changed, wherever its free list
+          put them, then syncs: this is the cost model of every commit.
 
     bench_writes raw DIR SECONDS BATCH
     bench_writes http URL SECONDS CLIENTS DIM
     bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH
     bench_writes lean URL SECONDS CLIENTS DIM      (URL: http://IPV4:PORT)
+    bench_writes leanb64 URL SECONDS CLIENTS DIM
+    bench_writes disk DIR
     Each case prints one line: name, writes/s, p50 and p99 latency in ms
-    (per request), requests (n) and, for batches, experiences (items).
+    (per request), requests (n) and, for batches, experiences (items);
+    disk prints a line per page count with the p50 and p99 of a flush.
 */
 #include "benchkit.h"
 #include "lean_client.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BENCH_RECORD_BYTES 256     // a small experience record without embedding
 #define BENCH_MAX_SAMPLES (1u << 22)
+#define BENCH_PAGE 4096u
+#define BENCH_DISK_FILE_PAGES 65536u   // 256 MiB to scatter pages over
+#define BENCH_DISK_ROUNDS 300u
+#define BENCH_DISK_MAX_PAGES 64u
 
 static int
 s_cmp_double(const void *a, const void *b)
@@ -196,18 +213,35 @@ s_batch_body(const char *one, unsigned batch)
     return body;
 }
 
+//  One experience of dim dimensions, its embedding a JSON array of numbers
+//  or, with b64, embedding_b64.
 static char *
-s_experience_body(unsigned dim)
+s_experience_body(unsigned dim, bool b64)
 {
     size_t cap = 256 + (size_t) dim * 12;
     char *body = malloc(cap);
-    if (!body)
+    float *v = malloc((size_t) dim * sizeof *v);
+    if (!body || !v) {
+        free(body);
+        free(v);
         return NULL;
-    size_t n = (size_t) snprintf(body, cap, "{\"content\":\"benchmark experience\",\"embedding\":[");
+    }
     for (unsigned i = 0; i < dim; i++)
-        n += (size_t) snprintf(body + n, cap - n, "%s%.4f", i ? "," : "",
-                               (double) ((i * 7919u) % 1000u) / 1000.0);
-    snprintf(body + n, cap - n, "],\"importance\":0.5}");
+        v[i] = (float) ((i * 7919u) % 1000u) / 1000.0f;
+    size_t n;
+    if (b64) {
+        n = (size_t) snprintf(body, cap, "{\"content\":\"benchmark experience\",\"embedding_b64\":\"");
+        bench_b64((const uint8_t *) v, (size_t) dim * sizeof *v, body + n);   // host is little-endian
+        n += strlen(body + n);
+        snprintf(body + n, cap - n, "\",\"importance\":0.5}");
+    }
+    else {
+        n = (size_t) snprintf(body, cap, "{\"content\":\"benchmark experience\",\"embedding\":[");
+        for (unsigned i = 0; i < dim; i++)
+            n += (size_t) snprintf(body + n, cap - n, "%s%.4f", i ? "," : "", (double) v[i]);
+        snprintf(body + n, cap - n, "],\"importance\":0.5}");
+    }
+    free(v);
     return body;
 }
 
@@ -218,7 +252,7 @@ s_http(const char *base, double seconds, unsigned clients, unsigned dim, unsigne
     char url[512];
     if (s_make_collective(base, dim, url, sizeof url))
         return 1;
-    char *body = s_experience_body(dim);
+    char *body = s_experience_body(dim, false);
     if (body && batch) {
         char *many = s_batch_body(body, batch);
         free(body);
@@ -265,7 +299,7 @@ s_http(const char *base, double seconds, unsigned clients, unsigned dim, unsigne
 
 //  The lean client's case: single creates from `clients` connections.
 static int
-s_lean(const char *base, double seconds, unsigned clients, unsigned dim)
+s_lean(const char *base, double seconds, unsigned clients, unsigned dim, bool b64)
 {
     char url[512], host[64];
     unsigned port;
@@ -275,7 +309,7 @@ s_lean(const char *base, double seconds, unsigned clients, unsigned dim)
     }
     if (s_make_collective(base, dim, url, sizeof url))
         return 1;
-    char *body = s_experience_body(dim);
+    char *body = s_experience_body(dim, b64);
     double *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
     size_t n = 0, errors = 0;
     double start = bench_now_s();
@@ -283,7 +317,7 @@ s_lean(const char *base, double seconds, unsigned clients, unsigned dim)
                                     201, lat, BENCH_MAX_SAMPLES, &n, &errors) : -1;
     if (!rc) {
         char name[64];
-        snprintf(name, sizeof name, "lean_writes_clients_%u", clients);
+        snprintf(name, sizeof name, "%s_writes_clients_%u", b64 ? "lean_b64" : "lean", clients);
         s_report(name, n, bench_now_s() - start, lat, n);
         if (errors)
             printf("%-28s errors=%zu\n", name, errors);
@@ -291,6 +325,76 @@ s_lean(const char *base, double seconds, unsigned clients, unsigned dim)
     free(lat);
     free(body);
     return rc || errors ? 1 : 0;
+}
+
+//  --------------------------------------------------------------------------
+
+//  p50 and p99 of `rounds` flushes of `pages` pages each, scattered or
+//  contiguous, in microseconds.
+static int
+s_disk_case(int fd, const uint8_t *buf, unsigned pages, bool scattered, uint64_t *rng,
+            double *lat, double out[2])
+{
+    for (unsigned r = 0; r < BENCH_DISK_ROUNDS; r++) {
+        double t0 = bench_now_s();
+        if (scattered)
+            for (unsigned i = 0; i < pages; i++) {
+                *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+                off_t at = (off_t) ((*rng >> 33) % BENCH_DISK_FILE_PAGES) * BENCH_PAGE;
+                if (pwrite(fd, buf, BENCH_PAGE, at) != (ssize_t) BENCH_PAGE)
+                    return -1;
+            }
+        else {
+            *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+            off_t at = (off_t) ((*rng >> 33) % (BENCH_DISK_FILE_PAGES - pages)) * BENCH_PAGE;
+            size_t len = (size_t) pages * BENCH_PAGE;
+            if (pwrite(fd, buf, len, at) != (ssize_t) len)
+                return -1;
+        }
+        if (fdatasync(fd))
+            return -1;
+        lat[r] = (bench_now_s() - t0) * 1e6;
+    }
+    qsort(lat, BENCH_DISK_ROUNDS, sizeof *lat, s_cmp_double);
+    out[0] = lat[BENCH_DISK_ROUNDS / 2];
+    out[1] = lat[BENCH_DISK_ROUNDS * 99 / 100];
+    return 0;
+}
+
+static int
+s_disk(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bench-disk.dat", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "bench_writes: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    static uint8_t buf[BENCH_DISK_MAX_PAGES * BENCH_PAGE];
+    memset(buf, 0x5a, sizeof buf);
+    double lat[BENCH_DISK_ROUNDS];
+    int rc = 0;
+    //  Written out and synced first, so the flushes below rewrite allocated
+    //  blocks as LMDB's commits do, rather than allocate.
+    for (unsigned p = 0; !rc && p < BENCH_DISK_FILE_PAGES; p += BENCH_DISK_MAX_PAGES)
+        rc = pwrite(fd, buf, sizeof buf, (off_t) p * BENCH_PAGE) == (ssize_t) sizeof buf ? 0 : -1;
+    rc = rc ? rc : fsync(fd);
+    uint64_t rng = 1;
+    for (unsigned pages = 1; !rc && pages <= BENCH_DISK_MAX_PAGES; pages *= 2) {
+        double scattered[2], contiguous[2];
+        rc = s_disk_case(fd, buf, pages, true, &rng, lat, scattered);
+        rc = rc ? rc : s_disk_case(fd, buf, pages, false, &rng, lat, contiguous);
+        if (!rc)
+            printf("disk_flush_pages_%-11u scattered_p50_us=%6.0f p99_us=%6.0f "
+                   "contiguous_p50_us=%6.0f p99_us=%6.0f\n", pages, scattered[0], scattered[1],
+                   contiguous[0], contiguous[1]);
+    }
+    if (rc)
+        fprintf(stderr, "bench_writes: %s: %s\n", path, strerror(errno));
+    close(fd);
+    unlink(path);
+    return rc ? 1 : 0;
 }
 
 int
@@ -312,16 +416,21 @@ main(int argc, char **argv)
         curl_global_cleanup();
         return rc;
     }
-    if (argc == 6 && strcmp(argv[1], "lean") == 0) {
+    if (argc == 3 && strcmp(argv[1], "disk") == 0)
+        return s_disk(argv[2]);
+    bool b64 = argc == 6 && strcmp(argv[1], "leanb64") == 0;
+    if (argc == 6 && (b64 || strcmp(argv[1], "lean") == 0)) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         int rc = s_lean(argv[2], atof(argv[3]), (unsigned) atoi(argv[4]),
-                        (unsigned) atoi(argv[5]));
+                        (unsigned) atoi(argv[5]), b64);
         curl_global_cleanup();
         return rc;
     }
     fprintf(stderr, "usage: bench_writes raw DIR SECONDS BATCH\n"
                     "       bench_writes http URL SECONDS CLIENTS DIM\n"
                     "       bench_writes httpbatch URL SECONDS CLIENTS DIM BATCH\n"
-                    "       bench_writes lean URL SECONDS CLIENTS DIM\n");
+                    "       bench_writes lean URL SECONDS CLIENTS DIM\n"
+                    "       bench_writes leanb64 URL SECONDS CLIENTS DIM\n"
+                    "       bench_writes disk DIR\n");
     return 2;
 }

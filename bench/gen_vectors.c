@@ -10,6 +10,8 @@
     every vector uniform in [-1,1]^D. Vector i depends only on (seed, i),
     so a collective grown in steps holds the same data as one made at once.
 */
+#include "benchkit.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,25 +32,6 @@ static float
 s_unit(uint64_t *state)
 {
     return (float) ((double) (s_next(state) >> 40) / (double) (1ull << 24) * 2.0 - 1.0);
-}
-
-static void
-s_b64(const uint8_t *in, size_t len, char *out)
-{
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t) in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t) in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = t[v >> 18 & 63];
-        out[o++] = t[v >> 12 & 63];
-        out[o++] = i + 1 < len ? t[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < len ? t[v & 63] : '=';
-    }
-    out[o] = '\0';
 }
 
 int
@@ -94,7 +77,7 @@ main(int argc, char **argv)
             printf("]\n");
             continue;
         }
-        s_b64((const uint8_t *) v, dim * sizeof *v, text);
+        bench_b64((const uint8_t *) v, dim * sizeof *v, text);
         printf("{\"content\":\"e%zu\",\"embedding_b64\":\"%s\"}\n", i, text);
     }
     free(centre);

@@ -65,14 +65,22 @@ s_extended(uint64_t m, int exp10, double *value)
 }
 #endif
 
+//  A taken value in the body: an array, written "[]" in the copy, or a
+//  base64 string, written "".
+typedef struct {
+    size_t start, len;
+    bool string;
+} s_span_t;
+
 typedef struct {
     const char *text;
     const char *p, *end;
     jvec_mode_t mode;
     jvec_t *out;
     bool broken;          // the structure is not what JSON allows: touch nothing
-    //  Arrays taken, left out of the copy once the whole scan has passed.
-    size_t *starts, *lens, taken, taken_cap;
+    //  Values taken, left out of the copy once the whole scan has passed.
+    s_span_t *spans;
+    size_t taken, taken_cap;
 } s_scan_t;
 
 static bool
@@ -203,22 +211,20 @@ s_reserve(jvec_t *out, size_t more)
 //  value qualifies; otherwise skipped as any value (s->p past it either way).
 static void s_value(s_scan_t *s, int depth);
 
+//  The value from start to s->p is taken.
 static bool
-s_remember(s_scan_t *s, const char *start)
+s_remember(s_scan_t *s, const char *start, bool string)
 {
     if (s->taken == s->taken_cap) {
         size_t cap = s->taken_cap ? s->taken_cap * 2 : 16;
-        size_t *starts = realloc(s->starts, cap * sizeof *starts);
-        if (starts)
-            s->starts = starts;
-        size_t *lens = starts ? realloc(s->lens, cap * sizeof *lens) : NULL;
-        if (!lens)
+        s_span_t *spans = realloc(s->spans, cap * sizeof *spans);
+        if (!spans)
             return false;
-        s->lens = lens;
+        s->spans = spans;
         s->taken_cap = cap;
     }
-    s->starts[s->taken] = (size_t) (start - s->text);
-    s->lens[s->taken++] = (size_t) (s->p - start);
+    s->spans[s->taken++] = (s_span_t) { (size_t) (start - s->text), (size_t) (s->p - start),
+                                        string };
     return true;
 }
 
@@ -254,7 +260,7 @@ s_embedding(s_scan_t *s, size_t index, int depth)
             s->p++;
             s_ws(s);
         }
-    if (ok && s_remember(s, start)) {
+    if (ok && s_remember(s, start, false)) {
         out->offset[index] = first;
         out->count[index] = out->used - first;
         return;
@@ -278,6 +284,43 @@ s_string(s_scan_t *s, const char **start, size_t *len)
     }
     *len = (size_t) (s->p - *start);
     s->p++;
+}
+
+//  The characters of base64 and its padding: what a taken string may hold.
+static const bool s_b64_chars[256] = {
+    ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true,
+    ['G'] = true, ['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true,
+    ['M'] = true, ['N'] = true, ['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true,
+    ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true, ['X'] = true,
+    ['Y'] = true, ['Z'] = true, ['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true,
+    ['e'] = true, ['f'] = true, ['g'] = true, ['h'] = true, ['i'] = true, ['j'] = true,
+    ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true, ['o'] = true, ['p'] = true,
+    ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true,
+    ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true, ['0'] = true, ['1'] = true,
+    ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true,
+    ['8'] = true, ['9'] = true, ['+'] = true, ['/'] = true, ['='] = true,
+};
+
+//  A string at s->p ('"') for object `index`: taken when it holds base64
+//  characters alone (nothing a JSON parser would unescape or refuse);
+//  otherwise skipped as any string. s->p is past it either way.
+static void
+s_embedding_b64(s_scan_t *s, size_t index)
+{
+    const char *start = s->p, *chars = s->p + 1, *p = chars;
+    while (p < s->end && s_b64_chars[(unsigned char) *p])
+        p++;
+    bool ok = p < s->end && *p == '"' && index < s->out->objects
+           && s->out->b64[index].text == NULL;
+    if (!ok) {
+        const char *key;
+        size_t len;
+        s_string(s, &key, &len);
+        return;
+    }
+    s->p = p + 1;
+    if (s_remember(s, start, true))
+        s->out->b64[index] = (jvec_b64_t) { chars, (size_t) (p - chars) };
 }
 
 static bool
@@ -336,8 +379,11 @@ s_object(s_scan_t *s, int depth, s_role_t role, size_t index)
         s->p++;
         s_ws(s);
         bool array = s->p < s->end && *s->p == '[';
+        bool string = s->p < s->end && *s->p == '"';
         if (array && role == S_TARGET && s_key_is(key, key_len, "embedding"))
             s_embedding(s, index, depth + 1);
+        else if (string && role == S_TARGET && s_key_is(key, key_len, "embedding_b64"))
+            s_embedding_b64(s, index);
         else if (array && role == S_TOP_OF_ITEMS && s_key_is(key, key_len, "experiences"))
             s_items(s, depth + 1);
         else
@@ -404,23 +450,24 @@ s_value(s_scan_t *s, int depth)
         s->p++;
 }
 
-//  The body with each taken array written "[]".
+//  The body with each taken array written "[]" and each taken string "".
 static int
 s_compact(const s_scan_t *s, size_t len, jvec_t *out)
 {
     size_t removed = 0;
     for (size_t i = 0; i < s->taken; i++)
-        removed += s->lens[i] - 2;
+        removed += s->spans[i].len - 2;
     out->text = malloc(len - removed + 1);
     if (!out->text)
         return -ENOMEM;
     size_t from = 0, n = 0;
     for (size_t i = 0; i < s->taken; i++) {
-        memcpy(out->text + n, s->text + from, s->starts[i] - from);
-        n += s->starts[i] - from;
-        memcpy(out->text + n, "[]", 2);
+        const s_span_t *span = &s->spans[i];
+        memcpy(out->text + n, s->text + from, span->start - from);
+        n += span->start - from;
+        memcpy(out->text + n, span->string ? "\"\"" : "[]", 2);
         n += 2;
-        from = s->starts[i] + s->lens[i];
+        from = span->start + span->len;
     }
     memcpy(out->text + n, s->text + from, len - from);
     n += len - from;
@@ -433,8 +480,10 @@ s_compact(const s_scan_t *s, size_t len, jvec_t *out)
 static void
 s_forget(jvec_t *out)
 {
-    for (size_t i = 0; i < out->objects; i++)
+    for (size_t i = 0; i < out->objects; i++) {
         out->count[i] = SIZE_MAX;
+        out->b64[i] = (jvec_b64_t) { NULL, 0 };
+    }
     out->used = 0;
 }
 
@@ -445,7 +494,8 @@ jvec_extract(const char *text, size_t len, jvec_mode_t mode, size_t objects, jve
     out->objects = objects;
     out->offset = malloc((objects ? objects : 1) * sizeof *out->offset);
     out->count = malloc((objects ? objects : 1) * sizeof *out->count);
-    if (!out->offset || !out->count)
+    out->b64 = calloc(objects ? objects : 1, sizeof *out->b64);
+    if (!out->offset || !out->count || !out->b64)
         return -ENOMEM;
     for (size_t i = 0; i < objects; i++)
         out->count[i] = SIZE_MAX;
@@ -467,8 +517,7 @@ jvec_extract(const char *text, size_t len, jvec_mode_t mode, size_t objects, jve
         rc = s_compact(&s, len, out);
     if (rc)
         s_forget(out);
-    free(s.starts);
-    free(s.lens);
+    free(s.spans);
     return rc;
 }
 
@@ -483,6 +532,15 @@ jvec_get(const jvec_t *self, size_t index, jvec_vec_t *vec)
     return true;
 }
 
+bool
+jvec_get_b64(const jvec_t *self, size_t index, jvec_b64_t *b64)
+{
+    if (!self || index >= self->objects || !self->b64 || !self->b64[index].text)
+        return false;
+    *b64 = self->b64[index];
+    return true;
+}
+
 void
 jvec_release(jvec_t *self)
 {
@@ -490,5 +548,6 @@ jvec_release(jvec_t *self)
     free(self->values);
     free(self->offset);
     free(self->count);
+    free(self->b64);
     memset(self, 0, sizeof *self);
 }

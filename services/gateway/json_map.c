@@ -138,14 +138,12 @@ s_pack_vec_floats(msgpack_packer *pk, const float *values, size_t n)
 }
 
 //  "<name>_b64": base64 of little-endian float32, dim * 4 bytes when the
-//  collective's size is known, every value finite.
+//  collective's size is known, every value finite. text is the string's
+//  len characters, from the JSON value or taken on the fast path.
 static int
-s_pack_vec_b64(msgpack_packer *pk, const char *name, const json_t *value, uint32_t dim,
-               char *why)
+s_pack_vec_b64_text(msgpack_packer *pk, const char *name, const char *text, size_t len,
+                    uint32_t dim, char *why)
 {
-    if (!json_is_string(value))
-        return WHY(PDB_EINVAL, "field '%s%s' must be a base64 string", name, JSON_MAP_B64);
-    size_t len = json_string_length(value);
     if (len > ((size_t) PDB_DIM_MAX * sizeof(float) + 2) / 3 * 4)
         return snprintf(why, PDB_ERRMSG_MAX, "field '%s%s' holds more than %u float32 values",
                         name, JSON_MAP_B64, PDB_DIM_MAX), PDB_ETOOBIG;
@@ -154,7 +152,7 @@ s_pack_vec_b64(msgpack_packer *pk, const char *name, const json_t *value, uint32
         return -ENOMEM;
     size_t n = 0;
     int rc = 0;
-    if (b64_decode(json_string_value(value), len, bytes, &n) != 0)
+    if (b64_decode(text, len, bytes, &n) != 0)
         rc = WHY(PDB_EINVAL, "field '%s%s' is not valid base64 (standard alphabet, '=' padding)", name,
                  JSON_MAP_B64);
     else if (n == 0 || n % sizeof(float) != 0 || (dim && n != (size_t) dim * sizeof(float)))
@@ -169,6 +167,16 @@ s_pack_vec_b64(msgpack_packer *pk, const char *name, const json_t *value, uint32
         mpk_pack_bin(pk, bytes, n);
     free(bytes);
     return rc;
+}
+
+static int
+s_pack_vec_b64(msgpack_packer *pk, const char *name, const json_t *value, uint32_t dim,
+               char *why)
+{
+    if (!json_is_string(value))
+        return WHY(PDB_EINVAL, "field '%s%s' must be a base64 string", name, JSON_MAP_B64);
+    return s_pack_vec_b64_text(pk, name, json_string_value(value), json_string_length(value),
+                               dim, why);
 }
 
 static int
@@ -402,12 +410,13 @@ s_pack_scalar(msgpack_packer *pk, const field_spec_t *spec, const json_t *value,
     }
 }
 
-//  How the embedding field arrived: as "<name>_b64", or already read on the
-//  fast path (vec), or else as the JSON number array itself.
+//  How the embedding field arrived: as "<name>_b64" (its text taken on the
+//  fast path, taken_b64, or the JSON string), or as the number array (read
+//  on the fast path, vec, or the JSON array itself).
 typedef struct {
     bool b64;
-    const float *vec;
-    size_t vec_n;
+    const jvec_vec_t *vec;
+    const jvec_b64_t *taken_b64;
     uint32_t dim;
 } s_vec_in_t;
 
@@ -417,10 +426,13 @@ s_pack_value(msgpack_packer *pk, const field_spec_t *spec, const json_t *value,
 {
     switch (spec->kind) {
     case FK_VEC:
+        if (in->b64 && in->taken_b64)
+            return s_pack_vec_b64_text(pk, spec->name, in->taken_b64->text, in->taken_b64->len,
+                                       in->dim, why);
         if (in->b64)
             return s_pack_vec_b64(pk, spec->name, value, in->dim, why);
         if (in->vec)
-            return s_pack_vec_floats(pk, in->vec, in->vec_n);
+            return s_pack_vec_floats(pk, in->vec->values, in->vec->n);
         return s_pack_vec(pk, spec->name, value, why);
     case FK_STR_LIST: return s_pack_str_list(pk, spec->name, value, why);
     case FK_ID_LIST:  return s_pack_id_list(pk, spec->name, value, why);
@@ -504,7 +516,7 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
                    bool from_client, uint32_t dim, mpk_out_t *out,
                    char why[PDB_ERRMSG_MAX])
 {
-    int rc = json_map_convert(type, object, from_client, dim, NULL, 0, out, why);
+    int rc = json_map_convert(type, object, from_client, dim, NULL, NULL, out, why);
     if (rc)
         return rc;
     //  The same rules as every other write path: bounds, UTF-8, ranges,
@@ -520,7 +532,8 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
 
 int
 json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32_t dim,
-                 const float *vec, size_t vec_n, mpk_out_t *out, char why[PDB_ERRMSG_MAX])
+                 const jvec_vec_t *vec, const jvec_b64_t *b64, mpk_out_t *out,
+                 char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
     size_t count;
@@ -530,16 +543,16 @@ json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32
     if (!json_is_object(object))
         return WHY(PDB_EINVAL, "the body must be a JSON object");
     const json_t *members[JSON_MAP_FIELDS_MAX];
-    bool b64[JSON_MAP_FIELDS_MAX] = { false };
+    bool compact[JSON_MAP_FIELDS_MAX] = { false };
     size_t present;
-    int rc = s_collect(type, object, from_client, members, b64, &present, why);
+    int rc = s_collect(type, object, from_client, members, compact, &present, why);
     if (rc)
         return rc;
     mpk_pack_map(&out->pk, present);
     for (size_t i = 0; i < count && !rc; i++) {
         if (!members[i])
             continue;
-        s_vec_in_t in = { b64[i], vec, vec_n, dim };
+        s_vec_in_t in = { compact[i], vec, b64, dim };
         mpk_pack_str(&out->pk, spec[i].name);
         rc = s_pack_value(&out->pk, &spec[i], members[i], &in, why);
     }

@@ -3,7 +3,8 @@
     every number read exactly as the general path reads it (strtod, then
     float32), arrays it cannot take left for the general path, the copy
     the general parser gets holding the body's other bytes unchanged, and
-    base64 embeddings checked for alphabet, padding, length and finite values.
+    base64 embeddings checked for alphabet, padding, length and finite values,
+    the same whether their string was taken on the fast path or parsed.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -311,6 +312,102 @@ test_json_map_embedding_b64(void **state)
     }
 }
 
+//  "embedding_b64" strings of base64 characters are taken as spans of the
+//  body and written "" in the copy; json_map then judges a taken span
+//  exactly as it judges the JSON string: same field, same refusals.
+static int
+s_map_taken(const char *text, uint32_t dim, mpk_out_t *packed, char *why)
+{
+    jvec_t v;
+    assert_int_equal(jvec_extract(text, strlen(text), JVEC_BODY, 1, &v), 0);
+    jvec_b64_t b64;
+    assert_true(jvec_get_b64(&v, 0, &b64));
+    assert_non_null(v.text);
+    json_t *object = json_loadb(v.text, v.text_len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(object);
+    assert_string_equal(json_string_value(json_object_get(object, "embedding_b64")), "");
+    mpk_out_init(packed);
+    int rc = json_map_convert(ENT_EXPERIENCE, object, true, dim, NULL, &b64, packed, why);
+    json_decref(object);
+    jvec_release(&v);
+    return rc;
+}
+
+static void
+test_jvec_takes_base64_strings_as_spans(void **state)
+{
+    (void) state;
+    char text[] = "{\"content\": \"embedding_b64\", \"tags\": {\"embedding_b64\": \"AAAA\"}, "
+                  "\"embedding_b64\" : \"AACAPwAAAEA=\", \"importance\": 0.5}";
+    jvec_t v;
+    assert_int_equal(jvec_extract(text, strlen(text), JVEC_BODY, 1, &v), 0);
+    assert_string_equal(v.text, "{\"content\": \"embedding_b64\", \"tags\": {\"embedding_b64\": "
+                        "\"AAAA\"}, \"embedding_b64\" : \"\", \"importance\": 0.5}");
+    jvec_b64_t b64;
+    jvec_vec_t vec;
+    assert_true(jvec_get_b64(&v, 0, &b64));
+    assert_false(jvec_get(&v, 0, &vec));
+    assert_int_equal(b64.len, 12);
+    assert_memory_equal(b64.text, "AACAPwAAAEA=", 12);
+    assert_true(b64.text > text && b64.text < text + sizeof text);    // inside the body
+    jvec_release(&v);
+
+    //  Escapes, other characters, another type: left to the general path.
+    const char *left[] = {
+        "{\"embedding_b64\": \"AACAPw\\u0041AAEA=\"}", "{\"embedding_b64\": \"not base64!\"}",
+        "{\"embedding_b64\": \"AACA\nPwAAAEA=\"}", "{\"embedding_b64\": 12}",
+        "{\"embedding_b64\": \"AACAPwAAAEA=}",
+    };
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        assert_int_equal(jvec_extract(left[i], strlen(left[i]), JVEC_BODY, 1, &v), 0);
+        if (jvec_get_b64(&v, 0, &b64) || v.text)
+            fail_msg("body %zu taken", i);
+        jvec_release(&v);
+    }
+
+    //  Items: by index, both forms mixed.
+    char items[] = "{\"experiences\": [{\"embedding_b64\": \"AACAPw==\"}, {\"embedding\": [1]}, "
+                   "{\"embedding_b64\": \"AAAAQA==\"}]}";
+    assert_int_equal(jvec_extract(items, strlen(items), JVEC_ITEMS, 3, &v), 0);
+    assert_true(jvec_get_b64(&v, 0, &b64) && b64.len == 8 && memcmp(b64.text, "AACAPw==", 8) == 0);
+    assert_false(jvec_get_b64(&v, 1, &b64));
+    assert_true(jvec_get(&v, 1, &vec) && vec.n == 1);
+    assert_true(jvec_get_b64(&v, 2, &b64) && memcmp(b64.text, "AAAAQA==", 8) == 0);
+    assert_string_equal(v.text, "{\"experiences\": [{\"embedding_b64\": \"\"}, {\"embedding\": "
+                        "[]}, {\"embedding_b64\": \"\"}]}");
+    jvec_release(&v);
+
+    //  Converted from the span: the very bytes and refusals of the general path.
+    const char *bodies[] = {
+        "{\"content\": \"x\", \"embedding_b64\": \"AACAPwAAAEA=\"}",
+        "{\"content\": \"x\", \"embedding_b64\": \"AACAPwAAAEA\"}",
+        "{\"content\": \"x\", \"embedding_b64\": \"AACAPw==\"}",
+        "{\"content\": \"x\", \"embedding_b64\": \"AACAPwAA\"}",
+        "{\"content\": \"x\", \"embedding_b64\": \"AACAPwAAwH8=\"}",
+        "{\"content\": \"x\", \"embedding_b64\": \"\"}",
+        "{\"content\": \"x\", \"embedding\": [1, 2], \"embedding_b64\": \"AACAPwAAAEA=\"}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char why_general[PDB_ERRMSG_MAX] = "", why_taken[PDB_ERRMSG_MAX] = "";
+        mpk_out_t general, taken;
+        json_t *object = json_loads(bodies[i], JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(object);
+        mpk_out_init(&general);
+        int rc_general = json_map_convert(ENT_EXPERIENCE, object, true, 2, NULL, NULL, &general,
+                                          why_general);
+        json_decref(object);
+        int rc_taken = s_map_taken(bodies[i], 2, &taken, why_taken);
+        if (rc_general != rc_taken || strcmp(why_general, why_taken) != 0)
+            fail_msg("body %zu: general %d '%s', taken %d '%s'", i, rc_general, why_general,
+                     rc_taken, why_taken);
+        if (!rc_general && (general.buf.size != taken.buf.size
+                            || memcmp(general.buf.data, taken.buf.data, general.buf.size) != 0))
+            fail_msg("body %zu: the fields differ", i);
+        mpk_out_release(&general);
+        mpk_out_release(&taken);
+    }
+}
+
 int
 main(void)
 {
@@ -321,6 +418,7 @@ main(void)
         cmocka_unit_test(test_jvec_broken_bodies_are_left_whole),
         cmocka_unit_test(test_b64_decodes_only_canonical_padded_text),
         cmocka_unit_test(test_json_map_embedding_b64),
+        cmocka_unit_test(test_jvec_takes_base64_strings_as_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
