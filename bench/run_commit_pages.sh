@@ -3,8 +3,10 @@
 # the pages each commit writes to the data file and in how many runs
 # (one system call per run of adjacent pages), traced with strace.
 # Set beside `bench_writes disk`, which prices a flush by its runs, this
-# says where a commit's time goes. Tracing slows storage several times,
-# so only the counts mean anything here, never the rates.
+# says where a commit's time goes. First the same count for raw LMDB
+# committing one 256-byte record at a time (bench_writes raw), the floor.
+# Tracing slows storage several times, so only the counts mean anything
+# here, never the rates.
 #   bench/run_commit_pages.sh [BUILD_DIR] [SECONDS]
 # PRELOAD=N first writes N experiences (64 clients, untraced), so the trees
 # are as deep as a used node's; CLIENTS="1 64" chooses the cases.
@@ -30,17 +32,11 @@ while [ "$preload" -gt 0 ]; do
   preload=$((preload - n))
 done
 
-for clients in ${CLIENTS:-1 64}; do
-  trace="$dir/trace.$clients"
-  strace -f -qq -e trace=pwrite64,writev,pwritev,fdatasync -p "$storage" -o "$trace" &
-  tracer=$!
-  sleep 0.5
-  line=$("$build/bench/bench_writes" lean "$url" "$seconds" "$clients" 384)
-  kill "$tracer"; wait "$tracer" 2>/dev/null || true
-  n=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line")
-  # The data file is the descriptor the syncs name; its writes are pwrite64
-  # (one run) and writev (several dirty pages at adjacent offsets).
-  awk -v c="$clients" -v n="$n" '
+# Pages and runs per fdatasync'ed commit in an strace log: the data file is
+# the descriptor the syncs name; its writes are pwrite64 (one run) and
+# writev (several dirty pages at adjacent offsets).
+count_pages() { # NAME WRITES TRACE
+  awk -v name="$1" -v n="$2" '
     /fdatasync\(/ { match($0, /fdatasync\([0-9]+/); fd = substr($0, RSTART + 10, RLENGTH - 10); syncs[fd]++ }
     /(pwrite64|writev|pwritev)\(/ {
       match($0, /\(([0-9]+)/); fd = substr($0, RSTART + 1, RLENGTH - 1)
@@ -49,6 +45,21 @@ for clients in ${CLIENTS:-1 64}; do
     END { best = ""; for (fd in syncs) if (best == "" || syncs[fd] > syncs[best]) best = fd
       if (best == "" || syncs[best] == 0) { print "no commits traced"; exit 1 }
       s = syncs[best]
-      printf "commit_pages_clients_%-7s commits=%d writes_per_commit=%.1f runs_per_commit=%.1f pages_per_commit=%.1f pages_per_write=%.1f\n",
-             c, s, n / s, runs[best] / s, pages[best] / s, pages[best] / n }' "$trace"
+      printf "%-28s commits=%d writes_per_commit=%.1f runs_per_commit=%.1f pages_per_commit=%.1f pages_per_write=%.1f\n",
+             name, s, n / s, runs[best] / s, pages[best] / s, pages[best] / n }' "$3"
+}
+
+mkdir -p "$dir/raw"
+line=$(strace -f -qq -e trace=pwrite64,writev,pwritev,fdatasync -o "$dir/trace.raw" \
+       "$build/bench/bench_writes" raw "$dir/raw" "$seconds" 1)
+count_pages commit_pages_raw_lmdb "$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line")" "$dir/trace.raw"
+
+for clients in ${CLIENTS:-1 64}; do
+  trace="$dir/trace.$clients"
+  strace -f -qq -e trace=pwrite64,writev,pwritev,fdatasync -p "$storage" -o "$trace" &
+  tracer=$!
+  sleep 0.5
+  line=$("$build/bench/bench_writes" lean "$url" "$seconds" "$clients" 384)
+  kill "$tracer"; wait "$tracer" 2>/dev/null || true
+  count_pages "commit_pages_clients_$clients" "$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<< "$line")" "$trace"
 done
