@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Durable write throughput: raw LMDB batch commits next to writes through the
-# gateway at 1, 16 and 64 concurrent clients, on the same disk, in one run.
+# Durable write throughput: raw LMDB batch commits, and what one flush of
+# scattered or contiguous pages costs (bench_writes disk), next to writes
+# through the gateway at 1, 16 and 64 concurrent clients, on the same disk,
+# in one run.
 # After each gateway case, the CPU the gateway and storage processes used
 # (user + system, from /proc) per write, and the benchmark client's own
 # (libcurl, on the same cores; from /usr/bin/time when installed), and the
 # gateway's context switches and CPU per write by kind of thread, and
 # storage's writes per commit and time per group (its /metrics counters).
 #   bench/run_writes.sh [BUILD_DIR] [SECONDS]
-# CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB ones;
+# CLIENTS="64" runs only those cases; RAW=0 skips the raw LMDB and disk ones;
 # CLIENT=lean drives the gateway from one thread of keep-alive connections
-# (lean_client.h) instead of a libcurl thread per client.
+# (lean_client.h) instead of a libcurl thread per client; CLIENT=leanb64 does
+# the same with each embedding sent as embedding_b64.
 set -euo pipefail
 build="${1:-build-rel}"
 seconds="${2:-10}"
@@ -33,6 +36,7 @@ if [ "${RAW:-1}" != 0 ]; then
   mkdir -p "$dir/raw64" "$dir/raw1"
   "$build/bench/bench_writes" raw "$dir/raw1" "$seconds" 1
   "$build/bench/bench_writes" raw "$dir/raw64" "$seconds" 64
+  "$build/bench/bench_writes" disk "$dir"
 fi
 
 "$build/services/storage/pulsedb-storage" --data "$dir/node" --log-level warn & storage=$!
