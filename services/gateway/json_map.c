@@ -425,15 +425,18 @@ s_pack_value(msgpack_packer *pk, const field_spec_t *spec, const json_t *value,
              const s_vec_in_t *in, char *why)
 {
     switch (spec->kind) {
-    case FK_VEC:
-        if (in->b64 && in->taken_b64)
+    case FK_VEC: {
+        //  jvec takes only "embedding" and "embedding_b64".
+        bool taken_field = strcmp(spec->name, "embedding") == 0;
+        if (in->b64 && in->taken_b64 && taken_field)
             return s_pack_vec_b64_text(pk, spec->name, in->taken_b64->text, in->taken_b64->len,
                                        in->dim, why);
         if (in->b64)
             return s_pack_vec_b64(pk, spec->name, value, in->dim, why);
-        if (in->vec)
+        if (in->vec && taken_field)
             return s_pack_vec_floats(pk, in->vec->values, in->vec->n);
         return s_pack_vec(pk, spec->name, value, why);
+    }
     case FK_STR_LIST: return s_pack_str_list(pk, spec->name, value, why);
     case FK_ID_LIST:  return s_pack_id_list(pk, spec->name, value, why);
     case FK_STR_MAP:  return s_pack_str_map(pk, spec->name, value, why);
