@@ -82,12 +82,9 @@ s_pack_args(const json_t *items, const jvec_t *vecs, const pdb_id_t *collective,
     for (size_t i = 0; i < n; i++) {
         char why[PDB_ERRMSG_MAX] = "", text[PDB_ERRMSG_MAX + 48];
         mpk_out_init(&fields);
-        jvec_vec_t vec;
-        jvec_b64_t b64;
-        bool have_vec = jvec_get(vecs, i, &vec), have_b64 = jvec_get_b64(vecs, i, &b64);
         //  Converted only: storage checks each item (entity_check) as it takes it.
-        int rc = json_map_convert(ENT_EXPERIENCE, json_array_get(items, i), true, dim,
-                                  have_vec ? &vec : NULL, have_b64 ? &b64 : NULL, &fields, why);
+        int rc = json_map_convert(ENT_EXPERIENCE, json_array_get(items, i), true, dim, vecs, i,
+                                  &fields, why);
         if (!rc)
             mpk_pack_bin(&args->pk, fields.buf.data, fields.buf.size);
         mpk_out_release(&fields);

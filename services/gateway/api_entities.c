@@ -71,8 +71,6 @@ s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
     //  A create's embedding is read on the fast path, the rest parsed as JSON.
     jvec_t vecs;
     memset(&vecs, 0, sizeof vecs);
-    jvec_vec_t vec;
-    jvec_b64_t b64;
     json_t *body;
     bool parsed = op == OP_CREATE && dim > 0
                 ? api_body_vecs(req, reply, JVEC_BODY, 1, &body, &vecs)
@@ -81,14 +79,11 @@ s_write_body(api_t *api, http_req_t *req, http_reply_t *reply, ent_type_t type,
         jvec_release(&vecs);
         return;
     }
-    //  Either not taken: the JSON member holds it.
-    bool have_vec = jvec_get(&vecs, 0, &vec), have_b64 = jvec_get_b64(&vecs, 0, &b64);
     char why[PDB_ERRMSG_MAX] = "";
     mpk_out_t fields;
     mpk_out_init(&fields);
     //  Converted only: storage checks the fields (entity_check) as it takes them.
-    int rc = json_map_convert(type, body, true, dim, have_vec ? &vec : NULL,
-                              have_b64 ? &b64 : NULL, &fields, why);
+    int rc = json_map_convert(type, body, true, dim, &vecs, 0, &fields, why);
     json_decref(body);
     jvec_release(&vecs);
     if (!rc && op == OP_CREATE && req->on_loop) {

@@ -519,7 +519,7 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
                    bool from_client, uint32_t dim, mpk_out_t *out,
                    char why[PDB_ERRMSG_MAX])
 {
-    int rc = json_map_convert(type, object, from_client, dim, NULL, NULL, out, why);
+    int rc = json_map_convert(type, object, from_client, dim, NULL, 0, out, why);
     if (rc)
         return rc;
     //  The same rules as every other write path: bounds, UTF-8, ranges,
@@ -535,7 +535,7 @@ json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
 
 int
 json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32_t dim,
-                 const jvec_vec_t *vec, const jvec_b64_t *b64, mpk_out_t *out,
+                 const jvec_t *vecs, size_t index, mpk_out_t *out,
                  char why[PDB_ERRMSG_MAX])
 {
     why[0] = '\0';
@@ -551,11 +551,14 @@ json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32
     int rc = s_collect(type, object, from_client, members, compact, &present, why);
     if (rc)
         return rc;
+    jvec_vec_t vec;
+    jvec_b64_t b64;
+    bool have_vec = jvec_get(vecs, index, &vec), have_b64 = jvec_get_b64(vecs, index, &b64);
     mpk_pack_map(&out->pk, present);
     for (size_t i = 0; i < count && !rc; i++) {
         if (!members[i])
             continue;
-        s_vec_in_t in = { compact[i], vec, b64, dim };
+        s_vec_in_t in = { compact[i], have_vec ? &vec : NULL, have_b64 ? &b64 : NULL, dim };
         mpk_pack_str(&out->pk, spec[i].name);
         rc = s_pack_value(&out->pk, &spec[i], members[i], &in, why);
     }

@@ -47,13 +47,14 @@ int json_map_from_json(ent_type_t type, change_op_t op, const json_t *object,
 //  The conversion of json_map_from_json without its entity_check, for a
 //  write storage checks anyway (local writes trust nothing they are sent):
 //  only the JSON shapes are judged here (a number where a string belongs, an
-//  unknown member, a bad "embedding_b64" for dim). vec, when not NULL, is
-//  the object's "embedding" already read (jvec.h: each value finite and
-//  within float32 range); b64, when not NULL, its "embedding_b64" text
-//  taken out unread (judged here exactly as the JSON string would be).
-//  Either's JSON member is then a placeholder.
+//  unknown member, a bad "embedding_b64" for dim). vecs (NULL: none) holds
+//  what the fast path took from the body (jvec.h), the object being its
+//  object `index`: an "embedding" already read (each value finite and
+//  within float32 range), or "embedding_b64" text taken out unread (judged
+//  here exactly as the JSON string would be). A taken member's JSON value
+//  is a placeholder.
 int json_map_convert(ent_type_t type, const json_t *object, bool from_client, uint32_t dim,
-                     const jvec_vec_t *vec, const jvec_b64_t *b64, mpk_out_t *out,
+                     const jvec_t *vecs, size_t index, mpk_out_t *out,
                      char why[PDB_ERRMSG_MAX]);
 
 //  Writes the members for a field map (a record, or a change's partial

@@ -327,7 +327,7 @@ s_map_taken(const char *text, uint32_t dim, mpk_out_t *packed, char *why)
     assert_non_null(object);
     assert_string_equal(json_string_value(json_object_get(object, "embedding_b64")), "");
     mpk_out_init(packed);
-    int rc = json_map_convert(ENT_EXPERIENCE, object, true, dim, NULL, &b64, packed, why);
+    int rc = json_map_convert(ENT_EXPERIENCE, object, true, dim, &v, 0, packed, why);
     json_decref(object);
     jvec_release(&v);
     return rc;
@@ -393,7 +393,7 @@ test_jvec_takes_base64_strings_as_spans(void **state)
         json_t *object = json_loads(bodies[i], JSON_REJECT_DUPLICATES, NULL);
         assert_non_null(object);
         mpk_out_init(&general);
-        int rc_general = json_map_convert(ENT_EXPERIENCE, object, true, 2, NULL, NULL, &general,
+        int rc_general = json_map_convert(ENT_EXPERIENCE, object, true, 2, NULL, 0, &general,
                                           why_general);
         json_decref(object);
         int rc_taken = s_map_taken(bodies[i], 2, &taken, why_taken);
